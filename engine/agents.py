@@ -1,0 +1,113 @@
+"""Per-agent bookkeeping behind /agents/json: datagram and sample counts, sequence gaps."""
+from __future__ import annotations
+
+import time
+
+
+class AgentStats:
+    __slots__ = ("agent", "sources", "datagrams", "datagrams_lost", "datagrams_out_of_order",
+                 "datagrams_duplicate", "decode_errors", "last_seq", "sub_seq", "uptime",
+                 "first_seen", "last_seen", "samples", "ds_seq", "ds_sets")
+
+    def __init__(self, agent: str, now: float):
+        self.agent = agent
+        self.sources: set[str] = set()
+        self.datagrams = 0
+        self.datagrams_lost = 0
+        self.datagrams_out_of_order = 0
+        self.datagrams_duplicate = 0
+        self.decode_errors = 0
+        self.sub_seq: dict[int, int] = {}   # sub-agent id -> last datagram sequence number
+        self.uptime = 0
+        self.first_seen = now
+        self.last_seen = now
+        # kind -> [samples, lost, duplicates, out_of_order, drops]
+        self.samples = {"flow": [0, 0, 0, 0, 0], "counter": [0, 0, 0, 0, 0],
+                        "notification": [0, 0, 0, 0, 0]}
+        self.ds_seq: dict[tuple, int] = {}  # (kind, data source) -> last sample sequence
+        self.ds_sets = {"flow": set(), "counter": set(), "notification": set()}
+
+    def datagram(self, sub_agent: int, seq: int, uptime: int, src: str, now: float) -> None:
+        self.datagrams += 1
+        self.last_seen = now
+        self.uptime = uptime
+        self.sources.add(src)
+        last = self.sub_seq.get(sub_agent)
+        if last is not None:
+            if seq == last:
+                self.datagrams_duplicate += 1
+            elif seq == last + 1:
+                pass
+            elif seq > last:
+                self.datagrams_lost += seq - last - 1
+            elif seq < 5 or last - seq > 1000:
+                pass  # agent restarted: its sequence numbers start again
+            else:
+                self.datagrams_out_of_order += 1
+                return
+        self.sub_seq[sub_agent] = seq
+
+    def sample(self, kind: str, data_source: str, seq: int, drops: int = 0) -> None:
+        counts = self.samples[kind]
+        counts[0] += 1
+        counts[4] += drops
+        key = (kind, data_source)
+        last = self.ds_seq.get(key)
+        if last is None:
+            self.ds_sets[kind].add(data_source)
+        else:
+            if seq == last:
+                counts[2] += 1
+            elif seq > last + 1:
+                counts[1] += seq - last - 1
+            elif seq < last and last - seq < 1000 and seq > 5:
+                counts[3] += 1
+                return
+        self.ds_seq[key] = seq
+
+    def to_json(self, now: float) -> dict:
+        f, c, n = self.samples["flow"], self.samples["counter"], self.samples["notification"]
+        return {
+            "sFlowDatagramsLost": self.datagrams_lost,
+            "sFlowDatagramSource": sorted(self.sources),
+            "sFlowDatagramsReceived": self.datagrams,
+            "sFlowDatagramsOutOfOrder": self.datagrams_out_of_order,
+            "sFlowDatagramsDuplicates": self.datagrams_duplicate,
+            "sFlowDecodeErrors": self.decode_errors,
+            "sFlowFlowSamples": f[0],
+            "sFlowFlowDrops": f[4],
+            "sFlowFlowLostSamples": f[1],
+            "sFlowFlowDuplicateSamples": f[2],
+            "sFlowFlowOutOfOrderSamples": f[3],
+            "sFlowFlowDatasources": len(self.ds_sets["flow"]),
+            "sFlowCounterSamples": c[0],
+            "sFlowCounterLostSamples": c[1],
+            "sFlowCounterDuplicateSamples": c[2],
+            "sFlowCounterOutOfOrderSamples": c[3],
+            "sFlowCounterDatasources": len(self.ds_sets["counter"]),
+            "sFlowNotificationSamples": n[0],
+            "sFlowNotificationDrops": n[4],
+            "sFlowNotificationLostSamples": n[1],
+            "sFlowNotificationDuplicateSamples": n[2],
+            "sFlowNotificationOutOfOrderSamples": n[3],
+            "sFlowNotificationDatasources": len(self.ds_sets["notification"]),
+            "firstSeen": int((now - self.first_seen) * 1000),
+            "lastSeen": int((now - self.last_seen) * 1000),
+            "uptime": self.uptime,
+        }
+
+
+class AgentTable:
+    def __init__(self):
+        self.by_address: dict[str, AgentStats] = {}
+
+    def get(self, agent: str, now: float | None = None) -> AgentStats:
+        stats = self.by_address.get(agent)
+        if stats is None:
+            stats = self.by_address[agent] = AgentStats(agent, time.time() if now is None else now)
+        return stats
+
+    def to_json(self, selected: list[str] | None = None, now: float | None = None) -> dict:
+        now = time.time() if now is None else now
+        names = selected if selected else sorted(self.by_address)
+        return {a: self.by_address[a].to_json(now) for a in names if a in self.by_address}

@@ -1,0 +1,195 @@
+"""The engine: properties, agents, analyzer counters and the sample path.
+
+Subsystems (metrics, flows, bgp, scripts, ...) live in their own packages. Each exposes
+``attach(engine)`` which wires itself in (registering sample handlers, REST routes are found
+separately by engine.rest) and returns an object that may have ``async start()`` and
+``async stop()``. They are attached in SUBSYSTEMS order.
+"""
+from __future__ import annotations
+
+import importlib
+import os
+import resource
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+from . import __version__, log
+from .agents import AgentTable
+from .props import Properties
+from .sflow import DecodeError, decode_datagram
+
+# Order matters: later subsystems may use earlier ones (flows publish metrics, scripts use all).
+SUBSYSTEMS: list[str] = [
+]
+
+SampleHandler = Callable[[Any, float], None]
+
+
+class AnalyzerStats:
+    __slots__ = ("datagrams", "bytes", "flow_samples", "counter_samples", "discard_samples",
+                 "other_samples", "decode_errors", "handler_errors", "start")
+
+    def __init__(self):
+        self.datagrams = self.bytes = 0
+        self.flow_samples = self.counter_samples = self.discard_samples = self.other_samples = 0
+        self.decode_errors = self.handler_errors = 0
+        self.start = time.time()
+
+
+class Engine:
+    def __init__(self, props: Properties, home: Path | str = "."):
+        self.props = props
+        self.home = Path(home).resolve()
+        self.version = __version__
+        self.stats = AnalyzerStats()
+        self.agents = AgentTable()
+        self.flow_handlers: list[SampleHandler] = []
+        self.counter_handlers: list[SampleHandler] = []
+        self.other_handlers: list[SampleHandler] = []
+        self.datagram_handlers: list[Callable[[bytes, str, float], None]] = []
+        self.subsystems: dict[str, Any] = {}
+        self.kernel_drops = KernelDrops()
+        for name in SUBSYSTEMS:
+            module = importlib.import_module(name)
+            self.subsystems[name.rsplit(".", 1)[-1]] = module.attach(self)
+
+    # -- sample path -------------------------------------------------------------------------
+    def ingest(self, data: bytes, src: str, now: float) -> None:
+        """Decode one datagram and hand its samples on. Never raises: bad input is counted."""
+        stats = self.stats
+        stats.datagrams += 1
+        stats.bytes += len(data)
+        for handler in self.datagram_handlers:
+            try:
+                handler(data, src, now)
+            except Exception as exc:  # a forwarding/export bug must not stop collection
+                self._handler_failed(handler, exc)
+        try:
+            dg = decode_datagram(data)
+        except DecodeError as exc:
+            stats.decode_errors += 1
+            self.agents.get(src, now).decode_errors += 1
+            log.fine(f"decode error from {src}: {exc}")
+            return
+        agent = self.agents.get(dg.agent, now)
+        agent.datagram(dg.sub_agent, dg.seq, dg.uptime, src, now)
+        for sample in dg.samples:
+            kind = sample.kind
+            if kind == "flow":
+                stats.flow_samples += 1
+                agent.sample("flow", sample.data_source, sample.seq, sample.drops)
+                handlers = self.flow_handlers
+            elif kind == "counter":
+                stats.counter_samples += 1
+                agent.sample("counter", sample.data_source, sample.seq)
+                handlers = self.counter_handlers
+            else:
+                if kind == "discard":
+                    stats.discard_samples += 1
+                    agent.sample("notification", sample.data_source, sample.seq, sample.drops)
+                else:
+                    stats.other_samples += 1
+                handlers = self.other_handlers
+            for handler in handlers:
+                try:
+                    handler(sample, now)
+                except DecodeError as exc:
+                    stats.decode_errors += 1
+                    agent.decode_errors += 1
+                    log.fine(f"decode error in sample from {dg.agent}: {exc}")
+                    break
+                except Exception as exc:
+                    self._handler_failed(handler, exc)
+
+    def _handler_failed(self, handler, exc: Exception) -> None:
+        self.stats.handler_errors += 1
+        if self.stats.handler_errors <= 10 or self.stats.handler_errors % 10000 == 0:
+            log.log.error("sample handler %s failed: %r", getattr(handler, "__qualname__", handler),
+                          exc, exc_info=exc)
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    async def start(self) -> None:
+        for sub in self.subsystems.values():
+            start = getattr(sub, "start", None)
+            if start is not None:
+                await start()
+
+    async def stop(self) -> None:
+        for sub in reversed(list(self.subsystems.values())):
+            stop = getattr(sub, "stop", None)
+            if stop is not None:
+                try:
+                    await stop()
+                except Exception as exc:
+                    log.log.error("stopping %r failed: %r", sub, exc)
+
+    # -- health ------------------------------------------------------------------------------
+    def analyzer_json(self) -> dict:
+        s = self.stats
+        now = time.time()
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        elapsed = max(now - s.start, 1e-6)
+        return {
+            "version": self.version,
+            "updateAvailable": False,
+            "uptime": int((now - s.start) * 1000),
+            "sFlowAgents": len(self.agents.by_address),
+            "sFlowBytesReceived": s.bytes,
+            "sFlowDatagramsReceived": s.datagrams,
+            "sFlowFlowSamples": s.flow_samples,
+            "sFlowCounterSamples": s.counter_samples,
+            "sFlowDiscardSamples": s.discard_samples,
+            "sFlowOtherSamples": s.other_samples,
+            "sFlowDecodeErrors": s.decode_errors,
+            "sFlowHandlerErrors": s.handler_errors,
+            "sFlowKernelDrops": self.kernel_drops.read(),
+            "cpuLoadProcess": min(1.0, (usage.ru_utime + usage.ru_stime) / elapsed / (os.cpu_count() or 1)),
+            "cpuLoadSystem": min(1.0, os.getloadavg()[0] / (os.cpu_count() or 1)),
+            "heapUsed": usage.ru_maxrss * 1024,
+            "heapMax": _memory_limit(),
+            "httpConnectionsCurrent": 0,
+            "httpConnectionsTotal": 0,
+        }
+
+
+def _memory_limit() -> int:
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemTotal:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
+
+
+class KernelDrops:
+    """UDP receive-buffer drops counted by the kernel (/proc/net/snmp and snmp6 RcvbufErrors),
+    reported as the increase since the engine started."""
+
+    def __init__(self):
+        self.base = self._total()
+
+    @staticmethod
+    def _total() -> int:
+        total = 0
+        try:
+            with open("/proc/net/snmp") as f:
+                lines = [l.split() for l in f if l.startswith("Udp:")]
+            if len(lines) >= 2 and "RcvbufErrors" in lines[0]:
+                total += int(lines[1][lines[0].index("RcvbufErrors")])
+        except (OSError, ValueError):
+            pass
+        try:
+            with open("/proc/net/snmp6") as f:
+                for line in f:
+                    name, _, value = line.partition(" ")
+                    if name == "Udp6RcvbufErrors":
+                        total += int(value)
+        except (OSError, ValueError):
+            pass
+        return total
+
+    def read(self) -> int:
+        return max(0, self._total() - self.base)

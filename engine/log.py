@@ -1,0 +1,64 @@
+"""Log lines in sFlow-RT's format: 2016-09-24T00:57:10+0000 INFO: Listening, sFlow port 6343."""
+from __future__ import annotations
+
+import collections
+import logging
+import sys
+import time
+
+FINE = 5
+logging.addLevelName(FINE, "FINE")
+logging.addLevelName(logging.ERROR, "SEVERE")
+logging.addLevelName(logging.CRITICAL, "SEVERE")
+
+LOGGER_NAME = "flowrt"
+log = logging.getLogger(LOGGER_NAME)
+
+# Recent lines kept for the status UI (/log/json); bounded so a chatty script costs nothing.
+recent: collections.deque = collections.deque(maxlen=1000)
+
+
+class SflowRtFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%S+0000", time.gmtime(record.created))
+        text = f"{stamp} {record.levelname}: {record.getMessage()}"
+        if record.exc_info and record.levelno >= logging.ERROR:
+            text += "\n" + self.formatException(record.exc_info)
+        return text
+
+
+class _RecentHandler(logging.Handler):
+    def emit(self, record: logging.LogRecord) -> None:
+        recent.append({"time": int(record.created * 1000), "level": record.levelname,
+                       "message": record.getMessage()})
+
+
+def setup(level: str = "INFO", stream=None) -> logging.Logger:
+    """Configure the flowrt logger once; later calls only change the level."""
+    if not getattr(log, "_flowrt_configured", False):
+        handler = logging.StreamHandler(stream or sys.stdout)
+        handler.setFormatter(SflowRtFormatter())
+        log.addHandler(handler)
+        log.addHandler(_RecentHandler())
+        log.propagate = False
+        log._flowrt_configured = True  # type: ignore[attr-defined]
+    levels = {"FINE": FINE, "FINEST": FINE, "INFO": logging.INFO, "WARNING": logging.WARNING,
+              "SEVERE": logging.ERROR}
+    log.setLevel(levels.get(level.upper(), logging.INFO))
+    return log
+
+
+def info(msg: str) -> None:
+    log.info(msg)
+
+
+def warning(msg: str) -> None:
+    log.warning(msg)
+
+
+def severe(msg: str) -> None:
+    log.error(msg)
+
+
+def fine(msg: str) -> None:
+    log.log(FINE, msg)

@@ -1,0 +1,34 @@
+"""Server routes: /version, /analyzer/json, /agents/json, /status."""
+from __future__ import annotations
+
+from aiohttp import web
+
+from . import engine_of, json_response
+
+
+async def version(request: web.Request) -> web.Response:
+    return web.Response(text=engine_of(request).version, content_type="text/plain")
+
+
+async def analyzer(request: web.Request) -> web.Response:
+    return json_response(request, engine_of(request).analyzer_json())
+
+
+async def agents(request: web.Request) -> web.Response:
+    selected = request.query.getall("agent", [])
+    return json_response(request, engine_of(request).agents.to_json(selected or None))
+
+
+async def status(request: web.Request) -> web.Response:
+    engine = engine_of(request)
+    check = getattr(engine, "status_ok", None)
+    ok = check() if check else True
+    return web.Response(text="OK" if ok else "UNAVAILABLE", status=200 if ok else 503,
+                        content_type="text/plain")
+
+
+def setup(app: web.Application, engine) -> None:
+    app.router.add_get("/version", version)
+    app.router.add_get("/analyzer/json", analyzer)
+    app.router.add_get("/agents/json", agents)
+    app.router.add_get("/status", status)

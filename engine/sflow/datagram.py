@@ -1,0 +1,185 @@
+"""Datagram and sample headers (sFlow v5). Records are decoded lazily by the sample objects."""
+from __future__ import annotations
+
+import socket
+import struct
+
+_U32 = struct.Struct(">I")
+_HDR_V5_V4 = struct.Struct(">4I")        # sub_agent, seq, uptime, nsamples after an IPv4 agent
+_SAMPLE_HDR = struct.Struct(">2I")       # tag, length
+_FLOW_COMPACT = struct.Struct(">8I")     # seq, source_id, rate, pool, drops, input, output, nrec
+_FLOW_EXPANDED = struct.Struct(">11I")   # seq, class, index, rate, pool, drops, in_fmt, in, out_fmt, out, nrec
+_CNT_COMPACT = struct.Struct(">3I")      # seq, source_id, nrec
+_CNT_EXPANDED = struct.Struct(">4I")     # seq, class, index, nrec
+
+MAX_SAMPLES = 1024
+MAX_RECORDS = 1024
+
+
+class DecodeError(ValueError):
+    """The bytes are not a well-formed sFlow datagram (or sample, or record)."""
+
+
+class Datagram:
+    __slots__ = ("version", "agent", "sub_agent", "seq", "uptime", "samples")
+
+    def __init__(self, version, agent, sub_agent, seq, uptime, samples):
+        self.version = version
+        self.agent = agent
+        self.sub_agent = sub_agent
+        self.seq = seq
+        self.uptime = uptime
+        self.samples = samples
+
+
+def _data_source(ds_class: int, ds_index: int) -> str:
+    return str(ds_index) if ds_class == 0 else f"{ds_class}.{ds_index}"
+
+
+class _Sample:
+    __slots__ = ("agent", "tag", "seq", "ds_class", "ds_index", "data_source", "buf",
+                 "rec_off", "rec_end", "nrec", "_records")
+    kind = "other"
+
+    def records(self) -> list[dict]:
+        if self._records is None:
+            from .records import decode_records
+            self._records = decode_records(self)
+        return self._records
+
+
+class FlowSample(_Sample):
+    __slots__ = ("sampling_rate", "sample_pool", "drops", "input", "output", "input_format",
+                 "output_format", "_attrs")
+    kind = "flow"
+
+    def attributes(self) -> dict:
+        attrs = self._attrs
+        if attrs is None:
+            from .attributes import flow_attributes
+            attrs = self._attrs = flow_attributes(self)
+        return attrs
+
+
+class DiscardSample(FlowSample):
+    __slots__ = ("reason",)
+    kind = "discard"
+
+
+class CounterSample(_Sample):
+    __slots__ = ()
+    kind = "counter"
+
+
+class OtherSample(_Sample):
+    __slots__ = ("kind",)
+
+
+def decode_datagram(buf) -> Datagram:
+    try:
+        return _decode(buf)
+    except struct.error as exc:
+        raise DecodeError(f"truncated datagram: {exc}") from None
+
+
+def _decode(buf) -> Datagram:
+    n = len(buf)
+    if n < 28:
+        raise DecodeError(f"datagram too short ({n} bytes)")
+    version, addr_type = struct.unpack_from(">2I", buf, 0)
+    if version != 5:
+        if version in (2, 4):
+            from .v2v4 import decode_v2v4
+            return decode_v2v4(buf)
+        raise DecodeError(f"unexpected datagram version number {version}")
+    if addr_type == 1:
+        agent = socket.inet_ntop(socket.AF_INET, bytes(buf[8:12]))
+        off = 12
+    elif addr_type == 2:
+        agent = socket.inet_ntop(socket.AF_INET6, bytes(buf[8:24]))
+        off = 24
+    else:
+        raise DecodeError(f"unknown agent address type {addr_type}")
+    sub_agent, seq, uptime, nsamples = _HDR_V5_V4.unpack_from(buf, off)
+    off += 16
+    if nsamples > MAX_SAMPLES:
+        raise DecodeError(f"implausible sample count {nsamples}")
+    samples = []
+    for _ in range(nsamples):
+        if off + 8 > n:
+            raise DecodeError("sample header past end of datagram")
+        tag, length = _SAMPLE_HDR.unpack_from(buf, off)
+        off += 8
+        end = off + length
+        if end > n or length & 3:
+            raise DecodeError(f"sample length {length} invalid")
+        sample = _sample(buf, tag, off, end)
+        if sample is not None:
+            sample.agent = agent
+            samples.append(sample)
+        off = end
+    return Datagram(5, agent, sub_agent, seq, uptime, samples)
+
+
+def _sample(buf, tag: int, off: int, end: int):
+    fmt = tag & 0xFFF
+    enterprise = tag >> 12
+    if enterprise == 0 and fmt in (1, 3, 5):
+        if fmt == 1:
+            if off + 32 > end:
+                raise DecodeError("flow sample too short")
+            seq, src, rate, pool, drops, inp, out, nrec = _FLOW_COMPACT.unpack_from(buf, off)
+            s = FlowSample()
+            s.ds_class, s.ds_index = src >> 24, src & 0xFFFFFF
+            s.input_format, s.input = inp >> 30, inp & 0x3FFFFFFF
+            s.output_format, s.output = out >> 30, out & 0x3FFFFFFF
+            rec = off + 32
+        elif fmt == 3:
+            if off + 44 > end:
+                raise DecodeError("expanded flow sample too short")
+            (seq, s_class, s_index, rate, pool, drops, in_fmt, inp, out_fmt, out,
+             nrec) = _FLOW_EXPANDED.unpack_from(buf, off)
+            s = FlowSample()
+            s.ds_class, s.ds_index = s_class, s_index
+            s.input_format, s.input, s.output_format, s.output = in_fmt, inp, out_fmt, out
+            rec = off + 44
+        else:
+            # discard: seq, class, index, drops, input, output, reason, nrec
+            if off + 32 > end:
+                raise DecodeError("discard sample too short")
+            seq, s_class, s_index, drops, inp, out, reason, nrec = _FLOW_COMPACT.unpack_from(buf, off)
+            s = DiscardSample()
+            s.ds_class, s.ds_index = s_class, s_index
+            s.input_format, s.input = 0, inp
+            s.output_format, s.output = 0, out
+            s.reason = reason
+            rate, pool = 1, 0
+            rec = off + 32
+        s.sampling_rate, s.sample_pool, s.drops = rate, pool, drops
+        s._attrs = None
+    elif enterprise == 0 and fmt in (2, 4):
+        if fmt == 2:
+            if off + 12 > end:
+                raise DecodeError("counter sample too short")
+            seq, src, nrec = _CNT_COMPACT.unpack_from(buf, off)
+            s = CounterSample()
+            s.ds_class, s.ds_index = src >> 24, src & 0xFFFFFF
+            rec = off + 12
+        else:
+            if off + 16 > end:
+                raise DecodeError("expanded counter sample too short")
+            seq, s_class, s_index, nrec = _CNT_EXPANDED.unpack_from(buf, off)
+            s = CounterSample()
+            s.ds_class, s.ds_index = s_class, s_index
+            rec = off + 16
+    else:
+        from .records import other_sample
+        return other_sample(buf, tag, off, end)
+    if nrec > MAX_RECORDS:
+        raise DecodeError(f"implausible record count {nrec}")
+    s.tag = f"0:{fmt}"
+    s.seq = seq
+    s.data_source = _data_source(s.ds_class, s.ds_index)
+    s.buf, s.rec_off, s.rec_end, s.nrec = buf, rec, end, nrec
+    s._records = None
+    return s

@@ -1,0 +1,18 @@
+# Sourced by start.sh and test.sh: make sure .venv exists and holds this checkout.
+VENV="${FLOWRT_VENV:-$PWD/.venv}"
+stamp="$VENV/.flowrt-installed"
+want="$(cat pyproject.toml | sha1sum | cut -c1-12)-${FLOWRT_EXTRAS:-base}"
+if [ ! -x "$VENV/bin/python" ]; then
+  echo "flowrt: creating virtual environment in $VENV" >&2
+  python3 -m venv "$VENV"
+fi
+if [ ! -f "$stamp" ] || ! grep -qx -- "$want" "$stamp" 2>/dev/null; then
+  echo "flowrt: installing dependencies" >&2
+  "$VENV/bin/python" -m pip install -q --upgrade pip >/dev/null 2>&1 || true
+  spec="."
+  [ -n "${FLOWRT_EXTRAS:-}" ] && spec=".[${FLOWRT_EXTRAS}]"
+  "$VENV/bin/python" -m pip install -q -e "$spec"
+  # a test install also satisfies a plain start, so remember both
+  { echo "$want"; [ -n "${FLOWRT_EXTRAS:-}" ] && echo "${want%-*}-base"; } > "$stamp"
+fi
+export VENV
