@@ -1,0 +1,1 @@
+"""Flow analytics: flow definitions, key functions, filters, caches, thresholds, events."""
