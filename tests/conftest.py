@@ -1,0 +1,155 @@
+"""Shared pytest fixtures. Engineers append fixtures here; keep each one self-contained.
+
+- ``free_port(kind)``: a currently free TCP or UDP port on 127.0.0.1.
+- ``make_engine(props=None, home=None, **kw)``: start an in-process engine (core + REST + UDP collector) on free
+  ports in a background event-loop thread; returns a ``RunningEngine``. Stopped at teardown.
+- ``running_engine``: ``make_engine()`` with default properties.
+
+A RunningEngine has .engine, .http_url, .sflow_port, .send(datagram[s]), .get_json(path),
+.wait_for(predicate), .wait_datagrams(n) and .call(fn) (run fn in the engine's loop thread).
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+TESTDATA = Path("/work/shared/testdata")
+SFLOW_TESTDATA = TESTDATA / "sflow"
+
+
+def free_port(kind: str = "tcp") -> int:
+    """A port that was free a moment ago (bind port 0, read it back, close)."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM if kind == "tcp" else socket.SOCK_DGRAM)
+    try:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+    finally:
+        sock.close()
+
+
+class RunningEngine:
+    """An engine serving REST on 127.0.0.1:http_port and sFlow on UDP sflow_port."""
+
+    def __init__(self, props: dict | None = None, home: Path | str | None = None):
+        self.props = dict(props or {})
+        self.home = home or REPO
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, name="engine-loop", daemon=True)
+        self.engine = None
+        self.http_port = 0
+        self.sflow_port = 0
+        self._sock = None
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    def start(self) -> "RunningEngine":
+        self.thread.start()
+        asyncio.run_coroutine_threadsafe(self._start(), self.loop).result(30)
+        return self
+
+    async def _start(self):
+        from aiohttp import web
+        from engine import collector, props
+        from engine.core import Engine
+        from engine.rest import build_app
+
+        values = dict(props.DEFAULTS)
+        values.update({"http.hostname": "127.0.0.1", "sflow.hostname": "127.0.0.1",
+                       "sflow.port": "0", "http.port": "0"})
+        values.update({k: str(v) for k, v in self.props.items()})
+        self.engine = Engine(props.Properties(values), self.home)
+        await self.engine.start()
+        self.transport, self.sflow_port = await collector.start(self.engine)
+        self.runner = web.AppRunner(build_app(self.engine), access_log=None, handle_signals=False)
+        await self.runner.setup()
+        site = web.TCPSite(self.runner, host="127.0.0.1", port=0)
+        await site.start()
+        self.http_port = site._server.sockets[0].getsockname()[1]
+        self.engine.http_port = self.http_port
+
+    def stop(self) -> None:
+        if self.engine is not None:
+            asyncio.run_coroutine_threadsafe(self._stop(), self.loop).result(30)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(10)
+        self.loop.close()
+        if self._sock is not None:
+            self._sock.close()
+
+    async def _stop(self):
+        self.transport.close()
+        await self.runner.cleanup()
+        await self.engine.stop()
+
+    # -- helpers -----------------------------------------------------------------------------
+    @property
+    def http_url(self) -> str:
+        return f"http://127.0.0.1:{self.http_port}"
+
+    def send(self, datagrams, pace: float = 0.0) -> int:
+        """Send one datagram (bytes) or an iterable of them over real UDP; returns the count."""
+        if self._sock is None:
+            self._sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        if isinstance(datagrams, (bytes, bytearray, memoryview)):
+            datagrams = [datagrams]
+        n = 0
+        for dg in datagrams:
+            self._sock.sendto(dg, ("127.0.0.1", self.sflow_port))
+            n += 1
+            if pace:
+                time.sleep(pace)
+        return n
+
+    def get_json(self, path: str):
+        with urllib.request.urlopen(self.http_url + path, timeout=10) as reply:
+            return json.loads(reply.read())
+
+    def call(self, fn, *args):
+        """Run fn(*args) in the engine's event-loop thread and return its result."""
+        async def run():
+            return fn(*args)
+        return asyncio.run_coroutine_threadsafe(run(), self.loop).result(30)
+
+    def wait_for(self, predicate, timeout: float = 10.0, interval: float = 0.02):
+        """Poll predicate() until it returns something truthy; returns that value."""
+        deadline = time.monotonic() + timeout
+        while True:
+            value = predicate()
+            if value:
+                return value
+            if time.monotonic() > deadline:
+                raise AssertionError(f"condition not met within {timeout}s")
+            time.sleep(interval)
+
+    def wait_datagrams(self, n: int, timeout: float = 10.0) -> int:
+        """Wait until the engine has received at least n datagrams in total."""
+        self.wait_for(lambda: self.engine.stats.datagrams >= n, timeout)
+        return self.engine.stats.datagrams
+
+
+@pytest.fixture
+def make_engine(tmp_path):
+    started: list[RunningEngine] = []
+
+    def factory(props: dict | None = None, home: Path | str | None = None, **kw) -> RunningEngine:
+        merged = dict(props or {})
+        merged.update({k.replace("__", "."): v for k, v in kw.items()})  # sflow__port=... form
+        eng = RunningEngine(merged, home or REPO).start()
+        started.append(eng)
+        return eng
+
+    yield factory
+    for eng in started:
+        eng.stop()
+
+
+@pytest.fixture
+def running_engine(make_engine):
+    return make_engine()
