@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import sys
 import time
 
 from . import log
@@ -54,6 +55,10 @@ def open_socket(host: str, port: int, rcvbuf: int) -> socket.socket:
     return sock
 
 
+# Python's socket module does not export SO_RCVBUFFORCE; its Linux value is 33.
+SO_RCVBUFFORCE = getattr(socket, "SO_RCVBUFFORCE", 33 if sys.platform.startswith("linux") else None)
+
+
 def set_receive_buffer(sock: socket.socket, wanted: int) -> int:
     """Ask for `wanted` bytes of receive buffer; warn when the kernel grants less.
 
@@ -61,11 +66,12 @@ def set_receive_buffer(sock: socket.socket, wanted: int) -> int:
     As root SO_RCVBUFFORCE can pass net.core.rmem_max; try it before giving up."""
     if wanted <= 0:
         return sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, wanted)
+    request = min(wanted, 2**31 - 1)   # setsockopt takes a C int; the kernel caps it anyway
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, request)
     granted = sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF) // 2
-    if granted < wanted and hasattr(socket, "SO_RCVBUFFORCE"):
+    if granted < wanted and SO_RCVBUFFORCE is not None:
         try:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUFFORCE, wanted)
+            sock.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, request)
             granted = sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF) // 2
         except OSError:
             pass

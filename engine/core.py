@@ -21,6 +21,12 @@ from .sflow import DecodeError, decode_datagram
 
 # Order matters: later subsystems may use earlier ones (flows publish metrics, scripts use all).
 SUBSYSTEMS: list[str] = [
+    "engine.metrics",
+    "engine.flows",
+    "engine.bgp",
+    "engine.dns",
+    "engine.geo",
+    "jsapi.runtime",  # last: scripts use every other subsystem
 ]
 
 SampleHandler = Callable[[Any, float], None]

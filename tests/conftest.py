@@ -1,11 +1,13 @@
 """Shared pytest fixtures. Engineers append fixtures here; keep each one self-contained.
 
 - ``free_port(kind)``: a currently free TCP or UDP port on 127.0.0.1.
-- ``make_engine(props=None, home=None, **kw)``: start an in-process engine (core + REST + UDP collector) on free
-  ports in a background event-loop thread; returns a ``RunningEngine``. Stopped at teardown.
+- ``make_engine(props=None, home=None, **kw)``: start an in-process engine (core + REST + UDP
+  collector) on free ports in a background event-loop thread, home = the test's tmp_path unless
+  given; returns a ``RunningEngine``. Stopped at teardown. ``kw`` names use ``__`` for ``.``.
 - ``running_engine``: ``make_engine()`` with default properties.
 
-A RunningEngine has .engine, .http_url, .sflow_port, .send(datagram[s]), .get_json(path),
+A RunningEngine has .engine, .http_url, .sflow_port, .send(datagram[s]), .send_paced(datagrams)
+(flow control against the engine's ingest count, for bulk sends), .get_json(path),
 .wait_for(predicate), .wait_datagrams(n) and .call(fn) (run fn in the engine's loop thread).
 """
 from __future__ import annotations
@@ -51,7 +53,12 @@ class RunningEngine:
     # -- lifecycle ---------------------------------------------------------------------------
     def start(self) -> "RunningEngine":
         self.thread.start()
-        asyncio.run_coroutine_threadsafe(self._start(), self.loop).result(30)
+        try:
+            asyncio.run_coroutine_threadsafe(self._start(), self.loop).result(30)
+        except BaseException:
+            self.engine = None   # half-started: only the loop thread to tear down
+            self.stop()
+            raise
         return self
 
     async def _start(self):
@@ -107,6 +114,24 @@ class RunningEngine:
                 time.sleep(pace)
         return n
 
+    def send_paced(self, datagrams, window: int = 200, timeout: float = 30.0) -> int:
+        """Send many datagrams without overrunning the engine's socket buffer: never more than
+        `window` ahead of what the engine has ingested. Returns the count sent."""
+        if self._sock is None:
+            self._sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        stats = self.engine.stats
+        base = stats.datagrams
+        deadline = time.monotonic() + timeout
+        n = 0
+        for dg in datagrams:
+            while n - (stats.datagrams - base) >= window:
+                if time.monotonic() > deadline:
+                    raise AssertionError("engine stopped ingesting")
+                time.sleep(0.001)
+            self._sock.sendto(dg, ("127.0.0.1", self.sflow_port))
+            n += 1
+        return n
+
     def get_json(self, path: str):
         with urllib.request.urlopen(self.http_url + path, timeout=10) as reply:
             return json.loads(reply.read())
@@ -141,7 +166,8 @@ def make_engine(tmp_path):
     def factory(props: dict | None = None, home: Path | str | None = None, **kw) -> RunningEngine:
         merged = dict(props or {})
         merged.update({k.replace("__", "."): v for k, v in kw.items()})  # sflow__port=... form
-        eng = RunningEngine(merged, home or REPO).start()
+        # a fresh home per engine: apps/ and store/ of the checkout stay untouched
+        eng = RunningEngine(merged, home or tmp_path).start()
         started.append(eng)
         return eng
 

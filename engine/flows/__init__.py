@@ -1,1 +1,60 @@
-"""Flow analytics: flow definitions, key functions, filters, caches, thresholds, events."""
+"""Flow analytics: flow definitions, key functions, filters, caches, thresholds, events.
+
+``attach(engine)`` returns a :class:`engine.flows.engine.FlowEngine`, reachable as
+``engine.subsystems["flows"]``. REST (engine/rest/flows.py, groups.py, thresholds.py) and the
+JavaScript globals are thin adapters over these methods (all run on the engine's event-loop
+thread unless stated):
+
+Flows
+  ``set_flow(name, spec: dict) -> None``      define/redefine; raises ``ValueError(reason)``
+  ``clear_flow(name) -> bool``                 False if it did not exist
+  ``get_flow(name) -> dict | None``, ``flows_json() -> {name: spec}``
+  ``active_flows(agents, name, max_flows=100, min_value=None, agg_mode=None)``
+      -> list of ``{key, value, agent, dataSource, flowN[, values]}``, largest first;
+      ``agents``: None/"ALL", a str ("a,b" or "a;b") or an iterable of agent addresses.
+      Raises ``KeyError`` for an unknown flow name.
+  ``flow_value(agents, name, key) -> float | None``   name = "<dataSource>.<flowName>"
+  ``flow_keys(now=None) -> {key: ms_since_seen}``
+  ``flows_since(name=None, flow_id=-1, max_flows=100) -> list``   newest first (flow records)
+  ``async wait_flows(name, flow_id, max_flows, timeout) -> list``  long-poll form
+  ``subscribe_flows(callback(record), names=None) -> unsubscribe()``
+
+Groups and maps
+  ``set_groups(name, {label: [cidr, ...]}) -> bool``   False (not raise) on invalid input
+  ``get_groups(name) / groups_json() / clear_groups(name) -> bool``
+  ``set_map(name, {label: [value, ...]}) -> bool``, ``get_map / maps_json / clear_map``
+
+Thresholds and events
+  ``set_threshold(name, spec: dict)`` raises ValueError; ``clear_threshold(name) -> bool``
+  ``get_threshold(name) / thresholds_json()``
+  ``threshold_triggered(threshold_id, agent, metric, flow_key=None) -> bool``
+      metric = "<dataSource>.<metricName>"
+  ``events_since(threshold_id=None, event_id=-1, max_events=100) -> list``   newest first
+  ``async wait_events(threshold_id, event_id, max_events, timeout) -> list``
+  ``subscribe_events(callback(event), names=None) -> unsubscribe()``
+  Subscriber callbacks run synchronously on the sample path; they must be quick (queue work
+  elsewhere). An exception in a callback is logged and does not stop the others.
+
+Per-sample entry point (a unit boundary for tests and benchmarks)
+  ``process(attrs: dict, agent: str, data_source: str, sampling_rate: int, now: float,
+  dropped=False)`` runs every active definition over one sample's attributes.
+
+Attribute enrichers (hook for BGP, enrichment and other subsystems)
+  ``add_enricher(fn(sample, attrs) -> None, keys=set_of_attribute_names) -> remove()``
+  ``fn`` may add attributes to ``attrs`` (the sample's cached attribute dict). It runs once per
+  sample, before any key is computed, and only while some active definition (keys, value,
+  values or filter, nested key-function arguments included) references one of ``keys``
+  (``keys=None``: always). Example: the BGP subsystem registers
+  ``add_enricher(add_bgp_attributes, {"bgpsourceas", "bgpdestinationaspath", ...})``.
+  When ``process`` is called without a sample the enrichers get ``sample=None``.
+
+Key functions are registered in ``engine.flows.registry`` (see its docstring); the built-in
+ones (group, map, mask, prefix, suffix, first, bits, range, null, or, eq, if, concat, uri) are
+in ``engine.flows.keyfuncs``. Formulas and defaults: docs/flows.md.
+"""
+from __future__ import annotations
+
+
+def attach(engine):
+    from .engine import FlowEngine
+    return FlowEngine(engine)

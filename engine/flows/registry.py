@@ -10,6 +10,9 @@ The factory returns the extractor, a callable ``attrs -> value or None`` (None =
 missing for this sample, so the sample does not count for that flow), called once per sample.
 Factories raise ``KeyFunctionError`` with a reason for bad arguments (the REST API answers
 400 with it). Adding a key function is one ``register()`` call in the module that owns it.
+An extractor that reads attributes other than its arguments' may list them in an optional
+``uses`` attribute (e.g. ``mask:ipsource`` reads ``ipsourcemaskbits``) so that attribute
+enrichers providing them run (engine/flows/__init__.py, ``add_enricher``).
 """
 from __future__ import annotations
 

@@ -9,12 +9,14 @@ import importlib
 import json
 import pkgutil
 
-from aiohttp import web
+# aliased: the submodule engine.rest.web, once imported, would shadow a global named `web`
+from aiohttp import web as aioweb
 
 from .. import log
 from .errors import ApiError
 
-ENGINE_KEY = web.AppKey("engine", object)
+ENGINE_KEY = aioweb.AppKey("engine", object)
+DUMPS_KEY = aioweb.AppKey("json_dumps", object)
 
 
 def _dumps_factory(indent: int | None):
@@ -24,22 +26,22 @@ def _dumps_factory(indent: int | None):
     return dumps
 
 
-@web.middleware
-async def error_middleware(request: web.Request, handler):
+@aioweb.middleware
+async def error_middleware(request: aioweb.Request, handler):
     try:
         return await handler(request)
     except ApiError as exc:
-        return web.json_response({"status": exc.status, "error": exc.reason}, status=exc.status)
+        return aioweb.json_response({"status": exc.status, "error": exc.reason}, status=exc.status)
 
 
-def build_app(engine) -> web.Application:
+def build_app(engine) -> aioweb.Application:
     middlewares = [error_middleware]
     if engine.props.get_bool("http.log"):
         middlewares.insert(0, _access_log)
-    app = web.Application(middlewares=middlewares, client_max_size=16 * 1024 * 1024)
+    app = aioweb.Application(middlewares=middlewares, client_max_size=16 * 1024 * 1024)
     app[ENGINE_KEY] = engine
     indent = engine.props.get_str("http.json.indent")
-    app["json_dumps"] = _dumps_factory(int(indent) if indent not in (None, "", "0") else None)
+    app[DUMPS_KEY] = _dumps_factory(int(indent) if indent not in (None, "", "0") else None)
     modules = sorted(m.name for m in pkgutil.iter_modules(__path__) if not m.name.startswith("_"))
     for name in modules:
         module = importlib.import_module(f"{__name__}.{name}")
@@ -49,17 +51,17 @@ def build_app(engine) -> web.Application:
     return app
 
 
-@web.middleware
-async def _access_log(request: web.Request, handler):
+@aioweb.middleware
+async def _access_log(request: aioweb.Request, handler):
     response = await handler(request)
     log.info(f"{request.remote} {request.method} {request.path_qs} {response.status}")
     return response
 
 
-def json_response(request: web.Request, obj, status: int = 200) -> web.Response:
+def json_response(request: aioweb.Request, obj, status: int = 200) -> aioweb.Response:
     """JSON reply using the engine's http.json.indent setting."""
-    return web.json_response(obj, status=status, dumps=request.app["json_dumps"])
+    return aioweb.json_response(obj, status=status, dumps=request.app[DUMPS_KEY])
 
 
-def engine_of(request: web.Request):
+def engine_of(request: aioweb.Request):
     return request.app[ENGINE_KEY]

@@ -12,6 +12,8 @@ _FLOW_EXPANDED = struct.Struct(">11I")   # seq, class, index, rate, pool, drops,
 _CNT_COMPACT = struct.Struct(">3I")      # seq, source_id, nrec
 _CNT_EXPANDED = struct.Struct(">4I")     # seq, class, index, nrec
 
+_TAG_NAMES = ("0:0", "0:1", "0:2", "0:3", "0:4", "0:5")
+
 MAX_SAMPLES = 1024
 MAX_RECORDS = 1024
 
@@ -32,6 +34,16 @@ class Datagram:
         self.samples = samples
 
 
+_AGENTS: dict = {}     # agent address bytes -> string (few agents, many datagrams)
+
+
+def _agent(family, raw: bytes) -> str:
+    if len(_AGENTS) >= 65536:
+        _AGENTS.clear()
+    a = _AGENTS[raw] = socket.inet_ntop(family, raw)
+    return a
+
+
 def _data_source(ds_class: int, ds_index: int) -> str:
     return str(ds_index) if ds_class == 0 else f"{ds_class}.{ds_index}"
 
@@ -43,7 +55,6 @@ class _Sample:
 
     def records(self) -> list[dict]:
         if self._records is None:
-            from .records import decode_records
             self._records = decode_records(self)
         return self._records
 
@@ -56,7 +67,6 @@ class FlowSample(_Sample):
     def attributes(self) -> dict:
         attrs = self._attrs
         if attrs is None:
-            from .attributes import flow_attributes
             attrs = self._attrs = flow_attributes(self)
         return attrs
 
@@ -89,14 +99,15 @@ def _decode(buf) -> Datagram:
     version, addr_type = struct.unpack_from(">2I", buf, 0)
     if version != 5:
         if version in (2, 4):
-            from .v2v4 import decode_v2v4
             return decode_v2v4(buf)
         raise DecodeError(f"unexpected datagram version number {version}")
     if addr_type == 1:
-        agent = socket.inet_ntop(socket.AF_INET, bytes(buf[8:12]))
+        raw = bytes(buf[8:12])
+        agent = _AGENTS.get(raw) or _agent(socket.AF_INET, raw)
         off = 12
     elif addr_type == 2:
-        agent = socket.inet_ntop(socket.AF_INET6, bytes(buf[8:24]))
+        raw = bytes(buf[8:24])
+        agent = _AGENTS.get(raw) or _agent(socket.AF_INET6, raw)
         off = 24
     else:
         raise DecodeError(f"unknown agent address type {addr_type}")
@@ -113,10 +124,37 @@ def _decode(buf) -> Datagram:
         end = off + length
         if end > n or length & 3:
             raise DecodeError(f"sample length {length} invalid")
-        sample = _sample(buf, tag, off, end)
-        if sample is not None:
-            sample.agent = agent
-            samples.append(sample)
+        if tag == 1 and length >= 32:
+            # compact flow sample, by far the most common: inlined
+            seq_, src, rate, pool, drops, inp, out, nrec = _FLOW_COMPACT.unpack_from(buf, off)
+            if nrec > MAX_RECORDS:
+                raise DecodeError(f"implausible record count {nrec}")
+            s = FlowSample()
+            s.agent = agent
+            s.tag = "0:1"
+            s.seq = seq_
+            s.ds_class = ds_class = src >> 24
+            s.ds_index = ds_index = src & 0xFFFFFF
+            s.data_source = str(ds_index) if ds_class == 0 else f"{ds_class}.{ds_index}"
+            s.input_format = inp >> 30
+            s.input = inp & 0x3FFFFFFF
+            s.output_format = out >> 30
+            s.output = out & 0x3FFFFFFF
+            s.sampling_rate = rate
+            s.sample_pool = pool
+            s.drops = drops
+            s.buf = buf
+            s.rec_off = off + 32
+            s.rec_end = end
+            s.nrec = nrec
+            s._records = None
+            s._attrs = None
+            samples.append(s)
+        else:
+            sample = _sample(buf, tag, off, end)
+            if sample is not None:
+                sample.agent = agent
+                samples.append(sample)
         off = end
     return Datagram(5, agent, sub_agent, seq, uptime, samples)
 
@@ -173,13 +211,18 @@ def _sample(buf, tag: int, off: int, end: int):
             s.ds_class, s.ds_index = s_class, s_index
             rec = off + 16
     else:
-        from .records import other_sample
         return other_sample(buf, tag, off, end)
     if nrec > MAX_RECORDS:
         raise DecodeError(f"implausible record count {nrec}")
-    s.tag = f"0:{fmt}"
+    s.tag = _TAG_NAMES[fmt]
     s.seq = seq
-    s.data_source = _data_source(s.ds_class, s.ds_index)
+    s.data_source = str(s.ds_index) if s.ds_class == 0 else f"{s.ds_class}.{s.ds_index}"
     s.buf, s.rec_off, s.rec_end, s.nrec = buf, rec, end, nrec
     s._records = None
     return s
+
+
+# imported last: these modules need the classes above (import cycle resolved by order)
+from .attributes import flow_attributes  # noqa: E402
+from .records import decode_records, other_sample  # noqa: E402
+from .v2v4 import decode_v2v4  # noqa: E402

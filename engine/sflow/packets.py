@@ -102,7 +102,7 @@ def ip_packet(src: str, dst: str, proto: int, ip_len: int, sport: int = 0, dport
               icmp_type: int = 8, icmp_code: int = 0, flow_label: int = 0,
               payload: bytes | None = None) -> bytes:
     """An IPv4 or IPv6 packet (chosen by the address family) of ip_len bytes in total.
-    Payload bytes are filled in only as far as ``payload`` gives or 64 filler bytes."""
+    Payload bytes are filled in only as far as ``payload`` gives or 256 filler bytes."""
     v6 = ":" in src
     l3 = 40 if v6 else 20
     if proto == 6:
@@ -119,7 +119,7 @@ def ip_packet(src: str, dst: str, proto: int, ip_len: int, sport: int = 0, dport
         head = ipv6(src, dst, proto, ip_len - l3, tos, flow_label, ttl)
     else:
         head = ipv4(src, dst, proto, ip_len, tos, ttl, ident)
-    body = payload if payload is not None else _payload(min(64, ip_len - l3 - len(l4)))
+    body = payload if payload is not None else _payload(min(256, ip_len - l3 - len(l4)))
     return head + l4 + body
 
 

@@ -1,0 +1,80 @@
+"""Decode-only micro-benchmark (no I/O): CPU µs per datagram and per flow sample (best run;
+process time, so other processes on a shared machine disturb it less).
+
+    .venv/bin/python bench/bench_decode.py [--seconds 2]
+
+Three levels, each on akvorado/data-1140.pcap (Akvorado's BenchmarkDecodeSflow input; Go
+reference ~9 µs per 5-sample datagram) and overflowd/sflow.pcap (1000 real datagrams):
+  walk        decode_datagram(): datagram + sample headers
+  attributes  walk + attributes() of every flow sample (what the flow engine needs)
+  records     walk + records() of every sample (full sflowtool-style decode)
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from engine.sflow import decode_datagram  # noqa: E402
+from engine.sflow.pcap import read_pcap  # noqa: E402
+
+DATA = Path("/work/shared/testdata/sflow")
+
+
+def walk(payloads):
+    for p in payloads:
+        decode_datagram(p)
+
+
+def attributes(payloads):
+    for p in payloads:
+        for s in decode_datagram(p).samples:
+            if s.kind == "flow":
+                s.attributes()
+
+
+def records(payloads):
+    for p in payloads:
+        for s in decode_datagram(p).samples:
+            s.records()
+
+
+def bench(fn, payloads, seconds):
+    fn(payloads)                    # warm up
+    n = 0
+    best = float("inf")
+    t_end = time.process_time() + seconds
+    while time.process_time() < t_end or n < 3:
+        t0 = time.process_time()
+        fn(payloads)
+        best = min(best, time.process_time() - t0)
+        n += 1
+    return best
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--seconds", type=float, default=2.0)
+    args = ap.parse_args()
+    for name in ("akvorado/data-1140.pcap", "overflowd/sflow.pcap"):
+        payloads = [p.payload for p in read_pcap(DATA / name)]
+        reps = max(1, 2000 // len(payloads))
+        payloads = payloads * reps
+        nd = len(payloads)
+        nflow = sum(1 for p in payloads for s in decode_datagram(p).samples if s.kind == "flow")
+        nsamp = sum(len(decode_datagram(p).samples) for p in payloads)
+        print(f"{name}: {nd // reps} datagrams x{reps}, {nflow / nd:.2f} flow samples and "
+              f"{nsamp / nd:.2f} samples per datagram")
+        for fn in (walk, attributes, records):
+            t = bench(fn, payloads, args.seconds)
+            per_dg = t / nd * 1e6
+            per_fs = t / nflow * 1e6
+            print(f"  {fn.__name__:10s} {per_dg:7.2f} µs/datagram  {per_fs:6.2f} µs/flow sample  "
+                  f"{nflow / t / 1000:7.1f} k flow samples/s")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,217 @@
+"""Ingest throughput over loopback: the highest sustained flow-sample rate a flowrt engine
+process takes with zero kernel drops.
+
+A flowrt engine runs as its own process (python -m engine.main, ephemeral ports, a temporary
+home). This script sends sFlow to it at increasing datagram rates for a few seconds each and
+reads, per step: the engine's counters (/analyzer/json), the kernel's drop count for the
+engine's own socket (/proc/net/udp[6] "drops") and the system-wide UDP RcvbufErrors
+(/proc/net/snmp, which other processes can move too).
+
+    .venv/bin/python bench/bench_ingest.py                    # overflowd pcap replay
+    .venv/bin/python bench/bench_ingest.py --source gen       # synthetic generator traffic
+    .venv/bin/python bench/bench_ingest.py --rates 2000,4000 --seconds 5
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from engine.sflow.gen import Pacer, Scenario, TrafficGenerator, open_sender  # noqa: E402
+from engine.sflow.pcap import read_pcap  # noqa: E402
+
+OVERFLOWD = Path("/work/shared/testdata/sflow/overflowd/sflow.pcap")
+
+
+def free_port(kind) -> int:
+    s = socket.socket(socket.AF_INET, kind)
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def rcvbuf_errors() -> int:
+    with open("/proc/net/snmp") as f:
+        rows = [line.split() for line in f if line.startswith("Udp:")]
+    return int(rows[1][rows[0].index("RcvbufErrors")])
+
+
+def socket_drops(port: int) -> int:
+    """Kernel drops on the UDP socket bound to `port` (last column of /proc/net/udp{,6})."""
+    total = 0
+    for name in ("/proc/net/udp", "/proc/net/udp6"):
+        try:
+            with open(name) as f:
+                next(f)
+                for line in f:
+                    cols = line.split()
+                    if int(cols[1].rsplit(":", 1)[1], 16) == port:
+                        total += int(cols[-1])
+        except OSError:
+            pass
+    return total
+
+
+def analyzer(http: int) -> dict:
+    with urllib.request.urlopen(f"http://127.0.0.1:{http}/analyzer/json", timeout=10) as r:
+        return json.loads(r.read())
+
+
+def start_engine(extra: list[str]):
+    http, sflow = free_port(socket.SOCK_STREAM), free_port(socket.SOCK_DGRAM)
+    home = tempfile.mkdtemp(prefix="flowrt-bench-")
+    env = dict(os.environ, FLOWRT_HOME=home)
+    env.pop("RTPROP", None)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "engine.main", f"-Dhttp.port={http}", f"-Dsflow.port={sflow}",
+         "-Dhttp.hostname=127.0.0.1", "-Dsflow.hostname=127.0.0.1", *extra],
+        cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.monotonic() + 60
+    for line in proc.stdout:
+        if "Listening, HTTP port" in line:
+            break
+        if time.monotonic() > deadline:
+            break
+    else:
+        raise SystemExit("engine did not start")
+    # keep reading its log so a chatty engine never blocks on a full pipe
+    threading.Thread(target=lambda: [None for _ in proc.stdout], daemon=True).start()
+    return proc, http, sflow
+
+
+def define_flow(http: int, keys: str, value: str) -> None:
+    body = json.dumps({"keys": keys, "value": value}).encode()
+    req = urllib.request.Request(f"http://127.0.0.1:{http}/flow/bench/json", data=body,
+                                 method="PUT", headers={"Content-Type": "application/json"})
+    urllib.request.urlopen(req, timeout=10).read()
+
+
+def datagrams_from(source: str) -> tuple[list[bytes], float]:
+    """Datagrams to cycle through, and their mean flow samples per datagram."""
+    if source == "pcap":
+        dgs = [p.payload for p in read_pcap(OVERFLOWD)]
+        return dgs, 5855 / len(dgs)
+    gen = TrafficGenerator(Scenario(agents=20, samples_per_second=2000, flows=200, seed=1,
+                                    ipv6_fraction=0.2, polling_interval=20))
+    dgs = [d for _, step in gen.run(10) for d in step]
+    return dgs, gen.flow_samples() / len(dgs)
+
+
+def inprocess_ceiling(dgs: list[bytes], flow: str, value: str, seconds: float = 3.0) -> float:
+    """Engine.ingest called directly (no sockets): the CPU-bound ceiling of one process."""
+    from engine import props
+    from engine.core import Engine
+    engine = Engine(props.Properties(dict(props.DEFAULTS)), tempfile.mkdtemp(prefix="flowrt-bench-"))
+    if flow:
+        flows = engine.subsystems.get("flows")
+        define = getattr(flows, "define", None) or getattr(flows, "set_flow", None)
+        if define is None:
+            return float("nan")
+        define("bench", {"keys": flow, "value": value})
+    n = 0
+    start = time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        for dg in dgs:
+            engine.ingest(dg, "127.0.0.1", time.time())
+        n += len(dgs)
+    return n / (time.perf_counter() - start)
+
+
+def run_step(sflow: int, http: int, dgs: list[bytes], rate: float, seconds: float) -> dict:
+    before = analyzer(http)
+    drops0, errs0 = socket_drops(sflow), rcvbuf_errors()
+    sock = open_sender("127.0.0.1", sflow)
+    pacer = Pacer(rate)
+    n = int(rate * seconds)
+    start = time.perf_counter()
+    for i in range(n):
+        pacer.wait()
+        try:
+            sock.send(dgs[i % len(dgs)])
+        except BlockingIOError:
+            pass
+    send_time = time.perf_counter() - start
+    sock.close()
+    # let the engine drain its socket buffer
+    last, stable = -1, 0
+    while stable < 3:
+        time.sleep(0.2)
+        now = analyzer(http)["sFlowDatagramsReceived"]
+        stable = stable + 1 if now == last else 0
+        last = now
+    drain_time = time.perf_counter() - start
+    after = analyzer(http)
+    received = after["sFlowDatagramsReceived"] - before["sFlowDatagramsReceived"]
+    flows = after["sFlowFlowSamples"] - before["sFlowFlowSamples"]
+    return {"rate": rate, "sent": n, "send_rate": n / send_time, "received": received,
+            "socket_drops": socket_drops(sflow) - drops0, "rcvbuf_errors": rcvbuf_errors() - errs0,
+            "flow_samples": flows, "flow_rate": flows / max(send_time, 1e-9),
+            "drain_time": drain_time}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--source", choices=("pcap", "gen"), default="pcap")
+    ap.add_argument("--flow", default="",
+                    help="define flow 'bench' with these keys first, e.g. ipsource,ipdestination")
+    ap.add_argument("--value", default="bytes", help="value of the --flow definition")
+    ap.add_argument("--rates", default="1000,2000,4000,8000,12000,16000,20000,24000,32000",
+                    help="datagram rates to try, increasing")
+    ap.add_argument("--seconds", type=float, default=4.0, help="duration of each step")
+    ap.add_argument("engine_args", nargs="*", help="extra -D properties for the engine")
+    args = ap.parse_args()
+    dgs, per_dg = datagrams_from(args.source)
+    try:
+        ceiling = inprocess_ceiling(dgs, args.flow, args.value)
+        print(f"Engine.ingest in-process (no UDP): {ceiling:.0f} datagrams/s = "
+              f"{ceiling * per_dg:.0f} flow samples/s")
+    except Exception as exc:   # a subsystem API change must not stop the UDP measurement
+        print(f"Engine.ingest in-process: not measured ({exc!r})")
+    proc, http, sflow = start_engine(args.engine_args)
+    if args.flow:
+        define_flow(http, args.flow, args.value)
+    best = None
+    print(f"source={args.source} ({per_dg:.2f} flow samples/datagram), {args.seconds:g} s per step, "
+          f"flow definition: {args.flow or 'none'}, engine pid {proc.pid}")
+    print(f"{'dgram/s':>8} {'sent/s':>8} {'recv':>7} {'lost':>6} {'sockdrop':>8} {'rcvbufErr':>9} "
+          f"{'flows/s':>9} {'total s':>7}")
+    try:
+        for rate in (float(r) for r in args.rates.split(",")):
+            r = run_step(sflow, http, dgs, rate, args.seconds)
+            lost = r["sent"] - r["received"]
+            print(f"{rate:8.0f} {r['send_rate']:8.0f} {r['received']:7d} {lost:6d} "
+                  f"{r['socket_drops']:8d} {r['rcvbuf_errors']:9d} {r['flow_rate']:9.0f} "
+                  f"{r['drain_time']:7.2f}", flush=True)
+            if lost == 0 and r["socket_drops"] == 0:
+                best = r
+            else:
+                break
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+    if best:
+        print(f"highest sustained rate with zero drops: {best['rate']:.0f} datagrams/s = "
+              f"{best['flow_rate']:.0f} flow samples/s")
+    else:
+        print("drops already at the lowest rate")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

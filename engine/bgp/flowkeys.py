@@ -1,0 +1,52 @@
+"""bgp* flow keys: a sample's addresses looked up (longest prefix) in a router's Adj-RIB-In.
+
+``bgp_attributes(router4, router6, attrs)`` is self-contained so it can be wired into whatever
+enrichment hook the flow engine offers; it returns only the keys it can fill. The keys that
+depend only on the route are built once per attribute set and cached on it.
+"""
+from __future__ import annotations
+
+BGP_KEYS = ("ipsourcemaskbits", "ipdestinationmaskbits", "bgpnexthop", "bgpnexthop6", "bgpas",
+            "bgpsourceas", "bgpsourcepeeras", "bgpdestinationas", "bgpdestinationpeeras",
+            "bgpdestinationaspath", "bgpcommunities", "bgplocalpref")
+
+
+def _destination_keys(a) -> dict:
+    keys = {"bgpdestinationas": a.origin_as(), "bgpdestinationpeeras": a.first_as(),
+            "bgpdestinationaspath": a.aspath_str(),
+            "bgplocalpref": 100 if a.localpref is None else a.localpref}
+    if a.nexthop:
+        keys["bgpnexthop6" if ":" in a.nexthop else "bgpnexthop"] = a.nexthop
+    if a.communities or a.large_communities:
+        keys["bgpcommunities"] = a.communities_str()
+    a.flow_keys = keys
+    return keys
+
+
+def bgp_attributes(router4, router6, attrs: dict) -> dict:
+    dst = attrs.get("ipdestination")
+    if dst is not None:
+        n, src = router4, attrs.get("ipsource")
+        if n is None:
+            return {}
+        match = n.rib4.match
+    else:
+        dst = attrs.get("ip6destination")
+        if dst is None or router6 is None:
+            return {}
+        n, src = router6, attrs.get("ip6source")
+        match = n.rib6.match
+    out: dict = {"bgpas": n.peer_as} if n.peer_as else {}
+    hit = match(dst)
+    if hit is not None:
+        a = hit[2]
+        out.update(a.flow_keys or _destination_keys(a))
+        out["ipdestinationmaskbits"] = hit[1]
+    if src is not None:
+        hit = match(src)
+        if hit is not None:
+            a = hit[2]
+            out["ipsourcemaskbits"] = hit[1]
+            out["bgpsourceas"] = a.origin_as()
+            out["bgpsourcepeeras"] = a.first_as()
+    return out

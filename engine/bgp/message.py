@@ -1,0 +1,620 @@
+"""BGP-4 wire format (RFC 4271) with 4-octet AS (RFC 6793), multiprotocol (RFC 4760), communities
+(RFC 1997), large communities (RFC 8092), route refresh (RFC 2918) and the revised UPDATE error
+handling of RFC 7606.
+
+Decoding an UPDATE never raises anything but ``BgpError`` (which the session turns into a
+NOTIFICATION); attribute errors that RFC 7606 allows to be contained are reported as
+``treat_as_withdraw`` on the parsed update instead.
+"""
+from __future__ import annotations
+
+import socket
+import struct
+import weakref
+
+MARKER = b"\xff" * 16
+HEADER = struct.Struct(">16sHB")
+MAX_MESSAGE = 4096
+
+OPEN, UPDATE, NOTIFICATION, KEEPALIVE, ROUTE_REFRESH = 1, 2, 3, 4, 5
+
+AFI_IPV4, AFI_IPV6 = 1, 2
+SAFI_UNICAST, SAFI_FLOWSPEC = 1, 133
+
+AS_TRANS = 23456
+
+# path attribute type codes
+ORIGIN, AS_PATH, NEXT_HOP, MED, LOCAL_PREF, ATOMIC_AGGREGATE, AGGREGATOR = 1, 2, 3, 4, 5, 6, 7
+COMMUNITIES, ORIGINATOR_ID, CLUSTER_LIST, MP_REACH, MP_UNREACH, EXT_COMMUNITIES = 8, 9, 10, 14, 15, 16
+AS4_PATH, AS4_AGGREGATOR, LARGE_COMMUNITIES = 17, 18, 32
+
+F_OPTIONAL, F_TRANSITIVE, F_PARTIAL, F_EXTENDED = 0x80, 0x40, 0x20, 0x10
+WELL_KNOWN = {ORIGIN, AS_PATH, NEXT_HOP, LOCAL_PREF, ATOMIC_AGGREGATE}
+
+ORIGINS = ("IGP", "EGP", "INCOMPLETE")
+
+# NOTIFICATION codes (RFC 4271 section 4.5)
+ERR_HEADER, ERR_OPEN, ERR_UPDATE, ERR_HOLD, ERR_FSM, ERR_CEASE = 1, 2, 3, 4, 5, 6
+# message header subcodes
+HDR_SYNC, HDR_LENGTH, HDR_TYPE = 1, 2, 3
+# OPEN subcodes
+OPEN_VERSION, OPEN_PEER_AS, OPEN_BGP_ID, OPEN_OPTIONAL, OPEN_HOLD, OPEN_CAPABILITY = 1, 2, 3, 4, 6, 7
+# UPDATE subcodes
+UPD_ATTR_LIST, UPD_UNRECOGNIZED_WK, UPD_MISSING_WK, UPD_FLAGS, UPD_LENGTH = 1, 2, 3, 4, 5
+UPD_ORIGIN, UPD_NEXT_HOP, UPD_OPTIONAL, UPD_NETWORK, UPD_AS_PATH = 6, 8, 9, 10, 11
+
+CAP_MP, CAP_ROUTE_REFRESH, CAP_AS4, CAP_ROUTE_REFRESH_OLD = 1, 2, 65, 128
+
+
+class BgpError(Exception):
+    """A protocol error that ends the session with a NOTIFICATION (code, subcode, data)."""
+
+    def __init__(self, code: int, subcode: int, reason: str, data: bytes = b""):
+        super().__init__(reason)
+        self.code, self.subcode, self.data = code, subcode, data
+
+
+# -- framing --------------------------------------------------------------------------------
+def frame(kind: int, body: bytes = b"") -> bytes:
+    return HEADER.pack(MARKER, 19 + len(body), kind) + body
+
+
+KEEPALIVE_MSG = frame(KEEPALIVE)
+
+
+def notification(code: int, subcode: int, data: bytes = b"") -> bytes:
+    return frame(NOTIFICATION, bytes((code, subcode)) + data)
+
+
+def route_refresh(afi: int, safi: int) -> bytes:
+    return frame(ROUTE_REFRESH, struct.pack(">HBB", afi, 0, safi))
+
+
+def check_header(buf, off: int) -> tuple[int, int]:
+    """(length, type) of the message starting at off; raises BgpError on a bad header."""
+    marker, length, kind = HEADER.unpack_from(buf, off)
+    if marker != MARKER:
+        raise BgpError(ERR_HEADER, HDR_SYNC, "connection not synchronized")
+    if length < 19 or length > MAX_MESSAGE:
+        raise BgpError(ERR_HEADER, HDR_LENGTH, f"bad message length {length}",
+                       struct.pack(">H", length))
+    minimum = {OPEN: 29, UPDATE: 23, NOTIFICATION: 21, KEEPALIVE: 19, ROUTE_REFRESH: 23}.get(kind)
+    if minimum is None:
+        raise BgpError(ERR_HEADER, HDR_TYPE, f"bad message type {kind}", bytes((kind,)))
+    if length < minimum or (kind == KEEPALIVE and length != 19):
+        raise BgpError(ERR_HEADER, HDR_LENGTH, f"bad length {length} for message type {kind}",
+                       struct.pack(">H", length))
+    return length, kind
+
+
+# -- OPEN -----------------------------------------------------------------------------------
+class Open:
+    __slots__ = ("version", "asn", "hold", "bgp_id", "families", "as4", "route_refresh")
+
+    def __init__(self):
+        self.version = 4
+        self.asn = 0
+        self.hold = 0
+        self.bgp_id = "0.0.0.0"
+        self.families: set[tuple[int, int]] = set()
+        self.as4 = False
+        self.route_refresh = False
+
+
+def encode_open(asn: int, hold: int, bgp_id: str, families, route_refresh: bool = True) -> bytes:
+    caps = b""
+    for afi, safi in sorted(families):
+        caps += struct.pack(">BBHBB", CAP_MP, 4, afi, 0, safi)
+    if route_refresh:
+        caps += bytes((CAP_ROUTE_REFRESH, 0))
+    caps += struct.pack(">BBI", CAP_AS4, 4, asn)
+    params = bytes((2, len(caps))) + caps
+    my_as = asn if asn <= 0xFFFF else AS_TRANS
+    body = struct.pack(">BHH4sB", 4, my_as, hold, socket.inet_aton(bgp_id), len(params)) + params
+    return frame(OPEN, body)
+
+
+def decode_open(body: bytes) -> Open:
+    if len(body) < 10:
+        raise BgpError(ERR_HEADER, HDR_LENGTH, "OPEN too short")
+    version, my_as, hold, bgp_id, plen = struct.unpack_from(">BHH4sB", body, 0)
+    o = Open()
+    o.version, o.asn, o.hold = version, my_as, hold
+    if version != 4:
+        raise BgpError(ERR_OPEN, OPEN_VERSION, f"unsupported BGP version {version}",
+                       struct.pack(">H", 4))
+    if hold in (1, 2):
+        raise BgpError(ERR_OPEN, OPEN_HOLD, f"unacceptable hold time {hold}")
+    if bgp_id == b"\0\0\0\0":
+        raise BgpError(ERR_OPEN, OPEN_BGP_ID, "BGP identifier 0.0.0.0")
+    o.bgp_id = socket.inet_ntoa(bgp_id)
+    if 10 + plen != len(body):
+        raise BgpError(ERR_OPEN, 0, "optional parameters length mismatch")
+    off, end = 10, 10 + plen
+    while off < end:
+        if off + 2 > end:
+            raise BgpError(ERR_OPEN, 0, "truncated optional parameter")
+        ptype, pl = body[off], body[off + 1]
+        off += 2
+        if off + pl > end:
+            raise BgpError(ERR_OPEN, 0, "optional parameter overruns OPEN")
+        if ptype == 2:
+            _decode_capabilities(o, body[off:off + pl])
+        else:
+            raise BgpError(ERR_OPEN, OPEN_OPTIONAL, f"unsupported optional parameter {ptype}")
+        off += pl
+    if not o.families:  # RFC 4760: no MP capability means IPv4 unicast only
+        o.families.add((AFI_IPV4, SAFI_UNICAST))
+    return o
+
+
+def _decode_capabilities(o: Open, caps: bytes) -> None:
+    off = 0
+    while off < len(caps):
+        if off + 2 > len(caps):
+            raise BgpError(ERR_OPEN, 0, "truncated capability")
+        code, cl = caps[off], caps[off + 1]
+        value = caps[off + 2:off + 2 + cl]
+        if len(value) != cl:
+            raise BgpError(ERR_OPEN, 0, "capability overruns parameter")
+        if code == CAP_MP and cl == 4:
+            afi, _, safi = struct.unpack(">HBB", value)
+            o.families.add((afi, safi))
+        elif code == CAP_AS4 and cl == 4:
+            o.as4 = True
+            o.asn = struct.unpack(">I", value)[0]
+        elif code in (CAP_ROUTE_REFRESH, CAP_ROUTE_REFRESH_OLD):
+            o.route_refresh = True
+        off += 2 + cl
+
+
+# -- path attributes ------------------------------------------------------------------------
+class PathAttrs:
+    """The attributes a set of prefixes shares. Interned, so a full table holds one object per
+    distinct attribute set, and each prefix in the RIB just points at one."""
+
+    __slots__ = ("origin", "aspath", "nexthop", "nexthop_ll", "med", "localpref", "communities",
+                 "large_communities", "ext_communities", "__weakref__", "_json", "flow_keys")
+
+    def __init__(self, origin=0, aspath=(), nexthop=None, nexthop_ll=None, med=None,
+                 localpref=None, communities=(), large_communities=(), ext_communities=()):
+        self.origin = origin
+        self.aspath = aspath  # tuple of segments: int AS (sequence element) or frozenset (AS_SET)
+        self.nexthop = nexthop
+        self.nexthop_ll = nexthop_ll
+        self.med = med
+        self.localpref = localpref
+        self.communities = communities  # tuple of 32-bit ints
+        self.large_communities = large_communities  # tuple of (a, b, c)
+        self.ext_communities = ext_communities  # tuple of 8-byte values
+        self._json = None
+        self.flow_keys = None  # bgp* destination keys, built once (engine/bgp/flowkeys.py)
+
+    def key(self):
+        return (self.origin, self.aspath, self.nexthop, self.nexthop_ll, self.med,
+                self.localpref, self.communities, self.large_communities, self.ext_communities)
+
+    # -- presentation (sFlow-RT style: "1-2-3", "65000:1 65000:2") --
+    def aspath_str(self) -> str:
+        return "-".join(str(a) if isinstance(a, int) else "{" + ",".join(map(str, sorted(a))) + "}"
+                        for a in self.aspath)
+
+    def communities_str(self) -> str:
+        parts = [f"{c >> 16}:{c & 0xFFFF}" for c in self.communities]
+        parts += [f"{a}:{b}:{c}" for a, b, c in self.large_communities]
+        return " ".join(parts)
+
+    def first_as(self) -> int:
+        for a in self.aspath:
+            return a if isinstance(a, int) else min(a)
+        return 0
+
+    def origin_as(self) -> int:
+        for a in reversed(self.aspath):
+            return a if isinstance(a, int) else min(a)
+        return 0
+
+    def json(self) -> dict:
+        """Route attributes as sFlow-RT reports them (a fresh dict each call)."""
+        j = self._json
+        if j is None:
+            j = {"aspath": self.aspath_str(),
+                 "localpref": 100 if self.localpref is None else self.localpref,
+                 "med": 0 if self.med is None else self.med,
+                 "nexthop": self.nexthop,
+                 "origin": ORIGINS[self.origin] if self.origin < 3 else str(self.origin)}
+            if self.nexthop_ll:
+                j["nexthoplinklocal"] = self.nexthop_ll
+            if self.communities or self.large_communities:
+                j["communities"] = self.communities_str()
+            self._json = j
+        return dict(j)
+
+
+class Interner:
+    """Maps equal PathAttrs to one shared instance (weakly, so unused sets are freed)."""
+
+    def __init__(self):
+        self._pool: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
+
+    def __call__(self, attrs: PathAttrs) -> PathAttrs:
+        key = attrs.key()
+        found = self._pool.get(key)
+        if found is None:
+            self._pool[key] = attrs
+            return attrs
+        return found
+
+    def __len__(self) -> int:
+        return len(self._pool)
+
+
+class Update:
+    """A decoded UPDATE: NLRI as (packed_address, length) per family, plus the shared attrs."""
+
+    __slots__ = ("withdrawn4", "nlri4", "withdrawn6", "nlri6", "attrs", "treat_as_withdraw",
+                 "errors", "eor", "other_families")
+
+    def __init__(self):
+        self.withdrawn4: list = []
+        self.nlri4: list = []
+        self.withdrawn6: list = []
+        self.nlri6: list = []
+        self.attrs: PathAttrs | None = None
+        self.treat_as_withdraw = False
+        self.errors: list[str] = []
+        self.eor: tuple[int, int] | None = None
+        self.other_families: list = []  # (afi, safi) whose NLRI we do not keep (e.g. flowspec)
+
+
+_MASKS = bytes((0xFF << (8 - i)) & 0xFF for i in range(8))
+_PADS4 = [bytes(4 - n) for n in range(5)]
+_PADS16 = [bytes(16 - n) for n in range(17)]
+
+
+def parse_prefixes(buf, off: int, end: int, width: int, out: list) -> None:
+    """Append (packed address padded to width bytes, length) for each prefix in buf[off:end];
+    host bits beyond the length are cleared. Raises BgpError on a malformed field."""
+    maxbits = width * 8
+    append = out.append
+    pads = _PADS4 if width == 4 else _PADS16
+    while off < end:
+        plen = buf[off]
+        if plen > maxbits:
+            raise BgpError(ERR_UPDATE, UPD_NETWORK, f"prefix length {plen} > {maxbits}")
+        n = (plen + 7) >> 3
+        start = off + 1
+        off = start + n
+        if off > end:
+            raise BgpError(ERR_UPDATE, UPD_NETWORK, "prefix overruns its field")
+        raw = buf[start:off]
+        rem = plen & 7
+        if rem and raw[-1] & ~_MASKS[rem] & 0xFF:
+            raw = raw[:-1] + bytes((raw[-1] & _MASKS[rem],))
+        append((raw + pads[n], plen))
+
+
+def encode_prefix(packed: bytes, plen: int) -> bytes:
+    return bytes((plen,)) + packed[:(plen + 7) >> 3]
+
+
+def decode_update(body: bytes, as4: bool, intern: Interner | None = None) -> Update:
+    """Decode an UPDATE body (after the 19-byte header). Session-level errors raise BgpError;
+    attribute errors that RFC 7606 lets us contain set treat_as_withdraw (or drop the attribute)."""
+    n = len(body)
+    u = Update()
+    wlen = struct.unpack_from(">H", body, 0)[0]
+    if 2 + wlen + 2 > n:
+        raise BgpError(ERR_UPDATE, UPD_ATTR_LIST, "withdrawn routes length overruns UPDATE")
+    parse_prefixes(body, 2, 2 + wlen, 4, u.withdrawn4)
+    off = 2 + wlen
+    alen = struct.unpack_from(">H", body, off)[0]
+    off += 2
+    aend = off + alen
+    if aend > n:
+        raise BgpError(ERR_UPDATE, UPD_ATTR_LIST, "path attribute length overruns UPDATE")
+    # NLRI location is known from here on, so attribute problems can be contained (RFC 7606 §4)
+    parse_prefixes(body, aend, n, 4, u.nlri4)
+    attrs = PathAttrs()
+    seen: set[int] = set()
+    as_path = as4_path = None
+    has_next_hop = False
+    while off < aend:
+        if off + 3 > aend:
+            u.treat_as_withdraw = True
+            u.errors.append("truncated attribute header")
+            break
+        flags, code = body[off], body[off + 1]
+        if flags & F_EXTENDED:
+            if off + 4 > aend:
+                u.treat_as_withdraw = True
+                u.errors.append("truncated attribute header")
+                break
+            length = struct.unpack_from(">H", body, off + 2)[0]
+            vstart = off + 4
+        else:
+            length = body[off + 2]
+            vstart = off + 3
+        vend = vstart + length
+        if vend > aend:
+            u.treat_as_withdraw = True
+            u.errors.append(f"attribute {code} overruns the attribute list")
+            if code in (MP_REACH, MP_UNREACH):
+                raise BgpError(ERR_UPDATE, UPD_ATTR_LIST, "MP attribute overruns attribute list")
+            break
+        off = vend
+        if code in seen:
+            if code in (MP_REACH, MP_UNREACH):
+                raise BgpError(ERR_UPDATE, UPD_ATTR_LIST, f"duplicate attribute {code}")
+            u.errors.append(f"duplicate attribute {code} discarded")
+            continue
+        seen.add(code)
+        value = body[vstart:vend]
+        if code in WELL_KNOWN and flags & F_OPTIONAL or (
+                code not in WELL_KNOWN and code <= LARGE_COMMUNITIES and code in _KNOWN_OPTIONAL
+                and not flags & F_OPTIONAL):
+            u.treat_as_withdraw = True
+            u.errors.append(f"attribute {code}: bad flags {flags:#x}")
+            continue
+        try:
+            if code == ORIGIN:
+                if length != 1 or value[0] > 2:
+                    raise _Malformed("bad ORIGIN")
+                attrs.origin = value[0]
+            elif code == AS_PATH:
+                as_path = _decode_aspath(value, 4 if as4 else 2)
+            elif code == AS4_PATH:
+                try:
+                    as4_path = _decode_aspath(value, 4)
+                except _Malformed:
+                    u.errors.append("malformed AS4_PATH discarded")  # RFC 6793 §6
+            elif code == NEXT_HOP:
+                if length != 4:
+                    raise _Malformed("bad NEXT_HOP length")
+                attrs.nexthop = socket.inet_ntoa(value)
+                has_next_hop = True
+            elif code == MED:
+                if length != 4:
+                    raise _Malformed("bad MULTI_EXIT_DISC length")
+                attrs.med = struct.unpack(">I", value)[0]
+            elif code == LOCAL_PREF:
+                if length != 4:
+                    raise _Malformed("bad LOCAL_PREF length")
+                attrs.localpref = struct.unpack(">I", value)[0]
+            elif code == COMMUNITIES:
+                if length % 4 or not length:
+                    raise _Malformed("bad COMMUNITIES length")
+                attrs.communities = struct.unpack(f">{length // 4}I", value)
+            elif code == LARGE_COMMUNITIES:
+                if length % 12 or not length:
+                    raise _Malformed("bad LARGE_COMMUNITY length")
+                vals = struct.unpack(f">{length // 4}I", value)
+                attrs.large_communities = tuple(vals[i:i + 3] for i in range(0, len(vals), 3))
+            elif code == EXT_COMMUNITIES:
+                if length % 8 or not length:
+                    raise _Malformed("bad EXTENDED_COMMUNITIES length")
+                attrs.ext_communities = tuple(value[i:i + 8] for i in range(0, length, 8))
+            elif code == MP_REACH:
+                _decode_mp_reach(value, u, attrs)
+            elif code == MP_UNREACH:
+                _decode_mp_unreach(value, u)
+            elif code in (ATOMIC_AGGREGATE, AGGREGATOR, AS4_AGGREGATOR, ORIGINATOR_ID,
+                          CLUSTER_LIST):
+                pass  # accepted, not needed for analytics (RFC 7606: errors here = discard)
+            elif not flags & F_OPTIONAL:
+                raise BgpError(ERR_UPDATE, UPD_UNRECOGNIZED_WK,
+                               f"unrecognized well-known attribute {code}",
+                               body[vstart - (4 if flags & F_EXTENDED else 3):vend])
+        except _Malformed as exc:
+            u.treat_as_withdraw = True
+            u.errors.append(str(exc))
+        except (struct.error, IndexError) as exc:
+            if code in (MP_REACH, MP_UNREACH):
+                raise BgpError(ERR_UPDATE, UPD_OPTIONAL, f"malformed MP attribute: {exc}")
+            u.treat_as_withdraw = True
+            u.errors.append(f"attribute {code}: {exc}")
+    if as_path is not None:
+        if as4_path is not None and not as4:
+            as_path = _merge_as4(as_path, as4_path)
+        attrs.aspath = as_path
+    has_reach = bool(u.nlri4 or u.nlri6)
+    if has_reach and not u.treat_as_withdraw:
+        missing = [name for code, name in ((ORIGIN, "ORIGIN"), (AS_PATH, "AS_PATH"))
+                   if code not in seen]
+        if u.nlri4 and not has_next_hop:
+            missing.append("NEXT_HOP")
+        if missing:  # RFC 7606 §3.d: treat-as-withdraw
+            u.treat_as_withdraw = True
+            u.errors.append("missing well-known attribute " + ",".join(missing))
+    if not u.treat_as_withdraw and has_reach:
+        u.attrs = intern(attrs) if intern is not None else attrs
+    if not (u.withdrawn4 or u.nlri4 or alen):
+        u.eor = (AFI_IPV4, SAFI_UNICAST)
+    return u
+
+
+_KNOWN_OPTIONAL = {MED, COMMUNITIES, MP_REACH, MP_UNREACH, EXT_COMMUNITIES, AS4_PATH,
+                   LARGE_COMMUNITIES, AGGREGATOR, AS4_AGGREGATOR, ORIGINATOR_ID, CLUSTER_LIST}
+
+
+class _Malformed(Exception):
+    pass
+
+
+def _decode_aspath(value: bytes, width: int) -> tuple:
+    out: list = []
+    off, n = 0, len(value)
+    fmt = ">%d" + ("I" if width == 4 else "H")
+    while off < n:
+        if off + 2 > n:
+            raise _Malformed("truncated AS_PATH segment")
+        stype, count = value[off], value[off + 1]
+        off += 2
+        if stype not in (1, 2, 3, 4) or count == 0:
+            raise _Malformed(f"bad AS_PATH segment type {stype} / count {count}")
+        end = off + count * width
+        if end > n:
+            raise _Malformed("AS_PATH segment overruns attribute")
+        asns = struct.unpack_from(fmt % count, value, off)
+        off = end
+        if stype == 2:
+            out.extend(asns)
+        elif stype == 1:
+            out.append(frozenset(asns))
+        # confederation segments (3, 4) are local to the confederation: not part of the path
+    return tuple(out)
+
+
+def _merge_as4(as_path: tuple, as4_path: tuple) -> tuple:
+    """RFC 6793 §4.2.3: keep the leading ASes of AS_PATH the AS4_PATH does not cover."""
+    if len(as4_path) > len(as_path):
+        return as_path
+    return as_path[:len(as_path) - len(as4_path)] + as4_path
+
+
+def _decode_mp_reach(value: bytes, u: Update, attrs: PathAttrs) -> None:
+    afi, safi, nhlen = struct.unpack_from(">HBB", value, 0)
+    off = 4 + nhlen
+    if off + 1 > len(value):
+        raise BgpError(ERR_UPDATE, UPD_OPTIONAL, "MP_REACH_NLRI next hop overruns attribute")
+    nh = value[4:off]
+    off += 1  # reserved
+    if (afi, safi) == (AFI_IPV6, SAFI_UNICAST):
+        if nhlen not in (16, 32):
+            raise _Malformed(f"bad IPv6 next hop length {nhlen}")
+        parse_prefixes(value, off, len(value), 16, u.nlri6)
+        attrs.nexthop = socket.inet_ntop(socket.AF_INET6, nh[:16])
+        if nhlen == 32:
+            attrs.nexthop_ll = socket.inet_ntop(socket.AF_INET6, nh[16:])
+    elif (afi, safi) == (AFI_IPV4, SAFI_UNICAST):
+        if nhlen not in (4, 16, 32):
+            raise _Malformed(f"bad next hop length {nhlen}")
+        parse_prefixes(value, off, len(value), 4, u.nlri4)
+        attrs.nexthop = (socket.inet_ntoa(nh) if nhlen == 4
+                         else socket.inet_ntop(socket.AF_INET6, nh[:16]))
+    else:
+        u.other_families.append((afi, safi))
+
+
+def _decode_mp_unreach(value: bytes, u: Update) -> None:
+    afi, safi = struct.unpack_from(">HB", value, 0)
+    if (afi, safi) == (AFI_IPV6, SAFI_UNICAST):
+        parse_prefixes(value, 3, len(value), 16, u.withdrawn6)
+    elif (afi, safi) == (AFI_IPV4, SAFI_UNICAST):
+        parse_prefixes(value, 3, len(value), 4, u.withdrawn4)
+    else:
+        u.other_families.append((afi, safi))
+    if len(value) == 3:
+        u.eor = (afi, safi)
+
+
+# -- encoding UPDATEs for pushed routes -----------------------------------------------------
+def _attr(flags: int, code: int, value: bytes) -> bytes:
+    if len(value) > 255:
+        return struct.pack(">BBH", flags | F_EXTENDED, code, len(value)) + value
+    return struct.pack(">BBB", flags, code, len(value)) + value
+
+
+def encode_attrs(attrs: PathAttrs, as4: bool, ibgp: bool, local_as: int,
+                 mp: bytes | None = None) -> bytes:
+    """Path attributes for routes we push; for eBGP our AS is prepended (RFC 4271 §5.1.2)."""
+    path = list(attrs.aspath)
+    if not ibgp:
+        path.insert(0, local_as)
+    out = _attr(F_TRANSITIVE, ORIGIN, bytes((attrs.origin,)))
+    out += _attr(F_TRANSITIVE, AS_PATH, _encode_aspath(path, 4 if as4 else 2))
+    if mp is not None:
+        out += _attr(F_OPTIONAL, MP_REACH, mp)
+    elif attrs.nexthop:
+        out += _attr(F_TRANSITIVE, NEXT_HOP, socket.inet_aton(attrs.nexthop))
+    if attrs.med is not None:
+        out += _attr(F_OPTIONAL, MED, struct.pack(">I", attrs.med))
+    if ibgp:
+        out += _attr(F_TRANSITIVE, LOCAL_PREF,
+                     struct.pack(">I", 100 if attrs.localpref is None else attrs.localpref))
+    if attrs.communities:
+        out += _attr(F_OPTIONAL | F_TRANSITIVE, COMMUNITIES,
+                     struct.pack(f">{len(attrs.communities)}I", *attrs.communities))
+    if attrs.ext_communities:
+        out += _attr(F_OPTIONAL | F_TRANSITIVE, EXT_COMMUNITIES, b"".join(attrs.ext_communities))
+    if attrs.large_communities:
+        flat = [v for lc in attrs.large_communities for v in lc]
+        out += _attr(F_OPTIONAL | F_TRANSITIVE, LARGE_COMMUNITIES,
+                     struct.pack(f">{len(flat)}I", *flat))
+    return out
+
+
+def _encode_aspath(path: list, width: int) -> bytes:
+    fmt = "I" if width == 4 else "H"
+    clip = (lambda a: a) if width == 4 else (lambda a: a if a <= 0xFFFF else AS_TRANS)
+    out, seq = b"", []
+
+    def flush():
+        nonlocal out, seq
+        for i in range(0, len(seq), 255):
+            chunk = seq[i:i + 255]
+            out += struct.pack(f">BB{len(chunk)}{fmt}", 2, len(chunk), *map(clip, chunk))
+        seq = []
+
+    for a in path:
+        if isinstance(a, int):
+            seq.append(a)
+        else:
+            flush()
+            members = sorted(a)
+            out += struct.pack(f">BB{len(members)}{fmt}", 1, len(members), *map(clip, members))
+    flush()
+    return out
+
+
+def encode_update_v4(attrs_bytes: bytes, nlri: list[bytes], withdrawn: list[bytes] = ()) -> bytes:
+    w = b"".join(withdrawn)
+    n = b"".join(nlri)
+    body = struct.pack(">H", len(w)) + w + struct.pack(">H", len(attrs_bytes)) + attrs_bytes + n
+    return frame(UPDATE, body)
+
+
+def mp_reach_value(afi: int, safi: int, nexthop: bytes, nlri: bytes) -> bytes:
+    return struct.pack(">HBB", afi, safi, len(nexthop)) + nexthop + b"\0" + nlri
+
+
+def encode_mp_unreach(afi: int, safi: int, nlri: bytes) -> bytes:
+    attr = _attr(F_OPTIONAL, MP_UNREACH, struct.pack(">HB", afi, safi) + nlri)
+    return frame(UPDATE, struct.pack(">HH", 0, len(attr)) + attr)
+
+
+def end_of_rib(afi: int, safi: int) -> bytes:
+    if (afi, safi) == (AFI_IPV4, SAFI_UNICAST):
+        return frame(UPDATE, b"\0\0\0\0")
+    return encode_mp_unreach(afi, safi, b"")
+
+
+def parse_communities(text) -> tuple[tuple, tuple]:
+    """'65000:1 65000:2,1:2:3' -> (standard ints, large triples). Raises ValueError."""
+    std, large = [], []
+    if isinstance(text, (list, tuple)):
+        items = [str(t) for t in text]
+    else:
+        items = str(text or "").replace(",", " ").split()
+    for item in items:
+        parts = item.split(":")
+        nums = [int(p) for p in parts]
+        if len(nums) == 2 and all(0 <= v <= 0xFFFF for v in nums):
+            std.append(nums[0] << 16 | nums[1])
+        elif len(nums) == 3 and all(0 <= v <= 0xFFFFFFFF for v in nums):
+            large.append(tuple(nums))
+        else:
+            raise ValueError(f"bad community {item!r}")
+    return tuple(std), tuple(large)
+
+
+def parse_aspath(text) -> tuple:
+    """'1-2-3' (or '1 2 3', or a list) -> (1, 2, 3). Raises ValueError."""
+    if isinstance(text, (list, tuple)):
+        items = list(text)
+    else:
+        items = str(text or "").replace("-", " ").replace(",", " ").split()
+    path = tuple(int(a) for a in items)
+    if any(a < 0 or a > 0xFFFFFFFF for a in path):
+        raise ValueError("AS number out of range")
+    return path

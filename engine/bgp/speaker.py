@@ -1,0 +1,535 @@
+"""The BGP subsystem: listener, neighbors, route pushing, traffic sources and the queries that the
+REST API (engine/rest/bgp.py) and the JavaScript globals (bgp*) share."""
+from __future__ import annotations
+
+import asyncio
+import socket
+import time
+from typing import Callable
+
+from .. import log
+from . import message as m
+from .flowkeys import BGP_KEYS, bgp_attributes
+from .rib import NeighborState, PushedRoute, normalize_address, parse_prefix
+from .session import DEFAULT_HOLD, Session
+from .traffic import DST, SRC, Source, prefix_values, top_prefixes
+
+WILDCARD_AGENTS = {"ALL", "EDGE", "CORE", "TOPOLOGY", "*"}
+DIRECTIONS = {"destination": DST, "egress": DST, "dst": DST,
+              "source": SRC, "ingress": SRC, "src": SRC}
+
+
+class BgpSpeaker:
+    def __init__(self, engine):
+        self.engine = engine
+        props = engine.props
+        self.enabled = (props.get_str("bgp.start", "no") or "no").lower() in ("yes", "true", "1")
+        self.port = int(props.get_str("bgp.port", "1179") or 1179)
+        self.hostname = props.get_str("bgp.hostname", "") or None
+        self.hold_time = int(props.get_str("bgp.holdtime", str(DEFAULT_HOLD)) or DEFAULT_HOLD)
+        self.neighbors: dict[str, NeighborState] = {}
+        self.sources: dict[str, list[Source]] = {}
+        self.wildcard_sources: list[Source] = []
+        self.intern = m.Interner()
+        self.server = None
+        self.listen_port = 0
+        self.unknown_connections = 0
+        self._warned_disabled = False
+        self._remove_enricher = None
+        engine.flow_handlers.append(self.on_flow_sample)
+
+    # -- lifecycle ----------------------------------------------------------------------------
+    async def start(self) -> None:
+        self._wire_enricher()
+        if not self.enabled:
+            return
+        loop = asyncio.get_running_loop()
+        sock = _listen_socket(self.hostname, self.port)
+        self.server = await loop.create_server(self._accept, sock=sock)
+        self.listen_port = sock.getsockname()[1]
+        log.info(f"Listening, BGP port {self.listen_port}")
+
+    def _wire_enricher(self) -> None:
+        """bgp* keys are computed only while an active flow definition asks for one of them."""
+        flows = self.engine.subsystems.get("flows")
+        add = getattr(flows, "add_enricher", None)
+        if add is not None and self._remove_enricher is None:
+            self._remove_enricher = add(self.enrich, set(BGP_KEYS))
+
+    def enrich(self, sample, attrs: dict) -> None:
+        """Flow-engine enricher: add bgp* keys the agent did not send itself (an agent's
+        extended_gateway data describes its actual forwarding decision, so it wins)."""
+        if sample is None:
+            return
+        for k, v in self.flow_attributes(sample.agent, attrs).items():
+            if k not in attrs:
+                attrs[k] = v
+
+    async def stop(self) -> None:
+        if self._remove_enricher is not None:
+            self._remove_enricher()
+            self._remove_enricher = None
+        if self.server is not None:
+            self.server.close()
+        for n in self.neighbors.values():
+            if n.session is not None:
+                n.session.close("stopping")
+        if self.server is not None:
+            await self.server.wait_closed()
+            self.server = None
+
+    def _accept(self):
+        return _Acceptor(self)
+
+    def attach_session(self, transport, peer: str, port: int):
+        """A TCP connection arrived: hand it to its neighbor's new Session, or refuse it."""
+        try:
+            address = normalize_address(peer)
+        except ValueError:
+            address = peer
+        n = self.neighbors.get(address)
+        if n is None:
+            self.unknown_connections += 1
+            log.fine(f"BGP connection from {address} refused: not a configured neighbor")
+            transport.close()
+            return None
+        old = n.session
+        if old is not None and not old.closed:
+            # the router only reconnects when it has given up on the old connection
+            old.close("replaced by a new connection", send=m.notification(m.ERR_CEASE, 7))
+        s = Session(self, n, port)
+        n.session = s
+        s.connection_made(transport)
+        return s
+
+    def families_for(self, n: NeighborState) -> set:
+        fams = set()
+        if n.options.get("ipv4", True):
+            fams.add((m.AFI_IPV4, m.SAFI_UNICAST))
+        if n.options.get("ipv6", True):
+            fams.add((m.AFI_IPV6, m.SAFI_UNICAST))
+        if n.options.get("flowspec"):
+            fams.add((m.AFI_IPV4, m.SAFI_FLOWSPEC))
+        if n.options.get("flowspec6"):
+            fams.add((m.AFI_IPV6, m.SAFI_FLOWSPEC))
+        return fams
+
+    # -- session callbacks --------------------------------------------------------------------
+    def handle_update(self, session: Session, body: bytes) -> None:
+        n = session.neighbor
+        u = m.decode_update(body, session.as4, self.intern)
+        if u.errors:
+            n.malformed_updates += 1
+            log.warning(f"BGP malformed UPDATE from {n.address}: {'; '.join(u.errors)}"
+                        + (" (treat-as-withdraw)" if u.treat_as_withdraw else ""))
+        if u.withdrawn4:
+            n.rib4.withdraw(u.withdrawn4)
+        if u.withdrawn6:
+            n.rib6.withdraw(u.withdrawn6)
+        if u.treat_as_withdraw:
+            if u.nlri4:
+                n.rib4.withdraw(u.nlri4)
+            if u.nlri6:
+                n.rib6.withdraw(u.nlri6)
+        elif u.attrs is not None:
+            if u.nlri4:
+                n.rib4.announce(u.nlri4, u.attrs)
+            if u.nlri6:
+                n.rib6.announce(u.nlri6, u.attrs)
+
+    def session_up(self, session: Session) -> None:
+        n = session.neighbor
+        self._callback(n.on_open, n)
+
+    def session_down(self, session: Session, reason: str, was_established: bool) -> None:
+        n = session.neighbor
+        if n.session is session:
+            n.session = None
+        if was_established:
+            log.info(f"BGP close {n.address} {reason}")
+            n.rib4.clear()  # Adj-RIB-In dies with its session (a replacement starts empty)
+            n.rib6.clear()
+            self._callback(n.on_close, n)
+
+    def _callback(self, fn, n: NeighborState) -> None:
+        if fn is None:
+            return
+        try:
+            fn(n.address)
+        except Exception as exc:
+            log.warning(f"BGP callback for {n.address} failed: {exc}")
+
+    def send_pushed(self, session: Session, afi: int, safi: int) -> None:
+        n = session.neighbor
+        if safi == m.SAFI_UNICAST:
+            for r in n.pushed.values():
+                if r.afi == afi:
+                    self._send_route(session, r)
+        elif safi == m.SAFI_FLOWSPEC:
+            from .flowspec import send_flow
+            for rule in n.flows.values():
+                if rule.afi == afi:
+                    send_flow(session, rule)
+        session.send(m.end_of_rib(afi, safi))
+
+    def _send_route(self, session: Session, r: PushedRoute, withdraw: bool = False) -> None:
+        if (r.afi, m.SAFI_UNICAST) not in session.families or session.state != "established":
+            return
+        n = session.neighbor
+        nlri = m.encode_prefix(r.packed, r.plen)
+        if r.afi == m.AFI_IPV4:
+            if withdraw:
+                session.send(m.encode_update_v4(b"", [], [nlri]))
+            else:
+                attrs = m.encode_attrs(r.attrs, session.as4, session.ibgp, n.local_as)
+                session.send(m.encode_update_v4(attrs, [nlri]))
+        else:
+            if withdraw:
+                session.send(m.encode_mp_unreach(m.AFI_IPV6, m.SAFI_UNICAST, nlri))
+            else:
+                nh = socket.inet_pton(socket.AF_INET6, r.attrs.nexthop)
+                if r.attrs.nexthop_ll:
+                    nh += socket.inet_pton(socket.AF_INET6, r.attrs.nexthop_ll)
+                mp = m.mp_reach_value(m.AFI_IPV6, m.SAFI_UNICAST, nh, nlri)
+                attrs = m.encode_attrs(r.attrs, session.as4, session.ibgp, n.local_as, mp=mp)
+                session.send(m.encode_update_v4(attrs, []))
+
+    # -- neighbors (bgpAddNeighbor / bgpRemoveNeighbor) ---------------------------------------
+    def add_neighbor(self, peer, local_as, router_id=None, options=None,
+                     on_open: Callable | None = None, on_close: Callable | None = None) -> bool:
+        address = normalize_address(peer)
+        asn = _as_number(local_as)
+        if not 0 < asn <= 0xFFFFFFFF:
+            raise ValueError(f"bad AS number {local_as}")
+        if router_id not in (None, ""):
+            socket.inet_aton(str(router_id))  # raises OSError for a bad id
+            if str(router_id).count(".") != 3:
+                raise ValueError(f"bad router id {router_id}")
+        opts = _options(options)
+        if not self.enabled and not self._warned_disabled:
+            self._warned_disabled = True
+            log.warning("bgpAddNeighbor: BGP is not running; set bgp.start=yes")
+        old = self.neighbors.get(address)
+        n = NeighborState(address, asn, str(router_id) if router_id not in (None, "") else None,
+                          opts, on_open, on_close)
+        if old is not None:  # reconfiguring keeps routes pushed so far, restarts the session
+            n.pushed, n.flows = old.pushed, old.flows
+            if old.session is not None:
+                old.session.close("neighbor reconfigured")
+            self._rebind_sources(old, n)
+        self.neighbors[address] = n
+        return True
+
+    def remove_neighbor(self, peer) -> bool:
+        address = normalize_address(peer)
+        n = self.neighbors.pop(address, None)
+        if n is None:
+            return False
+        if n.session is not None:
+            n.session.close("neighbor removed")
+        self._rebind_sources(n, None)
+        return True
+
+    def neighbor(self, router) -> NeighborState | None:
+        try:
+            return self.neighbors.get(normalize_address(router))
+        except ValueError:
+            return None
+
+    def _rebind_sources(self, old, new) -> None:
+        for src in self.all_sources():
+            if src.router4 is old:
+                src.router4 = new
+            if src.router6 is old:
+                src.router6 = new
+
+    # -- sources (bgpAddSource) ---------------------------------------------------------------
+    def all_sources(self):
+        for lst in self.sources.values():
+            yield from lst
+        yield from self.wildcard_sources
+
+    def add_source(self, agent, router, t=None, value=None) -> bool:
+        if isinstance(router, dict):
+            r4, r6 = router.get("router"), router.get("router6")
+        else:
+            r4 = r6 = router
+        n4 = self.neighbor(r4) if r4 else None
+        n6 = self.neighbor(r6) if r6 else None
+        if n4 is None and n6 is None:
+            raise ValueError(f"no BGP neighbor {router}")
+        t = 60.0 if t in (None, "") else float(t)
+        if t <= 0:
+            raise ValueError("t must be positive")
+        value = str(value or "bytes")
+        agent = str(agent).strip()
+        src = Source(agent, n4, n6, t, value, time.time())
+        if agent.upper() in WILDCARD_AGENTS:
+            self.wildcard_sources = [s for s in self.wildcard_sources if s.agent != agent] + [src]
+        else:
+            agent = normalize_address(agent)
+            src.agent = agent
+            self.sources[agent] = [src]
+        return True
+
+    def remove_source(self, agent) -> bool:
+        agent = str(agent).strip()
+        if agent.upper() in WILDCARD_AGENTS:
+            before = len(self.wildcard_sources)
+            self.wildcard_sources = [s for s in self.wildcard_sources if s.agent != agent]
+            return len(self.wildcard_sources) != before
+        return self.sources.pop(normalize_address(agent), None) is not None
+
+    def sources_for(self, agent: str):
+        return self.sources.get(agent) or self.wildcard_sources
+
+    # -- the per-sample path ------------------------------------------------------------------
+    def on_flow_sample(self, sample, now: float) -> None:
+        srcs = self.sources.get(sample.agent) or self.wildcard_sources
+        if not srcs:
+            return
+        attrs = sample.attributes()
+        rate = sample.sampling_rate or 1
+        for src in srcs:
+            v = attrs.get(src.value)
+            if v is None:
+                continue
+            if src.value in ("bytes", "frames", "ipbytes", "ip6bytes", "requests"):
+                v = v * rate
+            dst = attrs.get("ipdestination")
+            if dst is not None:
+                n, acc, a = src.router4, src.acc4, attrs.get("ipsource")
+            else:
+                dst = attrs.get("ip6destination")
+                if dst is None:
+                    continue
+                n, acc, a = src.router6, src.acc6, attrs.get("ip6source")
+            if n is None:
+                continue
+            match = (n.rib4 if acc is src.acc4 else n.rib6).match
+            d = match(dst)
+            s = match(a) if a is not None else None
+            acc.add(now, v, s[0] if s is not None else None, d[0] if d is not None else None)
+
+    def flow_attributes(self, agent: str, attrs: dict) -> dict:
+        """bgp* flow keys for a sample from `agent` (empty when the agent has no source)."""
+        srcs = self.sources.get(agent) or self.wildcard_sources
+        if not srcs:
+            return {}
+        src = srcs[0]
+        return bgp_attributes(src.router4, src.router6, attrs)
+
+    # -- queries ------------------------------------------------------------------------------
+    def top_prefixes(self, router, max_prefixes=100, min_value=0, direction="destination",
+                     include_covered=False, min_prefix=0, prune_covered=False,
+                     family: int = 4) -> dict:
+        n = self.neighbor(router)
+        if n is None:
+            raise LookupError(f"no BGP neighbor {router}")
+        d = DIRECTIONS.get(str(direction or "destination").lower())
+        if d is None:
+            raise ValueError(f"direction must be destination or source, not {direction}")
+        v6 = family == 6
+        rib = n.rib6 if v6 else n.rib4
+        accs = [(s.acc6 if v6 else s.acc4) for s in self.all_sources()
+                if (s.router6 if v6 else s.router4) is n]
+        values, total = prefix_values(accs, d, time.time())
+        out = {"as": n.peer_as, "direction": "destination" if d == DST else "source",
+               "id": n.peer_id or n.address,
+               "learnedPrefixesAdded": rib.added, "learnedPrefixesRemoved": rib.removed,
+               "nPrefixes": len(rib),
+               "pushedPrefixesAdded": n.pushed_added, "pushedPrefixesRemoved": n.pushed_removed,
+               "startTime": n.start_time, "state": n.state}
+        out.update(top_prefixes(rib, values, total, int(max_prefixes), float(min_value or 0),
+                                int(min_prefix or 0), _bool(include_covered),
+                                _bool(prune_covered)))
+        return out
+
+    def prefix_info(self, router, address) -> dict | None:
+        n = self.neighbor(router)
+        if n is None:
+            raise LookupError(f"no BGP neighbor {router}")
+        addr = normalize_address(address)
+        rib = n.rib6 if ":" in addr else n.rib4
+        found = rib.lookup(addr)
+        if found is None:
+            return None
+        prefix, attrs = found
+        j = attrs.json()
+        j["prefix"] = prefix
+        return j
+
+    # -- pushed routes (bgpAddRoute / routepusher) --------------------------------------------
+    def add_route(self, router, route: dict) -> bool:
+        n = self.neighbor(router)
+        if n is None:
+            return False
+        r = _pushed_route(route)
+        old = n.pushed.get(r.prefix)
+        n.pushed[r.prefix] = r
+        if old is None:
+            n.pushed_added += 1
+        s = n.session
+        if s is not None and s.state == "established":
+            self._send_route(s, r)
+        return True
+
+    def remove_route(self, router, prefix) -> bool:
+        n = self.neighbor(router)
+        if n is None:
+            return False
+        _, _, _, canon = parse_prefix(prefix)
+        r = n.pushed.pop(canon, None)
+        if r is None:
+            return False
+        n.pushed_removed += 1
+        s = n.session
+        if s is not None and s.state == "established":
+            self._send_route(s, r, withdraw=True)
+        return True
+
+    def route_count(self, router) -> int:
+        n = self.neighbor(router)
+        return 0 if n is None else len(n.pushed)
+
+    def pushed_routes(self, router) -> list[str] | None:
+        n = self.neighbor(router)
+        return None if n is None else sorted(n.pushed)
+
+    def pushed_route(self, router, prefix) -> dict | None:
+        n = self.neighbor(router)
+        if n is None:
+            return None
+        r = n.pushed.get(parse_prefix(prefix)[3])
+        return None if r is None else r.json()
+
+    # -- FlowSpec (bgpAddFlow / bgpRemoveFlow / bgpFlowCount) ---------------------------------
+    def add_flow(self, router, spec: dict) -> bool:
+        from .flowspec import compile_flow, send_flow
+        n = self.neighbor(router)
+        if n is None:
+            return False
+        rule = compile_flow(spec)
+        n.flows[rule.key] = rule
+        s = n.session
+        if s is not None and s.state == "established":
+            send_flow(s, rule)
+        return True
+
+    def remove_flow(self, router, spec: dict) -> bool:
+        from .flowspec import compile_flow, send_flow
+        n = self.neighbor(router)
+        if n is None:
+            return False
+        rule = n.flows.pop(compile_flow(spec).key, None)
+        if rule is None:
+            return False
+        s = n.session
+        if s is not None and s.state == "established":
+            send_flow(s, rule, withdraw=True)
+        return True
+
+    def flow_count(self, router) -> int:
+        n = self.neighbor(router)
+        return 0 if n is None else len(n.flows)
+
+    def flows(self, router) -> list | None:
+        n = self.neighbor(router)
+        return None if n is None else [r.spec for r in n.flows.values()]
+
+
+class _Acceptor(asyncio.Protocol):
+    """Forwards the new connection to a Session once we know which neighbor it belongs to."""
+
+    def __init__(self, speaker: BgpSpeaker):
+        self.speaker = speaker
+        self.session: Session | None = None
+
+    def connection_made(self, transport) -> None:
+        peer = transport.get_extra_info("peername") or ("", 0)
+        self.session = self.speaker.attach_session(transport, peer[0], peer[1])
+
+    def data_received(self, data: bytes) -> None:
+        if self.session is not None:
+            self.session.data_received(data)
+
+    def connection_lost(self, exc) -> None:
+        if self.session is not None:
+            self.session.connection_lost(exc)
+
+
+def _listen_socket(host: str | None, port: int) -> socket.socket:
+    """One socket for both families when no host is given (so port 0 means one port)."""
+    if host:
+        info = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0]
+        sock = socket.socket(info[0], socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(info[4])
+    else:
+        try:
+            sock = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+            sock.bind(("::", port))
+        except OSError:
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind(("0.0.0.0", port))
+    sock.listen(16)
+    sock.setblocking(False)
+    return sock
+
+
+def _as_number(v) -> int:
+    """'65162', 65162 or 65162.0 (numbers arrive from JavaScript as floats) -> 65162."""
+    if isinstance(v, float) and v.is_integer():
+        v = int(v)
+    return int(str(v).strip())
+
+
+def _bool(v) -> bool:
+    if isinstance(v, str):
+        return v.strip().lower() in ("true", "yes", "1")
+    return bool(v)
+
+
+def _options(options) -> dict:
+    if options is None:
+        return {}
+    if not isinstance(options, dict):
+        raise ValueError("options must be an object")
+    out = {}
+    for k in ("ipv4", "ipv6", "flowspec", "flowspec6", "multipath"):
+        if k in options:
+            out[k] = _bool(options[k])
+    if options.get("peerAS") not in (None, ""):
+        out["peer_as"] = _as_number(options["peerAS"])
+    return out
+
+
+def _pushed_route(route: dict) -> PushedRoute:
+    if not isinstance(route, dict):
+        raise ValueError("route must be an object")
+    if not route.get("prefix"):
+        raise ValueError("route needs a prefix")
+    afi, packed, plen, canon = parse_prefix(route["prefix"])
+    nexthop = route.get("nexthop")
+    if not nexthop:
+        raise ValueError("route needs a nexthop")
+    nh = normalize_address(nexthop)
+    if (":" in nh) != (afi == m.AFI_IPV6):
+        raise ValueError(f"next hop {nh} does not match the family of {canon}")
+    ll = route.get("nexthoplinklocal")
+    origin = str(route.get("origin", "IGP")).upper()
+    if origin not in m.ORIGINS:
+        raise ValueError(f"origin must be IGP, EGP or INCOMPLETE, not {origin}")
+    std, large = m.parse_communities(route.get("communities", ""))
+    med = route.get("med")
+    lp = route.get("localpref")
+    attrs = m.PathAttrs(origin=m.ORIGINS.index(origin),
+                        aspath=m.parse_aspath(route.get("aspath", "")),
+                        nexthop=nh, nexthop_ll=normalize_address(ll) if ll else None,
+                        med=None if med in (None, "") else int(med),
+                        localpref=None if lp in (None, "") else int(lp),
+                        communities=std, large_communities=large)
+    return PushedRoute(afi, packed, plen, canon, attrs)

@@ -1,0 +1,145 @@
+"""Traffic per BGP prefix: sFlow samples matched to a router's table by longest prefix, kept as
+an exponentially weighted moving average rate with time constant t seconds.
+
+A sample of value v at time s adds v/t * exp(-(now-s)/t) to its prefix's rate. To keep the per
+sample path to one multiply and one dict update, values are stored scaled by exp((s-t0)/t)
+(forward decay) and scaled back by exp(-(now-t0)/t) when read; t0 moves forward (with one pass
+over the entries) before the scale factor can overflow. A steady stream of v per second converges
+on a rate of v per second.
+"""
+from __future__ import annotations
+
+import math
+
+SRC, DST = 0, 1
+RENORMALIZE_AT = 60.0  # exp(60) ~ 1e26: far from float overflow, rare enough to be free
+
+
+class Accumulator:
+    """Per-prefix traffic for one router, one time constant, one address family."""
+
+    __slots__ = ("t", "t0", "by_prefix", "total", "weight", "weight_at")
+
+    def __init__(self, t: float, now: float):
+        self.t = max(float(t), 1e-3)
+        self.t0 = now
+        self.by_prefix: tuple[dict, dict] = ({}, {})  # SRC, DST
+        self.total = 0.0
+        self.weight = 1.0 / self.t
+        self.weight_at = now
+
+    def weight_for(self, now: float) -> float:
+        """Scaled weight of one unit of value arriving at `now` (cached per timestamp)."""
+        if now != self.weight_at:
+            x = (now - self.t0) / self.t
+            if x > RENORMALIZE_AT:
+                self._renormalize(now)
+                x = 0.0
+            self.weight = math.exp(x) / self.t
+            self.weight_at = now
+        return self.weight
+
+    def add(self, now: float, value: float, src_prefix, dst_prefix) -> None:
+        w = value * self.weight_for(now)
+        self.total += w
+        if src_prefix is not None:
+            d = self.by_prefix[SRC]
+            d[src_prefix] = d.get(src_prefix, 0.0) + w
+        if dst_prefix is not None:
+            d = self.by_prefix[DST]
+            d[dst_prefix] = d.get(dst_prefix, 0.0) + w
+
+    def scale(self, now: float) -> float:
+        return math.exp(-(now - self.t0) / self.t)
+
+    def _renormalize(self, now: float) -> None:
+        f = math.exp(-(now - self.t0) / self.t)
+        self.total *= f
+        floor = self.total * 1e-12
+        for d in self.by_prefix:
+            dead = []
+            for k, v in d.items():
+                v *= f
+                if v <= floor:
+                    dead.append(k)
+                else:
+                    d[k] = v
+            for k in dead:
+                del d[k]
+        self.t0 = now
+        self.weight_at = None
+
+
+class Source:
+    """bgpAddSource(agent, router, t, value): where an agent's samples are accounted."""
+
+    __slots__ = ("agent", "router4", "router6", "t", "value", "acc4", "acc6")
+
+    def __init__(self, agent: str, router4, router6, t: float, value: str, now: float):
+        self.agent = agent
+        self.router4 = router4  # NeighborState or None
+        self.router6 = router6
+        self.t = t
+        self.value = value
+        self.acc4 = Accumulator(t, now)
+        self.acc6 = Accumulator(t, now)
+
+    def json(self) -> dict:
+        return {"agent": self.agent,
+                "router": self.router4.address if self.router4 else None,
+                "router6": self.router6.address if self.router6 else None,
+                "t": self.t, "value": self.value}
+
+
+def prefix_values(accs: list[Accumulator], direction: int, now: float) -> tuple[dict, float]:
+    """Current rate per prefix and the total, summed over the given accumulators."""
+    values: dict[str, float] = {}
+    total = 0.0
+    for acc in accs:
+        f = acc.scale(now)
+        total += acc.total * f
+        for k, v in acc.by_prefix[direction].items():
+            values[k] = values.get(k, 0.0) + v * f
+    return values, total
+
+
+def top_prefixes(rib, values: dict, total: float, max_prefixes: int, min_value: float,
+                 min_prefix: int, include_covered: bool, prune_covered: bool) -> dict:
+    """The ranking part of /bgp/topprefixes: top prefixes still present in the RIB."""
+    trie = rib.trie
+    has = trie.has_key
+    ranked = []
+    for prefix, v in values.items():
+        if v > min_value and has(prefix) and int(prefix.rsplit("/", 1)[1]) >= min_prefix:
+            ranked.append((v, prefix))
+    ranked.sort(key=lambda e: (-e[0], e[1]))
+    del ranked[max(0, int(max_prefixes)):]
+    chosen: dict[str, dict] = {}
+    for v, prefix in ranked:
+        entry = trie[prefix].json()
+        entry["prefix"] = prefix
+        entry["value"] = v
+        chosen[prefix] = entry
+    if include_covered:
+        for v, prefix in ranked:
+            for child in trie.children(prefix):
+                if child in chosen or int(child.rsplit("/", 1)[1]) < min_prefix:
+                    continue
+                entry = trie[child].json()
+                entry["prefix"] = child
+                entry["value"] = values.get(child, 0.0)
+                entry["parentprefix"] = prefix
+                chosen[child] = entry
+    if prune_covered:
+        # a covered prefix with the same next hop as its nearest covering entry adds nothing
+        for prefix in list(chosen):
+            parent = trie.parent(prefix)
+            while parent is not None and parent not in chosen:
+                parent = trie.parent(parent)
+            if parent is not None and chosen[parent]["nexthop"] == chosen[prefix]["nexthop"]:
+                del chosen[prefix]
+    entries = list(chosen.values())
+    entries.sort(key=lambda e: (-e["value"], e["prefix"]))
+    top_value = sum(e["value"] for e in entries)
+    return {"topPrefixes": entries, "valueTopPrefixes": top_value, "valueTotal": total,
+            "valuePercentCoverage": (100.0 * top_value / total) if total > 0 else 0.0}

@@ -1,0 +1,245 @@
+"""The flow cache of one definition.
+
+One flat dict per definition maps ``(agent, dataSource, key1, key2, ...)`` to an entry list
+``[rate, last, total, start, *value_states]``:
+  rate  - smoothed primary value per second at time ``last`` (see values.py for the formula);
+          for non-sum primaries (avg:, count:, min:, max:) the value read at ``last``;
+  last  - time (s) of the last sample; reading decays lazily, nothing sweeps per second;
+  total - scaled primary value accumulated since ``start`` (for logged flow records);
+  start - time the flow (or its current record, after an activeTimeout flush) started.
+The hot update for plain sum values is generated inline by pipeline.py; update() here is the
+general path (values, avg/count/min/max).
+
+Entries idle for longer than ``idle_timeout(t)`` end: they are removed and, with ``log``,
+reported as flow records. The table is bounded (``max_entries``): when full, ended flows go
+first, then the smallest tenth.
+"""
+from __future__ import annotations
+
+import heapq
+from math import exp
+from typing import Callable
+
+from .spec import FlowSpec
+
+
+def idle_timeout(t: float) -> float:
+    """Seconds without samples after which a flow has ended: its rate has decayed below
+    exp(-5) (0.7%) of its last value, and never less than 10 s so that sparsely sampled flows
+    are not split into many short ones."""
+    return max(5.0 * t, 10.0)
+
+
+class FlowTable:
+    def __init__(self, spec: FlowSpec, max_entries: int, emit_record: Callable, now: float):
+        self.spec = spec
+        self.name = spec.name
+        self.t = spec.t
+        self.inv_t = 1.0 / spec.t
+        self.idle = idle_timeout(spec.t)
+        self.entries: dict[tuple, list] = {}
+        self.max_entries = max(16, max_entries)
+        self.vfuncs = [spec.value, *spec.values]
+        self.fast = spec.value.kind == "sum" and not spec.values
+        self.emit_record = emit_record
+        self.thresholds: list = []        # Threshold objects watching this flow metric
+        self.th_min = float("inf")
+        self.created = now
+        self.last_update = 0.0
+        self.evicted = 0
+
+    # -- writes ------------------------------------------------------------------------------
+    def new_entry(self, fk: tuple, scaled: float, now: float) -> list:
+        """Fast path: first sample of a flow with a plain sum value."""
+        entries = self.entries
+        if len(entries) >= self.max_entries:
+            self.prune(now)
+        e = [scaled * self.inv_t, now, scaled, now]
+        entries[fk] = e
+        self.last_update = now
+        if self.spec.log and self.spec.flow_start:
+            self.emit_record(self, fk, scaled, now, now)
+        return e
+
+    def update(self, fk: tuple, xs: tuple, rate: int, now: float) -> list:
+        """General path: xs holds the raw value of each value function (None if missing)."""
+        entries = self.entries
+        vfs = self.vfuncs
+        e = entries.get(fk)
+        x0 = xs[0]
+        scaled = x0 * rate if x0.__class__ is int or x0.__class__ is float else rate
+        if e is None:
+            if len(entries) >= self.max_entries:
+                self.prune(now)
+            e = [0.0, now, 0.0, now] + [vf.init() for vf in vfs]
+            entries[fk] = e
+            d = 1.0
+            first = True
+        else:
+            dt = now - e[1]
+            d = exp(-dt * self.inv_t) if dt > 0.0 else 1.0
+            first = False
+        inv_t = self.inv_t
+        for i, vf in enumerate(vfs):
+            e[4 + i] = vf.update(e[4 + i], d, xs[i], rate, now, inv_t)
+        e[1] = now
+        e[2] += scaled
+        e[0] = vfs[0].read(e[4], 1.0, now)
+        self.last_update = now
+        if first and self.spec.log and self.spec.flow_start:
+            self.emit_record(self, fk, scaled, now, now)
+        if e[0] > self.th_min:
+            self.check_thresholds(fk, e, now)
+        return e
+
+    def check_thresholds(self, fk: tuple, e: list, now: float) -> None:
+        v = e[0]
+        for th in self.thresholds:
+            if v > th.level:
+                th.flow_over(self, fk, v, now)
+
+    def set_thresholds(self, ths: list) -> None:
+        self.thresholds = list(ths)
+        self.th_min = min((th.level for th in ths), default=float("inf"))
+
+    # -- reads -------------------------------------------------------------------------------
+    def value(self, e: list, now: float) -> float:
+        dt = now - e[1]
+        if self.fast or self.vfuncs[0].kind == "sum":
+            return e[0] * exp(-dt * self.inv_t) if dt > 0.0 else e[0]
+        return self.vfuncs[0].read(e[4], 1.0, now)
+
+    def extra_values(self, e: list, now: float) -> list:
+        if len(self.vfuncs) < 2:
+            return []
+        dt = now - e[1]
+        d = exp(-dt * self.inv_t) if dt > 0.0 else 1.0
+        return [vf.read(e[5 + i], d, now) for i, vf in enumerate(self.vfuncs[1:])]
+
+    def key_string(self, fk: tuple) -> str:
+        return self.spec.fs.join([_s(k) for k in fk[2:]])
+
+    def by_location(self, agents, now: float) -> dict:
+        """{(agent, ds): [(value, fk, entry), ...]} for the selected agents."""
+        out: dict = {}
+        idle = self.idle
+        for fk, e in self.entries.items():
+            if agents is not None and fk[0] not in agents:
+                continue
+            if now - e[1] > idle:
+                continue
+            out.setdefault((fk[0], fk[1]), []).append((self.value(e, now), fk, e))
+        return out
+
+    def active(self, agents, max_flows: int, min_value, agg_mode: str, now: float,
+               location_ok=None) -> list:
+        agg: dict = {}
+        idle = self.idle
+        summing = agg_mode in ("sum", "edge")
+        for fk, e in self.entries.items():
+            agent = fk[0]
+            if agents is not None and agent not in agents:
+                continue
+            if now - e[1] > idle:
+                continue
+            if location_ok is not None and not location_ok(agent, fk[1]):
+                continue
+            v = self.value(e, now)
+            k = fk[2:]
+            cur = agg.get(k)
+            if cur is None:
+                agg[k] = [v, v, fk, e, 1]
+            else:
+                cur[4] += 1
+                if summing:
+                    cur[0] += v
+                if v > cur[1]:
+                    cur[1] = v
+                    cur[2], cur[3] = fk, e
+                    if not summing:
+                        cur[0] = v
+        rows = agg.values()
+        if min_value is not None:
+            rows = [r for r in rows if r[0] >= min_value]
+        top = heapq.nlargest(max_flows, rows, key=lambda r: r[0]) if max_flows >= 0 else sorted(
+            rows, key=lambda r: r[0], reverse=True)
+        out = []
+        has_values = len(self.vfuncs) > 1
+        for v, _, fk, e, n in top:
+            rec = {"key": self.key_string(fk), "value": v, "agent": fk[0], "dataSource": fk[1],
+                   "flowN": n}
+            if has_values:
+                rec["values"] = self.extra_values(e, now)
+            out.append(rec)
+        return out
+
+    def location_value(self, agents, ds: str, key: str, now: float):
+        best = None
+        for fk, e in self.entries.items():
+            if fk[1] != ds or (agents is not None and fk[0] not in agents):
+                continue
+            if now - e[1] > self.idle or self.key_string(fk) != key:
+                continue
+            v = self.value(e, now)
+            if best is None or v > best:
+                best = v
+        return best
+
+    def metric_entries(self, agents, now: float) -> list:
+        """[(agent, ds, value, last_update, top_keys)] - the flow name as a metric."""
+        out = []
+        n = self.spec.n
+        for (agent, ds), items in self.by_location(agents, now).items():
+            top = heapq.nlargest(n, items, key=lambda r: r[0])
+            last = max(e[1] for _, _, e in items)
+            top_keys = [{"key": self.key_string(fk), "value": v,
+                         "lastUpdate": int((now - e[1]) * 1000)} for v, fk, e in top]
+            out.append((agent, ds, top[0][0] if top else 0.0, last, top_keys))
+        return out
+
+    # -- housekeeping ------------------------------------------------------------------------
+    def sweep(self, now: float) -> None:
+        """End idle flows; flush long-running logged flows every activeTimeout seconds."""
+        spec = self.spec
+        idle = self.idle
+        log = spec.log and not spec.flow_start
+        active_timeout = spec.active_timeout if log and spec.active_timeout > 0 else None
+        ended = []
+        for fk, e in self.entries.items():
+            if now - e[1] > idle:
+                ended.append(fk)
+            elif active_timeout is not None and now - e[3] >= active_timeout and e[2] > 0:
+                self.emit_record(self, fk, e[2], e[3], e[1])
+                e[2] = 0.0
+                e[3] = now
+        entries = self.entries
+        for fk in ended:
+            e = entries.pop(fk)
+            if log and e[2] > 0:
+                self.emit_record(self, fk, e[2], e[3], e[1])
+
+    def prune(self, now: float) -> None:
+        self.sweep(now)
+        entries = self.entries
+        if len(entries) < self.max_entries * 0.9:
+            return
+        drop = max(1, len(entries) // 10)
+        smallest = heapq.nsmallest(drop, entries.items(), key=lambda kv: self.value(kv[1], now))
+        log = self.spec.log and not self.spec.flow_start
+        for fk, e in smallest:
+            del entries[fk]
+            if log and e[2] > 0:
+                self.emit_record(self, fk, e[2], e[3], e[1])
+        self.evicted += len(smallest)
+
+    def clear(self, now: float) -> None:
+        """Definition removed or replaced: report what logged flows had accumulated."""
+        if self.spec.log and not self.spec.flow_start:
+            for fk, e in self.entries.items():
+                if e[2] > 0:
+                    self.emit_record(self, fk, e[2], e[3], e[1])
+        self.entries = {}
+
+
+def _s(v) -> str:
+    return v if v.__class__ is str else str(v)

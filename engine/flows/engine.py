@@ -1,0 +1,479 @@
+"""FlowEngine: the flows subsystem object (``engine.subsystems["flows"]``). API: see
+engine/flows/__init__.py."""
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Callable
+
+from .. import log
+from . import keyfuncs  # noqa: F401  (registers the built-in key functions)
+from . import pipeline
+from .cache import FlowTable
+from .groups import GroupStore, MapStore
+from .journal import Journal
+from .spec import FlowSpec, check_name
+from .thresholds import Threshold
+
+SELECTORS_ALL = ("ALL", "TOPOLOGY", "EDGE", "CORE", "")
+# /flowkeys/json lists keys from a subset of samples: recording ~35 keys per sample would cost
+# more than a flow definition. With no definitions, only 1 sample in 16 is decoded for it.
+KEYS_SEEN_SAMPLE = 16
+KEYS_SEEN_ACTIVE = 8
+
+
+def parse_agents(agents):
+    """None for every agent, else a set of addresses (str "a,b" / "a;b" or an iterable)."""
+    if agents is None:
+        return None
+    if isinstance(agents, str):
+        parts = [a.strip() for a in agents.replace(";", ",").split(",")]
+    else:
+        parts = [str(a).strip() for a in agents]
+    parts = [p for p in parts if p]
+    if not parts or any(p.upper() in SELECTORS_ALL for p in parts):
+        return None
+    return set(parts)
+
+
+class FlowEngine:
+    def __init__(self, core):
+        self.core = core
+        props = getattr(core, "props", None)
+
+        def prop_int(name, default):
+            try:
+                return props.get_int(name, default) if props is not None else default
+            except (TypeError, ValueError):
+                return default
+        self.max_entries = prop_int("flows.cache.max", 100000)
+        self.groups = GroupStore()
+        self.maps = MapStore()
+        self.tables: dict[str, FlowTable] = {}
+        self.thresholds: dict[str, Threshold] = {}
+        self.flow_journal = Journal(prop_int("flows.max", 1000), "name")
+        self.event_journal = Journal(prop_int("events.max", 1000), "thresholdID")
+        self.keys_seen: dict[str, float] = {}
+        self.sources: dict[tuple, list] = {}     # (agent, ds) -> [rate, seq0, pool0, seq, pool, t]
+        self.enrichers: list[tuple[Callable, frozenset | None]] = []
+        self._active_enrichers: list[Callable] = []
+        self._process_flow = None
+        self._process_drop = None
+        self._skip = 0
+        self.errors = 0
+        self._task = None
+        self.add_enricher(_agent_enricher, {"agent"})
+        if core is not None:
+            core.flow_handlers.append(self.on_flow_sample)
+            core.other_handlers.append(self.on_other_sample)
+            metrics = getattr(core, "subsystems", {}).get("metrics")
+            if metrics is not None and hasattr(metrics, "add_provider"):
+                metrics.add_provider(self)
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    async def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._ticker())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except (asyncio.CancelledError, Exception):
+                pass
+            self._task = None
+
+    async def _ticker(self) -> None:
+        while True:
+            await asyncio.sleep(1.0)
+            try:
+                self.tick(time.time())
+            except Exception as exc:
+                log.log.error("flows housekeeping failed: %r", exc, exc_info=exc)
+
+    def tick(self, now: float) -> None:
+        """Once a second: end idle flows, flush activeTimeout records, re-arm and check
+        thresholds on counter metrics, forget flow keys not seen for an hour."""
+        for table in list(self.tables.values()):
+            table.sweep(now)
+        metrics = self._metrics()
+        for th in list(self.thresholds.values()):
+            table = self.tables.get(th.metric)
+            if table is not None:
+                th.rearm_flows(table, now)
+            elif metrics is not None and hasattr(metrics, "entries"):
+                try:
+                    entries = metrics.entries(None, th.metric, th.filter, now)
+                except Exception as exc:
+                    log.fine(f"threshold {th.name}: metric query failed: {exc!r}")
+                    continue
+                th.counter_check(entries, now)
+            else:
+                th.rearm_flows(None, now)
+        if len(self.keys_seen) > 256 or int(now) % 60 == 0:
+            old = now - 3600
+            for k in [k for k, t in self.keys_seen.items() if t < old]:
+                del self.keys_seen[k]
+
+    def _metrics(self):
+        core = self.core
+        return getattr(core, "subsystems", {}).get("metrics") if core is not None else None
+
+    # -- sample path -------------------------------------------------------------------------
+    def on_flow_sample(self, sample, now: float) -> None:
+        process = self._process_flow
+        self._skip += 1
+        if process is None:
+            if self._skip % KEYS_SEEN_SAMPLE:
+                return
+            self._note_source(sample, now)
+            self.keys_seen.update(dict.fromkeys(sample.attributes(), now))
+            return
+        attrs = sample.attributes()
+        if self._skip < 1000 or not self._skip % KEYS_SEEN_ACTIVE:
+            self._note_source(sample, now)
+            self.keys_seen.update(dict.fromkeys(attrs, now))
+        for fn in self._active_enrichers:
+            fn(sample, attrs)
+        process(attrs, sample.agent, sample.data_source, sample.sampling_rate, now)
+
+    def _note_source(self, sample, now: float) -> None:
+        """Sampling rate and (from sequence numbers and sample pools, so that looking at a
+        subset of samples is enough) the effective sampling rate of a data source."""
+        key = (sample.agent, sample.data_source)
+        info = self.sources.get(key)
+        if info is None or sample.seq < info[3]:
+            self.sources[key] = [sample.sampling_rate, sample.seq, sample.sample_pool,
+                                 sample.seq, sample.sample_pool, now]
+        else:
+            info[0], info[3], info[4], info[5] = (sample.sampling_rate, sample.seq,
+                                                  sample.sample_pool, now)
+
+    def datasource_info(self, agent: str, data_source: str) -> dict | None:
+        """Metric-store hook behind datasourceInfo(): samplingRate, effectiveSamplingRate."""
+        info = self.sources.get((agent, data_source))
+        if info is None:
+            return None
+        out = {"samplingRate": info[0]}
+        dseq = info[3] - info[1]
+        if dseq > 0:
+            out["effectiveSamplingRate"] = int(round(((info[4] - info[2]) & 0xFFFFFFFF) / dseq))
+        return out
+
+    def on_other_sample(self, sample, now: float) -> None:
+        if sample.kind != "discard":
+            return
+        attrs = sample.attributes()
+        if "reason" not in attrs and getattr(sample, "reason", None) is not None:
+            attrs["reason"] = sample.reason
+        self.keys_seen.update(dict.fromkeys(attrs, now))
+        process = self._process_drop
+        if process is None:
+            return
+        for fn in self._active_enrichers:
+            fn(sample, attrs)
+        process(attrs, sample.agent, sample.data_source, sample.sampling_rate or 1, now)
+
+    def process(self, attrs: dict, agent: str, data_source: str, sampling_rate: int, now: float,
+                dropped: bool = False) -> None:
+        """Run the active definitions over one sample's attributes (unit/bench entry point)."""
+        self._skip += 1
+        if self._skip < 1000 or not self._skip % KEYS_SEEN_ACTIVE:
+            self.keys_seen.update(dict.fromkeys(attrs, now))
+        process = self._process_drop if dropped else self._process_flow
+        if process is None:
+            return
+        for fn in self._active_enrichers:
+            fn(None, attrs)
+        process(attrs, agent, data_source, sampling_rate, now)
+
+    def _rebuild(self) -> None:
+        flows, drops = [], []
+        names: set[str] = set()
+        for t in self.tables.values():
+            (drops if t.spec.dropped else flows).append(t)
+            names |= t.spec.referenced_names()
+        self._process_flow = pipeline.build(flows, self._definition_failed)
+        self._process_drop = pipeline.build(drops, self._definition_failed)
+        self._active_enrichers = [fn for fn, keys in self.enrichers
+                                  if keys is None or keys & names]
+
+    def _definition_failed(self, table, exc: Exception) -> None:
+        self.errors += 1
+        if self.errors <= 10 or self.errors % 10000 == 0:
+            log.log.error("flow %s: sample update failed: %r", table.name, exc)
+
+    def add_enricher(self, fn: Callable, keys=None) -> Callable[[], None]:
+        item = (fn, frozenset(keys) if keys is not None else None)
+        self.enrichers.append(item)
+        self._rebuild()
+
+        def remove():
+            try:
+                self.enrichers.remove(item)
+            except ValueError:
+                pass
+            self._rebuild()
+        return remove
+
+    # -- flows -------------------------------------------------------------------------------
+    def set_flow(self, name: str, spec: dict) -> None:
+        fs = FlowSpec(name, spec, self.core if self.core is not None else self)
+        now = time.time()
+        old = self.tables.get(name)
+        if old is not None:
+            old.clear(now)
+        table = FlowTable(fs, self.max_entries, self._emit_record, now)
+        table.set_thresholds([th for th in self.thresholds.values() if th.metric == name])
+        self.tables[name] = table
+        self._rebuild()
+
+    def clear_flow(self, name: str) -> bool:
+        table = self.tables.pop(name, None)
+        if table is None:
+            return False
+        table.clear(time.time())
+        self._rebuild()
+        return True
+
+    def get_flow(self, name: str):
+        t = self.tables.get(name)
+        return None if t is None else t.spec.as_json()
+
+    def flows_json(self) -> dict:
+        return {n: t.spec.as_json() for n, t in self.tables.items()}
+
+    def active_flows(self, agents, name: str, max_flows: int = 100, min_value=None,
+                     agg_mode=None, now: float | None = None) -> list:
+        table = self.tables.get(name)
+        if table is None:
+            raise KeyError(name)
+        mode = (agg_mode or table.spec.agg_mode or "max").lower()
+        if mode not in ("max", "sum", "edge", "core", "agent"):
+            raise ValueError(f"aggMode must be max, sum, edge or core")
+        if mode == "agent":
+            mode = "max"
+        return table.active(parse_agents(agents), int(max_flows), min_value, mode,
+                            time.time() if now is None else now)
+
+    def _split_metric(self, name: str):
+        """"<dataSource>.<flowName>" -> (ds, table), longest flow name first."""
+        for fname in sorted(self.tables, key=len, reverse=True):
+            if name.endswith("." + fname) and len(name) > len(fname) + 1:
+                return name[:-len(fname) - 1], self.tables[fname]
+        return None, None
+
+    def flow_value(self, agents, name: str, key: str, now: float | None = None):
+        ds, table = self._split_metric(name)
+        if table is None:
+            return None
+        return table.location_value(parse_agents(agents), ds, key,
+                                    time.time() if now is None else now)
+
+    def flow_keys(self, now: float | None = None) -> dict:
+        now = time.time() if now is None else now
+        return {k: max(0, int((now - t) * 1000)) for k, t in sorted(self.keys_seen.items())}
+
+    def _emit_record(self, table, fk: tuple, value: float, start: float, end: float) -> None:
+        rec = {"name": table.name, "agent": fk[0], "dataSource": fk[1],
+               "flowKeys": table.key_string(fk), "value": value,
+               "start": int(start * 1000), "end": int(end * 1000)}
+        self.flow_journal.append(rec, "flowID")
+
+    def flows_since(self, name=None, flow_id: int = -1, max_flows: int = 100) -> list:
+        return self.flow_journal.since(int(flow_id), _names(name), int(max_flows), "flowID")
+
+    async def wait_flows(self, name=None, flow_id: int = -1, max_flows: int = 100,
+                         timeout: float = 0.0) -> list:
+        return await self.flow_journal.wait(int(flow_id), _names(name), int(max_flows),
+                                            float(timeout), "flowID")
+
+    def subscribe_flows(self, callback: Callable, names=None) -> Callable[[], None]:
+        return self.flow_journal.subscribe(callback, names)
+
+    # -- groups and maps ---------------------------------------------------------------------
+    def set_groups(self, name: str, groups) -> bool:
+        try:
+            check_name(name)
+            self.groups.set(name, groups)
+        except ValueError as exc:
+            self.last_error = str(exc)
+            return False
+        return True
+
+    def get_groups(self, name: str):
+        return self.groups.get(name)
+
+    def groups_json(self) -> dict:
+        return self.groups.all()
+
+    def clear_groups(self, name: str) -> bool:
+        return self.groups.delete(name)
+
+    def set_map(self, name: str, mapping) -> bool:
+        try:
+            check_name(name)
+            self.maps.set(name, mapping)
+        except ValueError as exc:
+            self.last_error = str(exc)
+            return False
+        return True
+
+    def get_map(self, name: str):
+        return self.maps.get(name)
+
+    def maps_json(self) -> dict:
+        return self.maps.all()
+
+    def clear_map(self, name: str) -> bool:
+        return self.maps.delete(name)
+
+    # -- thresholds and events ---------------------------------------------------------------
+    def set_threshold(self, name: str, spec: dict) -> None:
+        th = Threshold(name, spec)
+        th.fire = self._fire
+        if th.filter:
+            th.location_ok = self._location_matches
+        old = self.thresholds.get(name)
+        self.thresholds[name] = th
+        self._attach_thresholds({th.metric} | ({old.metric} if old else set()))
+
+    def clear_threshold(self, name: str) -> bool:
+        th = self.thresholds.pop(name, None)
+        if th is None:
+            return False
+        self._attach_thresholds({th.metric})
+        return True
+
+    def get_threshold(self, name: str):
+        th = self.thresholds.get(name)
+        return None if th is None else th.as_json()
+
+    def thresholds_json(self) -> dict:
+        return {n: th.as_json() for n, th in self.thresholds.items()}
+
+    def _attach_thresholds(self, metrics: set) -> None:
+        changed = False
+        for m in metrics:
+            table = self.tables.get(m)
+            if table is not None:
+                table.set_thresholds([th for th in self.thresholds.values() if th.metric == m])
+                changed = True
+        if changed:
+            self._rebuild()
+
+    def threshold_triggered(self, threshold_id: str, agent: str, metric: str,
+                            flow_key: str | None = None) -> bool:
+        th = self.thresholds.get(threshold_id)
+        if th is None:
+            return False
+        if metric.endswith("." + th.metric):
+            ds = metric[:-len(th.metric) - 1]
+        else:
+            ds = metric.rsplit(".", 1)[0] if "." in metric else metric
+        if th.by_flow and flow_key is not None:
+            table = self.tables.get(th.metric)
+            for key, st in th.states.items():
+                fk = st[0]
+                if key[0] == agent and key[1] == ds and fk is not None and table is not None \
+                        and table.key_string(fk) == flow_key:
+                    return True
+            return False
+        return any(k[0] == agent and k[1] == ds for k in th.states)
+
+    def _location_matches(self, th: Threshold, agent: str, ds: str) -> bool:
+        metrics = self._metrics()
+        if metrics is None or not hasattr(metrics, "entries"):
+            return True
+        for mname, wanted in th.filter.items():
+            ok = False
+            try:
+                for ent in metrics.entries({agent}, mname):
+                    if ent.data_source == ds and _filter_value_match(ent.value, wanted):
+                        ok = True
+                        break
+            except Exception:
+                return False
+            if not ok:
+                return False
+        return True
+
+    def _fire(self, th: Threshold, agent: str, ds: str, value: float, table, fk, now: float):
+        evt = {"thresholdID": th.name, "metric": th.metric, "agent": agent, "dataSource": ds,
+               "value": value, "threshold": th.level if th.level != int(th.level) else int(th.level),
+               "timestamp": int(now * 1000)}
+        if table is not None and fk is not None:
+            evt["flowKey"] = table.key_string(fk)
+            if len(table.vfuncs) > 1:
+                e = table.entries.get(fk)
+                if e is not None:
+                    evt["values"] = table.extra_values(e, now)
+        self.event_journal.append(evt, "eventID")
+
+    def events_since(self, threshold_id=None, event_id: int = -1, max_events: int = 100) -> list:
+        return self.event_journal.since(int(event_id), _names(threshold_id), int(max_events),
+                                        "eventID")
+
+    async def wait_events(self, threshold_id=None, event_id: int = -1, max_events: int = 100,
+                          timeout: float = 0.0) -> list:
+        return await self.event_journal.wait(int(event_id), _names(threshold_id),
+                                             int(max_events), float(timeout), "eventID")
+
+    def subscribe_events(self, callback: Callable, names=None) -> Callable[[], None]:
+        return self.event_journal.subscribe(callback, names)
+
+    # -- metric provider (flow names are metrics) --------------------------------------------
+    def metric_names(self, now: float) -> dict:
+        out = {}
+        for name, table in self.tables.items():
+            last = 0.0
+            idle = table.idle
+            for e in table.entries.values():
+                if e[1] > last:
+                    last = e[1]
+            if last and now - last <= idle:
+                out[name] = max(0, int((now - last) * 1000))
+        return out
+
+    def metric_entries(self, agents, name: str, now: float):
+        table = self.tables.get(name)
+        if table is None:
+            return []
+        try:
+            from ..metrics.provider import MetricEntry
+        except ImportError:  # metrics subsystem absent: plain tuples
+            MetricEntry = None
+        out = []
+        sel = agents if agents is None or isinstance(agents, set) else parse_agents(agents)
+        for agent, ds, value, last, top in table.metric_entries(sel, now):
+            age = max(0, int((now - last) * 1000))
+            if MetricEntry is not None:
+                out.append(MetricEntry(agent, ds, name, value, age, top))
+            else:
+                out.append((agent, ds, name, value, age, top))
+        return out
+
+
+def _names(name):
+    if name is None or name == "":
+        return None
+    if isinstance(name, str):
+        return frozenset(n for n in name.split(",") if n)
+    return frozenset(name)
+
+
+def _filter_value_match(value, wanted: list) -> bool:
+    for w in wanted:
+        if value == w or str(value) == str(w):
+            return True
+        try:
+            if float(value) == float(w):
+                return True
+        except (TypeError, ValueError):
+            pass
+    return False
+
+
+def _agent_enricher(sample, attrs) -> None:
+    if sample is not None:
+        attrs["agent"] = sample.agent

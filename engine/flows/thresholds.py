@@ -1,0 +1,141 @@
+"""Thresholds and events.
+
+A threshold watches one metric: a flow name (checked on every cache update, so an event is
+raised on the sample that crosses) or a counter metric (checked once a second through the
+metric store). State is kept per (agent, dataSource) and, with ``byFlow``, per flow key:
+
+* armed and value > threshold  -> one event, state becomes triggered;
+* triggered                    -> no more events while the value stays above;
+* triggered and value <= threshold for ``timeout`` seconds (default 0: the first check that
+  finds it below) -> re-armed; the next crossing raises a new event.
+Without ``byFlow`` only the first flow crossing in a data source raises an event (its key is
+the event's flowKey) until the data source's largest flow has gone back below the threshold.
+"""
+from __future__ import annotations
+
+import math
+import time
+
+from .spec import check_name
+
+
+class Threshold:
+    def __init__(self, name: str, spec: dict):
+        if not isinstance(spec, dict):
+            raise ValueError("threshold must be a JSON object")
+        self.name = check_name(name)
+        metric = spec.get("metric")
+        if not isinstance(metric, str) or not metric.strip():
+            raise ValueError("threshold metric must be a non-empty string")
+        self.metric = metric.strip()
+        value = spec.get("value")
+        if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+            raise ValueError("threshold value must be a number")
+        try:
+            self.level = float(value)
+        except ValueError:
+            raise ValueError("threshold value must be a number") from None
+        if not math.isfinite(self.level):
+            raise ValueError("threshold value must be finite")
+        by_flow = spec.get("byFlow", False)
+        if not isinstance(by_flow, bool):
+            raise ValueError("byFlow must be a boolean")
+        self.by_flow = by_flow
+        timeout = spec.get("timeout", 0)
+        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout < 0:
+            raise ValueError("timeout must be a number of seconds >= 0")
+        self.timeout = float(timeout)
+        flt = spec.get("filter")
+        if flt is not None:
+            if not isinstance(flt, dict) or not all(isinstance(k, str) for k in flt):
+                raise ValueError("filter must be an object {metricName: [values]}")
+            flt = {k: (v if isinstance(v, list) else [v]) for k, v in flt.items()}
+        self.filter = flt or None
+        self.spec = dict(spec)
+        # key -> [flow_key or None, below_since or None]
+        self.states: dict[tuple, list] = {}
+        self.fire = None          # set by the engine: fire(threshold, agent, ds, value, flow_key, table, fk)
+        self.location_ok = None   # set by the engine when a filter is present
+
+    def as_json(self) -> dict:
+        out = dict(self.spec)
+        out["metric"] = self.metric
+        out["value"] = self.spec.get("value")
+        out.setdefault("byFlow", self.by_flow)
+        out.setdefault("timeout", int(self.timeout) if self.timeout == int(self.timeout) else self.timeout)
+        return out
+
+    # -- flow metrics ------------------------------------------------------------------------
+    def flow_over(self, table, fk: tuple, value: float, now: float) -> None:
+        agent, ds = fk[0], fk[1]
+        key = fk if self.by_flow else (agent, ds)
+        st = self.states.get(key)
+        if st is not None:
+            st[1] = None
+            return
+        if self.location_ok is not None and not self.location_ok(self, agent, ds):
+            return
+        self.states[key] = [fk, None]
+        self.fire(self, agent, ds, value, table, fk, now)
+
+    def rearm_flows(self, table, now: float) -> None:
+        if not self.states:
+            return
+        maxima = None
+        for key, st in list(self.states.items()):
+            if table is None:
+                value = 0.0
+            elif self.by_flow:
+                e = table.entries.get(key)
+                value = table.value(e, now) if e is not None else 0.0
+            else:
+                if maxima is None:
+                    maxima = {}
+                    for fk, e in table.entries.items():
+                        loc = (fk[0], fk[1])
+                        if loc in self.states:
+                            v = table.value(e, now)
+                            if v > maxima.get(loc, 0.0):
+                                maxima[loc] = v
+                value = maxima.get(key, 0.0)
+            self._check_below(key, st, value, now)
+
+    def _check_below(self, key, st, value, now) -> None:
+        if value > self.level:
+            st[1] = None
+            return
+        if st[1] is None:
+            st[1] = now
+        if now - st[1] >= self.timeout:
+            del self.states[key]
+
+    # -- counter metrics ---------------------------------------------------------------------
+    def counter_check(self, entries, now: float) -> None:
+        seen = set()
+        for ent in entries:
+            value = ent.value
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                continue
+            key = (ent.agent, ent.data_source)
+            seen.add(key)
+            st = self.states.get(key)
+            if value > self.level:
+                if st is None:
+                    self.states[key] = [None, None]
+                    self.fire(self, ent.agent, ent.data_source, value, None, None, now)
+                else:
+                    st[1] = None
+            elif st is not None:
+                self._check_below(key, st, value, now)
+        for key in [k for k in self.states if k not in seen]:
+            self._check_below(key, self.states[key], 0.0, now)
+
+    def triggered(self, agent: str, ds: str, flow_fk: tuple | None) -> bool:
+        if self.by_flow and flow_fk is not None:
+            return flow_fk in self.states
+        return (agent, ds) in self.states or any(
+            k[0] == agent and k[1] == ds for k in self.states)
+
+
+def now_ms(now: float | None = None) -> int:
+    return int((time.time() if now is None else now) * 1000)

@@ -1,0 +1,783 @@
+"""MetricStore: the latest metrics of every (agent, data source) and the queries over them.
+
+Sample path: update() maps a counter sample's records to metrics (engine.metrics.counters),
+computing rates against the previous sample of the same data source, and merges them into the
+data source's ``values``. An index ``metric name -> data sources having it`` makes queries
+over every agent touch only the data sources that have the metric.
+
+A data source is current until it misses 3 polls (3 x its measured polling interval + 1 s),
+or for ``metrics.timeout`` seconds (default 60) while its interval is unknown; stale data
+sources are skipped by queries at once and removed by a sweep every few seconds.
+"""
+from __future__ import annotations
+
+import ipaddress
+import math
+import time
+
+from .aggregate import (SELECTIONS, MetricSpec, parse_metric, sort_key, split_list,
+                        split_qualifier, summarize)
+from .counters import RECORD_MAPS, RTMETRIC_COUNTER_MOD, _round_float
+from .filters import compile_filter, matches
+from .provider import MetricEntry
+
+DEFAULT_TIMEOUT = 60.0
+MISSED_POLLS = 3
+SWEEP_EVERY = 5.0
+_PARENT_TAG = "0:2002"
+_RTMETRIC_TAG = "4300:1002"
+_INF = float("inf")
+_NUMBER_TYPES = {int, float}
+_INT_ONLY = {int}
+
+
+class DataSource:
+    __slots__ = ("agent", "id", "ds_class", "values", "prev", "last", "uptime", "seq", "samples",
+                 "interval", "expires", "parent", "__weakref__")
+
+    def __init__(self, agent: "AgentState", ds_id: str, ds_class):
+        self.agent = agent
+        self.id = ds_id
+        self.ds_class = ds_class
+        self.values: dict = {}
+        self.prev: dict = {}          # record tag -> (record dict, time) of the previous sample
+        self.last = 0.0               # time of the latest sample
+        self.uptime = None            # agent sysUpTime (ms) at the latest sample
+        self.seq = None
+        self.samples = 0
+        self.interval = None          # measured polling interval, seconds
+        self.expires = 0.0
+        self.parent = None            # data source id of the host_parent (virtual machines)
+
+
+class AgentState:
+    __slots__ = ("address", "sources", "host")
+
+    def __init__(self, address: str):
+        self.address = address
+        self.sources: dict[str, DataSource] = {}
+        self.host: DataSource | None = None   # the data source carrying host_descr (2.1 ...)
+
+
+class _RTMetricMap:
+    """4300:1002 samples: named metrics; counters become rates, the rest are kept as sent."""
+
+    @staticmethod
+    def apply(rec: dict, prev: dict | None, dt: float, out: dict, virtual: bool) -> None:
+        typed = rec["typed"]
+        prev_typed = prev["typed"] if prev is not None else None
+        for name, (mtype, value) in typed.items():
+            mod = RTMETRIC_COUNTER_MOD.get(mtype)
+            if mod is None:
+                out[name] = _round_float(value) if mtype == 5 else value
+            elif prev_typed is not None and dt > 0:
+                p = prev_typed.get(name)
+                if p is None or p[0] != mtype:
+                    continue
+                d = value - p[1]
+                if d < 0:
+                    d += mod
+                    if d >= mod >> 1:
+                        continue
+                out[name] = d / dt
+
+
+_MAPS = dict(RECORD_MAPS)
+_MAPS[_RTMETRIC_TAG] = _RTMetricMap
+
+
+class MetricStore:
+    def __init__(self, engine=None, timeout: float | None = None):
+        self.engine = engine
+        if timeout is None:
+            timeout = DEFAULT_TIMEOUT
+            props = getattr(engine, "props", None)
+            if props is not None:
+                raw = props.get_str("metrics.timeout") if hasattr(props, "get_str") else None
+                if raw not in (None, ""):
+                    try:
+                        timeout = float(raw)
+                    except ValueError:
+                        raise ValueError(f"metrics.timeout={raw!r} is not a number") from None
+        self.timeout = timeout
+        self.agents: dict[str, AgentState] = {}
+        # metric name -> {data source: current value}; queries over every agent read the
+        # values from here instead of visiting each data source's own dict
+        self.index: dict[str, dict[DataSource, object]] = {}
+        self.name_seen: dict[str, float] = {}
+        self.providers: list = []
+        self.selectors: dict[str, object] = {}
+        self.counter_samples = 0
+        self.ignored_samples = 0      # duplicates and out-of-order samples
+        self._next_sweep = 0.0
+        self._min_expires = _INF       # no data source expires before this (lower bound)
+        self._next_query_sweep = 0.0
+
+    # -- wiring ------------------------------------------------------------------------------
+    def add_provider(self, provider) -> None:
+        self.providers.append(provider)
+
+    def add_agent_selector(self, name: str, fn) -> None:
+        self.selectors[name.upper()] = fn
+
+    def handle_sample(self, sample, now: float) -> None:
+        uptime = None
+        engine = self.engine
+        if engine is not None:
+            stats = engine.agents.by_address.get(sample.agent)
+            if stats is not None:
+                uptime = stats.uptime
+        self.update(sample.agent, sample.data_source, sample.ds_class, sample.seq,
+                    sample.records(), now, uptime)
+
+    def handle_other(self, sample, now: float) -> None:
+        if sample.kind != "rtmetric":
+            return
+        uptime = None
+        if self.engine is not None:
+            stats = self.engine.agents.by_address.get(sample.agent)
+            if stats is not None:
+                uptime = stats.uptime
+        rec = {"counterBlock_tag": _RTMETRIC_TAG, "typed": sample.metrics_typed}
+        self.update(sample.agent, sample.datasource, None, None, [rec], now, uptime)
+
+    # -- sample path -------------------------------------------------------------------------
+    def update(self, agent: str, data_source: str, ds_class, seq, records: list[dict],
+               now: float, uptime: int | None = None) -> None:
+        """One counter sample: records are dicts with sflowtool names and counterBlock_tag."""
+        if now >= self._next_sweep:
+            self.sweep(now)
+        a = self.agents.get(agent)
+        if a is None:
+            a = self.agents[agent] = AgentState(agent)
+        ds = a.sources.get(data_source)
+        if ds is not None and ds.expires < now:
+            self._drop(ds)
+            ds = None
+        if ds is None:
+            ds = a.sources[data_source] = DataSource(a, data_source, ds_class)
+        else:
+            gap = 1
+            if seq is not None and ds.seq is not None:
+                last = ds.seq
+                if seq == last:
+                    self.ignored_samples += 1
+                    return
+                if seq < last:
+                    if seq < 5 or last - seq > 1000:
+                        ds.prev.clear()       # the agent restarted: counters start again
+                        gap = 0
+                    else:
+                        self.ignored_samples += 1
+                        return
+                else:
+                    gap = seq - last
+            elapsed = 0.0
+            if uptime is not None and ds.uptime is not None:
+                if uptime < ds.uptime:
+                    ds.prev.clear()
+                    gap = 0
+                else:
+                    elapsed = (uptime - ds.uptime) / 1000.0
+            if elapsed <= 0:
+                elapsed = now - ds.last
+            # the agent's clock (sysUpTime) measures the interval, missed polls divided out
+            if 0 < gap <= 1000 and elapsed > 0:
+                ds.interval = elapsed / gap
+        self.counter_samples += 1
+        virtual = ds_class == 3
+        if not virtual:
+            for rec in records:
+                if rec.get("counterBlock_tag") == _PARENT_TAG:
+                    virtual = True
+                    break
+        prev_map = ds.prev
+        out: dict = {}
+        use_uptime = uptime is not None and ds.uptime is not None and uptime > ds.uptime
+        for rec in records:
+            tag = rec.get("counterBlock_tag")
+            m = _MAPS.get(tag)
+            if m is None:
+                if tag == _PARENT_TAG:
+                    cls, idx = rec.get("parent_dsClass"), rec.get("parent_dsIndex")
+                    if cls is not None and idx is not None:
+                        ds.parent = str(idx) if cls == 0 else f"{cls}.{idx}"
+                continue
+            p = prev_map.get(tag)
+            if p is not None:
+                prec, ptime, puptime = p
+                if use_uptime and puptime is not None and uptime > puptime:
+                    dt = (uptime - puptime) / 1000.0
+                else:
+                    dt = now - ptime
+                if dt <= 0:
+                    prec = None
+            else:
+                prec, dt = None, 0.0
+            m.apply(rec, prec, dt, out, virtual)
+            prev_map[tag] = (rec, now, uptime)
+        ds.seq = seq
+        ds.uptime = uptime
+        ds.last = now
+        ds.samples += 1
+        interval = ds.interval
+        expires = ds.expires = now + (MISSED_POLLS * interval + 1.0 if interval else self.timeout)
+        if expires < self._min_expires:
+            self._min_expires = expires
+        if not out:
+            return
+        index = self.index
+        try:
+            for name, value in out.items():
+                index[name][ds] = value
+        except KeyError:              # a metric name seen for the first time
+            for name, value in out.items():
+                entry = index.get(name)
+                if entry is None:
+                    entry = index[name] = {}
+                entry[ds] = value
+        ds.values.update(out)
+        self.name_seen.update(dict.fromkeys(out, now))
+        if "host_name" in out and (a.host is None or a.host is ds or a.host.expires < now):
+            a.host = ds
+
+    def _drop(self, ds: DataSource) -> None:
+        a = ds.agent
+        if a.sources.get(ds.id) is ds:
+            del a.sources[ds.id]
+        if a.host is ds:
+            a.host = None
+        index = self.index
+        for name in ds.values:
+            entry = index.get(name)
+            if entry is not None:
+                entry.pop(ds, None)
+                if not entry:
+                    del index[name]
+                    self.name_seen.pop(name, None)
+        ds.values = {}
+
+    def sweep(self, now: float | None = None) -> int:
+        """Remove stale data sources (and agents left without any); returns how many."""
+        now = time.time() if now is None else now
+        self._next_sweep = now + SWEEP_EVERY
+        dropped = 0
+        soonest = _INF
+        for address, a in list(self.agents.items()):
+            for ds in list(a.sources.values()):
+                if ds.expires < now:
+                    self._drop(ds)
+                    dropped += 1
+                elif ds.expires < soonest:
+                    soonest = ds.expires
+            if not a.sources:
+                del self.agents[address]
+        self._min_expires = soonest
+        return dropped
+
+    def _all_fresh(self, now: float) -> bool:
+        """True when no data source in the store is stale at `now` (so queries need not check
+        each one). Stale ones are swept out here, at most once a second."""
+        if now < self._min_expires:
+            return True
+        if now >= self._next_query_sweep:
+            self._next_query_sweep = now + 1.0
+            self.sweep(now)
+            return now < self._min_expires
+        return False
+
+    # -- lookups -----------------------------------------------------------------------------
+    def _lookup(self, ds: DataSource, name: str, now: float):
+        """A metric of a data source; for names it lacks, its parent's or its agent's host
+        data source's value (so filters like host_name apply to interfaces and containers)."""
+        v = ds.values.get(name)
+        if v is not None:
+            return v
+        a = ds.agent
+        if ds.parent is not None:
+            p = a.sources.get(ds.parent)
+            if p is not None and p.expires >= now:
+                v = p.values.get(name)
+                if v is not None:
+                    return v
+        h = a.host
+        if h is not None and h is not ds and h.expires >= now:
+            return h.values.get(name)
+        return None
+
+    def _lookup_at(self, agent: str, ds_id: str, name: str, now: float):
+        a = self.agents.get(agent)
+        if a is None:
+            return None
+        ds = a.sources.get(ds_id)
+        if ds is not None and ds.expires >= now:
+            return self._lookup(ds, name, now)
+        h = a.host
+        if h is not None and h.expires >= now:
+            return h.values.get(name)
+        return None
+
+    def _filter_ok(self, flt, agent: str, ds_id: str, now: float) -> bool:
+        return matches(flt, lambda n: self._lookup_at(agent, ds_id, n, now))
+
+    def filter_matches(self, agent: str, data_source: str, filter, now: float | None = None) -> bool:
+        """Does (agent, data source) pass a metric filter ({name: [values]}, or the list
+        compile_filter() returns), with the same lookup and matching rules as queries?"""
+        now = time.time() if now is None else now
+        flt = filter if isinstance(filter, list) else compile_filter(filter)
+        return flt is None or self._filter_ok(flt, agent, data_source, now)
+
+    def select_agents(self, agents) -> set[str] | None:
+        """Agent selector -> set of addresses, or None for every agent."""
+        if agents is None:
+            return None
+        if isinstance(agents, str):
+            items = [p.strip() for p in agents.replace(";", ",").split(",")]
+        elif isinstance(agents, (list, tuple, set)):
+            items = []
+            for x in agents:
+                if not isinstance(x, str):
+                    raise ValueError(f"bad agent {x!r}")
+                items.extend(p.strip() for p in x.replace(";", ",").split(","))
+        else:
+            raise ValueError("agents must be 'ALL', an address, a list of addresses or an array")
+        items = [i for i in items if i]
+        if not items:
+            raise ValueError("no agent given")
+        out: set[str] = set()
+        for item in items:
+            upper = item.upper()
+            if upper == "ALL":
+                return None
+            if upper in self.selectors:
+                out.update(self.selectors[upper]() or ())
+                continue
+            if upper in ("TOPOLOGY", "EDGE", "CORE"):
+                continue                      # no topology installed: selects nothing
+            if item in self.agents:
+                out.add(item)
+                continue
+            try:
+                out.add(str(ipaddress.ip_address(item)))
+                continue
+            except ValueError:
+                pass
+            for address, a in self.agents.items():   # a host name
+                h = a.host
+                if h is not None and h.values.get("host_name") == item:
+                    out.add(address)
+        return out
+
+    def _sources(self, selected: set[str] | None, name: str, ds_id: str | None, now: float):
+        """(data sources, values): the current data sources having counter metric `name`."""
+        entry = self.index.get(name)
+        if not entry:
+            return [], []
+        if selected is None:
+            if ds_id is None:
+                if self._all_fresh(now):
+                    return list(entry), list(entry.values())
+                dss = [ds for ds in tuple(entry) if ds.expires >= now]
+            else:
+                dss = [ds for ds in tuple(entry) if ds.id == ds_id and ds.expires >= now]
+        else:
+            dss = []
+            agents = self.agents
+            for address in selected:
+                a = agents.get(address)
+                if a is None:
+                    continue
+                if ds_id is not None:
+                    ds = a.sources.get(ds_id)
+                    if ds is not None and ds.expires >= now and ds in entry:
+                        dss.append(ds)
+                    continue
+                for ds in tuple(a.sources.values()):
+                    if ds.expires >= now and ds in entry:
+                        dss.append(ds)
+        get = entry.get
+        vals = [get(ds) for ds in dss]
+        if None in vals:              # dropped meanwhile
+            pairs = [(ds, v) for ds, v in zip(dss, vals) if v is not None]
+            dss, vals = [p[0] for p in pairs], [p[1] for p in pairs]
+        return dss, vals
+
+    def _provider_entries(self, selected, name: str, ds_id: str | None, flt, now: float) -> list:
+        out = []
+        for p in self.providers:
+            for e in p.metric_entries(selected, name, now) or ():
+                if ds_id is not None and e.data_source != ds_id:
+                    continue
+                if flt is not None and not self._filter_ok(flt, e.agent, e.data_source, now):
+                    continue
+                out.append(e)
+        return out
+
+    def _counter_sources(self, selected, spec: MetricSpec, flt, now: float):
+        """(data sources, values) of a counter metric after the filter."""
+        dss, vals = self._sources(selected, spec.name, spec.ds, now)
+        if flt is not None and dss:
+            lookup = self._lookup
+            keep = [i for i, ds in enumerate(dss) if matches(flt, lambda n, ds=ds: lookup(ds, n, now))]
+            dss = [dss[i] for i in keep]
+            vals = [vals[i] for i in keep]
+        return dss, vals
+
+    # -- public queries ----------------------------------------------------------------------
+    def entries(self, agents, name: str, filter=None, now: float | None = None) -> list[MetricEntry]:
+        """Every current (agent, dataSource) value of one metric (counter or provider)."""
+        now = time.time() if now is None else now
+        selected = self.select_agents(agents)
+        base, ds_id = split_qualifier(name)
+        flt = compile_filter(filter)
+        spec = MetricSpec(name, "max", base, ds_id)
+        dss, vals = self._counter_sources(selected, spec, flt, now)
+        out = [MetricEntry(ds.agent.address, ds.id, base, v, _ms(now - ds.last), None)
+               for ds, v in zip(dss, vals)]
+        out.extend(self._provider_entries(selected, base, ds_id, flt, now))
+        return out
+
+    def query_metric(self, agents, metrics, filter=None, now: float | None = None) -> list[dict]:
+        now = time.time() if now is None else now
+        specs = [parse_metric(m) for m in split_list(metrics)]
+        selected = self.select_agents(agents)
+        flt = compile_filter(filter)
+        return [self._statistic(spec, selected, flt, now) for spec in specs]
+
+    def _statistic(self, spec: MetricSpec, selected, flt, now: float) -> dict:
+        # Hot for metric('ALL', ...) over thousands of agents: whole-list operations (C loops)
+        # instead of per-value Python calls.
+        name = spec.name
+        sources, vals = self._counter_sources(selected, spec, flt, now)
+        lasts = [ds.last for ds in sources]
+        n_counter = len(sources)
+        pentries = self._provider_entries(selected, name, spec.ds, flt, now) if self.providers else ()
+        if pentries:
+            vals += [e.value for e in pentries]
+            lasts += [now - e.last_update_ms / 1000.0 for e in pentries]
+        result = {"metricName": spec.text}
+        agg = spec.agg
+        kinds = set(map(type, vals))
+        pool = None                                  # None: every value
+        if not kinds <= _NUMBER_TYPES:
+            if agg == "any":
+                pool = [i for i, v in enumerate(vals) if v is not None]
+            else:
+                pool = [i for i, v in enumerate(vals) if type(v) in _NUMBER_TYPES]
+                if not pool and agg in SELECTIONS:   # max/min of strings
+                    pool = [i for i, v in enumerate(vals) if type(v) is str]
+        if pool is not None:
+            pv = [vals[i] for i in pool]
+            pl = [lasts[i] for i in pool]
+        else:
+            pv, pl = vals, lasts
+        if not pv:
+            result["metricN"] = 0
+            return result
+        newest, oldest = max(pl), min(pl)
+        if agg in SELECTIONS:
+            positions = range(len(pv))
+            if agg == "max":
+                k = max(positions, key=pv.__getitem__)
+            elif agg == "min":
+                k = min(positions, key=pv.__getitem__)
+            else:
+                k = max(positions, key=pl.__getitem__)   # any: the most recently updated
+            i = pool[k] if pool is not None else k
+            if i < n_counter:
+                ds = sources[i]
+                agent, ds_id, top = ds.agent.address, ds.id, None
+            else:
+                e = pentries[i - n_counter]
+                agent, ds_id, top = e.agent, e.data_source, e.top_keys
+            result.update(metricN=len(pv), metricValue=pv[k], agent=agent, dataSource=ds_id,
+                          lastUpdate=_ms(now - pl[k]), lastUpdateMin=_ms(now - newest),
+                          lastUpdateMax=_ms(now - oldest))
+            if top is not None:
+                result["topKeys"] = top
+            return result
+        value, extra = summarize(agg, pv, kinds == _INT_ONLY)
+        if isinstance(value, float) and not math.isfinite(value):
+            value = None
+        result.update(metricN=len(pv), metricValue=value, lastUpdate=_ms(now - newest),
+                      lastUpdateMin=_ms(now - newest), lastUpdateMax=_ms(now - oldest))
+        if len(pv) == 1:
+            i = pool[0] if pool is not None else 0
+            if i < n_counter:
+                result.update(agent=sources[i].agent.address, dataSource=sources[i].id)
+            else:
+                result.update(agent=pentries[i - n_counter].agent,
+                              dataSource=pentries[i - n_counter].data_source)
+        if extra:
+            result.update(extra)
+        return result
+
+    def _metric_entries(self, selected, spec: MetricSpec, flt, now: float) -> list[MetricEntry]:
+        name = spec.name
+        dss, vals = self._counter_sources(selected, spec, flt, now)
+        out = [MetricEntry(ds.agent.address, ds.id, name, v, _ms(now - ds.last), None)
+               for ds, v in zip(dss, vals)]
+        if self.providers:
+            out.extend(self._provider_entries(selected, name, spec.ds, flt, now))
+        return out
+
+    def query_table(self, agents, columns, filter=None, now: float | None = None) -> list[list]:
+        now = time.time() if now is None else now
+        cols = []            # (spec, nullable)
+        sort_col, sort_n = None, None
+        for text in split_list(columns):
+            nullable = False
+            if text.startswith("null:"):
+                nullable, text = True, text[5:]
+            elif text.startswith("sort:"):
+                rest = text[5:]
+                head, colon, tail = rest.rpartition(":")
+                if colon and _is_int(tail):
+                    text, n = head, int(tail)
+                else:
+                    text, n = rest, None
+                if sort_col is not None:
+                    raise ValueError("only one sort: column allowed")
+                sort_col, sort_n = len(cols), n
+            spec = parse_metric(text)
+            if ":" in text:
+                raise ValueError(f"table column {text!r}: aggregations are not allowed")
+            cols.append((spec, nullable))
+        base = next((i for i, (_, nullable) in enumerate(cols) if not nullable), None)
+        if base is None:
+            raise ValueError("a table needs at least one column without null:")
+        selected = self.select_agents(agents)
+        flt = compile_filter(filter)
+        base_spec = cols[base][0]
+        bname = base_spec.name
+        # one row candidate per (agent, data source) having the base column: DataSource
+        # objects for counters, MetricEntry for provider metrics; cells are built only for
+        # the rows that are returned
+        refs, base_vals = self._counter_sources(selected, base_spec, flt, now)
+        if self.providers:
+            refs.extend(self._provider_entries(selected, bname, base_spec.ds, flt, now))
+        provider_maps: dict[int, dict] = {}
+        if sort_col is None:
+            order = sorted(range(len(refs)), key=lambda i: _ref_sort(refs[i]))
+            limit = None
+        else:
+            if sort_col == base:
+                svals = base_vals + [r.value for r in refs[len(base_vals):]]
+            else:
+                sspec = cols[sort_col][0]
+                svals = []
+                for r in refs:
+                    agent, ds_id = _ref_where(r)
+                    raw = self._cell_raw(agent, sspec.ds or ds_id, sspec, now, provider_maps, sort_col)
+                    svals.append(None if raw is None else raw[1])
+            present = [i for i, v in enumerate(svals) if v is not None]
+            if set(map(type, (svals[i] for i in present))) <= _NUMBER_TYPES:
+                key = svals.__getitem__
+            else:
+                key = lambda i: sort_key(svals[i])
+            descending = sort_n is not None and sort_n < 0
+            order = sorted(present, key=key, reverse=descending)
+            order += [i for i, v in enumerate(svals) if v is None]
+            limit = abs(sort_n) if sort_n else None
+        rows = []
+        for i in order:
+            r = refs[i]
+            agent, ds_id = _ref_where(r)
+            row = []
+            for c, (spec, nullable) in enumerate(cols):
+                if c == base:
+                    cell = _ref_dict(r, bname, now)
+                else:
+                    raw = self._cell_raw(agent, spec.ds or ds_id, spec, now, provider_maps, c)
+                    cell = None if raw is None else _raw_dict(agent, spec.name, raw)
+                if cell is None and not nullable:
+                    row = None
+                    break
+                row.append(cell)
+            if row is not None:
+                rows.append(row)
+                if limit is not None and len(rows) >= limit:
+                    break
+        return rows
+
+    def _cell_raw(self, agent: str, ds_id: str, spec: MetricSpec, now: float, provider_maps, col):
+        """(dataSource, value, lastUpdate ms, topKeys) of a table cell, or None."""
+        name = spec.name
+        a = self.agents.get(agent)
+        if a is not None:
+            ds = a.sources.get(ds_id)
+            if ds is not None and ds.expires >= now:
+                owner = ds if name in ds.values else None
+                if owner is None and ds.parent is not None:
+                    p = a.sources.get(ds.parent)
+                    if p is not None and p.expires >= now and name in p.values:
+                        owner = p
+                if owner is None and spec.ds is None:
+                    h = a.host
+                    if h is not None and h.expires >= now and name in h.values:
+                        owner = h
+                if owner is not None:
+                    return owner.id, owner.values[name], _ms(now - owner.last), None
+        if self.providers:
+            m = provider_maps.get(col)
+            if m is None:
+                m = provider_maps[col] = {}
+                for e in self._provider_entries(None, name, spec.ds, None, now):
+                    m[(e.agent, e.data_source)] = e
+            e = m.get((agent, ds_id))
+            if e is not None:
+                return e.data_source, e.value, e.last_update_ms, e.top_keys
+        return None
+
+    def query_dump(self, agents, metrics, filter=None, now: float | None = None) -> list[dict]:
+        now = time.time() if now is None else now
+        items = split_list(metrics, ",;")
+        selected = self.select_agents(agents)
+        flt = compile_filter(filter)
+        out = []
+        if any(i.upper() == "ALL" for i in items):
+            for address in sorted(self.agents if selected is None else selected & self.agents.keys()):
+                a = self.agents[address]
+                for ds in sorted(tuple(a.sources.values()), key=lambda d: _ds_sort(d.id)):
+                    if ds.expires < now:
+                        continue
+                    if flt is not None and not matches(flt, lambda n, ds=ds: self._lookup(ds, n, now)):
+                        continue
+                    age = int((now - ds.last) * 1000)
+                    for name, value in sorted(ds.values.items()):
+                        out.append({"agent": address, "dataSource": ds.id, "metricName": name,
+                                    "metricValue": value, "lastUpdate": age})
+            for name in sorted(self._provider_names(now)):
+                out.extend(_metric_dict(e) for e in self._provider_entries(selected, name, None, flt, now))
+            return out
+        for text in items:
+            spec = parse_metric(text)
+            if ":" in text:
+                raise ValueError(f"dump metric {text!r}: aggregations are not allowed")
+            entries = self._metric_entries(selected, spec, flt, now)
+            entries.sort(key=lambda e: (e.agent, _ds_sort(e.data_source)))
+            out.extend(_metric_dict(e) for e in entries)
+        return out
+
+    def _provider_names(self, now: float) -> dict[str, int]:
+        names: dict[str, int] = {}
+        for p in self.providers:
+            for name, age in (p.metric_names(now) or {}).items():
+                if name not in names or age < names[name]:
+                    names[name] = age
+        return names
+
+    def metric_names(self, now: float | None = None) -> dict[str, int]:
+        now = time.time() if now is None else now
+        if now >= self._next_sweep:
+            self.sweep(now)
+        out = {name: int((now - seen) * 1000) for name, seen in tuple(self.name_seen.items())
+               if self.index.get(name)}
+        for name, age in self._provider_names(now).items():
+            if name not in out or age < out[name]:
+                out[name] = age
+        return out
+
+    def agent_metrics(self, agent: str, now: float | None = None) -> dict | None:
+        now = time.time() if now is None else now
+        selected = self.select_agents(agent)
+        out: dict = {}
+        known = False
+        for address in sorted(selected if selected is not None else self.agents):
+            a = self.agents.get(address)
+            if a is None:
+                continue
+            known = True
+            for ds in sorted(tuple(a.sources.values()), key=lambda d: _ds_sort(d.id)):
+                if ds.expires < now:
+                    continue
+                for name, value in sorted(ds.values.items()):
+                    out[f"{ds.id}.{name}"] = value
+        if self.providers:
+            for name in sorted(self._provider_names(now)):
+                for p in self.providers:
+                    for e in p.metric_entries(selected, name, now) or ():
+                        known = True
+                        out[f"{e.data_source}.{e.name}"] = e.value
+        if not known:
+            if self.engine is not None and any(
+                    a in self.engine.agents.by_address for a in (selected or ())):
+                return out
+            return None
+        return out
+
+    def datasource_info(self, agent: str, data_source: str, now: float | None = None) -> dict | None:
+        now = time.time() if now is None else now
+        info: dict = {}
+        a = self.agents.get(agent)
+        ds = a.sources.get(data_source) if a is not None else None
+        if ds is not None and ds.expires >= now:
+            info["counterSamples"] = ds.samples
+            if ds.interval:
+                info["effectivePollingInterval"] = int(round(ds.interval * 1000))
+            info["lastUpdate"] = int((now - ds.last) * 1000)
+        for p in self.providers:
+            fn = getattr(p, "datasource_info", None)
+            if fn is not None:
+                extra = fn(agent, data_source)
+                if extra:
+                    info.update(extra)
+        return info or None
+
+    def memory_stats(self) -> dict:
+        return {"agents": len(self.agents),
+                "dataSources": sum(len(a.sources) for a in self.agents.values()),
+                "metricNames": len(self.index)}
+
+
+def _ms(seconds: float) -> int:
+    return int(seconds * 1000) if seconds > 0 else 0
+
+
+def _ref_where(r) -> tuple[str, str]:
+    if type(r) is DataSource:
+        return r.agent.address, r.id
+    return r.agent, r.data_source
+
+
+def _ref_sort(r):
+    agent, ds_id = _ref_where(r)
+    return agent, _ds_sort(ds_id)
+
+
+def _ref_dict(r, name: str, now: float) -> dict:
+    if type(r) is DataSource:
+        return {"agent": r.agent.address, "dataSource": r.id, "metricName": name,
+                "metricValue": r.values[name], "lastUpdate": _ms(now - r.last)}
+    return _metric_dict(r)
+
+
+def _raw_dict(agent: str, name: str, raw) -> dict:
+    d = {"agent": agent, "dataSource": raw[0], "metricName": name, "metricValue": raw[1],
+         "lastUpdate": raw[2]}
+    if raw[3] is not None:
+        d["topKeys"] = raw[3]
+    return d
+
+
+def _metric_dict(e: MetricEntry) -> dict:
+    d = {"agent": e.agent, "dataSource": e.data_source, "metricName": e.name,
+         "metricValue": e.value, "lastUpdate": e.last_update_ms}
+    if e.top_keys is not None:
+        d["topKeys"] = e.top_keys
+    return d
+
+
+def _ds_sort(ds_id: str):
+    try:
+        return tuple(int(p) for p in ds_id.split("."))
+    except ValueError:
+        return (1 << 62, ds_id)
+
+
+def _is_int(text: str) -> bool:
+    try:
+        int(text)
+        return True
+    except ValueError:
+        return False

@@ -1,0 +1,147 @@
+"""/bgp/... REST endpoints: thin adapters over engine.subsystems["bgp"] (engine/bgp/speaker.py)."""
+from __future__ import annotations
+
+import json
+
+from aiohttp import web
+
+from . import engine_of, json_response
+from .errors import BadRequest, NotFound
+
+
+def _bgp(request):
+    bgp = engine_of(request).subsystems.get("bgp")
+    if bgp is None:
+        raise NotFound("BGP is not available")
+    return bgp
+
+
+def _q(request, name, default=None):
+    return request.query.get(name, default)
+
+
+async def topprefixes(request: web.Request, family: int) -> web.Response:
+    bgp = _bgp(request)
+    router = request.match_info["router"]
+    try:
+        out = bgp.top_prefixes(router, int(_q(request, "maxPrefixes", 100)),
+                               float(_q(request, "minValue", 0)),
+                               _q(request, "direction", "destination"),
+                               _q(request, "includeCovered", "false"),
+                               int(_q(request, "minPrefix", 0)),
+                               _q(request, "pruneCovered", "false"), family)
+    except LookupError as exc:
+        raise NotFound(str(exc)) from None
+    except ValueError as exc:
+        raise BadRequest(str(exc)) from None
+    return json_response(request, out)
+
+
+async def topprefixes4(request):
+    return await topprefixes(request, 4)
+
+
+async def topprefixes6(request):
+    return await topprefixes(request, 6)
+
+
+async def prefix(request: web.Request) -> web.Response:
+    address = _q(request, "address")
+    if not address:
+        raise BadRequest("address query parameter required")
+    try:
+        info = _bgp(request).prefix_info(request.match_info["router"], address)
+    except LookupError as exc:
+        raise NotFound(str(exc)) from None
+    except ValueError as exc:
+        raise BadRequest(str(exc)) from None
+    if info is None:
+        raise NotFound(f"no route covers {address}")
+    return json_response(request, info)
+
+
+async def routepusher_list(request: web.Request) -> web.Response:
+    routes = _bgp(request).pushed_routes(request.match_info["router"])
+    if routes is None:
+        raise NotFound("no such BGP neighbor")
+    return json_response(request, routes)
+
+
+def _route_prefix(request) -> str:
+    return f"{request.match_info['address']}/{request.match_info['bits']}"
+
+
+async def routepusher_get(request: web.Request) -> web.Response:
+    try:
+        route = _bgp(request).pushed_route(request.match_info["router"], _route_prefix(request))
+    except ValueError as exc:
+        raise BadRequest(str(exc)) from None
+    if route is None:
+        raise NotFound("no such route")
+    return json_response(request, route)
+
+
+async def _body(request) -> dict:
+    try:
+        body = json.loads(await request.text() or "{}")
+    except ValueError as exc:
+        raise BadRequest(f"invalid JSON: {exc}") from None
+    if not isinstance(body, dict):
+        raise BadRequest("body must be a JSON object")
+    return body
+
+
+async def routepusher_put(request: web.Request) -> web.Response:
+    route = await _body(request)
+    route["prefix"] = _route_prefix(request)
+    try:
+        ok = _bgp(request).add_route(request.match_info["router"], route)
+    except ValueError as exc:
+        raise BadRequest(str(exc)) from None
+    if not ok:
+        raise NotFound("no such BGP neighbor")
+    return web.Response(status=204)
+
+
+async def routepusher_delete(request: web.Request) -> web.Response:
+    try:
+        ok = _bgp(request).remove_route(request.match_info["router"], _route_prefix(request))
+    except ValueError as exc:
+        raise BadRequest(str(exc)) from None
+    if not ok:
+        raise NotFound("no such route")
+    return web.Response(status=204)
+
+
+async def flowspec_get(request: web.Request) -> web.Response:
+    flows = _bgp(request).flows(request.match_info["router"])
+    if flows is None:
+        raise NotFound("no such BGP neighbor")
+    return json_response(request, flows)
+
+
+async def flowspec_change(request: web.Request) -> web.Response:
+    spec = await _body(request)
+    bgp = _bgp(request)
+    router = request.match_info["router"]
+    try:
+        ok = (bgp.add_flow if request.method == "PUT" else bgp.remove_flow)(router, spec)
+    except ValueError as exc:
+        raise BadRequest(str(exc)) from None
+    if not ok:
+        raise NotFound("no such BGP neighbor" if bgp.neighbor(router) is None else "no such flow")
+    return web.Response(status=204)
+
+
+def setup(app: web.Application, engine) -> None:
+    r = app.router
+    r.add_get("/bgp/topprefixes/{router}/json", topprefixes4)
+    r.add_get("/bgp/topprefixes6/{router}/json", topprefixes6)
+    r.add_get("/bgp/prefix/{router}/json", prefix)
+    r.add_get("/bgp/routepusher/{router}/json", routepusher_list)
+    r.add_get("/bgp/routepusher/{router}/{address}/{bits}/json", routepusher_get)
+    r.add_put("/bgp/routepusher/{router}/{address}/{bits}/json", routepusher_put)
+    r.add_delete("/bgp/routepusher/{router}/{address}/{bits}/json", routepusher_delete)
+    r.add_get("/bgp/flowspec/{router}/json", flowspec_get)
+    r.add_put("/bgp/flowspec/{router}/json", flowspec_change)
+    r.add_delete("/bgp/flowspec/{router}/json", flowspec_change)

@@ -1,0 +1,248 @@
+"""Server and utility globals (spec §3.1): version, properties, logging, shared and persistent
+stores, handlers, include, formatting, syslog, graphite, DNS, md5, baselines."""
+from __future__ import annotations
+
+import hashlib
+import json
+import socket
+import time
+from pathlib import Path
+
+from engine import log
+
+from . import baseline, formats, rewrite, store
+from .registry import NULL, RawJSON, register_global as reg
+
+
+def _num(value, name: str, default=None):
+    """sFlow-RT scripts pass numbers as strings too ('10'); accept both."""
+    if value is None:
+        return default
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, (int, float)):
+        return value
+    try:
+        text = str(value).strip()
+        return int(text) if text.lstrip("+-").isdigit() else float(text)
+    except ValueError:
+        raise TypeError(f"{name}: number expected, got {value!r}") from None
+
+
+# -- server ---------------------------------------------------------------------------------
+reg("version", lambda s: s.engine.version)
+reg("analyzer", lambda s: s.engine.analyzer_json(), loop=True)
+
+
+def _agents(script, selected=None):
+    if isinstance(selected, str):
+        selected = [a for a in selected.replace(";", ",").split(",") if a]
+    return script.engine.agents.to_json(selected or None)
+
+
+reg("agents", _agents, loop=True)
+
+
+def _get_property(script, name):
+    value = script.engine.props.get_str(str(name))
+    return NULL if value is None else value
+
+
+reg("getSystemProperty", _get_property)
+reg("getSystemPropertyNames", lambda s: list(s.engine.props.names()))
+
+# -- logging: the prelude converts the message to a string ----------------------------------
+reg("_logInfo", lambda s, msg="": log.info(str(msg)))
+reg("_logWarning", lambda s, msg="": log.warning(str(msg)))
+reg("_logSevere", lambda s, msg="": log.severe(str(msg)))
+reg("_logFine", lambda s, msg="": log.fine(str(msg)))
+
+# -- handlers -------------------------------------------------------------------------------
+reg("_setInterval", lambda s, seconds=1: s.set_interval(float(_num(seconds, "seconds", 1))))
+
+
+def _set_http(script, enabled):
+    script.http_handler = bool(enabled)
+
+
+reg("_setHttpHandler", _set_http)
+
+
+def _names(names):
+    if names is None:
+        return None
+    if isinstance(names, str):
+        return [n.strip() for n in names.split(",") if n.strip()]
+    return [str(n) for n in names]
+
+
+def _subscriber(kind: str, method: str, deliver: str):
+    def set_handler(script, enabled, names=None):
+        old = script.subscriptions.pop(kind, None)
+        if old is not None:
+            old()
+        if enabled:
+            sub = getattr(script.engine.subsystems["flows"], method)
+            script.subscriptions[kind] = sub(getattr(script, deliver), _names(names))
+    return set_handler
+
+
+reg("_setFlowHandler", _subscriber("flows", "subscribe_flows", "deliver_flow"),
+    requires=("flows",), loop=True)
+reg("_setEventHandler", _subscriber("events", "subscribe_events", "deliver_event"),
+    requires=("flows",), loop=True)
+
+
+# -- include --------------------------------------------------------------------------------
+def _include(script, path):
+    rt = script.runtime
+    p = Path(str(path))
+    candidates = [p] if p.is_absolute() else [rt.home / p, script.dir / p]
+    # scripts may include files from their own folder tree only (an app: the app's folder)
+    root = (script.dir.parent if script.app else script.dir).resolve()
+    for cand in candidates:
+        target = cand.resolve()
+        try:
+            target.relative_to(root)
+        except ValueError:
+            continue
+        if target.is_file():
+            code = target.read_text(encoding="utf-8")
+            return {"code": rewrite.rewrite(code, toplevel_var=True), "name": rt.relative(target)}
+    raise FileNotFoundError(f"include: cannot read {path} (only files under {rt.relative(root)})")
+
+
+reg("_include", _include)
+
+
+# -- shared (in memory, between scripts) and persistent stores ------------------------------
+def _shared_set(script, key, value=None):
+    rt = script.runtime
+    with rt.shared_lock:
+        if value is None:
+            rt.shared.pop(str(key), None)
+        else:
+            rt.shared[str(key)] = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def _shared_get(script, key):
+    text = script.runtime.shared.get(str(key))
+    return NULL if text is None else RawJSON(text)
+
+
+reg("sharedSet", _shared_set)
+reg("sharedGet", _shared_get)
+reg("sharedDelete", lambda s, key: _shared_set(s, key, None))
+reg("sharedKeys", lambda s: sorted(s.runtime.shared))
+
+
+def _store(script) -> store.Store:
+    st = getattr(script, "_store", None)
+    if st is None:
+        st = script._store = store.Store(script.runtime.store_dir / script.id)
+    return st
+
+
+def _store_set(script, key, value=None):
+    if value is None:
+        _store(script).delete(str(key))
+    else:
+        _store(script).set(str(key), value)
+
+
+def _store_get(script, key):
+    text = _store(script).get_text(str(key))
+    return NULL if text is None else RawJSON(text)
+
+
+reg("storeSet", _store_set)
+reg("storeGet", _store_get)
+reg("storeDelete", lambda s, key: _store(s).delete(str(key)))
+reg("storeKeys", lambda s: _store(s).keys())
+
+# -- formatting -----------------------------------------------------------------------------
+reg("formatNumber", lambda s, number, pattern="#,##0.###", language=None, country=None:
+    formats.format_number(_num(number, "number", 0), str(pattern)))
+reg("formatDate", lambda s, date, pattern="yyyy-MM-dd'T'HH:mm:ssZ", language=None, country=None:
+    formats.format_date(date, str(pattern)))
+reg("md5", lambda s, text: hashlib.md5(str(text).encode("utf-8")).hexdigest())
+
+
+# -- syslog and graphite --------------------------------------------------------------------
+def _syslog(script, host, port=None, facility=None, severity=None, message=""):
+    port = int(_num(port, "port", 514) or 514)
+    facility = int(_num(facility, "facility", 16))
+    severity = int(_num(severity, "severity", 5))
+    if not 0 <= facility <= 23 or not 0 <= severity <= 7:
+        raise ValueError("syslog: facility 0-23 and severity 0-7 expected")
+    text = message if isinstance(message, str) else json.dumps(message, separators=(",", ":"))
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    line = f"<{facility * 8 + severity}>1 {stamp} {socket.gethostname()} sFlow-RT - - - {text}"
+    infos = socket.getaddrinfo(str(host), port, type=socket.SOCK_DGRAM)
+    family, _, _, _, addr = infos[0]
+    with socket.socket(family, socket.SOCK_DGRAM) as sock:
+        sock.sendto(line.encode("utf-8"), addr)
+
+
+reg("syslog", _syslog)
+
+
+def _graphite(script, host, port=None, metrics=None):
+    port = int(_num(port, "port", 2003) or 2003)
+    now = int(time.time())
+    lines = "".join(f"{k} {v} {now}\n" for k, v in (metrics or {}).items())
+    with socket.create_connection((str(host), port), timeout=script.runtime.http_timeout) as sock:
+        sock.sendall(lines.encode("utf-8"))
+
+
+reg("graphite", _graphite)
+
+
+# -- DNS ------------------------------------------------------------------------------------
+def _dns_get_all_by_name(script, name):
+    resolver = getattr(script.engine.subsystems.get("dns"), "get_all_by_name", None)
+    if resolver is not None:
+        return list(resolver(str(name)))
+    try:
+        infos = socket.getaddrinfo(str(name), None, proto=socket.IPPROTO_TCP)
+    except OSError as exc:
+        raise OSError(f"dnsGetAllByName: cannot resolve {name}: {exc.strerror or exc}") from None
+    out = []
+    for info in infos:
+        addr = info[4][0]
+        if addr not in out:
+            out.append(addr)
+    return out
+
+
+reg("dnsGetAllByName", _dns_get_all_by_name)
+
+
+# -- baselines (per script) -----------------------------------------------------------------
+def _baselines(script) -> dict:
+    b = getattr(script, "_baselines", None)
+    if b is None:
+        b = script._baselines = {}
+    return b
+
+
+def _baseline_create(script, name, window=None, sensitivity=None, repeat=None):
+    _baselines(script)[str(name)] = baseline.Baseline(
+        int(_num(window, "window", baseline.WINDOW)),
+        float(_num(sensitivity, "sensitivity", baseline.SENSITIVITY)),
+        int(_num(repeat, "repeat", baseline.REPEAT)))
+    return True
+
+
+def _baseline(script, name) -> baseline.Baseline:
+    b = _baselines(script).get(str(name))
+    if b is None:
+        raise KeyError(f"no baseline {name}")
+    return b
+
+
+reg("baselineCreate", _baseline_create)
+reg("baselineCheck", lambda s, name, value: _baseline(s, name).check(float(_num(value, "value", 0))))
+reg("baselineStatistics", lambda s, name: _baseline(s, name).statistics())
+reg("baselineReset", lambda s, name: _baseline(s, name).reset())
+reg("baselineDelete", lambda s, name: _baselines(s).pop(str(name), None) and None)

@@ -1,0 +1,135 @@
+"""HTTP clients for scripts (spec §3.8): http(), http2(), httpAsync().
+
+They run on the calling script's thread (blocking I/O never touches the event loop), with the
+``script.http.timeout`` timeout; httpAsync runs on a small shared pool and calls the script's
+success/error function back on the script's thread. Relative URLs ("/flows/json") reach this
+flowrt. ``certs`` names a folder holding key.pem, cert.pem and ca.pem for mutual TLS (the
+Docker API pattern); proxies from the environment are not used.
+"""
+from __future__ import annotations
+
+import base64
+import ssl
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from .registry import register_global
+
+
+class HttpFailure(Exception):
+    pass
+
+
+def _absolute(script, url: str) -> str:
+    url = str(url)
+    if url.startswith("/"):
+        port = getattr(script.engine, "http_port", None) or script.engine.props.get_int("http.port", 8008)
+        return f"http://127.0.0.1:{port}{url}"
+    return url
+
+
+def _ssl_context(certs: str | None):
+    if not certs:
+        return None
+    folder = Path(str(certs))
+    ctx = ssl.create_default_context(cafile=str(folder / "ca.pem"))
+    ctx.load_cert_chain(str(folder / "cert.pem"), str(folder / "key.pem"))
+    return ctx
+
+
+def request(script, url, method="GET", headers=None, body=None, user=None, password=None,
+            certs=None):
+    """One HTTP exchange -> (status, body text, headers dict). Raises HttpFailure."""
+    url = _absolute(script, url)
+    if not url.startswith(("http://", "https://")):
+        raise HttpFailure(f"unsupported URL {url}")
+    data = None
+    if body is not None:
+        data = body.encode("utf-8") if isinstance(body, str) else str(body).encode("utf-8")
+    req = urllib.request.Request(url, data=data, method=str(method or "GET").upper())
+    for k, v in (headers or {}).items():
+        req.add_header(str(k), str(v))
+    if user is not None:
+        token = base64.b64encode(f"{user}:{password or ''}".encode()).decode()
+        req.add_header("Authorization", f"Basic {token}")
+    try:
+        ctx = _ssl_context(certs)
+    except (OSError, ssl.SSLError) as exc:
+        raise HttpFailure(f"bad certs {certs}: {exc}") from None
+    handlers = [urllib.request.ProxyHandler({})]
+    if ctx is not None:
+        handlers.append(urllib.request.HTTPSHandler(context=ctx))
+    opener = urllib.request.build_opener(*handlers)
+    try:
+        with opener.open(req, timeout=script.runtime.http_timeout) as resp:
+            return resp.status, _text(resp.read(), resp.headers), dict(resp.headers.items())
+    except urllib.error.HTTPError as exc:
+        return exc.code, _text(exc.read() or b"", exc.headers), dict(exc.headers.items()) if exc.headers else {}
+    except urllib.error.URLError as exc:
+        raise HttpFailure(f"{url}: {exc.reason}") from None
+    except (OSError, ValueError, ssl.SSLError) as exc:
+        raise HttpFailure(f"{url}: {exc}") from None
+
+
+def _text(data: bytes, headers) -> str:
+    charset = headers.get_content_charset() if headers is not None else None
+    return data.decode(charset or "utf-8", "replace")
+
+
+def _http(script, url, method="get", *rest):
+    """http(url), http(url,'get'[,user,password[,accept]]),
+    http(url,'put'|'post'|'delete', contentType, content[,user,password[,accept]])."""
+    method = str(method or "get").upper()
+    headers, body, user, password = {}, None, None, None
+    if method in ("GET", "HEAD"):
+        user, password, accept = (list(rest) + [None] * 3)[:3]
+    else:
+        ctype, body, user, password, accept = (list(rest) + [None] * 5)[:5]
+        if ctype:
+            headers["Content-Type"] = str(ctype)
+    if accept:
+        headers["Accept"] = str(accept)
+    status, text, _ = request(script, url, method, headers, body, user, password)
+    if not 200 <= status < 300:
+        raise HttpFailure(f"HTTP {status} from {url}")
+    return text
+
+
+def _spec(req):
+    if not isinstance(req, dict) or "url" not in req:
+        raise TypeError("request object with url expected")
+    return dict(url=req["url"], method=req.get("operation") or req.get("method") or "GET",
+                headers=req.get("headers") or {}, body=req.get("body"),
+                user=req.get("user"), password=req.get("password"), certs=req.get("certs"))
+
+
+def _http2(script, req):
+    spec = _spec(req)
+    status, text, headers = request(script, **spec)
+    return {"status": status, "body": text, "headers": headers}
+
+
+def _http_async(script, req, success_id=0, error_id=0):
+    spec = _spec(req)
+    from .script import JSCallback
+    ok = JSCallback(script, success_id) if success_id else None
+    bad = JSCallback(script, error_id) if error_id else None
+
+    def run():
+        try:
+            status, text, headers = request(script, **spec)
+            res = {"status": status, "url": str(spec["url"]), "body": text, "headers": headers}
+            target, other = (ok, bad) if 200 <= status < 300 else (bad, ok)
+        except Exception as exc:
+            res, target, other = str(exc), bad, ok
+        if other is not None:
+            other.release()
+        if target is not None:
+            target(res, release=True)
+    script.runtime.executor.submit(run)
+
+
+register_global("http", _http)
+register_global("http2", _http2)
+register_global("_httpAsync", _http_async)

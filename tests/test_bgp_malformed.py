@@ -1,0 +1,248 @@
+"""Malformed input from a raw test peer over TCP: RFC 7606 treat-as-withdraw where the error can be
+contained, a NOTIFICATION (and a clean close) where it cannot; the engine never crashes."""
+from __future__ import annotations
+
+import socket
+import struct
+import time
+
+import pytest
+
+from engine.bgp import message as m
+from engine.bgp.testpeer import RawPeer, attrs_bytes, pack_updates
+
+PFX = (socket.inet_aton("10.9.0.0"), 16)
+NLRI = m.encode_prefix(*PFX)
+
+
+def attr(flags, code, value: bytes) -> bytes:
+    return bytes((flags, code, len(value))) + value
+
+
+ORIGIN_OK = attr(0x40, 1, b"\0")
+ASPATH_OK = attr(0x40, 2, struct.pack(">BBII", 2, 2, 65254, 3356))
+NEXTHOP_OK = attr(0x40, 3, socket.inet_aton("192.0.2.1"))
+
+
+def update(attrs: bytes, nlri: bytes = NLRI, withdrawn: bytes = b"") -> bytes:
+    body = struct.pack(">H", len(withdrawn)) + withdrawn + struct.pack(">H", len(attrs)) + attrs + nlri
+    return m.frame(m.UPDATE, body)
+
+
+@pytest.fixture
+def speaker(make_engine):
+    running = make_engine({"bgp.start": "yes", "bgp.port": "0"})
+    bgp = running.engine.subsystems["bgp"]
+    running.call(bgp.add_neighbor, "127.0.0.1", 65162, "10.0.0.162")
+    return running, bgp
+
+
+def connect(bgp, asn=65254, **kw) -> RawPeer:
+    peer = RawPeer("127.0.0.1", bgp.listen_port, asn, "10.0.0.254", **kw)
+    peer.handshake()
+    return peer
+
+
+def wait(pred, timeout=5.0):
+    deadline = time.monotonic() + timeout
+    while not pred():
+        if time.monotonic() > deadline:
+            raise AssertionError("timeout")
+        time.sleep(0.02)
+
+
+def announced(bgp) -> bool:
+    return bgp.neighbors["127.0.0.1"].rib4.lookup("10.9.1.1") is not None
+
+
+TREAT_AS_WITHDRAW = {
+    "origin value": attr(0x40, 1, b"\x07") + ASPATH_OK + NEXTHOP_OK,
+    "origin length": attr(0x40, 1, b"\0\0") + ASPATH_OK + NEXTHOP_OK,
+    "as_path segment overrun": ORIGIN_OK + attr(0x40, 2, struct.pack(">BBI", 2, 3, 65254)) + NEXTHOP_OK,
+    "as_path bad segment type": ORIGIN_OK + attr(0x40, 2, struct.pack(">BBI", 9, 1, 65254)) + NEXTHOP_OK,
+    "next_hop length": ORIGIN_OK + ASPATH_OK + attr(0x40, 3, b"\1\2\3"),
+    "missing next_hop": ORIGIN_OK + ASPATH_OK,
+    "missing as_path": ORIGIN_OK + NEXTHOP_OK,
+    "communities length": ORIGIN_OK + ASPATH_OK + NEXTHOP_OK + attr(0xC0, 8, b"\1\2\3"),
+    "large community length": ORIGIN_OK + ASPATH_OK + NEXTHOP_OK + attr(0xC0, 32, b"\0" * 8),
+    "med length": ORIGIN_OK + ASPATH_OK + NEXTHOP_OK + attr(0x80, 4, b"\0\0"),
+    "local_pref length": ORIGIN_OK + ASPATH_OK + NEXTHOP_OK + attr(0x40, 5, b"\0"),
+    "origin flagged optional": attr(0xC0, 1, b"\0") + ASPATH_OK + NEXTHOP_OK,
+    "attribute overruns list": ORIGIN_OK + ASPATH_OK + NEXTHOP_OK + bytes((0xC0, 8, 40)) + b"\0" * 4,
+}
+
+
+@pytest.mark.parametrize("case", sorted(TREAT_AS_WITHDRAW))
+def test_treat_as_withdraw(speaker, case):
+    running, bgp = speaker
+    peer = connect(bgp)
+    try:
+        peer.send(update(ORIGIN_OK + ASPATH_OK + NEXTHOP_OK))
+        wait(lambda: announced(bgp))
+        peer.send(update(TREAT_AS_WITHDRAW[case]))
+        wait(lambda: not announced(bgp))
+        n = bgp.neighbors["127.0.0.1"]
+        assert n.malformed_updates == 1
+        # the session survives and keeps working
+        peer.send(update(ORIGIN_OK + ASPATH_OK + NEXTHOP_OK))
+        wait(lambda: announced(bgp))
+        assert n.state == "established"
+    finally:
+        peer.close()
+
+
+def test_duplicate_attribute_keeps_first(speaker):
+    _, bgp = speaker
+    peer = connect(bgp)
+    try:
+        peer.send(update(ORIGIN_OK + ASPATH_OK + NEXTHOP_OK + attr(0x80, 4, struct.pack(">I", 5))
+                         + attr(0x80, 4, struct.pack(">I", 9))))
+        wait(lambda: announced(bgp))
+        assert bgp.neighbors["127.0.0.1"].rib4.lookup("10.9.1.1")[1].med == 5
+    finally:
+        peer.close()
+
+
+def _bad_marker():
+    return b"\0" * 16 + struct.pack(">HB", 19, 4)
+
+
+NOTIFY = {
+    "withdrawn length overrun": (update(b"", b"", b"") [:19] + struct.pack(">H", 500) + b"\0\0",
+                                 (3, 1)),
+    "prefix length 33": (update(ORIGIN_OK + ASPATH_OK + NEXTHOP_OK, bytes((33,)) + b"\1" * 5), (3, 10)),
+    "prefix overruns message": (update(ORIGIN_OK + ASPATH_OK + NEXTHOP_OK, bytes((24, 10))), (3, 10)),
+    "attribute list overruns message": (m.frame(m.UPDATE, struct.pack(">HH", 0, 200) + ORIGIN_OK),
+                                        (3, 1)),
+    "bad marker": (_bad_marker(), (1, 1)),
+    "message too long": (b"\xff" * 16 + struct.pack(">HB", 5000, 2), (1, 2)),
+    "unknown message type": (m.frame(9, b"\0\0"), (1, 3)),
+    "keepalive with body": (m.frame(m.KEEPALIVE, b"\0"), (1, 2)),
+    "unrecognized well-known attribute": (update(ORIGIN_OK + ASPATH_OK + NEXTHOP_OK
+                                                 + attr(0x40, 99, b"\0")), (3, 2)),
+    "mp_reach overrun": (update(ORIGIN_OK + ASPATH_OK + attr(0x80, 14, struct.pack(
+        ">HBB", 2, 1, 16) + b"\0" * 16 + b"\0" + bytes((64, 1))), b""), (3, 10)),
+    "duplicate mp_unreach": (update(attr(0x80, 15, struct.pack(">HB", 2, 1))
+                                    + attr(0x80, 15, struct.pack(">HB", 2, 1)), b""), (3, 1)),
+    "second OPEN": (m.encode_open(65254, 90, "10.0.0.254", {(1, 1)}), (5, 0)),
+}
+
+
+@pytest.mark.parametrize("case", sorted(NOTIFY))
+def test_notification_and_close(speaker, case):
+    running, bgp = speaker
+    peer = connect(bgp)
+    data, expected = NOTIFY[case]
+    try:
+        peer.send(update(ORIGIN_OK + ASPATH_OK + NEXTHOP_OK))
+        wait(lambda: announced(bgp))
+        peer.send(data)
+        body = peer.recv_until(m.NOTIFICATION)
+        assert (body[0], body[1]) == expected
+        with pytest.raises(ConnectionError):
+            while True:
+                peer.recv(5)
+        wait(lambda: bgp.neighbors["127.0.0.1"].state == "idle")
+        assert not announced(bgp)  # the session's routes went with it
+    finally:
+        peer.close()
+    # the speaker still accepts the router's next connection
+    again = connect(bgp)
+    again.send(update(ORIGIN_OK + ASPATH_OK + NEXTHOP_OK))
+    wait(lambda: announced(bgp))
+    again.close()
+    assert running.engine.stats.handler_errors == 0
+
+
+def test_bad_open_gets_notification(speaker):
+    _, bgp = speaker
+    peer = RawPeer("127.0.0.1", bgp.listen_port, 65254, "10.0.0.254")
+    try:
+        bad = bytearray(m.encode_open(65254, 90, "10.0.0.254", {(1, 1)}))
+        bad[19] = 3  # BGP version 3
+        peer.send(bytes(bad))
+        body = peer.recv_until(m.NOTIFICATION)
+        assert (body[0], body[1]) == (2, 1)
+    finally:
+        peer.close()
+
+
+def test_unknown_peer_is_refused(speaker):
+    running, bgp = speaker
+    peer = RawPeer("127.0.0.1", bgp.listen_port, 65254, "10.0.0.254", source="127.0.0.5")
+    try:
+        with pytest.raises((ConnectionError, OSError)):
+            peer.handshake()
+    finally:
+        peer.close()
+    assert bgp.unknown_connections == 1
+
+
+def test_hold_timer_expiry(speaker):
+    _, bgp = speaker
+    peer = connect(bgp, hold=3)  # then stays silent
+    try:
+        body = peer.recv_until(m.NOTIFICATION, timeout=8)
+        assert (body[0], body[1]) == (4, 0)
+    finally:
+        peer.close()
+    wait(lambda: bgp.neighbors["127.0.0.1"].state == "idle")
+
+
+def test_two_octet_as_peer_with_as4_path(speaker):
+    """A peer without 4-octet AS support: AS_PATH carries AS_TRANS, AS4_PATH the real ASes."""
+    _, bgp = speaker
+    peer = RawPeer("127.0.0.1", bgp.listen_port, 65254, "10.0.0.254")
+    try:
+        # an OPEN without the 4-octet AS capability
+        params = struct.pack(">BBBBHBB", 2, 6, 1, 4, 1, 0, 1)
+        body = struct.pack(">BHH4sB", 4, 65254, 90, socket.inet_aton("10.0.0.254"), len(params))
+        peer.send(m.frame(m.OPEN, body + params))
+        assert peer.recv()[0] == m.OPEN
+        peer.send(m.KEEPALIVE_MSG)
+        assert peer.recv()[0] == m.KEEPALIVE
+        aspath = attr(0x40, 2, struct.pack(">BBHHH", 2, 3, 65254, m.AS_TRANS, 3356))
+        as4path = attr(0xC0, 17, struct.pack(">BBII", 2, 2, 4200000001, 3356))
+        peer.send(update(ORIGIN_OK + aspath + NEXTHOP_OK + as4path))
+        wait(lambda: announced(bgp))
+        a = bgp.neighbors["127.0.0.1"].rib4.lookup("10.9.1.1")[1]
+        assert a.aspath_str() == "65254-4200000001-3356"
+    finally:
+        peer.close()
+
+
+def test_route_refresh_resends_pushed_routes(speaker):
+    running, bgp = speaker
+    running.call(bgp.add_route, "127.0.0.1", {"prefix": "100.64.0.0/10", "nexthop": "192.0.2.1"})
+    peer = connect(bgp)
+    try:
+        first = peer.recv_until(m.UPDATE)
+        u = m.decode_update(first, True)
+        assert u.nlri4 == [(socket.inet_aton("100.64.0.0"), 10)]
+        assert u.attrs.aspath == (65162,)  # eBGP: our AS prepended
+        assert m.decode_update(peer.recv_until(m.UPDATE), True).eor == (1, 1)
+        assert m.decode_update(peer.recv_until(m.UPDATE), True).eor == (2, 1)
+        peer.send(m.route_refresh(1, 1))
+        again = m.decode_update(peer.recv_until(m.UPDATE), True)
+        assert again.nlri4 == u.nlri4
+        assert m.decode_update(peer.recv_until(m.UPDATE), True).eor == (1, 1)
+    finally:
+        peer.close()
+
+
+def test_full_speed_table_through_session(speaker):
+    """20k prefixes packed as a router packs them, then withdrawn in bulk."""
+    _, bgp = speaker
+    peer = connect(bgp)
+    try:
+        prefixes = [(struct.pack(">I", 0x0B000000 + (i << 8)), 24) for i in range(20000)]
+        for msg in pack_updates(prefixes, attrs_bytes(aspath=(65254, 1299, 3356))):
+            peer.send(msg)
+        wait(lambda: len(bgp.neighbors["127.0.0.1"].rib4) == 20000)
+        withdrawn = b"".join(m.encode_prefix(*p) for p in prefixes[:1000])
+        peer.send(m.frame(m.UPDATE, struct.pack(">H", len(withdrawn)) + withdrawn + b"\0\0"))
+        wait(lambda: len(bgp.neighbors["127.0.0.1"].rib4) == 19000)
+        assert bgp.neighbors["127.0.0.1"].rib4.removed == 1000
+        assert len(bgp.intern) <= 2  # one shared attribute set for all 20k prefixes
+    finally:
+        peer.close()

@@ -1,0 +1,267 @@
+"""Headless Chromium loads every built-in page, the API explorer and two test app pages that use
+each /inc widget, with synthetic sFlow flowing: no console errors or failed requests, charts
+draw data (DOM and canvas pixels checked), screenshots saved in test-artifacts/web/."""
+from __future__ import annotations
+
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent / "web"))
+import harness  # noqa: E402
+
+CHROMIUM = harness.cdp.find_chromium()
+pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (apt-get install chromium)")
+
+TEST_APP_SCRIPT = """// description: flowrt web test app
+setHttpHandler(function (req) { return {hello: 'world'}; });
+"""
+BROKEN_SCRIPT = "// description: fails on purpose\nthrow 'web test script failure';\n"
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory):
+    """An engine whose home has one app (the widget test pages plus two scripts), with traffic."""
+    from conftest import RunningEngine
+    import engine.rest
+    from engine import log
+
+    log.setup("INFO")  # as engine.main does: keeps recent lines for /log/json
+    home = tmp_path_factory.mktemp("webhome")
+    app = home / "app" / "webtest"
+    shutil.copytree(harness.HERE / "widgets", app / "html")
+    (app / "scripts").mkdir()
+    (app / "scripts" / "hello.js").write_text(TEST_APP_SCRIPT)
+    (app / "scripts" / "broken.js").write_text(BROKEN_SCRIPT)
+
+    with pytest.MonkeyPatch.context() as mp:
+        build = engine.rest.build_app
+
+        def build_with_pages(eng):
+            app = build(eng)
+            harness.add_test_pages(app)  # used only if the engine does not serve app pages itself
+            return app
+
+        mp.setattr(engine.rest, "build_app", build_with_pages)
+        eng = RunningEngine({}, home).start()
+    traffic = harness.Traffic(eng.send).start()
+    eng.wait_for(lambda: len(eng.engine.agents.by_address) >= 3, timeout=20)
+    yield eng
+    traffic.stop()
+    eng.stop()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    b = harness.SyncBrowser(CHROMIUM)
+    yield b
+    b.close()
+
+
+@pytest.fixture
+def open_page(site, browser):
+    opened = []
+
+    def opener(path: str):
+        page = browser.page(site.http_url + path)
+        opened.append(page)
+        return page
+
+    yield opener
+    for page in opened:
+        page.close()
+
+
+def assert_clean(page):
+    assert page.errors == [], page.errors
+    assert page.failed == [], page.failed
+
+
+# -- built-in status UI -------------------------------------------------------------------------
+
+def test_status_page(open_page):
+    page = open_page("/html/index.html#status")
+    page.wait_for("+$('#chart-rates').attr('data-points') >= 4")
+    assert page.eval("$('#t-agents').text()") == "3"
+    assert float(page.eval("$('#t-datagrams').text()").rstrip("KM")) > 0
+    assert page.eval("$('#s-version').text()")
+    assert harness.canvas_ink(page, "#chart-rates canvas") > 0.01
+    # the datagram series is drawn in its legend colour
+    assert harness.canvas_has_color(page, "#chart-rates canvas", (0x1f, 0x77, 0xb4)) > 50
+    assert page.eval("$('#chart-rates .stripchart-legend tbody tr').length") == 3
+    assert page.eval("$('#heartbeat').hasClass('ok')")
+    page.wait_for("$('#s-agents tbody tr').length === 3 && $('#s-agents tbody td.num').first().text() !== '–'")
+    page.screenshot("html-status")
+    assert_clean(page)
+
+
+def test_agents_page(open_page, site):
+    page = open_page("/html/index.html#agents")
+    page.wait_for("$('#agents-table tbody tr').length === 3")
+    agents = page.eval("$('#agents-table tbody tr td:first-child').map(function(){return $(this).text()}).get()")
+    assert sorted(agents) == sorted(site.engine.agents.by_address)
+    # sort by datagrams, descending then ascending
+    page.eval("$('#agents-table th[data-key=datagrams]').click()")
+    assert page.eval("$('#agents-table th[data-key=datagrams]').hasClass('sorted-desc')")
+    page.eval("$('#agents-search').val(%r).trigger('input')" % agents[0])
+    assert page.eval("$('#agents-table tbody tr').length") == 1
+    page.eval("$('#agents-search').val('').trigger('input')")
+    page.screenshot("html-agents")
+    assert_clean(page)
+
+
+def test_metrics_page(open_page):
+    page = open_page("/html/index.html#metrics")
+    page.wait_for("$('#m-metric option').length > 0 && $('#m-agent option').length === 4", timeout=30)
+    page.wait_for("+$('#chart-metric').attr('data-points') >= 3 && $('#m-value').text() !== ''", timeout=30)
+    # pick one agent: its metric names come from /metric/{agent}/json, with data sources
+    agent = page.eval("$('#m-agent option').eq(1).val()")
+    page.eval("$('#m-agent').val(%r).trigger('change')" % agent)
+    page.wait_for("$('#m-datasource option').length > 1", timeout=20)
+    page.wait_for("$('#m-dump tbody tr').length > 0 && $('#m-dump tbody tr td:first-child').map(function(){return $(this).text()})"
+                  ".get().every(function(a){return a === %r}) && $('#m-vagent').text() === %r" % (agent, agent), timeout=20)
+    assert page.eval("+$('#m-n').text()") == page.eval("$('#m-dump tbody tr').length")
+    assert harness.canvas_ink(page, "#chart-metric canvas") > 0.005
+    page.screenshot("html-metrics")
+    assert_clean(page)
+
+
+def test_flows_page(open_page, site):
+    page = open_page("/html/index.html#flows")
+    # key completion offers keys seen in the traffic
+    page.eval("var i = $('#f-keys').val('ipdest')[0]; i.focus(); i.setSelectionRange(6, 6); $(i).trigger('input')")
+    page.wait_for("$('#complete-menu').hasClass('show')")
+    assert "ipdestination" in page.eval("$('#complete-menu .dropdown-item').map(function(){return $(this).text()}).get()")
+    page.eval("$('#complete-menu .dropdown-item').filter(function(){return $(this).text()==='ipdestination'}).trigger('mousedown')")
+    assert page.eval("$('#f-keys').val()") == "ipdestination"
+    page.eval("$('#f-keys').val('ipsource,ipdestination'); $('#f-value').val('bps'); $('#flow-form').submit()")
+    page.wait_for("$('#f-table tbody td.key').length >= 4", timeout=30)
+    page.wait_for("+$('#chart-flows').attr('data-points') >= 3 && +$('#chart-flows').attr('data-series') >= 2", timeout=30)
+    name = page.eval("Object.keys(window.sessionStorage).length >= 0 && $('#f-status').text()")
+    assert "flows" in name
+    defined = [n for n in site.get_json("/flow/json") if n.startswith("flowrt_ui_")]
+    assert len(defined) == 1 and site.get_json(f"/flow/{defined[0]}/json")["keys"] == "ipsource,ipdestination"
+    assert harness.canvas_ink(page, "#chart-flows canvas") > 0.02
+    # clicking a key narrows the flow with a filter
+    src = page.eval("$('#f-table tbody td.key').first().text()")
+    page.eval("$('#f-table tbody td.key').first().click()")
+    page.wait_for("$('#f-filter').val() === \"ipsource='%s'\"" % src)
+    page.wait_for("$('#f-table tbody tr').length >= 1 && $('#f-table tbody td.key').first().text() === %r" % src, timeout=30)
+    page.screenshot("html-flows")
+    # a bad filter is reported, not swallowed
+    page.eval("$('#f-filter').val('ipsource=(('); $('#flow-form').submit()")
+    page.wait_for("$('#f-status').hasClass('text-danger')")
+    page.eval("$('#f-clear').click()")
+    site.wait_for(lambda: not [n for n in site.get_json("/flow/json") if n.startswith("flowrt_ui_")])
+    page.errors[:] = [e for e in page.errors if "400" not in e]   # the rejected PUT above
+    page.failed[:] = [f for f in page.failed if not f.startswith("400 ")]
+    assert_clean(page)
+
+
+def test_apps_page(open_page):
+    page = open_page("/html/index.html#apps")
+    page.wait_for("$('#apps-table tbody tr').length === 1", timeout=20)
+    assert page.eval("$('#apps-table tbody a').attr('href')") == "../app/webtest/html/"
+    page.wait_for("$('#scripts-table tbody tr').length === 2")
+    states = page.eval("$('#scripts-table tbody tr').map(function(){return $(this).find('td').eq(1).text()}).get()")
+    assert sorted(states) == ["failed", "running"]
+    assert "web test script failure" in page.eval("$('#scripts-table').text()")
+    page.screenshot("html-apps")
+    assert_clean(page)
+
+
+def test_log_page(open_page):
+    page = open_page("/html/index.html#log")
+    page.wait_for("$('#log-table tbody tr td.msg').length > 0")
+    text = page.eval("$('#log-table').text()")
+    assert "broken.js" in text  # the failed script was logged
+    page.eval("$('#log-level').val('SEVERE').trigger('change')")
+    page.wait_for("$('#log-table .badge').length > 0 && $('#log-table .badge').map(function(){return $(this).text()}).get().every(function(l){return l==='SEVERE'})")
+    page.screenshot("html-log")
+    assert_clean(page)
+
+
+def test_api_and_about_pages(open_page):
+    page = open_page("/html/index.html#api")
+    page.wait_for("$('#api-links a').length > 30")
+    page.eval("location.hash = '#about'")
+    page.wait_for("$('#about').hasClass('active') && $('#a-version').text() !== ''")
+    page.screenshot("html-about")
+    assert_clean(page)
+
+
+def test_api_explorer(open_page):
+    page = open_page("/api/")
+    page.wait_for("document.querySelectorAll('.opblock').length > 40", timeout=30)
+    assert "flowrt REST API" in page.eval("document.querySelector('.info .title').textContent")
+    page.screenshot("api-explorer")
+    assert_clean(page)
+
+
+# -- /inc widgets on app pages ------------------------------------------------------------------
+
+def test_widget_page(open_page):
+    page = open_page("/app/webtest/html/index.html")
+    page.wait_for("window.widgetStatus && widgetStatus.flowPolls >= 3 && widgetStatus.flows > 5", timeout=30)
+    page.wait_for("+$('#topn').attr('data-points') >= 4 && +$('#trend').attr('data-points') >= 4", timeout=20)
+    assert page.eval("widgetStatus.errors") == []
+    # number formatting apps borrow from the widget prototypes
+    assert page.eval("$.inmon.stripchart.prototype.valueStr(1234567)") == "1.235M"
+    assert page.eval("$.inmon.stripchart.prototype.valueStr(0.002, true)") == "2m"
+    assert page.eval("$.inmon.gauge.prototype.valueStr(1234567)") == "1.23M"
+    assert page.eval("$.inmon.stripchart.prototype.options.colors.length") >= 10
+    # gauges: counter mode turns datagram totals into a rate; the arc follows the value
+    assert page.eval("+$('#gauge-datagrams').attr('data-value')") > 0
+    assert page.eval("$('#gauge-agents .value tspan').first().text()") == "3"
+    assert page.eval("$('#gauge-agents .data-arc').attr('d')") != page.eval("$('#gauge-datagrams .track').attr('d')")
+    # stripchart and chart(): series drawn, legends with headings and links
+    assert harness.canvas_ink(page, "#rate canvas") > 0.005
+    assert harness.canvas_ink(page, "#trend canvas") > 0.02
+    assert harness.canvas_ink(page, "#topn canvas") > 0.02
+    assert page.eval("$('#topn .stripchart-legend thead th').length") == 4
+    assert page.eval("$('#topn .stripchart-legend tbody tr').length") >= 5
+    assert page.eval("$('#topn .stripchart-legend a').first().attr('href')").startswith("#proto-")
+    protocols = set(page.eval("$('#topn .stripchart-legend tbody tr').map(function(){return $(this).find('td').eq(3).text()}).get()"))
+    assert protocols and protocols <= {"tcp", "udp", "icmp"}, protocols  # keyName relabels a key part
+    # a click on a topn chart selects a time and marks it
+    page.eval("""(function(){var c=$('#topn canvas'), o=c.offset();
+        c.trigger($.Event('click',{pageX:o.left+c.width()/2, pageY:o.top+40}));})()""")
+    # sunburst, heatmap, particle flow
+    assert page.eval("+$('#sunburst').attr('data-segments')") > 5
+    assert harness.canvas_ink(page, "#sunburst canvas") > 0.1
+    assert page.eval("+$('#heatmap').attr('data-points')") > 5
+    assert harness.canvas_ink(page, "#heatmap canvas") > 0.01
+    page.wait_for("+$('#flow').attr('data-particles') > 5", timeout=20)
+    assert harness.canvas_ink(page, "#flow canvas") > 0.001
+    clicked = page.eval("""(function(){
+        var w = $('#flow').flow('instance'), p = w._particles[0], c = $('#flow canvas'), o = c.offset(), got = null;
+        $('#flow').one('flowclick', function(e, flow){ got = flow; });
+        c.trigger($.Event('click', {pageX: o.left + p.x, pageY: o.top + p.y}));
+        return got && got.info[0].value; })()""")
+    assert clicked and clicked.startswith("10.")
+    assert page.eval("$('#flow .flow-info').is(':visible')")
+    entry = page.eval("""(function(){
+        var w = $('#sunburst').sunburst('instance'), s = w._segments[0], c = $('#sunburst canvas'), o = c.offset(), got = null;
+        var a = (s.a0 + s.a1) / 2, r = (s.r0 + s.r1) / 2;
+        $('#sunburst').one('click', function(e, entry){ got = entry; });
+        c.trigger($.Event('click', {pageX: o.left + w._cx + r * Math.cos(a), pageY: o.top + w._cy + r * Math.sin(a)}));
+        return got; })()""")
+    assert entry and entry["path"] and entry["value"] > 0
+    page.screenshot("inc-widgets")
+    assert_clean(page)
+
+
+def test_jqueryui_page(open_page):
+    page = open_page("/app/webtest/html/jqueryui.html")
+    page.wait_for("window.uiStatus && uiStatus.tableDraws >= 2 && $('#agentstable tbody tr').length === 3", timeout=20)
+    page.wait_for("+$('#samples').attr('data-points') >= 3")
+    assert harness.canvas_ink(page, "#samples canvas") > 0.01
+    assert page.eval("$('#tabs').hasClass('ui-tabs')")
+    assert page.eval("$('#agentstable_wrapper').length") == 1
+    page.eval("$('#tabs').tabs('option', 'active', 1); $('#keyinput').val('ip').autocomplete('search', 'ip'); true")
+    page.wait_for("$('.ui-autocomplete li').length > 2")
+    assert page.eval("uiStatus.completions") > 2
+    page.screenshot("inc-jqueryui")
+    assert_clean(page)
