@@ -17,9 +17,17 @@ def _split_quoted(pattern: str):
                 yield True, "'"
                 i += 2
                 continue
-            j = pattern.find("'", i + 1)
-            j = n if j < 0 else j
-            yield True, pattern[i + 1:j]
+            j, text = i + 1, []
+            while j < n:
+                if pattern[j] == "'":
+                    if j + 1 < n and pattern[j + 1] == "'":   # '' inside quotes: a quote
+                        text.append("'")
+                        j += 2
+                        continue
+                    break
+                text.append(pattern[j])
+                j += 1
+            yield True, "".join(text)
             i = j + 1
         else:
             yield False, c

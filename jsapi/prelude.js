@@ -157,7 +157,11 @@
 
   // -- dispatch: Python posts a message, then evaluates "__rt.dispatch()" -----------------------
   function describe(e) {
-    var d = { message: e instanceof Error ? e.name + ': ' + e.message : text(e) };
+    var msg;
+    if (e instanceof Error) msg = e.name + ': ' + e.message;
+    else if (e !== null && typeof e === 'object') { try { msg = JSON.stringify(e); } catch (x) { msg = text(e); } }
+    else msg = text(e);
+    var d = { message: msg };
     if (e && typeof e.stack === 'string') d.stack = e.stack;
     return d;
   }

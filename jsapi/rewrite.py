@@ -203,7 +203,7 @@ def rewrite(src: str, toplevel_var: bool = False) -> str:
                     if close < len(sig):
                         edits.append((sig[close].start, sig[close].start, ")"))
                     break
-        elif t.text == "function":
+        elif t.text == "function" and not (k and sig[k - 1].text in (".", "?.")):
             j = k + 1
             if j < len(sig) and sig[j].text == "*":
                 continue

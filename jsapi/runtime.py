@@ -166,7 +166,10 @@ class Runtime:
             loop.call_soon_threadsafe(run)
         except RuntimeError:  # loop closed meanwhile
             return fn(*args)
-        return fut.result()
+        try:
+            return fut.result(max(30.0, self.call_timeout * 2))
+        except concurrent.futures.TimeoutError:
+            raise TimeoutError("engine event loop did not answer (shutting down?)") from None
 
     async def http(self, script: Script, req: dict) -> dict:
         loop = asyncio.get_running_loop()

@@ -34,9 +34,13 @@ MAX_REQUESTS = 200         # HTTP requests waiting for one script
 BATCH = 64                 # flow records / events per handler dispatch
 
 
+# one encoder, built once: json.dumps() with options builds a new encoder per call
+_encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode
+
+
 def _dumps(obj) -> str:
     try:
-        return json.dumps(obj, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+        return _encode(obj)
     except ValueError:
         return json.dumps(_finite(obj), ensure_ascii=False, separators=(",", ":"))
     except TypeError:
@@ -279,8 +283,12 @@ class Script:
         return None
 
     def _handler_error(self, errors: list, where: str) -> None:
-        self.counters["handlerErrors"] += len(errors)
-        for err in errors[:3]:
+        # a handler failing on every tick must not flood the log: the first 10, then 1 in 100
+        for err in errors:
+            self.counters["handlerErrors"] += 1
+            n = self.counters["handlerErrors"]
+            if n > 10 and n % 100:
+                continue
             log.warning(f"{self.display} {where}: {self._format_error(err.get('message', ''), err.get('stack', ''))}")
 
     # -- submissions (any thread) ----------------------------------------------------------

@@ -78,13 +78,17 @@ def wait_until(predicate, timeout: float = 20.0, interval: float = 0.1):
 
 def bird_config(flowrt_port: int, static4: list[str], static6: list[str], *, local_as: int = 65254,
                 flowrt_as: int = 65162, listen4: int = 0, listen6: int = 0,
-                export4: str = "all", export6: str = "all") -> str:
+                export4: str = "all", export6: str = "all", flowspec: bool = False) -> str:
     """BIRD peering with flowrt over loopback: 127.0.0.2 -> 127.0.0.1 for IPv4 and ::1 for IPv6.
     static4/static6 are BIRD route statements (with optional filter blocks)."""
     s4 = "\n".join(f"  route {r};" for r in static4)
     s6 = "\n".join(f"  route {r};" for r in static6)
+    tables = "flow4 table ft4;\nflow6 table ft6;" if flowspec else ""
+    flow4 = "flow4 { table ft4; import all; export none; };" if flowspec else ""
+    flow6 = "flow6 { table ft6; import all; export none; };" if flowspec else ""
     return f"""
 router id 10.0.0.254;
+{tables}
 protocol device {{ }}
 protocol static st4 {{
   ipv4;
@@ -103,6 +107,7 @@ protocol bgp flowrt4 {{
   connect retry time 1;
   error wait time 1, 2;
   ipv4 {{ import all; export {export4}; next hop self; }};
+  {flow4}
 }}
 protocol bgp flowrt6 {{
   local ::1 port {listen6} as {local_as};
@@ -113,22 +118,30 @@ protocol bgp flowrt6 {{
   connect retry time 1;
   error wait time 1, 2;
   ipv6 {{ import all; export {export6}; next hop address 2001:db8:ffff::fe; }};
+  {flow6}
 }}
 """
 
 
-def sflow_datagram(agent: str, flows: list[tuple[str, str]], size: int = 1000, rate: int = 100,
+def sflow_datagram(agent: str, flows: list[tuple], size: int = 1000, rate: int = 100,
                    seq: int = 1) -> bytes:
-    """One sFlow v5 datagram from `agent` with a flow sample per (source, destination) pair
-    (sampled_ipv4 / sampled_ipv6 records, `size` bytes, sampling rate `rate`)."""
+    """One sFlow v5 datagram from `agent` with a flow sample per (source, destination
+    [, protocol, source port, destination port]) tuple (sampled_ipv4 / sampled_ipv6 records,
+    `size` bytes, sampling rate `rate`)."""
     from engine.sflow import encode as e
     samples = []
-    for i, (src, dst) in enumerate(flows):
+    for i, flow in enumerate(flows):
+        src, dst = flow[0], flow[1]
+        proto, sport, dport = (list(flow[2:5]) + [6, 40000, 80][len(flow[2:5]):])[:3]
+        ports = ({"TCPSrcPort": sport, "TCPDstPort": dport} if proto == 6
+                 else {"UDPSrcPort": sport, "UDPDstPort": dport})
         if ":" in dst:
             rec = e.encode_flow_record({"flowBlock_tag": "0:4", "sampledPacketSize": size,
-                                        "IPProtocol": 6, "srcIP6": src, "dstIP6": dst})
+                                        "IPProtocol": proto, "srcIP6": src, "dstIP6": dst,
+                                        **ports})
         else:
             rec = e.encode_flow_record({"flowBlock_tag": "0:3", "sampledPacketSize": size,
-                                        "IPProtocol": 6, "srcIP": src, "dstIP": dst})
+                                        "IPProtocol": proto, "srcIP": src, "dstIP": dst,
+                                        **ports})
         samples.append(e.flow_sample(seq * 1000 + i, 0, 3, rate, rate * (i + 1), 0, 1, 2, [rec]))
     return e.datagram(agent, seq, 1000, samples)

@@ -25,21 +25,24 @@ ROUTES6 = [
 
 
 class Peering:
-    def __init__(self, make_engine, tmp_path, routes4=ROUTES4, routes6=ROUTES6):
+    def __init__(self, make_engine, tmp_path, routes4=ROUTES4, routes6=ROUTES6, flowspec=False):
         self.running = make_engine({"bgp.start": "yes", "bgp.port": "0"})
         self.bgp = self.running.engine.subsystems["bgp"]
         self.opened: list[str] = []
         self.closed: list[str] = []
-        self.running.call(self.bgp.add_neighbor, "127.0.0.2", "65162", "10.0.0.162", None,
+        self.flowspec = flowspec
+        self.running.call(self.bgp.add_neighbor, "127.0.0.2", "65162", "10.0.0.162",
+                          {"flowspec": True} if flowspec else None,
                           self.opened.append, self.closed.append)
-        self.running.call(self.bgp.add_neighbor, "::1", 65162, "10.0.0.162", {"ipv6": True})
+        self.running.call(self.bgp.add_neighbor, "::1", 65162, "10.0.0.162",
+                          {"ipv6": True, "flowspec6": flowspec})
         self.listen4, self.listen6 = free_tcp_port(), free_tcp_port("::1")
         self.tmp = tmp_path
         self.bird = Bird(tmp_path / "bird", self.config(routes4, routes6)).start()
 
     def config(self, routes4, routes6) -> str:
         return bird_config(self.bgp.listen_port, routes4, routes6, listen4=self.listen4,
-                           listen6=self.listen6)
+                           listen6=self.listen6, flowspec=self.flowspec)
 
     def n4(self):
         return self.bgp.neighbors["127.0.0.2"]
@@ -85,7 +88,7 @@ def test_ipv4_and_ipv6_tables_arrive_with_paths_and_communities(peering):
     assert r["aspath"] == "65254-174-3356"  # BIRD prepends its own AS on eBGP
     assert r["nexthop"] == "127.0.0.2"
     assert r["origin"] == "IGP"
-    assert r["communities"] == "65000:666 65254:1:2"
+    assert r["communities"] == "65000:666-65254:1:2"
     r = peering.get("/bgp/prefix/127.0.0.2/json?address=203.0.113.200")
     assert (r["prefix"], r["aspath"]) == ("203.0.113.128/25", "65254-2914")
     r6 = peering.get("/bgp/prefix/::1/json?address=2001:db8:1::99")
@@ -216,6 +219,44 @@ def test_bgp_flow_attributes_from_table(peering):
     assert got == {"bgpas": 65254, "ipdestinationmaskbits": 24, "bgpnexthop": "127.0.0.2",
                    "bgpdestinationas": 3356, "bgpdestinationpeeras": 65254,
                    "bgpdestinationaspath": "65254-174-3356",
-                   "bgpcommunities": "65000:666 65254:1:2", "bgplocalpref": 100,
+                   "bgpcommunities": "65000:666-65254:1:2", "bgplocalpref": 100,
                    "ipsourcemaskbits": 25, "bgpsourceas": 2914, "bgpsourcepeeras": 65254}
     assert run.call(bgp.flow_attributes, "10.0.0.99", attrs) == {}
+
+
+def test_flowspec_rules_reach_bird(make_engine, tmp_path):
+    p = Peering(make_engine, tmp_path, flowspec=True)
+    try:
+        p.wait_tables()
+        run, bgp = p.running, p.bgp
+        ddos = {"match": {"destination": "192.0.2.1/32", "protocol": "=17", "source-port": "=53"},
+                "then": {"traffic-rate": "0", "communities": "65535:666"}}
+        assert run.call(bgp.add_flow, "127.0.0.2", ddos)
+        status, _ = p.request("PUT", "/bgp/flowspec/127.0.0.2/json", {
+            "match": {"destination": "192.0.2.2/32", "port": ">=137&<=139|=8080",
+                      "tcp-flags": "=S"},
+            "then": {"traffic-rate": "1000", "traffic-marking": "le"}})
+        assert status == 204
+        assert run.call(bgp.add_flow, "::1", {"match": {"destination": "2001:db8:1::1/128",
+                                                        "protocol": "=6"},
+                                              "then": {"traffic-action": "sample"}})
+        out = wait_until(lambda: (lambda s: s.count("flow4 {") == 2 and s)(
+            p.bird.cmd("show", "route", "table", "ft4", "all")))
+        assert "flow4 { dst 192.0.2.1/32; proto 17; sport 53; }" in out
+        assert "flow4 { dst 192.0.2.2/32; port 137..139,8080; tcp flags 0x2/0x2; }" in out
+        assert "(generic, 0x80060000, 0x447a0000)" in out  # rate 1000.0 bytes/s as IEEE float
+        assert "(65535,666)" in out
+        out6 = wait_until(lambda: (lambda s: "flow6 {" in s and s)(
+            p.bird.cmd("show", "route", "table", "ft6", "all")))
+        assert "dst 2001:db8:1::1/128" in out6 and "0x80070000, 0x2" in out6
+        assert len(p.get("/bgp/flowspec/127.0.0.2/json")) == 2
+        assert run.call(bgp.flow_count, "127.0.0.2") == 2
+        status, _ = p.request("DELETE", "/bgp/flowspec/127.0.0.2/json", ddos)
+        assert status == 204
+        wait_until(lambda: "192.0.2.1/32" not in p.bird.cmd("show", "route", "table", "ft4"))
+        assert p.request("DELETE", "/bgp/flowspec/127.0.0.2/json", ddos)[0] == 404
+        status, body = p.request("PUT", "/bgp/flowspec/127.0.0.2/json",
+                                 {"match": {"protocol": "=6"}, "then": {"teleport": "1"}})
+        assert status == 400 and b"teleport" in body
+    finally:
+        p.stop()

@@ -246,3 +246,21 @@ def test_full_speed_table_through_session(speaker):
         assert len(bgp.intern) <= 2  # one shared attribute set for all 20k prefixes
     finally:
         peer.close()
+
+
+def test_reconnect_replaces_the_old_session(speaker):
+    _, bgp = speaker
+    first = connect(bgp)
+    try:
+        first.send(update(ORIGIN_OK + ASPATH_OK + NEXTHOP_OK))
+        wait(lambda: announced(bgp))
+        second = connect(bgp)  # the router gave up on the first connection and came back
+        body = first.recv_until(m.NOTIFICATION)
+        assert (body[0], body[1]) == (6, 7)  # Cease / connection collision resolution
+        wait(lambda: bgp.neighbors["127.0.0.1"].state == "established")
+        assert not announced(bgp)  # the new session starts with an empty table
+        second.send(update(ORIGIN_OK + ASPATH_OK + NEXTHOP_OK))
+        wait(lambda: announced(bgp))
+        second.close()
+    finally:
+        first.close()

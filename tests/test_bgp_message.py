@@ -71,7 +71,7 @@ def test_update_round_trip_all_attributes():
     assert u.nlri4 == [(socket.inet_aton("10.1.0.0"), 16), (socket.inet_aton("10.2.3.0"), 24)]
     assert u.attrs.key() == a.key()
     assert u.attrs.aspath_str() == "65001-4200000000-{7,9}"
-    assert u.attrs.communities_str() == "65000:666 4200000000:1:2"
+    assert u.attrs.communities_str() == "65000:666-4200000000:1:2"
     assert (u.attrs.first_as(), u.attrs.origin_as()) == (65001, 7)
     j = u.attrs.json()
     assert j["origin"] == "INCOMPLETE" and j["localpref"] == 250 and j["med"] == 42
@@ -234,3 +234,21 @@ def test_fuzz_open_only_raises_bgp_error(body):
         m.decode_open(body)
     except m.BgpError:
         pass
+
+
+def test_interner_sweeps_sets_nobody_uses():
+    from engine.bgp.rib import Rib
+    intern = m.Interner()
+    rib = Rib(m.AFI_IPV4)
+    kept = []
+    for i in range(3000):
+        a = intern(m.PathAttrs(aspath=(65001, i), nexthop="192.0.2.1"))
+        if i % 3 == 0:
+            rib.announce([(struct.pack(">I", 0x0A000000 + (i << 8)), 24)], a)
+            kept.append(i)
+    del a  # the loop variable holds the last set
+    intern.sweep()
+    assert len(intern) == len(kept)  # only the sets a RIB still points at survive
+    rib.clear()
+    intern.sweep()
+    assert len(intern) == 0

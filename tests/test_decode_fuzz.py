@@ -93,7 +93,7 @@ def test_header_decoder_never_raises_on_random_bytes():
         h = rng.randbytes(rng.randrange(0, 160))
         if k % 3 == 0 and len(h) > 14:
             h = h[:12] + rng.choice((b"\x08\x00\x45", b"\x86\xdd\x60", b"\x81\x00\x00", b"\x88\x47\x00")) + h[15:]
-        decode_header(h, rng.choice((1, 11, 12)), {})
+        decode_header(h, rng.choice((1, 11, 12, 15)), {})
 
 
 def _real_records():
@@ -164,3 +164,30 @@ def test_hypothesis_datagrams_only_raise_decode_error(buf):
 def test_hypothesis_raw_bytes(buf):
     exercise(b"\0\0\0\x05\0\0\0\x01" + buf)
     exercise(buf)
+
+
+def _v4_datagram() -> bytes:
+    """A v4 datagram with every element type (v2/v4 have no lengths: a different walker)."""
+    p = struct.pack
+    frame = bytes(12) + b"\x08\x00" + bytes.fromhex("450000280001400040060000") + bytes(8) + bytes(22)
+    flow = (p(">I", 1) + p(">7I", 3, 7, 512, 9999, 1, 4, 0x80000002)
+            + p(">I", 1) + p(">III", 1, len(frame), len(frame)) + frame
+            + p(">I", 5)
+            + p(">I", 1) + p(">4I", 10, 0, 20, 0)
+            + p(">I", 2) + p(">I", 1) + bytes(4) + p(">II", 24, 24)
+            + p(">I", 3) + p(">III", 100, 200, 300) + p(">I", 1) + p(">II", 2, 2) + p(">II", 300, 400)
+            + p(">I", 1) + p(">I", 9) + p(">I", 50)
+            + p(">I", 4) + p(">I", 2) + b"u1\0\0" + p(">I", 2) + b"u2\0\0"
+            + p(">I", 5) + p(">I", 2) + p(">I", 3) + b"url\0")
+    cnt = p(">I", 2) + p(">4I", 4, 4, 30, 2) + bytes(88) + bytes(52)
+    return p(">II", 4, 1) + bytes([198, 51, 100, 1]) + p(">III", 5, 6000, 2) + flow + cnt
+
+
+def test_mutated_v2v4_only_raise_decode_error():
+    base = _v4_datagram()
+    assert exercise(base) == "ok"
+    rng = random.Random(24)
+    outcomes = {"ok": 0, "error": 0}
+    for _ in range(1500):
+        outcomes[exercise(mutate(rng, base))] += 1
+    assert outcomes["ok"] and outcomes["error"]

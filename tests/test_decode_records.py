@@ -242,6 +242,8 @@ def test_akvorado_vxlan_inner_layers():
     assert a["macsource.1"] == "CA6E98F8498F" and a["ethernetprotocol.1"] == 0x86DD
     assert a["stack"] == "eth.ip.udp.vxlan.eth.ip6.icmp6"
     assert a["bytes"] == 172 and a["frames"] == 1
+    # root_test.go "encap VXLAN": inner 104 bytes, TTL 64, flow label 0x0a461c
+    assert a["ip6bytes.1"] + 40 == 104 and a["ip6ttl.1"] == 64 and a["ip6flowlabel.1"] == 0x0A461C
 
 
 def test_akvorado_qinq():
@@ -251,6 +253,8 @@ def test_akvorado_qinq():
     assert (a["ipsource"], a["ipdestination"]) == ("49.49.49.2", "49.49.49.109")
     assert (a["tcpsourceport"], a["tcpdestinationport"]) == (32017, 443)
     assert a["samplingrate"] == 4096
+    assert (a["ipttl"], a["ipid"], a["ipbytes"], int(a["tcpflags"], 2)) == (62, 56159, 80, 16)
+    assert (a["inputifindex"], a["outputifindex"]) == (369098852, 369098851)
 
 
 def test_akvorado_icmpv6_icmpv4_and_ports():
@@ -258,9 +262,17 @@ def test_akvorado_icmpv6_icmpv4_and_ports():
     a = s.attributes()
     assert a["ip6source"] == "fe80::d05b:45ff:feee:5ecf" and a["ip6destination"] == "2001:db8::"
     assert a["ip6nexthdr"] == 58 and a["icmp6type"] == 135 and a["icmp6code"] == 0
+    assert a["ip6ttl"] == 255 and a["ip6bytes"] + 40 == 72
+    assert (a["macsource"], a["macdestination"]) == ("D25B45EE5ECF", "E2EFC68F8CD4")
     (s,) = _flows("data-icmpv4.pcap")
     a = s.attributes()
     assert (a["ipsource"], a["ipdestination"], a["icmptype"], a["icmpcode"]) == ("203.0.113.4", "203.0.113.5", 8, 0)
+    assert (a["ipbytes"], a["ipttl"], a["ipid"]) == (84, 64, 0x90C5)
+    raw = [x.attributes() for x in _flows("data-sflow-raw-ipv4.pcap")]
+    assert [(x["ipsource"], x["ipdestination"], x["ipid"], x["ipbytes"], x["iptos"]) for x in raw] == [
+        ("69.58.92.107", "92.222.186.1", 4329, 32, "00001000"),
+        ("69.58.92.107", "92.222.184.1", 62945, 32, "00001000")]
+    assert raw[0]["stack"] == "ip.icmp" and raw[0]["outputifindex"] == 2
     (s,) = _flows("data-local-interface.pcap")
     assert s.attributes()["outputifindex"] == "internal"
     (s,) = _flows("data-discard-interface.pcap")
@@ -533,3 +545,32 @@ def test_fast_path_matches_general_decoder():
         for n in (len(frame), 48, 60, 68):
             fast, slow = _both(frame[:n])
             assert fast == slow, frame[:n].hex()
+
+
+def test_caches_are_bounded_and_results_independent(monkeypatch):
+    from engine.sflow import header
+    monkeypatch.setattr(header, "PAIR_CACHE_MAX", 8)
+    monkeypatch.setattr(header, "CACHE_MAX", 8)
+    for i in range(50):
+        attrs_of(eth(ipv4(tcp(1, 2), 6, src=f"10.0.{i}.1"), 0x0800, src=f"0200000000{i:02x}"))
+    assert len(header._IPC[0]) <= 8 and len(header._ETHC[0]) <= 8 and len(header._A4) <= 8
+    # a consumer adding keys to one sample's dict must not leak into the next (shared caches)
+    gw = rec(0, 1003, addr("10.0.0.1") + P(">IIII", 1, 2, 3, 0) + P(">II", 0, 0))
+    frame = eth(ipv4(tcp(1, 2), 6), 0x0800)
+    first = one_flow(header_rec(frame), gw).attributes()
+    first["country"] = "XX"
+    first["bgpas"] = 999
+    second = one_flow(header_rec(frame), gw).attributes()
+    assert "country" not in second and second["bgpas"] == 1
+
+
+def test_80211_header_protocol_15():
+    # data frame, FromDS: addr1 = destination, addr2 = BSSID (transmitter), addr3 = source
+    fc = bytes([0x08, 0x02])
+    frame = fc + b"\0\0" + bytes.fromhex("aaaaaaaaaaaa" "bbbbbbbbbbbb" "cccccccccccc") + b"\0\0" + b"\xaa" * 8
+    smp = one_flow(header_rec(frame, proto=15, stripped=0))
+    r = smp.records()[0]
+    assert (r["srcMAC"], r["dstMAC"], r["txMAC"], r["rxMAC"]) == ("cccccccccccc", "aaaaaaaaaaaa", "bbbbbbbbbbbb", "aaaaaaaaaaaa")
+    a = smp.attributes()
+    assert a["macsource"] == "CCCCCCCCCCCC" and a["macdestination"] == "AAAAAAAAAAAA"
+    assert attrs_of(b"\x08\x03" + b"\0" * 24, 15) == {}        # 4-address frame, truncated

@@ -324,6 +324,16 @@ def test_every_encoder_has_an_example():
     assert set(COUNTER_EXAMPLES) == set(enc.COUNTER_RECORDS)
 
 
+def test_encoder_covers_every_decoded_record_type():
+    """sflowtool decodes 50 flow and 41 counter record formats; so do decoder and encoder."""
+    from engine.sflow import records
+    decoded_flow = {f"{e}:{f}" for e, f in records.FLOW_RECORDS if e != records.V2V4_ENTERPRISE}
+    decoded_counter = {f"{e}:{f}" for e, f in records.COUNTER_RECORDS}
+    assert decoded_flow == set(enc.FLOW_RECORDS)
+    assert decoded_counter == set(enc.COUNTER_RECORDS)
+    assert (len(decoded_flow), len(decoded_counter)) == (50, 41)
+
+
 @pytest.mark.parametrize("tag", sorted(FLOW_EXAMPLES, key=enc.tag_number))
 def test_flow_record_roundtrip(tag):
     raw, decoded = _decoded_record("flow", FLOW_EXAMPLES[tag], tag)

@@ -326,3 +326,18 @@ def test_a_failing_key_function_does_not_stop_other_definitions():
     assert fe.errors == 1
     assert fe.active_flows("ALL", "good", now=T0)[0]["key"] == "10.0.0.1"
     assert fe.active_flows("ALL", "bad", now=T0) == []
+
+
+def test_activeflows_key_filter():
+    fe = FlowEngine(None)
+    fe.set_flow("pair", {"keys": "ipsource,mask:ipdestination:24", "value": "frames"})
+    for i in range(30):
+        fe.process(pkt(src=f"10.0.0.{i % 3}", dst="10.9.9.9"), "a", "1", 1, T0 + i * 0.01)
+    now = T0 + 1
+    assert {r["key"] for r in fe.active_flows("ALL", "pair", now=now,
+                                              key_filter="ipsource=10.0.0.1,10.0.0.2")} == {
+        "10.0.0.1,10.9.9.0/24", "10.0.0.2,10.9.9.0/24"}
+    assert fe.active_flows("ALL", "pair", now=now, key_filter="mask:ipdestination:24~10\\.8.*") == []
+    assert len(fe.active_flows("ALL", "pair", now=now, key_filter="agent=a&ipsource!=10.0.0.0")) == 2
+    with pytest.raises(ValueError):
+        fe.active_flows("ALL", "pair", now=now, key_filter="ipsource=(")

@@ -214,3 +214,19 @@ def test_dropped_flow_counts_discard_notifications_over_udp(make_engine):
     rows = eng.wait_for(lambda: eng.get_json("/activeflows/ALL/drops/json"))
     assert rows[0]["key"] == "pkt_too_big,10.0.0.2" and rows[0]["agent"] == "10.0.0.9"
     assert eng.get_json("/activeflows/ALL/pkts/json") == []
+
+
+def test_rtflow_custom_flow_samples_feed_definitions(make_engine):
+    from engine.sflow import encode
+    eng = make_engine()
+    assert call(eng, "PUT", "/flow/app/json",
+                {"keys": "user,op", "value": "bytes", "filter": "op=read"})[0] == 204
+    samples = [encode.rtflow_sample("app1", 10, 10 * (i + 1), [
+        ("user", "string", "alice"), ("op", "string", "read" if i % 2 else "write"),
+        ("bytes", "int64", 1000)]) for i in range(10)]
+    eng.send(encode.datagram("10.0.0.30", 1, 100, samples))
+    rows = eng.wait_for(lambda: eng.get_json("/activeflows/ALL/app/json"))
+    assert rows[0]["key"] == "alice,read" and rows[0]["dataSource"] == "app1"
+    # 5 samples x 1000 x rate 10 / t (2 s), decayed a little by the time of the query
+    assert rows[0]["value"] == pytest.approx(5 * 1000 * 10 / 2, rel=0.1)
+    assert "user" in eng.get_json("/flowkeys/json")

@@ -285,3 +285,20 @@ def test_cli_flow_spec():
         ("192.0.2.2", 6, 443, 900, 5000.0, 4, 7)
     with pytest.raises(ValueError):
         add_flow_spec(gen, "src=1.2.3.4,bogus=1,dst=1.2.3.5")
+
+
+def test_cli_sends_to_ipv6_collector():
+    sock = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+    try:
+        sock.bind(("::1", 0))
+    except OSError:
+        sock.close()
+        pytest.skip("no IPv6 loopback")
+    sock.settimeout(5)
+    try:
+        assert main(["--host", "::1", "--port", str(sock.getsockname()[1]), "--rate", "200",
+                     "--count", "3", "--duration", "10"]) == 0
+        dgs = _decode_all(_receive(sock, 3))
+    finally:
+        sock.close()
+    assert all(dg.agent == "192.0.2.1" for dg in dgs)

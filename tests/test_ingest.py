@@ -200,3 +200,15 @@ def test_receive_buffer_warning_without_cap_net_admin(tmp_path):
         assert f"sflow.rcvpktsbuffer={rmem_max * 2}" in warnings[0]
     finally:
         assert stop_engine(proc) == 0
+
+
+def test_ipv6_agent_capture(running_engine):
+    """The tcpdump capture from an agent with an IPv6 address (30::1:1:1)."""
+    from engine.sflow.gen import replay_pcap
+    path = SFLOW_TESTDATA / "tcpdump" / "sflow-print-v6.pcap"
+    n = replay_pcap(str(path), "127.0.0.1", running_engine.sflow_port, speed=0, rate=2000)
+    assert n == 25
+    running_engine.wait_datagrams(25)
+    agent = running_engine.get_json("/agents/json")["30::1:1:1"]
+    assert (agent["sFlowDatagramsReceived"], agent["sFlowFlowSamples"],
+            agent["sFlowCounterSamples"]) == (25, 13, 48)

@@ -183,3 +183,18 @@ def test_post_message_is_read_by_js():
         assert iso.post_and_eval(msg, "var m = JSON.parse(__bridge.readMessage()); m.k.length + m.u") == "3000ü😀"
     finally:
         iso.close()
+
+
+def test_no_value_handles_leak():
+    iso = Isolate(echo)
+    try:
+        iso.eval("0")
+        base = iso._dll.mr_value_count(iso._ctx)
+        iso.eval("for (var i = 0; i < 10000; i++) __bridge.call('x' + i)")
+        for i in range(500):
+            iso.post_and_eval(f"[{i}]", "__bridge.readMessage()")
+        with pytest.raises(JSError):
+            iso.eval("throw 1")
+        assert iso._dll.mr_value_count(iso._ctx) <= base + 2
+    finally:
+        iso.close()

@@ -54,6 +54,7 @@ def test_literals_comments_and_regex_are_untouched(iso):
     """
     assert run(iso, src) == r"for each (q in r)|for each (x in y) function(z) z|for each \("
     assert rewrite("var a = 1; function f(x) { return x }") == "var a = 1; function f(x) { return x }"
+    assert rewrite("var q = obj.function(1) + 2;") == "var q = obj.function(1) + 2;"
 
 
 def test_line_numbers_are_preserved(iso):

@@ -175,6 +175,8 @@ def test_metric_globals_match_the_engine(rt):
     dumped = check(rt, "dump")
     assert {d["agent"] for d in dumped} == set(rt.engine.agents.by_address)
     assert "ifinoctets" in check(rt, "metrics")
+    per_agent = check(rt, "agentMetrics")
+    assert any(k.endswith(".ifinoctets") for k in per_agent)
     info = check(rt, "dsinfo")
     assert info is None or isinstance(info, dict)
 
@@ -237,6 +239,11 @@ def test_shared_values_are_copies_and_cross_scripts(rt):
     assert json.loads(get(rt, "/app/peer/scripts/peer.js/json")[2])["fromSuite"] == {"n": 1}
 
 
+def test_large_unicode_values_through_globals(rt):
+    # ~2.5 MB of UTF-16 each way: several trips through the 1 MiB shared buffer
+    assert check(rt, "bigShared") == [True, 1500000, 20000, "ключ19999", True]
+
+
 def test_utilities(rt):
     r = check(rt, "utils")
     assert r["number"] == "1,234,568 seconds" and r["pct"] == "12% difference"
@@ -257,6 +264,23 @@ def test_syslog_sends_udp(rt):
         assert data.startswith("<133>1 ") and data.endswith('{"msg":"hi"}')
     finally:
         sock.close()
+
+
+def test_graphite_sends_plaintext_over_tcp(rt):
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(1)
+    srv.settimeout(5)
+    try:
+        assert check(rt, "graphite", f"?port={srv.getsockname()[1]}") is True
+        conn, _ = srv.accept()
+        data = conn.recv(4096).decode()
+        conn.close()
+        lines = data.splitlines()
+        assert [l.split()[:2] for l in lines] == [["a.b", "1.5"], ["c", "2"]]
+        assert abs(int(lines[0].split()[2]) - time.time()) < 60
+    finally:
+        srv.close()
 
 
 def test_http_clients(rt, web_server):

@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -14,6 +15,7 @@ import pytest
 
 from conftest import REPO, RunningEngine
 from engine import log
+from engine.sflow.gen import Scenario, TrafficGenerator
 
 APPS = {
     "good": "var n = 0; setIntervalHandler(function () { n++; }, 1);\n"
@@ -96,10 +98,23 @@ def test_infinite_loop_in_handler_stops_only_that_script(eng):
     assert url(eng, "/app/stuck/scripts/stuck.js/json") == (200, "ok")
     before = json.loads(url(eng, "/app/good/scripts/good.js/json")[1])["n"]
     t0 = time.monotonic()
-    code, _ = url(eng, "/app/stuck/scripts/stuck.js/loop/json")
+    box = {}
+    hung = threading.Thread(target=lambda: box.setdefault("r", url(eng, "/app/stuck/scripts/stuck.js/loop/json")))
+    hung.start()
+    time.sleep(0.2)
+    # while the script spins, the engine answers REST and ingests sFlow
+    datagrams = eng.engine.stats.datagrams
+    t1 = time.monotonic()
+    assert url(eng, "/version")[0] == 200 and time.monotonic() - t1 < 0.5
+    eng.send(TrafficGenerator(Scenario(agents=1, samples_per_second=50, seed=3)).step(1.0))
+    eng.wait_datagrams(datagrams + 1, 2)
+    hung.join(30)
+    code = box["r"][0]
     assert code == 503 and time.monotonic() - t0 < 10
     s = status(eng, "stuck~stuck.js")
     assert s["alive"] is False and "time limit" in s["error"]
+    assert s["cpuMs"] > 0          # the isolate thread spun until the limit
+    assert s["requestsReceived"] == 2
     assert url(eng, "/app/stuck/scripts/stuck.js/json")[0] == 503
     assert url(eng, "/app/stuck/status") == (503, "UNAVAILABLE")
     assert url(eng, "/status")[0] == 503

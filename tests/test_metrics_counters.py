@@ -252,3 +252,80 @@ def test_delta_helper():
     assert delta(3, 2**31) is None            # more than half the range back: reset
     assert delta(0xFFFFFFFF, 3) is None
     assert delta(None, 1) is None
+
+
+def _through_decoder(records: list[dict], seq: int, ds_class=0, ds_index=5):
+    """Encode record dicts, decode them with the real decoder: what update() gets in production."""
+    from engine.sflow import decode_datagram, encode
+    sample = encode.counter_sample(seq, ds_class, ds_index,
+                                   [encode.encode_counter_record(r) for r in records])
+    (s,) = decode_datagram(encode.datagram(AGENT, seq, seq * 10_000, [sample])).samples
+    return s.records()
+
+
+def test_switch_and_asic_records_through_decoder():
+    lanes = [{"index": i, "tx_bias_current_uA": 6000 + i, "tx_power_uW": 800 - i * 100,
+              "tx_power_min_uW": 0, "tx_power_max_uW": 0, "tx_wavelength_nM": 1310,
+              "rx_power_uW": 700 - i * 50, "rx_power_min_uW": 0, "rx_power_max_uW": 0,
+              "rx_wavelength_nM": 1310} for i in range(4)]
+
+    def recs(n):
+        return [
+            {"counterBlock_tag": "0:10", "sfp_module_id": 1, "sfp_module_total_lanes": 4,
+             "sfp_module_supply_voltage": 3300, "sfp_module_temperature": 35500,
+             "sfp_lanes": lanes},
+            {"counterBlock_tag": "0:7", "actorSystemID": "0A0B0C0D0E0F",
+             "partnerSystemID": "010203040506", "attachedAggID": 100, "actorAdminPortState": 61,
+             "actorOperPortState": 61, "partnerAdminPortState": 0, "partnerOperPortState": 61,
+             "LACPDUsRx": 10 * n, "markerPDUsRx": 0, "markerResponsePDUsRx": 0, "unknownRx": 0,
+             "illegalRx": 0, "LACPDUsTx": 10 * n, "markerPDUsTx": 0, "markerResponsePDUsTx": 0},
+            {"counterBlock_tag": "0:1001", "5s_cpu": 12.5, "1m_cpu": 10.0, "5m_cpu": 9.75,
+             "total_memory_bytes": 4000, "free_memory_bytes": 1000},
+            {"counterBlock_tag": "4413:3", "bcm_asic_host_entries": 50, "bcm_host_entries_max": 200,
+             "bcm_mac_entries": 300, "bcm_mac_entries_max": 1200, "bcm_long_ipv6_entries": 1,
+             "bcm_long_ipv6_entries_max": 4},
+            {"counterBlock_tag": "5703:1", "nvml_device_count": 2, "nvml_processes": 3,
+             "nvml_gpu_mS": 5000 * n, "nvml_mem_mS": 0, "nvml_mem_bytes_total": 1000,
+             "nvml_mem_bytes_free": 250, "nvml_ecc_errors": 0, "nvml_energy_mJ": 2000 * n,
+             "nvml_temperature_C": 60, "nvml_fan_speed_pc": 40},
+            {"counterBlock_tag": "0:1004", "openflow_datapath_id": "00000000000000aa",
+             "openflow_port": 7},
+        ]
+    s = MetricStore()
+    s.update(AGENT, "5", 0, 1, _through_decoder(recs(1), 1), T0, 10_000)
+    s.update(AGENT, "5", 0, 2, _through_decoder(recs(2), 2), T0 + 10, 20_000)
+    v = values(s, "5")
+    assert v["opt_module_id"] == 1 and v["opt_module_lanes"] == 4
+    assert v["opt_module_voltage"] == pytest.approx(3.3)
+    assert v["opt_module_temperature"] == pytest.approx(35.5)
+    assert v["opt_rx_power_min"] == pytest.approx(0.55) and v["opt_tx_power_min"] == pytest.approx(0.5)
+    assert v["agg_attachedaggid"] == 100 and v["agg_lacpdusrx"] == pytest.approx(1.0)
+    assert v["agg_actorsystemid"].upper() == "0A0B0C0D0E0F"
+    assert v["cpu_5sec"] == 12.5 and v["mem_utilization"] == pytest.approx(75.0)
+    assert v["bcm_host_utilization"] == pytest.approx(25.0)
+    assert v["bcm_mac_utilization"] == pytest.approx(25.0)
+    assert v["bcm_long_ipv6_utilizaton"] == pytest.approx(25.0)
+    assert v["nvml_gputime"] == pytest.approx(500.0)                  # ms per second
+    assert v["nvml_gpu_utilization"] == pytest.approx(25.0)           # 500 ms/s over 2 GPUs
+    assert v["nvml_mem_utilization"] == pytest.approx(75.0)
+    assert v["nvml_energy"] == pytest.approx(200.0)
+    assert v["of_dpid"] == "00000000000000aa" and v["of_port"] == 7
+
+
+def test_host_records_through_decoder_in_virtual_data_source():
+    def recs(n):
+        return [{"counterBlock_tag": "0:2000", "hostname": "vm1", "UUID": "12345678-1234-5678-1234-567812345678",
+                 "machine_type": 3, "os_name": 2, "os_release": "6.1"},
+                {"counterBlock_tag": "0:2002", "parent_dsClass": 2, "parent_dsIndex": 1},
+                {"counterBlock_tag": "5703:1", "nvml_device_count": 1, "nvml_processes": 1,
+                 "nvml_gpu_mS": 100 * n, "nvml_mem_mS": 0, "nvml_mem_bytes_total": 10,
+                 "nvml_mem_bytes_free": 5, "nvml_ecc_errors": 0, "nvml_energy_mJ": 0,
+                 "nvml_temperature_C": 50, "nvml_fan_speed_pc": 0}]
+    s = MetricStore()
+    s.update(AGENT, "3.9", 3, 1, _through_decoder(recs(1), 1, 3, 9), T0, 10_000)
+    s.update(AGENT, "3.9", 3, 2, _through_decoder(recs(2), 2, 3, 9), T0 + 10, 20_000)
+    v = values(s, "3.9")
+    assert v["vir_host_name"] == "vm1" and v["vir_uuid"] == "12345678-1234-5678-1234-567812345678"
+    assert v["vir_nvml_gputime"] == pytest.approx(10.0)
+    assert v["vir_nvml_gpu_utilization"] == pytest.approx(1.0)
+    assert "nvml_gputime" not in v and "host_name" not in v

@@ -316,3 +316,19 @@ def test_filter_matches(store):
     compiled = compile_filter({"ifname": ["eth1"]})
     assert store.filter_matches("10.0.0.1", "1", compiled, now=NOW)
     assert not store.filter_matches("10.0.0.1", "2", compiled, now=NOW)
+
+
+def test_timeout_property():
+    from engine.props import DEFAULTS, Properties
+
+    class FakeEngine:
+        def __init__(self, value):
+            self.props = Properties(dict(DEFAULTS, **{"metrics.timeout": value}))
+
+    assert MetricStore(FakeEngine("15")).timeout == 15.0
+    assert MetricStore(FakeEngine("soon")).timeout == 60.0
+    assert MetricStore(FakeEngine("-1")).timeout == 60.0
+    s = MetricStore(FakeEngine("15"))
+    host(s, "10.0.0.1", "a", 1.0, t=T0)
+    assert stat_at(s, T0 + 14, "load_one")["metricN"] == 1
+    assert stat_at(s, T0 + 16, "load_one")["metricN"] == 0

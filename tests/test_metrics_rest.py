@@ -230,3 +230,22 @@ def test_flow_metrics_are_metrics(make_engine):
     assert len(fams["sflow_srcbytes"]) == len(dump)
     status, body = status_of(eng, "/metric/ALL/srcbytes/json?ifspeed=1")
     assert status == 200 and body[0]["metricN"] == 0      # filters apply to flow metrics
+
+
+def test_rtmetric_samples_are_metrics(make_engine):
+    """sFlow-RT's custom metric samples (4300:1002): gauges/strings kept, counters as rates."""
+    from engine.sflow import encode
+    eng = make_engine()
+
+    def dg(seq, uptime, requests):
+        return encode.datagram("192.0.2.99", seq, uptime, [encode.rtmetric_sample(
+            "shop", [("queue", "gauge32", 7), ("requests", "counter32", requests),
+                     ("tier", "string", "gold"), ("temp", "float", 21.5)])])
+    eng.send(dg(1, 10_000, 1000))
+    eng.send(dg(2, 15_000, 1500))
+    eng.wait_datagrams(2)
+    eng.wait_for(lambda: "requests" in get(eng, "/metrics/json"))
+    m = get(eng, "/metric/192.0.2.99/json")
+    assert m == {"shop.queue": 7, "shop.requests": 100.0, "shop.tier": "gold", "shop.temp": 21.5}
+    r = get(eng, "/metric/ALL/requests/json?tier=gold")[0]
+    assert r["metricValue"] == 100.0 and r["dataSource"] == "shop"

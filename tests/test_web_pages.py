@@ -3,20 +3,36 @@ each /inc widget, with synthetic sFlow flowing: no console errors or failed requ
 draw data (DOM and canvas pixels checked), screenshots saved in test-artifacts/web/."""
 from __future__ import annotations
 
+import importlib.util
 import shutil
 import sys
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent / "web"))
-import harness  # noqa: E402
+
+def _load_harness():
+    path = Path(__file__).resolve().parent / "web" / "harness.py"
+    spec = importlib.util.spec_from_file_location("flowrt_web_harness", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+harness = _load_harness()
 
 CHROMIUM = harness.cdp.find_chromium()
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (apt-get install chromium)")
 
 TEST_APP_SCRIPT = """// description: flowrt web test app
 setHttpHandler(function (req) { return {hello: 'world'}; });
+"""
+TEST_APP_API = """openapi: 3.0.1
+info: {title: Web test app, version: 1.0.0}
+paths:
+  /hello.js/greeting/json:
+    get: {summary: Say hello, responses: {"200": {description: OK}}}
 """
 BROKEN_SCRIPT = "// description: fails on purpose\nthrow 'web test script failure';\n"
 
@@ -35,6 +51,7 @@ def site(tmp_path_factory):
     (app / "scripts").mkdir()
     (app / "scripts" / "hello.js").write_text(TEST_APP_SCRIPT)
     (app / "scripts" / "broken.js").write_text(BROKEN_SCRIPT)
+    (app / "api.yml").write_text(TEST_APP_API)
 
     with pytest.MonkeyPatch.context() as mp:
         build = engine.rest.build_app
@@ -122,7 +139,7 @@ def test_metrics_page(open_page):
     page.wait_for("$('#m-datasource option').length > 1", timeout=20)
     page.wait_for("$('#m-dump tbody tr').length > 0 && $('#m-dump tbody tr td:first-child').map(function(){return $(this).text()})"
                   ".get().every(function(a){return a === %r}) && $('#m-vagent').text() === %r" % (agent, agent), timeout=20)
-    assert page.eval("+$('#m-n').text()") == page.eval("$('#m-dump tbody tr').length")
+    page.wait_for("+$('#m-n').text() === $('#m-dump tbody tr').length", timeout=10)  # N = values summarised
     assert harness.canvas_ink(page, "#chart-metric canvas") > 0.005
     page.screenshot("html-metrics")
     assert_clean(page)
@@ -149,7 +166,19 @@ def test_flows_page(open_page, site):
     page.eval("$('#f-table tbody td.key').first().click()")
     page.wait_for("$('#f-filter').val() === \"ipsource='%s'\"" % src)
     page.wait_for("$('#f-table tbody tr').length >= 1 && $('#f-table tbody td.key').first().text() === %r" % src, timeout=30)
+    # flows defined elsewhere are listed; the widget page's flow may exist, so define one here
+    import json, urllib.request
+    req = urllib.request.Request(site.http_url + "/flow/webtest_listed/json", method="PUT",
+                                 data=json.dumps({"keys": "ipprotocol", "value": "frames"}).encode(),
+                                 headers={"Content-Type": "application/json"})
+    urllib.request.urlopen(req, timeout=10).close()
+    page.wait_for("$('#f-defined tr[data-name=webtest_listed]').length === 1", timeout=15)
+    assert page.eval("$('#f-defined tr[data-name^=flowrt_ui_]').length") == 0  # our own is not listed
     page.screenshot("html-flows")
+    page.eval("$('#f-defined tr[data-name=webtest_listed]').click()")
+    page.wait_for("$('#f-keys').val() === 'ipprotocol' && $('#f-filter').val() === ''")
+    page.wait_for("$('#f-table thead th').first().text() === 'ipprotocol' && $('#f-table tbody td.key').length > 0", timeout=30)
+    assert page.eval("$('#f-table thead th').last().text()") == "frames per second"
     # a bad filter is reported, not swallowed
     page.eval("$('#f-filter').val('ipsource=(('); $('#flow-form').submit()")
     page.wait_for("$('#f-status').hasClass('text-danger')")
@@ -197,6 +226,13 @@ def test_api_explorer(open_page):
     page.wait_for("document.querySelectorAll('.opblock').length > 40", timeout=30)
     assert "flowrt REST API" in page.eval("document.querySelector('.info .title').textContent")
     page.screenshot("api-explorer")
+    # installed apps' api.yml are offered too, anchored at their scripts folder
+    page.wait_for("document.querySelectorAll('#definition option').length === 2")
+    page.eval("var s = document.getElementById('definition'); s.value = s.options[1].value; s.dispatchEvent(new Event('change')); true")
+    page.wait_for("document.querySelector('.info .title') && document.querySelector('.info .title').textContent.indexOf('Web test app') === 0", timeout=20)
+    assert page.eval("document.querySelectorAll('.opblock').length") == 1
+    assert "/hello.js/greeting/json" in page.eval("document.querySelector('.opblock-summary-path').textContent")
+    assert "url=" in page.eval("location.search")
     assert_clean(page)
 
 

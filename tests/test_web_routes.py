@@ -114,29 +114,42 @@ def _template(path: str) -> str:
     return re.sub(r"\{[^{}]*(\{[^{}]*\}[^{}]*)*\}", "{}", path)
 
 
-def test_openapi_documents_every_route():
-    """Every (path, method) the aiohttp app routes, with every subsystem attached, is in api.yml."""
+def _served_and_documented():
+    """{template: methods} the aiohttp app routes with every subsystem attached, and api.yml's."""
     from engine import props
     from engine.core import Engine
     from engine.rest import build_app
 
     engine = Engine(props.Properties(dict(props.DEFAULTS)), webroutes.RESOURCES.parent)
     app = build_app(engine)
+    served = {}
+    for route in app.router.routes():
+        info = route.resource.get_info() if route.resource is not None else {}
+        path = info.get("path") or info.get("formatter") or info.get("prefix")
+        if route.method in ("HEAD", "OPTIONS") or path is None:
+            continue
+        served.setdefault(_template(path), set()).add(route.method)
     doc = yaml.safe_load(webroutes.API_YML.read_text())
     documented = {}
     for path, ops in doc["paths"].items():
         documented.setdefault(_template(path), set()).update(m.upper() for m in ops if m != "parameters")
-    missing = []
-    for route in app.router.routes():
-        method = route.method
-        info = route.resource.get_info() if route.resource is not None else {}
-        path = info.get("path") or info.get("formatter") or info.get("prefix")
-        if method in ("HEAD", "OPTIONS") or path is None:
-            continue
-        methods = documented.get(_template(path), set())
-        if method not in methods and not (method == "*" and methods):
-            missing.append(f"{method} {path}")
-    assert not missing, "routes missing from resources/api/api.yml: " + ", ".join(sorted(set(missing)))
+    return served, documented
+
+
+def test_openapi_documents_every_route():
+    """Every (path, method) the engine routes is in api.yml: a new route needs its documentation."""
+    served, documented = _served_and_documented()
+    missing = [f"{m} {p}" for p, methods in served.items() for m in methods
+               if m not in documented.get(p, set()) and not (m == "*" and documented.get(p))]
+    assert not missing, "routes missing from resources/api/api.yml: " + ", ".join(sorted(missing))
+
+
+def test_openapi_documents_only_served_routes():
+    """The document promises nothing the engine does not serve."""
+    served, documented = _served_and_documented()
+    extra = [f"{m} {p}" for p, methods in documented.items() for m in methods
+             if m not in served.get(p, set()) and "*" not in served.get(p, set())]
+    assert not extra, "api.yml documents routes the engine does not serve: " + ", ".join(sorted(extra))
 
 
 def test_openapi_document_is_well_formed():
@@ -190,3 +203,41 @@ def test_html_redirect_property(make_engine):
     eng = make_engine({"http.html.redirect": "/app/dashboard/html/"})
     status, headers, _ = fetch(eng.http_url + "/", follow=False)
     assert status == 302 and headers["Location"] == "/app/dashboard/html/"
+
+
+APP_API = """openapi: 3.0.1
+info: {title: Exporter, version: 1.0.0}
+paths:
+  /../../../prometheus/analyzer/txt:
+    get: {summary: core path, responses: {"200": {description: OK}}}
+  /export.js/flows/{agent}/txt:
+    get: {summary: script path, responses: {"200": {description: OK}}}
+"""
+
+
+def test_app_api_documents(make_engine, tmp_path):
+    for name, text in (("exporter", APP_API), ("legacy", "swagger: '2.0'\ninfo: {title: L, version: '1'}\npaths: {}\n"),
+                       ("broken", "paths: [unclosed\n"), ("plain", None)):
+        folder = tmp_path / "app" / name / "scripts"
+        folder.mkdir(parents=True)
+        (folder / "main.js").write_text("// description: test\n")
+        if text is not None:
+            (tmp_path / "app" / name / "api.yml").write_text(text)
+    eng = make_engine(home=tmp_path)
+    if "runtime" not in eng.engine.subsystems:
+        pytest.skip("no script runtime subsystem")
+    docs = json.loads(fetch(eng.http_url + "/api-docs")[2])
+    assert docs["x-flowrt-apps"] == ["broken", "exporter", "legacy"]
+    status, headers, body = fetch(eng.http_url + "/app/exporter/api.yml")
+    assert status == 200 and "yaml" in headers["Content-Type"]
+    doc = yaml.safe_load(body)
+    assert doc["servers"] == [{"url": "scripts", "description": "exporter scripts"}]
+    assert set(doc["paths"]) == {"/../../../prometheus/analyzer/txt", "/export.js/flows/{agent}/txt"}
+    # relative to the document URL, the server and paths land where flowrt answers them
+    from urllib.parse import urljoin
+    base = urljoin(eng.http_url + "/app/exporter/api.yml", doc["servers"][0]["url"])
+    assert urljoin(base + "/", "." + "/export.js/flows/ALL/txt") == eng.http_url + "/app/exporter/scripts/export.js/flows/ALL/txt"
+    assert yaml.safe_load(fetch(eng.http_url + "/app/legacy/api.yml")[2])["basePath"] == "/app/legacy/scripts"
+    assert fetch(eng.http_url + "/app/broken/api.yml")[0] == 400
+    assert fetch(eng.http_url + "/app/plain/api.yml")[0] == 404
+    assert fetch(eng.http_url + "/app/nosuch/api.yml")[0] == 404

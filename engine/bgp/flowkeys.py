@@ -12,8 +12,12 @@ BGP_KEYS = ("ipsourcemaskbits", "ipdestinationmaskbits", "bgpnexthop", "bgpnexth
 
 
 def _destination_keys(a) -> dict:
+    # AS sets flattened into the path, as the sFlow decoder does for extended_gateway records,
+    # so a flow keyed by path matches whichever source filled it
+    path = "-".join(str(x) for seg in a.aspath
+                    for x in ((seg,) if isinstance(seg, int) else sorted(seg)))
     keys = {"bgpdestinationas": a.origin_as(), "bgpdestinationpeeras": a.first_as(),
-            "bgpdestinationaspath": a.aspath_str(),
+            "bgpdestinationaspath": path,
             "bgplocalpref": 100 if a.localpref is None else a.localpref}
     if a.nexthop:
         keys["bgpnexthop6" if ":" in a.nexthop else "bgpnexthop"] = a.nexthop

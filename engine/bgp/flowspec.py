@@ -166,7 +166,7 @@ def _actions(then: dict):
             ext.append(struct.pack(">BB4sH", 0x81, 0x08, ipaddress.IPv4Address(ip).packed,
                                    int(num or 0)))
         elif name == "communities":
-            std, large = m.parse_communities(value.replace("-", " "))
+            std, large = m.parse_communities(value)
         else:
             raise ValueError(f"unsupported flowspec action {name}")
     return ext, std, large

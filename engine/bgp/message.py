@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import socket
 import struct
-import weakref
+import sys
 
 MARKER = b"\xff" * 16
 HEADER = struct.Struct(">16sHB")
@@ -174,7 +174,7 @@ class PathAttrs:
     distinct attribute set, and each prefix in the RIB just points at one."""
 
     __slots__ = ("origin", "aspath", "nexthop", "nexthop_ll", "med", "localpref", "communities",
-                 "large_communities", "ext_communities", "__weakref__", "_json", "flow_keys")
+                 "large_communities", "ext_communities", "_json", "flow_keys")
 
     def __init__(self, origin=0, aspath=(), nexthop=None, nexthop_ll=None, med=None,
                  localpref=None, communities=(), large_communities=(), ext_communities=()):
@@ -194,7 +194,7 @@ class PathAttrs:
         return (self.origin, self.aspath, self.nexthop, self.nexthop_ll, self.med,
                 self.localpref, self.communities, self.large_communities, self.ext_communities)
 
-    # -- presentation (sFlow-RT style: "1-2-3", "65000:1 65000:2") --
+    # -- presentation (sFlow-RT style, as the sFlow decoder writes them: "1-2-3", "65000:1-65000:2")
     def aspath_str(self) -> str:
         return "-".join(str(a) if isinstance(a, int) else "{" + ",".join(map(str, sorted(a))) + "}"
                         for a in self.aspath)
@@ -202,7 +202,7 @@ class PathAttrs:
     def communities_str(self) -> str:
         parts = [f"{c >> 16}:{c & 0xFFFF}" for c in self.communities]
         parts += [f"{a}:{b}:{c}" for a, b, c in self.large_communities]
-        return " ".join(parts)
+        return "-".join(parts)
 
     def first_as(self) -> int:
         for a in self.aspath:
@@ -232,18 +232,32 @@ class PathAttrs:
 
 
 class Interner:
-    """Maps equal PathAttrs to one shared instance (weakly, so unused sets are freed)."""
+    """Maps equal PathAttrs to one shared instance. Sets nobody uses any more (their prefixes
+    were withdrawn) are swept when the pool has doubled since the last sweep, which keeps the
+    per-UPDATE cost to one dict lookup (a WeakValueDictionary costs several times more)."""
 
     def __init__(self):
-        self._pool: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
+        self._pool: dict = {}
+        self._sweep_at = 1024
 
     def __call__(self, attrs: PathAttrs) -> PathAttrs:
+        pool = self._pool
         key = attrs.key()
-        found = self._pool.get(key)
-        if found is None:
-            self._pool[key] = attrs
-            return attrs
-        return found
+        found = pool.get(key)
+        if found is not None:
+            return found
+        pool[key] = attrs
+        if len(pool) >= self._sweep_at:
+            self.sweep()
+        return attrs
+
+    def sweep(self) -> None:
+        pool = self._pool
+        refs = sys.getrefcount
+        # only the pool holds it: 2 references (the pool's and getrefcount's argument)
+        for key in [k for k in pool if refs(pool[k]) <= 2]:
+            del pool[key]
+        self._sweep_at = max(1024, 2 * len(pool))
 
     def __len__(self) -> int:
         return len(self._pool)
@@ -590,12 +604,13 @@ def end_of_rib(afi: int, safi: int) -> bytes:
 
 
 def parse_communities(text) -> tuple[tuple, tuple]:
-    """'65000:1 65000:2,1:2:3' -> (standard ints, large triples). Raises ValueError."""
+    """'65000:1-65000:2', '65000:1 65000:2,1:2:3' or a list -> (standard ints, large triples).
+    Raises ValueError."""
     std, large = [], []
     if isinstance(text, (list, tuple)):
         items = [str(t) for t in text]
     else:
-        items = str(text or "").replace(",", " ").split()
+        items = str(text or "").replace(",", " ").replace("-", " ").split()
     for item in items:
         parts = item.split(":")
         nums = [int(p) for p in parts]

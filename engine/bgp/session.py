@@ -67,8 +67,9 @@ class Session(asyncio.Protocol):
                 self._dispatch(kind, body)
         except m.BgpError as exc:
             self.fail(exc)
-        except struct.error as exc:  # defensive: a decoder bug must not kill the loop
-            self.fail(m.BgpError(m.ERR_UPDATE, m.UPD_ATTR_LIST, f"malformed message: {exc}"))
+        except Exception as exc:  # a decoder bug must cost this session, never the engine
+            log.log.error("BGP %s: unexpected error: %r", self.neighbor.address, exc, exc_info=exc)
+            self.fail(m.BgpError(m.ERR_CEASE, 0, f"internal error: {exc}"))
         if off:
             del buf[:off]
 

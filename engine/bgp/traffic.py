@@ -9,7 +9,9 @@ on a rate of v per second.
 """
 from __future__ import annotations
 
+import heapq
 import math
+import operator
 
 SRC, DST = 0, 1
 RENORMALIZE_AT = 60.0  # exp(60) ~ 1e26: far from float overflow, rare enough to be free
@@ -103,17 +105,37 @@ def prefix_values(accs: list[Accumulator], direction: int, now: float) -> tuple[
     return values, total
 
 
+_value = operator.itemgetter(1)
+
+
+def _present(candidates, limit: int, min_prefix: int, has) -> list:
+    ranked = []
+    for prefix, v in candidates:
+        if len(ranked) >= limit:
+            break
+        if int(prefix[prefix.rindex("/") + 1:]) >= min_prefix and has(prefix):
+            ranked.append((v, prefix))
+    return ranked
+
+
 def top_prefixes(rib, values: dict, total: float, max_prefixes: int, min_value: float,
                  min_prefix: int, include_covered: bool, prune_covered: bool) -> dict:
     """The ranking part of /bgp/topprefixes: top prefixes still present in the RIB."""
     trie = rib.trie
     has = trie.has_key
-    ranked = []
-    for prefix, v in values.items():
-        if v > min_value and has(prefix) and int(prefix.rsplit("/", 1)[1]) >= min_prefix:
-            ranked.append((v, prefix))
-    ranked.sort(key=lambda e: (-e[0], e[1]))
-    del ranked[max(0, int(max_prefixes)):]
+    # sort first, then check presence in the RIB only until the list is full (a has_key is a
+    # few microseconds on a full table; thousands of prefixes may carry traffic)
+    limit = max(0, int(max_prefixes))
+    items = [e for e in values.items() if e[1] > min_value]
+    # the largest few first (cheap), the whole sort only if too many of those left the table
+    want = limit + 16 + limit // 4
+    if want < len(items):
+        candidates = heapq.nlargest(want, items, key=_value)
+    else:
+        candidates = sorted(items, key=_value, reverse=True)
+    ranked = _present(candidates, limit, min_prefix, has)
+    if len(ranked) < limit and len(candidates) < len(items):
+        ranked = _present(sorted(items, key=_value, reverse=True), limit, min_prefix, has)
     chosen: dict[str, dict] = {}
     for v, prefix in ranked:
         entry = trie[prefix].json()

@@ -9,7 +9,7 @@ Flows
   ``set_flow(name, spec: dict) -> None``      define/redefine; raises ``ValueError(reason)``
   ``clear_flow(name) -> bool``                 False if it did not exist
   ``get_flow(name) -> dict | None``, ``flows_json() -> {name: spec}``
-  ``active_flows(agents, name, max_flows=100, min_value=None, agg_mode=None)``
+  ``active_flows(agents, name, max_flows=100, min_value=None, agg_mode=None, key_filter=None)``
       -> list of ``{key, value, agent, dataSource, flowN[, values]}``, largest first;
       ``agents``: None/"ALL", a str ("a,b" or "a;b") or an iterable of agent addresses.
       Raises ``KeyError`` for an unknown flow name.
@@ -35,6 +35,10 @@ Thresholds and events
   Subscriber callbacks run synchronously on the sample path; they must be quick (queue work
   elsewhere). An exception in a callback is logged and does not stop the others.
 
+Metric-store provider: ``metric_names(now)``, ``metric_entries(agents, name, now)`` (flow names
+are metrics with topKeys) and ``datasource_info(agent, ds)`` (samplingRate,
+effectiveSamplingRate).
+
 Per-sample entry point (a unit boundary for tests and benchmarks)
   ``process(attrs: dict, agent: str, data_source: str, sampling_rate: int, now: float,
   dropped=False)`` runs every active definition over one sample's attributes.
@@ -46,7 +50,9 @@ Attribute enrichers (hook for BGP, enrichment and other subsystems)
   values or filter, nested key-function arguments included) references one of ``keys``
   (``keys=None``: always). Example: the BGP subsystem registers
   ``add_enricher(add_bgp_attributes, {"bgpsourceas", "bgpdestinationaspath", ...})``.
-  When ``process`` is called without a sample the enrichers get ``sample=None``.
+  When ``process`` is called without a sample the enrichers get ``sample=None``. A key
+  function whose extractor reads attributes beyond its arguments lists them in an ``uses``
+  attribute (``mask:ipsource`` uses ``ipsourcemaskbits``) so that their enrichers run.
 
 Key functions are registered in ``engine.flows.registry`` (see its docstring); the built-in
 ones (group, map, mask, prefix, suffix, first, bits, range, null, or, eq, if, concat, uri) are

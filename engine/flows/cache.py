@@ -80,8 +80,10 @@ class FlowTable:
             d = exp(-dt * self.inv_t) if dt > 0.0 else 1.0
             first = False
         inv_t = self.inv_t
-        for i, vf in enumerate(vfs):
-            e[4 + i] = vf.update(e[4 + i], d, xs[i], rate, now, inv_t)
+        i = 4
+        for vf, x in zip(vfs, xs):
+            e[i] = vf.update(e[i], d, x, rate, now, inv_t)
+            i += 1
         e[1] = now
         e[2] += scaled
         e[0] = vfs[0].read(e[4], 1.0, now)
@@ -132,10 +134,11 @@ class FlowTable:
         return out
 
     def active(self, agents, max_flows: int, min_value, agg_mode: str, now: float,
-               location_ok=None) -> list:
+               location_ok=None, key_filter=None) -> list:
         agg: dict = {}
         idle = self.idle
         summing = agg_mode in ("sum", "edge")
+        index = {k: i + 2 for i, k in enumerate(self.spec.key_texts)}
         for fk, e in self.entries.items():
             agent = fk[0]
             if agents is not None and agent not in agents:
@@ -143,6 +146,10 @@ class FlowTable:
             if now - e[1] > idle:
                 continue
             if location_ok is not None and not location_ok(agent, fk[1]):
+                continue
+            if key_filter is not None and not key_filter(
+                    lambda k: fk[index[k]] if k in index else
+                    (agent if k == "agent" else fk[1] if k == "datasource" else None)):
                 continue
             v = self.value(e, now)
             k = fk[2:]

@@ -8,7 +8,7 @@ from typing import Callable
 
 from .. import log
 from . import keyfuncs  # noqa: F401  (registers the built-in key functions)
-from . import pipeline
+from . import filters, pipeline
 from .cache import FlowTable
 from .groups import GroupStore, MapStore
 from .journal import Journal
@@ -161,7 +161,18 @@ class FlowEngine:
         return out
 
     def on_other_sample(self, sample, now: float) -> None:
-        if sample.kind != "discard":
+        kind = sample.kind
+        if kind == "rtflow":
+            # sFlow-RT custom flows (4300:1003): named attributes, counted like packet samples
+            process = self._process_flow
+            attrs = sample.attributes()
+            self.keys_seen.update(dict.fromkeys(attrs, now))
+            if process is not None:
+                for fn in self._active_enrichers:
+                    fn(sample, attrs)
+                process(attrs, sample.agent, sample.data_source, sample.sampling_rate or 1, now)
+            return
+        if kind != "discard":
             return
         attrs = sample.attributes()
         if "reason" not in attrs and getattr(sample, "reason", None) is not None:
@@ -244,7 +255,10 @@ class FlowEngine:
         return {n: t.spec.as_json() for n, t in self.tables.items()}
 
     def active_flows(self, agents, name: str, max_flows: int = 100, min_value=None,
-                     agg_mode=None, now: float | None = None) -> list:
+                     agg_mode=None, now: float | None = None, key_filter: str | None = None) -> list:
+        """``key_filter``: a filter expression over the definition's own key expressions
+        (plus ``agent`` and ``datasource``), e.g. ``ipsource=10.0.0.1`` for keys
+        ``ipsource,ipdestination``; raises ValueError when it does not parse."""
         table = self.tables.get(name)
         if table is None:
             raise KeyError(name)
@@ -253,8 +267,14 @@ class FlowEngine:
             raise ValueError(f"aggMode must be max, sum, edge or core")
         if mode == "agent":
             mode = "max"
+        pred = None
+        if key_filter:
+            try:
+                pred = filters.compile_lookup(filters.parse(key_filter))
+            except filters.FilterError as exc:
+                raise ValueError(str(exc)) from None
         return table.active(parse_agents(agents), int(max_flows), min_value, mode,
-                            time.time() if now is None else now)
+                            time.time() if now is None else now, key_filter=pred)
 
     def _split_metric(self, name: str):
         """"<dataSource>.<flowName>" -> (ds, table), longest flow name first."""

@@ -283,3 +283,37 @@ def _with_null(parts: list[str], k: str, has_null: bool) -> str:
     if not parts:
         return "False"
     return "(" + " or ".join(f"({p})" for p in parts) + ")"
+
+
+def compile_lookup(node):
+    """A filter as a Python predicate over ``lookup(key_text) -> value | None`` (for queries
+    that filter already-computed flow keys, e.g. activeflows?filter=; not the sample path)."""
+    if node is None:
+        return lambda lookup: True
+    if isinstance(node, Node):
+        parts = [compile_lookup(c) for c in node.children]
+        if node.op == "not":
+            p = parts[0]
+            return lambda lookup: not p(lookup)
+        if node.op == "and":
+            return lambda lookup: all(p(lookup) for p in parts)
+        return lambda lookup: any(p(lookup) for p in parts)
+    key, neg = node.key, node.op.startswith("!")
+    has_null = any(v is None for v in node.values)
+    lits = [v for v in node.values if v is not None]
+    if node.op in ("=", "!="):
+        ms = match_set([unescape(v) for v in lits])
+
+        def test(v):
+            return v in ms or (v is not None and str(v) in ms)
+    else:
+        fm = regex(lits).fullmatch if lits else None
+
+        def test(v):
+            return fm is not None and v is not None and fm(str(v)) is not None
+
+    def term(lookup):
+        v = lookup(key)
+        r = (has_null and v is None) or test(v)
+        return not r if neg else r
+    return term

@@ -18,6 +18,10 @@ from .keys import KeyExpr
 
 _U = object()     # "not computed yet" for a key slot
 
+# Values the decoder always gives as ints (engine/sflow contract), so no type check per sample.
+INT_ATTRIBUTES = frozenset({"bytes", "frames", "requests", "duration", "req_bytes", "resp_bytes",
+                            "ipbytes", "ip6bytes", "udpbytes", "tcpbytes"})
+
 
 class _Gen:
     def __init__(self):
@@ -88,7 +92,10 @@ def build(tables: list, on_error) -> object:
         T = gen.const(table.entries, "T")
         if table.fast:
             block.append(f"{ind}x = {_value_src(gen, spec.value)}")
-            block.append(f"{ind}if x is not None and (x.__class__ is int or x.__class__ is float):")
+            if spec.value.plain_name in INT_ATTRIBUTES:
+                block.append(f"{ind}if x is not None:")
+            else:
+                block.append(f"{ind}if x is not None and (x.__class__ is int or x.__class__ is float):")
             ind2 = ind + "    "
             I = gen.const(table.inv_t, "I")
             N = gen.const(table.new_entry, "N")

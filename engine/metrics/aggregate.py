@@ -82,12 +82,13 @@ def _variance(values: list[float]) -> float:
     return math.fsum((v - mean) ** 2 for v in values) / (n - 1)
 
 
-def summarize(agg: str, values: list, all_int: bool = False) -> tuple[object, dict | None]:
-    """(value, extra fields) of a non-selecting aggregation over numeric values (non-empty)."""
+def summarize(agg: str, values: list, total=None) -> tuple[object, dict | None]:
+    """(value, extra fields) of a non-selecting aggregation over numeric values (non-empty);
+    `total` is sum(values) when the caller has it already."""
     if agg == "sum":
-        return sum(values), None
+        return (sum(values) if total is None else total), None
     if agg == "avg":
-        return sum(values) / len(values), None
+        return (sum(values) if total is None else total) / len(values), None
     if agg == "var":
         return _variance(values), None
     if agg == "sdev":

@@ -2,8 +2,8 @@
 
 Sample path: update() maps a counter sample's records to metrics (engine.metrics.counters),
 computing rates against the previous sample of the same data source, and merges them into the
-data source's ``values``. An index ``metric name -> data sources having it`` makes queries
-over every agent touch only the data sources that have the metric.
+data source's ``values``. An index ``metric name -> {data source: value}`` lets a query over
+every agent read one metric's values without visiting each data source.
 
 A data source is current until it misses 3 polls (3 x its measured polling interval + 1 s),
 or for ``metrics.timeout`` seconds (default 60) while its interval is unknown; stale data
@@ -15,6 +15,7 @@ import ipaddress
 import math
 import time
 
+from .. import log
 from .aggregate import (SELECTIONS, MetricSpec, parse_metric, sort_key, split_list,
                         split_qualifier, summarize)
 from .counters import RECORD_MAPS, RTMETRIC_COUNTER_MOD, _round_float
@@ -28,12 +29,11 @@ _PARENT_TAG = "0:2002"
 _RTMETRIC_TAG = "4300:1002"
 _INF = float("inf")
 _NUMBER_TYPES = {int, float}
-_INT_ONLY = {int}
 
 
 class DataSource:
     __slots__ = ("agent", "id", "ds_class", "values", "prev", "last", "uptime", "seq", "samples",
-                 "interval", "expires", "parent", "__weakref__")
+                 "interval", "expires", "parent")
 
     def __init__(self, agent: "AgentState", ds_id: str, ds_class):
         self.agent = agent
@@ -97,8 +97,12 @@ class MetricStore:
                 if raw not in (None, ""):
                     try:
                         timeout = float(raw)
+                        if not timeout > 0:
+                            raise ValueError
                     except ValueError:
-                        raise ValueError(f"metrics.timeout={raw!r} is not a number") from None
+                        timeout = DEFAULT_TIMEOUT
+                        log.warning(f"metrics.timeout={raw!r} is not a positive number of seconds, "
+                                    f"using {DEFAULT_TIMEOUT:g}")
         self.timeout = timeout
         self.agents: dict[str, AgentState] = {}
         # metric name -> {data source: current value}; queries over every agent read the
@@ -417,8 +421,32 @@ class MetricStore:
         """(data sources, values) of a counter metric after the filter."""
         dss, vals = self._sources(selected, spec.name, spec.ds, now)
         if flt is not None and dss:
+            keep = range(len(dss))
             lookup = self._lookup
-            keep = [i for i, ds in enumerate(dss) if matches(flt, lambda n, ds=ds: lookup(ds, n, now))]
+            for name, matcher in flt:
+                get = (self.index.get(name) or {}).get
+                verdicts: dict = {}          # value -> matcher(value): names repeat a lot
+                inherited: dict = {}         # (agent, parent) -> the parent's or host's value
+                passed = []
+                for i in keep:
+                    ds = dss[i]
+                    v = get(ds)
+                    if v is None:
+                        where = (ds.agent, ds.parent)
+                        if where in inherited:
+                            v = inherited[where]
+                        else:
+                            v = inherited[where] = lookup(ds, name, now)
+                        if v is None:
+                            continue
+                    ok = verdicts.get(v)
+                    if ok is None:
+                        ok = verdicts[v] = matcher(v)
+                    if ok:
+                        passed.append(i)
+                keep = passed
+                if not keep:
+                    break
             dss = [dss[i] for i in keep]
             vals = [vals[i] for i in keep]
         return dss, vals
@@ -457,9 +485,17 @@ class MetricStore:
             lasts += [now - e.last_update_ms / 1000.0 for e in pentries]
         result = {"metricName": spec.text}
         agg = spec.agg
-        kinds = set(map(type, vals))
+        # Fast path: every value a number. C-level sum/max/min raise TypeError on strings (or
+        # on a mix), which is cheaper to catch than checking every value's type first.
         pool = None                                  # None: every value
-        if not kinds <= _NUMBER_TYPES:
+        total = None
+        try:
+            if agg in SELECTIONS:
+                if agg != "any" and vals:
+                    (max if agg == "max" else min)(vals)
+            else:
+                total = sum(vals)
+        except TypeError:
             if agg == "any":
                 pool = [i for i, v in enumerate(vals) if v is not None]
             else:
@@ -469,6 +505,7 @@ class MetricStore:
         if pool is not None:
             pv = [vals[i] for i in pool]
             pl = [lasts[i] for i in pool]
+            total = None
         else:
             pv, pl = vals, lasts
         if not pv:
@@ -496,7 +533,7 @@ class MetricStore:
             if top is not None:
                 result["topKeys"] = top
             return result
-        value, extra = summarize(agg, pv, kinds == _INT_ONLY)
+        value, extra = summarize(agg, pv, total)
         if isinstance(value, float) and not math.isfinite(value):
             value = None
         result.update(metricN=len(pv), metricValue=value, lastUpdate=_ms(now - newest),

@@ -83,7 +83,8 @@ async def active_flows(request):
     try:
         result = flows.active_flows(request.match_info["agent"], request.match_info["name"],
                                     q_int(request, "maxFlows", 100), q_float(request, "minValue", None),
-                                    request.query.get("aggMode") or None)
+                                    request.query.get("aggMode") or None,
+                                    key_filter=request.query.get("filter") or None)
     except KeyError:
         raise NotFound(f"no flow {request.match_info['name']}") from None
     except ValueError as exc:

@@ -95,6 +95,38 @@ async def log_json(request: web.Request) -> web.Response:
     return json_response(request, lines)
 
 
+def _app_dirs(engine) -> dict[str, Path]:
+    runtime = engine.subsystems.get("runtime")
+    apps = getattr(runtime, "apps", None) or {}
+    return {name: Path(info["dir"]) for name, info in apps.items() if info.get("dir")}
+
+
+def apps_with_api(engine) -> list[str]:
+    """Installed apps that describe their script REST paths in an api.yml."""
+    return sorted(name for name, folder in _app_dirs(engine).items() if (folder / "api.yml").is_file())
+
+
+def app_api_document(engine, name: str) -> dict:
+    """An app's api.yml with its paths anchored at /app/<name>/scripts/, where its scripts answer.
+
+    App documents give script paths (/export.js/...) and core paths as /../../../prometheus/...;
+    both resolve once the server is the scripts folder, relative to the document's own URL."""
+    folder = _app_dirs(engine).get(name)
+    if folder is None or not (folder / "api.yml").is_file():
+        raise NotFound(f"no api.yml for app {name!r}")
+    try:
+        doc = yaml.safe_load((folder / "api.yml").read_text(encoding="utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise BadRequest(f"app {name} api.yml is not valid YAML: {exc}")
+    if not isinstance(doc, dict):
+        raise BadRequest(f"app {name} api.yml is not an OpenAPI document")
+    if "swagger" in doc:                      # OpenAPI 2.0
+        doc.setdefault("basePath", f"/app/{name}/scripts")
+    elif not doc.get("servers"):
+        doc["servers"] = [{"url": "scripts", "description": f"{name} scripts"}]
+    return doc
+
+
 def setup(app: web.Application, engine) -> None:
     props = engine.props
     doc = ApiDocument()
@@ -103,10 +135,20 @@ def setup(app: web.Application, engine) -> None:
         return web.Response(text=doc.text(), content_type="application/yaml")
 
     async def api_docs(request: web.Request) -> web.Response:
-        return web.Response(text=doc.as_json(), content_type="application/json")
+        apps = apps_with_api(engine)
+        if not apps:
+            return web.Response(text=doc.as_json(), content_type="application/json")
+        # the explorer offers installed apps' documents too
+        body = doc.as_json()[:-1] + ',"x-flowrt-apps":' + json.dumps(apps) + "}"
+        return web.Response(text=body, content_type="application/json")
+
+    async def app_api_yml(request: web.Request) -> web.Response:
+        text = yaml.safe_dump(app_api_document(engine, request.match_info["app"]), sort_keys=False)
+        return web.Response(text=text, content_type="application/yaml")
 
     app.router.add_get("/api-docs", api_docs)
     app.router.add_get("/api.yml", api_yml)
+    app.router.add_get("/app/{app}/api.yml", app_api_yml)
     app.router.add_get("/log/json", log_json)
 
     if (props.get_str("http.html") or "yes").lower() == "no":

@@ -7,7 +7,7 @@ string only when it is non-empty, so do we (`_opt`).
 from __future__ import annotations
 
 from .datagram import DecodeError
-from .header import decode_header
+from .header import decode_header, wifi_addresses
 from .records import V2V4_ENTERPRISE, flow_record
 from .xdr import Reader
 
@@ -27,6 +27,15 @@ def _header_fields(d: dict, proto: int, size: int, stripped: int, hb: bytes) -> 
     """sflowtool's derived header fields, mapped from our sFlow-RT header attributes."""
     a: dict = {}
     decode_header(hb, proto, a)
+    if proto == 15:
+        addrs = wifi_addresses(hb)
+        if addrs is not None:
+            src, dst, tx, rx = addrs
+            d["srcMAC"] = src.hex()
+            d["dstMAC"] = dst.hex()
+            d["txMAC"] = tx.hex()
+            d["rxMAC"] = rx.hex()
+        return
     sflowtool_header_view(a, size, stripped, d)
 
 

@@ -28,7 +28,7 @@ _IP6 = struct.Struct(">IHBB").unpack_from       # ver/tc/flow, payload length, n
 _UDP = struct.Struct(">HHH").unpack_from
 _DNS = struct.Struct(">HHH").unpack_from        # id, flags, qdcount
 
-MAX_LAYERS = 4     # occurrences of one protocol (and tunnel depth) decoded per packet
+MAX_LAYERS = 4     # encapsulation depth (and 802.1Q tags) decoded per packet
 TPIDS = frozenset((0x8100, 0x88A8, 0x9100, 0x9200, 0x9300))
 BROADCAST = b"\xff\xff\xff\xff\xff\xff"
 
@@ -59,7 +59,8 @@ DNS_PORT = 53
 
 # Address -> string caches: the same hosts and MACs recur in nearly every sample, and a dict
 # hit costs a third of inet_ntoa/inet_ntop/hex(). Cleared when full to bound memory.
-CACHE_MAX = 1 << 16
+CACHE_MAX = 1 << 16          # address/MAC strings (~100 bytes an entry)
+PAIR_CACHE_MAX = 1 << 14     # MAC/address pairs -> small dicts (~300 bytes an entry)
 _A4: dict = {}
 _A6: dict = {}
 _MAC: dict = {}
@@ -103,7 +104,7 @@ def _eth_pair(n: int, pair: bytes) -> dict:
         d[kb] = d[km] = "false"
         d[ku] = "true"
     c = _ETHC[n]
-    if len(c) >= CACHE_MAX:
+    if len(c) >= PAIR_CACHE_MAX:
         c.clear()
     c[pair] = d
     return d
@@ -116,7 +117,7 @@ def _ip_pair(n: int, pair: bytes) -> dict:
     dst = pair[4:]
     d = {ks: _a4(src) or _ip4s(src), kd: _a4(dst) or _ip4s(dst)}
     c = _IPC[n]
-    if len(c) >= CACHE_MAX:
+    if len(c) >= PAIR_CACHE_MAX:
         c.clear()
     c[pair] = d
     return d
@@ -183,7 +184,7 @@ def _ip6_pair(pair: bytes) -> dict:
     src = pair[:16]
     dst = pair[16:]
     d = {"ip6source": _a6(src) or _ip6s(src), "ip6destination": _a6(dst) or _ip6s(dst)}
-    if len(_IP6C) >= CACHE_MAX:
+    if len(_IP6C) >= PAIR_CACHE_MAX:
         _IP6C.clear()
     _IP6C[pair] = d
     return d
@@ -213,12 +214,12 @@ def decode_header_bytes(h: bytes, protocol: int, a: dict) -> None:
                     a["ethernetprotocol"] = 0x0800
                     a.update(_IPC0_GET(addrs) or _ip_pair(0, addrs))
                     a["ipprotocol"] = proto
-                    a.update(_IP_TOS[0][tos])
+                    a.update(_IP_TOS0[tos])
                     a["ipttl"] = ttl
                     a["ipbytes"] = totlen
                     a["ipid"] = ipid
                     a["ip_offset"] = o + 2
-                    a.update(_IP_FLAGS0[0][frag >> 13])
+                    a.update(_IP_FLAGS00[frag >> 13])
                     if proto == 6:
                         a["tcpsourceport"] = sport
                         a["tcpdestinationport"] = dport
@@ -241,7 +242,7 @@ def decode_header_bytes(h: bytes, protocol: int, a: dict) -> None:
                         a["priority"] = tci >> 13
                     a["ethernetprotocol"] = 0x86DD
                     a.update(_IP6C_GET(addrs) or _ip6_pair(addrs))
-                    a.update(_IP6_TOS[0][(w >> 20) & 0xFF])
+                    a.update(_IP6_TOS0[(w >> 20) & 0xFF])
                     a["ip6flowlabel"] = w & 0xFFFFF
                     a["ip6ttl"] = hops
                     a["ip6bytes"] = plen
@@ -270,8 +271,41 @@ def decode_general(h: bytes, protocol: int, a: dict) -> None:
         _ip4(h, 0, len(h), a, st, 0)
     elif protocol == 12:
         _ip6(h, 0, len(h), a, st, 0)
+    elif protocol == 15:
+        _wifi(h, a)
     if st:
         a["stack"] = ".".join(st)
+
+
+def wifi_addresses(h: bytes):
+    """802.11 data frame -> (source, destination, transmitter, receiver) MAC bytes, or None."""
+    if len(h) < 24:
+        return None
+    fc = h[0] | (h[1] << 8)
+    if (fc >> 2) & 3 != 2:          # only data frames carry a payload's addresses
+        return None
+    to_ds = (fc >> 8) & 1
+    from_ds = (fc >> 9) & 1
+    a1, a2, a3 = h[4:10], h[10:16], h[16:22]
+    if to_ds:
+        dst = a3
+        if from_ds:
+            if len(h) < 30:
+                return None
+            src = h[24:30]          # 4-address (wireless bridge) frame
+        else:
+            src = a2
+    else:
+        dst = a1
+        src = a3 if from_ds else a2
+    return src, dst, a2, a1
+
+
+def _wifi(h, a):
+    addrs = wifi_addresses(h)
+    if addrs is not None:
+        a["macsource"] = addrs[0].hex().upper()
+        a["macdestination"] = addrs[1].hex().upper()
 
 
 def decode_header(h: bytes, protocol: int, a: dict) -> None:
@@ -610,3 +644,6 @@ def _dns(h, off, end, a, st, n):
 
 _ETHC0_GET = _ETHC_GET[0]
 _IPC0_GET = _IPC_GET[0]
+_IP_TOS0 = _IP_TOS[0]
+_IP6_TOS0 = _IP6_TOS[0]
+_IP_FLAGS00 = _IP_FLAGS0[0]

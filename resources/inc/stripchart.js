@@ -38,6 +38,7 @@
 
     if (topn) {
       $el.on('stripchartclick', function (e, pt) {
+        if ($el.data('inmon-chart-token') !== token) return;
         var times = db.trend && db.trend.times;
         if (!times || times.length === 0) return;
         var t0 = times[0], t1 = times[times.length - 1];

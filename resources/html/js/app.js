@@ -376,6 +376,31 @@ $(function () {
   }
   var flowPoller = new Poller(pollFlows, 1000);
 
+  var definedFlows = {};
+  function pollDefined() {
+    return getJSON('flow/json').done(function (flows) {
+      alive();
+      definedFlows = flows || {};
+      var names = Object.keys(definedFlows).filter(function (n) { return n !== flowName; }).sort();
+      function list(v) { return v instanceof Array ? v.join(',') : (v === undefined || v === null ? '' : String(v)); }
+      $('#f-defined tbody').html(names.map(function (n) {
+        var f = definedFlows[n];
+        return '<tr data-name="' + esc(n) + '"><td>' + esc(n) + '</td><td><code>' + esc(list(f.keys)) + '</code></td><td>' +
+          esc(f.value) + '</td><td><code>' + esc(f.filter || '') + '</code></td><td class="num">' + esc(f.n === undefined ? '' : f.n) +
+          '</td><td class="num">' + esc(f.t === undefined ? '' : f.t) + '</td></tr>';
+      }).join('') || '<tr><td colspan="6" class="text-muted">none</td></tr>');
+    });
+  }
+  $('#f-defined').on('click', 'tr[data-name]', function () {
+    var f = definedFlows[$(this).data('name')];
+    if (!f) return;
+    $('#f-keys').val(f.keys instanceof Array ? f.keys.join(',') : f.keys || '');
+    $('#f-value').val(f.value === 'bytes' ? 'bps' : f.value || '');
+    $('#f-filter').val(f.filter || '');
+    $('#flow-form').trigger('submit');
+    window.scrollTo(0, 0);
+  });
+
   $('#flow-form').on('submit', function () { flowPoller.stop(); deleteFlow(); flowQuery = null; startFlow(); return false; });
   $('#f-clear').on('click', function () {
     flowPoller.stop();
@@ -524,7 +549,7 @@ $(function () {
     status: [new Poller(pollStatus, 1000), new Poller(pollLost, 2000)],
     agents: [new Poller(pollAgents, 2000)],
     metrics: [new Poller(pollMetric, 1000)],
-    flows: [],
+    flows: [new Poller(pollDefined, 5000)],
     apps: [new Poller(pollApps, 3000)],
     log: [logPoller],
     api: [new Poller(function () { return loadApi(); }, 3600000)],

@@ -62,6 +62,13 @@ var checks = {
     return { plain: storeGet('plain'), odd: storeGet('odd/../key'), gone: storeGet('gone'),
              missing: storeGet('never'), keys: storeKeys() };
   },
+  bigShared: function () {
+    var big = { s: 'ü😀x\ud800'.repeat(300000), a: [] };
+    for (var i = 0; i < 20000; i++) big.a.push({ i: i, t: 'ключ' + i });
+    sharedSet('big', big);
+    var back = sharedGet('big');
+    return [back.s === big.s, back.s.length, back.a.length, back.a[19999].t, JSON.stringify(back) === JSON.stringify(big)];
+  },
   storeRead: function () { return storeGet('plain'); },
   shared: function () { sharedSet('from_suite', { n: 1 }); var o = sharedGet('from_suite'); o.n = 99;
                         return { copy: sharedGet('from_suite'), peer: sharedGet('from_peer') || null }; },
@@ -72,6 +79,8 @@ var checks = {
              date: formatDate(0, "yyyy-MM-dd'T'HH:mm:ss"), md5: md5('hello'),
              dns: dnsGetAllByName('localhost'), baseline: seq, stats: baselineStatistics('b') };
   },
+  graphite: function (req) { graphite('127.0.0.1', req.query.port[0], { 'a.b': 1.5, c: 2 }); return true; },
+  agentMetrics: function () { var a = Object.keys(agents())[0]; return metrics(a); },
   syslog: function (req) { syslog('127.0.0.1', req.query.port[0], null, null, { msg: 'hi' }); return true; },
   http: function (req) {
     var v = http('/version');
