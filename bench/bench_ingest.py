@@ -70,9 +70,13 @@ def analyzer(http: int) -> dict:
         return json.loads(r.read())
 
 
+HOMES: list[str] = []   # temporary engine homes, removed at exit
+
+
 def start_engine(extra: list[str]):
     http, sflow = free_port(socket.SOCK_STREAM), free_port(socket.SOCK_DGRAM)
     home = tempfile.mkdtemp(prefix="flowrt-bench-")
+    HOMES.append(home)
     env = dict(os.environ, FLOWRT_HOME=home)
     env.pop("RTPROP", None)
     proc = subprocess.Popen(
@@ -114,7 +118,9 @@ def inprocess_ceiling(dgs: list[bytes], flow: str, value: str, seconds: float = 
     """Engine.ingest called directly (no sockets): the CPU-bound ceiling of one process."""
     from engine import props
     from engine.core import Engine
-    engine = Engine(props.Properties(dict(props.DEFAULTS)), tempfile.mkdtemp(prefix="flowrt-bench-"))
+    home = tempfile.mkdtemp(prefix="flowrt-bench-")
+    HOMES.append(home)
+    engine = Engine(props.Properties(dict(props.DEFAULTS)), home)
     if flow:
         flows = engine.subsystems.get("flows")
         define = getattr(flows, "define", None) or getattr(flows, "set_flow", None)
@@ -231,4 +237,9 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    finally:
+        import shutil
+        for h in HOMES:
+            shutil.rmtree(h, ignore_errors=True)

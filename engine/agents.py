@@ -100,6 +100,16 @@ class AgentStats:
 class AgentTable:
     def __init__(self):
         self.by_address: dict[str, AgentStats] = {}
+        # Undecodable datagrams from senders that are not (yet) known agents: counted by source
+        # address, but kept out of /agents/json so stray traffic does not pose as an agent.
+        self.errors_by_source: dict[str, int] = {}
+
+    def decode_error(self, src: str) -> None:
+        stats = self.by_address.get(src)
+        if stats is not None:
+            stats.decode_errors += 1
+        elif len(self.errors_by_source) < 10000 or src in self.errors_by_source:
+            self.errors_by_source[src] = self.errors_by_source.get(src, 0) + 1
 
     def get(self, agent: str, now: float | None = None) -> AgentStats:
         stats = self.by_address.get(agent)

@@ -75,7 +75,7 @@ class Engine:
             dg = decode_datagram(data)
         except DecodeError as exc:
             stats.decode_errors += 1
-            self.agents.get(src, now).decode_errors += 1
+            self.agents.decode_error(src)
             log.fine(f"decode error from {src}: {exc}")
             return
         agent = self.agents.get(dg.agent, now)

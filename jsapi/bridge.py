@@ -24,6 +24,7 @@ import codecs
 import ctypes
 import json
 import threading
+import time
 from typing import Callable
 
 from py_mini_racer._dll import MR_CALLBACK, init_mini_racer
@@ -120,6 +121,8 @@ class Isolate:
         self._request_parts: list[str] = []
         self._reply = b""                      # outgoing message (UTF-16), sent in chunks
         self._reply_pos = 0
+        self.host_seconds = 0.0               # time spent inside host calls, in total
+        self._host_since: float | None = None
         self.thread_native_id: int | None = None
         self._thread_ident: int | None = None
         self.closed = False
@@ -148,10 +151,13 @@ class Isolate:
     # -- callback from the isolate thread -----------------------------------------------------
     def _on_callback(self, callback_id: int, raw) -> None:
         if callback_id == HOST_CALLBACK_ID:
+            t0 = self._host_since = time.perf_counter()
             try:
                 self._serve_host_call()
             finally:
                 self._dll.mr_free_value(self._ctx, raw)
+                self._host_since = None
+                self.host_seconds += time.perf_counter() - t0
             return
         if self._thread_ident is None:
             self._thread_ident = threading.get_ident()
@@ -214,9 +220,23 @@ class Isolate:
         return cid, slot
 
     def _wait(self, cid: int, slot: list, task_id: int, timeout: float | None):
-        if not slot[0].wait(timeout):
-            self._dll.mr_cancel_task(self._ctx, task_id)
+        """Wait for a task; ``timeout`` limits JavaScript time only: time spent inside host
+        calls (a blocking http(), a metric query) does not count."""
+        if timeout is None:
             slot[0].wait()
+        else:
+            start, host0 = time.perf_counter(), self.host_seconds
+            remaining = timeout
+            while not slot[0].wait(remaining):
+                now = time.perf_counter()
+                since = self._host_since
+                in_host = (self.host_seconds - host0) + (now - since if since is not None else 0.0)
+                js_time = now - start - in_host
+                if js_time >= timeout:
+                    self._dll.mr_cancel_task(self._ctx, task_id)
+                    slot[0].wait()
+                    break
+                remaining = max(0.01, timeout - js_time)
         with self._lock:
             self._pending.pop(cid, None)
         return slot[1]

@@ -7,10 +7,10 @@
 * each ``apps/<NAME>/scripts/*.js`` (top level only; ``app/<NAME>`` too, sFlow-RT's folder
   name) runs as script ``<NAME>~<file>.js``.
 
-Properties: ``script.timeout`` (seconds one handler call or the script's top level may run,
-default 20), ``script.memory`` (heap limit per script in MB, default 256), ``script.store``
-(folder of persistent stores, default ``store``), ``script.http.timeout`` (seconds for
-http()/http2()/httpAsync(), default 20).
+Properties: ``script.timeout`` (seconds of JavaScript one handler call or the script's top
+level may run, host calls not counted; default 20), ``script.memory`` (heap limit per script in
+MB, default 256), ``script.store`` (folder of persistent stores, default ``store``),
+``script.http.timeout`` (seconds for http()/http2()/httpAsync(), default 10).
 """
 from __future__ import annotations
 
@@ -43,7 +43,7 @@ class Runtime:
         self.call_timeout = max(0.05, props.get_float("script.timeout", 20.0))
         self.memory_limit = max(16, props.get_int("script.memory", 256)) << 20
         self.buffer_bytes = 1 << 20
-        self.http_timeout = max(0.1, props.get_float("script.http.timeout", 20.0))
+        self.http_timeout = max(0.1, props.get_float("script.http.timeout", 10.0))
         self.store_dir = self.home / (props.get_str("script.store", "store") or "store")
         self.loop: asyncio.AbstractEventLoop | None = None
         self.loop_thread: int | None = None
@@ -140,7 +140,7 @@ class Runtime:
     def status_ok(self, app: str | None = None) -> bool:
         scripts = self.scripts.values() if app is None else \
             (self.scripts[s] for s in self.apps.get(app, {}).get("scripts", []))
-        return all(s.ok and not s.stuck() for s in scripts)
+        return all(s.ok for s in scripts)
 
     def scripts_json(self) -> dict:
         return {sid: s.status_json() for sid, s in self.scripts.items()}

@@ -118,7 +118,6 @@ class Script:
         self._events: collections.deque = collections.deque()
         self._calls: collections.deque = collections.deque()
         self._stop = False
-        self.busy_since: float | None = None
         self.subscriptions: dict[str, Any] = {}
         self.thread = threading.Thread(target=self._run, name=f"script {script_id}", daemon=True)
 
@@ -161,7 +160,7 @@ class Script:
                    f"(globalThis, {json.dumps(config)}); 0")
         self.isolate.eval(install, timeout=rt.call_timeout)
         try:
-            self._call_js(lambda: self.isolate.eval(rewrite.rewrite(source), timeout=rt.call_timeout))
+            self.isolate.eval(rewrite.rewrite(source), timeout=rt.call_timeout)
         except JSError as exc:
             if self.alive:
                 self._die(self.describe_js_error(exc))
@@ -171,13 +170,6 @@ class Script:
         self.started = True
         log.info(f"{self.display} started")
         return True
-
-    def _call_js(self, fn):
-        self.busy_since = time.monotonic()
-        try:
-            return fn()
-        finally:
-            self.busy_since = None
 
     def _die(self, message: str, graceful: bool = False) -> None:
         if not self.alive:
@@ -268,8 +260,7 @@ class Script:
             return None
         try:
             text = _dumps(message)
-            result = self._call_js(lambda: iso.post_and_eval(text, "__rt.dispatch()",
-                                                              timeout=self.runtime.call_timeout))
+            result = iso.post_and_eval(text, "__rt.dispatch()", timeout=self.runtime.call_timeout)
         except JSError as exc:
             self._die(self.describe_js_error(exc))
             return {"status": 503, "type": "text", "body": "script stopped"}
@@ -437,9 +428,6 @@ class Script:
     def ok(self) -> bool:
         """Running, not started yet, or ended without an error."""
         return self.error is None
-
-    def stuck(self) -> bool:
-        return self.busy_since is not None and time.monotonic() - self.busy_since > self.runtime.call_timeout
 
 
 class HttpResult:

@@ -143,3 +143,13 @@ def test_configuration_api_validation(make_engine):
     assert run.call(bgp.route_count, "10.0.0.254") == 1
     assert run.call(bgp.remove_neighbor, "10.0.0.254") and not run.call(bgp.remove_neighbor, "10.0.0.254")
     assert bgp.wildcard_sources[0].router4 is None
+
+
+def test_top_prefixes_skips_many_withdrawn_heavy_prefixes():
+    """Traffic still credited to prefixes that left the table never hides the live ones, even
+    when they outnumber the first cut of candidates."""
+    rib = make_rib(ROUTES)
+    values = {f"192.168.{i}.0/24": 1000.0 + i for i in range(100)}  # gone from the table
+    values.update({"10.1.0.0/16": 3.0, "10.2.0.0/16": 2.0, "172.16.0.0/12": 1.0})
+    r = top_prefixes(rib, values, 1e6, 2, 0, 0, False, False)
+    assert [e["prefix"] for e in r["topPrefixes"]] == ["10.1.0.0/16", "10.2.0.0/16"]

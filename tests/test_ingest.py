@@ -212,3 +212,11 @@ def test_ipv6_agent_capture(running_engine):
     agent = running_engine.get_json("/agents/json")["30::1:1:1"]
     assert (agent["sFlowDatagramsReceived"], agent["sFlowFlowSamples"],
             agent["sFlowCounterSamples"]) == (25, 13, 48)
+
+
+def test_garbage_from_unknown_sender_is_not_an_agent(running_engine):
+    running_engine.send([b"\x00\x05" + b"\xff" * 40])
+    running_engine.wait_datagrams(1)
+    assert running_engine.get_json("/agents/json") == {}
+    assert running_engine.get_json("/analyzer/json")["sFlowDecodeErrors"] == 1
+    assert running_engine.engine.agents.errors_by_source == {"127.0.0.1": 1}

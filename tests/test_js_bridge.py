@@ -198,3 +198,21 @@ def test_no_value_handles_leak():
         assert iso._dll.mr_value_count(iso._ctx) <= base + 2
     finally:
         iso.close()
+
+
+def test_time_limit_counts_javascript_not_host_calls():
+    import time as _time
+
+    def slow_host(text):
+        _time.sleep(0.2)
+        return True, "done"
+
+    iso = Isolate(slow_host)
+    try:
+        # 4 x 0.2 s inside host calls: well past the 0.3 s limit in wall time, little JS time
+        assert iso.eval("var r; for (var i = 0; i < 4; i++) r = __bridge.call('x')[1]; r", timeout=0.3) == "done"
+        with pytest.raises(JSError):
+            iso.eval("__bridge.call('x'); while (true) {}", timeout=0.3)
+        assert iso.host_seconds >= 0.8
+    finally:
+        iso.close()

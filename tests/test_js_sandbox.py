@@ -51,7 +51,7 @@ def eng(tmp_path_factory):
     for name, src in INCLUDES.items():
         (home / "apps" / name / "scripts" / "inc").mkdir()
         (home / "apps" / name / "scripts" / "inc" / "broken.js").write_text(src)
-    e = RunningEngine({"script.timeout": "1", "script.memory": "64"}, home=home).start()
+    e = RunningEngine({"script.timeout": "2", "script.memory": "64"}, home=home).start()
     rt = e.engine.subsystems["runtime"]
     e.wait_for(lambda: all(s.started or s.error for s in rt.scripts.values()), 20)
     yield e
@@ -104,8 +104,8 @@ def test_infinite_loop_in_handler_stops_only_that_script(eng):
     time.sleep(0.2)
     # while the script spins, the engine answers REST and ingests sFlow
     datagrams = eng.engine.stats.datagrams
-    t1 = time.monotonic()
-    assert url(eng, "/version")[0] == 200 and time.monotonic() - t1 < 0.5
+    assert url(eng, "/version")[0] == 200
+    assert "r" not in box          # answered while the handler still spins
     eng.send(TrafficGenerator(Scenario(agents=1, samples_per_second=50, seed=3)).step(1.0))
     eng.wait_datagrams(datagrams + 1, 2)
     hung.join(30)

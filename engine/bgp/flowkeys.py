@@ -28,29 +28,45 @@ def _destination_keys(a) -> dict:
 
 
 def bgp_attributes(router4, router6, attrs: dict) -> dict:
+    """The bgp* keys for a sample's attributes, as a new dict."""
+    out: dict = {}
+    fill(router4, router6, attrs, out)
+    return out
+
+
+def fill(router4, router6, attrs: dict, out: dict) -> None:
+    """Add the bgp* keys to `out` (which may be `attrs` itself: keys already there are kept,
+    so an agent's own extended_gateway data wins over the table)."""
     dst = attrs.get("ipdestination")
     if dst is not None:
         n, src = router4, attrs.get("ipsource")
         if n is None:
-            return {}
+            return
         match = n.rib4.match
     else:
         dst = attrs.get("ip6destination")
         if dst is None or router6 is None:
-            return {}
+            return
         n, src = router6, attrs.get("ip6source")
         match = n.rib6.match
-    out: dict = {"bgpas": n.peer_as} if n.peer_as else {}
+    # agents that send gateway/router records already filled some keys: merge key by key
+    merge = "bgpas" in out or "ipdestinationmaskbits" in out or "ipsourcemaskbits" in out
+    new: dict = {"bgpas": n.peer_as} if n.peer_as else {}
     hit = match(dst)
     if hit is not None:
         a = hit[2]
-        out.update(a.flow_keys or _destination_keys(a))
-        out["ipdestinationmaskbits"] = hit[1]
+        new.update(a.flow_keys or _destination_keys(a))
+        new["ipdestinationmaskbits"] = hit[1]
     if src is not None:
         hit = match(src)
         if hit is not None:
             a = hit[2]
-            out["ipsourcemaskbits"] = hit[1]
-            out["bgpsourceas"] = a.origin_as()
-            out["bgpsourcepeeras"] = a.first_as()
-    return out
+            new["ipsourcemaskbits"] = hit[1]
+            new["bgpsourceas"] = a.origin_as()
+            new["bgpsourcepeeras"] = a.first_as()
+    if merge:
+        for k, v in new.items():
+            if k not in out:
+                out[k] = v
+    else:
+        out.update(new)

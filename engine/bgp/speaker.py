@@ -9,7 +9,7 @@ from typing import Callable
 
 from .. import log
 from . import message as m
-from .flowkeys import BGP_KEYS, bgp_attributes
+from .flowkeys import BGP_KEYS, bgp_attributes, fill
 from .rib import NeighborState, PushedRoute, normalize_address, parse_prefix
 from .session import DEFAULT_HOLD, Session
 from .traffic import DST, SRC, Source, prefix_values, top_prefixes
@@ -61,9 +61,9 @@ class BgpSpeaker:
         extended_gateway data describes its actual forwarding decision, so it wins)."""
         if sample is None:
             return
-        for k, v in self.flow_attributes(sample.agent, attrs).items():
-            if k not in attrs:
-                attrs[k] = v
+        srcs = self.sources.get(sample.agent) or self.wildcard_sources
+        if srcs:
+            fill(srcs[0].router4, srcs[0].router6, attrs, attrs)
 
     async def stop(self) -> None:
         if self._remove_enricher is not None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import ipaddress
 import math
 import time
+from itertools import islice
 
 from .. import log
 from .aggregate import (SELECTIONS, MetricSpec, parse_metric, sort_key, split_list,
@@ -380,7 +381,9 @@ class MetricStore:
         if selected is None:
             if ds_id is None:
                 if self._all_fresh(now):
-                    return list(entry), list(entry.values())
+                    # a live keys view, not a list: no pass over every data source object
+                    # unless the caller needs one (callers do not yield before using it)
+                    return entry.keys(), list(entry.values())
                 dss = [ds for ds in tuple(entry) if ds.expires >= now]
             else:
                 dss = [ds for ds in tuple(entry) if ds.id == ds_id and ds.expires >= now]
@@ -421,6 +424,7 @@ class MetricStore:
         """(data sources, values) of a counter metric after the filter."""
         dss, vals = self._sources(selected, spec.name, spec.ds, now)
         if flt is not None and dss:
+            dss = list(dss)
             keep = range(len(dss))
             lookup = self._lookup
             for name, matcher in flt:
@@ -522,7 +526,7 @@ class MetricStore:
                 k = max(positions, key=pl.__getitem__)   # any: the most recently updated
             i = pool[k] if pool is not None else k
             if i < n_counter:
-                ds = sources[i]
+                ds = _nth(sources, i)
                 agent, ds_id, top = ds.agent.address, ds.id, None
             else:
                 e = pentries[i - n_counter]
@@ -541,7 +545,8 @@ class MetricStore:
         if len(pv) == 1:
             i = pool[0] if pool is not None else 0
             if i < n_counter:
-                result.update(agent=sources[i].agent.address, dataSource=sources[i].id)
+                ds = _nth(sources, i)
+                result.update(agent=ds.agent.address, dataSource=ds.id)
             else:
                 result.update(agent=pentries[i - n_counter].agent,
                               dataSource=pentries[i - n_counter].data_source)
@@ -591,6 +596,7 @@ class MetricStore:
         # objects for counters, MetricEntry for provider metrics; cells are built only for
         # the rows that are returned
         refs, base_vals = self._counter_sources(selected, base_spec, flt, now)
+        refs = list(refs)
         if self.providers:
             refs.extend(self._provider_entries(selected, bname, base_spec.ds, flt, now))
         provider_maps: dict[int, dict] = {}
@@ -765,6 +771,10 @@ class MetricStore:
         return {"agents": len(self.agents),
                 "dataSources": sum(len(a.sources) for a in self.agents.values()),
                 "metricNames": len(self.index)}
+
+
+def _nth(seq, i: int):
+    return seq[i] if isinstance(seq, list) else next(islice(seq, i, None))
 
 
 def _ms(seconds: float) -> int:

@@ -123,7 +123,7 @@ setHttpHandler(function (req) {
   if (req.path[0] === 'nothing') return undefined;
   if (req.path[0] === 'throw') throw req.query.what[0];
   if (req.path[0] === 'error') throw new TypeError('typed');
-  if (req.path[0] === 'slow') { var t = Date.now(); while (Date.now() - t < 300) {} return 'slow done'; }
+  if (req.path[0] === 'slow') { var t = Date.now(); while (Date.now() - t < 300) {} return t + '-' + Date.now(); }
   if (req.path[0] === 'check') {
     var fn = checks[req.path[1]];
     if (!fn) throw 'not_found';
