@@ -1,13 +1,14 @@
 """BGP benchmarks: full-table load through a real session over loopback TCP, memory for it,
 /bgp/topprefixes latency, and the per-sample cost of traffic accounting and bgp* flow keys.
 
-    .venv/bin/python bench/bench_bgp.py [--prefixes 1000000] [--v6-share 0.1] [--samples 200000]
+    .venv/bin/python bench/bench_bgp.py [--prefixes 1000000] [--v6-share 0.1]
+                                        [--samples 200000] [--set-size 8]
 
 The table is synthetic but shaped like the Internet's: mostly /24s and /22../16s for IPv4, /48s
-and /32s for IPv6, about one distinct attribute set (AS path, next hop, communities) per 8
-prefixes, packed into UPDATEs the way routers pack them (all prefixes sharing attributes in
-as few 4096-byte messages as fit). A separate process plays the router, so its CPU is not
-charged to the speaker.
+and /32s for IPv6, about one distinct attribute set (AS path, next hop, communities) per
+--set-size prefixes, packed into UPDATEs the way routers pack them (all prefixes sharing
+attributes in as few 4096-byte messages as fit). A separate process plays the router, so its
+CPU is not charged to the speaker.
 """
 from __future__ import annotations
 
@@ -40,10 +41,11 @@ def rss_mb() -> float:
     return 0.0
 
 
-def synthetic_table(n4: int, n6: int, seed: int = 1):
-    """{attribute bytes: [prefixes]} for IPv4 and IPv6, deterministic."""
+def synthetic_table(n4: int, n6: int, seed: int = 1, set_size: int = 8):
+    """{attribute bytes: [prefixes]} for IPv4 and IPv6, deterministic; about `set_size`
+    prefixes share each attribute set."""
     rng = random.Random(seed)
-    n_sets4, n_sets6 = max(1, n4 // 8), max(1, n6 // 8)
+    n_sets4, n_sets6 = max(1, n4 // set_size), max(1, n6 // set_size)
     used4: set = set()
     groups4: dict[int, list] = {}
     while len(used4) < n4:
@@ -72,13 +74,18 @@ def synthetic_table(n4: int, n6: int, seed: int = 1):
         nh = None if v6 else f"192.0.2.{r.randrange(1, 9)}"
         return attrs_bytes(aspath=path, nexthop=nh, communities=comms, med=r.randrange(0, 100))
 
-    return ({attrs_for(i, False): p for i, p in groups4.items()},
-            {attrs_for(i, True): p for i, p in groups6.items()})
+    t4: dict[bytes, list] = {}
+    t6: dict[bytes, list] = {}
+    for i, p in groups4.items():  # two sets may draw the same attributes: merge them
+        t4.setdefault(attrs_for(i, False), []).extend(p)
+    for i, p in groups6.items():
+        t6.setdefault(attrs_for(i, True), []).extend(p)
+    return t4, t6
 
 
-def router_process(port: int, n4: int, n6: int, ready, go) -> None:
+def router_process(port: int, n4: int, n6: int, set_size: int, ready, go) -> None:
     """The router: build the UPDATEs (not timed), connect, send as fast as TCP allows."""
-    t4, t6 = synthetic_table(n4, n6)
+    t4, t6 = synthetic_table(n4, n6, set_size=set_size)
     nh6 = socket.inet_pton(socket.AF_INET6, "2001:db8::fe")
     msgs = []
     for a, prefixes in t4.items():
@@ -115,6 +122,8 @@ def main() -> None:
     ap.add_argument("--prefixes", type=int, default=1_000_000)
     ap.add_argument("--v6-share", type=float, default=0.1)
     ap.add_argument("--samples", type=int, default=200_000)
+    ap.add_argument("--set-size", type=int, default=8,
+                    help="prefixes per distinct attribute set (real tables: ~2-10)")
     args = ap.parse_args()
     n6 = int(args.prefixes * args.v6_share)
     n4 = args.prefixes - n6
@@ -131,7 +140,7 @@ def main() -> None:
 
     ctx = mp.get_context("fork")
     ready, go = ctx.Queue(), ctx.Event()
-    router = ctx.Process(target=router_process, args=(bgp.listen_port, n4, n6, ready, go),
+    router = ctx.Process(target=router_process, args=(bgp.listen_port, n4, n6, args.set_size, ready, go),
                          daemon=True)
     router.start()
     n_msgs, n_bytes = ready.get(timeout=900)

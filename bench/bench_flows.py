@@ -207,9 +207,18 @@ def bench_sfacctd(dgs: list, samples_per_dg: float, rates, seconds: float = 4.0)
                                             args=(port, dgs, samples_per_dg, rate, seconds, q))
                 p.start()
                 p.join()
-                time.sleep(2.0)
+                # plugins receive data in buffers: wait until the count stops moving
+                last, stable_since = -1, time.monotonic()
+                deadline = time.monotonic() + 15
+                while time.monotonic() < deadline:
+                    now_count = _sfacctd_packets(pipe)
+                    if now_count != last:
+                        last, stable_since = now_count, time.monotonic()
+                    elif time.monotonic() - stable_since > 2.0:
+                        break
+                    time.sleep(0.5)
                 sent = q.get() * samples_per_dg
-                got = _sfacctd_packets(pipe) - before
+                got = last - before
                 print(f"  offered {rate:>9,.0f} samples/s: processed {got / seconds:>9,.0f}/s, "
                       f"{max(0.0, 1 - got / sent):6.1%} lost")
         finally:

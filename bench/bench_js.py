@@ -55,11 +55,14 @@ def bench_isolates() -> None:
         isos.append(Isolate(lambda text: (True, text)))
         starts.append((time.perf_counter() - t0) * 1000)
     grown = (rss() - base) / len(isos)
-    heap = statistics.mean(i.heap_stats()["used_heap_size"] for i in isos)
+    stats = [i.heap_stats() for i in isos]
+    heap = statistics.mean(h["used_heap_size"] for h in stats)
+    phys = statistics.mean(h["total_physical_size"] for h in stats)
     for i in isos:
         i.close()
     print(f"isolate start (bare):                  {statistics.median(starts):6.1f} ms median")
-    print(f"isolate memory:                        {grown / 2**20:6.1f} MB RSS each, {heap / 2**20:.1f} MB V8 heap used")
+    print(f"isolate memory:                        {grown / 2**20:6.1f} MB RSS each, V8 heap {heap / 2**20:.1f} MB used"
+          f" / {phys / 2**20:.1f} MB physical")
 
 
 def main() -> None:
@@ -102,6 +105,26 @@ function hostLoop(n, call) { var t0 = Date.now(); for (var i = 0; i < n; i++) ca
     host_bench("event loop", "agents()", 10_000)
     print(f"host call, getSystemProperty():        {results['script thread']:6.1f} us (script thread)")
     print(f"host call, agents():                   {results['event loop']:6.1f} us (hop to event loop)")
+
+    # the same while the engine ingests sFlow as fast as this process can send it
+    from engine.sflow.gen import Scenario, TrafficGenerator
+    datagrams = TrafficGenerator(Scenario(agents=4, samples_per_second=2000, seed=1)).step(2.0)
+    stop = threading.Event()
+
+    def blast():
+        while not stop.is_set():
+            eng.send(datagrams)
+    sender = threading.Thread(target=blast, daemon=True)
+    before = eng.engine.stats.datagrams
+    t0 = time.perf_counter()
+    sender.start()
+    host_bench("script thread", "getSystemProperty('bench.prop')", 5_000)
+    host_bench("event loop", "agents()", 1_000)
+    stop.set()
+    sender.join()
+    rate = (eng.engine.stats.datagrams - before) / (time.perf_counter() - t0)
+    print(f"  while ingesting {rate:8.0f} datagrams/s: getSystemProperty() {results['script thread']:.1f} us, "
+          f"agents() {results['event loop']:.1f} us")
 
     # flow records through setFlowHandler: batched dispatch. The queue is filled while the
     # script thread is held back, so this measures the handler side alone.
@@ -160,9 +183,12 @@ function hostLoop(n, call) { var t0 = Date.now(); for (var i = 0; i < n; i++) ca
     eng.wait_for(lambda: all(s.started for s in added), 60)
     per_ms = (time.perf_counter() - t0) * 1000 / len(added)
     grown = (rss() - base) / len(added)
-    heap = statistics.mean(s.isolate.heap_stats()["used_heap_size"] for s in added)
+    stats = [s.isolate.heap_stats() for s in added]
+    heap = statistics.mean(h["used_heap_size"] for h in stats)
+    phys = statistics.mean(h["total_physical_size"] for h in stats)
     print(f"script start (isolate+prelude+eval):   {per_ms:6.1f} ms each (20 started at once)")
-    print(f"script memory:                         {grown / 2**20:6.1f} MB RSS each, {heap / 2**20:.1f} MB V8 heap used")
+    print(f"script memory:                         {grown / 2**20:6.1f} MB RSS each, V8 heap {heap / 2**20:.1f} MB used"
+          f" / {phys / 2**20:.1f} MB physical")
     eng.stop()
 
 

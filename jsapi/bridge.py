@@ -45,6 +45,7 @@ _utf16_decode = codecs.utf_16_le_decode
 
 _dll = None
 _dll_lock = threading.Lock()
+_create_lock = threading.Lock()
 
 
 def dll():
@@ -127,7 +128,11 @@ class Isolate:
         self._thread_ident: int | None = None
         self.closed = False
         self._cb = MR_CALLBACK(self._on_callback)  # keep a reference for the context's life
-        self._ctx = self._dll.mr_init_context(self._cb)
+        # Creating isolates concurrently can crash V8: the first one initializes process-wide
+        # allocator state (PartitionAlloc's configurable pool) without a lock. Seen as
+        # "Check failed: !IsConfigurablePoolInitialized()" when several scripts start at once.
+        with _create_lock:
+            self._ctx = self._dll.mr_init_context(self._cb)
         if memory_limit:
             self._dll.mr_set_hard_memory_limit(self._ctx, int(memory_limit))
         raw = self._eval_raw(f"globalThis.__sab = new SharedArrayBuffer({int(buffer_bytes)}); __sab")

@@ -182,31 +182,37 @@
     }
     if (result === undefined || result === null) return { status: 204, type: 'none' };
     if (typeof result === 'string') return { status: 200, body: result, type: 'text' };
-    return { status: 200, body: JSON.stringify(result), type: 'json' };
+    try { return { status: 200, body: JSON.stringify(result), type: 'json' }; }
+    catch (e) { return { status: 500, body: describe(e).message, type: 'text', error: describe(e) }; }
   }
 
   Object.defineProperty(global, '__rt', { value: {
     dispatch: function () {
-      var msg = JSON.parse(bridge.readMessage()), kind = msg[0], errors = [];
-      if (kind === 'http') return JSON.stringify(http(msg[1]));
-      if (kind === 'interval') {
-        if (handlers.interval) runAll(handlers.interval, [msg[1]], errors);
-      } else if (kind === 'flows') {
-        if (handlers.flow) runAll(handlers.flow, msg[1], errors);
-      } else if (kind === 'events') {
-        if (handlers.event) runAll(handlers.event, msg[1], errors);
-      } else if (kind === 'cb') {
-        var fn = callbacks[msg[1]];
-        if (msg[3]) { delete callbacks[msg[1]]; }
-        if (typeof fn === 'function') {
-          try { fn.apply(null, msg[2]); } catch (e) { errors.push(describe(e)); }
-        }
-      } else if (kind === 'release') {
-        msg[1].forEach(function (id) { delete callbacks[id]; });
-      } else if (kind === 'eval') {
-        try { (0, eval)(msg[1]); } catch (e) { errors.push(describe(e)); }
-      }
-      return errors.length ? JSON.stringify(errors) : '';
+      try { return dispatch(); }
+      catch (e) { return JSON.stringify([describe(e)]); }   // never let our own code kill a script
     }
   }});
+
+  function dispatch() {
+    var msg = JSON.parse(bridge.readMessage()), kind = msg[0], errors = [];
+    if (kind === 'http') return JSON.stringify(http(msg[1]));
+    if (kind === 'interval') {
+      if (handlers.interval) runAll(handlers.interval, [msg[1]], errors);
+    } else if (kind === 'flows') {
+      if (handlers.flow) runAll(handlers.flow, msg[1], errors);
+    } else if (kind === 'events') {
+      if (handlers.event) runAll(handlers.event, msg[1], errors);
+    } else if (kind === 'cb') {
+      var fn = callbacks[msg[1]];
+      if (msg[3]) { delete callbacks[msg[1]]; }
+      if (typeof fn === 'function') {
+        try { fn.apply(null, msg[2]); } catch (e) { errors.push(describe(e)); }
+      }
+    } else if (kind === 'release') {
+      msg[1].forEach(function (id) { delete callbacks[id]; });
+    } else if (kind === 'eval') {
+      try { (0, eval)(msg[1]); } catch (e) { errors.push(describe(e)); }
+    }
+    return errors.length ? JSON.stringify(errors) : '';
+  }
 })

@@ -20,8 +20,6 @@ import threading
 import time
 from pathlib import Path
 
-from engine import log
-
 from . import registry
 from .script import HttpResult, Script
 

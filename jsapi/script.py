@@ -74,6 +74,7 @@ class JSCallback:
         self.script = script
         self.id = cb_id
         self.released = False
+        script.callbacks_issued += 1
 
     def __call__(self, *args, release: bool = False) -> bool:
         if self.released:
@@ -112,6 +113,7 @@ class Script:
         self.interval = 0.0
         self._next_tick = 0.0
         self.http_handler = False
+        self.callbacks_issued = 0
         self._cond = threading.Condition()
         self._http: collections.deque = collections.deque()
         self._flows: collections.deque = collections.deque()
@@ -134,7 +136,11 @@ class Script:
     def _run(self) -> None:
         try:
             if self._boot():
-                self._serve()
+                if self._has_work():
+                    self._serve()
+                else:  # nothing can ever call the script again: end it, freeing its isolate
+                    self.alive = False
+                    self.graceful_exit = True
         except Exception as exc:  # a bug here must not take the engine down
             self._die(f"{self.display} internal error: {exc!r}")
             log.log.error("script %s failed", self.id, exc_info=exc)
@@ -170,6 +176,12 @@ class Script:
         self.started = True
         log.info(f"{self.display} started")
         return True
+
+    def _has_work(self) -> bool:
+        """Handlers, subscriptions or JS callbacks held by other subsystems keep a script."""
+        with self._cond:
+            return bool(self.interval > 0 or self.http_handler or self.subscriptions
+                        or self.callbacks_issued or self._calls or self._http)
 
     def _die(self, message: str, graceful: bool = False) -> None:
         if not self.alive:
@@ -265,7 +277,10 @@ class Script:
             self._die(self.describe_js_error(exc))
             return {"status": 503, "type": "text", "body": "script stopped"}
         if message[0] == "http":
-            res = json.loads(result)
+            res = json.loads(result) if isinstance(result, str) and result else None
+            if not isinstance(res, dict):
+                self._handler_error(res if isinstance(res, list) else [], "HTTP handler")
+                return {"status": 500, "type": "text", "body": "script failed"}
             if "error" in res:
                 self._handler_error([res.pop("error")], "HTTP handler")
             return res

@@ -252,3 +252,14 @@ def test_interner_sweeps_sets_nobody_uses():
     rib.clear()
     intern.sweep()
     assert len(intern) == 0
+
+
+def test_attributes_we_do_not_use_are_discarded_not_withdrawn():
+    base = m.encode_attrs(m.PathAttrs(aspath=(65001,), nexthop="192.0.2.1"), True, False, 65000)
+    for extra in (bytes((0x40, 7, 8)) + b"\0" * 8,      # AGGREGATOR without the optional flag
+                  bytes((0xC0, 6, 1, 0)),                # ATOMIC_AGGREGATE flagged optional, length 1
+                  bytes((0x40, 17, 2, 9, 9))):           # AS4_PATH without the optional flag
+        raw = m.encode_update_v4(base + extra, [m.encode_prefix(b"\n\0\0\0", 8)])
+        u = m.decode_update(raw[19:], True)
+        assert not u.treat_as_withdraw and u.attrs is not None, extra
+        assert u.attrs.aspath == (65000, 65001)

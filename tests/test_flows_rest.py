@@ -1,5 +1,6 @@
 """Flow, group, map and threshold routes against a running engine (real HTTP, real UDP)."""
 import json
+import math
 import threading
 import time
 import urllib.error
@@ -109,8 +110,10 @@ def test_activeflows_metrics_flowkeys_thresholds_events_over_udp(make_engine):
     assert set(flows[0]) >= {"key", "value", "agent", "dataSource", "flowN"}
     one_agent = eng.get_json(f"/activeflows/{gen.agents[1].address}/pair/json")
     assert one_agent and all(f["agent"] == gen.agents[1].address for f in one_agent)
-    assert eng.get_json(f"/activeflows/{gen.agents[0].address},{gen.agents[1].address}/pair/json"
-                        "?maxFlows=1&aggMode=sum")[0]["value"] == pytest.approx(flows[0]["value"], rel=0.1)
+    [top] = eng.get_json(f"/activeflows/{gen.agents[0].address},{gen.agents[1].address}/pair/json"
+                         "?maxFlows=1&aggMode=sum")
+    # each flow is seen at one location, so sum = max; traffic has stopped, so it only decays
+    assert top["key"] == flows[0]["key"] and 0 < top["value"] <= flows[0]["value"]
     assert eng.get_json("/activeflows/ALL/pair/json?minValue=1e15") == []
     [g] = eng.get_json("/activeflows/ALL/bygroup/json")
     assert g["key"] == "src"
@@ -224,9 +227,12 @@ def test_rtflow_custom_flow_samples_feed_definitions(make_engine):
     samples = [encode.rtflow_sample("app1", 10, 10 * (i + 1), [
         ("user", "string", "alice"), ("op", "string", "read" if i % 2 else "write"),
         ("bytes", "int64", 1000)]) for i in range(10)]
+    sent = time.monotonic()
     eng.send(encode.datagram("10.0.0.30", 1, 100, samples))
     rows = eng.wait_for(lambda: eng.get_json("/activeflows/ALL/app/json"))
+    elapsed = time.monotonic() - sent
     assert rows[0]["key"] == "alice,read" and rows[0]["dataSource"] == "app1"
-    # 5 samples x 1000 x rate 10 / t (2 s), decayed a little by the time of the query
-    assert rows[0]["value"] == pytest.approx(5 * 1000 * 10 / 2, rel=0.1)
+    # 5 samples x 1000 x rate 10 / t (2 s), decayed by at most the time until the query
+    full = 5 * 1000 * 10 / 2
+    assert full * math.exp(-elapsed / 2) * 0.999 <= rows[0]["value"] <= full * 1.001
     assert "user" in eng.get_json("/flowkeys/json")

@@ -138,3 +138,20 @@ def test_usage(tmp_path):
     r = subprocess.run([str(GET_APP)], capture_output=True, text=True, timeout=30,
                        env=dict(os.environ, FLOWRT_HOME=str(tmp_path)))
     assert r.returncode == 2 and "Usage" in r.stderr
+
+
+def test_installed_app_runs_after_restart(github, tmp_path):
+    from conftest import RunningEngine
+    base, routes = github
+    app = {"scripts/hello.js": "setHttpHandler(function () { return {hello: 'world'}; });\n",
+           "html/index.html": "<p>hi</p>\n"}
+    routes["/me/hello/archive/master.zip"] = make_zip(app, top="hello-master")
+    assert run(tmp_path, base, "me", "hello").returncode == 0
+    eng = RunningEngine({}, home=tmp_path).start()
+    try:
+        rt = eng.engine.subsystems["runtime"]
+        eng.wait_for(lambda: rt.scripts["hello~hello.js"].started, 10)
+        assert eng.get_json("/apps/json")["hello"] == {"entry": "/html/", "scripts": ["hello~hello.js"]}
+        assert eng.get_json("/app/hello/scripts/hello.js/json") == {"hello": "world"}
+    finally:
+        eng.stop()

@@ -62,6 +62,7 @@ def home(tmp_path_factory):
     h = tmp_path_factory.mktemp("home")
     shutil.copytree(JS / "suite", h / "apps" / "suite")
     shutil.copytree(JS / "peer", h / "apps" / "peer")
+    shutil.copytree(JS / "clears", h / "apps" / "clears")
     (h / "standalone.js").write_text("setHttpHandler(function(req) { return 'standalone ' + req.query.state[0]; });\n")
     return h
 
@@ -142,6 +143,9 @@ def test_http_handler_request_object_and_replies(rt):
         assert get(rt, f"{SUITE}/throw/json?what={what}")[0] == code
     status, _, body = get(rt, f"{SUITE}/error/json")
     assert status == 500 and "TypeError: typed" in body
+    status, _, body = get(rt, f"{SUITE}/cyclic/json")   # unserializable reply: 500, script lives
+    assert status == 500 and "circular" in body
+    assert rt.get_json("/scripts/json")["suite~globals.js"]["alive"] is True
     # the same script through the /script/APP~SCRIPT.js/ form, and a standalone script
     assert json.loads(get(rt, "/script/suite~globals.js/echo/json")[2])["path"] == ["echo"]
     assert get(rt, "/script/standalone.js/json?state=enabled")[2] == "standalone enabled"
@@ -236,6 +240,7 @@ def test_shared_values_are_copies_and_cross_scripts(rt):
     assert r["copy"] == {"n": 1}
     assert r["peer"] == {"hello": "suite"}
     assert json.loads(get(rt, "/app/peer/scripts/peer.js/json")[2])["fromSuite"] == {"n": 1}
+    assert check(rt, "sharedMore") == {"keys": ["tmp_a", "tmp_b"], "a": None, "b": None}
 
 
 def test_large_unicode_values_through_globals(rt):
@@ -248,6 +253,7 @@ def test_utilities(rt):
     assert r["number"] == "1,234,568 seconds" and r["pct"] == "12% difference"
     assert r["date"].startswith("1970-01-01T") or r["date"].startswith("1969-12-31T")
     assert r["md5"] == hashlib.md5(b"hello").hexdigest()
+    assert r["dateObj"] == "2020-06"
     assert "127.0.0.1" in r["dns"] or "::1" in r["dns"]
     assert r["baseline"] == ["learning"] * 5 + ["normal", "high"]
     assert r["stats"]["min"] == 10 and r["stats"]["max"] == 50
@@ -343,3 +349,15 @@ def test_js_callbacks_handed_to_host_functions(rt):
     assert check(rt, "async")["cb"] == [{"peer": "10.0.0.1"}, 2, "function"]
     cb.release()
     assert cb(1, 2) is False
+
+
+def test_clear_handlers(rt):
+    rt.wait_for(lambda: json.loads(get(rt, "/app/clears/scripts/clears.js/json")[2])["ticks"] >= 1, 10)
+    status, _, body = get(rt, "/app/clears/scripts/clears.js/clear/json")
+    assert status == 200
+    at_clear = json.loads(body)["ticks"]
+    assert get(rt, "/app/clears/scripts/clears.js/json")[0] == 404   # no HTTP handler now
+    time.sleep(2.5)
+    assert check(rt, "sharedTicks") == at_clear                       # no tick since
+    script = rt.engine.subsystems["runtime"].scripts["clears~clears.js"]
+    assert script.interval == 0 and not script.subscriptions and script.alive

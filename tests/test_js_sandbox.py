@@ -73,9 +73,12 @@ def test_syntax_error_reports_file_and_line(eng):
 def test_top_level_error_and_graceful_exit(eng):
     s = status(eng, "toperror~toperror.js")
     assert s["alive"] is False and "toperror.js#3 ReferenceError: undefinedFunction is not defined" in s["error"]
-    # a script without handlers keeps its (empty) thread: alive, like sFlow-RT's script threads
-    assert status(eng, "bye~bye.js")["alive"] is True
+    # a script that registered no handlers has nothing left to do: it ends gracefully
+    bye = status(eng, "bye~bye.js")
+    assert bye["alive"] is False and bye["gracefulExit"] is True and "error" not in bye
+    assert eng.engine.subsystems["runtime"].scripts["bye~bye.js"].isolate is None
     assert url(eng, "/app/bye/status") == (200, "OK")
+    assert url(eng, "/app/bye/scripts/bye.js/json")[0] == 503
 
 
 def test_wrapglobals_namespace(eng):
@@ -163,3 +166,23 @@ def test_store_writes_are_atomic_under_kill_9(tmp_path):
             p.wait()
         value = json.loads((folder / "k").read_text())
         assert value["i"] > 0 and len(value["pad"]) == value["i"] % 5000
+
+
+def test_sflow_rt_app_folder_is_read_too(tmp_path):
+    for folder, body in (("app", "setHttpHandler(function () { return 'app/'; });"),
+                         ("apps", "setHttpHandler(function () { return 'apps/'; });")):
+        (tmp_path / folder / "both" / "scripts").mkdir(parents=True)
+        (tmp_path / folder / "both" / "scripts" / "s.js").write_text(body)
+    (tmp_path / "app" / "legacy" / "scripts").mkdir(parents=True)
+    (tmp_path / "app" / "legacy" / "scripts" / "l.js").write_text("setHttpHandler(function () { return 'legacy'; });")
+    (tmp_path / "app" / "legacy" / "scripts" / "inc").mkdir()
+    (tmp_path / "app" / "legacy" / "scripts" / "inc" / "not-a-script.js").write_text("throw 'must not run';")
+    e = RunningEngine({}, home=tmp_path).start()
+    try:
+        rt = e.engine.subsystems["runtime"]
+        assert sorted(rt.scripts) == ["both~s.js", "legacy~l.js"]
+        e.wait_for(lambda: all(s.started for s in rt.scripts.values()), 10)
+        assert url(e, "/app/both/scripts/s.js/txt") == (200, "apps/")
+        assert url(e, "/app/legacy/scripts/l.js/txt") == (200, "legacy")
+    finally:
+        e.stop()

@@ -157,8 +157,13 @@ def test_elb_and_swarmmetrics_queries(make_engine, tmp_path):
     swarm.add(2, "apache")
     gone_silent = swarm.remove(0, "apache")
     swarm.remove(3, "apache", report_shutoff=True)
+    removed_at = time.time()
     swarm.run(2 * POLL)
-    res = swarm.query(ELB_METRICS, elb_filter('apache'))
+    # ask as of at most 2 s after the removal, so a slow machine cannot let the silent one
+    # miss its 3 polls (2.5 s) before the question is asked
+    store = eng.engine.subsystems["metrics"]
+    res = eng.call(store.query_metric, 'ALL', ELB_METRICS, elb_filter('apache'),
+                   min(time.time(), removed_at + 2.0))
     # the shut-off one is excluded at once; the silent one still counts (not yet 3 missed polls)
     check_service(res, 12 + 2 - 1)
     assert swarm.replicas("apache") == 12

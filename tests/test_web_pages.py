@@ -28,6 +28,37 @@ pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="chromium is not instal
 TEST_APP_SCRIPT = """// description: flowrt web test app
 setHttpHandler(function (req) { return {hello: 'world'}; });
 """
+# An app script in the style of sFlow-RT apps: a flow, a 1 s trend of totals and top stacks,
+# served to the page by setHttpHandler (written for this test).
+TREND_SCRIPT = """// description: trend for the web test page
+var SEP = '_SEP_';
+var trend = {maxPoints: 60, times: [], trends: {bps: [], protocols: []}};
+setFlow('webtest_stack', {keys: 'stack', value: 'bytes', n: 10, t: 2, fs: SEP});
+setFlow('webtest_total', {value: 'bytes', t: 2});
+setIntervalHandler(function (now) {
+  var total = metric('ALL', 'sum:webtest_total')[0].metricValue || 0;
+  var top = {}, flows = activeFlows('ALL', 'webtest_stack', 5, 0, 'sum');
+  for (var i = 0; i < flows.length; i++) top[flows[i].key] = flows[i].value * 8;
+  trend.times.push(now);
+  trend.trends.bps.push(total * 8);
+  trend.trends.protocols.push(top);
+  if (trend.times.length > trend.maxPoints) {
+    trend.times.shift(); trend.trends.bps.shift(); trend.trends.protocols.shift();
+  }
+}, 1);
+setHttpHandler(function (req) {
+  if (req.path[0] !== 'trend') throw 'not_found';
+  var after = req.query.after ? parseInt(req.query.after[0]) : 0, out = {maxPoints: trend.maxPoints, times: [], trends: {bps: [], protocols: []}};
+  for (var i = 0; i < trend.times.length; i++) {
+    if (trend.times[i] > after) {
+      out.times.push(trend.times[i]);
+      out.trends.bps.push(trend.trends.bps[i]);
+      out.trends.protocols.push(trend.trends.protocols[i]);
+    }
+  }
+  return {trend: out};
+});
+"""
 TEST_APP_API = """openapi: 3.0.1
 info: {title: Web test app, version: 1.0.0}
 paths:
@@ -52,6 +83,7 @@ def site(tmp_path_factory):
     (app / "scripts" / "hello.js").write_text(TEST_APP_SCRIPT)
     (app / "scripts" / "broken.js").write_text(BROKEN_SCRIPT)
     (app / "api.yml").write_text(TEST_APP_API)
+    (app / "scripts" / "trend.js").write_text(TREND_SCRIPT)
 
     with pytest.MonkeyPatch.context() as mp:
         build = engine.rest.build_app
@@ -102,7 +134,7 @@ def test_status_page(open_page):
     page = open_page("/html/index.html#status")
     page.wait_for("+$('#chart-rates').attr('data-points') >= 4")
     assert page.eval("$('#t-agents').text()") == "3"
-    assert float(page.eval("$('#t-datagrams').text()").rstrip("KM")) > 0
+    page.wait_for("parseFloat($('#t-datagrams').text()) > 0")
     assert page.eval("$('#s-version').text()")
     assert harness.canvas_ink(page, "#chart-rates canvas") > 0.01
     # the datagram series is drawn in its legend colour
@@ -193,9 +225,9 @@ def test_apps_page(open_page):
     page = open_page("/html/index.html#apps")
     page.wait_for("$('#apps-table tbody tr').length === 1", timeout=20)
     assert page.eval("$('#apps-table tbody a').attr('href')") == "../app/webtest/html/"
-    page.wait_for("$('#scripts-table tbody tr').length === 2")
+    page.wait_for("$('#scripts-table tbody tr').length === 3")
     states = page.eval("$('#scripts-table tbody tr').map(function(){return $(this).find('td').eq(1).text()}).get()")
-    assert sorted(states) == ["failed", "running"]
+    assert sorted(states) == ["failed", "running", "running"]
     assert "web test script failure" in page.eval("$('#scripts-table').text()")
     page.screenshot("html-apps")
     assert_clean(page)
@@ -249,7 +281,7 @@ def test_widget_page(open_page):
     assert page.eval("$.inmon.gauge.prototype.valueStr(1234567)") == "1.23M"
     assert page.eval("$.inmon.stripchart.prototype.options.colors.length") >= 10
     # gauges: counter mode turns datagram totals into a rate; the arc follows the value
-    assert page.eval("+$('#gauge-datagrams').attr('data-value')") > 0
+    page.wait_for("+$('#gauge-datagrams').attr('data-value') > 0")
     assert page.eval("$('#gauge-agents .value tspan').first().text()") == "3"
     assert page.eval("$('#gauge-agents .data-arc').attr('d')") != page.eval("$('#gauge-datagrams .track').attr('d')")
     # stripchart and chart(): series drawn, legends with headings and links
@@ -300,4 +332,17 @@ def test_jqueryui_page(open_page):
     page.wait_for("$('.ui-autocomplete li').length > 2")
     assert page.eval("uiStatus.completions") > 2
     page.screenshot("inc-jqueryui")
+    assert_clean(page)
+
+
+def test_app_script_trend_page(open_page):
+    """The sFlow-RT app pattern end to end: script trend -> setHttpHandler -> chart() widgets."""
+    page = open_page("/app/webtest/html/trend.html")
+    page.wait_for("window.trendStatus && trendStatus.polls >= 3 && trendStatus.points >= 3", timeout=30)
+    page.wait_for("+$('#protocols').attr('data-series') >= 3 && +$('#total').attr('data-points') >= 3", timeout=30)
+    stacks = page.eval("$('#protocols .stripchart-legend tbody tr td:nth-child(2)').map(function(){return $(this).text()}).get()")
+    assert stacks and all(s.startswith("eth.ip") for s in stacks), stacks
+    assert harness.canvas_ink(page, "#total canvas") > 0.02
+    assert harness.canvas_ink(page, "#protocols canvas") > 0.02
+    page.screenshot("inc-app-trend")
     assert_clean(page)

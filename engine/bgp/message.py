@@ -364,10 +364,11 @@ def decode_update(body: bytes, as4: bool, intern: Interner | None = None) -> Upd
             continue
         seen.add(code)
         value = body[vstart:vend]
-        if code in WELL_KNOWN and flags & F_OPTIONAL or (
-                code not in WELL_KNOWN and code <= LARGE_COMMUNITIES and code in _KNOWN_OPTIONAL
-                and not flags & F_OPTIONAL):
-            u.treat_as_withdraw = True
+        if (code in WELL_KNOWN and flags & F_OPTIONAL) or (
+                code in _KNOWN_OPTIONAL and not flags & F_OPTIONAL):
+            # RFC 7606 §3.c; attributes we do not use (aggregator & co) are just discarded
+            if code not in _DISCARDABLE:
+                u.treat_as_withdraw = True
             u.errors.append(f"attribute {code}: bad flags {flags:#x}")
             continue
         try:
@@ -449,6 +450,9 @@ def decode_update(body: bytes, as4: bool, intern: Interner | None = None) -> Upd
 
 _KNOWN_OPTIONAL = {MED, COMMUNITIES, MP_REACH, MP_UNREACH, EXT_COMMUNITIES, AS4_PATH,
                    LARGE_COMMUNITIES, AGGREGATOR, AS4_AGGREGATOR, ORIGINATOR_ID, CLUSTER_LIST}
+
+
+_DISCARDABLE = {ATOMIC_AGGREGATE, AGGREGATOR, AS4_AGGREGATOR, AS4_PATH}
 
 
 class _Malformed(Exception):

@@ -50,10 +50,10 @@ def _round_float(v: float) -> float:
 
 class RecordMap:
     """How one counter record type becomes metrics."""
-    __slots__ = ("gauges", "floats", "counters", "strings", "enums", "derive",
+    __slots__ = ("gauges", "floats", "counters", "strings", "enums", "derive", "needs_prev",
                  "v_gauges", "v_floats", "v_counters", "v_strings", "v_enums")
 
-    def __init__(self, fields, derive=None, vir_prefix: bool = False):
+    def __init__(self, fields, derive=None, vir_prefix: bool = False, needs_prev: bool | None = None):
         gauges, floats, counters, strings, enums = [], [], [], [], []
         for spec in fields:
             src, dst, kind = spec[0], spec[1], spec[2]
@@ -75,6 +75,8 @@ class RecordMap:
                 raise ValueError(f"field kind {kind!r}")
         self.gauges, self.floats, self.counters = tuple(gauges), tuple(floats), tuple(counters)
         self.strings, self.enums, self.derive = tuple(strings), tuple(enums), derive
+        # only records with counters (or derived rates) keep the previous record for deltas
+        self.needs_prev = bool(counters) if needs_prev is None else needs_prev
 
         def vir(items):
             if not vir_prefix:
@@ -624,7 +626,7 @@ RECORD_MAPS: dict[str, RecordMap] = {
     "0:2009": RecordMap(_MIB_TCP),
     "0:2010": RecordMap(_MIB_UDP),
     "0:2100": RecordMap(_VNODE),
-    "0:2101": RecordMap(_VCPU, _derive_vcpu),
+    "0:2101": RecordMap(_VCPU, _derive_vcpu, needs_prev=True),
     "0:2102": RecordMap(_VMEM, _derive_vmem),
     "0:2103": RecordMap(_VDSK, _derive_vdsk),
     "0:2104": RecordMap(_VNIO),

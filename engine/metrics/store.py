@@ -62,6 +62,7 @@ class AgentState:
 
 class _RTMetricMap:
     """4300:1002 samples: named metrics; counters become rates, the rest are kept as sent."""
+    needs_prev = True
 
     @staticmethod
     def apply(rec: dict, prev: dict | None, dt: float, out: dict, virtual: bool) -> None:
@@ -220,7 +221,8 @@ class MetricStore:
             else:
                 prec, dt = None, 0.0
             m.apply(rec, prec, dt, out, virtual)
-            prev_map[tag] = (rec, now, uptime)
+            if m.needs_prev:
+                prev_map[tag] = (rec, now, uptime)
         ds.seq = seq
         ds.uptime = uptime
         ds.last = now
@@ -415,45 +417,25 @@ class MetricStore:
             for e in p.metric_entries(selected, name, now) or ():
                 if ds_id is not None and e.data_source != ds_id:
                     continue
-                if flt is not None and not self._filter_ok(flt, e.agent, e.data_source, now):
+                if flt is not None and not flt.entry_ok(e.agent, e.data_source, now):
                     continue
                 out.append(e)
         return out
 
-    def _counter_sources(self, selected, spec: MetricSpec, flt, now: float):
+    def _counter_sources(self, selected, spec: MetricSpec, flt: "_FilterRun | None", now: float):
         """(data sources, values) of a counter metric after the filter."""
         dss, vals = self._sources(selected, spec.name, spec.ds, now)
         if flt is not None and dss:
+            ok = flt.ds_ok
             dss = list(dss)
-            keep = range(len(dss))
-            lookup = self._lookup
-            for name, matcher in flt:
-                get = (self.index.get(name) or {}).get
-                verdicts: dict = {}          # value -> matcher(value): names repeat a lot
-                inherited: dict = {}         # (agent, parent) -> the parent's or host's value
-                passed = []
-                for i in keep:
-                    ds = dss[i]
-                    v = get(ds)
-                    if v is None:
-                        where = (ds.agent, ds.parent)
-                        if where in inherited:
-                            v = inherited[where]
-                        else:
-                            v = inherited[where] = lookup(ds, name, now)
-                        if v is None:
-                            continue
-                    ok = verdicts.get(v)
-                    if ok is None:
-                        ok = verdicts[v] = matcher(v)
-                    if ok:
-                        passed.append(i)
-                keep = passed
-                if not keep:
-                    break
+            keep = [i for i, ds in enumerate(dss) if ok(ds, now)]
             dss = [dss[i] for i in keep]
             vals = [vals[i] for i in keep]
         return dss, vals
+
+    def _filter_run(self, filter) -> "_FilterRun | None":
+        compiled = compile_filter(filter)
+        return None if compiled is None else _FilterRun(self, compiled)
 
     # -- public queries ----------------------------------------------------------------------
     def entries(self, agents, name: str, filter=None, now: float | None = None) -> list[MetricEntry]:
@@ -461,7 +443,7 @@ class MetricStore:
         now = time.time() if now is None else now
         selected = self.select_agents(agents)
         base, ds_id = split_qualifier(name)
-        flt = compile_filter(filter)
+        flt = self._filter_run(filter)
         spec = MetricSpec(name, "max", base, ds_id)
         dss, vals = self._counter_sources(selected, spec, flt, now)
         out = [MetricEntry(ds.agent.address, ds.id, base, v, _ms(now - ds.last), None)
@@ -473,7 +455,7 @@ class MetricStore:
         now = time.time() if now is None else now
         specs = [parse_metric(m) for m in split_list(metrics)]
         selected = self.select_agents(agents)
-        flt = compile_filter(filter)
+        flt = self._filter_run(filter)
         return [self._statistic(spec, selected, flt, now) for spec in specs]
 
     def _statistic(self, spec: MetricSpec, selected, flt, now: float) -> dict:
@@ -589,7 +571,7 @@ class MetricStore:
         if base is None:
             raise ValueError("a table needs at least one column without null:")
         selected = self.select_agents(agents)
-        flt = compile_filter(filter)
+        flt = self._filter_run(filter)
         base_spec = cols[base][0]
         bname = base_spec.name
         # one row candidate per (agent, data source) having the base column: DataSource
@@ -676,7 +658,7 @@ class MetricStore:
         now = time.time() if now is None else now
         items = split_list(metrics, ",;")
         selected = self.select_agents(agents)
-        flt = compile_filter(filter)
+        flt = self._filter_run(filter)
         out = []
         if any(i.upper() == "ALL" for i in items):
             for address in sorted(self.agents if selected is None else selected & self.agents.keys()):
@@ -684,7 +666,7 @@ class MetricStore:
                 for ds in sorted(tuple(a.sources.values()), key=lambda d: _ds_sort(d.id)):
                     if ds.expires < now:
                         continue
-                    if flt is not None and not matches(flt, lambda n, ds=ds: self._lookup(ds, n, now)):
+                    if flt is not None and not flt.ds_ok(ds, now):
                         continue
                     age = int((now - ds.last) * 1000)
                     for name, value in sorted(ds.values.items()):
@@ -771,6 +753,50 @@ class MetricStore:
         return {"agents": len(self.agents),
                 "dataSources": sum(len(a.sources) for a in self.agents.values()),
                 "metricNames": len(self.index)}
+
+
+class _FilterRun:
+    """A compiled filter applied during one query: remembers each data source's verdict (the
+    metrics of one query usually share data sources), each value's match and each inherited
+    (parent or host) value, so thousands of data sources cost a few dict lookups each."""
+    __slots__ = ("store", "compiled", "checks", "verdicts")
+
+    def __init__(self, store: MetricStore, compiled):
+        self.store = store
+        self.compiled = compiled
+        # (name, matcher, index getter, value -> bool, agent or (agent, parent) -> inherited value)
+        self.checks = [(name, matcher, (store.index.get(name) or {}).get, {}, {})
+                       for name, matcher in compiled]
+        self.verdicts: dict = {}
+
+    def ds_ok(self, ds: DataSource, now: float) -> bool:
+        ok = self.verdicts.get(ds)
+        if ok is not None:
+            return ok
+        ok = True
+        for name, matcher, get, seen, inherited in self.checks:
+            v = get(ds)
+            if v is None:
+                parent = ds.parent
+                where = ds.agent if parent is None else (ds.agent, parent)
+                if where in inherited:
+                    v = inherited[where]
+                else:
+                    v = inherited[where] = self.store._lookup(ds, name, now)
+                if v is None:
+                    ok = False
+                    break
+            r = seen.get(v)
+            if r is None:
+                r = seen[v] = matcher(v)
+            if not r:
+                ok = False
+                break
+        self.verdicts[ds] = ok
+        return ok
+
+    def entry_ok(self, agent: str, ds_id: str, now: float) -> bool:
+        return self.store._filter_ok(self.compiled, agent, ds_id, now)
 
 
 def _nth(seq, i: int):

@@ -307,7 +307,8 @@ $(function () {
   $('#m-stat').on('change', function () { metricState.stat = $(this).val(); resetMetricChart(); });
 
   // -- flows --------------------------------------------------------------------------------
-  var flowName = 'flowrt_ui_' + Math.random().toString(16).slice(2, 8);
+  // Each query gets its own flow name: the DELETE of the previous one may arrive after the PUT.
+  var flowBase = 'flowrt_ui_' + Math.random().toString(16).slice(2, 8), flowSeq = 0, flowName = null;
   var flowDb = {}, flowQuery = null, flowDefined = false, flowKeys = { at: 0, list: [] };
   var UNITS = { bps: ['bytes', 8, 'bits per second'], Bps: ['bytes', 1, 'bytes per second'],
     fps: ['frames', 1, 'frames per second'], bytes: ['bytes', 1, 'bytes per second'],
@@ -330,9 +331,15 @@ $(function () {
     var spec = { keys: keys, value: unit[0], n: 20, t: 2 };
     if (filter) spec.filter = filter;
     flowStatus('defining flow…');
-    $.ajax({ url: REST + 'flow/' + flowName + '/json', method: 'PUT', contentType: 'application/json',
+    var name = flowBase + '_' + (++flowSeq);
+    $.ajax({ url: REST + 'flow/' + name + '/json', method: 'PUT', contentType: 'application/json',
       data: JSON.stringify(spec) })
       .done(function () {
+        if (name !== flowBase + '_' + flowSeq) { // a newer query replaced this one meanwhile
+          fetch(REST + 'flow/' + name + '/json', { method: 'DELETE', keepalive: true }).catch(function () {});
+          return;
+        }
+        flowName = name;
         flowDefined = true;
         flowQuery = { keys: keys.split(','), scale: unit[1], units: unit[2], value: valueIn, filter: filter };
         try { sessionStorage.setItem('flowrt_flow', JSON.stringify({ keys: keys, value: valueIn, filter: filter })); } catch (e) { /* private mode */ }
@@ -381,7 +388,7 @@ $(function () {
     return getJSON('flow/json').done(function (flows) {
       alive();
       definedFlows = flows || {};
-      var names = Object.keys(definedFlows).filter(function (n) { return n !== flowName; }).sort();
+      var names = Object.keys(definedFlows).filter(function (n) { return n.indexOf(flowBase) !== 0; }).sort();
       function list(v) { return v instanceof Array ? v.join(',') : (v === undefined || v === null ? '' : String(v)); }
       $('#f-defined tbody').html(names.map(function (n) {
         var f = definedFlows[n];

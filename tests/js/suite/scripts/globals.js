@@ -69,6 +69,13 @@ var checks = {
     var back = sharedGet('big');
     return [back.s === big.s, back.s.length, back.a.length, back.a[19999].t, JSON.stringify(back) === JSON.stringify(big)];
   },
+  sharedTicks: function () { return sharedGet('clears_ticks'); },
+  sharedMore: function () {
+    sharedSet('tmp_a', 1); sharedSet('tmp_b', [2]);
+    var keys = sharedKeys().filter(function (k) { return k.indexOf('tmp_') === 0; });
+    sharedDelete('tmp_a'); sharedSet('tmp_b', null);
+    return { keys: keys, a: sharedGet('tmp_a'), b: sharedGet('tmp_b') };
+  },
   storeRead: function () { return storeGet('plain'); },
   shared: function () { sharedSet('from_suite', { n: 1 }); var o = sharedGet('from_suite'); o.n = 99;
                         return { copy: sharedGet('from_suite'), peer: sharedGet('from_peer') || null }; },
@@ -77,6 +84,7 @@ var checks = {
     var seq = [10, 11, 10, 11, 10, 10, 50].map(function (v) { return baselineCheck('b', v); });
     return { number: formatNumber(1234567.891, '#,##0 seconds'), pct: formatNumber('12.5', "0'%' difference"),
              date: formatDate(0, "yyyy-MM-dd'T'HH:mm:ss"), md5: md5('hello'),
+             dateObj: formatDate(new Date(Date.UTC(2020, 5, 15, 12)), 'yyyy-MM'),
              dns: dnsGetAllByName('localhost'), baseline: seq, stats: baselineStatistics('b') };
   },
   graphite: function (req) { graphite('127.0.0.1', req.query.port[0], { 'a.b': 1.5, c: 2 }); return true; },
@@ -121,6 +129,7 @@ setHttpHandler(function (req) {
   if (req.path[0] === 'echo') return req;
   if (req.path[0] === 'text') return 'plain text';
   if (req.path[0] === 'nothing') return undefined;
+  if (req.path[0] === 'cyclic') { var o = {}; o.self = o; return o; }
   if (req.path[0] === 'throw') throw req.query.what[0];
   if (req.path[0] === 'error') throw new TypeError('typed');
   if (req.path[0] === 'slow') { var t = Date.now(); while (Date.now() - t < 300) {} return t + '-' + Date.now(); }
