@@ -130,9 +130,13 @@ class Isolate:
         self._cb = MR_CALLBACK(self._on_callback)  # keep a reference for the context's life
         # Creating isolates concurrently can crash V8: the first one initializes process-wide
         # allocator state (PartitionAlloc's configurable pool) without a lock. Seen as
-        # "Check failed: !IsConfigurablePoolInitialized()" when several scripts start at once.
+        # "Check failed: !IsConfigurablePoolInitialized()" when several scripts start at once,
+        # so isolates are set up one at a time (a few ms each).
         with _create_lock:
             self._ctx = self._dll.mr_init_context(self._cb)
+            self._setup(buffer_bytes, memory_limit)
+
+    def _setup(self, buffer_bytes: int, memory_limit: int) -> None:
         if memory_limit:
             self._dll.mr_set_hard_memory_limit(self._ctx, int(memory_limit))
         raw = self._eval_raw(f"globalThis.__sab = new SharedArrayBuffer({int(buffer_bytes)}); __sab")

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import threading
+from pathlib import Path
 
 import pytest
 
@@ -216,3 +217,21 @@ def test_time_limit_counts_javascript_not_host_calls():
         assert iso.host_seconds >= 0.8
     finally:
         iso.close()
+
+
+def test_isolates_created_at_once_in_a_fresh_process():
+    # V8 crashed (FATAL partition_address_space) when the first isolates of a process were
+    # created concurrently; each run needs a fresh process, so run a few.
+    import subprocess
+    import sys
+    code = ("import sys, threading; sys.path.insert(0, %r)\n"
+            "from jsapi.bridge import Isolate\n"
+            "b = threading.Barrier(12); out = []\n"
+            "def w():\n"
+            "    b.wait(); i = Isolate(lambda t: (True, t)); out.append(i.eval(\"__bridge.call('ok')[1]\")); i.close()\n"
+            "ts = [threading.Thread(target=w) for _ in range(12)]\n"
+            "[t.start() for t in ts]; [t.join() for t in ts]\n"
+            "print(out.count('ok'))\n") % str(Path(__file__).resolve().parent.parent)
+    for _ in range(4):
+        r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+        assert r.returncode == 0 and r.stdout.strip() == "12", r.stderr[-2000:]

@@ -11,14 +11,13 @@ rate with the coverage figures of the blog's query.
 from __future__ import annotations
 
 import math
-import threading
 import time
 
 import pytest
 
 from bgp_support import BIRD, Bird
 from lab import netns
-from lab.agents import Sender, Switch
+from lab.agents import Paced, Sender, Switch
 from lab.scenario import LabScenario
 from lab.swarm import FLOWRT_SFLOW
 
@@ -69,26 +68,28 @@ protocol bgp flowrt {{
 """
 
 
-class Traffic(threading.Thread):
+class Traffic(Paced):
+    """Every 0.25 s the switch sends the mix; another agent (no bgpAddSource) sends traffic to
+    192.0.2.5 that must not count. Records when each of the switch's ticks went out."""
+
     def __init__(self, switch: Switch, other: Switch):
-        super().__init__(daemon=True)
+        super().__init__(TICK, self.send)
         self.switch, self.other = switch, other
-        self.halt = threading.Event()
-        self.first = None
+        self.flows = [dict(src="10.0.0.31", dst=d, size=SIZE, rate=RATE, samples=n)
+                      for d, n in MIX.items()]
+        self.sent: list[float] = []
 
-    def run(self):
-        flows = [dict(src="10.0.0.31", dst=d, size=SIZE, rate=RATE, samples=n) for d, n in MIX.items()]
-        while not self.halt.is_set():
-            if self.first is None:
-                self.first = time.time()
-            self.switch.send_flows(flows, dt_ms=int(TICK * 1000))
-            self.other.send_flows([dict(src="10.0.0.32", dst="192.0.2.5", size=SIZE, rate=RATE,
-                                        samples=20)], dt_ms=int(TICK * 1000))
-            self.halt.wait(TICK)
+    def send(self, now):
+        self.switch.send_flows(self.flows, dt_ms=int(TICK * 1000))
+        self.sent.append(time.time())
+        self.other.send_flows([dict(src="10.0.0.32", dst="192.0.2.5", size=SIZE, rate=RATE,
+                                    samples=20)], dt_ms=int(TICK * 1000))
 
-    def stop(self):
-        self.halt.set()
-        self.join(5)
+    def moving_average(self, at: float, sent_before: float) -> float:
+        """The 60 s moving average (bytes/s) at time `at` of the ticks sent before
+        `sent_before`: each tick of B bytes at time s contributes B/tau e^-(at-s)/tau."""
+        per_tick = sum(MIX.values()) * SIZE * RATE
+        return sum(per_tick / TAU * math.exp(-(at - t) / TAU) for t in self.sent if t < sent_before)
 
 
 def test_bgp_topprefixes_ranks_routes_carrying_the_traffic(tmp_path):
@@ -129,10 +130,10 @@ def test_bgp_topprefixes_ranks_routes_carrying_the_traffic(tmp_path):
         assert ranked[1]["value"] / top["valueTotal"] == pytest.approx(3 / total, rel=1e-4)
         assert top["valueTopPrefixes"] == pytest.approx(sum(p["value"] for p in ranked), rel=1e-9)
         assert top["valuePercentCoverage"] == pytest.approx(90.0, rel=1e-4)
-        # the 60 s moving average of a steady rate r after T seconds reads r (1 - e^-T/60)
-        rate = total / TICK * SIZE * RATE                       # bytes/s of the switch
-        lo = rate * (1 - math.exp(-(t0 - traffic.first - 2 * TICK) / TAU)) * 0.9
-        hi = rate * (1 - math.exp(-(t1 - traffic.first + TICK) / TAU)) * 1.1
+        # the total is the 60 s moving average of the bytes the switch sent (all of it counts:
+        # routed or not), to within the moment of the query
+        lo = traffic.moving_average(t1, sent_before=t0 - 0.05) * 0.99
+        hi = traffic.moving_average(t0, sent_before=t1) * 1.01
         assert lo <= top["valueTotal"] <= hi, (lo, top["valueTotal"], hi)
 
         two = fr.get_json(f"/bgp/topprefixes/{ROUTER}/json?maxPrefixes=2")

@@ -18,7 +18,7 @@ import pytest
 from bgp_support import BIRD, Bird
 from dns_support import NSD, Nsd
 from lab import netns
-from lab.agents import Sender, Switch
+from lab.agents import Paced, Sender, Switch
 from lab.scenario import LabScenario
 from lab.swarm import FLOWRT_SFLOW
 from test_seed_rest_clients import ddos, dnspair, elephant
@@ -52,30 +52,20 @@ protocol bgp flowrt {{
 """
 
 
-class Traffic(threading.Thread):
+class Traffic(Paced):
     """Every 0.1 s from the switch: DNS responses (UDP sport 53) from 198.51.100.7 at 200k
     frames/s (1-in-1000), a 1.2 Gbit/s TCP elephant 10.0.0.40 -> 203.0.113.9 (1-in-10000) and
     a small ssh flow below both thresholds."""
 
+    FLOWS = [dict(src="198.51.100.7", dst="10.0.0.5", proto=17, sport=53, dport=33000,
+                  size=512, rate=1000, samples=20),
+             dict(src="10.0.0.40", dst="203.0.113.9", sport=60789, dport=25, size=1500,
+                  rate=10000, samples=10),
+             dict(src="10.0.0.70", dst="10.0.0.40", sport=56174, dport=22, size=100,
+                  rate=10, samples=1)]
+
     def __init__(self, switch: Switch):
-        super().__init__(daemon=True)
-        self.switch = switch
-        self.halt = threading.Event()
-
-    def run(self):
-        flows = [dict(src="198.51.100.7", dst="10.0.0.5", proto=17, sport=53, dport=33000,
-                      size=512, rate=1000, samples=20),
-                 dict(src="10.0.0.40", dst="203.0.113.9", sport=60789, dport=25, size=1500,
-                      rate=10000, samples=10),
-                 dict(src="10.0.0.70", dst="10.0.0.40", sport=56174, dport=22, size=100,
-                      rate=10, samples=1)]
-        while not self.halt.is_set():
-            self.switch.send_flows(flows, dt_ms=100)
-            self.halt.wait(0.1)
-
-    def stop(self):
-        self.halt.set()
-        self.join(5)
+        super().__init__(0.1, lambda now: switch.send_flows(self.FLOWS, dt_ms=100))
 
 
 def test_rest_clients_with_bgp_keys_from_bird_and_names_from_dns(tmp_path):

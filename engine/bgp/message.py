@@ -194,6 +194,13 @@ class PathAttrs:
         return (self.origin, self.aspath, self.nexthop, self.nexthop_ll, self.med,
                 self.localpref, self.communities, self.large_communities, self.ext_communities)
 
+    # equal attribute sets are one set: the interner keys its pool by the objects themselves
+    def __hash__(self) -> int:
+        return hash(self.key())
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, PathAttrs) and self.key() == other.key()
+
     # -- presentation (sFlow-RT style, as the sFlow decoder writes them: "1-2-3", "65000:1-65000:2")
     def aspath_str(self) -> str:
         return "-".join(str(a) if isinstance(a, int) else "{" + ",".join(map(str, sorted(a))) + "}"
@@ -239,14 +246,25 @@ class Interner:
     def __init__(self):
         self._pool: dict = {}
         self._sweep_at = 1024
+        # parts many sets share: AS paths (same path, other communities/MED), the AS numbers in
+        # them (each int above 256 is its own 32-byte object) and next-hop strings
+        self._parts: dict = {}
 
     def __call__(self, attrs: PathAttrs) -> PathAttrs:
         pool = self._pool
-        key = attrs.key()
-        found = pool.get(key)
+        found = pool.get(attrs)
         if found is not None:
             return found
-        pool[key] = attrs
+        parts = self._parts
+        path = attrs.aspath
+        shared = parts.get(path)
+        if shared is None:
+            shared = tuple(parts.setdefault(a, a) for a in path)
+            parts[shared] = shared
+        attrs.aspath = shared
+        if attrs.nexthop is not None:
+            attrs.nexthop = parts.setdefault(attrs.nexthop, attrs.nexthop)
+        pool[attrs] = attrs  # keyed by itself: no separate key tuple kept per set
         if len(pool) >= self._sweep_at:
             self.sweep()
         return attrs
@@ -254,10 +272,19 @@ class Interner:
     def sweep(self) -> None:
         pool = self._pool
         refs = sys.getrefcount
-        # only the pool holds it: 2 references (the pool's and getrefcount's argument)
-        for key in [k for k in pool if refs(pool[k]) <= 2]:
-            del pool[key]
+        # held by nobody else: the pool's key and value, the loop variable, getrefcount's arg
+        for a in [a for a in pool if refs(a) <= 4]:
+            del pool[a]
         self._sweep_at = max(1024, 2 * len(pool))
+        if len(self._parts) > 2 * len(pool) + 100_000:  # forget parts only dead sets used
+            parts: dict = {}
+            for a in pool:
+                parts[a.aspath] = a.aspath
+                for asn in a.aspath:
+                    parts[asn] = asn
+                if a.nexthop is not None:
+                    parts[a.nexthop] = a.nexthop
+            self._parts = parts
 
     def __len__(self) -> int:
         return len(self._pool)

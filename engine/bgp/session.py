@@ -31,6 +31,8 @@ class Session(asyncio.Protocol):
         self.route_refresh = False
         self.hold = 0
         self.hold_timer = None
+        self.hold_limit = 0.0  # seconds the peer may stay silent (0: no hold timer)
+        self.last_rx = 0.0
         self.keepalive_timer = None
         self.closed = False
         self.ibgp = False
@@ -57,14 +59,27 @@ class Session(asyncio.Protocol):
         buf = self.buf
         buf += data
         off, n = 0, len(buf)
+        unpack, marker, check = m.HEADER.unpack_from, m.MARKER, m.check_header
+        handle_update = self.speaker.handle_update
         try:
             while n - off >= 19 and not self.closed:
-                length, kind = m.check_header(buf, off)
-                if n - off < length:
-                    break
+                mark, length, kind = unpack(buf, off)
+                if n - off < length and mark == marker and 19 <= length <= m.MAX_MESSAGE:
+                    break  # a well-formed header whose message has not fully arrived yet
+                if (kind != m.UPDATE or mark != marker or length < 23 or length > m.MAX_MESSAGE
+                        or self.state != "established"):
+                    length, kind = check(buf, off)  # raises on a bad header
+                    body = bytes(buf[off + 19:off + length])
+                    off += length
+                    self._dispatch(kind, body)
+                    continue
+                # UPDATEs of an established session: the bulk of a table load
                 body = bytes(buf[off + 19:off + length])
                 off += length
-                self._dispatch(kind, body)
+                self.messages_in += 1
+                self.updates_in += 1
+                self.last_rx = self._loop_time()
+                handle_update(self, body)
         except m.BgpError as exc:
             self.fail(exc)
         except Exception as exc:  # a decoder bug must cost this session, never the engine
@@ -79,8 +94,7 @@ class Session(asyncio.Protocol):
     # -- messages -----------------------------------------------------------------------------
     def _dispatch(self, kind: int, body: bytes) -> None:
         self.messages_in += 1
-        if self.hold:
-            self._arm_hold(self.hold)
+        self.last_rx = self._loop_time()
         if kind == m.UPDATE:
             if self.state != "established":
                 raise m.BgpError(m.ERR_FSM, 0, "UPDATE before session established")
@@ -153,17 +167,35 @@ class Session(asyncio.Protocol):
         self.keepalive_timer = loop.call_later(interval, tick)
 
     def _arm_hold(self, seconds: float) -> None:
+        """Expire when the peer is silent for `seconds`. Messages only stamp last_rx (re-arming
+        a timer per message would cost more than decoding a small UPDATE); a check runs every
+        quarter of the hold time."""
+        self.hold_limit = seconds
+        self.last_rx = self._loop_time()
         if self.hold_timer is not None:
             self.hold_timer.cancel()
-        self.hold_timer = asyncio.get_running_loop().call_later(seconds, self._hold_expired)
+        self.hold_timer = asyncio.get_running_loop().call_later(seconds / 4, self._hold_check)
+
+    def _hold_check(self) -> None:
+        self.hold_timer = None
+        if self.closed or not self.hold_limit:
+            return
+        silent = self._loop_time() - self.last_rx
+        if silent >= self.hold_limit:
+            self.fail(m.BgpError(m.ERR_HOLD, 0, "hold timer expired"))
+            return
+        wait = min(self.hold_limit / 4, self.hold_limit - silent)
+        self.hold_timer = asyncio.get_running_loop().call_later(max(wait, 0.05), self._hold_check)
 
     def _cancel_hold(self) -> None:
+        self.hold_limit = 0.0
         if self.hold_timer is not None:
             self.hold_timer.cancel()
             self.hold_timer = None
 
-    def _hold_expired(self) -> None:
-        self.fail(m.BgpError(m.ERR_HOLD, 0, "hold timer expired"))
+    @staticmethod
+    def _loop_time() -> float:
+        return asyncio.get_running_loop().time()
 
     # -- teardown -----------------------------------------------------------------------------
     def fail(self, exc: m.BgpError) -> None:

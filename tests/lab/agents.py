@@ -205,3 +205,30 @@ class Switch:
         for i in range(0, len(samples), 8):
             self.seq += 1
             self.sender.send(datagram(self.agent, self.seq, self.uptime, samples[i:i + 8]))
+
+
+class Paced(threading.Thread):
+    """Calls tick(now) once per `period` seconds on an absolute schedule: when the machine is
+    busy, late ticks are caught up, so the average rate of whatever tick() sends stays exact."""
+
+    def __init__(self, period: float, tick):
+        super().__init__(name="lab-paced", daemon=True)
+        self.period, self.tick = period, tick
+        self.halt = threading.Event()
+        self.first: float | None = None
+        self.ticks = 0
+
+    def run(self) -> None:
+        import time
+        self.first = time.time()
+        while not self.halt.is_set():
+            now = time.time()
+            due = int((now - self.first) / self.period) + 1
+            while self.ticks < due and not self.halt.is_set():
+                self.tick(now)
+                self.ticks += 1
+            self.halt.wait(max(0.0, self.first + self.ticks * self.period - time.time()))
+
+    def stop(self) -> None:
+        self.halt.set()
+        self.join(5)

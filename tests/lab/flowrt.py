@@ -6,8 +6,8 @@ flowrt namespace, on the default ports 8008 and 6343 (the namespace has its own 
 
 - /tls is a bind mount of the test's folder with key.pem, cert.pem, ca.pem. The directory /tls
   must exist on the machine's file system to be a mount point: when it does not, the lab
-  creates the empty directory and removes it again at stop (its content is never visible
-  outside flowrt's mount namespace);
+  creates the empty directory and the last lab run using it removes it again (markers in
+  /run/flowrt-lab-tls/); its content is never visible outside flowrt's mount namespace;
 - /etc/hosts is a bind mount of the test's hosts file (rules.emergingthreats.net -> lab host).
 
 SSL_CERT_FILE names the lab CA bundle, so https servers signed by the test CA are trusted by
@@ -15,27 +15,94 @@ http()/http2()/httpAsync() without certs (the standard OpenSSL variable Python's
 """
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
 import re
 import shlex
+import shutil
 import signal
 import subprocess
 import time
 import urllib.error
 import urllib.request
+import uuid
 from pathlib import Path
 
 from .netns import in_netns
 
 REPO = Path(__file__).resolve().parents[2]
 TLS_MOUNT = Path("/tls")
+TLS_STATE = Path("/run/flowrt-lab-tls")      # who uses /tls now (see _tls_registry)
 
 _SETUP = """set -e
 if [ -n "$LAB_TLS" ]; then mount --bind "$LAB_TLS" /tls; fi
 if [ -n "$LAB_HOSTS" ]; then mount --bind "$LAB_HOSTS" /etc/hosts; fi
 exec "$@"
 """
+
+
+@contextlib.contextmanager
+def _tls_registry():
+    """Lab runs on this machine (concurrent test sessions too) share the /tls mount point:
+    each holds a marker while it uses it; the last one out removes /tls if a lab made it."""
+    TLS_STATE.mkdir(parents=True, exist_ok=True)
+    with open(TLS_STATE / "lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
+def ensure_tls_mountpoint() -> str:
+    """Make /tls exist as an (empty) mount point; returns a token for remove_tls_mountpoint."""
+    token = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    with _tls_registry():
+        if not TLS_MOUNT.exists():
+            TLS_MOUNT.mkdir()
+            (TLS_STATE / "created").touch()
+        (TLS_STATE / f"user-{token}").touch()
+    return token
+
+
+def remove_tls_mountpoint(token: str) -> None:
+    with _tls_registry():
+        (TLS_STATE / f"user-{token}").unlink(missing_ok=True)
+        users = []
+        for marker in TLS_STATE.glob("user-*"):
+            pid = int(marker.name.split("-")[1])
+            try:
+                os.kill(pid, 0)
+                users.append(marker)
+            except ProcessLookupError:
+                marker.unlink(missing_ok=True)      # a run that was killed
+        if not users and (TLS_STATE / "created").exists():
+            try:
+                TLS_MOUNT.rmdir()       # only when empty: never anything a user put there
+            except OSError:
+                pass
+            (TLS_STATE / "created").unlink(missing_ok=True)
+
+
+def write_hosts(path: Path, names: dict[str, str]) -> Path:
+    lines = ["127.0.0.1\tlocalhost", "::1\tlocalhost ip6-localhost ip6-loopback"]
+    lines += [f"{addr}\t{name}" for name, addr in names.items()]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def private_command(ns: str, argv: list[str], *, tls: Path | None = None,
+                    hosts_file: Path | None = None, ca_bundle: Path | None = None):
+    """(argv, env) running argv in network namespace ns and a private mount namespace where
+    /tls is the `tls` folder and /etc/hosts is `hosts_file`."""
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("RTPROP", "SSL_CERT_FILE", "SSL_CERT_DIR", "http_proxy", "https_proxy",
+                        "HTTP_PROXY", "HTTPS_PROXY", "all_proxy", "ALL_PROXY")}
+    env["LAB_TLS"] = str(tls) if tls is not None else ""
+    env["LAB_HOSTS"] = str(hosts_file) if hosts_file is not None else ""
+    if ca_bundle is not None:
+        env["SSL_CERT_FILE"] = str(ca_bundle)
+    return (["ip", "netns", "exec", ns, "unshare", "--mount", "--propagation", "private",
+             "sh", "-c", _SETUP, "flowrt-lab", *argv], env)
 
 
 class Flowrt:
@@ -51,28 +118,17 @@ class Flowrt:
         self.http_port = http_port
         self.log = self.home / "flowrt.log"
         self.proc: subprocess.Popen | None = None
-        self._made_tls = False
+        self._tls_token: str | None = None
 
     def start(self, timeout: float = 60.0) -> "Flowrt":
-        env = {k: v for k, v in os.environ.items() if k not in ("RTPROP", "SSL_CERT_FILE", "SSL_CERT_DIR")}
-        env.update(FLOWRT_HOME=str(self.home), LAB_TLS="", LAB_HOSTS="")
-        for k in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"):
-            env.pop(k, None)
-        if self.tls is not None:
-            if not TLS_MOUNT.exists():
-                TLS_MOUNT.mkdir()
-                self._made_tls = True
-            env["LAB_TLS"] = str(self.tls)
+        hosts_file = None
         if self.hosts is not None:
-            hosts_file = self.home / "hosts"
-            lines = ["127.0.0.1\tlocalhost", "::1\tlocalhost ip6-localhost ip6-loopback"]
-            lines += [f"{addr}\t{name}" for name, addr in self.hosts.items()]
-            hosts_file.write_text("\n".join(lines) + "\n")
-            env["LAB_HOSTS"] = str(hosts_file)
-        if self.ca_bundle is not None:
-            env["SSL_CERT_FILE"] = str(self.ca_bundle)
-        argv = ["ip", "netns", "exec", self.ns, "unshare", "--mount", "--propagation", "private",
-                "sh", "-c", _SETUP, "flowrt-lab", str(REPO / "start.sh"), *self.props]
+            hosts_file = write_hosts(self.home / "hosts", self.hosts)
+        if self.tls is not None:
+            self._tls_token = ensure_tls_mountpoint()
+        argv, env = private_command(self.ns, [str(REPO / "start.sh"), *self.props], tls=self.tls,
+                                    hosts_file=hosts_file, ca_bundle=self.ca_bundle)
+        env["FLOWRT_HOME"] = str(self.home)
         out = open(self.log, "ab")
         self.proc = subprocess.Popen(argv, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT,
                                      stdin=subprocess.DEVNULL)
@@ -92,12 +148,9 @@ class Flowrt:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(5)
-        if self._made_tls:
-            try:
-                TLS_MOUNT.rmdir()
-            except OSError:
-                pass
-            self._made_tls = False
+        if self._tls_token is not None:
+            remove_tls_mountpoint(self._tls_token)
+            self._tls_token = None
 
     # -- log -----------------------------------------------------------------------------------
     def log_lines(self) -> list[str]:
@@ -145,7 +198,10 @@ class Flowrt:
         return json.loads(text)
 
     def curl(self, path: str) -> str:
-        """The seed's own command, run as a user would inside the namespace."""
+        """The seed's own command, run as a user would inside the namespace (urllib when curl
+        is not installed)."""
+        if shutil.which("curl") is None:
+            return self.request(path)[1]
         out = subprocess.run(["ip", "netns", "exec", self.ns, "curl", "-s",
                               f"http://localhost:{self.http_port}{path}"],
                              capture_output=True, text=True, timeout=30)
