@@ -153,3 +153,23 @@ def test_top_prefixes_skips_many_withdrawn_heavy_prefixes():
     values.update({"10.1.0.0/16": 3.0, "10.2.0.0/16": 2.0, "172.16.0.0/12": 1.0})
     r = top_prefixes(rib, values, 1e6, 2, 0, 0, False, False)
     assert [e["prefix"] for e in r["topPrefixes"]] == ["10.1.0.0/16", "10.2.0.0/16"]
+
+
+def test_rest_changes_refused_when_read_only(make_engine):
+    import json
+    import urllib.error
+    import urllib.request
+    run = make_engine({"bgp.start": "yes", "bgp.port": "0", "http.readonly": "yes"})
+    bgp = run.engine.subsystems["bgp"]
+    run.call(bgp.add_neighbor, "10.0.0.254", 65162, "10.0.0.162")
+    for method, path, body in (
+            ("PUT", "/bgp/routepusher/10.0.0.254/10.1.0.0/16/json", {"nexthop": "10.0.0.1"}),
+            ("DELETE", "/bgp/routepusher/10.0.0.254/10.1.0.0/16/json", None),
+            ("PUT", "/bgp/flowspec/10.0.0.254/json", {"match": {"protocol": "=6"}})):
+        req = urllib.request.Request(run.http_url + path, method=method,
+                                     data=None if body is None else json.dumps(body).encode())
+        with pytest.raises(urllib.error.HTTPError) as err:
+            urllib.request.urlopen(req, timeout=10)
+        assert err.value.code == 403
+    assert run.call(bgp.route_count, "10.0.0.254") == 0
+    assert run.get_json("/bgp/routepusher/10.0.0.254/json") == []  # reading still works

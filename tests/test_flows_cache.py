@@ -341,3 +341,29 @@ def test_activeflows_key_filter():
     assert len(fe.active_flows("ALL", "pair", now=now, key_filter="agent=a&ipsource!=10.0.0.0")) == 2
     with pytest.raises(ValueError):
         fe.active_flows("ALL", "pair", now=now, key_filter="ipsource=(")
+
+
+def test_threshold_filter_uses_metric_filter_patterns():
+    """A threshold filter matches like a metric query filter: '*' patterns, and a name the data
+    source lacks is looked up on the agent's host data source (host_name here)."""
+    import time
+
+    from engine.core import Engine
+    from engine.props import DEFAULTS, Properties
+
+    eng = Engine(Properties(dict(DEFAULTS)))
+    metrics, fe = eng.subsystems["metrics"], eng.subsystems["flows"]
+    now = time.time()
+    for agent, host in (("10.0.0.1", "web1.example"), ("10.0.0.2", "db1.example")):
+        metrics.update(agent, "2.1", 2, 1, [{"counterBlock_tag": "0:2000", "hostname": host,
+                                             "UUID": "", "machine_type": 3, "os_name": 2,
+                                             "os_release": "6.1"}], now)
+    fe.set_threshold("web", {"metric": "tcp", "value": 10, "filter": {"host_name": ["web*"]}})
+    fe.set_flow("tcp", {"keys": "ipsource", "value": "frames"})
+    for agent in ("10.0.0.1", "10.0.0.2"):
+        for i in range(200):
+            fe.process(pkt(), agent, "3", 1, now + i * 0.01)
+    evts = fe.events_since("web")
+    assert [e["agent"] for e in evts] == ["10.0.0.1"]
+    with pytest.raises(ValueError):
+        fe.set_threshold("bad", {"metric": "tcp", "value": 1, "filter": {"host_name": [{}]}})

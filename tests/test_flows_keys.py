@@ -49,7 +49,10 @@ def test_prefix_suffix_first(fe):
          "httpurl": "http://localhost:8008/metrics/json"}
     assert key(fe, "prefix:stack:.:1")(a) == "eth"
     assert key(fe, "prefix:stack:.:3")(a) == "eth.vlan.ip"
-    assert key(fe, "suffix:dnsqname:.:2")(a) == "example.com."
+    # the blog's rule: the empty token after a trailing '.' counts as one of the n
+    assert key(fe, "suffix:dnsqname:.:3")(a) == "example.com."
+    assert key(fe, "suffix:dnsqname:.:2")(a) == "com."
+    assert key(fe, "suffix:stack:.:2")(a) == "ip.tcp"
     assert key(fe, "first:stack:.:ip:ip6")(a) == "ip"
     assert key(fe, "first:stack:.:ip6:arp")(a) is None
     # the example from define_flow: nested function with a '/' delimiter

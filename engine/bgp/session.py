@@ -117,8 +117,9 @@ class Session(asyncio.Protocol):
         elif kind == m.ROUTE_REFRESH:
             if self.state != "established":
                 raise m.BgpError(m.ERR_FSM, 0, "ROUTE-REFRESH before session established")
-            afi, _, safi = struct.unpack_from(">HBB", body, 0)
-            if (afi, safi) in self.families:
+            afi, subtype, safi = struct.unpack_from(">HBB", body, 0)
+            # subtype 1/2 are enhanced route refresh markers (RFC 7313), not requests
+            if subtype == 0 and (afi, safi) in self.families:
                 self.speaker.send_pushed(self, afi, safi)
 
     def _open(self, o: m.Open) -> None:

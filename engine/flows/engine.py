@@ -7,6 +7,7 @@ import time
 from typing import Callable
 
 from .. import log
+from ..metrics.filters import compile_filter
 from . import keyfuncs  # noqa: F401  (registers the built-in key functions)
 from . import filters, pipeline
 from .cache import FlowTable
@@ -133,8 +134,9 @@ class FlowEngine:
         if self._skip < 1000 or not self._skip % KEYS_SEEN_ACTIVE:
             self._note_source(sample, now)
             self.keys_seen.update(dict.fromkeys(attrs, now))
-        for fn in self._active_enrichers:
-            fn(sample, attrs)
+        if self._active_enrichers:
+            for fn in self._active_enrichers:
+                fn(sample, attrs)
         process(attrs, sample.agent, sample.data_source, sample.sampling_rate, now)
 
     def _note_source(self, sample, now: float) -> None:
@@ -353,6 +355,8 @@ class FlowEngine:
         th = Threshold(name, spec)
         th.fire = self._fire
         if th.filter:
+            # compiled once here, so a bad filter value is refused (400) rather than ignored
+            th.compiled_filter = compile_filter(th.filter)
             th.location_ok = self._location_matches
         old = self.thresholds.get(name)
         self.thresholds[name] = th
@@ -402,21 +406,15 @@ class FlowEngine:
         return any(k[0] == agent and k[1] == ds for k in th.states)
 
     def _location_matches(self, th: Threshold, agent: str, ds: str) -> bool:
+        # One filter language for queries and thresholds: the metric store's (patterns,
+        # numeric equality, lookup in the parent/host data source).
         metrics = self._metrics()
-        if metrics is None or not hasattr(metrics, "entries"):
+        if metrics is None:
             return True
-        for mname, wanted in th.filter.items():
-            ok = False
-            try:
-                for ent in metrics.entries({agent}, mname):
-                    if ent.data_source == ds and _filter_value_match(ent.value, wanted):
-                        ok = True
-                        break
-            except Exception:
-                return False
-            if not ok:
-                return False
-        return True
+        try:
+            return metrics.filter_matches(agent, ds, th.compiled_filter)
+        except ValueError:
+            return False
 
     def _fire(self, th: Threshold, agent: str, ds: str, value: float, table, fk, now: float):
         evt = {"thresholdID": th.name, "metric": th.metric, "agent": agent, "dataSource": ds,
@@ -480,18 +478,6 @@ def _names(name):
     if isinstance(name, str):
         return frozenset(n for n in name.split(",") if n)
     return frozenset(name)
-
-
-def _filter_value_match(value, wanted: list) -> bool:
-    for w in wanted:
-        if value == w or str(value) == str(w):
-            return True
-        try:
-            if float(value) == float(w):
-                return True
-        except (TypeError, ValueError):
-            pass
-    return False
 
 
 def _agent_enricher(sample, attrs) -> None:

@@ -205,13 +205,9 @@ def _suffix(args, engine):
         raise KeyFunctionError("suffix count must be >= 1")
 
     def suffix(v):
-        s = str(v)
-        # a trailing delimiter (DNS names end in '.') is not a token
-        trail = s.endswith(delim)
-        if trail:
-            s = s[:-len(delim)]
-        r = delim.join(s.rsplit(delim, n)[-n:])
-        return r + delim if trail else r
+        # The empty token after a trailing delimiter counts, as in the blog's example:
+        # suffix:[dns:ipsource]:.:3 turns "xenvm11.sf.inmon.com." into "inmon.com."
+        return delim.join(str(v).split(delim)[-n:])
     return _memoized(key, suffix)
 
 

@@ -98,6 +98,7 @@ def build(tables: list, on_error) -> object:
                 block.append(f"{ind}if x is not None and (x.__class__ is int or x.__class__ is float):")
             ind2 = ind + "    "
             I = gen.const(table.inv_t, "I")
+            NI = gen.const(-table.inv_t, "NI")
             N = gen.const(table.new_entry, "N")
             block += [
                 f"{ind2}fk = {fk_src}",
@@ -108,7 +109,7 @@ def build(tables: list, on_error) -> object:
                 f"{ind2}else:",
                 f"{ind2}    dt = now - e[1]",
                 f"{ind2}    if dt > 0.0:",
-                f"{ind2}        e[0] = e[0] * exp(-dt * {I}) + s * {I}",
+                f"{ind2}        e[0] = e[0] * exp(dt * {NI}) + s * {I}",
                 f"{ind2}        e[1] = now",
                 f"{ind2}    else:",
                 f"{ind2}        e[0] += s * {I}",

@@ -56,6 +56,7 @@ class Threshold:
         self.states: dict[tuple, list] = {}
         self.fire = None          # set by the engine: fire(threshold, agent, ds, value, flow_key, table, fk)
         self.location_ok = None   # set by the engine when a filter is present
+        self.compiled_filter = None
 
     def as_json(self) -> dict:
         out = dict(self.spec)

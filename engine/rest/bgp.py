@@ -6,7 +6,7 @@ import json
 from aiohttp import web
 
 from . import engine_of, json_response
-from .errors import BadRequest, NotFound
+from .errors import BadRequest, Forbidden, NotFound
 
 
 def _bgp(request):
@@ -14,6 +14,11 @@ def _bgp(request):
     if bgp is None:
         raise NotFound("BGP is not available")
     return bgp
+
+
+def _writable(request) -> None:
+    if engine_of(request).props.get_bool("http.readonly"):
+        raise Forbidden("read-only: http.readonly=yes")
 
 
 def _q(request, name, default=None):
@@ -92,6 +97,7 @@ async def _body(request) -> dict:
 
 
 async def routepusher_put(request: web.Request) -> web.Response:
+    _writable(request)
     route = await _body(request)
     route["prefix"] = _route_prefix(request)
     try:
@@ -104,6 +110,7 @@ async def routepusher_put(request: web.Request) -> web.Response:
 
 
 async def routepusher_delete(request: web.Request) -> web.Response:
+    _writable(request)
     try:
         ok = _bgp(request).remove_route(request.match_info["router"], _route_prefix(request))
     except ValueError as exc:
@@ -121,6 +128,7 @@ async def flowspec_get(request: web.Request) -> web.Response:
 
 
 async def flowspec_change(request: web.Request) -> web.Response:
+    _writable(request)
     spec = await _body(request)
     bgp = _bgp(request)
     router = request.match_info["router"]
