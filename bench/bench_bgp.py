@@ -16,7 +16,6 @@ import argparse
 import asyncio
 import gc
 import multiprocessing as mp
-import os
 import random
 import socket
 import struct
@@ -28,7 +27,6 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from engine import props  # noqa: E402
-from engine.bgp import message as m  # noqa: E402
 from engine.bgp.testpeer import RawPeer, attrs_bytes, pack_updates  # noqa: E402
 from engine.core import Engine  # noqa: E402
 

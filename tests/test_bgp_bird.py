@@ -25,16 +25,18 @@ ROUTES6 = [
 
 
 class Peering:
-    def __init__(self, make_engine, tmp_path, routes4=ROUTES4, routes6=ROUTES6, flowspec=False):
+    def __init__(self, make_engine, tmp_path, routes4=ROUTES4, routes6=ROUTES6, flowspec=False,
+                 local_as=65254, flowrt_as=65162):
+        self.local_as, self.flowrt_as = local_as, flowrt_as
         self.running = make_engine({"bgp.start": "yes", "bgp.port": "0"})
         self.bgp = self.running.engine.subsystems["bgp"]
         self.opened: list[str] = []
         self.closed: list[str] = []
         self.flowspec = flowspec
-        self.running.call(self.bgp.add_neighbor, "127.0.0.2", "65162", "10.0.0.162",
+        self.running.call(self.bgp.add_neighbor, "127.0.0.2", str(flowrt_as), "10.0.0.162",
                           {"flowspec": True} if flowspec else None,
                           self.opened.append, self.closed.append)
-        self.running.call(self.bgp.add_neighbor, "::1", 65162, "10.0.0.162",
+        self.running.call(self.bgp.add_neighbor, "::1", flowrt_as, "10.0.0.162",
                           {"ipv6": True, "flowspec6": flowspec})
         self.listen4, self.listen6 = free_tcp_port(), free_tcp_port("::1")
         self.tmp = tmp_path
@@ -42,7 +44,8 @@ class Peering:
 
     def config(self, routes4, routes6) -> str:
         return bird_config(self.bgp.listen_port, routes4, routes6, listen4=self.listen4,
-                           listen6=self.listen6, flowspec=self.flowspec)
+                           listen6=self.listen6, flowspec=self.flowspec,
+                           local_as=self.local_as, flowrt_as=self.flowrt_as)
 
     def n4(self):
         return self.bgp.neighbors["127.0.0.2"]
@@ -258,5 +261,22 @@ def test_flowspec_rules_reach_bird(make_engine, tmp_path):
         status, body = p.request("PUT", "/bgp/flowspec/127.0.0.2/json",
                                  {"match": {"protocol": "=6"}, "then": {"teleport": "1"}})
         assert status == 400 and b"teleport" in body
+    finally:
+        p.stop()
+
+
+def test_ibgp_session_like_the_active_route_manager(make_engine, tmp_path):
+    """The blog's Active Route Manager peers over iBGP (both ends AS 65136): no AS is prepended
+    either way and LOCAL_PREF travels with the routes."""
+    p = Peering(make_engine, tmp_path, local_as=65136, flowrt_as=65136)
+    try:
+        p.wait_tables()
+        r = p.get("/bgp/prefix/127.0.0.2/json?address=192.0.2.1")
+        assert r["aspath"] == "174-3356" and r["localpref"] == 100
+        assert p.get("/bgp/topprefixes/127.0.0.2/json")["as"] == 65136
+        assert p.running.call(p.bgp.add_route, "127.0.0.2", {
+            "prefix": "100.64.9.0/24", "nexthop": "127.0.0.9", "localpref": 300, "aspath": "64999"})
+        out = wait_until(lambda: (lambda s: "100.64.9.0/24" in s and s)(p.bird_routes()))
+        assert "BGP.as_path: 64999\n" in out and "BGP.local_pref: 300" in out
     finally:
         p.stop()

@@ -264,3 +264,39 @@ def test_reconnect_replaces_the_old_session(speaker):
         second.close()
     finally:
         first.close()
+
+
+def test_random_garbage_never_hurts_the_speaker(speaker):
+    """Random mutations of valid UPDATE streams: every connection either keeps working or ends
+    with a NOTIFICATION; the speaker keeps accepting the router and nothing escapes."""
+    import random
+    running, bgp = speaker
+    rng = random.Random(1234)
+    valid = update(ORIGIN_OK + ASPATH_OK + NEXTHOP_OK + attr(0xC0, 8, b"\0\1\0\2"))
+    outcomes = {"notification": 0, "survived": 0}
+    for _ in range(30):
+        data = bytearray(valid * 3)
+        for _ in range(rng.randrange(1, 6)):
+            data[rng.randrange(len(data))] = rng.randrange(256)
+        peer = connect(bgp)
+        try:
+            peer.send(bytes(data) + m.KEEPALIVE_MSG)
+            try:
+                while True:
+                    kind, body = peer.recv(0.3)
+                    if kind == m.NOTIFICATION:
+                        outcomes["notification"] += 1
+                        break
+            except (TimeoutError, socket.timeout):
+                outcomes["survived"] += 1
+            except ConnectionError:
+                raise AssertionError("closed without a NOTIFICATION")
+        finally:
+            peer.close()
+        wait(lambda: bgp.neighbors["127.0.0.1"].state == "idle")
+    assert outcomes["notification"] and outcomes["survived"]
+    assert running.engine.stats.handler_errors == 0
+    last = connect(bgp)
+    last.send(update(ORIGIN_OK + ASPATH_OK + NEXTHOP_OK))
+    wait(lambda: announced(bgp))
+    last.close()

@@ -8,7 +8,6 @@ emerging.js unmodified.
 """
 from __future__ import annotations
 
-import json
 import threading
 import time
 
@@ -113,3 +112,18 @@ def test_emerging_threat_traffic_triggers_capture_acl(tmp_path):
         keys = {f["key"] for f in flows}
         assert "10.0.0.31,203.0.113.66,compromised" in keys and "10.0.0.32,192.0.2.45,block" in keys, flows
         assert not any(CLEAN[1] in k for k in keys), "clean traffic has no emerging group"
+
+
+def test_emerging_refuses_a_block_list_server_it_does_not_trust(tmp_path):
+    # the same lab without SSL_CERT_FILE: the test CA is unknown, so the download must fail
+    # certificate verification, be logged by the script, and leave the group empty
+    with LabScenario(tmp_path, [RULES_IP]) as s:
+        lists = BlockLists(s.lab.hosts_ns, RULES_IP, s.pki.server_context(RULES_HOST),
+                           COMPROMISED, BLOCK)
+        s.started(lists.start())
+        fr = s.start_flowrt(["emerging.js"], hosts={RULES_HOST: RULES_IP})
+        warnings = fr.wait_log(r"WARNING: failed to load https://rules\.emergingthreats\.net/", 10, count=2)
+        assert all("CERTIFICATE_VERIFY_FAILED" in w or "certificate verify failed" in w
+                   for w in warnings), warnings
+        assert lists.tls_failures and not lists.requests
+        assert fr.get_json("/group/emerging/json") == {}

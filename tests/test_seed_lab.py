@@ -4,7 +4,6 @@ byte for byte."""
 from __future__ import annotations
 
 import json
-import os
 import socket
 import ssl
 import subprocess
@@ -56,13 +55,15 @@ def _open(url, ctx=None, data=None, method=None):
 
 @needs_lab
 def test_namespaces_are_private_and_removed():
-    before = netns.ip("-o", "link", "show").stdout
     lab = netns.Lab(["10.0.0.134", "10.0.0.50"]).start()
     try:
         names = netns.ip("netns", "list").stdout
         assert lab.flowrt_ns in names and lab.hosts_ns in names
-        # the veth lives only inside the lab: the machine's links are unchanged
-        assert netns.ip("-o", "link", "show").stdout == before
+        # the veth lives only inside the lab: no link of the machine leads into it
+        host_links = netns.ip("-o", "-d", "link", "show").stdout
+        assert lab.flowrt_ns not in host_links and lab.hosts_ns not in host_links
+        inside = netns.ip("-n", lab.hosts_ns, "-o", "-d", "link", "show", "eth0").stdout
+        assert "veth" in inside and lab.flowrt_ns in inside      # its peer is flowrt's eth0
         # flowrt's namespace reaches the lab hosts over the veth
         def connect():
             with socket.create_connection(("10.0.0.50", 9), timeout=2):

@@ -347,7 +347,8 @@ def decode_update(body: bytes, as4: bool, intern: Interner | None = None) -> Upd
     wlen = struct.unpack_from(">H", body, 0)[0]
     if 2 + wlen + 2 > n:
         raise BgpError(ERR_UPDATE, UPD_ATTR_LIST, "withdrawn routes length overruns UPDATE")
-    parse_prefixes(body, 2, 2 + wlen, 4, u.withdrawn4)
+    if wlen:
+        parse_prefixes(body, 2, 2 + wlen, 4, u.withdrawn4)
     off = 2 + wlen
     alen = struct.unpack_from(">H", body, off)[0]
     off += 2
@@ -355,7 +356,8 @@ def decode_update(body: bytes, as4: bool, intern: Interner | None = None) -> Upd
     if aend > n:
         raise BgpError(ERR_UPDATE, UPD_ATTR_LIST, "path attribute length overruns UPDATE")
     # NLRI location is known from here on, so attribute problems can be contained (RFC 7606 §4)
-    parse_prefixes(body, aend, n, 4, u.nlri4)
+    if aend < n:
+        parse_prefixes(body, aend, n, 4, u.nlri4)
     attrs = PathAttrs()
     seen: set[int] = set()
     as_path = as4_path = None
@@ -391,8 +393,8 @@ def decode_update(body: bytes, as4: bool, intern: Interner | None = None) -> Upd
             continue
         seen.add(code)
         value = body[vstart:vend]
-        if (code in WELL_KNOWN and flags & F_OPTIONAL) or (
-                code in _KNOWN_OPTIONAL and not flags & F_OPTIONAL):
+        optional = _OPTIONAL_FLAG.get(code)
+        if optional is not None and optional != flags & F_OPTIONAL:
             # RFC 7606 §3.c; attributes we do not use (aggregator & co) are just discarded
             if code not in _DISCARDABLE:
                 u.treat_as_withdraw = True
@@ -460,14 +462,14 @@ def decode_update(body: bytes, as4: bool, intern: Interner | None = None) -> Upd
             as_path = _merge_as4(as_path, as4_path)
         attrs.aspath = as_path
     has_reach = bool(u.nlri4 or u.nlri6)
-    if has_reach and not u.treat_as_withdraw:
+    if has_reach and not u.treat_as_withdraw and (
+            ORIGIN not in seen or AS_PATH not in seen or (u.nlri4 and not has_next_hop)):
         missing = [name for code, name in ((ORIGIN, "ORIGIN"), (AS_PATH, "AS_PATH"))
                    if code not in seen]
         if u.nlri4 and not has_next_hop:
             missing.append("NEXT_HOP")
-        if missing:  # RFC 7606 §3.d: treat-as-withdraw
-            u.treat_as_withdraw = True
-            u.errors.append("missing well-known attribute " + ",".join(missing))
+        u.treat_as_withdraw = True  # RFC 7606 §3.d
+        u.errors.append("missing well-known attribute " + ",".join(missing))
     if not u.treat_as_withdraw and has_reach:
         u.attrs = intern(attrs) if intern is not None else attrs
     if not (u.withdrawn4 or u.nlri4 or alen):
@@ -480,6 +482,8 @@ _KNOWN_OPTIONAL = {MED, COMMUNITIES, MP_REACH, MP_UNREACH, EXT_COMMUNITIES, AS4_
 
 
 _DISCARDABLE = {ATOMIC_AGGREGATE, AGGREGATOR, AS4_AGGREGATOR, AS4_PATH}
+# the Optional bit each known attribute must carry (RFC 7606 §3.c)
+_OPTIONAL_FLAG = {**{c: 0 for c in WELL_KNOWN}, **{c: F_OPTIONAL for c in _KNOWN_OPTIONAL}}
 
 
 class _Malformed(Exception):

@@ -120,8 +120,10 @@ class BgpSpeaker:
         u = m.decode_update(body, session.as4, self.intern)
         if u.errors:
             n.malformed_updates += 1
-            log.warning(f"BGP malformed UPDATE from {n.address}: {'; '.join(u.errors)}"
-                        + (" (treat-as-withdraw)" if u.treat_as_withdraw else ""))
+            if n.malformed_updates <= 10 or n.malformed_updates % 1000 == 0:  # a broken peer
+                log.warning(f"BGP malformed UPDATE #{n.malformed_updates} from {n.address}: "
+                            f"{'; '.join(u.errors)}"
+                            + (" (treat-as-withdraw)" if u.treat_as_withdraw else ""))
         if u.withdrawn4:
             n.rib4.withdraw(u.withdrawn4)
         if u.withdrawn6:

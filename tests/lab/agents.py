@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import socket
 import threading
+import time
 import uuid as uuidlib
 
 from engine.sflow import encode, packets
@@ -219,7 +220,6 @@ class Paced(threading.Thread):
         self.ticks = 0
 
     def run(self) -> None:
-        import time
         self.first = time.time()
         while not self.halt.is_set():
             now = time.time()
