@@ -28,8 +28,13 @@ class SflowRtFormatter(logging.Formatter):
 
 
 class _RecentHandler(logging.Handler):
+    _last = 0.0
+
     def emit(self, record: logging.LogRecord) -> None:
-        recent.append({"time": int(record.created * 1000), "level": record.levelname,
+        # emit() runs under the handler lock, but record.created was taken before it, so two
+        # threads logging at once could append out of time order; keep the deque monotonic.
+        stamp = self._last = max(record.created, self._last)
+        recent.append({"time": int(stamp * 1000), "level": record.levelname,
                        "message": record.getMessage()})
 
 

@@ -123,6 +123,8 @@ class Isolate:
         self._reply = b""                      # outgoing message (UTF-16), sent in chunks
         self._reply_pos = 0
         self.host_seconds = 0.0               # time spent inside host calls, in total
+        self._running_task: int | None = None
+        self._close_lock = threading.Lock()
         self._host_since: float | None = None
         self.thread_native_id: int | None = None
         self._thread_ident: int | None = None
@@ -231,6 +233,7 @@ class Isolate:
     def _wait(self, cid: int, slot: list, task_id: int, timeout: float | None):
         """Wait for a task; ``timeout`` limits JavaScript time only: time spent inside host
         calls (a blocking http(), a metric query) does not count."""
+        self._running_task = task_id
         if timeout is None:
             slot[0].wait()
         else:
@@ -246,9 +249,17 @@ class Isolate:
                     slot[0].wait()
                     break
                 remaining = max(0.01, timeout - js_time)
+        self._running_task = None
         with self._lock:
             self._pending.pop(cid, None)
         return slot[1]
+
+    def interrupt(self) -> None:
+        """Terminate the JavaScript running now, if any (from any thread; engine shutdown)."""
+        with self._close_lock:   # never cancel on a context that close() is freeing
+            task = self._running_task
+            if task is not None and not self.closed:
+                self._dll.mr_cancel_task(self._ctx, task)
 
     def _eval_raw(self, code: str, timeout: float | None = None):
         if self.closed:
@@ -320,9 +331,10 @@ class Isolate:
         return bool(self._dll.mr_hard_memory_limit_reached(self._ctx))
 
     def close(self) -> None:
-        if self.closed:
-            return
-        self.closed = True
+        with self._close_lock:
+            if self.closed:
+                return
+            self.closed = True
         del self._hdr, self._data, self._mem
         self._dll.mr_free_value(self._ctx, self._sab_raw)
         self._dll.mr_free_context(self._ctx)

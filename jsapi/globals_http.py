@@ -17,6 +17,9 @@ from pathlib import Path
 from .registry import register_global
 
 
+MAX_BODY = 64 << 20   # bytes of response body a script may receive
+
+
 class HttpFailure(Exception):
     pass
 
@@ -63,13 +66,20 @@ def request(script, url, method="GET", headers=None, body=None, user=None, passw
     opener = urllib.request.build_opener(*handlers)
     try:
         with opener.open(req, timeout=script.runtime.http_timeout) as resp:
-            return resp.status, _text(resp.read(), resp.headers), dict(resp.headers.items())
+            return resp.status, _text(_read(resp, url), resp.headers), dict(resp.headers.items())
     except urllib.error.HTTPError as exc:
-        return exc.code, _text(exc.read() or b"", exc.headers), dict(exc.headers.items()) if exc.headers else {}
+        return exc.code, _text(_read(exc, url), exc.headers), dict(exc.headers.items()) if exc.headers else {}
     except urllib.error.URLError as exc:
         raise HttpFailure(f"{url}: {exc.reason}") from None
     except (OSError, ValueError, ssl.SSLError) as exc:
         raise HttpFailure(f"{url}: {exc}") from None
+
+
+def _read(resp, url: str) -> bytes:
+    data = resp.read(MAX_BODY + 1) or b""
+    if len(data) > MAX_BODY:
+        raise HttpFailure(f"{url}: response larger than {MAX_BODY >> 20} MB")
+    return data
 
 
 def _text(data: bytes, headers) -> str:

@@ -41,10 +41,8 @@ _encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=
 def _dumps(obj) -> str:
     try:
         return _encode(obj)
-    except ValueError:
-        return json.dumps(_finite(obj), ensure_ascii=False, separators=(",", ":"))
-    except TypeError:
-        return json.dumps(obj, ensure_ascii=False, separators=(",", ":"), default=_default)
+    except (ValueError, TypeError):  # NaN/Infinity or a non-JSON type somewhere: slow path
+        return json.dumps(_finite(obj), ensure_ascii=False, separators=(",", ":"), default=_default)
 
 
 def _default(o):
@@ -61,7 +59,7 @@ def _finite(obj):
         return obj if math.isfinite(obj) else None
     if isinstance(obj, dict):
         return {k: _finite(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
+    if isinstance(obj, (list, tuple, set, frozenset)):
         return [_finite(v) for v in obj]
     return obj
 
@@ -132,6 +130,12 @@ class Script:
         with self._cond:
             self._stop = True
             self._cond.notify()
+        iso = self.isolate
+        if iso is not None:
+            try:
+                iso.interrupt()   # a handler still running is cut short: the engine stops
+            except Exception:
+                pass
 
     def _run(self) -> None:
         try:
@@ -168,7 +172,7 @@ class Script:
         try:
             self.isolate.eval(rewrite.rewrite(source), timeout=rt.call_timeout)
         except JSError as exc:
-            if self.alive:
+            if self.alive and not self._stop:
                 self._die(self.describe_js_error(exc))
             return False
         if not self.alive:
@@ -252,8 +256,8 @@ class Script:
                 self._dispatch(call)
             if http is not None:
                 req, fut = http
-                fut.set(self._dispatch(["http", req]) if self.alive else
-                        {"status": 503, "type": "text", "body": "script not running"})
+                fut.set(self._dispatch(["http", req])
+                        or {"status": 503, "type": "text", "body": "script not running"})
             if events:
                 self._dispatch(["events", events])
             if flows:
@@ -274,7 +278,8 @@ class Script:
             text = _dumps(message)
             result = iso.post_and_eval(text, "__rt.dispatch()", timeout=self.runtime.call_timeout)
         except JSError as exc:
-            self._die(self.describe_js_error(exc))
+            if not self._stop:   # interrupted by an engine stop is no error
+                self._die(self.describe_js_error(exc))
             return {"status": 503, "type": "text", "body": "script stopped"}
         if message[0] == "http":
             res = json.loads(result) if isinstance(result, str) and result else None

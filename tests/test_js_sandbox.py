@@ -186,3 +186,18 @@ def test_sflow_rt_app_folder_is_read_too(tmp_path):
         assert url(e, "/app/legacy/scripts/l.js/txt") == (200, "legacy")
     finally:
         e.stop()
+
+
+def test_engine_stop_interrupts_a_busy_script(tmp_path):
+    (tmp_path / "apps" / "busy" / "scripts").mkdir(parents=True)
+    (tmp_path / "apps" / "busy" / "scripts" / "busy.js").write_text(
+        "setIntervalHandler(function () { while (true) { logFine('spin'); } }, 1);\n")
+    e = RunningEngine({"script.timeout": "600"}, home=tmp_path).start()
+    script = e.engine.subsystems["runtime"].scripts["busy~busy.js"]
+    e.wait_for(lambda: script.started, 10)
+    time.sleep(1.5)                      # the interval handler is spinning now
+    t0 = time.monotonic()
+    e.stop()
+    assert time.monotonic() - t0 < 10    # not the 600 s time limit
+    assert not script.thread.is_alive()
+    assert script.error is None and script.graceful_exit is True

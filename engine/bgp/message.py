@@ -224,16 +224,16 @@ class PathAttrs:
     def json(self) -> dict:
         """Route attributes as sFlow-RT reports them (a fresh dict each call)."""
         j = self._json
-        if j is None:
-            j = {"aspath": self.aspath_str(),
-                 "localpref": 100 if self.localpref is None else self.localpref,
-                 "med": 0 if self.med is None else self.med,
-                 "nexthop": self.nexthop,
-                 "origin": ORIGINS[self.origin] if self.origin < 3 else str(self.origin)}
-            if self.nexthop_ll:
-                j["nexthoplinklocal"] = self.nexthop_ll
+        if j is None:  # keys in alphabetical order, as sFlow-RT prints them
+            j = {"aspath": self.aspath_str()}
             if self.communities or self.large_communities:
                 j["communities"] = self.communities_str()
+            j["localpref"] = 100 if self.localpref is None else self.localpref
+            j["med"] = 0 if self.med is None else self.med
+            j["nexthop"] = self.nexthop
+            if self.nexthop_ll:
+                j["nexthoplinklocal"] = self.nexthop_ll
+            j["origin"] = ORIGINS[self.origin] if self.origin < 3 else str(self.origin)
             self._json = j
         return dict(j)
 

@@ -159,13 +159,3 @@ class NeighborState:
     def state(self) -> str:
         s = self.session
         return s.state if s is not None else "idle"
-
-    def rib(self, afi: int) -> Rib:
-        return self.rib4 if afi == AFI_IPV4 else self.rib6
-
-    def json(self) -> dict:
-        return {"address": self.address, "localAS": self.local_as, "as": self.peer_as,
-                "id": self.peer_id, "state": self.state, "startTime": self.start_time,
-                "nPrefixes": len(self.rib4), "nPrefixes6": len(self.rib6),
-                "nPushed": len(self.pushed), "nFlows": len(self.flows),
-                "malformedUpdates": self.malformed_updates}

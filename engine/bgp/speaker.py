@@ -219,6 +219,7 @@ class BgpSpeaker:
             if old.session is not None:
                 old.session.close("neighbor reconfigured")
             self._rebind_sources(old, n)
+            _release(old)
         self.neighbors[address] = n
         return True
 
@@ -230,6 +231,7 @@ class BgpSpeaker:
         if n.session is not None:
             n.session.close("neighbor removed")
         self._rebind_sources(n, None)
+        _release(n)
         return True
 
     def neighbor(self, router) -> NeighborState | None:
@@ -480,6 +482,18 @@ def _listen_socket(host: str | None, port: int) -> socket.socket:
     sock.listen(16)
     sock.setblocking(False)
     return sock
+
+
+def _release(n: NeighborState) -> None:
+    """Let a script forget the onOpen/onClose functions of a neighbor that is gone (JS
+    callbacks have release(); plain Python callables do not)."""
+    for cb in (n.on_open, n.on_close):
+        release = getattr(cb, "release", None)
+        if release is not None:
+            try:
+                release()
+            except Exception:
+                pass
 
 
 def _as_number(v) -> int:

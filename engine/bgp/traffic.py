@@ -86,12 +86,6 @@ class Source:
         self.acc4 = Accumulator(t, now)
         self.acc6 = Accumulator(t, now)
 
-    def json(self) -> dict:
-        return {"agent": self.agent,
-                "router": self.router4.address if self.router4 else None,
-                "router6": self.router6.address if self.router6 else None,
-                "t": self.t, "value": self.value}
-
 
 def prefix_values(accs: list[Accumulator], direction: int, now: float) -> tuple[dict, float]:
     """Current rate per prefix and the total, summed over the given accumulators."""
@@ -148,9 +142,9 @@ def top_prefixes(rib, values: dict, total: float, max_prefixes: int, min_value: 
                 if child in chosen or int(child.rsplit("/", 1)[1]) < min_prefix:
                     continue
                 entry = trie[child].json()
+                entry["parentprefix"] = prefix
                 entry["prefix"] = child
                 entry["value"] = values.get(child, 0.0)
-                entry["parentprefix"] = prefix
                 chosen[child] = entry
     if prune_covered:
         # a covered prefix with the same next hop as its nearest covering entry adds nothing
@@ -163,5 +157,6 @@ def top_prefixes(rib, values: dict, total: float, max_prefixes: int, min_value: 
     entries = list(chosen.values())
     entries.sort(key=lambda e: (-e["value"], e["prefix"]))
     top_value = sum(e["value"] for e in entries)
-    return {"topPrefixes": entries, "valueTopPrefixes": top_value, "valueTotal": total,
-            "valuePercentCoverage": (100.0 * top_value / total) if total > 0 else 0.0}
+    return {"topPrefixes": entries,
+            "valuePercentCoverage": (100.0 * top_value / total) if total > 0 else 0.0,
+            "valueTopPrefixes": top_value, "valueTotal": total}
