@@ -12,6 +12,7 @@ reference ~9 µs per 5-sample datagram) and overflowd/sflow.pcap (1000 real data
 """
 from __future__ import annotations
 
+import os
 import argparse
 import sys
 import time
@@ -22,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from engine.sflow import decode_datagram  # noqa: E402
 from engine.sflow.pcap import read_pcap  # noqa: E402
 
-DATA = Path("/work/shared/testdata/sflow")
+DATA = Path(os.environ.get("FLOWRT_SHARED", Path(__file__).resolve().parents[2] / "shared")) / "testdata/sflow"
 
 
 def walk(payloads):

@@ -32,7 +32,7 @@ sys.path.insert(0, str(REPO))
 from engine.sflow.gen import Pacer, Scenario, TrafficGenerator, open_sender  # noqa: E402
 from engine.sflow.pcap import read_pcap  # noqa: E402
 
-OVERFLOWD = Path("/work/shared/testdata/sflow/overflowd/sflow.pcap")
+OVERFLOWD = Path(os.environ.get("FLOWRT_SHARED", Path(__file__).resolve().parents[2] / "shared")) / "testdata/sflow/overflowd/sflow.pcap"
 
 
 def free_port(kind) -> int:

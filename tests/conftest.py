@@ -21,9 +21,10 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from paths import TESTDATA
 
 REPO = Path(__file__).resolve().parent.parent
-TESTDATA = Path("/work/shared/testdata")
+TESTDATA = TESTDATA
 SFLOW_TESTDATA = TESTDATA / "sflow"
 
 

@@ -21,8 +21,9 @@ from bgp_support import BIRD, Bird, sflow_datagram, wait_until
 from conftest import REPO, RunningEngine
 from engine.bgp import message as m
 from engine.bgp.testpeer import RawPeer, attrs_bytes, pack_updates
+from paths import SEED_SCRIPTS
 
-SEED_BGP_JS = Path("/work/shared/seed/scripts/bgp.js")
+SEED_BGP_JS = SEED_SCRIPTS / "bgp.js"
 
 SCRIPT = r"""
 var events = [];

@@ -15,8 +15,9 @@ from hypothesis import strategies as st
 from engine.sflow import DecodeError, decode_datagram
 from engine.sflow.header import decode_header
 from engine.sflow.pcap import read_pcap
+from paths import SFLOW_DATA
 
-DATA = Path("/work/shared/testdata/sflow")
+DATA = SFLOW_DATA
 SEEDS = [p.payload for f in sorted(DATA.glob("*/*.pcap")) for p in read_pcap(f)]
 # a few datagrams of every capture, not all 1000 overflowd ones
 SEEDS = SEEDS[:40] + SEEDS[40::37]

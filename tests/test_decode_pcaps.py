@@ -16,8 +16,9 @@ import pytest
 
 from engine.sflow import DecodeError, decode_datagram
 from engine.sflow.pcap import read_pcap
+from paths import SFLOW_DATA
 
-DATA = Path("/work/shared/testdata/sflow")
+DATA = SFLOW_DATA
 PCAPS = sorted(p for p in DATA.glob("*/*.pcap") if p.name != "sflow_print-segv.pcap")
 
 # sflowtool fields we deliberately do not reproduce (documented in docs/decoder.md)

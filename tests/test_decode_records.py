@@ -14,8 +14,9 @@ from engine.sflow import DecodeError, decode_datagram
 from engine.sflow.header import decode_header
 from engine.sflow.pcap import read_pcap
 from engine.sflow.records import COUNTER_RECORDS, FLOW_RECORDS, UNKNOWN_RECORDS, V2V4_ENTERPRISE
+from paths import SFLOW_DATA
 
-DATA = Path("/work/shared/testdata/sflow")
+DATA = SFLOW_DATA
 P = struct.pack
 
 

@@ -10,8 +10,9 @@ import pytest
 
 from dns_support import NSD, Nsd, SilentServer
 from engine.sflow import encode, packets
+from paths import GEOIP_DATA
 
-GEOIP = Path("/work/shared/testdata/geoip")
+GEOIP = GEOIP_DATA
 if not GEOIP.is_dir():
     GEOIP = Path(__file__).resolve().parent.parent.parent / "shared" / "testdata" / "geoip"
 

@@ -16,7 +16,7 @@ from engine.sflow import encode as enc
 from engine.sflow import packets
 from engine.sflow.pcap import read_pcap
 
-TESTDATA = Path("/work/shared/testdata/sflow")
+TESTDATA = SFLOW_DATA
 
 _FRAME = packets.frame("0242ac110002", "0242ac110003", "10.0.0.1", "10.0.0.2", 6, 1518, 443,
                        51000, vlans=[(100, 3)], tcp_flags=packets.TCP_ACK | packets.TCP_PSH)
@@ -537,6 +537,7 @@ def test_v2v4_datagrams_roundtrip(version):
 
 # -- property tests: arbitrary values survive encode -> decode ----------------------------------
 from hypothesis import given, settings, strategies as st  # noqa: E402
+from paths import SFLOW_DATA
 
 _u32 = st.integers(0, 2**32 - 1)
 _u64 = st.integers(0, 2**64 - 1)

@@ -11,8 +11,9 @@ import engine.flows.keyfuncs  # noqa: F401  built-in if:, or:, null:, concat: ..
 from engine.flows.keys import compile_key
 from engine.flows.registry import KeyFunctionError
 from engine.geo import BUNDLED, GeoService
+from paths import GEOIP_DATA
 
-GEOIP = Path("/work/shared/testdata/geoip")
+GEOIP = GEOIP_DATA
 if not GEOIP.is_dir():
     GEOIP = Path(__file__).resolve().parent.parent.parent / "shared" / "testdata" / "geoip"
 pytestmark = pytest.mark.skipif(not (GEOIP / "README.md").is_file(),

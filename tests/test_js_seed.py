@@ -20,8 +20,9 @@ from pathlib import Path
 import pytest
 
 from conftest import REPO
+from paths import SEED_SCRIPTS
 
-SEED = Path("/work/shared/seed/scripts")
+SEED = SEED_SCRIPTS
 SCRIPTS = ["elb.js", "emerging.js", "swarmmetrics.js"]
 
 

@@ -18,9 +18,10 @@ from lab.certs import LabPKI
 from lab.flowrt import TLS_MOUNT, ensure_tls_mountpoint, private_command, remove_tls_mountpoint, write_hosts
 from lab.scenario import SEED
 from lab.servers import BLOCK, COMPROMISED, BlockLists, DockerAPI, SwitchACL
+from paths import SEED_SCRIPTS
 
 SCRIPTS = ["elb.js", "emerging.js", "swarmmetrics.js", "bgp.js"]
-SHARED_SEED = Path(__file__).resolve().parents[1].parent / "shared" / "seed" / "scripts"
+SHARED_SEED = SEED_SCRIPTS
 
 needs_lab = pytest.mark.skipif(netns.available() is not None, reason=str(netns.available()))
 
