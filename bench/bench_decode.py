@@ -47,6 +47,8 @@ def clear_caches():
     for fn in at._HANDLERS.values():
         if hasattr(fn, "cache"):
             fn.cache.clear()
+    if at.accel is not None:
+        at.accel.clear_caches()
 
 
 def attributes_cold(payloads):
@@ -82,6 +84,9 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--seconds", type=float, default=2.0)
     args = ap.parse_args()
+    from engine.sflow import attributes as at
+    print("C accelerator" if at.accel is not None else "pure Python (FLOWRT_NO_ACCEL=1 or not built)",
+          "- bench_accel.py compares both")
     for name in ("akvorado/data-1140.pcap", "overflowd/sflow.pcap"):
         payloads = [p.payload for p in read_pcap(DATA / name)]
         reps = max(1, 2000 // len(payloads))

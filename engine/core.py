@@ -26,6 +26,7 @@ SUBSYSTEMS: list[str] = [
     "engine.bgp",
     "engine.dns",
     "engine.geo",
+    "engine.topology",
     "jsapi.runtime",  # last: scripts use every other subsystem
 ]
 

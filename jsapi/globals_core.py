@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 from engine import log
+from engine.metrics.store import flatten_agents
 
 from . import baseline, formats, rewrite, store
 from .registry import NULL, RawJSON, register_global as reg
@@ -35,8 +36,10 @@ reg("analyzer", lambda s: s.engine.analyzer_json(), loop=True)
 
 
 def _agents(script, selected=None):
+    if isinstance(selected, (list, tuple)):
+        selected = ",".join(str(a) for a in flatten_agents(selected))
     if isinstance(selected, str):
-        selected = [a for a in selected.replace(";", ",").split(",") if a]
+        selected = [a.strip() for a in selected.replace(";", ",").split(",") if a.strip()]
     return script.engine.agents.to_json(selected or None)
 
 

@@ -1,11 +1,10 @@
 """Metric, flow, group/map and threshold globals (spec §3.2-3.4): thin adapters over
 ``engine.subsystems["metrics"]`` (MetricStore) and ``engine.subsystems["flows"]`` (FlowEngine).
 They run on the engine's event-loop thread (``loop=True``), which owns that state. Adapters only
-coerce what sFlow-RT scripts pass loosely: numbers as strings, key lists as arrays, filter
-values as scalars."""
+coerce what the engine functions do not already accept (REST bodies and query strings get
+the same engine-side checks: numbers as strings, key lists as arrays, scalar filter values)."""
 from __future__ import annotations
 
-from .globals_core import _num
 from .registry import NULL, register_global
 
 
@@ -19,14 +18,6 @@ def flows_global(name, **kw):
     def wrap(fn):
         return register_global(name, fn, requires=("flows",), loop=True, **kw)
     return wrap
-
-
-def _filter(flt):
-    if not flt:
-        return None
-    if not isinstance(flt, dict):
-        raise TypeError("filter: object {metricName: [values]} expected")
-    return {str(k): (list(v) if isinstance(v, list) else [v]) for k, v in flt.items()}
 
 
 def _m(script):
@@ -47,36 +38,42 @@ def _metrics(script, agent=None):
 
 @metrics_global("metric")
 def _metric(script, agents, metrics, flt=None):
-    return _m(script).query_metric(agents, metrics, _filter(flt))
+    return _m(script).query_metric(agents, metrics, flt)
 
 
 @metrics_global("table")
 def _table(script, agents, columns, flt=None):
-    return _m(script).query_table(agents, columns, _filter(flt))
+    return _m(script).query_table(agents, columns, flt)
 
 
 @metrics_global("dump")
 def _dump(script, agents, metrics, flt=None):
-    return _m(script).query_dump(agents, metrics, _filter(flt))
+    return _m(script).query_dump(agents, metrics, flt)
+
+
+def _js_text(value) -> str:
+    """String(value) as JavaScript computes it: an array (e.g. a REST query value such as
+    req.query.agent) reads as its items joined with commas, not Python's list repr."""
+    if isinstance(value, (list, tuple)):
+        return ",".join("" if v is None else _js_text(v) for v in value)
+    return str(value)
 
 
 @metrics_global("datasourceInfo")
 def _datasource_info(script, agent, data_source):
-    info = _m(script).datasource_info(str(agent), str(data_source))
+    info = _m(script).datasource_info(_js_text(agent), _js_text(data_source))
     return NULL if info is None else info
 
 
 # -- flows ----------------------------------------------------------------------------------
 def _flow_spec(spec):
+    # keys as an array and n/t as strings are the engine's to accept (FlowSpec), as for REST
     if not isinstance(spec, dict):
         raise TypeError("flow spec: object expected")
     spec = dict(spec)
-    for key in ("keys", "value", "filter"):
+    for key in ("value", "filter"):
         if isinstance(spec.get(key), list):
             spec[key] = ",".join(str(v) for v in spec[key])
-    for key in ("n", "t"):
-        if isinstance(spec.get(key), str):
-            spec[key] = _num(spec[key], key)
     return spec
 
 
@@ -98,15 +95,9 @@ def _flow_keys(script):
 
 @flows_global("activeFlows")
 def _active_flows(script, agents, name, max_flows=None, min_value=None, agg_mode=None):
-    kw = {}
-    if max_flows is not None:
-        kw["max_flows"] = int(_num(max_flows, "maxFlows"))
-    if min_value is not None:
-        kw["min_value"] = float(_num(min_value, "minValue"))
-    if agg_mode is not None:
-        kw["agg_mode"] = str(agg_mode)
     try:
-        return _f(script).active_flows(agents, str(name), **kw)
+        return _f(script).active_flows(agents, str(name), max_flows, min_value,
+                                       None if agg_mode is None else str(agg_mode))
     except KeyError:
         return []
 
@@ -117,31 +108,32 @@ def _flow_value(script, agent, name, key):
     return NULL if value is None else value
 
 
+def _defined(define, name, value) -> bool:
+    # sFlow-RT's setGroups/setMap answer false for invalid input (apps test it) where REST
+    # answers 400 with the reason
+    try:
+        define(str(name), value)
+    except ValueError:
+        return False
+    return True
+
+
 @flows_global("setGroups")
 def _set_groups(script, name, groups):
-    return bool(_f(script).set_groups(str(name), groups))
+    return _defined(_f(script).set_groups, name, groups)
 
 
 @flows_global("setMap")
 def _set_map(script, name, mapping):
-    return bool(_f(script).set_map(str(name), mapping))
-
-
-def _threshold_spec(spec):
-    if not isinstance(spec, dict):
-        raise TypeError("threshold spec: object expected")
-    spec = dict(spec)
-    for key in ("value", "timeout"):
-        if isinstance(spec.get(key), str):
-            spec[key] = _num(spec[key], key)
-    if isinstance(spec.get("filter"), dict):
-        spec["filter"] = _filter(spec["filter"])
-    return spec
+    return _defined(_f(script).set_map, name, mapping)
 
 
 @flows_global("setThreshold")
 def _set_threshold(script, name, spec):
-    _f(script).set_threshold(str(name), _threshold_spec(spec))
+    # numbers as strings and scalar filter values are the engine's to accept, as for REST
+    if not isinstance(spec, dict):
+        raise TypeError("threshold spec: object expected")
+    _f(script).set_threshold(str(name), spec)
     return True
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import collections
 import json
-import math
 import os
 import re
 import threading
@@ -19,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from engine import log
+from engine.jsonvalues import finite
 
 from . import rewrite
 from .bridge import Isolate, JSError
@@ -42,7 +42,7 @@ def _dumps(obj) -> str:
     try:
         return _encode(obj)
     except (ValueError, TypeError):  # NaN/Infinity or a non-JSON type somewhere: slow path
-        return json.dumps(_finite(obj), ensure_ascii=False, separators=(",", ":"), default=_default)
+        return json.dumps(finite(obj), ensure_ascii=False, separators=(",", ":"), default=_default)
 
 
 def _default(o):
@@ -53,15 +53,6 @@ def _default(o):
     return str(o)
 
 
-def _finite(obj):
-    """JSON has no NaN/Infinity: JS would not parse them, so they become null."""
-    if isinstance(obj, float):
-        return obj if math.isfinite(obj) else None
-    if isinstance(obj, dict):
-        return {k: _finite(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple, set, frozenset)):
-        return [_finite(v) for v in obj]
-    return obj
 
 
 class JSCallback:

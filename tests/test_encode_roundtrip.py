@@ -15,6 +15,7 @@ from engine.sflow import decode_datagram
 from engine.sflow import encode as enc
 from engine.sflow import packets
 from engine.sflow.pcap import read_pcap
+from paths import SFLOW_DATA
 
 TESTDATA = SFLOW_DATA
 
@@ -537,7 +538,6 @@ def test_v2v4_datagrams_roundtrip(version):
 
 # -- property tests: arbitrary values survive encode -> decode ----------------------------------
 from hypothesis import given, settings, strategies as st  # noqa: E402
-from paths import SFLOW_DATA
 
 _u32 = st.integers(0, 2**32 - 1)
 _u64 = st.integers(0, 2**64 - 1)

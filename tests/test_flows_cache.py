@@ -109,6 +109,24 @@ def test_value_functions_and_values_array():
     assert frames == pytest.approx(250, rel=0.02)
 
 
+def test_count_value_is_a_sliding_window_of_distinct_values():
+    """count: counts the distinct values seen in the last t seconds: values seen again stay,
+    values not seen for t seconds drop out (also for thousands of values, e.g. DDoS sources)."""
+    fe = FlowEngine(None)
+    fe.set_flow("fanin", {"keys": "ipdestination", "value": "count:ipsource", "t": 2})
+    now = T0
+    for i in range(5000):                      # 5000 sources in 0.5 s
+        fe.process(pkt(src=f"10.{i >> 8}.{i & 255}.1"), "a", "3", 1, now + i * 1e-4)
+    now += 0.5
+    assert fe.active_flows("ALL", "fanin", now=now)[0]["value"] == 5000
+    for i in range(300):                       # 2 more seconds: only 3 sources keep sending
+        now += 2.0 / 300
+        fe.process(pkt(src=f"10.0.{i % 3}.1"), "a", "3", 1, now)
+    assert fe.active_flows("ALL", "fanin", now=now)[0]["value"] == 3
+    [e] = fe.tables["fanin"].entries.values()
+    assert len(e[4]) == 3                      # expired values are dropped, not just skipped
+
+
 def test_total_flow_without_keys_and_http_transaction_flows():
     fe = FlowEngine(None)
     fe.set_flow("image_bytes", {"value": "resp_bytes", "t": 10, "filter": "httpmimetype~image/.*"})
@@ -367,3 +385,69 @@ def test_threshold_filter_uses_metric_filter_patterns():
     assert [e["agent"] for e in evts] == ["10.0.0.1"]
     with pytest.raises(ValueError):
         fe.set_threshold("bad", {"metric": "tcp", "value": 1, "filter": {"host_name": [{}]}})
+
+
+def test_flow_queries_select_agents_like_metric_queries():
+    """activeFlows, flowValue and the flow metric in metric()/dump() resolve agent selectors
+    with the metric store's one implementation: host names, lists, TOPOLOGY (nothing until a
+    topology registers it), and a malformed selector is refused."""
+    import time
+
+    from engine.core import Engine
+    from engine.props import DEFAULTS, Properties
+
+    eng = Engine(Properties(dict(DEFAULTS)))
+    metrics, fe = eng.subsystems["metrics"], eng.subsystems["flows"]
+    now = time.time()
+    metrics.update("10.0.0.1", "2.1", 2, 1, [{"counterBlock_tag": "0:2000", "hostname": "web1",
+                                              "UUID": "", "machine_type": 3, "os_name": 2,
+                                              "os_release": "6.1"}], now)
+    fe.set_flow("src", {"keys": "ipsource", "value": "frames"})
+    for agent in ("10.0.0.1", "10.0.0.2"):
+        for i in range(20):
+            fe.process(pkt(), agent, "3", 1, now + i * 0.01)
+    now += 0.2
+    assert {f["agent"] for f in fe.active_flows("web1", "src", now=now)} == {"10.0.0.1"}
+    assert fe.active_flows("10.0.0.2;web1", "src", now=now)[0]["flowN"] == 2
+    assert fe.flow_value("web1", "3.src", "10.0.0.1", now=now) > 0
+    assert fe.flow_value("10.0.0.2", "3.src", "10.0.0.1", now=now) > 0
+    assert fe.active_flows("TOPOLOGY", "src", now=now) == []
+    assert metrics.query_dump("TOPOLOGY", "src", now=now) == []
+    metrics.add_agent_selector("TOPOLOGY", lambda: {"10.0.0.2"})
+    assert [f["agent"] for f in fe.active_flows("TOPOLOGY", "src", now=now)] == ["10.0.0.2"]
+    assert [m["agent"] for m in metrics.query_dump("TOPOLOGY", "src", now=now)] == ["10.0.0.2"]
+    with pytest.raises(ValueError):
+        fe.active_flows(" ; ", "src", now=now)
+
+
+def test_threshold_spec_numbers_as_strings_and_echo():
+    """REST bodies and JS objects get the same coercion (in the engine, not the adapters)."""
+    fe = FlowEngine(None)
+    fe.set_threshold("t", {"metric": "load_one", "value": "1.5", "timeout": "10"})
+    assert fe.get_threshold("t") == {"metric": "load_one", "value": 1.5, "byFlow": False,
+                                     "timeout": 10}
+    fe.set_threshold("u", {"metric": "tcp", "value": 125000.0, "byFlow": True})
+    assert fe.get_threshold("u")["value"] == 125000 and fe.get_threshold("u")["timeout"] == 0
+    for bad in ({"metric": "x"}, {"metric": "x", "value": "lots"}, {"metric": "x", "value": 1,
+                                                                     "timeout": -1}):
+        with pytest.raises(ValueError):
+            fe.set_threshold("bad", bad)
+    fe.set_flow("f", {"keys": ["ipsource", "ipdestination"], "n": "20", "t": "2"})
+    assert fe.get_flow("f")["keys"] == "ipsource,ipdestination" and fe.get_flow("f")["n"] == 20
+
+
+def test_active_flows_arguments_as_text_or_numbers():
+    """maxFlows/minValue come as query-string text (REST) or numbers/strings (JS): one
+    coercion, in the engine; bad text is a ValueError (REST 400)."""
+    fe = FlowEngine(None)
+    fe.set_flow("src", {"keys": "ipsource", "value": "frames"})
+    for i in range(30):
+        fe.process(pkt(src=f"10.0.0.{i % 3}"), "a", "3", 1, T0 + i * 0.01)
+    now = T0 + 0.3
+    assert len(fe.active_flows("ALL", "src", "2", now=now)) == 2
+    assert len(fe.active_flows("ALL", "src", 1.0, now=now)) == 1
+    assert fe.active_flows("ALL", "src", None, "1e9", now=now) == []
+    assert len(fe.active_flows("ALL", "src", None, None, now=now)) == 3
+    for bad in ({"max_flows": "lots"}, {"min_value": "x"}, {"min_value": float("nan")}):
+        with pytest.raises(ValueError):
+            fe.active_flows("ALL", "src", now=now, **bad)

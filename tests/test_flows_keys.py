@@ -95,20 +95,23 @@ def test_uri_parts():
 
 
 def test_group_longest_match_v4_v6_and_live_update(fe):
-    assert fe.set_groups("site", {"private": ["10.0.0.0/8"], "lab": ["10.1.0.0/16"],
-                                  "v6": ["2001:db8::/32"]})
+    fe.set_groups("site", {"private": ["10.0.0.0/8"], "lab": ["10.1.0.0/16"],
+                           "v6": ["2001:db8::/32"]})
     g = key(fe, "group:ipsource:site")
     assert g({"ipsource": "10.1.2.3"}) == "lab"
     assert g({"ipsource": "10.9.2.3"}) == "private"
     assert g({"ipsource": "192.0.2.1"}) is None
     assert g({"ipsource": "2001:db8::1"}) == "v6"
     # a redefinition applies to keys compiled before it
-    assert fe.set_groups("site", {"all": ["0.0.0.0/0"]})
+    fe.set_groups("site", {"all": ["0.0.0.0/0"]})
     assert g({"ipsource": "10.1.2.3"}) == "all"
     assert fe.clear_groups("site")
     assert g({"ipsource": "10.1.2.3"}) is None
-    assert not fe.set_groups("bad", {"x": ["not-a-cidr"]})
-    assert not fe.set_groups("bad", ["10.0.0.0/8"])
+    with pytest.raises(ValueError, match="invalid CIDR"):
+        fe.set_groups("bad", {"x": ["not-a-cidr"]})
+    with pytest.raises(ValueError, match="groups must be an object"):
+        fe.set_groups("bad", ["10.0.0.0/8"])
+    assert fe.get_groups("bad") is None
 
 
 def test_group_several_sets_in_order(fe):
@@ -120,14 +123,16 @@ def test_group_several_sets_in_order(fe):
 
 
 def test_map(fe):
-    assert fe.set_map("svc", {"web": ["80", "443"], "dns": [53]})
+    fe.set_map("svc", {"web": ["80", "443"], "dns": [53]})
     m = key(fe, "map:tcpdestinationport:svc")
     assert m({"tcpdestinationport": 443}) == "web"
     assert m({"tcpdestinationport": 53}) == "dns"
     assert m({"tcpdestinationport": 22}) is None
-    assert fe.set_map("mac", {"member1": ["0A0B0C0D0E0F"]})
+    fe.set_map("mac", {"member1": ["0A0B0C0D0E0F"]})
     assert key(fe, "map:macsource:mac")({"macsource": "0A0B0C0D0E0F"}) == "member1"
-    assert not fe.set_map("bad", {"x": [{"y": 1}]})
+    with pytest.raises(ValueError, match="not a string or number"):
+        fe.set_map("bad", {"x": [{"y": 1}]})
+    assert fe.get_map("bad") is None
 
 
 def test_errors(fe):

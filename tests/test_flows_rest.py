@@ -41,6 +41,9 @@ def test_flow_definitions_crud_and_errors(make_engine):
     assert call(eng, "PUT", "/flow/bad/json", b"{not json")[0] == 400
     assert call(eng, "GET", "/flow/bad/json")[0] == 404
     assert call(eng, "GET", "/activeflows/ALL/nosuch/json")[0] == 404
+    assert call(eng, "GET", "/activeflows/ALL/tcp/json?maxFlows=lots")[0] == 400
+    assert call(eng, "GET", "/activeflows/ALL/tcp/json?maxFlows=5&minValue=0") == (200, [])
+    assert call(eng, "GET", "/flowvalue/;/1.tcp/json?key=x")[0] == 400
     assert call(eng, "DELETE", "/flow/tcp/json") == (204, None)
     assert call(eng, "DELETE", "/flow/tcp/json")[0] == 404
     assert call(eng, "GET", "/flow/json")[1] == {}

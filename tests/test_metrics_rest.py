@@ -249,3 +249,14 @@ def test_rtmetric_samples_are_metrics(make_engine):
     assert m == {"shop.queue": 7, "shop.requests": 100.0, "shop.tier": "gold", "shop.temp": 21.5}
     r = get(eng, "/metric/ALL/requests/json?tier=gold")[0]
     assert r["metricValue"] == 100.0 and r["dataSource"] == "shop"
+
+
+def test_non_finite_values_are_null_not_a_server_error(make_engine):
+    """An agent's float can be Infinity (JSON has none): REST shows null, as scripts see it."""
+    eng = make_engine()
+    store = eng.engine.subsystems["metrics"]
+    rec = {"counterBlock_tag": "4300:1002", "typed": {"odd": (6, float("inf")), "fine": (6, 1.5)}}
+    eng.call(store.update, "10.9.9.9", "2.1", 2, 1, [rec], __import__("time").time())
+    dump = eng.get_json("/dump/10.9.9.9/odd,fine/json")
+    assert [(m["metricName"], m["metricValue"]) for m in dump] == [("odd", None), ("fine", 1.5)]
+    assert eng.get_json("/metric/10.9.9.9/odd/json")[0]["metricValue"] is None

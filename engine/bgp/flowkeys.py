@@ -51,7 +51,9 @@ def fill(router4, router6, attrs: dict, out: dict) -> None:
         match = n.rib6.match
     # agents that send gateway/router records already filled some keys: merge key by key
     merge = "bgpas" in out or "ipdestinationmaskbits" in out or "ipsourcemaskbits" in out
-    new: dict = {"bgpas": n.peer_as} if n.peer_as else {}
+    new: dict = {} if merge else out
+    if n.peer_as:
+        new["bgpas"] = n.peer_as
     hit = match(dst)
     if hit is not None:
         a = hit[2]
@@ -61,12 +63,11 @@ def fill(router4, router6, attrs: dict, out: dict) -> None:
         hit = match(src)
         if hit is not None:
             a = hit[2]
+            keys = a.flow_keys or _destination_keys(a)   # the route's ASes, computed once
             new["ipsourcemaskbits"] = hit[1]
-            new["bgpsourceas"] = a.origin_as()
-            new["bgpsourcepeeras"] = a.first_as()
+            new["bgpsourceas"] = keys["bgpdestinationas"]
+            new["bgpsourcepeeras"] = keys["bgpdestinationpeeras"]
     if merge:
         for k, v in new.items():
             if k not in out:
                 out[k] = v
-    else:
-        out.update(new)

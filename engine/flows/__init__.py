@@ -11,8 +11,9 @@ Flows
   ``get_flow(name) -> dict | None``, ``flows_json() -> {name: spec}``
   ``active_flows(agents, name, max_flows=100, min_value=None, agg_mode=None, key_filter=None)``
       -> list of ``{key, value, agent, dataSource, flowN[, values]}``, largest first;
-      ``agents``: None/"ALL", a str ("a,b" or "a;b") or an iterable of agent addresses.
-      Raises ``KeyError`` for an unknown flow name.
+      ``agents``: None/"ALL", a str ("a,b" or "a;b") or a list, resolved by the metric
+      store's ``select_agents`` (host names, TOPOLOGY...). Raises ``KeyError`` for an unknown
+      flow name, ``ValueError`` for a bad aggMode, filter or agent selector.
   ``flow_value(agents, name, key) -> float | None``   name = "<dataSource>.<flowName>"
   ``flow_keys(now=None) -> {key: ms_since_seen}``
   ``flows_since(name=None, flow_id=-1, max_flows=100) -> list``   newest first (flow records)
@@ -20,9 +21,10 @@ Flows
   ``subscribe_flows(callback(record), names=None) -> unsubscribe()``
 
 Groups and maps
-  ``set_groups(name, {label: [cidr, ...]}) -> bool``   False (not raise) on invalid input
+  ``set_groups(name, {label: [cidr, ...]}) -> None``   raises ``ValueError(reason)``
   ``get_groups(name) / groups_json() / clear_groups(name) -> bool``
-  ``set_map(name, {label: [value, ...]}) -> bool``, ``get_map / maps_json / clear_map``
+  ``set_map(name, {label: [value, ...]}) -> None`` (raises likewise), ``get_map / maps_json /
+  clear_map``. (JS setGroups/setMap return false instead of throwing, as in sFlow-RT.)
 
 Thresholds and events
   ``set_threshold(name, spec: dict)`` raises ValueError; ``clear_threshold(name) -> bool``

@@ -44,8 +44,6 @@ class FlowTable:
         self.emit_record = emit_record
         self.thresholds: list = []        # Threshold objects watching this flow metric
         self.th_min = float("inf")
-        self.created = now
-        self.last_update = 0.0
         self.evicted = 0
 
     # -- writes ------------------------------------------------------------------------------
@@ -56,7 +54,6 @@ class FlowTable:
             self.prune(now)
         e = [scaled * self.inv_t, now, scaled, now]
         entries[fk] = e
-        self.last_update = now
         if self.spec.log and self.spec.flow_start:
             self.emit_record(self, fk, scaled, now, now)
         return e
@@ -87,7 +84,6 @@ class FlowTable:
         e[1] = now
         e[2] += scaled
         e[0] = vfs[0].read(e[4], 1.0, now)
-        self.last_update = now
         if first and self.spec.log and self.spec.flow_start:
             self.emit_record(self, fk, scaled, now, now)
         if e[0] > self.th_min:
@@ -134,7 +130,7 @@ class FlowTable:
         return out
 
     def active(self, agents, max_flows: int, min_value, agg_mode: str, now: float,
-               location_ok=None, key_filter=None) -> list:
+               key_filter=None) -> list:
         agg: dict = {}
         idle = self.idle
         summing = agg_mode in ("sum", "edge")
@@ -144,8 +140,6 @@ class FlowTable:
             if agents is not None and agent not in agents:
                 continue
             if now - e[1] > idle:
-                continue
-            if location_ok is not None and not location_ok(agent, fk[1]):
                 continue
             if key_filter is not None and not key_filter(
                     lambda k: fk[index[k]] if k in index else

@@ -13,10 +13,9 @@ from . import filters, pipeline
 from .cache import FlowTable
 from .groups import GroupStore, MapStore
 from .journal import Journal
-from .spec import FlowSpec, check_name
+from .spec import FlowSpec, check_name, plain, to_number
 from .thresholds import Threshold
 
-SELECTORS_ALL = ("ALL", "TOPOLOGY", "EDGE", "CORE", "")
 # /flowkeys/json lists keys from a subset of samples: recording ~35 keys per sample would cost
 # more than a flow definition. With no definitions, only 1 sample in 16 is decoded for it.
 KEYS_SEEN_SAMPLE = 16
@@ -24,7 +23,9 @@ KEYS_SEEN_ACTIVE = 8
 
 
 def parse_agents(agents):
-    """None for every agent, else a set of addresses (str "a,b" / "a;b" or an iterable)."""
+    """Agent selector without a metric store (unit tests): None for every agent, else a set
+    of addresses (str "a,b" / "a;b" or an iterable). TOPOLOGY, EDGE and CORE select nothing,
+    as in MetricStore.select_agents without a topology."""
     if agents is None:
         return None
     if isinstance(agents, str):
@@ -32,9 +33,9 @@ def parse_agents(agents):
     else:
         parts = [str(a).strip() for a in agents]
     parts = [p for p in parts if p]
-    if not parts or any(p.upper() in SELECTORS_ALL for p in parts):
+    if not parts or any(p.upper() == "ALL" for p in parts):
         return None
-    return set(parts)
+    return {p for p in parts if p.upper() not in ("TOPOLOGY", "EDGE", "CORE")}
 
 
 class FlowEngine:
@@ -120,6 +121,17 @@ class FlowEngine:
         core = self.core
         return getattr(core, "subsystems", {}).get("metrics") if core is not None else None
 
+    def select_agents(self, agents):
+        """Agent selector -> set of addresses or None (every agent): the metric store's
+        select_agents, so that activeFlows, flowValue and metric queries resolve "ALL",
+        lists, host names and TOPOLOGY alike (ValueError for a malformed selector)."""
+        if agents is None or isinstance(agents, set):
+            return agents
+        metrics = self._metrics()
+        if metrics is not None and hasattr(metrics, "select_agents"):
+            return metrics.select_agents(agents)
+        return parse_agents(agents)
+
     # -- sample path -------------------------------------------------------------------------
     def on_flow_sample(self, sample, now: float) -> None:
         process = self._process_flow
@@ -168,19 +180,14 @@ class FlowEngine:
             # sFlow-RT custom flows (4300:1003): named attributes, counted like packet samples
             process = self._process_flow
             attrs = sample.attributes()
-            self.keys_seen.update(dict.fromkeys(attrs, now))
-            if process is not None:
-                for fn in self._active_enrichers:
-                    fn(sample, attrs)
-                process(attrs, sample.agent, sample.data_source, sample.sampling_rate or 1, now)
+        elif kind == "discard":
+            process = self._process_drop
+            attrs = sample.attributes()
+            if "reason" not in attrs and getattr(sample, "reason", None) is not None:
+                attrs["reason"] = sample.reason
+        else:
             return
-        if kind != "discard":
-            return
-        attrs = sample.attributes()
-        if "reason" not in attrs and getattr(sample, "reason", None) is not None:
-            attrs["reason"] = sample.reason
         self.keys_seen.update(dict.fromkeys(attrs, now))
-        process = self._process_drop
         if process is None:
             return
         for fn in self._active_enrichers:
@@ -260,7 +267,8 @@ class FlowEngine:
                      agg_mode=None, now: float | None = None, key_filter: str | None = None) -> list:
         """``key_filter``: a filter expression over the definition's own key expressions
         (plus ``agent`` and ``datasource``), e.g. ``ipsource=10.0.0.1`` for keys
-        ``ipsource,ipdestination``; raises ValueError when it does not parse."""
+        ``ipsource,ipdestination``; raises ValueError when it does not parse. ``max_flows``
+        and ``min_value`` may be numbers or numeric strings (REST query values, JS args)."""
         table = self.tables.get(name)
         if table is None:
             raise KeyError(name)
@@ -275,7 +283,8 @@ class FlowEngine:
                 pred = filters.compile_lookup(filters.parse(key_filter))
             except filters.FilterError as exc:
                 raise ValueError(str(exc)) from None
-        return table.active(parse_agents(agents), int(max_flows), min_value, mode,
+        return table.active(self.select_agents(agents), int(to_number(max_flows, "maxFlows", 100)),
+                            to_number(min_value, "minValue", None), mode,
                             time.time() if now is None else now, key_filter=pred)
 
     def _split_metric(self, name: str):
@@ -289,7 +298,7 @@ class FlowEngine:
         ds, table = self._split_metric(name)
         if table is None:
             return None
-        return table.location_value(parse_agents(agents), ds, key,
+        return table.location_value(self.select_agents(agents), ds, key,
                                     time.time() if now is None else now)
 
     def flow_keys(self, now: float | None = None) -> dict:
@@ -314,14 +323,9 @@ class FlowEngine:
         return self.flow_journal.subscribe(callback, names)
 
     # -- groups and maps ---------------------------------------------------------------------
-    def set_groups(self, name: str, groups) -> bool:
-        try:
-            check_name(name)
-            self.groups.set(name, groups)
-        except ValueError as exc:
-            self.last_error = str(exc)
-            return False
-        return True
+    def set_groups(self, name: str, groups) -> None:
+        """Define or replace a group set; raises ValueError(reason) for invalid input."""
+        self.groups.set(check_name(name), groups)
 
     def get_groups(self, name: str):
         return self.groups.get(name)
@@ -332,14 +336,9 @@ class FlowEngine:
     def clear_groups(self, name: str) -> bool:
         return self.groups.delete(name)
 
-    def set_map(self, name: str, mapping) -> bool:
-        try:
-            check_name(name)
-            self.maps.set(name, mapping)
-        except ValueError as exc:
-            self.last_error = str(exc)
-            return False
-        return True
+    def set_map(self, name: str, mapping) -> None:
+        """Define or replace a map; raises ValueError(reason) for invalid input."""
+        self.maps.set(check_name(name), mapping)
 
     def get_map(self, name: str):
         return self.maps.get(name)
@@ -418,7 +417,7 @@ class FlowEngine:
 
     def _fire(self, th: Threshold, agent: str, ds: str, value: float, table, fk, now: float):
         evt = {"thresholdID": th.name, "metric": th.metric, "agent": agent, "dataSource": ds,
-               "value": value, "threshold": th.level if th.level != int(th.level) else int(th.level),
+               "value": value, "threshold": plain(th.level),
                "timestamp": int(now * 1000)}
         if table is not None and fk is not None:
             evt["flowKey"] = table.key_string(fk)
@@ -462,8 +461,7 @@ class FlowEngine:
         except ImportError:  # metrics subsystem absent: plain tuples
             MetricEntry = None
         out = []
-        sel = agents if agents is None or isinstance(agents, set) else parse_agents(agents)
-        for agent, ds, value, last, top in table.metric_entries(sel, now):
+        for agent, ds, value, last, top in table.metric_entries(self.select_agents(agents), now):
             age = max(0, int((now - last) * 1000))
             if MetricEntry is not None:
                 out.append(MetricEntry(agent, ds, name, value, age, top))
@@ -476,7 +474,7 @@ def _names(name):
     if name is None or name == "":
         return None
     if isinstance(name, str):
-        return frozenset(n for n in name.split(",") if n)
+        return frozenset(n.strip() for n in name.split(",") if n.strip())
     return frozenset(name)
 
 

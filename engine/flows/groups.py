@@ -38,6 +38,10 @@ class GroupHandle:
         memo[addr] = r
         return r
 
+    def clear(self) -> None:
+        self.tree4 = self.tree6 = self.spec = None
+        self.memo = {}
+
 
 def build_trees(groups) -> tuple:
     if not isinstance(groups, dict):
@@ -64,22 +68,19 @@ def build_trees(groups) -> tuple:
     return t4, t6
 
 
-class GroupStore:
-    def __init__(self):
-        self.handles: dict[str, GroupHandle] = {}
+class _HandleStore:
+    """Named handles (created on first reference, kept when deleted so that compiled keys
+    holding them see a later definition); ``spec`` None = not defined."""
+    handle_type: type
 
-    def handle(self, name: str) -> GroupHandle:
+    def __init__(self):
+        self.handles: dict = {}
+
+    def handle(self, name: str):
         h = self.handles.get(name)
         if h is None:
-            h = self.handles[name] = GroupHandle(name)
+            h = self.handles[name] = self.handle_type(name)
         return h
-
-    def set(self, name: str, groups: dict) -> None:
-        t4, t6 = build_trees(groups)
-        h = self.handle(name)
-        h.tree4, h.tree6 = t4, t6
-        h.spec = {k: list(v) if isinstance(v, list) else [v] for k, v in groups.items()}
-        h.memo = {}
 
     def get(self, name: str):
         h = self.handles.get(name)
@@ -89,12 +90,22 @@ class GroupStore:
         h = self.handles.get(name)
         if h is None or h.spec is None:
             return False
-        h.tree4 = h.tree6 = h.spec = None
-        h.memo = {}
+        h.clear()
         return True
 
     def all(self) -> dict:
         return {n: h.spec for n, h in self.handles.items() if h.spec is not None}
+
+
+class GroupStore(_HandleStore):
+    handle_type = GroupHandle
+
+    def set(self, name: str, groups: dict) -> None:
+        t4, t6 = build_trees(groups)
+        h = self.handle(name)
+        h.tree4, h.tree6 = t4, t6
+        h.spec = {k: list(v) if isinstance(v, list) else [v] for k, v in groups.items()}
+        h.memo = {}
 
 
 class MapHandle:
@@ -108,16 +119,12 @@ class MapHandle:
     def lookup(self, value):
         return self.index.get(value)
 
+    def clear(self) -> None:
+        self.index, self.spec = {}, None
 
-class MapStore:
-    def __init__(self):
-        self.handles: dict[str, MapHandle] = {}
 
-    def handle(self, name: str) -> MapHandle:
-        h = self.handles.get(name)
-        if h is None:
-            h = self.handles[name] = MapHandle(name)
-        return h
+class MapStore(_HandleStore):
+    handle_type = MapHandle
 
     def set(self, name: str, mapping: dict) -> None:
         if not isinstance(mapping, dict):
@@ -141,17 +148,3 @@ class MapStore:
                     pass
         h = self.handle(name)
         h.index, h.spec = index, spec
-
-    def get(self, name: str):
-        h = self.handles.get(name)
-        return None if h is None else h.spec
-
-    def delete(self, name: str) -> bool:
-        h = self.handles.get(name)
-        if h is None or h.spec is None:
-            return False
-        h.index, h.spec = {}, None
-        return True
-
-    def all(self) -> dict:
-        return {n: h.spec for n, h in self.handles.items() if h.spec is not None}

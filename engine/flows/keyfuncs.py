@@ -45,9 +45,6 @@ def flows_of(engine):
         return subs["flows"]
     if hasattr(engine, "groups") and hasattr(engine, "maps"):
         return engine
-    flows = getattr(engine, "flows_engine", None)
-    if flows is not None:
-        return flows
     raise KeyFunctionError("no flow engine")
 
 

@@ -36,8 +36,14 @@ def _bool(spec, name, default=False) -> bool:
     raise ValueError(f"{name} must be a boolean")
 
 
-def _number(spec, name, default) -> float:
-    v = spec.get(name, default)
+def number(spec, name, default) -> float:
+    """spec[name] as a finite float (numbers as strings too); default when absent or null."""
+    return to_number(spec.get(name), name, default)
+
+
+def to_number(v, name: str, default):
+    """An argument as a finite float: REST passes query-string text, scripts numbers or
+    strings; ValueError(reason) otherwise; default for None."""
     if v is None:
         return default
     if isinstance(v, bool) or not isinstance(v, (int, float, str)):
@@ -51,6 +57,11 @@ def _number(spec, name, default) -> float:
     return f
 
 
+def plain(x: float):
+    """A float as JSON shows it in specs and events: 60.0 -> 60, 0.5 -> 0.5."""
+    return int(x) if x == int(x) else x
+
+
 class FlowSpec:
     """A validated definition. ``as_json()`` is what GET /flow/{name}/json returns."""
 
@@ -62,7 +73,7 @@ class FlowSpec:
         try:
             self.key_texts = split_key_list(spec.get("keys"))
             self.keys: list[KeyExpr] = [compile_key(k, engine) for k in self.key_texts]
-            t = _number(spec, "t", T_DEFAULT)
+            t = number(spec, "t", T_DEFAULT)
             if t <= 0:
                 raise ValueError("t must be > 0")
             self.t = min(max(t, T_MIN), T_MAX)
@@ -92,7 +103,7 @@ class FlowSpec:
             raise ValueError(str(exc)) from None
         except filters.FilterError as exc:
             raise ValueError(str(exc)) from None
-        n = _number(spec, "n", N_DEFAULT)
+        n = number(spec, "n", N_DEFAULT)
         if n != int(n) or n < 1:
             raise ValueError("n must be a positive integer")
         self.n = int(min(max(n, N_MIN), N_MAX))
@@ -103,7 +114,7 @@ class FlowSpec:
         self.log = _bool(spec, "log")
         self.flow_start = _bool(spec, "flowStart")
         self.dropped = _bool(spec, "dropped")
-        self.active_timeout = _number(spec, "activeTimeout", ACTIVE_TIMEOUT_DEFAULT)
+        self.active_timeout = number(spec, "activeTimeout", ACTIVE_TIMEOUT_DEFAULT)
         if self.active_timeout < 0:
             raise ValueError("activeTimeout must be >= 0")
         agg = spec.get("aggMode")
@@ -149,6 +160,5 @@ class FlowSpec:
             if extra in self.raw:
                 out[extra] = self.raw[extra]
         for k in ("t", "activeTimeout"):
-            if out[k] == int(out[k]):
-                out[k] = int(out[k])
+            out[k] = plain(out[k])
         return out

@@ -13,10 +13,7 @@ the event's flowKey) until the data source's largest flow has gone back below th
 """
 from __future__ import annotations
 
-import math
-import time
-
-from .spec import check_name
+from .spec import check_name, number, plain
 
 
 class Threshold:
@@ -28,23 +25,16 @@ class Threshold:
         if not isinstance(metric, str) or not metric.strip():
             raise ValueError("threshold metric must be a non-empty string")
         self.metric = metric.strip()
-        value = spec.get("value")
-        if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        if spec.get("value") is None:
             raise ValueError("threshold value must be a number")
-        try:
-            self.level = float(value)
-        except ValueError:
-            raise ValueError("threshold value must be a number") from None
-        if not math.isfinite(self.level):
-            raise ValueError("threshold value must be finite")
+        self.level = number(spec, "value", None)     # numbers as strings too, as in flow specs
         by_flow = spec.get("byFlow", False)
         if not isinstance(by_flow, bool):
             raise ValueError("byFlow must be a boolean")
         self.by_flow = by_flow
-        timeout = spec.get("timeout", 0)
-        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout < 0:
+        self.timeout = number(spec, "timeout", 0.0)
+        if self.timeout < 0:
             raise ValueError("timeout must be a number of seconds >= 0")
-        self.timeout = float(timeout)
         flt = spec.get("filter")
         if flt is not None:
             if not isinstance(flt, dict) or not all(isinstance(k, str) for k in flt):
@@ -54,16 +44,16 @@ class Threshold:
         self.spec = dict(spec)
         # key -> [flow_key or None, below_since or None]
         self.states: dict[tuple, list] = {}
-        self.fire = None          # set by the engine: fire(threshold, agent, ds, value, flow_key, table, fk)
+        self.fire = None          # set by the engine: fire(threshold, agent, ds, value, table, fk, now)
         self.location_ok = None   # set by the engine when a filter is present
         self.compiled_filter = None
 
     def as_json(self) -> dict:
         out = dict(self.spec)
         out["metric"] = self.metric
-        out["value"] = self.spec.get("value")
-        out.setdefault("byFlow", self.by_flow)
-        out.setdefault("timeout", int(self.timeout) if self.timeout == int(self.timeout) else self.timeout)
+        out["value"] = plain(self.level)
+        out["byFlow"] = self.by_flow
+        out["timeout"] = plain(self.timeout)
         return out
 
     # -- flow metrics ------------------------------------------------------------------------
@@ -130,13 +120,3 @@ class Threshold:
                 self._check_below(key, st, value, now)
         for key in [k for k in self.states if k not in seen]:
             self._check_below(key, self.states[key], 0.0, now)
-
-    def triggered(self, agent: str, ds: str, flow_fk: tuple | None) -> bool:
-        if self.by_flow and flow_fk is not None:
-            return flow_fk in self.states
-        return (agent, ds) in self.states or any(
-            k[0] == agent and k[1] == ds for k in self.states)
-
-
-def now_ms(now: float | None = None) -> int:
-    return int((time.time() if now is None else now) * 1000)

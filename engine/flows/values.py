@@ -17,8 +17,12 @@ PREFIXES = ("rate", "avg", "count", "min", "max")
 
 
 class ValueFunc:
-    """One value of a definition. ``kind`` is sum|avg|count|min|max; ``key`` the compiled key."""
-    __slots__ = ("text", "kind", "key", "t")
+    """One value of a definition. ``kind`` is sum|avg|count|min|max; ``key`` the compiled key.
+
+    ``init() -> state``, ``update(state, d, x, rate, now, inv_t) -> state`` (d: decay since the
+    entry's last update, x: the raw value or None) and ``read(state, d, now) -> float`` are
+    the general (slow) path of the cache; they are chosen once per kind, not per sample."""
+    __slots__ = ("text", "kind", "key", "t", "init", "update", "read")
 
     def __init__(self, text: str, engine, t: float):
         if not isinstance(text, str) or not text.strip():
@@ -33,61 +37,94 @@ class ValueFunc:
         else:
             self.kind = "sum"
             self.key = compile_key(text, engine)
+        self.init, self.update, self.read = _KINDS[self.kind](t)
 
     @property
     def plain_name(self) -> str | None:
         return self.key.name if self.key.fn is None else None
 
-    # -- generic (slow) path: state per entry ------------------------------------------------
-    def init(self):
-        k = self.kind
-        if k == "sum":
-            return 0.0
-        if k == "avg":
-            return [0.0, 0.0]
-        if k == "count":
-            return {}
-        return None
 
-    def update(self, state, d: float, x, rate: int, now: float, inv_t: float):
-        k = self.kind
-        if k == "sum":
-            if x is None:
-                return state * d
-            return state * d + x * rate * inv_t
-        if k == "avg":
-            state[0] *= d
-            state[1] *= d
-            if x is not None:
-                state[0] += x * rate
-                state[1] += rate
-            return state
+def _sum(t: float):
+    def update(state, d, x, rate, now, inv_t):
         if x is None:
-            return state
-        if k == "count":
-            state[x] = now
-            if len(state) > 4096:
-                horizon = now - self.t
-                for v in [v for v, s in state.items() if s < horizon]:
-                    del state[v]
-            return state
-        # min/max over the last t seconds (a value older than t is replaced)
-        if state is None or now - state[1] > self.t or (x < state[0] if k == "min" else x > state[0]):
-            return (x, now)
+            return state * d
+        return state * d + x * rate * inv_t
+
+    def read(state, d, now):
+        return state * d
+    return float, update, read
+
+
+def _avg(t: float):
+    """Sampling-rate weighted mean, both sums decaying with time constant t."""
+    def init():
+        return [0.0, 0.0]
+
+    def update(state, d, x, rate, now, inv_t):
+        state[0] *= d
+        state[1] *= d
+        if x is not None:
+            state[0] += x * rate
+            state[1] += rate
         return state
 
-    def read(self, state, d: float, now: float) -> float:
-        k = self.kind
-        if k == "sum":
-            return state * d
-        if k == "avg":
-            return state[0] / state[1] if state[1] > 0 else 0.0
-        if k == "count":
-            horizon = now - self.t
-            return float(sum(1 for s in state.values() if s >= horizon))
-        return float(state[0]) if state is not None else 0.0
+    def read(state, d, now):
+        return state[0] / state[1] if state[1] > 0 else 0.0
+    return init, update, read
 
 
-def numeric(x) -> bool:
-    c = x.__class__
-    return c is int or c is float
+def _count(t: float):
+    """Distinct values seen in the last t seconds. The state maps value -> last seen and is
+    kept in last-seen order (a value seen again moves to the end), so expired values are a
+    prefix: each update drops them and a read stops at the first fresh one (amortized O(1)
+    per sample, however many distinct values, e.g. the sources of a DDoS attack)."""
+    def update(state, d, x, rate, now, inv_t):
+        if x is None:
+            return state
+        state.pop(x, None)
+        state[x] = now
+        horizon = now - t
+        items = iter(state.items())
+        v, seen = next(items)
+        if seen < horizon:
+            dead = [v]
+            for v, seen in items:
+                if seen >= horizon:
+                    break
+                dead.append(v)
+            for v in dead:
+                del state[v]
+        return state
+
+    def read(state, d, now):
+        horizon = now - t
+        n = len(state)
+        for seen in state.values():
+            if seen >= horizon:
+                break
+            n -= 1
+        return float(n)
+    return dict, update, read
+
+
+def _extreme(lower: bool):
+    """min/max over the last t seconds (a kept value older than t is replaced)."""
+    def make(t: float):
+        def update(state, d, x, rate, now, inv_t):
+            if x is None:
+                return state
+            if state is None or now - state[1] > t or (x < state[0] if lower else x > state[0]):
+                return (x, now)
+            return state
+
+        def read(state, d, now):
+            return float(state[0]) if state is not None else 0.0
+        return _none, update, read
+    return make
+
+
+def _none():
+    return None
+
+
+_KINDS = {"sum": _sum, "avg": _avg, "count": _count, "min": _extreme(True), "max": _extreme(False)}

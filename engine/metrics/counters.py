@@ -64,9 +64,9 @@ class RecordMap:
             elif kind == "gf":
                 floats.append((src, dst))
             elif kind == "c32":
-                counters.append((src, dst, _M32))
+                counters.append((src, dst, _M32, U32, _HALF32))
             elif kind == "c64":
-                counters.append((src, dst, _M64))
+                counters.append((src, dst, _M64, U64, 1 << 63))
             elif kind == "s":
                 strings.append((src, dst))
             elif kind == "e":
@@ -111,18 +111,15 @@ class RecordMap:
                 out[dst] = v if isinstance(v, str) else table.get(v) or str(v)
         if prev is not None and dt > 0:
             pget = prev.get
-            for src, dst, mod in counters:
+            for src, dst, mod, unknown, half in counters:
                 c = get(src)
                 p = pget(src)
-                if c is None or p is None:
-                    continue
-                unknown = mod - 1
-                if c == unknown or p == unknown:
+                if c is None or p is None or c == unknown or p == unknown:
                     continue
                 d = c - p
                 if d < 0:
                     d += mod
-                    if d >= mod >> 1:
+                    if d >= half:
                         continue
                 out[dst] = d / dt
         if self.derive is not None:

@@ -32,6 +32,19 @@ _INF = float("inf")
 _NUMBER_TYPES = {int, float}
 
 
+def flatten_agents(agents) -> list:
+    """An agent array with nested arrays flattened: apps pass a REST query value, itself an
+    array, inside one (sflow-test: ``agents([req.query.agent])``); sFlow-RT's Java conversion
+    reads such an element as its text, i.e. its items joined."""
+    out = []
+    for x in agents:
+        if isinstance(x, (list, tuple)):
+            out.extend(flatten_agents(x))
+        else:
+            out.append(x)
+    return out
+
+
 class DataSource:
     __slots__ = ("agent", "id", "ds_class", "values", "prev", "last", "uptime", "seq", "samples",
                  "interval", "expires", "parent")
@@ -342,7 +355,7 @@ class MetricStore:
             items = [p.strip() for p in agents.replace(";", ",").split(",")]
         elif isinstance(agents, (list, tuple, set)):
             items = []
-            for x in agents:
+            for x in flatten_agents(agents):
                 if not isinstance(x, str):
                     raise ValueError(f"bad agent {x!r}")
                 items.extend(p.strip() for p in x.replace(";", ",").split(","))
@@ -443,13 +456,8 @@ class MetricStore:
         now = time.time() if now is None else now
         selected = self.select_agents(agents)
         base, ds_id = split_qualifier(name)
-        flt = self._filter_run(filter)
-        spec = MetricSpec(name, "max", base, ds_id)
-        dss, vals = self._counter_sources(selected, spec, flt, now)
-        out = [MetricEntry(ds.agent.address, ds.id, base, v, _ms(now - ds.last), None)
-               for ds, v in zip(dss, vals)]
-        out.extend(self._provider_entries(selected, base, ds_id, flt, now))
-        return out
+        return self._metric_entries(selected, MetricSpec(name, "max", base, ds_id),
+                                    self._filter_run(filter), now)
 
     def query_metric(self, agents, metrics, filter=None, now: float | None = None) -> list[dict]:
         now = time.time() if now is None else now

@@ -13,7 +13,8 @@ import pkgutil
 from aiohttp import web as aioweb
 
 from .. import log
-from .errors import ApiError
+from ..jsonvalues import finite
+from .errors import ApiError, BadRequest, Forbidden
 
 ENGINE_KEY = aioweb.AppKey("engine", object)
 DUMPS_KEY = aioweb.AppKey("json_dumps", object)
@@ -21,8 +22,12 @@ DUMPS_KEY = aioweb.AppKey("json_dumps", object)
 
 def _dumps_factory(indent: int | None):
     def dumps(obj) -> str:
-        return json.dumps(obj, indent=indent, separators=(",", ":") if indent is None else None,
-                          allow_nan=False, default=str)
+        kw = {"indent": indent, "separators": (",", ":") if indent is None else None,
+              "allow_nan": False, "default": str}
+        try:
+            return json.dumps(obj, **kw)
+        except ValueError:   # NaN/Infinity from an agent: null, as scripts see it
+            return json.dumps(finite(obj), **kw)
     return dumps
 
 
@@ -65,3 +70,18 @@ def json_response(request: aioweb.Request, obj, status: int = 200) -> aioweb.Res
 
 def engine_of(request: aioweb.Request):
     return request.app[ENGINE_KEY]
+
+
+def check_writable(request: aioweb.Request) -> None:
+    """403 for changes through REST when http.readonly=yes (scripts still may change)."""
+    if engine_of(request).props.get_bool("http.readonly"):
+        raise Forbidden("read-only: http.readonly=yes")
+
+
+async def read_json(request: aioweb.Request):
+    """The request body parsed as JSON (None when empty); 400 when it does not parse."""
+    try:
+        text = await request.text()
+        return json.loads(text) if text.strip() else None
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise BadRequest(f"invalid JSON body: {exc}") from None

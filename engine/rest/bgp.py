@@ -1,12 +1,10 @@
 """/bgp/... REST endpoints: thin adapters over engine.subsystems["bgp"] (engine/bgp/speaker.py)."""
 from __future__ import annotations
 
-import json
-
 from aiohttp import web
 
-from . import engine_of, json_response
-from .errors import BadRequest, Forbidden, NotFound
+from . import check_writable, engine_of, json_response, read_json
+from .errors import BadRequest, NotFound
 
 
 def _bgp(request):
@@ -14,11 +12,6 @@ def _bgp(request):
     if bgp is None:
         raise NotFound("BGP is not available")
     return bgp
-
-
-def _writable(request) -> None:
-    if engine_of(request).props.get_bool("http.readonly"):
-        raise Forbidden("read-only: http.readonly=yes")
 
 
 def _q(request, name, default=None):
@@ -87,17 +80,16 @@ async def routepusher_get(request: web.Request) -> web.Response:
 
 
 async def _body(request) -> dict:
-    try:
-        body = json.loads(await request.text() or "{}")
-    except ValueError as exc:
-        raise BadRequest(f"invalid JSON: {exc}") from None
+    body = await read_json(request)
+    if body is None:
+        return {}
     if not isinstance(body, dict):
         raise BadRequest("body must be a JSON object")
     return body
 
 
 async def routepusher_put(request: web.Request) -> web.Response:
-    _writable(request)
+    check_writable(request)
     route = await _body(request)
     route["prefix"] = _route_prefix(request)
     try:
@@ -110,7 +102,7 @@ async def routepusher_put(request: web.Request) -> web.Response:
 
 
 async def routepusher_delete(request: web.Request) -> web.Response:
-    _writable(request)
+    check_writable(request)
     try:
         ok = _bgp(request).remove_route(request.match_info["router"], _route_prefix(request))
     except ValueError as exc:
@@ -128,7 +120,7 @@ async def flowspec_get(request: web.Request) -> web.Response:
 
 
 async def flowspec_change(request: web.Request) -> web.Response:
-    _writable(request)
+    check_writable(request)
     spec = await _body(request)
     bgp = _bgp(request)
     router = request.match_info["router"]

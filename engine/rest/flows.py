@@ -1,29 +1,14 @@
 """Flow routes: /flow, /flowkeys, /activeflows, /flowvalue, /flows (long-poll)."""
 from __future__ import annotations
 
-import json
-
 from aiohttp import web
 
-from . import engine_of, json_response
-from .errors import BadRequest, Forbidden, NotFound
+from . import check_writable, engine_of, json_response, read_json
+from .errors import BadRequest, NotFound
 
 
 def flows_of(request: web.Request):
     return engine_of(request).subsystems["flows"]
-
-
-def check_writable(request: web.Request) -> None:
-    if engine_of(request).props.get_bool("http.readonly"):
-        raise Forbidden("read-only: http.readonly=yes")
-
-
-async def read_json(request: web.Request):
-    try:
-        text = await request.text()
-        return json.loads(text) if text.strip() else None
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise BadRequest(f"invalid JSON body: {exc}") from None
 
 
 def q_int(request: web.Request, name: str, default: int) -> int:
@@ -81,10 +66,10 @@ async def flow_delete(request):
 async def active_flows(request):
     flows = flows_of(request)
     try:
+        q = request.query
         result = flows.active_flows(request.match_info["agent"], request.match_info["name"],
-                                    q_int(request, "maxFlows", 100), q_float(request, "minValue", None),
-                                    request.query.get("aggMode") or None,
-                                    key_filter=request.query.get("filter") or None)
+                                    q.get("maxFlows") or None, q.get("minValue") or None,
+                                    q.get("aggMode") or None, key_filter=q.get("filter") or None)
     except KeyError:
         raise NotFound(f"no flow {request.match_info['name']}") from None
     except ValueError as exc:
@@ -96,23 +81,33 @@ async def flow_value(request):
     key = request.query.get("key")
     if key is None:
         raise BadRequest("key parameter required")
-    value = flows_of(request).flow_value(request.match_info["agent"], request.match_info["name"], key)
+    try:
+        value = flows_of(request).flow_value(request.match_info["agent"],
+                                             request.match_info["name"], key)
+    except ValueError as exc:
+        raise BadRequest(str(exc)) from None
     if value is None:
         raise NotFound("no such flow")
     return json_response(request, value)
 
 
-async def flow_records(request):
-    flows = flows_of(request)
-    name = request.query.get("name") or None
-    flow_id = q_int(request, "flowID", -1)
-    max_flows = q_int(request, "maxFlows", 100)
+async def journal_query(request: web.Request, since, wait, name_param: str, id_param: str,
+                        max_param: str) -> web.Response:
+    """/flows/json and /events/json: records after an id, newest first; with ``timeout``
+    (seconds, at most 600) wait for the first new one."""
+    name = request.query.get(name_param) or None
+    after = q_int(request, id_param, -1)
+    limit = q_int(request, max_param, 100)
     timeout = q_float(request, "timeout", 0.0)
     if timeout > 0:
-        records = await flows.wait_flows(name, flow_id, max_flows, min(timeout, 600.0))
-    else:
-        records = flows.flows_since(name, flow_id, max_flows)
-    return json_response(request, records)
+        return json_response(request, await wait(name, after, limit, min(timeout, 600.0)))
+    return json_response(request, since(name, after, limit))
+
+
+async def flow_records(request):
+    flows = flows_of(request)
+    return await journal_query(request, flows.flows_since, flows.wait_flows,
+                               "name", "flowID", "maxFlows")
 
 
 def setup(app: web.Application, engine) -> None:

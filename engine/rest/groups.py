@@ -3,9 +3,9 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from . import json_response
+from . import check_writable, json_response, read_json
 from .errors import BadRequest, NotFound
-from .flows import check_writable, flows_of, read_json
+from .flows import flows_of
 
 
 def _routes(kind: str, get_one, get_all, put, delete):
@@ -21,10 +21,11 @@ def _routes(kind: str, get_one, get_all, put, delete):
 
     async def set_one(request):
         check_writable(request)
-        flows = flows_of(request)
         body = await read_json(request)
-        if not put(flows, request.match_info["name"], body):
-            raise BadRequest(getattr(flows, "last_error", None) or f"invalid {kind}")
+        try:
+            put(flows_of(request), request.match_info["name"], body)
+        except ValueError as exc:
+            raise BadRequest(str(exc)) from None
         return web.Response(status=204)
 
     async def del_one(request):

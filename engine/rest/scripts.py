@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-import mimetypes
 from pathlib import Path
 
 from aiohttp import web
 
 from . import engine_of, json_response
 from .errors import NotFound
+from .web import static_response
 
 CONTENT_TYPES = {"json": "application/json", "txt": "text/plain", "html": "text/html",
                  "csv": "text/csv", "xml": "application/xml", "js": "application/javascript",
@@ -78,22 +78,7 @@ async def app_html(request: web.Request) -> web.StreamResponse:
     app = rt.apps.get(request.match_info["app"])
     if app is None:
         raise NotFound("no such app")
-    root = (Path(app["dir"]) / "html").resolve()
-    rel = request.match_info.get("path", "")
-    try:
-        target = (root / rel).resolve()
-        target.relative_to(root)
-    except (ValueError, OSError):
-        raise NotFound("no such file")
-    if target.is_dir():
-        if rel and not rel.endswith("/"):
-            raise web.HTTPFound(request.path + "/")
-        target = target / "index.html"
-    if not target.is_file():
-        raise NotFound("no such file")
-    ctype, _ = mimetypes.guess_type(target.name)
-    return web.FileResponse(target, headers={"Content-Type": ctype or "application/octet-stream",
-                                             "Cache-Control": "no-cache"})
+    return static_response(request, Path(app["dir"]) / "html", request.match_info.get("path", ""))
 
 
 async def app_html_root(request: web.Request) -> web.StreamResponse:

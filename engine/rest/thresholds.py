@@ -3,9 +3,9 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from . import json_response
+from . import check_writable, json_response, read_json
 from .errors import BadRequest, NotFound
-from .flows import check_writable, flows_of, q_float, q_int, read_json
+from .flows import flows_of, journal_query
 
 
 async def threshold_list(request):
@@ -40,15 +40,8 @@ async def threshold_delete(request):
 
 async def events(request):
     flows = flows_of(request)
-    threshold_id = request.query.get("thresholdID") or None
-    event_id = q_int(request, "eventID", -1)
-    max_events = q_int(request, "maxEvents", 100)
-    timeout = q_float(request, "timeout", 0.0)
-    if timeout > 0:
-        result = await flows.wait_events(threshold_id, event_id, max_events, min(timeout, 600.0))
-    else:
-        result = flows.events_since(threshold_id, event_id, max_events)
-    return json_response(request, result)
+    return await journal_query(request, flows.events_since, flows.wait_events,
+                               "thresholdID", "eventID", "maxEvents")
 
 
 def setup(app: web.Application, engine) -> None:

@@ -22,23 +22,27 @@ STATIC_TREES = ("html", "inc", "api")
 LOG_LEVELS = {"FINE": 0, "INFO": 1, "WARNING": 2, "SEVERE": 3}
 
 
-def _static_handler(root: Path):
+def static_response(request: web.Request, root: Path, rel: str) -> web.FileResponse:
+    """The file `rel` under `root` (a folder: its index.html, after a redirect to the path with
+    a trailing slash); 404 for anything outside the tree."""
     root = root.resolve()
+    try:
+        target = (root / rel).resolve()
+        target.relative_to(root)  # refuses ../ escapes and symlinks out of the tree
+    except (ValueError, OSError):
+        raise NotFound("no such file")
+    if target.is_dir():
+        if rel and not rel.endswith("/"):
+            raise web.HTTPFound(request.path + "/")
+        target = target / "index.html"
+    if not target.is_file():
+        raise NotFound("no such file")
+    return web.FileResponse(target, headers={"Cache-Control": "no-cache"})
 
+
+def _static_handler(root: Path):
     async def handler(request: web.Request) -> web.StreamResponse:
-        rel = request.match_info.get("path", "")
-        try:
-            target = (root / rel).resolve()
-            target.relative_to(root)  # refuses ../ escapes and symlinks out of the tree
-        except (ValueError, OSError):
-            raise NotFound("no such file")
-        if target.is_dir():
-            if rel and not rel.endswith("/"):
-                raise web.HTTPFound(request.path + "/")
-            target = target / "index.html"
-        if not target.is_file():
-            raise NotFound("no such file")
-        return web.FileResponse(target, headers={"Cache-Control": "no-cache"})
+        return static_response(request, root, request.match_info.get("path", ""))
 
     return handler
 

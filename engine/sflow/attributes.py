@@ -6,6 +6,7 @@ else is skipped by length. No per-record dicts are built.
 """
 from __future__ import annotations
 
+import os
 import socket
 import struct
 
@@ -49,7 +50,8 @@ def port_value(fmt: int, value: int):
     return "unknown"
 
 
-def flow_attributes(s) -> dict:
+def python_flow_attributes(s) -> dict:
+    """The pure-Python path (always available; the C accelerator falls back to it)."""
     a: dict = {}
     buf = s.buf
     off = s.rec_off
@@ -459,3 +461,48 @@ _HANDLERS = {
     (V2V4_ENTERPRISE << 12) | 1004: _user_v4,
     (V2V4_ENTERPRISE << 12) | 1005: _url_v4,
 }
+
+
+# ------------------------------------------------------------------ C accelerator
+# engine/sflow/_accel.c (built by pip when a compiler is present) produces the same dicts for
+# the common cases and calls python_flow_attributes for everything else. FLOWRT_NO_ACCEL=1 in
+# the environment, or use_accelerator(False), keeps the pure-Python path.
+
+def _load_accel():
+    if os.environ.get("FLOWRT_NO_ACCEL", "") not in ("", "0"):
+        return None
+    try:
+        from . import _accel
+    except ImportError:
+        return None
+    from . import datagram, header
+    try:
+        _accel.setup({"fallback": python_flow_attributes, "flow_type": datagram.FlowSample,
+                      "handlers": _HANDLERS, "dns_types": header.DNS_TYPES,
+                      "tcp_flags": header.TCP_FLAGS, "bin8": header.BIN8, "bin2": header.BIN2,
+                      "bin3": header.BIN3, "dscp_names": header.DSCP_NAMES})
+        _accel.setup_walk({"decode": datagram.python_decode_datagram, "sample": datagram._sample,
+                           "agent": datagram._agent, "agents": datagram._AGENTS,
+                           "af_inet": socket.AF_INET, "af_inet6": socket.AF_INET6,
+                           "datagram_type": datagram.Datagram, "decode_error": DecodeError,
+                           "tag_names": datagram._TAG_NAMES})
+    except (AttributeError, TypeError, ValueError):   # a stale build that does not fit
+        return None
+    return _accel
+
+
+def use_accelerator(enabled: bool = True) -> bool:
+    """Route decode_datagram() and FlowSample.attributes() through the C code (if it was built
+    and loaded) or the pure-Python one; returns whether the C code is now in use."""
+    global flow_attributes
+    from . import datagram
+    on = enabled and accel is not None
+    flow_attributes = datagram.flow_attributes = (accel.flow_attributes if on
+                                                  else python_flow_attributes)
+    datagram._walk = accel.decode_datagram if on else datagram.python_decode_datagram
+    return on
+
+
+accel = _load_accel()
+flow_attributes = python_flow_attributes
+use_accelerator(True)

@@ -86,10 +86,18 @@ class OtherSample(_Sample):
 
 
 def decode_datagram(buf) -> Datagram:
+    return _walk(buf)
+
+
+def python_decode_datagram(buf) -> Datagram:
+    """The pure-Python walker (the C one, when loaded, hands it whatever it does not decode)."""
     try:
         return _decode(buf)
     except struct.error as exc:
         raise DecodeError(f"truncated datagram: {exc}") from None
+
+
+_walk = python_decode_datagram      # attributes.use_accelerator() swaps in the C walker
 
 
 def _decode(buf) -> Datagram:

@@ -362,4 +362,7 @@
   });
 
   $.inmon.stripchart.valueStr = valueStr;
+  // Apps call it unbound (`var nf = $.inmon.stripchart.prototype.valueStr; nf(v)`, e.g.
+  // browse-metrics); the widget factory's strict-mode _super wrapper would need `this`.
+  $.inmon.stripchart.prototype.valueStr = valueStr;
 })(jQuery);

@@ -1,0 +1,281 @@
+"""Topology: the switch/link map that sFlow-RT apps install (PUT /topology/json, setTopology())
+and query (topology* JavaScript globals, the TOPOLOGY / EDGE / CORE agent selectors).
+
+Body: ``{"nodes": {name: {"agent": ip, "ports": {port: {"ifindex": "3"}}}},
+"links": {name: {"node1", "port1", "node2", "port2"}}}``. ``nodes`` is optional: a node's agent
+is then the agent whose ``host_name`` is the node name, and a port's ifIndex the data source
+whose ``ifname`` is the port name (both from the counters the agent sends). Decisions and
+deviations from sFlow-RT: docs/topology.md.
+"""
+from __future__ import annotations
+
+import copy
+import time
+from collections import deque
+
+from . import jsglobals  # noqa: F401  (registers the topology* JavaScript globals)
+from . import keyfunc  # noqa: F401  (registers the link: key function)
+from .locate import HostLocator
+
+_LEARN_EVERY = 2.0   # seconds a learned node/port -> agent/ifIndex mapping is reused
+
+
+def _text(v) -> str:
+    return "" if v is None else str(v)
+
+
+def check(obj) -> dict:
+    """Validate a topology body; returns a deep copy with string values. ValueError says why."""
+    if not isinstance(obj, dict):
+        raise ValueError("topology must be a JSON object")
+    links = obj.get("links", {})
+    nodes = obj.get("nodes", {})
+    if not isinstance(links, dict) or not isinstance(nodes, dict):
+        raise ValueError("topology links and nodes must be objects")
+    for name, link in links.items():
+        if not isinstance(link, dict):
+            raise ValueError(f"link {name}: object expected")
+        for field in ("node1", "node2"):
+            if not isinstance(link.get(field), str) or not link.get(field):
+                raise ValueError(f"link {name}: {field} missing")
+    for name, node in nodes.items():
+        if not isinstance(node, dict):
+            raise ValueError(f"node {name}: object expected")
+        ports = node.get("ports", {})
+        if not isinstance(ports, dict) or not all(isinstance(p, dict) for p in ports.values()):
+            raise ValueError(f"node {name}: ports must be an object of objects")
+    return copy.deepcopy(obj)
+
+
+class Topology:
+    def __init__(self, engine=None):
+        self.engine = engine
+        self.topology: dict = {}
+        self.version = 0
+        self._maps = None          # (time, node_agent, port_of, port_link) learned mapping cache
+        self.locator = None        # HostLocator, set by attach()
+
+    # -- install -----------------------------------------------------------------------------
+    def set(self, obj) -> bool:
+        self.topology = check(obj) if obj else {}
+        self.version += 1
+        self._maps = None
+        if self.topology and self.locator is not None:
+            self.locator.start()
+        return True
+
+    def get(self) -> dict:
+        return copy.deepcopy(self.topology)
+
+    @property
+    def links(self) -> dict:
+        return self.topology.get("links", {})
+
+    @property
+    def nodes(self) -> dict:
+        return self.topology.get("nodes", {})
+
+    # -- node/port <-> agent/ifIndex ---------------------------------------------------------
+    def _metrics(self):
+        subs = getattr(self.engine, "subsystems", None) or {}
+        return subs.get("metrics")
+
+    def _mapping(self):
+        """(agent of node, {(agent, ifindex): (node, port)}), declared entries first, the rest
+        learned from host_name / ifname counters; cached for a moment."""
+        now = time.monotonic()
+        if self._maps is not None and now - self._maps[0] < _LEARN_EVERY:
+            return self._maps[1], self._maps[2]
+        node_agent: dict[str, str] = {}
+        port_of: dict[tuple[str, str], tuple[str, str]] = {}
+        names = set(self.nodes)
+        for link in self.links.values():
+            names.update((link["node1"], link["node2"]))
+        store = self._metrics()
+        by_host: dict[str, str] = {}
+        ifnames: dict[str, dict[str, str]] = {}
+        if store is not None:
+            for address, a in getattr(store, "agents", {}).items():
+                host = getattr(a, "host", None)
+                if host is not None and host.values.get("host_name"):
+                    by_host.setdefault(str(host.values["host_name"]), address)
+                for ds_id, ds in getattr(a, "sources", {}).items():
+                    name = ds.values.get("ifname")
+                    if name:
+                        ifnames.setdefault(address, {})[str(name)] = ds_id
+        for name in names:
+            agent = _text(self.nodes.get(name, {}).get("agent")) or by_host.get(name)
+            if agent:
+                node_agent[name] = agent
+        wanted: dict[str, set] = {n: set() for n in names}
+        for link in self.links.values():
+            wanted[link["node1"]].add(_text(link.get("port1")))
+            wanted[link["node2"]].add(_text(link.get("port2")))
+        for name in names:
+            agent = node_agent.get(name)
+            if not agent:
+                continue
+            ports = self.nodes.get(name, {}).get("ports", {})
+            for port, info in ports.items():
+                if info.get("ifindex") not in (None, ""):
+                    port_of[(agent, _text(info["ifindex"]))] = (name, port)
+            learned = ifnames.get(agent, {})
+            for port in wanted[name] | set(learned):
+                if not port:
+                    continue
+                ifindex = learned.get(port)
+                if ifindex is not None and (agent, ifindex) not in port_of:
+                    port_of[(agent, ifindex)] = (name, port)
+        ends = self._link_ends()
+        port_link = {where: ends[np][0] for where, np in port_of.items() if np in ends}
+        self._maps = (now, node_agent, port_of, port_link)
+        return node_agent, port_of
+
+    def link_name_of(self, agent, ifindex):
+        """Name of the link on (agent, ifIndex), None for an edge or unknown port: the
+        ``link:<ifindexkey>`` key function, once per sample, so a cached dict lookup."""
+        maps = self._maps
+        if maps is None or time.monotonic() - maps[0] >= _LEARN_EVERY:
+            if not self.topology:
+                return None
+            self._mapping()
+            maps = self._maps
+        return maps[3].get((agent, str(ifindex)))
+
+    def agent_for_node(self, node: str):
+        return self._mapping()[0].get(_text(node))
+
+    def nodes_for_agent(self, agent: str, data_source=None) -> list[str]:
+        node_agent, port_of = self._mapping()
+        agent = _text(agent)
+        if data_source not in (None, ""):
+            hit = port_of.get((agent, _text(data_source)))
+            if hit:
+                return [hit[0]]
+        return sorted(n for n, a in node_agent.items() if a == agent)
+
+    def _link_ends(self):
+        """{(node, port): (link name, remote node, remote port)} for both ends of every link."""
+        ends = {}
+        for name, link in self.links.items():
+            n1, p1 = link["node1"], _text(link.get("port1"))
+            n2, p2 = link["node2"], _text(link.get("port2"))
+            ends[(n1, p1)] = (name, n2, p2)
+            ends[(n2, p2)] = (name, n1, p1)
+        return ends
+
+    def interface_to_port(self, agent, ifindex):
+        hit = self._mapping()[1].get((_text(agent), _text(ifindex)))
+        if hit is None:
+            return None
+        return {"node": hit[0], "port": hit[1], "agent": _text(agent), "ifindex": _text(ifindex)}
+
+    def interface_to_link(self, agent, ifindex):
+        port = self.interface_to_port(agent, ifindex)
+        if port is None:
+            return None
+        end = self._link_ends().get((port["node"], port["port"]))
+        if end is None:
+            return None
+        name, rnode, rport = end
+        return {"linkname": name, "localnode": port["node"], "localport": port["port"],
+                "remotenode": rnode, "remoteport": rport}
+
+    def link_metric(self, name, metrics) -> list[dict] | None:
+        """For each metric, its value at both ends of a link: [m1@end1, m1@end2, m2@end1, ...]
+        (ifadminstatus, ifoperstatus, ifinutilization ... of the ports' data sources). An end
+        whose agent or ifIndex is unknown gives ``{"metricName": m}`` alone."""
+        link = self.links.get(_text(name))
+        if link is None:
+            return None
+        node_agent, port_of = self._mapping()
+        where = {v: k for k, v in port_of.items()}     # (node, port) -> (agent, ifindex)
+        ends = [where.get((link["node1"], _text(link.get("port1")))),
+                where.get((link["node2"], _text(link.get("port2"))))]
+        store = self._metrics()
+        names = metrics if isinstance(metrics, list) else [m for m in str(metrics).split(",") if m]
+        out = []
+        for m in names:
+            for end in ends:
+                if end is None or store is None:
+                    out.append({"metricName": m})
+                    continue
+                agent, ifindex = end
+                value = store.query_metric(agent, f"{ifindex}.{m}")[0]
+                value["metricName"] = m
+                out.append(value)
+        return out
+
+    # -- graph -------------------------------------------------------------------------------
+    def node_names(self) -> list[str]:
+        names = set(self.nodes)
+        for link in self.links.values():
+            names.update((link["node1"], link["node2"]))
+        return sorted(names)
+
+    def link_names(self) -> list[str]:
+        return sorted(self.links)
+
+    def link(self, name):
+        link = self.links.get(_text(name))
+        return copy.deepcopy(link) if link is not None else None
+
+    def node(self, name):
+        name = _text(name)
+        if name not in self.node_names():
+            return None
+        out = copy.deepcopy(self.nodes.get(name, {}))
+        agent = self.agent_for_node(name)
+        if agent and "agent" not in out:
+            out["agent"] = agent
+        return out
+
+    def node_links(self, node) -> list[str]:
+        node = _text(node)
+        return sorted(n for n, l in self.links.items() if node in (l["node1"], l["node2"]))
+
+    def diameter(self) -> int:
+        """Longest shortest path (hops) between two connected nodes; 0 without links."""
+        adj: dict[str, set] = {}
+        for l in self.links.values():
+            adj.setdefault(l["node1"], set()).add(l["node2"])
+            adj.setdefault(l["node2"], set()).add(l["node1"])
+        best = 0
+        for start in adj:
+            seen = {start: 0}
+            queue = deque([start])
+            while queue:
+                n = queue.popleft()
+                for m in adj[n]:
+                    if m not in seen:
+                        seen[m] = seen[n] + 1
+                        queue.append(m)
+            best = max(best, max(seen.values()))
+        return best
+
+    # -- agent selectors ---------------------------------------------------------------------
+    def topology_agents(self) -> set[str]:
+        node_agent = self._mapping()[0]
+        return {node_agent[n] for n in self.node_names() if n in node_agent}
+
+    def core_agents(self) -> set[str]:
+        """Agents with an inter-switch link port (spines and leaves alike)."""
+        node_agent = self._mapping()[0]
+        out = set()
+        for l in self.links.values():
+            for n in (l["node1"], l["node2"]):
+                if n in node_agent:
+                    out.add(node_agent[n])
+        return out
+
+
+def attach(engine) -> Topology:
+    topo = Topology(engine)
+    topo.locator = HostLocator(topo, engine)
+    store = engine.subsystems.get("metrics") if hasattr(engine, "subsystems") else None
+    if store is not None and hasattr(store, "add_agent_selector"):
+        # agent-level selection: the selector hook picks agents, not single ports
+        store.add_agent_selector("TOPOLOGY", topo.topology_agents)
+        store.add_agent_selector("EDGE", topo.topology_agents)
+        store.add_agent_selector("CORE", topo.core_agents)
+    return topo

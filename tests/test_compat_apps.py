@@ -1,0 +1,222 @@
+"""Patterns that published sFlow-RT apps rely on, each reproduced by a small script of our own
+(tests/js/compat) in a running engine fed by the generator over real UDP. Each test names the
+app whose behaviour it stands for; no third-party app code is used."""
+from __future__ import annotations
+
+import json
+import shutil
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from conftest import RunningEngine
+from engine.sflow.gen import Scenario, TrafficGenerator
+
+JS = Path(__file__).parent / "js" / "compat"
+APP = "/app/compat/scripts"
+
+
+@pytest.fixture(scope="module")
+def eng(tmp_path_factory):
+    home = tmp_path_factory.mktemp("home")
+    shutil.copytree(JS, home / "apps" / "compat")
+    e = RunningEngine({}, home=home).start()
+    e.wait_for(lambda: all(s.started for s in e.engine.subsystems["runtime"].scripts.values()), 20)
+    e.gen = TrafficGenerator(Scenario(agents=2, samples_per_second=300, flows=20, seed=3,
+                                      polling_interval=1.0))
+    yield e
+    e.stop()
+
+
+def feed(e, seconds=2):
+    """Send `seconds` of generated traffic and wait until the engine has ingested all of it."""
+    target = e.engine.stats.datagrams
+    for _ in range(seconds):
+        target += e.send_paced(e.gen.step(1.0))
+    e.wait_for(lambda: e.engine.stats.datagrams >= target)
+
+
+def get(e, path, data=None, method=None, ctype="application/json"):
+    req = urllib.request.Request(e.http_url + path, data=data, method=method)
+    if data is not None:
+        req.add_header("Content-Type", ctype)
+    try:
+        with urllib.request.urlopen(req, timeout=30) as r:
+            return r.status, r.read().decode()
+    except urllib.error.HTTPError as err:
+        return err.code, err.read().decode()
+
+
+def get_json(e, path):
+    status, body = get(e, path)
+    assert status == 200, (path, status, body)
+    return json.loads(body)
+
+
+def test_scripts_all_alive(eng):
+    scripts = get_json(eng, "/scripts/json")
+    assert scripts and all(s["alive"] for s in scripts.values()), scripts
+
+
+def test_query_array_as_agent_selector(eng):
+    """sflow-test keeps `req.query.agent` (an array) and passes it to agents([agent]),
+    metric(agent, ...), dump(agent, ...) and datasourceInfo(agent, ds)."""
+    feed(eng, 3)
+    agent = sorted(eng.engine.agents.by_address)[0]
+    assert get_json(eng, f"{APP}/agents.js/choose/json?agent={agent}") == {"chosen": [agent]}
+    probe = get_json(eng, f"{APP}/agents.js/probe/json")
+    assert probe["agents"] == [agent]
+    assert probe["metricAgents"] > 0
+    assert probe["dumpCount"] > 0
+    assert probe["dsInfo"] and probe["dsInfo"]["counterSamples"] > 0
+
+
+def _topology(agents):
+    """Two switches s1, s2 (the generator's first two agents, ports = ifIndex 1..4) joined by
+    a link on port 4, plus a node without an agent."""
+    a1, a2 = agents
+    ports = lambda n: {f"{n}-eth{i}": {"ifindex": str(i)} for i in range(1, 5)}
+    return {"nodes": {"s1": {"agent": a1, "ports": ports("s1")},
+                      "s2": {"agent": a2, "ports": ports("s2")}},
+            "links": {"s1-s2": {"node1": "s1", "port1": "s1-eth4", "node2": "s2", "port2": "s2-eth4"},
+                      "s2-s3": {"node1": "s2", "port1": "s2-eth9", "node2": "s3", "port2": "s3-eth1"}}}
+
+
+def test_topology_rest_and_lookups(eng):
+    """trace-flow / fabric-metrics: topologyInterfaceToLink(agent, ifindex).linkname /
+    .localnode / .remotenode, topologyInterfaceToPort(...).node / .port, node lookups."""
+    feed(eng, 1)
+    agents = sorted(eng.engine.agents.by_address)[:2]
+    topo = _topology(agents)
+    status, body = get(eng, "/topology/json", json.dumps(topo).encode(), "PUT")
+    assert status == 204, body
+    assert get_json(eng, "/topology/json") == topo
+    look = get_json(eng, f"{APP}/topology.js/lookup/json?agent={agents[0]}&ifindex=4&node=s2")
+    assert look["link"] == {"linkname": "s1-s2", "localnode": "s1", "localport": "s1-eth4",
+                            "remotenode": "s2", "remoteport": "s2-eth4"}
+    assert look["port"]["node"] == "s1" and look["port"]["port"] == "s1-eth4"
+    assert look["nodes"] == ["s1"]
+    assert look["nodeLinks"] == ["s1-s2", "s2-s3"]
+    assert look["agentForNode"] == agents[1]
+    assert look["nodeNames"] == ["s1", "s2", "s3"] and look["linkNames"] == ["s1-s2", "s2-s3"]
+    assert look["diameter"] == 2
+    edge = get_json(eng, f"{APP}/topology.js/lookup/json?agent={agents[0]}&ifindex=1&node=s1")
+    assert edge["link"] is None and edge["port"]["port"] == "s1-eth1"
+    # a malformed body is refused and the installed topology kept
+    status, body = get(eng, "/topology/json", b'{"links": {"x": {"node1": "a"}}}', "PUT")
+    assert status == 400 and "node2" in body
+    assert get_json(eng, "/topology/json") == topo
+
+
+def test_topology_selectors_in_queries(eng):
+    """mininet-dashboard / ai-metrics: activeFlows('TOPOLOGY', ..., 'edge'), table('TOPOLOGY',
+    'sort:m:-n') rows mapped to ports, dump('TOPOLOGY', flow).topKeys, metric('CORE', ...)."""
+    feed(eng, 1)
+    agents = sorted(eng.engine.agents.by_address)
+    assert len(agents) == 2
+    get(eng, "/topology/json", json.dumps({"links": {}}).encode(), "PUT")
+    empty = get_json(eng, f"{APP}/topology.js/selectors/json")
+    assert empty["edgeValue"] == 0 and empty["tablePorts"] == [] and empty["core"] == 0
+    topo = _topology(agents)
+    del topo["nodes"]["s2"]                       # only s1's agent is in the topology
+    topo["links"] = {"s1-s2": topo["links"]["s1-s2"]}
+    get(eng, "/topology/json", json.dumps(topo).encode(), "PUT")
+    feed(eng, 3)
+    sel = get_json(eng, f"{APP}/topology.js/selectors/json")
+    assert sel["edgeValue"] > 0
+    assert len(sel["tablePorts"]) == 3 and all(p and p.startswith("s1/s1-eth") for p in sel["tablePorts"])
+    assert list(sel["dumpAgents"]) == [agents[0]] and all(n > 0 for n in sel["dumpAgents"].values())
+    assert 0 < sel["core"] < sel["all"]
+
+
+def test_set_topology_from_script_is_the_rest_topology(eng):
+    """setTopology() and PUT /topology/json are one implementation: each sees the other's."""
+    topo = {"links": {"a-b": {"node1": "a", "port1": "p1", "node2": "b", "port2": "p2"}}}
+    before = get_json(eng, f"{APP}/topology.js/get/json")["version"]
+    status, body = get(eng, f"{APP}/topology.js/set/json", json.dumps(topo).encode(), "POST")
+    assert status == 200 and body == "true"
+    assert get_json(eng, "/topology/json") == topo
+    after = get_json(eng, f"{APP}/topology.js/get/json")
+    assert after["topology"] == topo and after["version"] > before
+
+
+def test_link_metric_and_checked_set(eng):
+    """topology app: topologyLinkMetric(link, 'ifadminstatus,ifoperstatus') gives 4 entries
+    (each metric at both ends), and `if(!setTopology(body))` sees false for a bad body."""
+    feed(eng, 2)
+    agents = sorted(eng.engine.agents.by_address)[:2]
+    topo = _topology(agents)
+    status, body = get(eng, f"{APP}/topology.js/setchecked/json", json.dumps(topo).encode(), "POST")
+    assert status == 200 and json.loads(body)["ok"] is True
+    version = json.loads(body)["version"]
+    rows = get_json(eng, f"{APP}/topology.js/linkmetric/json?link=s1-s2")
+    assert [r[:3] for r in rows] == [["ifadminstatus", agents[0], "4"], ["ifadminstatus", agents[1], "4"],
+                                     ["ifinoctets", agents[0], "4"], ["ifinoctets", agents[1], "4"]]
+    assert rows[0][3] == "up" and rows[2][3] > 0
+    unmapped = get_json(eng, f"{APP}/topology.js/linkmetric/json?link=s2-s3")
+    assert unmapped[1] == ["ifadminstatus", None, None, None]        # s3 has no agent
+    status, body = get(eng, f"{APP}/topology.js/setchecked/json", b'{"links": {"x": {}}}', "POST")
+    assert status == 200 and json.loads(body) == {"ok": False, "version": version}
+    assert get_json(eng, "/topology/json") == topo
+
+
+def test_link_key_function(eng):
+    """ixp-metrics: `link:inputifindex` names the topology link a sample entered on; the
+    filter `link:inputifindex=null` keeps edge ports only."""
+    feed(eng, 1)
+    agents = sorted(eng.engine.agents.by_address)[:2]
+    get(eng, "/topology/json", json.dumps(_topology(agents)).encode(), "PUT")
+    assert get_json(eng, f"{APP}/topology.js/linkflows/json") is True
+    feed(eng, 3)
+    keys = get_json(eng, f"{APP}/topology.js/linkkeys/json")
+    assert keys["links"] == ["4,s1-s2"]       # only port 4 (both switches) is on a link
+    assert keys["edge"] and all(k in ("1", "2", "3") for k in keys["edge"])
+
+
+def test_locate_hosts(eng):
+    """topology app / ixp-metrics: topologyLocateHostIP/Mac give where a host enters the
+    network (agent, ifindex, node, port, vlan, addresses); topologyLocatedHostMacs lists MACs."""
+    feed(eng, 1)
+    agents = sorted(eng.engine.agents.by_address)[:2]
+    get(eng, "/topology/json", json.dumps(_topology(agents)).encode(), "PUT")
+    edge = [f for f in eng.gen.flows if f.in_port != 4 and f.agent is not None][:1]
+    assert edge, "generator has no flow entering on an edge port"
+    flow = edge[0]
+    feed(eng, 4)
+    agent = sorted(eng.engine.agents.by_address)[flow.agent] if isinstance(flow.agent, int) else str(flow.agent)
+    mac, ip = flow.keys()["macsource"], flow.keys()["ipsource"]
+    found = get_json(eng, f"{APP}/topology.js/locate/json?mac={mac}&ip={ip}&agent={agent}&ifindex={flow.in_port}")
+    node = "s1" if agent == agents[0] else "s2"
+    assert found["byMac"] and found["byMac"][0]["agent"] == agent
+    loc = found["byMac"][0]
+    assert loc["ifindex"] == str(flow.in_port) and loc["node"] == node and loc["port"] == f"{node}-eth{flow.in_port}"
+    assert loc["ipaddress"] == ip and loc["mac"] == mac
+    same = lambda locs: [{k: v for k, v in l.items() if k != "lastSeen"} for l in locs]
+    assert same(found["byIp"]) == same(found["byMac"])
+    assert found["unknown"] == []
+    assert mac in found["macsAtPort"] and found["allMacs"] >= len(found["macsAtPort"])
+
+
+def test_locator_ignores_link_ports():
+    """Samples taken on an inter-switch link port do not locate hosts (decoded generator
+    datagrams fed to the topology's locator directly)."""
+    from engine.sflow import decode_datagram
+    from engine.topology import Topology
+    from engine.topology.locate import HostLocator, SAMPLE_EVERY
+
+    gen = TrafficGenerator(Scenario(agents=2, samples_per_second=400, flows=20, seed=9))
+    agents = sorted({f.agent for f in gen.flows})
+    topo = Topology()
+    topo.set(_topology(agents))
+    loc = HostLocator(topo)
+    now = time.time()
+    samples = [s for dg in gen.step(3.0) for s in decode_datagram(dg).samples if s.kind == "flow"]
+    for s in samples:
+        loc.on_flow_sample(s, now)
+    assert loc._n == len(samples) and len(samples) >= 10 * SAMPLE_EVERY
+    located = {(a, i) for where in loc.macs.values() for (a, i) in where}
+    assert located and all(i != "4" for _, i in located)
+    assert any(s.input == 4 for s in samples)         # link-port samples were there
