@@ -115,8 +115,8 @@ def test_topology_selectors_in_queries(eng):
     """mininet-dashboard / ai-metrics: activeFlows('TOPOLOGY', ..., 'edge'), table('TOPOLOGY',
     'sort:m:-n') rows mapped to ports, dump('TOPOLOGY', flow).topKeys, metric('CORE', ...)."""
     feed(eng, 1)
-    agents = sorted(eng.engine.agents.by_address)
-    assert len(agents) == 2
+    agents = sorted(a for a in eng.engine.agents.by_address if a.startswith("192.0.2."))
+    assert len(agents) == 2                       # the generator's two agents
     get(eng, "/topology/json", json.dumps({"links": {}}).encode(), "PUT")
     empty = get_json(eng, f"{APP}/topology.js/selectors/json")
     assert empty["edgeValue"] == 0 and empty["tablePorts"] == [] and empty["core"] == 0
@@ -220,3 +220,48 @@ def test_locator_ignores_link_ports():
     located = {(a, i) for where in loc.macs.values() for (a, i) in where}
     assert located and all(i != "4" for _, i in located)
     assert any(s.input == 4 for s in samples)         # link-port samples were there
+
+
+def test_topology_of_links_only_learns_nodes_and_ports(eng):
+    """containerlab / fabric-view: PUT /topology/json with links only; node -> agent comes
+    from the switch's host_name (host_descr) and port -> ifIndex from its ifname counters."""
+    from engine.sflow import encode
+
+    def switch(agent, hostname, ports, seq):
+        samples = [encode.counter_sample(seq, 2, 1, [encode.encode_counter_record(
+            {"counterBlock_tag": "0:2000", "hostname": hostname, "machine_type": 3, "os_name": 2})])]
+        for ifindex, name in ports.items():
+            samples.append(encode.counter_sample(seq, 0, ifindex, [encode.encode_counter_record(
+                {"counterBlock_tag": "0:1005", "ifName": name})]))
+        return encode.datagram(agent, seq, 1000 * seq, samples)
+
+    sent = eng.engine.stats.datagrams
+    for seq in (1, 2):
+        eng.send([switch("198.51.100.11", "leaf1", {1: "eth1", 2: "eth2", 3: "eth3"}, seq),
+                  switch("198.51.100.21", "spine1", {1: "eth1", 2: "eth2"}, seq)])
+    eng.wait_for(lambda: eng.engine.stats.datagrams >= sent + 4)
+    topo = {"links": {"link1": {"node1": "leaf1", "port1": "eth1", "node2": "spine1", "port2": "eth1"},
+                      "link2": {"node1": "leaf1", "port1": "eth2", "node2": "spine2", "port2": "eth1"}}}
+    status, body = get(eng, "/topology/json", json.dumps(topo).encode(), "PUT")
+    assert status == 204, body
+    leaf = get_json(eng, f"{APP}/topology.js/lookup/json?agent=198.51.100.11&ifindex=1&node=spine1")
+    assert leaf["agentForNode"] == "198.51.100.21"
+    assert leaf["link"] == {"linkname": "link1", "localnode": "leaf1", "localport": "eth1",
+                            "remotenode": "spine1", "remoteport": "eth1"}
+    assert leaf["nodes"] == ["leaf1"]
+    edge = get_json(eng, f"{APP}/topology.js/lookup/json?agent=198.51.100.11&ifindex=3&node=spine2")
+    assert edge["link"] is None and edge["port"]["port"] == "eth3"   # edge port, named by ifname
+    assert edge["agentForNode"] is None                              # spine2 sends nothing
+
+
+def test_edge_and_core_aggregation_use_the_topology(eng):
+    """activeFlows(..., 'edge') counts flows measured at edge ports only (no double counting
+    of a packet seen again on an inter-switch link); 'core' keeps link ports only."""
+    feed(eng, 1)
+    agents = sorted(a for a in eng.engine.agents.by_address if a.startswith("192.0.2."))[:2]
+    get(eng, "/topology/json", json.dumps(_topology(agents)).encode(), "PUT")
+    feed(eng, 2)
+    modes = get_json(eng, f"{APP}/topology.js/aggmodes/json")
+    assert "4" in modes["sum"] and set(modes["sum"]) - {"4"}       # both kinds of port sampled
+    assert modes["edge"] and "4" not in modes["edge"]
+    assert modes["core"] and set(modes["core"]) == {"4"}

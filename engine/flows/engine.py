@@ -283,9 +283,27 @@ class FlowEngine:
                 pred = filters.compile_lookup(filters.parse(key_filter))
             except filters.FilterError as exc:
                 raise ValueError(str(exc)) from None
+        if mode in ("edge", "core"):
+            pred = self._port_filter(mode, pred)
         return table.active(self.select_agents(agents), int(to_number(max_flows, "maxFlows", 100)),
                             to_number(min_value, "minValue", None), mode,
                             time.time() if now is None else now, key_filter=pred)
+
+    def _port_filter(self, mode: str, pred):
+        """With a topology installed, ``edge`` counts flows measured at edge ports only (each
+        packet once, where it enters the fabric) and ``core`` those on inter-switch link
+        ports; without one they are sum and max over every port (docs/topology.md)."""
+        subsystems = getattr(self.core, "subsystems", None) or {}
+        topo = subsystems.get("topology")
+        if topo is None or not topo.links:
+            return pred
+        link_of, want_link = topo.link_name_of, mode == "core"
+
+        def keep(lookup):
+            if (link_of(lookup("agent"), lookup("datasource")) is not None) != want_link:
+                return False
+            return pred is None or pred(lookup)
+        return keep
 
     def _split_metric(self, name: str):
         """"<dataSource>.<flowName>" -> (ds, table), longest flow name first."""

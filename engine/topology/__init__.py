@@ -107,10 +107,6 @@ class Topology:
             agent = _text(self.nodes.get(name, {}).get("agent")) or by_host.get(name)
             if agent:
                 node_agent[name] = agent
-        wanted: dict[str, set] = {n: set() for n in names}
-        for link in self.links.values():
-            wanted[link["node1"]].add(_text(link.get("port1")))
-            wanted[link["node2"]].add(_text(link.get("port2")))
         for name in names:
             agent = node_agent.get(name)
             if not agent:
@@ -119,12 +115,9 @@ class Topology:
             for port, info in ports.items():
                 if info.get("ifindex") not in (None, ""):
                     port_of[(agent, _text(info["ifindex"]))] = (name, port)
-            learned = ifnames.get(agent, {})
-            for port in wanted[name] | set(learned):
-                if not port:
-                    continue
-                ifindex = learned.get(port)
-                if ifindex is not None and (agent, ifindex) not in port_of:
+            # every interface of a node's agent is one of its ports, named by its ifname
+            for port, ifindex in ifnames.get(agent, {}).items():
+                if (agent, ifindex) not in port_of:
                     port_of[(agent, ifindex)] = (name, port)
         ends = self._link_ends()
         port_link = {where: ends[np][0] for where, np in port_of.items() if np in ends}

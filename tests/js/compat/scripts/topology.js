@@ -45,6 +45,11 @@ setHttpHandler(function(req) {
     case 'linkflows':
       linkFlows();
       return true;
+    case 'aggmodes':                      // mininet-dashboard / ixp-metrics: 'edge' de-duplicates
+      var firstKeys = function(mode) {
+        return activeFlows('TOPOLOGY', 'compat_topo_ports', 100, 0, mode).map(function(f) { return f.key.split(',')[0]; });
+      };
+      return {edge: firstKeys('edge'), core: firstKeys('core'), sum: firstKeys('sum')};
     case 'linkkeys':
       var keysOf = function(name) {
         return activeFlows('ALL', name, 100, 0, 'sum').map(function(f) { return f.key; }).sort();
