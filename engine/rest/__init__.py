@@ -14,7 +14,7 @@ from aiohttp import web as aioweb
 
 from .. import log
 from ..jsonvalues import finite
-from .errors import ApiError, BadRequest, Forbidden
+from .errors import ApiError, BadRequest, Forbidden, NotFound
 
 ENGINE_KEY = aioweb.AppKey("engine", object)
 DUMPS_KEY = aioweb.AppKey("json_dumps", object)
@@ -85,3 +85,44 @@ async def read_json(request: aioweb.Request):
         return json.loads(text) if text.strip() else None
     except (ValueError, UnicodeDecodeError) as exc:
         raise BadRequest(f"invalid JSON body: {exc}") from None
+
+
+def add_named_resource(router, kind: str, subsystem: str, get_one, get_all, put, delete) -> None:
+    """/{kind}/json (all) and GET/PUT/POST/DELETE /{kind}/{name}/json over one subsystem's
+    methods: get_one(sub, name) -> value or None (404), get_all(sub), put(sub, name, body)
+    raising ValueError (400), delete(sub, name) -> False when absent (404). Flows,
+    thresholds, groups and maps all answer the same way."""
+    def sub_of(request):
+        return engine_of(request).subsystems[subsystem]
+
+    async def list_all(request):
+        return json_response(request, get_all(sub_of(request)))
+
+    async def one(request):
+        name = request.match_info["name"]
+        value = get_one(sub_of(request), name)
+        if value is None:
+            raise NotFound(f"no {kind} {name}")
+        return json_response(request, value)
+
+    async def set_one(request):
+        check_writable(request)
+        body = await read_json(request)
+        try:
+            put(sub_of(request), request.match_info["name"], body)
+        except ValueError as exc:
+            raise BadRequest(str(exc)) from None
+        return aioweb.Response(status=204)
+
+    async def del_one(request):
+        check_writable(request)
+        name = request.match_info["name"]
+        if not delete(sub_of(request), name):
+            raise NotFound(f"no {kind} {name}")
+        return aioweb.Response(status=204)
+
+    router.add_get(f"/{kind}/json", list_all)
+    router.add_get(f"/{kind}/{{name}}/json", one)
+    router.add_put(f"/{kind}/{{name}}/json", set_one)
+    router.add_post(f"/{kind}/{{name}}/json", set_one)
+    router.add_delete(f"/{kind}/{{name}}/json", del_one)

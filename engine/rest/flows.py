@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from . import check_writable, engine_of, json_response, read_json
+from . import add_named_resource, engine_of, json_response
 from .errors import BadRequest, NotFound
 
 
@@ -33,34 +33,6 @@ def q_float(request: web.Request, name: str, default):
 
 async def flow_keys(request):
     return json_response(request, flows_of(request).flow_keys())
-
-
-async def flow_list(request):
-    return json_response(request, flows_of(request).flows_json())
-
-
-async def flow_get(request):
-    spec = flows_of(request).get_flow(request.match_info["name"])
-    if spec is None:
-        raise NotFound(f"no flow {request.match_info['name']}")
-    return json_response(request, spec)
-
-
-async def flow_put(request):
-    check_writable(request)
-    body = await read_json(request)
-    try:
-        flows_of(request).set_flow(request.match_info["name"], body)
-    except ValueError as exc:
-        raise BadRequest(str(exc)) from None
-    return web.Response(status=204)
-
-
-async def flow_delete(request):
-    check_writable(request)
-    if not flows_of(request).clear_flow(request.match_info["name"]):
-        raise NotFound(f"no flow {request.match_info['name']}")
-    return web.Response(status=204)
 
 
 async def active_flows(request):
@@ -115,11 +87,8 @@ def setup(app: web.Application, engine) -> None:
         return
     r = app.router
     r.add_get("/flowkeys/json", flow_keys)
-    r.add_get("/flow/json", flow_list)
-    r.add_get("/flow/{name}/json", flow_get)
-    r.add_put("/flow/{name}/json", flow_put)
-    r.add_post("/flow/{name}/json", flow_put)
-    r.add_delete("/flow/{name}/json", flow_delete)
+    add_named_resource(r, "flow", "flows", lambda f, n: f.get_flow(n), lambda f: f.flows_json(),
+                       lambda f, n, b: f.set_flow(n, b), lambda f, n: f.clear_flow(n))
     r.add_get("/activeflows/{agent}/{name}/json", active_flows)
     r.add_get("/flowvalue/{agent}/{name}/json", flow_value)
     r.add_get("/flows/json", flow_records)

@@ -3,9 +3,8 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from . import engine_of, json_response
+from . import check_writable, engine_of, json_response, read_json
 from .errors import BadRequest
-from .flows import check_writable, read_json
 
 
 def setup(app: web.Application, engine) -> None:
