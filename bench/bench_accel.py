@@ -4,6 +4,8 @@
 
 CPU time (time.process_time), best run, so a shared machine disturbs it less.
   attributes only   flow_attributes(sample) on already-walked samples (no cache)
+  subset            flow_attributes_subset(sample, wanted) for what bench_flows.py's 5
+                    definitions read (no cache), as FlowEngine.on_flow_sample asks for it
   walk + attributes decode_datagram() + attributes() of every flow sample, per datagram
   Engine.ingest     decode + attributes + flow caches with 0 and 5 definitions
                     (bench_flows.py's generator traffic and definitions)
@@ -46,6 +48,29 @@ def paths():
         yield "C", at.accel.flow_attributes
 
 
+def subset_paths():
+    yield "python", at.python_flow_attributes_subset
+    if at.accel is not None:
+        yield "C", getattr(at.accel, "flow_attributes_subset", at.python_flow_attributes_subset)
+
+
+def wanted_5() -> frozenset:
+    """The attribute names FlowEngine decodes for bench_flows.py's 5 definitions."""
+    import bench_flows
+    from engine.flows.engine import FlowEngine
+    fe = FlowEngine(None)
+    bench_flows.define(fe, 5)
+    return frozenset().union(*(t.spec.referenced_names() for t in fe.tables.values()))
+
+
+def uncached(fn, samples):
+    def run():
+        for s in samples:
+            s._attrs = None
+            fn(s)
+    return run
+
+
 def captures(seconds: float) -> None:
     for name in CAPTURES:
         payloads = [p.payload for p in read_pcap(DATA / name)]
@@ -53,8 +78,12 @@ def captures(seconds: float) -> None:
         samples = [s for p in payloads for s in decode_datagram(p).samples if s.kind == "flow"]
         nd, nf = len(payloads), len(samples)
         print(f"{name}: {nd} datagrams, {nf / nd:.2f} flow samples/datagram")
-        for label, fn in paths():
+        wanted = wanted_5()
+        for (label, fn), (_, sub) in zip(paths(), subset_paths()):
+            at.use_accelerator(label == "C")    # the Python subset builds the full dict first
             t_attr = best_of(lambda: [fn(s) for s in samples], seconds)
+            t_sub = best_of(uncached(lambda s: sub(s, wanted), samples), seconds)
+            t_base = best_of(uncached(lambda s: None, samples), seconds)
             at.use_accelerator(label == "C")
 
             def walk_attrs():
@@ -66,6 +95,24 @@ def captures(seconds: float) -> None:
             print(f"  {label:6s} attributes only {t_attr / nf * 1e6:6.2f} µs/flow sample   "
                   f"walk + attributes {t_all / nd * 1e6:6.2f} µs/datagram = "
                   f"{t_all / nf * 1e6:5.2f} µs/flow sample ({nf / t_all / 1000:6.1f} k/s)")
+            print(f"  {'':6s} subset for 5 definitions ({len(wanted)} names) "
+                  f"{max(0.0, t_sub - t_base) / nf * 1e6:6.2f} µs/flow sample")
+    at.use_accelerator(True)
+
+
+def generator_attributes(n_samples: int, seconds: float) -> None:
+    import bench_flows
+    dgs = bench_flows.datagrams(n_samples)
+    samples = [s for d in dgs for s in decode_datagram(d).samples if s.kind == "flow"]
+    wanted = wanted_5()
+    print(f"bench_flows.py generator traffic, {len(samples)} flow samples, per flow sample:")
+    for (label, fn), (_, sub) in zip(paths(), subset_paths()):
+        at.use_accelerator(label == "C")
+        t_base = best_of(uncached(lambda s: None, samples), seconds)
+        t_full = best_of(uncached(fn, samples), seconds)
+        t_sub = best_of(uncached(lambda s: sub(s, wanted), samples), seconds)
+        print(f"  {label:6s} full dict {max(0.0, t_full - t_base) / len(samples) * 1e6:5.2f} µs   "
+              f"subset for 5 definitions {max(0.0, t_sub - t_base) / len(samples) * 1e6:5.2f} µs")
     at.use_accelerator(True)
 
 
@@ -93,6 +140,7 @@ def main() -> None:
     if at.accel is None:
         print("C accelerator not available (not built, or FLOWRT_NO_ACCEL set): Python only")
     captures(args.seconds)
+    generator_attributes(args.samples // 2, args.seconds)
     end_to_end(args.samples)
 
 

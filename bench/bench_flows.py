@@ -4,18 +4,22 @@ Times for 1 and 2 are CPU time of this process (time.process_time), so that othe
 shared machine inflates them less than wall-clock time would.
 
 1. Cost per sample of the flow caches (FlowEngine.process on decoded attribute dicts) with 1, 5
-   and 20 active definitions (mixed keys, filters, key functions).
+   and 20 active definitions (mixed keys, filters, key functions), with the C pipeline and the
+   generated Python one (--pipeline).
 2. End-to-end ingest (Engine.ingest: datagram decode + attributes + flows) in samples/s with
    0 and 5 definitions, single process.
-3. With --udp: the real collector (UDP socket, asyncio) with 5 definitions, fed by a separate
-   sender process at fixed offered rates for a few seconds each; reports samples processed vs
-   sent (the difference was dropped by the kernel's receive buffer).
+3. With --udp: the real collector (UDP socket; receive thread or asyncio, --receiver) with 5
+   definitions, fed by a separate sender process (one sendmmsg per ms) at fixed offered rates
+   for a few seconds each; reports samples processed during the send and in all vs sent (the
+   difference was dropped by the kernel's socket buffer or the receive queue), the receive
+   queue's high water mark and the CPU per datagram of the receive and engine threads.
 
 4. With --sfacctd: the same offered loads, same datagrams, against pmacct's sfacctd (Debian
    package pmacct) with 5 memory-plugin aggregations similar to the 5 definitions; processed
    samples are read back as the packet total of one plugin (renormalization off).
 
-Run: .venv/bin/python bench/bench_flows.py [--samples N] [--udp] [--sfacctd]
+Run: .venv/bin/python bench/bench_flows.py [--samples N] [--pipeline c|python|both]
+     [--udp [--receiver thread|asyncio|both]] [--sfacctd]
 """
 from __future__ import annotations
 
@@ -35,6 +39,7 @@ from pathlib import Path
 
 from engine import props
 from engine.core import Engine
+from engine.flows import pipeline
 from engine.flows.engine import FlowEngine
 from engine.sflow import decode_datagram
 from engine.sflow.gen import Scenario, TrafficGenerator
@@ -116,57 +121,91 @@ def bench_ingest(dgs, n: int) -> tuple[float, int]:
 
 
 def _sender(port: int, dgs: list, samples_per_dg: float, rate: float, seconds: float, q):
-    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    dg_rate = rate / samples_per_dg
-    start = time.perf_counter()
-    sent = 0
-    i = 0
-    n = len(dgs)
-    while True:
-        elapsed = time.perf_counter() - start
-        if elapsed >= seconds:
-            break
-        due = int(elapsed * dg_rate) + 1
-        while sent < due:
-            sock.sendto(dgs[i], ("127.0.0.1", port))
-            i = (i + 1) % n
-            sent += 1
-        time.sleep(0.0005)
+    """Offer `rate` flow samples/s for `seconds`: every ms the due datagrams go out with one
+    sendmmsg (engine._net; plain send() without it), so the sender costs the 2-core machine
+    little of the CPU the receiver needs."""
+    from engine.sflow.gen import open_sender, send_paced
+    sock = open_sender("127.0.0.1", port)
+    sent = send_paced(sock, dgs, rate / samples_per_dg, seconds=seconds)
+    sock.close()
     q.put(sent)
 
 
-def bench_udp(dgs: list, samples_per_dg: float, rates, seconds: float = 4.0) -> None:
+def _thread_cpu(tid: int) -> float:
+    """CPU seconds (user + system) of one thread of this process."""
+    try:
+        with open(f"/proc/self/task/{tid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return float("nan")
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def bench_udp(dgs: list, samples_per_dg: float, rates, seconds: float = 4.0,
+              receiver: str = "thread") -> None:
     from engine import collector
 
     async def run():
         values = dict(props.DEFAULTS)
         values.update({"sflow.hostname": "127.0.0.1", "sflow.port": "0",
-                       "sflow.rcvpktsbuffer": str(8 * 1024 * 1024)})
+                       "sflow.rcvpktsbuffer": str(8 * 1024 * 1024), "sflow.receiver": receiver})
         eng = Engine(props.Properties(values))
         define(eng.subsystems["flows"], 5)
         await eng.start()
         transport, port = await collector.start(eng)
+        queue = eng.receive_queue
+        print(f"  receiver: {'thread' if queue is not None else 'asyncio'}")
         loop = asyncio.get_running_loop()
+        main_tid = os.getpid()
+        recv_tid = queue.native_id if queue is not None else None
         for rate in rates:
             before = eng.stats.flow_samples
+            dg_before = eng.stats.datagrams
             drops_before = eng.kernel_drops.read()
+            qdrops_before = eng.queue_drops()
+            if queue is not None:
+                queue.reset_high_water()
+                recv_cpu0 = _thread_cpu(recv_tid)
+            main_cpu0 = _thread_cpu(main_tid)
             q = multiprocessing.Queue()
             p = multiprocessing.Process(target=_sender,
                                         args=(port, dgs, samples_per_dg, rate, seconds, q))
             p.start()
+            # what was processed by the time the sender stops (its clock starts after the fork)
+            await asyncio.sleep(seconds)
+            during = eng.stats.flow_samples - before
+            backlog = queue.stats()["queued"] if queue is not None else 0
             await loop.run_in_executor(None, p.join)
-            await asyncio.sleep(1.0)          # drain the socket buffer
+            # drain the socket buffer / receive queue: wait until ingest stops moving
+            last, stable = -1, 0
+            while stable < 3:
+                await asyncio.sleep(0.2)
+                stable = stable + 1 if eng.stats.datagrams == last else 0
+                last = eng.stats.datagrams
             sent_dgs = q.get()
             got = eng.stats.flow_samples - before
+            dgs_in = max(eng.stats.datagrams - dg_before, 1)
             sent = sent_dgs * samples_per_dg
-            print(f"  offered {rate:>9,.0f} samples/s: processed {got / seconds:>9,.0f}/s, "
-                  f"{max(0.0, 1 - got / sent):6.1%} lost (kernel drops +{eng.kernel_drops.read() - drops_before})")
+            main_us = (_thread_cpu(main_tid) - main_cpu0) / dgs_in * 1e6
+            extra = ""
+            if queue is not None:
+                recv_us = (_thread_cpu(recv_tid) - recv_cpu0) / dgs_in * 1e6
+                hw = queue.stats()["high_water"]
+                extra = (f", queue drops +{eng.queue_drops() - qdrops_before}, queued at the end "
+                         f"{backlog} dgs, high water {hw}; CPU/datagram: receive thread "
+                         f"{recv_us:.1f} us")
+            else:
+                extra = "; CPU/datagram:"
+            print(f"  offered {rate:>9,.0f} samples/s: processed {during / seconds:>9,.0f}/s while "
+                  f"sending ({got / seconds:>9,.0f}/s with backlog), {max(0.0, 1 - got / sent):6.1%} "
+                  f"lost (kernel drops +{eng.kernel_drops.read() - drops_before}{extra}, "
+                  f"engine thread {main_us:.1f} us)", flush=True)
         transport.close()
         await eng.stop()
     asyncio.run(run())
 
 
-UDP_RATES = (20_000, 40_000, 80_000, 160_000)
+UDP_RATES = (40_000, 80_000, 160_000, 240_000, 320_000)
 SFACCTD_AGGREGATES = ["src_host, dst_host", "proto", "src_host, dst_host, src_port, dst_port, proto",
                       "src_mac, dst_mac", "dst_port"]
 
@@ -227,11 +266,24 @@ def bench_sfacctd(dgs: list, samples_per_dg: float, rates, seconds: float = 4.0)
             proc.wait(10)
 
 
+def _pipelines(choice: str) -> list[str]:
+    kinds = {"c": ["C"], "python": ["Python"], "both": ["C", "Python"]}[choice]
+    if "C" in kinds and pipeline.fastpath is None:
+        print("C pipeline not available (not built, or FLOWRT_NO_ACCEL set)")
+        kinds = ["Python"]
+    return kinds
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--samples", type=int, default=100_000)
     ap.add_argument("--udp", action="store_true")
     ap.add_argument("--sfacctd", action="store_true")
+    ap.add_argument("--receiver", choices=("thread", "asyncio", "both"), default="thread",
+                    help="collector receive path for --udp (sflow.receiver)")
+    ap.add_argument("--pipeline", choices=("c", "python", "both"), default="both",
+                    help="flow pipeline(s) to time: the C one (engine/flows/_fastpath.c) and/or "
+                         "the generated Python one; --udp/--sfacctd use the first")
     args = ap.parse_args()
     dgs = datagrams(args.samples)
     samples = []
@@ -241,22 +293,30 @@ def main() -> None:
                 samples.append((s.attributes(), s.agent, s.data_source, s.sampling_rate))
     print(f"{len(samples)} flow samples in {len(dgs)} datagrams "
           f"({len(samples) / len(dgs):.1f} per datagram)")
+    kinds = _pipelines(args.pipeline)
     print("flow-cache cost per sample (FlowEngine.process, attributes already decoded):")
     for n in (1, 5, 20):
-        best = min(bench_process(samples, n) for _ in range(3))
-        print(f"  {n:2d} definitions: {best * 1e6:6.2f} us/sample  ({1 / best:,.0f} samples/s)")
+        for kind in kinds:
+            pipeline.use_accelerator(kind == "C")
+            best = min(bench_process(samples, n) for _ in range(3))
+            print(f"  {n:2d} definitions, {kind:6s} pipeline: {best * 1e6:6.2f} us/sample  "
+                  f"({1 / best:,.0f} samples/s)")
     print("end-to-end Engine.ingest (decode + attributes + flow caches), one core:")
     for n in (0, -1, 5):
-        best = None
-        for _ in range(3):
-            dt, count = bench_ingest(dgs, n)
-            best = dt if best is None or dt < best else best
-        label = ("1 never-matching definition (decode + attributes)" if n < 0
-                 else f"{n} definitions")
-        print(f"  {label}: {count / best:,.0f} samples/s  ({best / count * 1e6:.2f} us/sample)")
+        for kind in (kinds if n > 0 else kinds[:1]):
+            pipeline.use_accelerator(kind == "C")
+            best = None
+            for _ in range(3):
+                dt, count = bench_ingest(dgs, n)
+                best = dt if best is None or dt < best else best
+            label = ("1 never-matching definition (decode + attributes)" if n < 0
+                     else f"{n} definitions, {kind} pipeline" if n else "0 definitions")
+            print(f"  {label}: {count / best:,.0f} samples/s  ({best / count * 1e6:.2f} us/sample)")
+    pipeline.use_accelerator(kinds[0] == "C")
     if args.udp:
-        print("UDP collector, 5 definitions, one engine process:")
-        bench_udp(dgs, len(samples) / len(dgs), UDP_RATES)
+        for receiver in (("thread", "asyncio") if args.receiver == "both" else (args.receiver,)):
+            print(f"UDP collector (sflow.receiver={receiver}), 5 definitions, one engine process:")
+            bench_udp(dgs, len(samples) / len(dgs), UDP_RATES, receiver=receiver)
     if args.sfacctd:
         print("pmacct sfacctd, 5 memory-plugin aggregations, same datagrams:")
         bench_sfacctd(dgs, len(samples) / len(dgs), UDP_RATES)

@@ -3,11 +3,13 @@ from __future__ import annotations
 
 import time
 
+from .sflow import attributes as _sflow
+
 
 class AgentStats:
     __slots__ = ("agent", "sources", "datagrams", "datagrams_lost", "datagrams_out_of_order",
                  "datagrams_duplicate", "decode_errors", "last_seq", "sub_seq", "uptime",
-                 "first_seen", "last_seen", "samples", "ds_seq", "ds_sets")
+                 "first_seen", "last_seen", "samples", "ds_seq")
 
     def __init__(self, agent: str, now: float):
         self.agent = agent
@@ -24,8 +26,8 @@ class AgentStats:
         # kind -> [samples, lost, duplicates, out_of_order, drops]
         self.samples = {"flow": [0, 0, 0, 0, 0], "counter": [0, 0, 0, 0, 0],
                         "notification": [0, 0, 0, 0, 0]}
-        self.ds_seq: dict[tuple, int] = {}  # (kind, data source) -> last sample sequence
-        self.ds_sets = {"flow": set(), "counter": set(), "notification": set()}
+        # kind -> {data source: last sample sequence number}
+        self.ds_seq: dict[str, dict[str, int]] = {"flow": {}, "counter": {}, "notification": {}}
 
     def datagram(self, sub_agent: int, seq: int, uptime: int, src: str, now: float) -> None:
         self.datagrams += 1
@@ -48,22 +50,80 @@ class AgentStats:
         self.sub_seq[sub_agent] = seq
 
     def sample(self, kind: str, data_source: str, seq: int, drops: int = 0) -> None:
+        """One sample: kind "flow", "counter" or "notification"."""
         counts = self.samples[kind]
         counts[0] += 1
         counts[4] += drops
-        key = (kind, data_source)
-        last = self.ds_seq.get(key)
-        if last is None:
-            self.ds_sets[kind].add(data_source)
-        else:
+        seqs = self.ds_seq[kind]
+        last = seqs.get(data_source)
+        if last is not None and seq != last + 1:
             if seq == last:
                 counts[2] += 1
-            elif seq > last + 1:
+            elif seq > last:
                 counts[1] += seq - last - 1
-            elif seq < last and last - seq < 1000 and seq > 5:
+            elif last - seq < 1000 and seq > 5:
                 counts[3] += 1
                 return
-        self.ds_seq[key] = seq
+        seqs[data_source] = seq
+
+    def samples_seen(self, samples: list) -> None:
+        """sample() for each of a datagram's samples (discards count as notifications, other
+        kinds are not tracked), in one call, as it runs for every sample received: in C
+        (_accel.track_samples, the same rules) when the decoder accelerator is loaded."""
+        track = _sflow.track_samples
+        if track is not None:
+            seqs, counts = self.ds_seq, self.samples
+            done = track(samples, seqs["flow"], counts["flow"], seqs["counter"],
+                         counts["counter"], seqs["notification"], counts["notification"])
+            if done >= len(samples):
+                return
+            samples = samples[done:]    # something the C code does not know: Python decides
+        self.samples_seen_py(samples)
+
+    def samples_seen_py(self, samples) -> None:
+        """The Python samples_seen: sample counts and drops summed in locals, the usual
+        in-sequence case costs one lookup and one store."""
+        fs, cs, ns = self.ds_seq["flow"], self.ds_seq["counter"], self.ds_seq["notification"]
+        nf = nc = nn = flow_drops = notification_drops = 0
+        for s in samples:
+            kind = s.kind
+            if kind == "flow":
+                nf += 1
+                flow_drops += s.drops
+                seqs = fs
+            elif kind == "counter":
+                nc += 1
+                seqs = cs
+            elif kind == "discard":
+                nn += 1
+                notification_drops += s.drops
+                seqs = ns
+            else:
+                continue
+            ds = s.data_source
+            seq = s.seq
+            last = seqs.get(ds)
+            if last is not None and seq != last + 1:
+                counts = self.samples["flow" if seqs is fs else "counter" if seqs is cs
+                                      else "notification"]
+                if seq == last:
+                    counts[2] += 1
+                elif seq > last:
+                    counts[1] += seq - last - 1
+                elif last - seq < 1000 and seq > 5:
+                    counts[3] += 1
+                    continue
+            seqs[ds] = seq
+        if nf:
+            counts = self.samples["flow"]
+            counts[0] += nf
+            counts[4] += flow_drops
+        if nc:
+            self.samples["counter"][0] += nc
+        if nn:
+            counts = self.samples["notification"]
+            counts[0] += nn
+            counts[4] += notification_drops
 
     def to_json(self, now: float) -> dict:
         f, c, n = self.samples["flow"], self.samples["counter"], self.samples["notification"]
@@ -79,18 +139,18 @@ class AgentStats:
             "sFlowFlowLostSamples": f[1],
             "sFlowFlowDuplicateSamples": f[2],
             "sFlowFlowOutOfOrderSamples": f[3],
-            "sFlowFlowDatasources": len(self.ds_sets["flow"]),
+            "sFlowFlowDatasources": len(self.ds_seq["flow"]),
             "sFlowCounterSamples": c[0],
             "sFlowCounterLostSamples": c[1],
             "sFlowCounterDuplicateSamples": c[2],
             "sFlowCounterOutOfOrderSamples": c[3],
-            "sFlowCounterDatasources": len(self.ds_sets["counter"]),
+            "sFlowCounterDatasources": len(self.ds_seq["counter"]),
             "sFlowNotificationSamples": n[0],
             "sFlowNotificationDrops": n[4],
             "sFlowNotificationLostSamples": n[1],
             "sFlowNotificationDuplicateSamples": n[2],
             "sFlowNotificationOutOfOrderSamples": n[3],
-            "sFlowNotificationDatasources": len(self.ds_sets["notification"]),
+            "sFlowNotificationDatasources": len(self.ds_seq["notification"]),
             "firstSeen": int((now - self.first_seen) * 1000),
             "lastSeen": int((now - self.last_seen) * 1000),
             "uptime": self.uptime,

@@ -1,12 +1,34 @@
-"""UDP sFlow listener: one asyncio datagram endpoint feeding Engine.ingest."""
+"""UDP sFlow listener feeding Engine.ingest.
+
+Two receive paths (docs/ingest.md, "Receive path"):
+- thread (default when the C extension engine._net is built): a native thread empties the
+  socket into a bounded queue without the GIL; the event loop drains the queue in batches;
+- asyncio: a datagram endpoint, one callback per datagram (sflow.receiver=asyncio,
+  FLOWRT_NO_ACCEL=1, or no C extension).
+"""
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
 import sys
 import time
 
 from . import log
+
+try:
+    from . import _net
+except ImportError:   # no compiler at install time, or not Linux
+    _net = None
+
+DEFAULT_QUEUE_BYTES = 64 * 1024 * 1024
+# One drain callback ingests at most this many datagrams / this long, then yields to the loop
+# so REST requests and script timers are served while ingest is saturated. Measured
+# (bench_ingest.py, docs/ingest.md): 512/10 ms, 256/4 ms and 128/2 ms sustain the same rate;
+# smaller slices answer REST sooner at saturation (a request needs several loop turns).
+DRAIN_BATCH = 64
+DRAIN_MAX = 256
+DRAIN_SECONDS = 0.005
 
 
 class SflowProtocol(asyncio.DatagramProtocol):
@@ -81,12 +103,103 @@ def set_receive_buffer(sock: socket.socket, wanted: int) -> int:
     return granted
 
 
+class ThreadReceiver:
+    """Transport-like handle (close()) of the native receive thread and its loop reader."""
+
+    def __init__(self, engine, sock: socket.socket, capacity: int,
+                 loop: asyncio.AbstractEventLoop):
+        self.ingest = engine.ingest
+        self.sock = sock
+        self.loop = loop
+        self.receiver = _net.Receiver(sock.fileno(), capacity)
+        self.closed = False
+        self._again = None
+        try:
+            loop.add_reader(self.receiver.fileno(), self._drain)
+        except BaseException:
+            self.receiver.close()   # no thread may outlive a failed start
+            raise
+        engine.receive_queue = self.receiver
+
+    def _drain(self) -> None:
+        self._again = None
+        if self.closed:
+            return
+        drain, ingest, clock = self.receiver.drain, self.ingest, time.perf_counter
+        deadline = clock() + DRAIN_SECONDS
+        n = 0
+        while True:
+            batch = drain(DRAIN_BATCH)
+            for data, src, now in batch:
+                try:
+                    ingest(data, src, now)
+                except Exception as exc:  # ingest counts bad input itself; this is a bug
+                    log.log.error("ingest failed: %r", exc, exc_info=exc)
+            if len(batch) < DRAIN_BATCH:
+                return    # queue empty: the eventfd wakes us for the next datagram
+            n += DRAIN_BATCH
+            if n >= DRAIN_MAX or clock() >= deadline:
+                break
+        # more queued: continue after whatever else the loop has ready
+        self._again = self.loop.call_soon(self._drain)
+
+    def is_closing(self) -> bool:
+        return self.closed
+
+    def get_extra_info(self, name: str, default=None):
+        return self.sock if name == "socket" else default
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        if self._again is not None:
+            self._again.cancel()
+        try:
+            self.loop.remove_reader(self.receiver.fileno())
+        except (ValueError, RuntimeError):   # loop already closed
+            pass
+        self.receiver.close()
+        self.sock.close()
+
+
+def receiver_kind(props) -> str:
+    """'thread' or 'asyncio': what sflow.receiver asks for, limited to what can run here."""
+    wanted = (props.get_str("sflow.receiver", "") or "thread").strip().lower()
+    if wanted not in ("thread", "asyncio"):
+        log.warning(f"sflow.receiver={wanted!r} is neither thread nor asyncio; using the default")
+        wanted = "thread"
+    if wanted == "asyncio":
+        return "asyncio"
+    if os.environ.get("FLOWRT_NO_ACCEL", "") not in ("", "0"):
+        return "asyncio"
+    if _net is None:
+        if props.get_str("sflow.receiver", ""):
+            log.warning("sflow.receiver=thread needs the C extension engine._net, which is not "
+                        "built; using asyncio")
+        return "asyncio"
+    return "thread"
+
+
 async def start(engine, loop: asyncio.AbstractEventLoop | None = None):
+    """Bind the sFlow socket and start receiving. Returns (transport, port); the transport's
+    close() stops reception."""
     loop = loop or asyncio.get_running_loop()
     props = engine.props
     sock = open_socket(props.get_str("sflow.hostname", "") or "", props.get_int("sflow.port", 6343),
                        props.get_int("sflow.rcvpktsbuffer", 2048000))
-    transport, protocol = await loop.create_datagram_endpoint(lambda: SflowProtocol(engine), sock=sock)
     port = sock.getsockname()[1]
+    kind = receiver_kind(props)
+    if kind == "thread":
+        capacity = props.get_int("sflow.receiver.buffer", DEFAULT_QUEUE_BYTES)
+        try:
+            transport = ThreadReceiver(engine, sock, max(capacity, 65536), loop)
+        except BaseException:
+            sock.close()
+            raise
+        log.info(f"sFlow receiver: thread, {transport.receiver.stats()['capacity']} byte queue")
+    else:
+        transport, _ = await loop.create_datagram_endpoint(lambda: SflowProtocol(engine), sock=sock)
+        log.info("sFlow receiver: asyncio")
     log.info(f"Listening, sFlow port {port}")
     return transport, port

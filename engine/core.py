@@ -57,6 +57,7 @@ class Engine:
         self.datagram_handlers: list[Callable[[bytes, str, float], None]] = []
         self.subsystems: dict[str, Any] = {}
         self.kernel_drops = KernelDrops()
+        self.receive_queue = None   # the collector's native receive thread (engine._net.Receiver)
         for name in SUBSYSTEMS:
             module = importlib.import_module(name)
             self.subsystems[name.rsplit(".", 1)[-1]] = module.attach(self)
@@ -81,20 +82,24 @@ class Engine:
             return
         agent = self.agents.get(dg.agent, now)
         agent.datagram(dg.sub_agent, dg.seq, dg.uptime, src, now)
-        for sample in dg.samples:
+        samples = dg.samples
+        if not samples:
+            return
+        agent.samples_seen(samples)     # per-data-source sequence numbers, gaps, drops
+        # sample counts are added once per datagram
+        nflow = ncounter = ndiscard = 0
+        flow_handlers = self.flow_handlers
+        for sample in samples:
             kind = sample.kind
             if kind == "flow":
-                stats.flow_samples += 1
-                agent.sample("flow", sample.data_source, sample.seq, sample.drops)
-                handlers = self.flow_handlers
+                nflow += 1
+                handlers = flow_handlers
             elif kind == "counter":
-                stats.counter_samples += 1
-                agent.sample("counter", sample.data_source, sample.seq)
+                ncounter += 1
                 handlers = self.counter_handlers
             else:
                 if kind == "discard":
-                    stats.discard_samples += 1
-                    agent.sample("notification", sample.data_source, sample.seq, sample.drops)
+                    ndiscard += 1
                 else:
                     stats.other_samples += 1
                 handlers = self.other_handlers
@@ -108,6 +113,9 @@ class Engine:
                     break
                 except Exception as exc:
                     self._handler_failed(handler, exc)
+        stats.flow_samples += nflow
+        stats.counter_samples += ncounter
+        stats.discard_samples += ndiscard
 
     def _handler_failed(self, handler, exc: Exception) -> None:
         self.stats.handler_errors += 1
@@ -151,6 +159,7 @@ class Engine:
             "sFlowDecodeErrors": s.decode_errors,
             "sFlowHandlerErrors": s.handler_errors,
             "sFlowKernelDrops": self.kernel_drops.read(),
+            "sFlowQueueDrops": self.queue_drops(),
             "cpuLoadProcess": min(1.0, (usage.ru_utime + usage.ru_stime) / elapsed / (os.cpu_count() or 1)),
             "cpuLoadSystem": min(1.0, os.getloadavg()[0] / (os.cpu_count() or 1)),
             "heapUsed": usage.ru_maxrss * 1024,
@@ -158,6 +167,11 @@ class Engine:
             "httpConnectionsCurrent": 0,
             "httpConnectionsTotal": 0,
         }
+
+    def queue_drops(self) -> int:
+        """Datagrams the receive thread dropped because its queue was full (0 on asyncio)."""
+        queue = self.receive_queue
+        return queue.stats()["dropped"] if queue is not None else 0
 
 
 def _memory_limit() -> int:

@@ -1,8 +1,8 @@
 # Sourced by start.sh and test.sh: make sure .venv exists and holds this checkout.
 VENV="${FLOWRT_VENV:-$PWD/.venv}"
 stamp="$VENV/.flowrt-installed"
-# the C accelerator is built at install time: a changed source means reinstall
-want="$({ cat pyproject.toml setup.py engine/sflow/_accel.c 2>/dev/null || true; } | sha1sum | cut -c1-12)-${FLOWRT_EXTRAS:-base}"
+# the C extensions are built at install time: a changed source means reinstall
+want="$({ cat pyproject.toml setup.py $(find engine jsapi -name '*.c' -o -name '*.h' 2>/dev/null | sort) 2>/dev/null || true; } | sha1sum | cut -c1-12)-${FLOWRT_EXTRAS:-base}"
 if [ ! -x "$VENV/bin/python" ]; then
   echo "flowrt: creating virtual environment in $VENV" >&2
   python3 -m venv "$VENV"

@@ -1,6 +1,7 @@
 """Shared by tests/test_accel_*.py: compare the C accelerator with the pure-Python path."""
 from __future__ import annotations
 
+import random
 import shutil
 import sysconfig
 
@@ -34,13 +35,36 @@ def outcome(fn, sample):
         return "error", str(exc)
 
 
+# Names for the random subsets every comparison also checks (besides the sample's own keys):
+# keys of other layers and records, names produced by enrichers, names nobody decodes.
+SUBSET_NAMES = ("bytes", "frames", "ipsource", "ipdestination", "ip6source", "macsource",
+                "vlan", "vni", "stack", "tcpflags", "dnsqname", "dnsqtypename", "bgpas",
+                "bgpdestinationaspath", "ipnexthoprouter", "ipsourcemaskbits", "url",
+                "ipsource.1", "agent", "dns:", "24", "no-such-key")
+
+
+def subset_outcome(fn, sample, wanted):
+    """What flow_attributes_subset gives, with the sample's attribute cache left as it was."""
+    cached = sample._attrs
+    try:
+        return outcome(lambda s: fn(s, wanted), sample)
+    finally:
+        sample._attrs = cached
+
+
 class Tally:
-    """Counts samples compared and how many the C code decoded itself (no Python fallback)."""
+    """Counts samples compared and how many the C code decoded itself (no Python fallback).
+    Each comparison also checks flow_attributes_subset against the full dict for a random
+    set of wanted names (counted in `subsets`, `native_subsets` where no full dict was
+    built)."""
 
     def __init__(self):
         self.samples = 0
         self.native = 0
         self.errors = 0
+        self.subsets = 0
+        self.native_subsets = 0
+        self.rng = random.Random(5)
 
     def compare(self, sample) -> None:
         accel = require_accel()
@@ -54,6 +78,23 @@ class Tally:
             self.native += 1
         self.errors += py[0] == "error"
         self.samples += 1
+        self.compare_subset(sample, py)
+
+    def compare_subset(self, sample, py) -> None:
+        accel = require_accel()
+        names = list(SUBSET_NAMES) + ([k for k, _ in py[1]] if py[0] == "ok" else [])
+        wanted = frozenset(n for n in names if self.rng.random() < 0.5)
+        if sample._attrs is None:
+            c = outcome(lambda s: accel.flow_attributes_subset(s, wanted), sample)
+            native = sample._attrs is None     # no full dict was needed
+            sample._attrs = None
+        else:
+            c, native = subset_outcome(accel.flow_attributes_subset, sample, wanted), False
+        expected = py if py[0] == "error" else ("ok", [kv for kv in py[1] if kv[0] in wanted])
+        assert c == expected, (f"C subset differs for a {sample.tag} sample, wanted "
+                               f"{sorted(wanted)}:\nC:  {c}\nPy: {expected}")
+        self.subsets += 1
+        self.native_subsets += native and c[0] == "ok"
 
     def datagram(self, buf) -> bool:
         try:

@@ -8,6 +8,7 @@ import time
 from typing import Callable
 
 from .. import log
+from ..sflow import attributes as _attributes
 from . import message as m
 from .flowkeys import BGP_KEYS, bgp_attributes, fill
 from .rib import NeighborState, PushedRoute, normalize_address, parse_prefix
@@ -15,6 +16,7 @@ from .session import DEFAULT_HOLD, Session
 from .traffic import DST, SRC, Source, prefix_values, top_prefixes
 
 WILDCARD_AGENTS = {"ALL", "EDGE", "CORE", "TOPOLOGY", "*"}
+ADDRESS_KEYS = frozenset({"ipsource", "ipdestination", "ip6source", "ip6destination"})
 DIRECTIONS = {"destination": DST, "egress": DST, "dst": DST,
               "source": SRC, "ingress": SRC, "src": SRC}
 
@@ -36,7 +38,10 @@ class BgpSpeaker:
         self.unknown_connections = 0
         self._warned_disabled = False
         self._remove_enricher = None
-        engine.flow_handlers.append(self.on_flow_sample)
+        # on_flow_sample joins engine.flow_handlers only while some source is configured
+        # (_sources_changed), so an engine without BGP accounting pays nothing per sample;
+        # it decodes only the attributes it reads (None: the sample's full dict)
+        self._reads: frozenset | None = None
 
     # -- lifecycle ----------------------------------------------------------------------------
     async def start(self) -> None:
@@ -64,6 +69,10 @@ class BgpSpeaker:
         srcs = self.sources.get(sample.agent) or self.wildcard_sources
         if srcs:
             fill(srcs[0].router4, srcs[0].router6, attrs, attrs)
+
+    # what fill() reads: the addresses, and the bgp* keys an agent may have sent itself
+    # (they win, and their presence decides how the table's keys are merged)
+    enrich.reads = ADDRESS_KEYS | frozenset(BGP_KEYS)
 
     async def stop(self) -> None:
         if self._remove_enricher is not None:
@@ -274,15 +283,35 @@ class BgpSpeaker:
             agent = normalize_address(agent)
             src.agent = agent
             self.sources[agent] = [src]
+        self._sources_changed()
         return True
 
     def remove_source(self, agent) -> bool:
         agent = str(agent).strip()
-        if agent.upper() in WILDCARD_AGENTS:
-            before = len(self.wildcard_sources)
-            self.wildcard_sources = [s for s in self.wildcard_sources if s.agent != agent]
-            return len(self.wildcard_sources) != before
-        return self.sources.pop(normalize_address(agent), None) is not None
+        try:
+            if agent.upper() in WILDCARD_AGENTS:
+                before = len(self.wildcard_sources)
+                self.wildcard_sources = [s for s in self.wildcard_sources if s.agent != agent]
+                return len(self.wildcard_sources) != before
+            return self.sources.pop(normalize_address(agent), None) is not None
+        finally:
+            self._sources_changed()
+
+    def _sources_changed(self) -> None:
+        """Join engine.flow_handlers while there is a source, leave it when there is none. The
+        list is replaced, not changed in place, so a sample loop iterating it is unaffected."""
+        handlers = self.engine.flow_handlers
+        active = bool(self.sources or self.wildcard_sources)
+        # the C decoder builds just these; the Python one would cut them from the full dict
+        native = _attributes.flow_attributes_subset is not _attributes.python_flow_attributes_subset
+        self._reads = ADDRESS_KEYS | {s.value for s in self.all_sources()} if native else None
+        if active == (self.on_flow_sample in handlers):
+            return
+        if active:
+            handlers = handlers + [self.on_flow_sample]
+        else:
+            handlers = [h for h in handlers if h != self.on_flow_sample]
+        self.engine.flow_handlers = handlers
 
     def sources_for(self, agent: str):
         return self.sources.get(agent) or self.wildcard_sources
@@ -292,7 +321,7 @@ class BgpSpeaker:
         srcs = self.sources.get(sample.agent) or self.wildcard_sources
         if not srcs:
             return
-        attrs = sample.attributes()
+        attrs = _attributes.flow_attributes_subset(sample, self._reads, True)   # read only
         rate = sample.sampling_rate or 1
         for src in srcs:
             v = attrs.get(src.value)

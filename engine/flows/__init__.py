@@ -47,14 +47,18 @@ Per-sample entry point (a unit boundary for tests and benchmarks)
 
 Attribute enrichers (hook for BGP, enrichment and other subsystems)
   ``add_enricher(fn(sample, attrs) -> None, keys=set_of_attribute_names) -> remove()``
-  ``fn`` may add attributes to ``attrs`` (the sample's cached attribute dict). It runs once per
-  sample, before any key is computed, and only while some active definition (keys, value,
-  values or filter, nested key-function arguments included) references one of ``keys``
-  (``keys=None``: always). Example: the BGP subsystem registers
+  ``fn`` may add attributes to ``attrs`` (the dict the definitions read: the sample's cached
+  attribute dict, or with the C decoder a dict of only the attributes the definitions and
+  enrichers read). It runs once per sample, before any key is computed, and only while some
+  active definition (keys, value, values or filter, nested key-function arguments included)
+  references one of ``keys`` (``keys=None``: always). ``fn.reads`` (a frozenset) names the
+  attributes ``fn`` reads, so that they are decoded; without it the engine decodes the full
+  dict. Example: the BGP subsystem registers
   ``add_enricher(add_bgp_attributes, {"bgpsourceas", "bgpdestinationaspath", ...})``.
   When ``process`` is called without a sample the enrichers get ``sample=None``. A key
   function whose extractor reads attributes beyond its arguments lists them in an ``uses``
-  attribute (``mask:ipsource`` uses ``ipsourcemaskbits``) so that their enrichers run.
+  attribute (``mask:ipsource`` uses ``ipsourcemaskbits``) so that their enrichers run and
+  they are decoded.
 
 Key functions are registered in ``engine.flows.registry`` (see its docstring); the built-in
 ones (group, map, mask, prefix, suffix, first, bits, range, null, or, eq, if, concat, uri) are

@@ -33,6 +33,9 @@ def _memoized(key, fn):
                 memo.clear()
             memo[v] = r
         return r
+    # the C pipeline answers memo hits itself (pipeline.py, "lookup_table"); memo is never
+    # rebound, only cleared
+    extract.lookup_table = (key, memo, None, False)
     return extract
 
 
@@ -81,6 +84,8 @@ def _group(args, engine):
         def group1(attrs):
             v = key(attrs)
             return None if v is None else lookup(v)
+        # the C pipeline answers memo hits itself (pipeline.py, "lookup_table")
+        group1.lookup_table = (key, sets[0], "memo", False)
         return group1
 
     def group(attrs):
@@ -104,6 +109,7 @@ def _map(args, engine):
     def map_(attrs):
         v = key(attrs)
         return None if v is None else handle.lookup(v)
+    map_.lookup_table = (key, handle, "index", True)   # MapHandle.lookup is index.get
     return map_
 
 
@@ -113,11 +119,13 @@ _MASK_MEMO_MAX = 1 << 16
 
 
 def _masker(bits_fixed: int | None):
+    """mask(addr, bits) with a memo; with bits_fixed (the only bits it is then called with)
+    the memo is keyed by the address alone and published as ``mask.memo``."""
     memo: dict = {}
     inet_pton, inet_ntop, AF4, AF6 = socket.inet_pton, socket.inet_ntop, socket.AF_INET, socket.AF_INET6
 
     def mask(addr, bits):
-        k = (addr, bits)
+        k = addr if bits_fixed is not None else (addr, bits)
         r = memo.get(k)
         if r is not None:
             return r
@@ -138,6 +146,7 @@ def _masker(bits_fixed: int | None):
             memo.clear()
         memo[k] = r
         return r
+    mask.memo = memo
     return mask
 
 
@@ -157,6 +166,8 @@ def _mask(args, engine):
         def mask_fixed(attrs):
             v = key(attrs)
             return None if v is None else m(v, bits)
+        # the C pipeline answers memo hits itself (pipeline.py, "lookup_table")
+        mask_fixed.lookup_table = (key, m.memo, None, False)
         return mask_fixed
     name = args[0].text
     suffix = ""

@@ -8,13 +8,22 @@ all active definitions and compiled. Per sample it:
     precompiled regular expressions are bound constants);
   * updates the cache entry; for plain sum values the exponential-decay update is inlined.
 So nothing is parsed per sample and no per-definition dispatch objects are walked.
+
+When the optional C extension engine/flows/_fastpath.c is built (and FLOWRT_NO_ACCEL is not
+set), build() returns a C object instead, made from a compact description of the same
+definitions (see _build_c and docs/flows.md, "The C pipeline"); the generated Python function
+is the fallback and the reference the C path is tested against.
 """
 from __future__ import annotations
 
+import math
+import os
+import sys
 from math import exp
+from operator import methodcaller
 
 from . import filters
-from .keys import KeyExpr
+from .keys import KeyExpr, unescape
 
 _U = object()     # "not computed yet" for a key slot
 
@@ -67,7 +76,17 @@ def _value_src(gen: _Gen, vf) -> str:
 
 def build(tables: list, on_error) -> object:
     """Return ``process(attrs, agent, ds, rate, now)`` for ``tables`` (FlowTable list), or
-    None when there are none."""
+    None when there are none: the C pipeline when it is available and enabled, else the
+    generated Python function."""
+    if not tables:
+        return None
+    if _accel_on:
+        return _build_c(tables, on_error)
+    return build_python(tables, on_error)
+
+
+def build_python(tables: list, on_error) -> object:
+    """The generated Python ``process`` function (fallback, and reference for the C path)."""
     if not tables:
         return None
     gen = _Gen()
@@ -149,3 +168,141 @@ def build(tables: list, on_error) -> object:
     process = gen.ns["process"]
     process.source = src
     return process
+
+
+# ------------------------------------------------------------------ C pipeline
+
+def _load_fastpath():
+    if os.environ.get("FLOWRT_NO_ACCEL", "") not in ("", "0"):
+        return None
+    try:
+        from . import _fastpath
+    except ImportError:
+        return None
+    return _fastpath if hasattr(_fastpath, "Pipeline") else None
+
+
+fastpath = _load_fastpath()
+_accel_on = fastpath is not None
+
+# slot kinds, filter node ops and term tests of _fastpath.c
+_ATTR, _AGENT, _FN, _TABLE = 0, 1, 2, 3
+_AND, _OR, _NOT, _TERM = 0, 1, 2, 3
+_NONE, _EQ, _IN, _RE = 0, 1, 2, 3
+
+
+def use_accelerator(enabled: bool = True) -> bool:
+    """Build later pipelines in C (if the extension was built and loaded) or in Python;
+    returns whether the C pipeline is now in use. Existing pipelines are not changed: the
+    FlowEngine rebuilds on the next definition change."""
+    global _accel_on
+    _accel_on = bool(enabled) and fastpath is not None
+    return _accel_on
+
+
+def accelerated() -> bool:
+    return _accel_on
+
+
+def _filter_tree(node, ref):
+    """The filter as nested tuples for the C evaluator, with compile_expr's semantics: a term
+    is ``(slot is None and has_null) or <literal test>``, negated for != and !~; the literal
+    test is ``==`` for a single literal, ``in`` a match_set, or a regex fullmatch on str()."""
+    if isinstance(node, filters.Node):
+        if node.op == "not":
+            return (_NOT, _filter_tree(node.children[0], ref))
+        return (_AND if node.op == "and" else _OR,
+                tuple(_filter_tree(c, ref) for c in node.children))
+    slot = ref(node.key)
+    has_null = any(v is None for v in node.values)
+    lits = [v for v in node.values if v is not None]
+    test, obj = _NONE, None
+    if lits:
+        if node.op in ("=", "!="):
+            ms = filters.match_set([unescape(v) for v in lits])
+            if len(ms) == 1:
+                (obj,) = ms
+                test = _EQ
+            else:
+                test, obj = _IN, ms
+        else:
+            test, obj = _RE, filters.regex(lits).fullmatch
+    return (_TERM, slot, node.op.startswith("!"), has_null, test, obj)
+
+
+def _build_c(tables: list, on_error):
+    # slots are shared by key text, and attribute reads also by attribute name
+    slot_index: dict = {}
+    slots: list[tuple] = []
+    names: list[str] = []
+
+    def add(key, desc: tuple, name: str) -> int:
+        i = slot_index[key] = len(slots)
+        slots.append(desc)
+        names.append(name)
+        return i
+
+    def attr_slot(name: str) -> int:
+        i = slot_index.get(("attr", name))
+        return add(("attr", name), (_ATTR, sys.intern(name)), name) if i is None else i
+
+    def extractor_slot(fn, text: str) -> int:
+        """A key function: a table slot when it publishes ``lookup_table``, else a call."""
+        table = getattr(fn, "lookup_table", None)
+        if table is None:
+            return add(("fn", id(fn)), (_FN, fn), text)
+        key, holder, attr, complete = table
+        red = key.__reduce__() if isinstance(key, methodcaller) else None
+        if red is not None and red[0] is methodcaller and len(red[1]) == 2 \
+                and red[1][0] == "get" and red[1][1].__class__ is str:
+            inner = attr_slot(red[1][1])          # a literal argument: attrs.get(name)
+        else:
+            inner = slot_index.get(("fn", id(key)))
+            if inner is None:
+                inner = extractor_slot(key, f"{text} (argument)")
+        return add(("fn", id(fn)),
+                   (_TABLE, fn, inner, holder, None if attr is None else sys.intern(attr),
+                    bool(complete)),
+                   f"{text} (" + ("memo" if attr is None else
+                                  f"table {attr} of {type(holder).__name__}") + ")")
+
+    def slot(expr: KeyExpr) -> int:
+        i = slot_index.get(expr.text)
+        if i is None:
+            if expr.fn is None:
+                i = slot_index[expr.text] = (add(expr.text, (_AGENT, None), expr.text)
+                                             if expr.name == "agent" else attr_slot(expr.name))
+            else:
+                i = slot_index[expr.text] = extractor_slot(expr.extract, expr.text)
+        return i
+
+    defs = []
+    listing = []
+    for table in tables:
+        spec = table.spec
+        tree = None
+        if spec.filter is not None:
+            fkeys = {k.text: k for k in spec.filter_keys}
+            tree = _filter_tree(spec.filter, lambda text: slot(fkeys[text]))
+        keys = tuple(slot(k) for k in spec.keys)
+        # the instance dict: table.entries is rebound by FlowTable.clear()
+        tdict = vars(table)
+        if table.fast:
+            vslot = slot(spec.value.key)
+            int_attr = spec.value.plain_name in INT_ATTRIBUTES
+            th = table.th_min if table.thresholds else None
+            defs.append((table, tdict, tree, keys, True, vslot, int_attr, float(table.inv_t),
+                         -float(table.inv_t), table.new_entry, th, table.check_thresholds))
+            what = f"sum k{vslot}{' (int)' if int_attr else ''}" + (
+                f", thresholds > {th}" if th is not None else "")
+        else:
+            vslots = tuple(slot(vf.key) for vf in table.vfuncs)
+            checks = tuple(int(vf.kind != "count") for vf in table.vfuncs)
+            defs.append((table, tdict, tree, keys, False, vslots, checks, table.update))
+            what = "update(" + ", ".join(f"{vf.kind} k{i}"
+                                         for vf, i in zip(table.vfuncs, vslots)) + ")"
+        listing.append(f"# {spec.name}: keys ({', '.join(f'k{i}' for i in keys)}) {what}"
+                       + (f" if {spec.filter_text!r}" if tree is not None else ""))
+    source = "\n".join(["# C pipeline (engine/flows/_fastpath.c); key slots:"]
+                       + [f"#   k{i} = {t}" for i, t in enumerate(names)] + listing) + "\n"
+    return fastpath.Pipeline(tuple(slots), tuple(defs), on_error, math.exp, source)

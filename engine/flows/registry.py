@@ -13,6 +13,11 @@ Factories raise ``KeyFunctionError`` with a reason for bad arguments (the REST A
 An extractor that reads attributes other than its arguments' may list them in an optional
 ``uses`` attribute (e.g. ``mask:ipsource`` reads ``ipsourcemaskbits``) so that attribute
 enrichers providing them run (engine/flows/__init__.py, ``add_enricher``).
+An extractor ``fn(attrs) = None if key(attrs) is None else <answer for key(attrs)>`` that keeps
+its answers in a dict may publish ``lookup_table = (key, holder, attr, complete)``: the table
+is ``getattr(holder, attr)`` (read per sample, so it may be rebound) or ``holder`` itself when
+attr is None, and the C pipeline answers ``table[value]`` without calling the extractor when
+the value is there (when it is not: None if ``complete``, else it calls the extractor).
 """
 from __future__ import annotations
 

@@ -76,9 +76,11 @@ static PyObject *stacks[2][3][5];
 static const char *l3_names[3] = {NULL, "ip", "ip6"};
 static const char *l4_names[5] = {NULL, "tcp", "udp", "icmp", "icmp6"};
 
-/* Decoding outcome: OK, or FALLBACK (let Python decide; any Python error is cleared). */
+/* Decoding outcome: OK, or FALLBACK (let Python decide; any Python error is cleared), or for a
+ * subset FULL (decode the full dict and take the subset from it). */
 #define OK 0
 #define FALLBACK 1
+#define FULL 2
 
 /* ------------------------------------------------------------------ string caches */
 /* Direct-mapped caches of address/MAC strings: a few hosts and MACs recur in nearly every
@@ -204,13 +206,26 @@ typedef struct {
     unsigned char key[NKEYS];       /* key ids in insertion order */
     PyObject *val[NKEYS];           /* owned */
     signed char pos[NKEYS];         /* index into key/val, -1 if not set yet */
+    /* Subsets (flow_attributes_subset): only keys whose bit is set in `mask` get a value
+     * (NULL wset: every key); `seen` records every key the sample has, wanted or not, so
+     * that decisions depending on an earlier key do not depend on what was asked for. */
+    PyObject *wset;                 /* the wanted frozenset (borrowed), NULL for all keys */
+    uint64_t mask[2], seen[2];
 } attrs_t;
 
-static void attrs_init(attrs_t *a)
+#if NKEYS > 128
+#error "attrs_t.mask holds 128 keys"
+#endif
+
+static void attrs_init(attrs_t *a, PyObject *wset, const uint64_t *mask)
 {
     a->dict = NULL;
     a->n = 0;
     memset(a->pos, -1, sizeof a->pos);
+    a->wset = wset;
+    a->mask[0] = mask ? mask[0] : ~0ull;
+    a->mask[1] = mask ? mask[1] : ~0ull;
+    a->seen[0] = a->seen[1] = 0;
 }
 
 static void attrs_clear(attrs_t *a)
@@ -292,21 +307,40 @@ static inline int put(attrs_t *a, int k, PyObject *v)
     return 0;
 }
 
+/* Note that the sample has key k; true if its value is wanted. Every value goes through
+ * this before it is built, so keys nobody asked for cost a bit operation. */
+static inline int want(attrs_t *a, int k)
+{
+    uint64_t bit = 1ull << (k & 63);
+    a->seen[k >> 6] |= bit;
+    return (a->mask[k >> 6] & bit) != 0;
+}
+
+/* a new reference built by `expr` (evaluated only if wanted) into a[K[k]] */
+#define PUTN(a, k, expr) (want((a), (k)) ? put((a), (k), (expr)) : 0)
+
 /* borrowed value */
 static inline int putb(attrs_t *a, int k, PyObject *v)
 {
+    if (!want(a, k))
+        return 0;
     Py_INCREF(v);
     return put(a, k, v);
 }
 
 static inline int putu(attrs_t *a, int k, unsigned long v)
 {
+    if (!want(a, k))
+        return 0;
     return put(a, k, PyLong_FromUnsignedLong(v));
 }
 
+/* whether the sample already has key k (wanted or not), or -1 */
 static int contains(attrs_t *a, int k)
 {
-    return a->dict ? PyDict_Contains(a->dict, K[k]) : a->pos[k] >= 0;
+    if (a->seen[k >> 6] & (1ull << (k & 63)))
+        return 1;
+    return a->dict ? PyDict_Contains(a->dict, K[k]) : 0;   /* set by a Python handler */
 }
 
 #define TRY(x) do { if ((x) < 0) return -1; } while (0)
@@ -358,8 +392,8 @@ static int ip4(hdr_t *c, Py_ssize_t off)
     c->l3 = 1;
     unsigned tos = h[off + 1], proto = h[off + 9];
     uint32_t frag = rd16(h + off + 6);
-    TRY(put(a, K_ipsource, ip4_str(h + off + 12)));
-    TRY(put(a, K_ipdestination, ip4_str(h + off + 16)));
+    TRY(PUTN(a, K_ipsource, ip4_str(h + off + 12)));
+    TRY(PUTN(a, K_ipdestination, ip4_str(h + off + 16)));
     TRY(putu(a, K_ipprotocol, proto));
     TRY(tos_keys(a, K_iptos, tos));
     TRY(putu(a, K_ipttl, h[off + 8]));
@@ -390,8 +424,8 @@ static int ip6(hdr_t *c, Py_ssize_t off)
         return FALLBACK;    /* extension headers */
     c->l3 = 2;
     uint32_t w = rd32(h + off);
-    TRY(put(a, K_ip6source, ip6_str(h + off + 8)));
-    TRY(put(a, K_ip6destination, ip6_str(h + off + 24)));
+    TRY(PUTN(a, K_ip6source, ip6_str(h + off + 8)));
+    TRY(PUTN(a, K_ip6destination, ip6_str(h + off + 24)));
     TRY(tos_keys(a, K_ip6tos, (w >> 20) & 0xFF));
     TRY(putu(a, K_ip6flowlabel, w & 0xFFFFF));
     TRY(putu(a, K_ip6ttl, h[off + 7]));
@@ -443,14 +477,21 @@ static int dns(hdr_t *c, Py_ssize_t off)
     if (!terminated || end - p < 2)
         return OK;
     /* ASCII with U+FFFD for other bytes, as bytes.decode("ascii", "replace") per label */
-    TRY(put(a, K_dnsqname, PyUnicode_DecodeASCII(name, nlen, "replace")));
+    TRY(PUTN(a, K_dnsqname, PyUnicode_DecodeASCII(name, nlen, "replace")));
     uint32_t qt = rd16(h + p);
+    int want_type = want(a, K_dnsqtype), want_name = want(a, K_dnsqtypename);
+    if (!want_type && !want_name)
+        return OK;
     PyObject *qto = PyLong_FromUnsignedLong(qt);
     if (!qto)
         return -1;
     if (putb(a, K_dnsqtype, qto) < 0) {
         Py_DECREF(qto);
         return -1;
+    }
+    if (!want_name) {
+        Py_DECREF(qto);
+        return OK;
     }
     PyObject *tn = PyDict_GetItemWithError(dns_types, qto);   /* borrowed */
     if (tn == NULL && PyErr_Occurred()) {
@@ -504,9 +545,9 @@ static int l4(hdr_t *c, Py_ssize_t off, int proto)
             /* the quoted datagram says what could not be reached */
             Py_ssize_t q = off + 8;
             if (code == 0) {
-                TRY(put(a, K_icmpunreachablenet, ip4_str(h + q + 16)));
+                TRY(PUTN(a, K_icmpunreachablenet, ip4_str(h + q + 16)));
             } else if (code == 1) {
-                TRY(put(a, K_icmpunreachablehost, ip4_str(h + q + 16)));
+                TRY(PUTN(a, K_icmpunreachablehost, ip4_str(h + q + 16)));
             } else if (code == 2) {
                 TRY(putu(a, K_icmpunreachableprotocol, h[q + 9]));
             } else if (code == 3) {
@@ -540,8 +581,8 @@ static int eth(hdr_t *c)
     if (end < 14)
         return OK;
     c->eth = 1;
-    TRY(put(a, K_macdestination, mac_str(h)));
-    TRY(put(a, K_macsource, mac_str(h + 6)));
+    TRY(PUTN(a, K_macdestination, mac_str(h)));
+    TRY(PUTN(a, K_macsource, mac_str(h + 6)));
     if (h[0] & 1) {
         int bc = memcmp(h, "\xff\xff\xff\xff\xff\xff", 6) == 0;
         TRY(putb(a, K_isbroadcast, bc ? s_true : s_false));
@@ -667,7 +708,44 @@ static PyObject *port_value(unsigned long long fmt, unsigned long long v, PyObje
     return r;
 }
 
-/* Build the attribute dict into `a`. OK, FALLBACK or -1. */
+static PyObject *write_only_tags;   /* attributes.WRITE_ONLY_HANDLERS: tags of handlers that
+                                     * only store into the dict they get */
+static PyObject *key_index;         /* key name -> its K_ id (int) */
+
+/* A subset's run of a write-only record handler: on an empty dict, whose wanted keys are then
+ * stored in `a` in the handler's order (as if it had written into `a` itself). 0 or -1. */
+static int run_write_only(PyObject *fn, PyObject *bufobj, unsigned long long off,
+                          unsigned long long rend, attrs_t *a)
+{
+    PyObject *scratch = PyDict_New();
+    if (scratch == NULL)
+        return -1;
+    PyObject *res = PyObject_CallFunction(fn, "OKKO", bufobj, off, rend, scratch);
+    if (res == NULL) {
+        Py_DECREF(scratch);
+        return -1;
+    }
+    Py_DECREF(res);
+    Py_ssize_t pos = 0;
+    PyObject *k, *v;
+    int r = 0;
+    while (r == 0 && PyDict_Next(scratch, &pos, &k, &v)) {
+        PyObject *id = PyDict_GetItemWithError(key_index, k);   /* borrowed */
+        if (id != NULL) {
+            r = putb(a, (int)PyLong_AsLong(id), v);
+        } else if (PyErr_Occurred()) {
+            r = -1;
+        } else {
+            int c = PySet_Contains(a->wset, k);
+            if (c < 0 || (c && (attrs_materialize(a) < 0 || PyDict_SetItem(a->dict, k, v) < 0)))
+                r = -1;
+        }
+    }
+    Py_DECREF(scratch);
+    return r;
+}
+
+/* Build the attribute dict into `a`. OK, FALLBACK, FULL (subsets only) or -1. */
 static int sample_attrs(PyObject *s, attrs_t *a)
 {
     PyObject *f[NFIELDS];
@@ -751,7 +829,7 @@ static int sample_attrs(PyObject *s, attrs_t *a)
             if (alen == 0 || 4 + alen + 8 > length)
                 goto done;      /* Python raises (unknown address type, truncated) */
             const unsigned char *ap = buf + off + 4;
-            if (put(a, K_ipnexthoprouter, alen == 4 ? ip4_str(ap) : ip6_str(ap)) < 0 ||
+            if (PUTN(a, K_ipnexthoprouter, alen == 4 ? ip4_str(ap) : ip6_str(ap)) < 0 ||
                 putu(a, K_ipsourcemaskbits, rd32(ap + alen)) < 0 ||
                 putu(a, K_ipdestinationmaskbits, rd32(ap + alen + 4)) < 0) {
                 r = -1;
@@ -764,13 +842,18 @@ static int sample_attrs(PyObject *s, attrs_t *a)
                 goto done;
             }
             PyObject *fn = PyDict_GetItemWithError(handlers, tago);   /* borrowed */
+            int write_only = fn != NULL && a->wset != NULL
+                                 ? PySet_Contains(write_only_tags, tago) : 0;
             Py_DECREF(tago);
             if (fn == NULL) {
                 if (PyErr_Occurred()) {
                     r = -1;
                     goto done;
                 }
-            } else {
+            } else if (write_only < 0) {
+                r = -1;
+                goto done;
+            } else if (a->wset == NULL) {
                 /* the Python record handler, on the same dict, as the Python loop calls it */
                 if (attrs_materialize(a) < 0) {
                     r = -1;
@@ -782,6 +865,12 @@ static int sample_attrs(PyObject *s, attrs_t *a)
                     goto done;
                 }
                 Py_DECREF(res);
+            } else if (!write_only) {
+                r = FULL;       /* it reads the dict: only the full dict gives it what it expects */
+                goto done;
+            } else if (run_write_only(fn, bufobj, off, rend, a) < 0) {
+                r = -1;
+                goto done;
             }
         }
         off += ((unsigned long long)length + 3) & ~3ull;
@@ -796,8 +885,8 @@ static int sample_attrs(PyObject *s, attrs_t *a)
     unsigned long long fin = u[F_INPUT_FORMAT], fout = u[F_OUTPUT_FORMAT];
     r = -1;
     if (putb(a, K_frames, one) < 0 ||
-        put(a, K_inputifindex, port_value(fin, vin, inp)) < 0 ||
-        put(a, K_outputifindex, port_value(fout, vout, out)) < 0)
+        PUTN(a, K_inputifindex, port_value(fin, vin, inp)) < 0 ||
+        PUTN(a, K_outputifindex, port_value(fout, vout, out)) < 0)
         goto done;
     if (u[F_DS_CLASS] == 0) {
         if (u[F_DS_INDEX] == vin && fin == 0) {
@@ -823,7 +912,7 @@ static PyObject *fast_attributes(PyObject *s)
     if (Py_TYPE(s) != flow_type)
         Py_RETURN_NONE;
     attrs_t a;
-    attrs_init(&a);
+    attrs_init(&a, NULL, NULL);
     int r = sample_attrs(s, &a);
     if (r == OK) {
         PyObject *d = a.dict ? Py_NewRef(a.dict) : attrs_dict(&a);
@@ -851,6 +940,138 @@ static PyObject *m_flow_attributes(PyObject *self, PyObject *s)
     return PyObject_CallOneArg(py_fallback, s);
 }
 
+/* ------------------------------------------------------------------ subsets */
+/* flow_attributes_subset(sample, wanted, shared=False): the full dict restricted to the names
+ * in the frozenset `wanted` (None: the full, cached attributes()). The C keys nobody wants are
+ * not built; a record handler that reads the dict, a fallback sample or a sample whose full
+ * dict is already cached take the subset from the full dict (which the sample then caches).
+ * shared=True (for readers that do not change the dict): where that full dict exists, it is
+ * returned itself rather than cut down. */
+
+static Py_ssize_t attrs_slot_off;   /* FlowSample._attrs */
+static PyObject *s_attributes;
+
+/* Masks of the last few frozensets, by identity (each one referenced, so an identity is never
+ * reused while cached): the flow engine and BGP accounting each ask with their own set. */
+#define MASK_SLOTS 4
+static struct { PyObject *set; uint64_t bits[2]; } masks[MASK_SLOTS];
+static int mask_next;
+
+/* the mask of frozenset w (copy it before running Python code), or NULL with an error */
+static const uint64_t *wanted_mask(PyObject *w)
+{
+    for (int i = 0; i < MASK_SLOTS; i++) {
+        if (masks[i].set == w)
+            return masks[i].bits;
+    }
+    if (!PyFrozenSet_CheckExact(w)) {
+        PyErr_SetString(PyExc_TypeError,
+                        "flow_attributes_subset: wanted must be a frozenset or None");
+        return NULL;
+    }
+    uint64_t m[2] = {0, 0};
+    for (int i = 0; i < NKEYS; i++) {
+        int c = PySet_Contains(w, K[i]);
+        if (c < 0)
+            return NULL;
+        if (c)
+            m[i >> 6] |= 1ull << (i & 63);
+    }
+    int slot = mask_next;
+    mask_next = (mask_next + 1) % MASK_SLOTS;
+    Py_INCREF(w);
+    Py_XSETREF(masks[slot].set, w);
+    masks[slot].bits[0] = m[0];
+    masks[slot].bits[1] = m[1];
+    return masks[slot].bits;
+}
+
+static PyObject *restrict_dict(PyObject *full, PyObject *w)
+{
+    if (!PyDict_Check(full)) {
+        PyErr_SetString(PyExc_TypeError, "attributes() did not return a dict");
+        return NULL;
+    }
+    PyObject *d = PyDict_New();
+    if (d == NULL)
+        return NULL;
+    Py_ssize_t pos = 0;
+    PyObject *k, *v;
+    while (PyDict_Next(full, &pos, &k, &v)) {
+        Py_INCREF(k);
+        Py_INCREF(v);
+        int c = PySet_Contains(w, k);
+        if (c > 0)
+            c = PyDict_SetItem(d, k, v);
+        Py_DECREF(k);
+        Py_DECREF(v);
+        if (c < 0) {
+            Py_DECREF(d);
+            return NULL;
+        }
+    }
+    return d;
+}
+
+static PyObject *m_flow_attributes_subset(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (!configured) {
+        PyErr_SetString(PyExc_RuntimeError, "_accel.setup() not called");
+        return NULL;
+    }
+    if (nargs != 2 && nargs != 3) {
+        PyErr_SetString(PyExc_TypeError, "flow_attributes_subset(sample, wanted, shared=False)");
+        return NULL;
+    }
+    PyObject *s = args[0], *w = args[1], *full = NULL;
+    int shared = nargs == 3 ? PyObject_IsTrue(args[2]) : 0;
+    if (shared < 0)
+        return NULL;
+    if (w == Py_None)
+        return PyObject_CallMethodNoArgs(s, s_attributes);
+    const uint64_t *mask = wanted_mask(w);
+    if (mask == NULL)
+        return NULL;
+    if (Py_TYPE(s) != flow_type) {
+        full = PyObject_CallMethodNoArgs(s, s_attributes);
+    } else {
+        PyObject **slot = (PyObject **)((char *)s + attrs_slot_off);
+        if (*slot != NULL && *slot != Py_None) {
+            if (shared)
+                return Py_NewRef(*slot);    /* a reader may have the cached full dict */
+            full = Py_NewRef(*slot);
+        } else {
+            attrs_t a;
+            attrs_init(&a, w, mask);
+            int r = sample_attrs(s, &a);
+            if (r == OK) {
+                PyObject *d = a.dict ? Py_NewRef(a.dict) : attrs_dict(&a);
+                attrs_clear(&a);
+                return d;
+            }
+            attrs_clear(&a);
+            if (r < 0)
+                PyErr_Clear();
+            if (r == FULL) {
+                attrs_init(&a, NULL, NULL);
+                if (sample_attrs(s, &a) == OK)
+                    full = a.dict ? Py_NewRef(a.dict) : attrs_dict(&a);
+                attrs_clear(&a);
+                PyErr_Clear();
+            }
+            if (full == NULL)
+                full = PyObject_CallOneArg(py_fallback, s);     /* its DecodeError propagates */
+            if (full != NULL && (*slot == NULL || *slot == Py_None))
+                Py_XSETREF(*slot, Py_NewRef(full));     /* as attributes() would cache it */
+        }
+    }
+    if (full == NULL || shared)
+        return full;
+    PyObject *d = restrict_dict(full, w);
+    Py_DECREF(full);
+    return d;
+}
+
 static PyObject *m_fast_attributes(PyObject *self, PyObject *s)
 {
     if (!configured) {
@@ -867,6 +1088,8 @@ static PyObject *m_clear_caches(PyObject *self, PyObject *unused)
 }
 
 /* ------------------------------------------------------------------ setup */
+
+static int slot_offsets(PyObject *type, const char **names, Py_ssize_t *offs, int n);
 
 static int table(PyObject *cfg, const char *name, PyObject **dst, Py_ssize_t n)
 {
@@ -911,10 +1134,11 @@ static PyObject *m_setup(PyObject *self, PyObject *cfg)
     }
     PyObject *ft = NULL;
     if (object(cfg, "fallback", &py_fallback) < 0 || object(cfg, "handlers", &handlers) < 0 ||
-        object(cfg, "dns_types", &dns_types) < 0 || object(cfg, "flow_type", &ft) < 0)
+        object(cfg, "dns_types", &dns_types) < 0 ||
+        object(cfg, "write_only", &write_only_tags) < 0 || object(cfg, "flow_type", &ft) < 0)
         return NULL;
     if (!PyDict_Check(handlers) || !PyDict_Check(dns_types) || !PyType_Check(ft) ||
-        !PyCallable_Check(py_fallback)) {
+        !PyFrozenSet_CheckExact(write_only_tags) || !PyCallable_Check(py_fallback)) {
         Py_DECREF(ft);
         PyErr_SetString(PyExc_TypeError, "setup: bad argument types");
         return NULL;
@@ -934,6 +1158,9 @@ static PyObject *m_setup(PyObject *self, PyObject *cfg)
             return NULL;
         }
     }
+    static const char *attrs_name[1] = {"_attrs"};
+    if (slot_offsets(ft, attrs_name, &attrs_slot_off, 1) < 0)
+        return NULL;
     if (table(cfg, "tcp_flags", tcp_flags, 512) < 0 || table(cfg, "bin8", bin8, 256) < 0 ||
         table(cfg, "bin2", bin2, 4) < 0 || table(cfg, "bin3", bin3, 8) < 0 ||
         table(cfg, "dscp_names", dscp_names, 64) < 0)
@@ -1201,6 +1428,165 @@ static PyObject *m_decode_datagram(PyObject *self, PyObject *buf)
     return PyObject_CallOneArg(py_decode, buf);
 }
 
+/* ------------------------------------------------------------------ agent bookkeeping */
+/* track_samples(samples, flow_seqs, flow_counts, counter_seqs, counter_counts,
+ * notification_seqs, notification_counts) -> index: AgentStats.samples_seen's loop (see
+ * engine/agents.py, which keeps the Python version and the rules): per kind ("flow", "counter",
+ * "discard" as notification; other kinds skipped) the sample count, drops and the lost,
+ * duplicate and out-of-order counts from each data source's sequence numbers. Counts are
+ * [samples, lost, duplicates, out_of_order, drops] lists. It stops at a sample whose fields
+ * are not what the decoder makes (returning its index, counts so far committed) so that the
+ * Python loop can finish the list. */
+
+static PyObject *s_kind, *s_data_source, *s_seq, *s_drops, *s_flow, *s_counter, *s_discard_kind;
+
+enum { T_SAMPLES, T_LOST, T_DUP, T_OOO, T_DROPS, NT };
+
+static int commit_counts(PyObject *list, const unsigned long long *delta)
+{
+    if (PyList_GET_SIZE(list) < NT) {  /* shortened by Python code a sample's attribute ran */
+        PyErr_SetString(PyExc_TypeError, "track_samples: counts lists of 5");
+        return -1;
+    }
+    for (int i = 0; i < NT; i++) {
+        if (delta[i] == 0)
+            continue;
+        PyObject *d = PyLong_FromUnsignedLongLong(delta[i]);
+        if (d == NULL)
+            return -1;
+        PyObject *v = PyNumber_Add(PyList_GET_ITEM(list, i), d);
+        Py_DECREF(d);
+        if (v == NULL)
+            return -1;
+        PyList_SetItem(list, i, v);     /* steals v, releases the old count */
+    }
+    return 0;
+}
+
+/* a sample's field: the slot of a walker-built FlowSample, else the attribute (new ref) */
+static PyObject *sample_field(PyObject *s, int fast, int w, PyObject *name)
+{
+    if (fast) {
+        PyObject *v = *(PyObject **)((char *)s + wfield_off[w]);
+        if (v != NULL) {
+            Py_INCREF(v);
+            return v;
+        }
+    }
+    return PyObject_GetAttr(s, name);
+}
+
+static int u64_of(PyObject *o, unsigned long long *v)
+{
+    if (o == NULL || !PyLong_CheckExact(o))
+        return -1;
+    *v = PyLong_AsUnsignedLongLong(o);
+    if (*v == (unsigned long long)-1 && PyErr_Occurred()) {
+        PyErr_Clear();
+        return -1;
+    }
+    return 0;
+}
+
+/* One sample into delta[kind]: 0, 1 (fields not as the decoder makes them; nothing counted)
+ * or -1 (error set). */
+static int track_one(PyObject *s, PyObject **seqs, unsigned long long (*delta)[NT])
+{
+    int fast = walk_configured && Py_TYPE(s) == flow_type, k = 0;
+    if (!fast) {
+        PyObject *kind = PyObject_GetAttr(s, s_kind);
+        if (kind == NULL || !PyUnicode_Check(kind)) {
+            Py_XDECREF(kind);
+            PyErr_Clear();
+            return 1;
+        }
+        k = PyUnicode_Compare(kind, s_flow) == 0 ? 0 : PyUnicode_Compare(kind, s_counter) == 0 ? 1
+            : PyUnicode_Compare(kind, s_discard_kind) == 0 ? 2 : -1;
+        Py_DECREF(kind);
+        if (k < 0)
+            return 0;       /* a kind that is not tracked */
+    }
+    unsigned long long seq, drops = 0, last = 0;
+    PyObject *seqo = sample_field(s, fast, W_SEQ, s_seq), *dso = NULL, *d = NULL, *lasto;
+    int r = 1;
+    if (u64_of(seqo, &seq) < 0)
+        goto done;
+    if (k != 1) {
+        d = sample_field(s, fast, W_DROPS, s_drops);
+        if (u64_of(d, &drops) < 0)
+            goto done;
+    }
+    dso = sample_field(s, fast, W_DATA_SOURCE, s_data_source);
+    if (dso == NULL || !PyUnicode_CheckExact(dso))
+        goto done;
+    lasto = PyDict_GetItemWithError(seqs[k], dso);      /* borrowed */
+    if (lasto == NULL && PyErr_Occurred()) {
+        r = -1;
+        goto done;
+    }
+    if (lasto != NULL && u64_of(lasto, &last) < 0)
+        goto done;
+    unsigned long long *dk = delta[k];
+    dk[T_SAMPLES]++;
+    dk[T_DROPS] += drops;
+    r = 0;
+    if (lasto != NULL && seq != last + 1) {
+        if (seq == last) {
+            dk[T_DUP]++;
+        } else if (seq > last) {
+            dk[T_LOST] += seq - last - 1;
+        } else if (last - seq < 1000 && seq > 5) {
+            dk[T_OOO]++;
+            goto done;      /* an old sample: the last sequence number stays */
+        }
+    }
+    if (PyDict_SetItem(seqs[k], dso, seqo) < 0)
+        r = -1;
+done:
+    if (r == 1)
+        PyErr_Clear();
+    Py_XDECREF(seqo);
+    Py_XDECREF(d);
+    Py_XDECREF(dso);
+    return r;
+}
+
+static PyObject *m_track_samples(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 7 || !PyList_Check(args[0])) {
+        PyErr_SetString(PyExc_TypeError, "track_samples(samples list, then seqs dict and counts "
+                                         "list for flow, counter and notification)");
+        return NULL;
+    }
+    PyObject *seqs[3], *counts[3];
+    for (int k = 0; k < 3; k++) {
+        seqs[k] = args[1 + 2 * k];
+        counts[k] = args[2 + 2 * k];
+        if (!PyDict_Check(seqs[k]) || !PyList_Check(counts[k]) || PyList_GET_SIZE(counts[k]) < NT) {
+            PyErr_SetString(PyExc_TypeError,
+                            "track_samples: seqs must be dicts, counts lists of 5");
+            return NULL;
+        }
+    }
+    PyObject *samples = args[0];
+    unsigned long long delta[3][NT];
+    memset(delta, 0, sizeof delta);
+    Py_ssize_t i;
+    int r = 0;      /* 0 go on, 1 stop here (Python goes on from i), -1 error */
+    for (i = 0; r == 0 && i < PyList_GET_SIZE(samples); i++) {
+        PyObject *s = Py_NewRef(PyList_GET_ITEM(samples, i));
+        r = track_one(s, seqs, delta);
+        Py_DECREF(s);
+    }
+    if (r == 1)
+        i--;        /* the sample it stopped at */
+    for (int k = 0; k < 3; k++) {
+        if (commit_counts(counts[k], delta[k]) < 0)
+            r = -1;
+    }
+    return r < 0 ? NULL : PyLong_FromSsize_t(i);
+}
+
 static int slot_offsets(PyObject *type, const char **names, Py_ssize_t *offs, int n)
 {
     for (int i = 0; i < n; i++) {
@@ -1266,7 +1652,13 @@ static PyMethodDef methods[] = {
      "flow_attributes(sample) -> dict, the same as attributes.python_flow_attributes(sample)"},
     {"fast_attributes", m_fast_attributes, METH_O,
      "fast_attributes(sample) -> dict, or None where the Python path is needed"},
+    {"flow_attributes_subset", (PyCFunction)(void (*)(void))m_flow_attributes_subset, METH_FASTCALL,
+     "flow_attributes_subset(sample, wanted frozenset or None, shared=False) -> dict, the same\n"
+     "as attributes.python_flow_attributes_subset(sample, wanted, shared)"},
     {"clear_caches", m_clear_caches, METH_NOARGS, "empty the address/MAC string caches"},
+    {"track_samples", (PyCFunction)(void (*)(void))m_track_samples, METH_FASTCALL,
+     "track_samples(samples, flow_seqs, flow_counts, counter_seqs, counter_counts,\n"
+     "notification_seqs, notification_counts) -> index where the Python loop goes on"},
     {"setup_walk", m_setup_walk, METH_O, "setup_walk(config dict): the datagram walker's hooks"},
     {"decode_datagram", m_decode_datagram, METH_O,
      "decode_datagram(buf) -> Datagram, the same as datagram.python_decode_datagram(buf)"},
@@ -1278,8 +1670,15 @@ static struct PyModuleDef moduledef = {PyModuleDef_HEAD_INIT, "_accel",
 
 PyMODINIT_FUNC PyInit__accel(void)
 {
+    if ((key_index = PyDict_New()) == NULL)
+        return NULL;
     for (int i = 0; i < NKEYS; i++) {
         if ((K[i] = PyUnicode_InternFromString(key_names[i])) == NULL)
+            return NULL;
+        PyObject *id = PyLong_FromLong(i);
+        int e = id == NULL ? -1 : PyDict_SetItem(key_index, K[i], id);
+        Py_XDECREF(id);
+        if (e < 0)
             return NULL;
     }
     if (!(s_true = PyUnicode_InternFromString("true")) ||
@@ -1290,7 +1689,15 @@ PyMODINIT_FUNC PyInit__accel(void)
         !(s_multiple = PyUnicode_InternFromString("multiple")) ||
         !(s_ingress = PyUnicode_InternFromString("ingress")) ||
         !(s_egress = PyUnicode_InternFromString("egress")) || !(one = PyLong_FromLong(1)) ||
-        !(five = PyLong_FromLong(5)) || !(s_agent = PyUnicode_InternFromString("agent")))
+        !(five = PyLong_FromLong(5)) || !(s_agent = PyUnicode_InternFromString("agent")) ||
+        !(s_attributes = PyUnicode_InternFromString("attributes")) ||
+        !(s_kind = PyUnicode_InternFromString("kind")) ||
+        !(s_data_source = PyUnicode_InternFromString("data_source")) ||
+        !(s_seq = PyUnicode_InternFromString("seq")) ||
+        !(s_drops = PyUnicode_InternFromString("drops")) ||
+        !(s_flow = PyUnicode_InternFromString("flow")) ||
+        !(s_counter = PyUnicode_InternFromString("counter")) ||
+        !(s_discard_kind = PyUnicode_InternFromString("discard")))
         return NULL;
     return PyModule_Create(&moduledef);
 }

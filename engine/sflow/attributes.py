@@ -463,6 +463,32 @@ _HANDLERS = {
 }
 
 
+# Handlers that only store into the dict they are given (never read it, no setdefault): a
+# subset (flow_attributes_subset) runs them on an empty dict and keeps the wanted keys. The
+# others decide by what the dict already holds ("ipsource" in a, setdefault("bytes")), so a
+# sample with one of them takes its subset from the full dict. Unlisted = safe.
+WRITE_ONLY_HANDLERS = frozenset({
+    1002, 1003, 1004, 1005, 1006, 1007, 1020, 1030, 1036, 1038, 1039, 1040, 1041, 1042,
+    2100, 2101, 2102, 2103, 2203, 2204, 2205, 2209,
+    (V2V4_ENTERPRISE << 12) | 1003, (V2V4_ENTERPRISE << 12) | 2003,
+    (V2V4_ENTERPRISE << 12) | 1004, (V2V4_ENTERPRISE << 12) | 1005,
+})
+
+
+def python_flow_attributes_subset(s, wanted: frozenset | None, shared: bool = False) -> dict:
+    """``s.attributes()`` restricted to the names in ``wanted`` (a frozenset; None: the full
+    dict itself). Names nobody decodes are ignored. The C version builds only those keys.
+    ``shared=True``, for readers that do not change the dict: where the sample has its full
+    dict (here: always), that dict itself is returned, i.e. every key, not only the wanted."""
+    if wanted is None:
+        return s.attributes()
+    if wanted.__class__ is not frozenset:
+        raise TypeError("flow_attributes_subset: wanted must be a frozenset or None")
+    if shared:
+        return s.attributes()
+    return {k: v for k, v in s.attributes().items() if k in wanted}
+
+
 # ------------------------------------------------------------------ C accelerator
 # engine/sflow/_accel.c (built by pip when a compiler is present) produces the same dicts for
 # the common cases and calls python_flow_attributes for everything else. FLOWRT_NO_ACCEL=1 in
@@ -479,6 +505,7 @@ def _load_accel():
     try:
         _accel.setup({"fallback": python_flow_attributes, "flow_type": datagram.FlowSample,
                       "handlers": _HANDLERS, "dns_types": header.DNS_TYPES,
+                      "write_only": WRITE_ONLY_HANDLERS,
                       "tcp_flags": header.TCP_FLAGS, "bin8": header.BIN8, "bin2": header.BIN2,
                       "bin3": header.BIN3, "dscp_names": header.DSCP_NAMES})
         _accel.setup_walk({"decode": datagram.python_decode_datagram, "sample": datagram._sample,
@@ -492,17 +519,25 @@ def _load_accel():
 
 
 def use_accelerator(enabled: bool = True) -> bool:
-    """Route decode_datagram() and FlowSample.attributes() through the C code (if it was built
-    and loaded) or the pure-Python one; returns whether the C code is now in use."""
-    global flow_attributes
+    """Route decode_datagram(), FlowSample.attributes() and flow_attributes_subset() through
+    the C code (if it was built and loaded) or the pure-Python one; returns whether the C code
+    is now in use."""
+    global flow_attributes, flow_attributes_subset, track_samples
     from . import datagram
     on = enabled and accel is not None
     flow_attributes = datagram.flow_attributes = (accel.flow_attributes if on
                                                   else python_flow_attributes)
+    # (a stale build without the subset function serves subsets from its full dicts)
+    flow_attributes_subset = (getattr(accel, "flow_attributes_subset", None) if on else None) \
+        or python_flow_attributes_subset
+    # AgentStats.samples_seen's loop (engine/agents.py), on the walker's sample slots
+    track_samples = getattr(accel, "track_samples", None) if on else None
     datagram._walk = accel.decode_datagram if on else datagram.python_decode_datagram
     return on
 
 
 accel = _load_accel()
 flow_attributes = python_flow_attributes
+flow_attributes_subset = python_flow_attributes_subset
+track_samples = None
 use_accelerator(True)

@@ -77,7 +77,7 @@ $(function () {
   $('#chart-rates').chart({ type: 'trend', metrics: ['datagrams', 'flowSamples', 'counterSamples'],
     legend: ['Datagrams', 'Flow samples', 'Counter samples'], units: 'per second' }, statusDb);
   $('#chart-errors').chart({ type: 'trend', metrics: ['kernelDrops', 'sampleDrops', 'decodeErrors', 'handlerErrors'],
-    legend: ['Kernel drops', 'Lost datagrams', 'Decode errors', 'Handler errors'], units: 'per second',
+    legend: ['Kernel + queue drops', 'Lost datagrams', 'Decode errors', 'Handler errors'], units: 'per second',
     colors: ['#ff7f0e', '#9467bd', '#d62728', '#8c564b'] }, statusDb);
   $('#chart-cpu').chart({ type: 'trend', metrics: ['cpuProcess', 'cpuSystem'], legend: ['flowrt', 'system'],
     units: '%' }, statusDb);
@@ -94,8 +94,8 @@ $(function () {
       $('#t-datagrams-total').text(valueStr(num(a.sFlowDatagramsReceived)) + ' total');
       $('#t-samples-split').text(valueStr(num(a.sFlowFlowSamples)) + ' flow, ' + valueStr(num(a.sFlowCounterSamples)) + ' counter');
       $('#t-errors').text(valueStr(num(a.sFlowDecodeErrors)));
-      $('#t-drops').text(valueStr(num(a.sFlowKernelDrops) + lostTotal));
-      $('#t-drops-sub').text(valueStr(num(a.sFlowKernelDrops)) + ' kernel, ' + valueStr(lostTotal) + ' lost');
+      $('#t-drops').text(valueStr(num(a.sFlowKernelDrops) + num(a.sFlowQueueDrops) + lostTotal));
+      $('#t-drops-sub').text(valueStr(num(a.sFlowKernelDrops)) + ' kernel, ' + (num(a.sFlowQueueDrops) ? valueStr(num(a.sFlowQueueDrops)) + ' queue, ' : '') + valueStr(lostTotal) + ' lost');
       $('#t-memory').text(bytes(a.heapUsed));
       $('#t-cpu').text('CPU ' + Math.round(num(a.cpuLoadProcess) * 100) + '% (system ' + Math.round(num(a.cpuLoadSystem) * 100) + '%)');
       $('#s-version').text(a.version || '');
@@ -110,7 +110,8 @@ $(function () {
         function rate(field) { return Math.max(0, num(a[field]) - num(p[field])) / dt; }
         var points = {
           datagrams: rate('sFlowDatagramsReceived'), flowSamples: rate('sFlowFlowSamples'),
-          counterSamples: rate('sFlowCounterSamples'), kernelDrops: rate('sFlowKernelDrops'),
+          counterSamples: rate('sFlowCounterSamples'),
+          kernelDrops: rate('sFlowKernelDrops') + rate('sFlowQueueDrops'),
           decodeErrors: rate('sFlowDecodeErrors'), handlerErrors: rate('sFlowHandlerErrors'),
           sampleDrops: Math.max(0, lostTotal - prev.lost) / dt,
           cpuProcess: num(a.cpuLoadProcess) * 100, cpuSystem: num(a.cpuLoadSystem) * 100
