@@ -295,7 +295,7 @@ static PyObject *Receiver_drain(Receiver *self, PyObject *args)
     if (!PyArg_ParseTuple(args, "|n:drain", &max_n))
         return NULL;
     PyObject *out = PyList_New(0);
-    if (!out || self->closed)
+    if (!out || self->closed || max_n <= 0)   /* drain(0) must not swallow a wakeup */
         return out;
     uint64_t ignored;
     /* clear the wakeup before looking at the ring, so a record published after this read

@@ -171,6 +171,27 @@ def test_handler_and_fallback_cases(fn, records):
             assert list(s._attrs.items()) == full[1]
 
 
+def test_wanted_set_evicted_from_the_mask_cache_runs_python_code():
+    """Freeing the wanted set the C mask cache lets go of can run Python code (an element's
+    __del__) that asks for a subset with the set being cached: it gets that set's keys."""
+    accel = require_accel()
+    fn = accel.flow_attributes_subset
+    s = _sample([_header(FRAME)])
+    inner = []
+
+    class Asks:
+        def __del__(self):
+            s._attrs = None
+            inner.append(fn(s, wanted))
+    wanted = frozenset({"ipsource"})
+    fn(s, frozenset({"bytes", Asks()}))      # cached, then only the cache holds it
+    for _ in range(3):
+        fn(s, frozenset({"bytes"}))          # the next new set takes its place
+    s._attrs = None
+    assert fn(s, wanted) == {"ipsource": "192.0.2.10"}
+    assert inner == [{"ipsource": "192.0.2.10"}]
+
+
 def test_write_only_samples_stay_native_and_readers_build_the_full_dict():
     accel = require_accel()
     wanted = frozenset({"bgpdestinationaspath", "ipsource"})

@@ -402,6 +402,38 @@ def test_errors_do_not_leak(monkeypatch):
     assert grown < 100_000
 
 
+@needs_c
+def test_reporting_an_error_leaves_no_handled_exception_behind(monkeypatch):
+    """on_error runs as in an except block; afterwards a generator that called the pipeline
+    while an outer frame was handling an exception does not keep that exception as its own."""
+    def fail_factory(args, engine):
+        def fail(attrs):
+            raise ValueError("no")
+        return fail
+    monkeypatch.setitem(registry.KEY_FUNCTIONS, "fail", fail_factory)
+    c, py = engines([("f", {"keys": "fail:x", "value": "frames"})], [])
+    seen = []
+    c._definition_failed = py._definition_failed = lambda table, exc: seen.append(
+        sys.exception() is exc)
+    c._rebuild()
+    py._rebuild()
+    out = []
+    for fe in (c, py):
+        def gen():
+            fe.process({"frames": 1}, "a", "1", 1, T0)
+            yield sys.exception()
+            yield sys.exception()
+        try:
+            raise KeyError("outer")
+        except KeyError:
+            g = gen()
+            inside = next(g)
+        out.append((type(fe._process_flow).__name__, repr(inside), repr(next(g))))
+    assert seen == [True, True]
+    assert out == [("Pipeline", "KeyError('outer')", "None"),
+                   ("function", "KeyError('outer')", "None")]
+
+
 def test_pipeline_is_collected_with_its_engine():
     import weakref
     fe = FlowEngine(None)

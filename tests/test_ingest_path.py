@@ -101,6 +101,88 @@ def test_c_tracker_stops_where_it_cannot_decide():
         track(samples, {}, [0] * 4, {}, [0] * 5, {}, [0] * 5)
 
 
+def test_c_tracker_totals_beyond_64_bits_are_pythons():
+    # sequence gaps and drops whose sums do not fit 64 bits (not what the decoder makes, but
+    # what the Python loop counts exactly): the C tracker hands such a sample to Python
+    batch = [_S("flow", "1", 0, 2 ** 64 - 1), _S("flow", "1", 2 ** 64 - 1, 2 ** 64 - 1),
+             _S("flow", "2", 0, 0), _S("flow", "2", 2 ** 64 - 1, 0)]
+    batched, python = AgentStats("a", 0.0), AgentStats("a", 0.0)
+    batched.samples_seen(batch)
+    python.samples_seen_py(batch)
+    assert python.samples["flow"] == [4, 2 * (2 ** 64 - 2), 0, 0, 2 * (2 ** 64 - 1)]
+    assert batched.samples == python.samples and batched.ds_seq == python.ds_seq
+
+
+def test_c_tracker_compares_kinds_as_python_does():
+    class Kind(str):
+        def __eq__(self, other):
+            return other == "flow"
+        __hash__ = str.__hash__
+    batch = [_S(Kind("custom"), "1", 3, 1)]
+    batched, python = AgentStats("a", 0.0), AgentStats("a", 0.0)
+    batched.samples_seen(batch)
+    python.samples_seen_py(batch)
+    assert python.samples["flow"][0] == 1
+    assert batched.samples == python.samples and batched.ds_seq == python.ds_seq
+
+
+def test_c_tracker_error_propagates_unchanged():
+    """An exception from a sequence lookup propagates as itself: the counts of the samples
+    before it are committed without running Python code while it is pending."""
+    track = at.track_samples
+    if track is None:
+        require_accel()
+        pytest.skip("no C tracker")
+
+    class Boom:
+        def __hash__(self):
+            return hash("1")
+
+        def __eq__(self, other):
+            raise ValueError("boom")
+
+    class Count(int):
+        def __add__(self, other):
+            return Count(int(self) + other)
+    samples = decode_datagram(enc.datagram("192.0.2.1", 1, 1, [
+        enc.counter_sample(9, 0, 1, []), enc.flow_sample(5, 0, 1, 10, 10, 2, 1, 4, [])])).samples
+    seqs, counts = [{Boom(): 1}, {}, {}], [[0] * 5, [Count(0), 0, 0, 0, 0], [0] * 5]
+    args = [x for pair in zip(seqs, counts) for x in pair]
+    with pytest.raises(ValueError, match="boom"):
+        track(samples, *args)
+    assert seqs[1] == {"1": 9} and counts[1] == [1, 0, 0, 0, 0]
+    # a counts list a sample's attribute shortened: one TypeError, nothing run after it
+    seqs, counts = [{}, {}, {}], [[0] * 5, [Count(0), 0, 0, 0, 0], [0] * 5]
+    args = [x for pair in zip(seqs, counts) for x in pair]
+
+    class Shrinks:
+        __slots__ = ("data_source", "seq", "drops")
+
+        def __init__(self):
+            self.data_source, self.seq, self.drops = "1", 1, 0
+
+        @property
+        def kind(self):
+            del counts[0][1:]
+            return "flow"
+    with pytest.raises(TypeError, match="counts lists of 5"):
+        track([Shrinks()] + samples, *args)
+
+
+def test_c_tracker_count_that_empties_its_list_raises_as_python():
+    class Count(int):
+        def __add__(self, other):
+            counts.clear()
+            return Count(int(self) + other)
+    samples = decode_datagram(enc.datagram("192.0.2.1", 1, 1, [
+        enc.counter_sample(9, 0, 1, [])])).samples
+    for path in ("samples_seen", "samples_seen_py"):
+        stats = AgentStats("a", 0.0)
+        counts = stats.samples["counter"] = [Count(0), 0, 0, 0, 0]
+        with pytest.raises(IndexError):
+            getattr(stats, path)(samples)
+
+
 def _engine():
     return Engine(props.Properties(dict(props.DEFAULTS)))
 

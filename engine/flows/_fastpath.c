@@ -534,14 +534,18 @@ static int report(Pipeline *p, const Def *d)
 #endif
     if (exc == NULL)
         return -1;
-    /* as inside an except block: sys.exception() is exc, and a failure chains to it */
-    PyObject *prev = PyErr_GetHandledException();
-    PyErr_SetHandledException(exc);
+    /* as inside an except block (the interpreter's PUSH_EXC_INFO / POP_EXCEPT): sys.exception()
+     * is exc and a failure chains to it; then the current frame's own handled exception is
+     * put back. (PyErr_GetHandledException() would give the topmost one, maybe an outer
+     * frame's, which a generator running this must not keep as its own.) */
+    _PyErr_StackItem *ei = PyThreadState_Get()->exc_info;
+    PyObject *prev = ei->exc_value;     /* owned, handed back below */
+    ei->exc_value = Py_NewRef(exc);
     PyObject *args[3] = {NULL, d->table, exc};
     PyObject *r = PyObject_Vectorcall(p->on_error, args + 1, 2 | PY_VECTORCALL_ARGUMENTS_OFFSET,
                                       NULL);
-    PyErr_SetHandledException(prev);
-    Py_XDECREF(prev);
+    ei = PyThreadState_Get()->exc_info;
+    Py_XSETREF(ei->exc_value, prev);
     Py_DECREF(exc);
     if (r == NULL)
         return -1;

@@ -730,6 +730,8 @@ static int run_write_only(PyObject *fn, PyObject *bufobj, unsigned long long off
     PyObject *k, *v;
     int r = 0;
     while (r == 0 && PyDict_Next(scratch, &pos, &k, &v)) {
+        Py_INCREF(k);       /* a key's __eq__ could change the scratch dict */
+        Py_INCREF(v);
         PyObject *id = PyDict_GetItemWithError(key_index, k);   /* borrowed */
         if (id != NULL) {
             r = putb(a, (int)PyLong_AsLong(id), v);
@@ -740,6 +742,8 @@ static int run_write_only(PyObject *fn, PyObject *bufobj, unsigned long long off
             if (c < 0 || (c && (attrs_materialize(a) < 0 || PyDict_SetItem(a->dict, k, v) < 0)))
                 r = -1;
         }
+        Py_DECREF(k);
+        Py_DECREF(v);
     }
     Py_DECREF(scratch);
     return r;
@@ -957,33 +961,40 @@ static PyObject *s_attributes;
 static struct { PyObject *set; uint64_t bits[2]; } masks[MASK_SLOTS];
 static int mask_next;
 
-/* the mask of frozenset w (copy it before running Python code), or NULL with an error */
-static const uint64_t *wanted_mask(PyObject *w)
+/* the mask of frozenset w into out: 0, or -1 with an error */
+static int wanted_mask(PyObject *w, uint64_t *out)
 {
     for (int i = 0; i < MASK_SLOTS; i++) {
-        if (masks[i].set == w)
-            return masks[i].bits;
+        if (masks[i].set == w) {
+            out[0] = masks[i].bits[0];
+            out[1] = masks[i].bits[1];
+            return 0;
+        }
     }
     if (!PyFrozenSet_CheckExact(w)) {
         PyErr_SetString(PyExc_TypeError,
                         "flow_attributes_subset: wanted must be a frozenset or None");
-        return NULL;
+        return -1;
     }
     uint64_t m[2] = {0, 0};
     for (int i = 0; i < NKEYS; i++) {
         int c = PySet_Contains(w, K[i]);
         if (c < 0)
-            return NULL;
+            return -1;
         if (c)
             m[i >> 6] |= 1ull << (i & 63);
     }
+    out[0] = m[0];
+    out[1] = m[1];
     int slot = mask_next;
     mask_next = (mask_next + 1) % MASK_SLOTS;
-    Py_INCREF(w);
-    Py_XSETREF(masks[slot].set, w);
+    /* bits first: freeing the set it replaces can run Python code that asks with w (or
+     * with others, which may take this slot again: hence the copy in out) */
     masks[slot].bits[0] = m[0];
     masks[slot].bits[1] = m[1];
-    return masks[slot].bits;
+    Py_INCREF(w);
+    Py_XSETREF(masks[slot].set, w);
+    return 0;
 }
 
 static PyObject *restrict_dict(PyObject *full, PyObject *w)
@@ -1029,8 +1040,8 @@ static PyObject *m_flow_attributes_subset(PyObject *self, PyObject *const *args,
         return NULL;
     if (w == Py_None)
         return PyObject_CallMethodNoArgs(s, s_attributes);
-    const uint64_t *mask = wanted_mask(w);
-    if (mask == NULL)
+    uint64_t mask[2];
+    if (wanted_mask(w, mask) < 0)
         return NULL;
     if (Py_TYPE(s) != flow_type) {
         full = PyObject_CallMethodNoArgs(s, s_attributes);
@@ -1454,11 +1465,14 @@ static int commit_counts(PyObject *list, const unsigned long long *delta)
         PyObject *d = PyLong_FromUnsignedLongLong(delta[i]);
         if (d == NULL)
             return -1;
-        PyObject *v = PyNumber_Add(PyList_GET_ITEM(list, i), d);
+        PyObject *old = Py_NewRef(PyList_GET_ITEM(list, i));   /* __add__ may change the list */
+        PyObject *v = PyNumber_Add(old, d);
+        Py_DECREF(old);
         Py_DECREF(d);
         if (v == NULL)
             return -1;
-        PyList_SetItem(list, i, v);     /* steals v, releases the old count */
+        if (PyList_SetItem(list, i, v) < 0)     /* steals v, releases the old count */
+            return -1;                          /* (__add__ shortened the list) */
     }
     return 0;
 }
@@ -1495,7 +1509,7 @@ static int track_one(PyObject *s, PyObject **seqs, unsigned long long (*delta)[N
     int fast = walk_configured && Py_TYPE(s) == flow_type, k = 0;
     if (!fast) {
         PyObject *kind = PyObject_GetAttr(s, s_kind);
-        if (kind == NULL || !PyUnicode_Check(kind)) {
+        if (kind == NULL || !PyUnicode_CheckExact(kind)) {   /* a subclass's __eq__: Python */
             Py_XDECREF(kind);
             PyErr_Clear();
             return 1;
@@ -1526,7 +1540,10 @@ static int track_one(PyObject *s, PyObject **seqs, unsigned long long (*delta)[N
     }
     if (lasto != NULL && u64_of(lasto, &last) < 0)
         goto done;
-    unsigned long long *dk = delta[k];
+    unsigned long long *dk = delta[k], sum;
+    if (__builtin_add_overflow(dk[T_DROPS], drops, &sum) ||
+        (lasto != NULL && seq > last && __builtin_add_overflow(dk[T_LOST], seq - last - 1, &sum)))
+        goto done;      /* totals beyond 64 bits: Python's ints */
     dk[T_SAMPLES]++;
     dk[T_DROPS] += drops;
     r = 0;
@@ -1580,10 +1597,21 @@ static PyObject *m_track_samples(PyObject *self, PyObject *const *args, Py_ssize
     }
     if (r == 1)
         i--;        /* the sample it stopped at */
+    /* the samples before an error count (their sequence numbers are stored), with the error
+     * put aside: no Python code runs while one is pending, and it is what propagates */
+    PyObject *et = NULL, *ev = NULL, *etb = NULL;
+    if (r < 0)
+        PyErr_Fetch(&et, &ev, &etb);
     for (int k = 0; k < 3; k++) {
-        if (commit_counts(counts[k], delta[k]) < 0)
+        if (commit_counts(counts[k], delta[k]) < 0) {
             r = -1;
+            if (et == NULL)
+                break;
+            PyErr_Clear();
+        }
     }
+    if (et != NULL)
+        PyErr_Restore(et, ev, etb);
     return r < 0 ? NULL : PyLong_FromSsize_t(i);
 }
 
