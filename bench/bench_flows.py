@@ -279,12 +279,15 @@ def main() -> None:
     ap.add_argument("--samples", type=int, default=100_000)
     ap.add_argument("--udp", action="store_true")
     ap.add_argument("--sfacctd", action="store_true")
+    ap.add_argument("--rates", default=",".join(str(r) for r in UDP_RATES),
+                    help="offered flow samples/s for --udp/--sfacctd, comma separated")
     ap.add_argument("--receiver", choices=("thread", "asyncio", "both"), default="thread",
                     help="collector receive path for --udp (sflow.receiver)")
     ap.add_argument("--pipeline", choices=("c", "python", "both"), default="both",
                     help="flow pipeline(s) to time: the C one (engine/flows/_fastpath.c) and/or "
                          "the generated Python one; --udp/--sfacctd use the first")
     args = ap.parse_args()
+    rates = [int(float(r)) for r in args.rates.split(",") if r.strip()]
     dgs = datagrams(args.samples)
     samples = []
     for dg in dgs:
@@ -316,10 +319,10 @@ def main() -> None:
     if args.udp:
         for receiver in (("thread", "asyncio") if args.receiver == "both" else (args.receiver,)):
             print(f"UDP collector (sflow.receiver={receiver}), 5 definitions, one engine process:")
-            bench_udp(dgs, len(samples) / len(dgs), UDP_RATES, receiver=receiver)
+            bench_udp(dgs, len(samples) / len(dgs), rates, receiver=receiver)
     if args.sfacctd:
         print("pmacct sfacctd, 5 memory-plugin aggregations, same datagrams:")
-        bench_sfacctd(dgs, len(samples) / len(dgs), UDP_RATES)
+        bench_sfacctd(dgs, len(samples) / len(dgs), rates)
 
 
 if __name__ == "__main__":
