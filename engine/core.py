@@ -23,6 +23,7 @@ from .sflow import DecodeError, decode_datagram
 SUBSYSTEMS: list[str] = [
     "engine.metrics",
     "engine.flows",
+    "engine.forwarding",
     "engine.bgp",
     "engine.dns",
     "engine.geo",

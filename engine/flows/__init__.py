@@ -15,6 +15,8 @@ Flows
       store's ``select_agents`` (host names, TOPOLOGY...). Raises ``KeyError`` for an unknown
       flow name, ``ValueError`` for a bad aggMode, filter or agent selector.
   ``flow_value(agents, name, key) -> float | None``   name = "<dataSource>.<flowName>"
+  ``flow_locations(agents, name, key) -> [{agent, dataSource, value}] | None``  largest first;
+      name = flow name or "<dataSource>.<flowName>"; None for an unknown flow
   ``flow_keys(now=None) -> {key: ms_since_seen}``
   ``flows_since(name=None, flow_id=-1, max_flows=100) -> list``   newest first (flow records)
   ``async wait_flows(name, flow_id, max_flows, timeout) -> list``  long-poll form

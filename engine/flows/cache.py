@@ -186,6 +186,20 @@ class FlowTable:
                 best = v
         return best
 
+    def locations(self, agents, ds: str | None, key: str, now: float) -> list:
+        """[{agent, dataSource, value}] of the active entries of ``key`` (at data source
+        ``ds`` only, unless None), largest value first."""
+        out = []
+        idle = self.idle
+        for fk, e in self.entries.items():
+            if (ds is not None and fk[1] != ds) or (agents is not None and fk[0] not in agents):
+                continue
+            if now - e[1] > idle or self.key_string(fk) != key:
+                continue
+            out.append({"agent": fk[0], "dataSource": fk[1], "value": self.value(e, now)})
+        out.sort(key=lambda r: r["value"], reverse=True)
+        return out
+
     def metric_entries(self, agents, now: float) -> list:
         """[(agent, ds, value, last_update, top_keys)] - the flow name as a metric."""
         out = []

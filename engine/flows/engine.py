@@ -363,6 +363,19 @@ class FlowEngine:
         return table.location_value(self.select_agents(agents), ds, key,
                                     time.time() if now is None else now)
 
+    def flow_locations(self, agents, name: str, key: str, now: float | None = None):
+        """Where flow ``key`` of flow ``name`` (or ``<dataSource>.<flowName>``: that data
+        source only) is active, largest first: [{agent, dataSource, value}]; None for an
+        unknown flow name."""
+        table = self.tables.get(name)
+        ds = None
+        if table is None:
+            ds, table = self._split_metric(name)
+            if table is None:
+                return None
+        return table.locations(self.select_agents(agents), ds, key,
+                               time.time() if now is None else now)
+
     def flow_keys(self, now: float | None = None) -> dict:
         now = time.time() if now is None else now
         return {k: max(0, int((now - t) * 1000)) for k, t in sorted(self.keys_seen.items())}

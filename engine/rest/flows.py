@@ -1,4 +1,4 @@
-"""Flow routes: /flow, /flowkeys, /activeflows, /flowvalue, /flows (long-poll)."""
+"""Flow routes: /flow, /flowkeys, /activeflows, /flowvalue, /flowlocations, /flows (long-poll)."""
 from __future__ import annotations
 
 from aiohttp import web
@@ -63,6 +63,20 @@ async def flow_value(request):
     return json_response(request, value)
 
 
+async def flow_locations(request):
+    key = request.query.get("key")
+    if key is None:
+        raise BadRequest("key parameter required")
+    try:
+        locations = flows_of(request).flow_locations(request.match_info["agent"],
+                                                     request.match_info["name"], key)
+    except ValueError as exc:
+        raise BadRequest(str(exc)) from None
+    if locations is None:
+        raise NotFound(f"no flow {request.match_info['name']}")
+    return json_response(request, locations)
+
+
 async def journal_query(request: web.Request, since, wait, name_param: str, id_param: str,
                         max_param: str) -> web.Response:
     """/flows/json and /events/json: records after an id, newest first; with ``timeout``
@@ -91,4 +105,5 @@ def setup(app: web.Application, engine) -> None:
                        lambda f, n, b: f.set_flow(n, b), lambda f, n: f.clear_flow(n))
     r.add_get("/activeflows/{agent}/{name}/json", active_flows)
     r.add_get("/flowvalue/{agent}/{name}/json", flow_value)
+    r.add_get("/flowlocations/{agent}/{name}/json", flow_locations)
     r.add_get("/flows/json", flow_records)
