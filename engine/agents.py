@@ -49,23 +49,6 @@ class AgentStats:
                 return
         self.sub_seq[sub_agent] = seq
 
-    def sample(self, kind: str, data_source: str, seq: int, drops: int = 0) -> None:
-        """One sample: kind "flow", "counter" or "notification"."""
-        counts = self.samples[kind]
-        counts[0] += 1
-        counts[4] += drops
-        seqs = self.ds_seq[kind]
-        last = seqs.get(data_source)
-        if last is not None and seq != last + 1:
-            if seq == last:
-                counts[2] += 1
-            elif seq > last:
-                counts[1] += seq - last - 1
-            elif last - seq < 1000 and seq > 5:
-                counts[3] += 1
-                return
-        seqs[data_source] = seq
-
     def samples_seen(self, samples: list) -> None:
         """sample() for each of a datagram's samples (discards count as notifications, other
         kinds are not tracked), in one call, as it runs for every sample received: in C

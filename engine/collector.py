@@ -9,12 +9,11 @@ Two receive paths (docs/ingest.md, "Receive path"):
 from __future__ import annotations
 
 import asyncio
-import os
 import socket
 import sys
 import time
 
-from . import log
+from . import accel_disabled, log
 
 try:
     from . import _net
@@ -171,7 +170,7 @@ def receiver_kind(props) -> str:
         wanted = "thread"
     if wanted == "asyncio":
         return "asyncio"
-    if os.environ.get("FLOWRT_NO_ACCEL", "") not in ("", "0"):
+    if accel_disabled():
         return "asyncio"
     if _net is None:
         if props.get_str("sflow.receiver", ""):

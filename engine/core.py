@@ -118,6 +118,18 @@ class Engine:
         stats.counter_samples += ncounter
         stats.discard_samples += ndiscard
 
+    def use_handler(self, kind: str, handler: Callable, active: bool = True) -> None:
+        """Join (``active``) or leave ``<kind>_handlers`` (kind: flow, counter, other,
+        datagram), for subsystems that are on the sample path only while configured. The list
+        is replaced, never changed in place, so an ingest loop iterating it is unaffected;
+        joining twice or leaving when absent does nothing."""
+        attr = f"{kind}_handlers"
+        handlers = getattr(self, attr)
+        if (handler in handlers) == active:
+            return
+        setattr(self, attr, handlers + [handler] if active
+                else [h for h in handlers if h != handler])
+
     def _handler_failed(self, handler, exc: Exception) -> None:
         self.stats.handler_errors += 1
         if self.stats.handler_errors <= 10 or self.stats.handler_errors % 10000 == 0:

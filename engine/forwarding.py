@@ -134,22 +134,12 @@ class Forwarding:
         return sock
 
     def _changed(self) -> None:
-        """Rebuild the handler's target tuple and join/leave engine.datagram_handlers. The
-        handler list is replaced, not changed in place, so an ingest loop iterating it is
-        unaffected."""
+        """Rebuild the handler's target tuple; on the datagram path only while defined."""
         families = {f.family for f in self.forwards.values()}
         for family in [f for f in self._sockets if f not in families]:
             self._sockets.pop(family).close()
         self._targets = tuple((f, self._socket(f.family)) for f in self.forwards.values())
-        handlers = self.engine.datagram_handlers
-        active = bool(self._targets)
-        if active == (self.on_datagram in handlers):
-            return
-        if active:
-            handlers = handlers + [self.on_datagram]
-        else:
-            handlers = [h for h in handlers if h != self.on_datagram]
-        self.engine.datagram_handlers = handlers
+        self.engine.use_handler("datagram", self.on_datagram, bool(self._targets))
 
     # -- the per-datagram path -----------------------------------------------------------------
     def on_datagram(self, data: bytes, src: str, now: float) -> None:

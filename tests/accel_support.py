@@ -1,6 +1,7 @@
 """Shared by tests/test_accel_*.py: compare the C accelerator with the pure-Python path."""
 from __future__ import annotations
 
+import os
 import random
 import shutil
 import sysconfig
@@ -11,18 +12,26 @@ from engine.sflow import DecodeError, decode_datagram
 from engine.sflow import attributes as at
 
 
+def c_unavailable_reason(env_turns_off: bool = True) -> str | None:
+    """Why a C extension may legitimately be missing here: FLOWRT_NO_ACCEL (the pure-Python
+    lane; only for extensions that variable turns off) or no C compiler/Python headers. None
+    means it must be built, so a test that needs it fails rather than skips."""
+    if env_turns_off and os.environ.get("FLOWRT_NO_ACCEL", "") not in ("", "0"):
+        return "FLOWRT_NO_ACCEL is set"
+    cc = (sysconfig.get_config_var("CC") or "cc").split()[0]
+    if not shutil.which(cc) or not os.path.exists(os.path.join(sysconfig.get_paths()["include"],
+                                                                 "Python.h")):
+        return "no C compiler/Python headers: C extensions cannot be built here"
+    return None
+
+
 def require_accel():
-    """The accelerator module, or skip when this machine cannot build it (no C compiler or no
-    Python headers). Where both exist the install must have built it, so its absence fails."""
+    """The accelerator module; skips only for c_unavailable_reason(), fails otherwise."""
     if at.accel is not None:
         return at.accel
-    cc = (sysconfig.get_config_var("CC") or "cc").split()[0]
-    headers = sysconfig.get_paths()["include"]
-    import os
-    if os.environ.get("FLOWRT_NO_ACCEL", "") not in ("", "0"):
-        pytest.skip("FLOWRT_NO_ACCEL is set")
-    if not shutil.which(cc) or not os.path.exists(os.path.join(headers, "Python.h")):
-        pytest.skip("no C compiler/Python headers: the accelerator cannot be built here")
+    reason = c_unavailable_reason()
+    if reason:
+        pytest.skip(reason)
     pytest.fail("engine.sflow._accel did not import although a compiler is present; "
                 "reinstall with `pip install -e .`")
 

@@ -23,8 +23,6 @@ def put(running, path, body):
 @pytest.fixture
 def routed(make_engine):
     running = make_engine({"bgp.start": "yes", "bgp.port": "0"})
-    if "flows" not in running.engine.subsystems:
-        pytest.skip("flow engine not present")
     bgp = running.engine.subsystems["bgp"]
     running.call(bgp.add_neighbor, "127.0.0.1", 65162, "10.0.0.162")
     peer = RawPeer("127.0.0.1", bgp.listen_port, 65254, "10.0.0.254")

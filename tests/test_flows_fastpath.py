@@ -18,13 +18,24 @@ from engine.flows.engine import FlowEngine
 from engine.sflow import decode_datagram
 from engine.sflow.gen import Scenario, TrafficGenerator
 
+from accel_support import c_unavailable_reason
 from paths import REPO as ROOT
 
 sys.path.insert(0, str(ROOT / "bench"))
 from bench_flows import DEFS, GROUPS, MAP  # noqa: E402
 
-needs_c = pytest.mark.skipif(pipeline.fastpath is None,
-                             reason="C pipeline not built, or FLOWRT_NO_ACCEL set")
+_why_no_c = c_unavailable_reason()
+needs_c = pytest.mark.skipif(_why_no_c is not None, reason=str(_why_no_c))
+
+
+def test_c_pipeline_is_built_where_it_can_be():
+    if _why_no_c is None:
+        assert pipeline.fastpath is not None, "engine.flows._fastpath did not build/import"
+    else:
+        pytest.skip(_why_no_c)
+    fe = FlowEngine(None)
+    fe.set_flow("x", {"value": "bytes"})
+    assert isinstance(fe._process_flow, pipeline.fastpath.Pipeline)
 
 T0 = 1_700_000_000.0
 

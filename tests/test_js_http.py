@@ -9,7 +9,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-trustme = pytest.importorskip("trustme")
+import trustme  # noqa: E402  (test extra in pyproject.toml)
 
 from conftest import RunningEngine  # noqa: E402
 

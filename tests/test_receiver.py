@@ -7,11 +7,9 @@ from __future__ import annotations
 import gc
 import os
 import random
-import shutil
 import socket
 import struct
 import sys
-import sysconfig
 import threading
 import time
 import tracemalloc
@@ -23,6 +21,7 @@ from engine.sflow import encode as enc
 from engine.sflow.gen import Scenario, TrafficGenerator, send_cycle
 from engine.sflow.pcap import read_pcap
 
+from accel_support import c_unavailable_reason
 from conftest import SFLOW_TESTDATA, free_port
 
 OVERFLOWD = SFLOW_TESTDATA / "overflowd" / "sflow.pcap"
@@ -34,10 +33,9 @@ def require_net():
     and Python headers exist the install must have built it, so its absence fails."""
     if collector._net is not None:
         return collector._net
-    cc = (sysconfig.get_config_var("CC") or "cc").split()[0]
-    headers = sysconfig.get_paths()["include"]
-    if not shutil.which(cc) or not os.path.exists(os.path.join(headers, "Python.h")):
-        pytest.skip("no C compiler/Python headers: engine._net cannot be built here")
+    reason = c_unavailable_reason(env_turns_off=False)
+    if reason:
+        pytest.skip(reason)
     pytest.fail("engine._net did not import although a compiler is present; "
                 "reinstall with `pip install -e .`")
 

@@ -224,8 +224,6 @@ def test_app_api_documents(make_engine, tmp_path):
         if text is not None:
             (tmp_path / "app" / name / "api.yml").write_text(text)
     eng = make_engine(home=tmp_path)
-    if "runtime" not in eng.engine.subsystems:
-        pytest.skip("no script runtime subsystem")
     docs = json.loads(fetch(eng.http_url + "/api-docs")[2])
     assert docs["x-flowrt-apps"] == ["broken", "exporter", "legacy"]
     status, headers, body = fetch(eng.http_url + "/app/exporter/api.yml")

@@ -298,20 +298,12 @@ class BgpSpeaker:
             self._sources_changed()
 
     def _sources_changed(self) -> None:
-        """Join engine.flow_handlers while there is a source, leave it when there is none. The
-        list is replaced, not changed in place, so a sample loop iterating it is unaffected."""
-        handlers = self.engine.flow_handlers
-        active = bool(self.sources or self.wildcard_sources)
+        """On the flow-sample path only while there is a source."""
         # the C decoder builds just these; the Python one would cut them from the full dict
         native = _attributes.flow_attributes_subset is not _attributes.python_flow_attributes_subset
         self._reads = ADDRESS_KEYS | {s.value for s in self.all_sources()} if native else None
-        if active == (self.on_flow_sample in handlers):
-            return
-        if active:
-            handlers = handlers + [self.on_flow_sample]
-        else:
-            handlers = [h for h in handlers if h != self.on_flow_sample]
-        self.engine.flow_handlers = handlers
+        self.engine.use_handler("flow", self.on_flow_sample,
+                                bool(self.sources or self.wildcard_sources))
 
     def sources_for(self, agent: str):
         return self.sources.get(agent) or self.wildcard_sources

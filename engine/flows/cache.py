@@ -174,18 +174,6 @@ class FlowTable:
             out.append(rec)
         return out
 
-    def location_value(self, agents, ds: str, key: str, now: float):
-        best = None
-        for fk, e in self.entries.items():
-            if fk[1] != ds or (agents is not None and fk[0] not in agents):
-                continue
-            if now - e[1] > self.idle or self.key_string(fk) != key:
-                continue
-            v = self.value(e, now)
-            if best is None or v > best:
-                best = v
-        return best
-
     def locations(self, agents, ds: str | None, key: str, now: float) -> list:
         """[{agent, dataSource, value}] of the active entries of ``key`` (at data source
         ``ds`` only, unless None), largest value first."""

@@ -135,10 +135,6 @@ class FlowEngine:
         return parse_agents(agents)
 
     # -- sample path -------------------------------------------------------------------------
-    # The attribute names the definitions and enrichers read, for _wanted_for() (None: all).
-    _wanted: frozenset | None = None
-    _wanted_process = _wanted_enrichers = None
-
     def on_flow_sample(self, sample, now: float) -> None:
         process = self._process_flow
         skip = self._skip = self._skip + 1
@@ -160,9 +156,6 @@ class FlowEngine:
         else:
             # the others decode only what the definitions and enrichers read: a dict of its
             # own, so other handlers calling sample.attributes() still get every key
-            if process is not self._wanted_process or \
-                    self._active_enrichers is not self._wanted_enrichers:
-                self._wanted_for(process)
             attrs = _attributes.flow_attributes_subset(sample, self._wanted)
         enrichers = self._active_enrichers
         if enrichers:
@@ -170,18 +163,12 @@ class FlowEngine:
                 fn(sample, attrs)
         process(attrs, sample.agent, sample.data_source, sample.sampling_rate, now)
 
-    def _wanted_for(self, process) -> None:
-        """Recompute _wanted for the definitions behind `process` (after a _rebuild): every
-        name their keys, filters and values reference (nested key-function arguments and
-        ``uses`` included; names nobody decodes are harmless) and what each active enricher
-        reads (its ``reads`` attribute; an enricher without one gets the full dict). None
-        without the C decoder: the Python subset is cut from the full dict, which costs more
-        than using that dict itself."""
-        enrichers = self._active_enrichers
-        self._wanted = self._wanted_names(enrichers)
-        self._wanted_process, self._wanted_enrichers = process, enrichers
-
     def _wanted_names(self, enrichers) -> frozenset | None:
+        """The attribute names the flow definitions and ``enrichers`` read: every name their
+        keys, filters and values reference (nested key-function arguments and ``uses``
+        included; names nobody decodes are harmless) and each enricher's ``reads`` (an
+        enricher without one needs the full dict: None). None also without the C decoder: the
+        Python subset is cut from the full dict, which costs more than using that dict."""
         if _attributes.flow_attributes_subset is _attributes.python_flow_attributes_subset:
             return None
         names: set = set()
@@ -261,6 +248,7 @@ class FlowEngine:
         self._process_drop = pipeline.build(drops, self._definition_failed)
         self._active_enrichers = [fn for fn, keys in self.enrichers
                                   if keys is None or keys & names]
+        self._wanted = self._wanted_names(self._active_enrichers)
 
     def _definition_failed(self, table, exc: Exception) -> None:
         self.errors += 1
@@ -357,11 +345,14 @@ class FlowEngine:
         return None, None
 
     def flow_value(self, agents, name: str, key: str, now: float | None = None):
+        """The largest value of ``key`` at data source ``ds`` of ``<ds>.<flowName>``; None if
+        the flow or the key is not active there."""
         ds, table = self._split_metric(name)
         if table is None:
             return None
-        return table.location_value(self.select_agents(agents), ds, key,
-                                    time.time() if now is None else now)
+        found = table.locations(self.select_agents(agents), ds, key,
+                                time.time() if now is None else now)
+        return found[0]["value"] if found else None
 
     def flow_locations(self, agents, name: str, key: str, now: float | None = None):
         """Where flow ``key`` of flow ``name`` (or ``<dataSource>.<flowName>``: that data

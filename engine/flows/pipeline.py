@@ -17,7 +17,6 @@ is the fallback and the reference the C path is tested against.
 from __future__ import annotations
 
 import math
-import os
 import sys
 from math import exp
 from operator import methodcaller
@@ -172,8 +171,11 @@ def build_python(tables: list, on_error) -> object:
 
 # ------------------------------------------------------------------ C pipeline
 
+from .. import accel_disabled  # noqa: E402
+
+
 def _load_fastpath():
-    if os.environ.get("FLOWRT_NO_ACCEL", "") not in ("", "0"):
+    if accel_disabled():
         return None
     try:
         from . import _fastpath

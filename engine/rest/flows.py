@@ -49,32 +49,27 @@ async def active_flows(request):
     return json_response(request, result)
 
 
-async def flow_value(request):
+async def _flow_key_query(request, method: str, missing: str):
+    """/flowvalue and /flowlocations: one flow key (``key=``) of a flow at selected agents."""
     key = request.query.get("key")
     if key is None:
         raise BadRequest("key parameter required")
     try:
-        value = flows_of(request).flow_value(request.match_info["agent"],
-                                             request.match_info["name"], key)
+        result = getattr(flows_of(request), method)(request.match_info["agent"],
+                                                    request.match_info["name"], key)
     except ValueError as exc:
         raise BadRequest(str(exc)) from None
-    if value is None:
-        raise NotFound("no such flow")
-    return json_response(request, value)
+    if result is None:
+        raise NotFound(missing.format(name=request.match_info["name"]))
+    return json_response(request, result)
+
+
+async def flow_value(request):
+    return await _flow_key_query(request, "flow_value", "no such flow")
 
 
 async def flow_locations(request):
-    key = request.query.get("key")
-    if key is None:
-        raise BadRequest("key parameter required")
-    try:
-        locations = flows_of(request).flow_locations(request.match_info["agent"],
-                                                     request.match_info["name"], key)
-    except ValueError as exc:
-        raise BadRequest(str(exc)) from None
-    if locations is None:
-        raise NotFound(f"no flow {request.match_info['name']}")
-    return json_response(request, locations)
+    return await _flow_key_query(request, "flow_locations", "no flow {name}")
 
 
 async def journal_query(request: web.Request, since, wait, name_param: str, id_param: str,

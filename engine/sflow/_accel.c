@@ -1490,18 +1490,6 @@ static PyObject *sample_field(PyObject *s, int fast, int w, PyObject *name)
     return PyObject_GetAttr(s, name);
 }
 
-static int u64_of(PyObject *o, unsigned long long *v)
-{
-    if (o == NULL || !PyLong_CheckExact(o))
-        return -1;
-    *v = PyLong_AsUnsignedLongLong(o);
-    if (*v == (unsigned long long)-1 && PyErr_Occurred()) {
-        PyErr_Clear();
-        return -1;
-    }
-    return 0;
-}
-
 /* One sample into delta[kind]: 0, 1 (fields not as the decoder makes them; nothing counted)
  * or -1 (error set). */
 static int track_one(PyObject *s, PyObject **seqs, unsigned long long (*delta)[NT])
@@ -1523,11 +1511,11 @@ static int track_one(PyObject *s, PyObject **seqs, unsigned long long (*delta)[N
     unsigned long long seq, drops = 0, last = 0;
     PyObject *seqo = sample_field(s, fast, W_SEQ, s_seq), *dso = NULL, *d = NULL, *lasto;
     int r = 1;
-    if (u64_of(seqo, &seq) < 0)
+    if (get_u64(seqo, &seq) < 0)
         goto done;
     if (k != 1) {
         d = sample_field(s, fast, W_DROPS, s_drops);
-        if (u64_of(d, &drops) < 0)
+        if (get_u64(d, &drops) < 0)
             goto done;
     }
     dso = sample_field(s, fast, W_DATA_SOURCE, s_data_source);
@@ -1538,7 +1526,7 @@ static int track_one(PyObject *s, PyObject **seqs, unsigned long long (*delta)[N
         r = -1;
         goto done;
     }
-    if (lasto != NULL && u64_of(lasto, &last) < 0)
+    if (lasto != NULL && get_u64(lasto, &last) < 0)
         goto done;
     unsigned long long *dk = delta[k], sum;
     if (__builtin_add_overflow(dk[T_DROPS], drops, &sum) ||

@@ -6,7 +6,6 @@ else is skipped by length. No per-record dicts are built.
 """
 from __future__ import annotations
 
-import os
 import socket
 import struct
 
@@ -494,8 +493,11 @@ def python_flow_attributes_subset(s, wanted: frozenset | None, shared: bool = Fa
 # the common cases and calls python_flow_attributes for everything else. FLOWRT_NO_ACCEL=1 in
 # the environment, or use_accelerator(False), keeps the pure-Python path.
 
+from .. import accel_disabled  # noqa: E402
+
+
 def _load_accel():
-    if os.environ.get("FLOWRT_NO_ACCEL", "") not in ("", "0"):
+    if accel_disabled():
         return None
     try:
         from . import _accel

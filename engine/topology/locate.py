@@ -33,8 +33,8 @@ class HostLocator:
 
     def start(self) -> None:
         """Join the engine's flow-sample handlers (once)."""
-        if not self.started and self.engine is not None and hasattr(self.engine, "flow_handlers"):
-            self.engine.flow_handlers.append(self.on_flow_sample)
+        if not self.started and self.engine is not None and hasattr(self.engine, "use_handler"):
+            self.engine.use_handler("flow", self.on_flow_sample)
             self.started = True
 
     # -- sample path -------------------------------------------------------------------------
