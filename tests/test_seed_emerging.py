@@ -125,5 +125,5 @@ def test_emerging_refuses_a_block_list_server_it_does_not_trust(tmp_path):
         warnings = fr.wait_log(r"WARNING: failed to load https://rules\.emergingthreats\.net/", 10, count=2)
         assert all("CERTIFICATE_VERIFY_FAILED" in w or "certificate verify failed" in w
                    for w in warnings), warnings
-        assert lists.tls_failures and not lists.requests
+        assert lists.wait_tls_failures() and not lists.requests
         assert fr.get_json("/group/emerging/json") == {}

@@ -97,7 +97,7 @@ def test_docker_api_requires_the_client_certificate(lab, tmp_path):
         assert [s["Spec"]["Name"] for s in json.loads(body)] == ["apache"]
         with pytest.raises((urllib.error.URLError, ssl.SSLError, ConnectionError)):
             lab.in_flowrt(_open, "https://10.0.0.134:2376/services", pki.client_context())
-        assert api.tls_failures
+        assert api.wait_tls_failures()
 
         spec = dict(svc["Spec"], Mode={"Replicated": {"Replicas": 3}})
         url = f"https://10.0.0.134:2376/v1.24/services/{svc['ID']}/update?version="

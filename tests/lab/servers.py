@@ -126,6 +126,14 @@ class LabServer:
     def handle(self, method, path, query, body):
         return 404, {"message": "not found"}, "application/json"
 
+    def wait_tls_failures(self, timeout: float = 5.0) -> list[str]:
+        """The handshake failures seen so far, waiting up to `timeout` for the first: with TLS
+        1.3 the client can see the server's alert before the server thread has recorded it."""
+        deadline = time.monotonic() + timeout
+        while not self.tls_failures and time.monotonic() < deadline:
+            time.sleep(0.01)
+        return list(self.tls_failures)
+
 
 class DockerAPI(LabServer):
     """Docker swarm services. `on_update(name, replicas)` is called after each accepted update."""
