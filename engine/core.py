@@ -24,6 +24,7 @@ SUBSYSTEMS: list[str] = [
     "engine.metrics",
     "engine.flows",
     "engine.forwarding",
+    "engine.tenants",
     "engine.bgp",
     "engine.dns",
     "engine.geo",

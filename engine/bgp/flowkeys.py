@@ -3,6 +3,12 @@
 ``bgp_attributes(router4, router6, attrs)`` is self-contained so it can be wired into whatever
 enrichment hook the flow engine offers; it returns only the keys it can fill. The keys that
 depend only on the route are built once per attribute set and cached on it.
+
+When a prefix has several paths (a multipath / ADD-PATH table, typically an IXP route server's)
+and bgpSetNextHops mapped next hops to MAC addresses, the path is chosen by the packet's MAC:
+the destination keys use the path whose next hop is the destination MAC's (the member the
+packet is sent to), the source keys the path whose next hop is the source MAC's. Without a
+mapping, or no path with that next hop, the prefix's best path is used.
 """
 from __future__ import annotations
 
@@ -27,16 +33,17 @@ def _destination_keys(a) -> dict:
     return keys
 
 
-def bgp_attributes(router4, router6, attrs: dict) -> dict:
+def bgp_attributes(router4, router6, attrs: dict, mac_nexthops: dict | None = None) -> dict:
     """The bgp* keys for a sample's attributes, as a new dict."""
     out: dict = {}
-    fill(router4, router6, attrs, out)
+    fill(router4, router6, attrs, out, mac_nexthops)
     return out
 
 
-def fill(router4, router6, attrs: dict, out: dict) -> None:
+def fill(router4, router6, attrs: dict, out: dict, mac_nexthops: dict | None = None) -> None:
     """Add the bgp* keys to `out` (which may be `attrs` itself: keys already there are kept,
-    so an agent's own extended_gateway data wins over the table)."""
+    so an agent's own extended_gateway data wins over the table). mac_nexthops: MAC (12
+    upper-case hex digits) -> tuple of its next-hop addresses, from bgpSetNextHops."""
     dst = attrs.get("ipdestination")
     if dst is not None:
         n, src = router4, attrs.get("ipsource")
@@ -57,12 +64,28 @@ def fill(router4, router6, attrs: dict, out: dict) -> None:
     hit = match(dst)
     if hit is not None:
         a = hit[2]
+        if hit[3] is not None and mac_nexthops:  # several paths: the one the packet takes
+            nhs = mac_nexthops.get(attrs.get("macdestination"))
+            if nhs is not None:
+                for nh in nhs:  # usually one or two (IPv4, IPv6); inline: this is per sample
+                    p = hit[3].get(nh)
+                    if p is not None:
+                        a = p
+                        break
         new.update(a.flow_keys or _destination_keys(a))
         new["ipdestinationmaskbits"] = hit[1]
     if src is not None:
         hit = match(src)
         if hit is not None:
             a = hit[2]
+            if hit[3] is not None and mac_nexthops:  # the path via the member that sent it
+                nhs = mac_nexthops.get(attrs.get("macsource"))
+                if nhs is not None:
+                    for nh in nhs:
+                        p = hit[3].get(nh)
+                        if p is not None:
+                            a = p
+                            break
             keys = a.flow_keys or _destination_keys(a)   # the route's ASes, computed once
             new["ipsourcemaskbits"] = hit[1]
             new["bgpsourceas"] = keys["bgpdestinationas"]

@@ -40,6 +40,7 @@ _GLOBALS = {
     "bgpAddFlow": (lambda script, router, spec: _bgp(script).add_flow(router, spec), False),
     "bgpRemoveFlow": (lambda script, router, spec: _bgp(script).remove_flow(router, spec), False),
     "bgpFlowCount": (lambda script, router: _bgp(script).flow_count(router), False),
+    "bgpSetNextHops": (lambda script, nexthops=None: _bgp(script).set_next_hops(nexthops), False),
 }
 
 

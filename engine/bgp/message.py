@@ -1,6 +1,6 @@
 """BGP-4 wire format (RFC 4271) with 4-octet AS (RFC 6793), multiprotocol (RFC 4760), communities
-(RFC 1997), large communities (RFC 8092), route refresh (RFC 2918) and the revised UPDATE error
-handling of RFC 7606.
+(RFC 1997), large communities (RFC 8092), route refresh (RFC 2918), ADD-PATH (RFC 7911) and the
+revised UPDATE error handling of RFC 7606.
 
 Decoding an UPDATE never raises anything but ``BgpError`` (which the session turns into a
 NOTIFICATION); attribute errors that RFC 7606 allows to be contained are reported as
@@ -43,7 +43,9 @@ OPEN_VERSION, OPEN_PEER_AS, OPEN_BGP_ID, OPEN_OPTIONAL, OPEN_HOLD, OPEN_CAPABILI
 UPD_ATTR_LIST, UPD_UNRECOGNIZED_WK, UPD_MISSING_WK, UPD_FLAGS, UPD_LENGTH = 1, 2, 3, 4, 5
 UPD_ORIGIN, UPD_NEXT_HOP, UPD_OPTIONAL, UPD_NETWORK, UPD_AS_PATH = 6, 8, 9, 10, 11
 
-CAP_MP, CAP_ROUTE_REFRESH, CAP_AS4, CAP_ROUTE_REFRESH_OLD = 1, 2, 65, 128
+CAP_MP, CAP_ROUTE_REFRESH, CAP_AS4, CAP_ADD_PATH, CAP_ROUTE_REFRESH_OLD = 1, 2, 65, 69, 128
+# ADD-PATH (RFC 7911) Send/Receive field: what the sender of the capability will do
+ADD_PATH_RECEIVE, ADD_PATH_SEND, ADD_PATH_BOTH = 1, 2, 3
 
 
 class BgpError(Exception):
@@ -89,7 +91,8 @@ def check_header(buf, off: int) -> tuple[int, int]:
 
 # -- OPEN -----------------------------------------------------------------------------------
 class Open:
-    __slots__ = ("version", "asn", "hold", "bgp_id", "families", "as4", "route_refresh")
+    __slots__ = ("version", "asn", "hold", "bgp_id", "families", "as4", "route_refresh",
+                 "add_path")
 
     def __init__(self):
         self.version = 4
@@ -99,15 +102,22 @@ class Open:
         self.families: set[tuple[int, int]] = set()
         self.as4 = False
         self.route_refresh = False
+        self.add_path: dict[tuple[int, int], int] = {}  # (afi, safi) -> Send/Receive field
 
 
-def encode_open(asn: int, hold: int, bgp_id: str, families, route_refresh: bool = True) -> bytes:
+def encode_open(asn: int, hold: int, bgp_id: str, families, route_refresh: bool = True,
+                add_path: dict | None = None) -> bytes:
+    """add_path: {(afi, safi): ADD_PATH_RECEIVE/SEND/BOTH} offered in one ADD-PATH capability."""
     caps = b""
     for afi, safi in sorted(families):
         caps += struct.pack(">BBHBB", CAP_MP, 4, afi, 0, safi)
     if route_refresh:
         caps += bytes((CAP_ROUTE_REFRESH, 0))
     caps += struct.pack(">BBI", CAP_AS4, 4, asn)
+    if add_path:
+        tuples = b"".join(struct.pack(">HBB", afi, safi, mode)
+                          for (afi, safi), mode in sorted(add_path.items()))
+        caps += bytes((CAP_ADD_PATH, len(tuples))) + tuples
     params = bytes((2, len(caps))) + caps
     my_as = asn if asn <= 0xFFFF else AS_TRANS
     body = struct.pack(">BHH4sB", 4, my_as, hold, socket.inet_aton(bgp_id), len(params)) + params
@@ -165,7 +175,19 @@ def _decode_capabilities(o: Open, caps: bytes) -> None:
             o.asn = struct.unpack(">I", value)[0]
         elif code in (CAP_ROUTE_REFRESH, CAP_ROUTE_REFRESH_OLD):
             o.route_refresh = True
+        elif code == CAP_ADD_PATH and cl and cl % 4 == 0:
+            # a malformed capability (length not a multiple of 4) is ignored: no ADD-PATH
+            for i in range(0, cl, 4):
+                afi, safi, mode = struct.unpack_from(">HBB", value, i)
+                if mode in (ADD_PATH_RECEIVE, ADD_PATH_SEND, ADD_PATH_BOTH):
+                    o.add_path[(afi, safi)] = mode
         off += 2 + cl
+
+
+def add_path_receive(offered, peer: Open) -> frozenset:
+    """Families whose NLRI the peer will send with path identifiers (RFC 7911 §4): we offered
+    to receive (`offered`: the families we sent Receive for) and the peer offered to send."""
+    return frozenset(f for f in offered if peer.add_path.get(f, 0) & ADD_PATH_SEND)
 
 
 # -- path attributes ------------------------------------------------------------------------
@@ -291,7 +313,8 @@ class Interner:
 
 
 class Update:
-    """A decoded UPDATE: NLRI as (packed_address, length) per family, plus the shared attrs."""
+    """A decoded UPDATE: NLRI as (packed_address, length) per family, plus the shared attrs.
+    For a family received with ADD-PATH the tuples are (packed_address, length, path_id)."""
 
     __slots__ = ("withdrawn4", "nlri4", "withdrawn6", "nlri6", "attrs", "treat_as_withdraw",
                  "errors", "eor", "other_families")
@@ -311,6 +334,7 @@ class Update:
 _MASKS = bytes((0xFF << (8 - i)) & 0xFF for i in range(8))
 _PADS4 = [bytes(4 - n) for n in range(5)]
 _PADS16 = [bytes(16 - n) for n in range(17)]
+_PATH_ID = struct.Struct(">I")
 
 
 def parse_prefixes(buf, off: int, end: int, width: int, out: list) -> None:
@@ -335,20 +359,53 @@ def parse_prefixes(buf, off: int, end: int, width: int, out: list) -> None:
         append((raw + pads[n], plen))
 
 
-def encode_prefix(packed: bytes, plen: int) -> bytes:
-    return bytes((plen,)) + packed[:(plen + 7) >> 3]
+def parse_prefixes_path_id(buf, off: int, end: int, width: int, out: list) -> None:
+    """parse_prefixes for ADD-PATH NLRI (RFC 7911 §3): each prefix is preceded by a 4-octet
+    path identifier; appends (packed address, length, path id)."""
+    maxbits = width * 8
+    append = out.append
+    pads = _PADS4 if width == 4 else _PADS16
+    unpack = _PATH_ID.unpack_from
+    while off < end:
+        if off + 5 > end:
+            raise BgpError(ERR_UPDATE, UPD_NETWORK, "path identifier overruns its field")
+        path_id = unpack(buf, off)[0]
+        plen = buf[off + 4]
+        if plen > maxbits:
+            raise BgpError(ERR_UPDATE, UPD_NETWORK, f"prefix length {plen} > {maxbits}")
+        n = (plen + 7) >> 3
+        start = off + 5
+        off = start + n
+        if off > end:
+            raise BgpError(ERR_UPDATE, UPD_NETWORK, "prefix overruns its field")
+        raw = buf[start:off]
+        rem = plen & 7
+        if rem and raw[-1] & ~_MASKS[rem] & 0xFF:
+            raw = raw[:-1] + bytes((raw[-1] & _MASKS[rem],))
+        append((raw + pads[n], plen, path_id))
 
 
-def decode_update(body: bytes, as4: bool, intern: Interner | None = None) -> Update:
+def encode_prefix(packed: bytes, plen: int, path_id: int | None = None) -> bytes:
+    """One NLRI entry; with a path_id, the ADD-PATH form (RFC 7911 §3)."""
+    if path_id is None:
+        return bytes((plen,)) + packed[:(plen + 7) >> 3]
+    return _PATH_ID.pack(path_id) + bytes((plen,)) + packed[:(plen + 7) >> 3]
+
+
+def decode_update(body: bytes, as4: bool, intern: Interner | None = None,
+                  add_path: frozenset | None = None) -> Update:
     """Decode an UPDATE body (after the 19-byte header). Session-level errors raise BgpError;
-    attribute errors that RFC 7606 lets us contain set treat_as_withdraw (or drop the attribute)."""
+    attribute errors that RFC 7606 lets us contain set treat_as_withdraw (or drop the attribute).
+    add_path: the (afi, safi) families negotiated to carry path identifiers (RFC 7911)."""
     n = len(body)
     u = Update()
+    parse4 = (parse_prefixes_path_id if add_path and (AFI_IPV4, SAFI_UNICAST) in add_path
+              else parse_prefixes)
     wlen = struct.unpack_from(">H", body, 0)[0]
     if 2 + wlen + 2 > n:
         raise BgpError(ERR_UPDATE, UPD_ATTR_LIST, "withdrawn routes length overruns UPDATE")
     if wlen:
-        parse_prefixes(body, 2, 2 + wlen, 4, u.withdrawn4)
+        parse4(body, 2, 2 + wlen, 4, u.withdrawn4)
     off = 2 + wlen
     alen = struct.unpack_from(">H", body, off)[0]
     off += 2
@@ -357,7 +414,7 @@ def decode_update(body: bytes, as4: bool, intern: Interner | None = None) -> Upd
         raise BgpError(ERR_UPDATE, UPD_ATTR_LIST, "path attribute length overruns UPDATE")
     # NLRI location is known from here on, so attribute problems can be contained (RFC 7606 §4)
     if aend < n:
-        parse_prefixes(body, aend, n, 4, u.nlri4)
+        parse4(body, aend, n, 4, u.nlri4)
     attrs = PathAttrs()
     seen: set[int] = set()
     as_path = as4_path = None
@@ -439,9 +496,9 @@ def decode_update(body: bytes, as4: bool, intern: Interner | None = None) -> Upd
                     raise _Malformed("bad EXTENDED_COMMUNITIES length")
                 attrs.ext_communities = tuple(value[i:i + 8] for i in range(0, length, 8))
             elif code == MP_REACH:
-                _decode_mp_reach(value, u, attrs)
+                _decode_mp_reach(value, u, attrs, add_path)
             elif code == MP_UNREACH:
-                _decode_mp_unreach(value, u)
+                _decode_mp_unreach(value, u, add_path)
             elif code in (ATOMIC_AGGREGATE, AGGREGATOR, AS4_AGGREGATOR, ORIGINATOR_ID,
                           CLUSTER_LIST):
                 pass  # accepted, not needed for analytics (RFC 7606: errors here = discard)
@@ -462,11 +519,14 @@ def decode_update(body: bytes, as4: bool, intern: Interner | None = None) -> Upd
             as_path = _merge_as4(as_path, as4_path)
         attrs.aspath = as_path
     has_reach = bool(u.nlri4 or u.nlri6)
+    # NEXT_HOP is mandatory for the UPDATE's own NLRI field only; IPv4 carried in
+    # MP_REACH_NLRI has its next hop there (RFC 4760 §3)
+    classic = aend < n
     if has_reach and not u.treat_as_withdraw and (
-            ORIGIN not in seen or AS_PATH not in seen or (u.nlri4 and not has_next_hop)):
+            ORIGIN not in seen or AS_PATH not in seen or (classic and not has_next_hop)):
         missing = [name for code, name in ((ORIGIN, "ORIGIN"), (AS_PATH, "AS_PATH"))
                    if code not in seen]
-        if u.nlri4 and not has_next_hop:
+        if classic and not has_next_hop:
             missing.append("NEXT_HOP")
         u.treat_as_withdraw = True  # RFC 7606 §3.d
         u.errors.append("missing well-known attribute " + ",".join(missing))
@@ -521,7 +581,11 @@ def _merge_as4(as_path: tuple, as4_path: tuple) -> tuple:
     return as_path[:len(as_path) - len(as4_path)] + as4_path
 
 
-def _decode_mp_reach(value: bytes, u: Update, attrs: PathAttrs) -> None:
+def _parser(afi: int, safi: int, add_path):
+    return parse_prefixes_path_id if add_path and (afi, safi) in add_path else parse_prefixes
+
+
+def _decode_mp_reach(value: bytes, u: Update, attrs: PathAttrs, add_path=None) -> None:
     afi, safi, nhlen = struct.unpack_from(">HBB", value, 0)
     off = 4 + nhlen
     if off + 1 > len(value):
@@ -531,26 +595,26 @@ def _decode_mp_reach(value: bytes, u: Update, attrs: PathAttrs) -> None:
     if (afi, safi) == (AFI_IPV6, SAFI_UNICAST):
         if nhlen not in (16, 32):
             raise _Malformed(f"bad IPv6 next hop length {nhlen}")
-        parse_prefixes(value, off, len(value), 16, u.nlri6)
+        _parser(afi, safi, add_path)(value, off, len(value), 16, u.nlri6)
         attrs.nexthop = socket.inet_ntop(socket.AF_INET6, nh[:16])
         if nhlen == 32:
             attrs.nexthop_ll = socket.inet_ntop(socket.AF_INET6, nh[16:])
     elif (afi, safi) == (AFI_IPV4, SAFI_UNICAST):
         if nhlen not in (4, 16, 32):
             raise _Malformed(f"bad next hop length {nhlen}")
-        parse_prefixes(value, off, len(value), 4, u.nlri4)
+        _parser(afi, safi, add_path)(value, off, len(value), 4, u.nlri4)
         attrs.nexthop = (socket.inet_ntoa(nh) if nhlen == 4
                          else socket.inet_ntop(socket.AF_INET6, nh[:16]))
     else:
         u.other_families.append((afi, safi))
 
 
-def _decode_mp_unreach(value: bytes, u: Update) -> None:
+def _decode_mp_unreach(value: bytes, u: Update, add_path=None) -> None:
     afi, safi = struct.unpack_from(">HB", value, 0)
     if (afi, safi) == (AFI_IPV6, SAFI_UNICAST):
-        parse_prefixes(value, 3, len(value), 16, u.withdrawn6)
+        _parser(afi, safi, add_path)(value, 3, len(value), 16, u.withdrawn6)
     elif (afi, safi) == (AFI_IPV4, SAFI_UNICAST):
-        parse_prefixes(value, 3, len(value), 4, u.withdrawn4)
+        _parser(afi, safi, add_path)(value, 3, len(value), 4, u.withdrawn4)
     else:
         u.other_families.append((afi, safi))
     if len(value) == 3:

@@ -4,10 +4,15 @@ routes we push to the router (bgpAddRoute / routepusher).
 The RIB tables are pytricia tries keyed by (packed address, length); each prefix's value is the
 interned PathAttrs it was announced with, so a full table costs one trie node per prefix plus one
 object per distinct attribute set.
+
+A table received with ADD-PATH (bgpAddNeighbor's ``multipath``, RFC 7911) keeps every path of a
+prefix: the trie value is then the prefix's best path (so every reader of the trie works
+unchanged) and ``paths`` records the path identifiers (see ``Rib.paths``).
 """
 from __future__ import annotations
 
 import ipaddress
+import socket
 import time
 
 import pytricia
@@ -37,7 +42,7 @@ def normalize_address(addr) -> str:
 class Rib:
     """Adj-RIB-In for one neighbor and one address family."""
 
-    __slots__ = ("afi", "trie", "added", "removed", "count", "cache")
+    __slots__ = ("afi", "trie", "added", "removed", "count", "cache", "paths", "path_count")
 
     def __init__(self, afi: int):
         self.afi = afi
@@ -50,13 +55,28 @@ class Rib:
         # path asks here first. Any change to the table empties it (once per batch of UPDATEs
         # handled together), so a cached answer is never stale.
         self.cache: dict = {}
+        # Multipath (ADD-PATH) tables only, else None: prefix text (as the trie spells it) ->
+        # the path id of its only path (an int: no dict for the common single-path prefix), or
+        # {path id: PathAttrs} when it has several. The trie holds the best path either way.
+        self.paths: dict | None = None
+        self.path_count = 0
 
     def __len__(self) -> int:
         return self.count
 
+    def set_multipath(self, on: bool) -> None:
+        """Keyed by path id (the session negotiated ADD-PATH receive for this family) or not;
+        set when a session opens, so the table is empty (cleared when the last one ended)."""
+        if on != (self.paths is not None):
+            self.clear()
+            self.paths = {} if on else None
+
     def announce(self, nlri: list, attrs: PathAttrs) -> None:
         if self.cache:
             self.cache = {}
+        if self.paths is not None:
+            self._announce_paths(nlri, attrs)
+            return
         trie = self.trie
         has = trie.has_key
         insert = trie.insert
@@ -71,6 +91,9 @@ class Rib:
     def withdraw(self, nlri: list) -> None:
         if self.cache:
             self.cache = {}
+        if self.paths is not None:
+            self._withdraw_paths(nlri)
+            return
         delete = self.trie.delete
         removed = 0
         for key in nlri:
@@ -88,9 +111,96 @@ class Rib:
         self.count = 0
         self.cache = {}
         self.trie = pytricia.PyTricia(32 if self.afi == AFI_IPV4 else 128)
+        if self.paths is not None:
+            self.paths = {}
+        self.path_count = 0
+
+    # -- multipath (ADD-PATH) -----------------------------------------------------------------
+    def _text(self, packed: bytes, plen: int) -> str:
+        # the trie's own spelling of the prefix (pytricia formats with inet_ntop too), so that
+        # match() finds the paths by the key get_key() returns
+        if self.afi == AFI_IPV4:
+            return f"{socket.inet_ntoa(packed)}/{plen}"
+        return f"{socket.inet_ntop(socket.AF_INET6, packed)}/{plen}"
+
+    def _announce_paths(self, nlri: list, attrs: PathAttrs) -> None:
+        paths = self.paths
+        trie = self.trie
+        insert = trie.insert
+        text = self._text
+        new = new_paths = 0
+        for key in nlri:
+            packed, plen = key[0], key[1]
+            path_id = key[2] if len(key) > 2 else 0
+            name = text(packed, plen)
+            cur = paths.get(name)
+            if cur is None:
+                paths[name] = path_id
+                insert(packed, plen, attrs)
+                new += 1
+                new_paths += 1
+            elif type(cur) is int:
+                if cur == path_id:
+                    insert(packed, plen, attrs)  # the same path again: implicit withdraw
+                else:
+                    paths[name] = multi = {cur: trie[(packed, plen)], path_id: attrs}
+                    insert(packed, plen, best_path(multi))
+                    new_paths += 1
+            else:
+                if path_id not in cur:
+                    new_paths += 1
+                cur[path_id] = attrs
+                insert(packed, plen, best_path(cur))
+        self.added += new
+        self.count += new
+        self.path_count += new_paths
+
+    def _withdraw_paths(self, nlri: list) -> None:
+        paths = self.paths
+        trie = self.trie
+        text = self._text
+        removed = gone = 0
+        for key in nlri:
+            packed, plen = key[0], key[1]
+            path_id = key[2] if len(key) > 2 else 0
+            name = text(packed, plen)
+            cur = paths.get(name)
+            if cur is None:
+                continue  # withdrawing an unknown prefix is harmless (RFC 4271 §9.1)
+            if type(cur) is int:
+                if cur != path_id:
+                    continue  # another path: the prefix's own path stays
+                del paths[name]
+                trie.delete((packed, plen))
+                removed += 1
+                gone += 1
+            elif cur.pop(path_id, None) is not None:
+                gone += 1
+                if len(cur) == 1:
+                    (only, a), = cur.items()
+                    paths[name] = only
+                    trie.insert(packed, plen, a)
+                else:
+                    trie.insert(packed, plen, best_path(cur))
+        self.removed += removed
+        self.count -= removed
+        self.path_count -= gone
+
+    def all_paths(self, prefix: str) -> list[tuple[int, PathAttrs]]:
+        """[(path id, PathAttrs)] of a prefix (the trie's spelling), best first; [] if absent.
+        A table without ADD-PATH has one path, id 0."""
+        trie = self.trie
+        if not trie.has_key(prefix):
+            return []
+        best = trie[prefix]
+        cur = 0 if self.paths is None else self.paths.get(prefix, 0)
+        if type(cur) is int:
+            return [(cur, best)]
+        return sorted(cur.items(), key=lambda e: (e[1] is not best, _rank(e[1]), e[0]))
 
     def match(self, address: str):
-        """Cached longest-prefix match for the sample path: (prefix, length, PathAttrs) or None."""
+        """Cached longest-prefix match for the sample path: (prefix, length, best PathAttrs,
+        {next hop: PathAttrs} if the prefix has several paths else None), or None."""
         cache = self.cache
         try:
             return cache[address]
@@ -101,7 +211,21 @@ class Rib:
             key = trie.get_key(address)
         except ValueError:
             key = None
-        hit = None if key is None else (key, int(key[key.rindex("/") + 1:]), trie[key])
+        if key is None:
+            hit = None
+        else:
+            hops = None
+            if self.paths is not None:
+                multi = self.paths.get(key)
+                if type(multi) is dict:
+                    # the prefix's paths by next hop (bgpSetNextHops picks one with a single
+                    # dict lookup per sample), built once per prefix and shared by its
+                    # addresses: kept in this cache under the prefix ('/': never an address),
+                    # so it goes whenever the table changes
+                    hops = cache.get(key)
+                    if hops is None:
+                        hops = cache[key] = by_nexthop(multi)
+            hit = (key, int(key[key.rindex("/") + 1:]), trie[key], hops)
         if len(cache) >= CACHE_MAX:
             cache.clear()
         cache[address] = hit
@@ -117,6 +241,33 @@ class Rib:
         if key is None:
             return None
         return key, trie[key]
+
+
+def _rank(a: PathAttrs) -> tuple:
+    """BGP decision process (RFC 4271 §9.1.2.2) as far as one neighbor's paths allow: highest
+    LOCAL_PREF, shortest AS_PATH (an AS_SET counts one), lowest ORIGIN, lowest MED."""
+    return (-(100 if a.localpref is None else a.localpref), len(a.aspath), a.origin,
+            0 if a.med is None else a.med)
+
+
+def best_path(paths: dict) -> PathAttrs:
+    """The best of {path id: PathAttrs}; ties go to the lowest path id (deterministic)."""
+    best_id = min(paths, key=lambda pid: (_rank(paths[pid]), pid))
+    return paths[best_id]
+
+
+def by_nexthop(paths: dict) -> dict:
+    """{next hop: PathAttrs} of {path id: PathAttrs}, IPv6 link-local next hops included; where
+    paths share a next hop, the better one."""
+    out: dict = {}
+    ranked = sorted(paths.items(), key=lambda e: (_rank(e[1]), e[0]))
+    for _, a in ranked:
+        if a.nexthop is not None:
+            out.setdefault(a.nexthop, a)
+    for _, a in ranked:
+        if a.nexthop_ll is not None:
+            out.setdefault(a.nexthop_ll, a)
+    return out
 
 
 class PushedRoute:

@@ -29,6 +29,9 @@ class Session(asyncio.Protocol):
         self.as4 = False
         self.families: set = set()
         self.route_refresh = False
+        # families whose NLRI the peer sends with ADD-PATH path identifiers (RFC 7911); None
+        # when there are none, which keeps decode_update on its plain path
+        self.add_path_rx: frozenset | None = None
         self.hold = 0
         self.hold_timer = None
         self.hold_limit = 0.0  # seconds the peer may stay silent (0: no hold timer)
@@ -50,8 +53,9 @@ class Session(asyncio.Protocol):
                 pass
         n = self.neighbor
         local_id = n.router_id or self._local_id(transport)
-        self.transport.write(m.encode_open(n.local_as, self.speaker.hold_time, local_id,
-                                           self.speaker.families_for(n)))
+        self.transport.write(m.encode_open(
+            n.local_as, self.speaker.hold_time, local_id, self.speaker.families_for(n),
+            add_path={f: m.ADD_PATH_RECEIVE for f in self.speaker.add_path_families(n)}))
         self.state = "opensent"
         self._arm_hold(240)  # RFC 4271: large hold time until the OPEN arrives
 
@@ -130,6 +134,12 @@ class Session(asyncio.Protocol):
         self.as4 = o.as4
         self.route_refresh = o.route_refresh
         self.families = o.families & self.speaker.families_for(n)
+        # a peer that does not offer to send paths (or not for a family) falls back to one
+        # path per prefix for it: that family's table replaces instead of adding
+        rx = m.add_path_receive(self.speaker.add_path_families(n) & self.families, o)
+        self.add_path_rx = rx or None
+        n.rib4.set_multipath((m.AFI_IPV4, m.SAFI_UNICAST) in rx)
+        n.rib6.set_multipath((m.AFI_IPV6, m.SAFI_UNICAST) in rx)
         self.hold = min(o.hold, self.speaker.hold_time)
         self.ibgp = o.asn == n.local_as
         n.peer_as, n.peer_id = o.asn, o.bgp_id

@@ -3,6 +3,7 @@ REST API (engine/rest/bgp.py) and the JavaScript globals (bgp*) share."""
 from __future__ import annotations
 
 import asyncio
+import re
 import socket
 import time
 from typing import Callable
@@ -17,6 +18,9 @@ from .traffic import DST, SRC, Source, prefix_values, top_prefixes
 
 WILDCARD_AGENTS = {"ALL", "EDGE", "CORE", "TOPOLOGY", "*"}
 ADDRESS_KEYS = frozenset({"ipsource", "ipdestination", "ip6source", "ip6destination"})
+MAC_KEYS = frozenset({"macsource", "macdestination"})
+_MAC = re.compile(r"[0-9A-F]{12}")
+_MAC_SEPARATORS = re.compile(r"[:.\-]")
 DIRECTIONS = {"destination": DST, "egress": DST, "dst": DST,
               "source": SRC, "ingress": SRC, "src": SRC}
 
@@ -38,6 +42,10 @@ class BgpSpeaker:
         self.unknown_connections = 0
         self._warned_disabled = False
         self._remove_enricher = None
+        # bgpSetNextHops: next hop -> MAC as given (canonical text), and the per-sample form
+        # MAC -> tuple of next hops (one member may have an IPv4 and an IPv6 next hop)
+        self.next_hops: dict[str, str] = {}
+        self.mac_nexthops: dict[str, tuple] = {}
         # on_flow_sample joins engine.flow_handlers only while some source is configured
         # (_sources_changed), so an engine without BGP accounting pays nothing per sample;
         # it decodes only the attributes it reads (None: the sample's full dict)
@@ -68,11 +76,12 @@ class BgpSpeaker:
             return
         srcs = self.sources.get(sample.agent) or self.wildcard_sources
         if srcs:
-            fill(srcs[0].router4, srcs[0].router6, attrs, attrs)
+            fill(srcs[0].router4, srcs[0].router6, attrs, attrs, self.mac_nexthops)
 
-    # what fill() reads: the addresses, and the bgp* keys an agent may have sent itself
-    # (they win, and their presence decides how the table's keys are merged)
-    enrich.reads = ADDRESS_KEYS | frozenset(BGP_KEYS)
+    # what fill() reads: the addresses, the MACs (to pick among a prefix's paths after
+    # bgpSetNextHops), and the bgp* keys an agent may have sent itself (they win, and their
+    # presence decides how the table's keys are merged)
+    enrich.reads = ADDRESS_KEYS | MAC_KEYS | frozenset(BGP_KEYS)
 
     async def stop(self) -> None:
         if self._remove_enricher is not None:
@@ -123,10 +132,16 @@ class BgpSpeaker:
             fams.add((m.AFI_IPV6, m.SAFI_FLOWSPEC))
         return fams
 
+    def add_path_families(self, n: NeighborState) -> set:
+        """Families we offer to receive with ADD-PATH: the unicast ones, with multipath:true."""
+        if not n.options.get("multipath"):
+            return set()
+        return {f for f in self.families_for(n) if f[1] == m.SAFI_UNICAST}
+
     # -- session callbacks --------------------------------------------------------------------
     def handle_update(self, session: Session, body: bytes) -> None:
         n = session.neighbor
-        u = m.decode_update(body, session.as4, self.intern)
+        u = m.decode_update(body, session.as4, self.intern, session.add_path_rx)
         if u.errors:
             n.malformed_updates += 1
             if n.malformed_updates <= 10 or n.malformed_updates % 1000 == 0:  # a broken peer
@@ -342,7 +357,35 @@ class BgpSpeaker:
         if not srcs:
             return {}
         src = srcs[0]
-        return bgp_attributes(src.router4, src.router6, attrs)
+        return bgp_attributes(src.router4, src.router6, attrs, self.mac_nexthops)
+
+    # -- bgpSetNextHops -----------------------------------------------------------------------
+    def set_next_hops(self, mapping) -> bool:
+        """bgpSetNextHops({nexthop: mac, ...}): replaces the whole mapping (null or {} clears
+        it). MACs may be written with ':', '-' or '.' separators, in either case. Raises
+        ValueError (nothing changed) on a bad argument."""
+        if mapping is None:
+            mapping = {}
+        if not isinstance(mapping, dict):
+            raise ValueError("bgpSetNextHops: the argument must be an object mapping next-hop "
+                             f"addresses to MAC addresses, not {_js_type(mapping)}")
+        next_hops: dict[str, str] = {}
+        by_mac: dict[str, list] = {}
+        for nh, mac in mapping.items():
+            addr = _nexthop_text(nh)
+            if not isinstance(mac, str):
+                raise ValueError(f"bgpSetNextHops: the MAC address for next hop {nh} must be a "
+                                 f"string like '001122334455', not {_js_type(mac)}")
+            norm = _MAC_SEPARATORS.sub("", mac.strip()).upper()
+            if not _MAC.fullmatch(norm):
+                raise ValueError(f"bgpSetNextHops: bad MAC address '{mac}' for next hop {nh} "
+                                 "(expected 12 hex digits, e.g. '001122334455')")
+            next_hops[addr] = norm   # two spellings of one address: the last one wins
+        for addr, mac in next_hops.items():
+            by_mac.setdefault(mac, []).append(addr)
+        self.next_hops = next_hops
+        self.mac_nexthops = {mac: tuple(nhs) for mac, nhs in by_mac.items()}
+        return True
 
     # -- queries ------------------------------------------------------------------------------
     def top_prefixes(self, router, max_prefixes=100, min_value=0, direction="destination",
@@ -382,6 +425,17 @@ class BgpSpeaker:
         prefix, attrs = found
         j = attrs.json()
         j["prefix"] = prefix
+        if rib.paths is not None:  # multipath: every path, best first, with its path id
+            paths = []
+            for path_id, a in rib.all_paths(prefix):
+                p = a.json()
+                p["pathid"] = path_id
+                mac = self.next_hops.get(a.nexthop)
+                if mac is not None:
+                    p["mac"] = mac
+                paths.append(p)
+            j["paths"] = paths
+            j = {k: j[k] for k in sorted(j)}  # alphabetical, as the other keys
         return j
 
     # -- pushed routes (bgpAddRoute / routepusher) --------------------------------------------
@@ -503,6 +557,34 @@ def _listen_socket(host: str | None, port: int) -> socket.socket:
     sock.listen(16)
     sock.setblocking(False)
     return sock
+
+
+def _nexthop_text(nh) -> str:
+    """A next-hop address as the decoder spells route next hops (inet_ntop), so the per-sample
+    comparison is a plain string match. Raises ValueError."""
+    text = nh.strip() if isinstance(nh, str) else ""
+    for family in (socket.AF_INET, socket.AF_INET6):
+        try:
+            return socket.inet_ntop(family, socket.inet_pton(family, text))
+        except OSError:
+            continue
+    raise ValueError(f"bgpSetNextHops: bad next-hop address '{nh}' (expected an IPv4 or IPv6 "
+                     "address)")
+
+
+def _js_type(v) -> str:
+    """How a JavaScript user would name the type of a converted argument."""
+    if v is None:
+        return "null"
+    if isinstance(v, bool):
+        return "a boolean"
+    if isinstance(v, (int, float)):
+        return "a number"
+    if isinstance(v, str):
+        return "a string"
+    if isinstance(v, list):
+        return "an array"
+    return "an object"
 
 
 def _release(n: NeighborState) -> None:

@@ -16,7 +16,8 @@ from . import message as m
 class RawPeer:
     def __init__(self, host: str, port: int, asn: int, bgp_id: str = "192.0.2.1",
                  families=((m.AFI_IPV4, m.SAFI_UNICAST), (m.AFI_IPV6, m.SAFI_UNICAST)),
-                 hold: int = 90, source: str | None = None, timeout: float = 10.0):
+                 hold: int = 90, source: str | None = None, timeout: float = 10.0,
+                 add_path: dict | None = None):
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         self.sock = socket.socket(family, socket.SOCK_STREAM)
         self.sock.settimeout(timeout)
@@ -24,11 +25,13 @@ class RawPeer:
             self.sock.bind((source, 0))
         self.sock.connect((host, port))
         self.asn, self.bgp_id, self.families, self.hold = asn, bgp_id, set(families), hold
+        self.add_path = add_path  # {(afi, safi): ADD_PATH_SEND...} offered in our OPEN
         self.buf = b""
         self.peer_open: m.Open | None = None
 
     def handshake(self) -> m.Open:
-        self.send(m.encode_open(self.asn, self.hold, self.bgp_id, self.families))
+        self.send(m.encode_open(self.asn, self.hold, self.bgp_id, self.families,
+                                add_path=self.add_path))
         kind, body = self.recv()
         if kind != m.OPEN:
             raise AssertionError(f"expected OPEN, got {kind} {body!r}")
@@ -78,14 +81,15 @@ class RawPeer:
 
 def pack_updates(prefixes, attrs: bytes, family: int = 4, nexthop6: bytes | None = None,
                  max_len: int = m.MAX_MESSAGE) -> list[bytes]:
-    """UPDATE messages announcing `prefixes` ((packed, len) pairs) with the encoded attribute
-    bytes `attrs`, as many per message as fit. IPv6 goes in MP_REACH_NLRI with nexthop6."""
+    """UPDATE messages announcing `prefixes` ((packed, len) pairs, or (packed, len, path id)
+    for an ADD-PATH session) with the encoded attribute bytes `attrs`, as many per message as
+    fit. IPv6 goes in MP_REACH_NLRI with nexthop6."""
     out = []
     if family == 4:
         room = max_len - 19 - 4 - len(attrs)
         chunk, size = [], 0
-        for packed, plen in prefixes:
-            p = m.encode_prefix(packed, plen)
+        for entry in prefixes:
+            p = m.encode_prefix(*entry)
             if size + len(p) > room:
                 out.append(m.encode_update_v4(attrs, chunk))
                 chunk, size = [], 0
@@ -102,8 +106,8 @@ def pack_updates(prefixes, attrs: bytes, family: int = 4, nexthop6: bytes | None
         a = attrs + m._attr(m.F_OPTIONAL, m.MP_REACH, mp)
         out.append(m.encode_update_v4(a, []))
 
-    for packed, plen in prefixes:
-        p = m.encode_prefix(packed, plen)
+    for entry in prefixes:
+        p = m.encode_prefix(*entry)
         if size + len(p) > room:
             flush()
             chunk, size = [], 0

@@ -12,7 +12,8 @@ Flows
   ``active_flows(agents, name, max_flows=100, min_value=None, agg_mode=None, key_filter=None)``
       -> list of ``{key, value, agent, dataSource, flowN[, values]}``, largest first;
       ``agents``: None/"ALL", a str ("a,b" or "a;b") or a list, resolved by the metric
-      store's ``select_agents`` (host names, TOPOLOGY...). Raises ``KeyError`` for an unknown
+      store's ``select_agents`` (host names, TOPOLOGY/EDGE/CORE down to data sources);
+      aggMode ``edge``/``core`` narrow it to the EDGE/CORE ports. Raises ``KeyError`` for an unknown
       flow name, ``ValueError`` for a bad aggMode, filter or agent selector.
   ``flow_value(agents, name, key) -> float | None``   name = "<dataSource>.<flowName>"
   ``flow_locations(agents, name, key) -> [{agent, dataSource, value}] | None``  largest first;

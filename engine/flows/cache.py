@@ -31,6 +31,8 @@ def idle_timeout(t: float) -> float:
 
 
 class FlowTable:
+    exporter = None     # IPFIX export of ended and flushed flows (ipfix.ExportTable sets it)
+
     def __init__(self, spec: FlowSpec, max_entries: int, emit_record: Callable, now: float):
         self.spec = spec
         self.name = spec.name
@@ -118,11 +120,15 @@ class FlowTable:
         return self.spec.fs.join([_s(k) for k in fk[2:]])
 
     def by_location(self, agents, now: float) -> dict:
-        """{(agent, ds): [(value, fk, entry), ...]} for the selected agents."""
+        """{(agent, ds): [(value, fk, entry), ...]} for the selected agents (and data sources,
+        see _ports)."""
         out: dict = {}
         idle = self.idle
+        has = _ports(agents)
         for fk, e in self.entries.items():
             if agents is not None and fk[0] not in agents:
+                continue
+            if has is not None and not has(fk[0], fk[1]):
                 continue
             if now - e[1] > idle:
                 continue
@@ -131,13 +137,20 @@ class FlowTable:
 
     def active(self, agents, max_flows: int, min_value, agg_mode: str, now: float,
                key_filter=None) -> list:
+        """Flows merged across the selected data sources: ``sum`` and ``edge`` add the values
+        of the data sources, ``max`` and ``core`` keep the largest. The caller narrows
+        ``agents`` to the EDGE / CORE ports for ``edge`` / ``core`` (FlowEngine._mode_ports),
+        so only those observations are counted here."""
         agg: dict = {}
         idle = self.idle
         summing = agg_mode in ("sum", "edge")
         index = {k: i + 2 for i, k in enumerate(self.spec.key_texts)}
+        has = _ports(agents)
         for fk, e in self.entries.items():
             agent = fk[0]
             if agents is not None and agent not in agents:
+                continue
+            if has is not None and not has(agent, fk[1]):
                 continue
             if now - e[1] > idle:
                 continue
@@ -179,8 +192,11 @@ class FlowTable:
         ``ds`` only, unless None), largest value first."""
         out = []
         idle = self.idle
+        has = _ports(agents)
         for fk, e in self.entries.items():
             if (ds is not None and fk[1] != ds) or (agents is not None and fk[0] not in agents):
+                continue
+            if has is not None and not has(fk[0], fk[1]):
                 continue
             if now - e[1] > idle or self.key_string(fk) != key:
                 continue
@@ -201,25 +217,35 @@ class FlowTable:
         return out
 
     # -- housekeeping ------------------------------------------------------------------------
+    def report(self, fk: tuple, e: list, log: bool) -> None:
+        """A flow ended or reached activeTimeout: its flow record (``log``: log without
+        flowStart) and, with ipfixCollectors, its IPFIX record."""
+        if log:
+            self.emit_record(self, fk, e[2], e[3], e[1])
+        if self.exporter is not None:
+            self.exporter.add(self, fk, e)
+
     def sweep(self, now: float) -> None:
-        """End idle flows; flush long-running logged flows every activeTimeout seconds."""
+        """End idle flows; flush long-running logged or exported flows every activeTimeout
+        seconds."""
         spec = self.spec
         idle = self.idle
         log = spec.log and not spec.flow_start
-        active_timeout = spec.active_timeout if log and spec.active_timeout > 0 else None
+        reports = log or self.exporter is not None
+        active_timeout = spec.active_timeout if reports and spec.active_timeout > 0 else None
         ended = []
         for fk, e in self.entries.items():
             if now - e[1] > idle:
                 ended.append(fk)
             elif active_timeout is not None and now - e[3] >= active_timeout and e[2] > 0:
-                self.emit_record(self, fk, e[2], e[3], e[1])
+                self.report(fk, e, log)
                 e[2] = 0.0
                 e[3] = now
         entries = self.entries
         for fk in ended:
             e = entries.pop(fk)
-            if log and e[2] > 0:
-                self.emit_record(self, fk, e[2], e[3], e[1])
+            if reports and e[2] > 0:
+                self.report(fk, e, log)
 
     def prune(self, now: float) -> None:
         self.sweep(now)
@@ -229,20 +255,29 @@ class FlowTable:
         drop = max(1, len(entries) // 10)
         smallest = heapq.nsmallest(drop, entries.items(), key=lambda kv: self.value(kv[1], now))
         log = self.spec.log and not self.spec.flow_start
+        reports = log or self.exporter is not None
         for fk, e in smallest:
             del entries[fk]
-            if log and e[2] > 0:
-                self.emit_record(self, fk, e[2], e[3], e[1])
+            if reports and e[2] > 0:
+                self.report(fk, e, log)
         self.evicted += len(smallest)
 
     def clear(self, now: float) -> None:
-        """Definition removed or replaced: report what logged flows had accumulated."""
-        if self.spec.log and not self.spec.flow_start:
+        """Definition removed or replaced: report what logged (or exported) flows had
+        accumulated."""
+        log = self.spec.log and not self.spec.flow_start
+        if log or self.exporter is not None:
             for fk, e in self.entries.items():
                 if e[2] > 0:
-                    self.emit_record(self, fk, e[2], e[3], e[1])
+                    self.report(fk, e, log)
         self.entries = {}
 
 
 def _s(v) -> str:
     return v if v.__class__ is str else str(v)
+
+
+def _ports(agents):
+    """(agent, ds) -> bool when the selection picks some agents' data sources only (EDGE,
+    CORE: a metrics Selection with predicates), else None (the agent test is enough)."""
+    return agents.has if getattr(agents, "restricted", False) else None

@@ -8,11 +8,13 @@ from typing import Callable
 
 from .. import log
 from ..metrics.filters import compile_filter
+from ..metrics.selection import Selection, as_selection
 from ..sflow import attributes as _attributes
 from . import keyfuncs  # noqa: F401  (registers the built-in key functions)
 from . import filters, pipeline
 from .cache import FlowTable
 from .groups import GroupStore, MapStore
+from .ipfix import ExportTable
 from .journal import Journal
 from .spec import FlowSpec, check_name, plain, to_number
 from .thresholds import Threshold
@@ -100,6 +102,8 @@ class FlowEngine:
         thresholds on counter metrics, forget flow keys not seen for an hour."""
         for table in list(self.tables.values()):
             table.sweep(now)
+            if table.exporter is not None:
+                table.exporter.flush(now)    # IPFIX: what sweep reported (engine/flows/ipfix.py)
         metrics = self._metrics()
         for th in list(self.thresholds.values()):
             table = self.tables.get(th.metric)
@@ -124,10 +128,11 @@ class FlowEngine:
         return getattr(core, "subsystems", {}).get("metrics") if core is not None else None
 
     def select_agents(self, agents):
-        """Agent selector -> set of addresses or None (every agent): the metric store's
-        select_agents, so that activeFlows, flowValue and metric queries resolve "ALL",
-        lists, host names and TOPOLOGY alike (ValueError for a malformed selector)."""
-        if agents is None or isinstance(agents, set):
+        """Agent selector -> None (every agent) or a Selection / set of addresses: the metric
+        store's select_agents, so that activeFlows, flowValue and metric queries resolve "ALL",
+        lists, host names and TOPOLOGY / EDGE / CORE (down to data sources) alike (ValueError
+        for a malformed selector)."""
+        if agents is None or isinstance(agents, (set, frozenset, Selection)):
             return agents
         metrics = self._metrics()
         if metrics is not None and hasattr(metrics, "select_agents"):
@@ -275,7 +280,8 @@ class FlowEngine:
         old = self.tables.get(name)
         if old is not None:
             old.clear(now)
-        table = FlowTable(fs, self.max_entries, self._emit_record, now)
+        table = (ExportTable if fs.ipfix_collectors else FlowTable)(
+            fs, self.max_entries, self._emit_record, now)
         table.set_thresholds([th for th in self.thresholds.values() if th.metric == name])
         self.tables[name] = table
         self._rebuild()
@@ -315,27 +321,26 @@ class FlowEngine:
                 pred = filters.compile_lookup(filters.parse(key_filter))
             except filters.FilterError as exc:
                 raise ValueError(str(exc)) from None
+        selected = self.select_agents(agents)
         if mode in ("edge", "core"):
-            pred = self._port_filter(mode, pred)
-        return table.active(self.select_agents(agents), int(to_number(max_flows, "maxFlows", 100)),
+            selected = self._mode_ports(mode, selected)
+        return table.active(selected, int(to_number(max_flows, "maxFlows", 100)),
                             to_number(min_value, "minValue", None), mode,
                             time.time() if now is None else now, key_filter=pred)
 
-    def _port_filter(self, mode: str, pred):
-        """With a topology installed, ``edge`` counts flows measured at edge ports only (each
-        packet once, where it enters the fabric) and ``core`` those on inter-switch link
-        ports; without one they are sum and max over every port (docs/topology.md)."""
+    def _mode_ports(self, mode: str, selected):
+        """aggMode ``edge`` sums over EDGE data sources only (each packet is counted once, at
+        the port where it enters the fabric) and ``core`` takes the largest value among CORE
+        (inter-switch link) ports: the selection narrowed to those ports. Without a topology
+        they are sum and max over every selected port (docs/topology.md)."""
         subsystems = getattr(self.core, "subsystems", None) or {}
         topo = subsystems.get("topology")
-        if topo is None or not topo.links:
-            return pred
-        link_of, want_link = topo.link_name_of, mode == "core"
-
-        def keep(lookup):
-            if (link_of(lookup("agent"), lookup("datasource")) is not None) != want_link:
-                return False
-            return pred is None or pred(lookup)
-        return keep
+        ports = topo.port_selection(mode) if topo is not None else None
+        if ports is None:
+            return selected
+        if selected is None:
+            return ports
+        return as_selection(selected).intersection(ports)
 
     def _split_metric(self, name: str):
         """"<dataSource>.<flowName>" -> (ds, table), longest flow name first."""

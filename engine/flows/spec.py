@@ -124,8 +124,11 @@ class FlowSpec:
             agg = agg.lower()
         self.agg_mode = agg
         ipfix = spec.get("ipfixCollectors")
-        if ipfix is not None and not (isinstance(ipfix, list) and all(isinstance(c, str) for c in ipfix)):
-            raise ValueError("ipfixCollectors must be an array of strings")
+        self.ipfix_collectors: list = []    # [(address, port, family)]: docs/flows.md
+        if ipfix is not None:
+            # imported here: ipfix imports the cache, which imports this module
+            from .ipfix import check_definition
+            self.ipfix_collectors = check_definition(self, ipfix)
 
     def referenced_names(self) -> set[str]:
         names: set[str] = set()

@@ -29,8 +29,12 @@ Queries (REST handlers and JS globals are thin adapters over these):
 
 Arguments: ``agents`` is ``"ALL"``, an address, ``"a;b"`` / ``"a,b"`` lists or a Python list
 (names that are not agent addresses match agents by ``host_name``; other selectors such as
-``TOPOLOGY`` are resolved by functions registered with ``add_agent_selector(name, fn)``, where
-``fn()`` returns a set of agent addresses). ``metrics`` is a comma string or a list; an item
+``TOPOLOGY`` / ``EDGE`` / ``CORE`` are resolved by functions registered with
+``add_agent_selector(name, fn)``, where ``fn()`` returns a ``Selection`` - agent -> None or a
+data-source predicate, engine/metrics/selection.py - or a set of agent addresses).
+``select_agents(agents)`` gives None (every agent) or a Selection; providers receive it as
+``agents`` (``agent in agents`` works; ``agents.has(agent, ds)`` when ``agents.restricted``,
+and the store applies the data-source part to provider entries anyway). ``metrics`` is a comma string or a list; an item
 is ``[aggregation:]name`` where name may be qualified by a data source (``2.1.load_one``).
 ``filter`` is ``{metricName: [values]}`` (JS form; REST query parameters are converted to it).
 Bad input raises ``ValueError`` with a reason (REST answers 400).

@@ -22,6 +22,7 @@ from .aggregate import (SELECTIONS, MetricSpec, parse_metric, sort_key, split_li
 from .counters import RECORD_MAPS, RTMETRIC_COUNTER_MOD, _round_float
 from .filters import compile_filter, matches
 from .provider import MetricEntry
+from .selection import Selection
 
 DEFAULT_TIMEOUT = 60.0
 MISSED_POLLS = 3
@@ -126,6 +127,9 @@ class MetricStore:
         self.name_seen: dict[str, float] = {}
         self.providers: list = []
         self.selectors: dict[str, object] = {}
+        # incremented whenever a data source's ifname or host_name appears, changes or goes:
+        # the topology caches its node/port -> agent/ifIndex mapping against it
+        self.names_version = 0
         self.counter_samples = 0
         self.ignored_samples = 0      # duplicates and out-of-order samples
         self._next_sweep = 0.0
@@ -137,6 +141,8 @@ class MetricStore:
         self.providers.append(provider)
 
     def add_agent_selector(self, name: str, fn) -> None:
+        """``fn()`` returns a Selection (agent -> None or a data-source predicate) or an
+        iterable of agent addresses (every data source of each)."""
         self.selectors[name.upper()] = fn
 
     def handle_sample(self, sample, now: float) -> None:
@@ -246,6 +252,11 @@ class MetricStore:
             self._min_expires = expires
         if not out:
             return
+        if "ifname" in out or "host_name" in out:
+            vals = ds.values
+            if out.get("ifname", vals.get("ifname")) != vals.get("ifname") or \
+                    out.get("host_name", vals.get("host_name")) != vals.get("host_name"):
+                self.names_version += 1
         index = self.index
         try:
             for name, value in out.items():
@@ -267,6 +278,8 @@ class MetricStore:
             del a.sources[ds.id]
         if a.host is ds:
             a.host = None
+        if "ifname" in ds.values or "host_name" in ds.values:
+            self.names_version += 1
         index = self.index
         for name in ds.values:
             entry = index.get(name)
@@ -347,10 +360,12 @@ class MetricStore:
         flt = filter if isinstance(filter, list) else compile_filter(filter)
         return flt is None or self._filter_ok(flt, agent, data_source, now)
 
-    def select_agents(self, agents) -> set[str] | None:
-        """Agent selector -> set of addresses, or None for every agent."""
-        if agents is None:
-            return None
+    def select_agents(self, agents) -> Selection | None:
+        """Agent selector -> None for every agent (and data source), else a Selection: the
+        selected agents, each mapped to None (all its data sources) or a predicate over data
+        source ids (TOPOLOGY/EDGE/CORE, from the selectors the topology registers)."""
+        if agents is None or isinstance(agents, Selection):
+            return agents
         if isinstance(agents, str):
             items = [p.strip() for p in agents.replace(";", ",").split(",")]
         elif isinstance(agents, (list, tuple, set)):
@@ -365,12 +380,13 @@ class MetricStore:
         if not items:
             raise ValueError("no agent given")
         out: set[str] = set()
+        ports: list[Selection] = []
         for item in items:
             upper = item.upper()
             if upper == "ALL":
                 return None
             if upper in self.selectors:
-                out.update(self.selectors[upper]() or ())
+                ports.append(Selection.coerce(self.selectors[upper]()))
                 continue
             if upper in ("TOPOLOGY", "EDGE", "CORE"):
                 continue                      # no topology installed: selects nothing
@@ -386,9 +402,12 @@ class MetricStore:
                 h = a.host
                 if h is not None and h.values.get("host_name") == item:
                     out.add(address)
-        return out
+        selection = Selection.of_agents(out)
+        for sel in ports:
+            selection = selection.union(sel) if selection else sel
+        return selection
 
-    def _sources(self, selected: set[str] | None, name: str, ds_id: str | None, now: float):
+    def _sources(self, selected: Selection | None, name: str, ds_id: str | None, now: float):
         """(data sources, values): the current data sources having counter metric `name`."""
         entry = self.index.get(name)
         if not entry:
@@ -405,17 +424,18 @@ class MetricStore:
         else:
             dss = []
             agents = self.agents
-            for address in selected:
+            for address, wanted in selected.items():
                 a = agents.get(address)
                 if a is None:
                     continue
                 if ds_id is not None:
                     ds = a.sources.get(ds_id)
-                    if ds is not None and ds.expires >= now and ds in entry:
+                    if ds is not None and ds.expires >= now and ds in entry and (
+                            wanted is None or wanted(ds_id)):
                         dss.append(ds)
                     continue
                 for ds in tuple(a.sources.values()):
-                    if ds.expires >= now and ds in entry:
+                    if ds.expires >= now and ds in entry and (wanted is None or wanted(ds.id)):
                         dss.append(ds)
         get = entry.get
         vals = [get(ds) for ds in dss]
@@ -426,9 +446,13 @@ class MetricStore:
 
     def _provider_entries(self, selected, name: str, ds_id: str | None, flt, now: float) -> list:
         out = []
+        # providers may select by agent only: the data-source part is applied here
+        has = selected.has if selected is not None and selected.restricted else None
         for p in self.providers:
             for e in p.metric_entries(selected, name, now) or ():
                 if ds_id is not None and e.data_source != ds_id:
+                    continue
+                if has is not None and not has(e.agent, e.data_source):
                     continue
                 if flt is not None and not flt.entry_ok(e.agent, e.data_source, now):
                     continue
@@ -669,10 +693,11 @@ class MetricStore:
         flt = self._filter_run(filter)
         out = []
         if any(i.upper() == "ALL" for i in items):
-            for address in sorted(self.agents if selected is None else selected & self.agents.keys()):
+            for address in sorted(self.agents if selected is None else self.agents.keys() & selected.keys()):
                 a = self.agents[address]
+                wanted = None if selected is None else selected[address]
                 for ds in sorted(tuple(a.sources.values()), key=lambda d: _ds_sort(d.id)):
-                    if ds.expires < now:
+                    if ds.expires < now or (wanted is not None and not wanted(ds.id)):
                         continue
                     if flt is not None and not flt.ds_ok(ds, now):
                         continue
@@ -721,15 +746,19 @@ class MetricStore:
             if a is None:
                 continue
             known = True
+            wanted = None if selected is None else selected[address]
             for ds in sorted(tuple(a.sources.values()), key=lambda d: _ds_sort(d.id)):
-                if ds.expires < now:
+                if ds.expires < now or (wanted is not None and not wanted(ds.id)):
                     continue
                 for name, value in sorted(ds.values.items()):
                     out[f"{ds.id}.{name}"] = value
         if self.providers:
+            has = selected.has if selected is not None and selected.restricted else None
             for name in sorted(self._provider_names(now)):
                 for p in self.providers:
                     for e in p.metric_entries(selected, name, now) or ():
+                        if has is not None and not has(e.agent, e.data_source):
+                            continue
                         known = True
                         out[f"{e.data_source}.{e.name}"] = e.value
         if not known:

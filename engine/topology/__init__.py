@@ -1,5 +1,6 @@
 """Topology: the switch/link map that sFlow-RT apps install (PUT /topology/json, setTopology())
-and query (topology* JavaScript globals, the TOPOLOGY / EDGE / CORE agent selectors).
+and query (topology* JavaScript globals, the TOPOLOGY / EDGE / CORE agent selectors, activeFlows
+aggMode ``edge`` / ``core``).
 
 Body: ``{"nodes": {name: {"agent": ip, "ports": {port: {"ifindex": "3"}}}},
 "links": {name: {"node1", "port1", "node2", "port2"}}}``. ``nodes`` is optional: a node's agent
@@ -10,14 +11,12 @@ deviations from sFlow-RT: docs/topology.md.
 from __future__ import annotations
 
 import copy
-import time
 from collections import deque
 
+from ..metrics.selection import Selection
 from . import jsglobals  # noqa: F401  (registers the topology* JavaScript globals)
 from . import keyfunc  # noqa: F401  (registers the link: key function)
 from .locate import HostLocator
-
-_LEARN_EVERY = 2.0   # seconds a learned node/port -> agent/ifIndex mapping is reused
 
 
 def _text(v) -> str:
@@ -47,13 +46,44 @@ def check(obj) -> dict:
     return copy.deepcopy(obj)
 
 
+_NO_SELECTION = Selection()
+
+
+def _edge_ports(links: frozenset):
+    """Predicate for one agent's EDGE data sources: ifIndex ones not on an inter-switch link."""
+    if not links:
+        return str.isdigit
+    return lambda ds: ds.isdigit() and ds not in links
+
+
+class _Maps:
+    """The node/port <-> agent/ifIndex mapping and the port selections derived from it, valid
+    for one (topology version, metric store names_version): rebuilt only when the topology is
+    set again or an ifname / host_name counter appears, changes or expires."""
+    __slots__ = ("version", "names", "node_agent", "port_of", "port_link", "topology", "edge",
+                 "core")
+
+    def __init__(self, version, names, node_agent, port_of, port_link):
+        self.version, self.names = version, names
+        self.node_agent, self.port_of, self.port_link = node_agent, port_of, port_link
+        agents = set(node_agent.values())
+        links: dict[str, set] = {}
+        for agent, ifindex in port_link:
+            links.setdefault(agent, set()).add(ifindex)
+        links = {a: frozenset(p) for a, p in links.items()}
+        self.topology = Selection.of_agents(agents)
+        self.core = Selection({a: p.__contains__ for a, p in links.items() if a in agents})
+        self.edge = Selection({a: _edge_ports(links.get(a, frozenset())) for a in agents})
+
+
 class Topology:
     def __init__(self, engine=None):
         self.engine = engine
         self.topology: dict = {}
         self.version = 0
-        self._maps = None          # (time, node_agent, port_of, port_link) learned mapping cache
-        self.locator = None        # HostLocator, set by attach()
+        self._maps: _Maps | None = None   # learned mapping cache (see _Maps)
+        self._store = None                # the metric store, once found
+        self.locator = None               # HostLocator, set by attach()
 
     # -- install -----------------------------------------------------------------------------
     def set(self, obj) -> bool:
@@ -77,32 +107,45 @@ class Topology:
 
     # -- node/port <-> agent/ifIndex ---------------------------------------------------------
     def _metrics(self):
-        subs = getattr(self.engine, "subsystems", None) or {}
-        return subs.get("metrics")
+        store = self._store
+        if store is None:
+            subs = getattr(self.engine, "subsystems", None) or {}
+            store = self._store = subs.get("metrics")
+        return store
+
+    def _current(self) -> _Maps:
+        """The mapping for the installed topology and the store's current ifname/host_name
+        counters (rebuilt only when either changed)."""
+        maps = self._maps
+        store = self._metrics()
+        names = store.names_version if store is not None else 0
+        if maps is None or maps.version != self.version or maps.names != names:
+            maps = self._maps = self._build_maps(store, names)
+        return maps
 
     def _mapping(self):
-        """(agent of node, {(agent, ifindex): (node, port)}), declared entries first, the rest
-        learned from host_name / ifname counters; cached for a moment."""
-        now = time.monotonic()
-        if self._maps is not None and now - self._maps[0] < _LEARN_EVERY:
-            return self._maps[1], self._maps[2]
+        """(agent of node, {(agent, ifindex): (node, port)})."""
+        maps = self._current()
+        return maps.node_agent, maps.port_of
+
+    def _build_maps(self, store, names_version) -> _Maps:
+        """Declared entries first, the rest learned from host_name / ifname counters."""
         node_agent: dict[str, str] = {}
         port_of: dict[tuple[str, str], tuple[str, str]] = {}
         names = set(self.nodes)
         for link in self.links.values():
             names.update((link["node1"], link["node2"]))
-        store = self._metrics()
         by_host: dict[str, str] = {}
         ifnames: dict[str, dict[str, str]] = {}
-        if store is not None:
+        if store is not None and names:
             for address, a in getattr(store, "agents", {}).items():
                 host = getattr(a, "host", None)
                 if host is not None and host.values.get("host_name"):
                     by_host.setdefault(str(host.values["host_name"]), address)
-                for ds_id, ds in getattr(a, "sources", {}).items():
-                    name = ds.values.get("ifname")
-                    if name:
-                        ifnames.setdefault(address, {})[str(name)] = ds_id
+            # the store's index holds exactly the data sources that have an ifname
+            for ds, name in tuple(getattr(store, "index", {}).get("ifname", {}).items()):
+                if name:
+                    ifnames.setdefault(ds.agent.address, {})[str(name)] = ds.id
         for name in names:
             agent = _text(self.nodes.get(name, {}).get("agent")) or by_host.get(name)
             if agent:
@@ -121,19 +164,19 @@ class Topology:
                     port_of[(agent, ifindex)] = (name, port)
         ends = self._link_ends()
         port_link = {where: ends[np][0] for where, np in port_of.items() if np in ends}
-        self._maps = (now, node_agent, port_of, port_link)
-        return node_agent, port_of
+        return _Maps(self.version, names_version, node_agent, port_of, port_link)
 
     def link_name_of(self, agent, ifindex):
         """Name of the link on (agent, ifIndex), None for an edge or unknown port: the
         ``link:<ifindexkey>`` key function, once per sample, so a cached dict lookup."""
         maps = self._maps
-        if maps is None or time.monotonic() - maps[0] >= _LEARN_EVERY:
+        store = self._store
+        if maps is None or maps.version != self.version or (
+                store is not None and maps.names != store.names_version):
             if not self.topology:
                 return None
-            self._mapping()
-            maps = self._maps
-        return maps[3].get((agent, str(ifindex)))
+            maps = self._current()
+        return maps.port_link.get((agent, str(ifindex)))
 
     def agent_for_node(self, node: str):
         return self._mapping()[0].get(_text(node))
@@ -247,19 +290,25 @@ class Topology:
         return best
 
     # -- agent selectors ---------------------------------------------------------------------
-    def topology_agents(self) -> set[str]:
-        node_agent = self._mapping()[0]
-        return {node_agent[n] for n in self.node_names() if n in node_agent}
+    # Each returns a cached Selection (metrics/selection.py); empty without a topology.
+    def topology_selection(self) -> Selection:
+        """TOPOLOGY: every data source of the agents of the topology's nodes."""
+        return self._current().topology if self.topology else _NO_SELECTION
 
-    def core_agents(self) -> set[str]:
-        """Agents with an inter-switch link port (spines and leaves alike)."""
-        node_agent = self._mapping()[0]
-        out = set()
-        for l in self.links.values():
-            for n in (l["node1"], l["node2"]):
-                if n in node_agent:
-                    out.add(node_agent[n])
-        return out
+    def edge_selection(self) -> Selection:
+        """EDGE: the ifIndex data sources of topology agents that are not an end of a link."""
+        return self._current().edge if self.topology else _NO_SELECTION
+
+    def core_selection(self) -> Selection:
+        """CORE: the ifIndex data sources that are an end of an inter-switch link."""
+        return self._current().core if self.topology else _NO_SELECTION
+
+    def port_selection(self, mode: str) -> Selection | None:
+        """activeFlows aggMode ``edge`` / ``core``: the EDGE / CORE selection, or None (no
+        restriction) while no topology with a node or link is installed."""
+        if not (self.nodes or self.links):
+            return None
+        return self.edge_selection() if mode == "edge" else self.core_selection()
 
 
 def attach(engine) -> Topology:
@@ -267,8 +316,8 @@ def attach(engine) -> Topology:
     topo.locator = HostLocator(topo, engine)
     store = engine.subsystems.get("metrics") if hasattr(engine, "subsystems") else None
     if store is not None and hasattr(store, "add_agent_selector"):
-        # agent-level selection: the selector hook picks agents, not single ports
-        store.add_agent_selector("TOPOLOGY", topo.topology_agents)
-        store.add_agent_selector("EDGE", topo.topology_agents)
-        store.add_agent_selector("CORE", topo.core_agents)
+        topo._store = store
+        store.add_agent_selector("TOPOLOGY", topo.topology_selection)
+        store.add_agent_selector("EDGE", topo.edge_selection)
+        store.add_agent_selector("CORE", topo.core_selection)
     return topo

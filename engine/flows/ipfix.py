@@ -1,0 +1,412 @@
+"""IPFIX (RFC 7011) export of a flow definition's cache: the ``ipfixCollectors`` attribute.
+
+A definition with collectors gets an :class:`ExportTable` (a FlowTable) instead of a plain
+one. Its flows are reported where logged flow records are (FlowTable.report: a flow ends, is
+flushed every ``activeTimeout`` seconds, is evicted, or the definition is deleted or
+replaced); each report becomes one IPFIX data record, packed at once (the entry's counters
+restart after a flush) and queued. ``FlowEngine.tick`` calls :meth:`Exporter.flush` once a
+second, which groups the queued records by observation domain (the sFlow agent) into messages
+and sends them with non-blocking UDP. Nothing here runs per sample unless a definition exports
+both ``bytes`` and ``frames`` (then ExportTable._update_both keeps the second total).
+
+Choices (docs/flows.md, "IPFIX export"): one template per definition, built from its keys in
+key order, then protocolIdentifier when the keys imply one, octetDeltaCount /
+packetDeltaCount, flowStartMilliseconds, flowEndMilliseconds; template ids from 256, one per
+exporting definition; one exporting process (:class:`Sender`, one socket per address
+family) for all definitions; the observation domain id is the agent's IPv4 address as a
+32-bit number (the low 32 bits of an IPv6 agent address); the template leads the first
+message of a flush to a (collector, domain) whenever it was last sent there TEMPLATE_REFRESH
+seconds ago or more (so always before the first records); the sequence number counts the
+data records sent to the (collector, domain) before the message.
+"""
+from __future__ import annotations
+
+import ipaddress
+import socket
+import struct
+import threading
+import time
+import zlib
+from math import exp
+
+from .. import log
+from .cache import FlowTable
+
+DEFAULT_PORT = 4739            # IANA port of IPFIX over UDP
+FIRST_TEMPLATE_ID = 256
+TEMPLATE_REFRESH = 30.0        # seconds between template re-sends to a domain
+MAX_MESSAGE = 1400             # bytes: no IP fragmentation on Ethernet paths
+MAX_PENDING = 200_000          # records queued between flushes; more are counted as dropped
+VERSION = 10
+
+_U = "u"                       # unsigned integer key
+_MAC, _IP4, _IP6 = "mac", "ip4", "ip6"
+
+# flow key -> (Information Element id, length, kind); IANA "IPFIX Information Elements"
+KEY_IES = {
+    "macsource": (56, 6, _MAC),              # sourceMacAddress
+    "macdestination": (80, 6, _MAC),         # destinationMacAddress
+    "ethernetprotocol": (256, 2, _U),        # ethernetType
+    "vlan": (58, 2, _U),                     # vlanId
+    "priority": (244, 1, _U),                # dot1qPriority
+    "ipprotocol": (4, 1, _U),                # protocolIdentifier
+    "ipsource": (8, 4, _IP4),                # sourceIPv4Address
+    "ipdestination": (12, 4, _IP4),          # destinationIPv4Address
+    "ip6source": (27, 16, _IP6),             # sourceIPv6Address
+    "ip6destination": (28, 16, _IP6),        # destinationIPv6Address
+    "ip6nexthdr": (193, 1, _U),              # nextHeaderIPv6
+    "tcpsourceport": (7, 2, _U),             # sourceTransportPort
+    "tcpdestinationport": (11, 2, _U),       # destinationTransportPort
+    "udpsourceport": (7, 2, _U),
+    "udpdestinationport": (11, 2, _U),
+    "inputifindex": (10, 4, _U),             # ingressInterface
+    "outputifindex": (14, 4, _U),            # egressInterface
+}
+VALUE_IES = {"bytes": 1, "frames": 2}        # octetDeltaCount, packetDeltaCount (8 bytes)
+IE_PROTOCOL = 4
+IE_FLOW_START_MS, IE_FLOW_END_MS = 152, 153
+_FMT = {(_U, 1): "B", (_U, 2): "H", (_U, 4): "I", (_MAC, 6): "6s", (_IP4, 4): "4s",
+        (_IP6, 16): "16s"}
+_ZERO = {_MAC: bytes(6), _IP4: bytes(4), _IP6: bytes(16)}
+
+
+# -- validation (FlowSpec) ----------------------------------------------------------------------
+def parse_collector(text) -> tuple[str, int, int]:
+    """"ip", "ip:port", "[ipv6]" or "[ipv6]:port" -> (address, port, family); ValueError."""
+    if not isinstance(text, str) or not text.strip():
+        raise ValueError("ipfixCollectors: an address must be a non-empty string")
+    s = text.strip()
+    host, port = s, None
+    if s.startswith("["):
+        end = s.find("]")
+        if end < 0:
+            raise ValueError(f"ipfixCollectors: bad address {text!r}")
+        host, rest = s[1:end], s[end + 1:]
+        if rest:
+            if not rest.startswith(":"):
+                raise ValueError(f"ipfixCollectors: bad address {text!r}")
+            port = rest[1:]
+    elif s.count(":") == 1:
+        host, port = s.split(":")
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        raise ValueError(f"ipfixCollectors: {text!r} is not an IP address (ip or ip:port)") from None
+    if port is None:
+        p = DEFAULT_PORT
+    else:
+        if not (port.isascii() and port.isdigit()) or not 0 < int(port) < 65536:
+            raise ValueError(f"ipfixCollectors: bad port in {text!r}")
+        p = int(port)
+    return str(ip), p, socket.AF_INET if ip.version == 4 else socket.AF_INET6
+
+
+def check_definition(spec, collectors) -> list[tuple[str, int, int]]:
+    """The collectors of a FlowSpec (ValueError(reason) for anything IPFIX cannot carry)."""
+    if not (isinstance(collectors, list) and all(isinstance(c, str) for c in collectors)):
+        raise ValueError("ipfixCollectors must be an array of strings")
+    out = [parse_collector(c) for c in collectors]
+    if not out:
+        return out
+    ies = set()
+    for k in spec.key_texts:
+        k = k.strip()
+        if k not in KEY_IES:
+            raise ValueError(f"ipfixCollectors: key {k!r} cannot be exported "
+                             f"(allowed: {', '.join(KEY_IES)})")
+        ie = KEY_IES[k][0]
+        if ie in ies:
+            raise ValueError(f"ipfixCollectors: key {k!r} repeats an exported field")
+        ies.add(ie)
+    names = [spec.value.text] + [v.text for v in spec.values]
+    for v in names:
+        if v not in VALUE_IES:
+            raise ValueError(f"ipfixCollectors: value {v!r} cannot be exported (bytes or frames)")
+    if len(set(names)) != len(names):
+        raise ValueError("ipfixCollectors: bytes and frames may each be given once")
+    return out
+
+
+# -- the template and the records -------------------------------------------------------------
+class Template:
+    """Fields of a definition's data records and the precompiled struct that packs them."""
+    __slots__ = ("id", "fields", "getters", "struct", "set_bytes", "counters")
+
+    def __init__(self, spec, template_id: int):
+        self.id = template_id
+        keys = [k.strip() for k in spec.key_texts]
+        fields, fmt, getters = [], "!", []
+        for i, k in enumerate(keys):
+            ie, length, kind = KEY_IES[k]
+            fields.append((ie, length))
+            fmt += _FMT[kind, length]
+            getters.append((i + 2, kind, length))
+        if "ipprotocol" not in keys:
+            # collectors show ports by protocol: carry the one the keys imply
+            proto = None
+            if "ip6nexthdr" in keys:
+                proto = (keys.index("ip6nexthdr") + 2, _U, 1)
+            elif any(k.startswith("tcp") for k in keys):
+                proto = 6
+            elif any(k.startswith("udp") for k in keys):
+                proto = 17
+            if proto is not None:
+                fields.append((IE_PROTOCOL, 1))
+                fmt += "B"
+                getters.append(proto)
+        names = [spec.value.text] + [v.text for v in spec.values]
+        # (entry index of the total) for octetDeltaCount then packetDeltaCount
+        self.counters = []
+        for name in ("bytes", "frames"):
+            if name in names:
+                j = names.index(name)
+                fields.append((VALUE_IES[name], 8))
+                fmt += "Q"
+                self.counters.append(2 if j == 0 else 4 + len(names))
+        fields += [(IE_FLOW_START_MS, 8), (IE_FLOW_END_MS, 8)]
+        fmt += "QQ"
+        self.fields = fields
+        self.getters = getters
+        self.struct = struct.Struct(fmt)
+        body = struct.pack("!HH", template_id, len(fields)) + b"".join(
+            struct.pack("!HH", ie, length) for ie, length in fields)
+        self.set_bytes = struct.pack("!HH", 2, 4 + len(body)) + body
+
+    def pack(self, fk: tuple, e: list) -> bytes:
+        vals = []
+        for g in self.getters:
+            if g.__class__ is int:
+                vals.append(g)
+                continue
+            i, kind, length = g
+            v = fk[i]
+            if kind == _U:
+                vals.append(v & ((1 << (8 * length)) - 1) if v.__class__ is int else 0)
+            else:
+                vals.append(_address(kind, v))
+        for i in self.counters:
+            x = e[i]
+            vals.append(int(round(x)) if x > 0 else 0)
+        vals.append(int(e[3] * 1000))
+        vals.append(int(e[1] * 1000))
+        return self.struct.pack(*vals)
+
+
+def _address(kind: str, v) -> bytes:
+    try:
+        if kind == _IP4:
+            return socket.inet_pton(socket.AF_INET, v)
+        if kind == _IP6:
+            return socket.inet_pton(socket.AF_INET6, v)
+        b = bytes.fromhex(v)
+        return b if len(b) == 6 else _ZERO[kind]
+    except (TypeError, ValueError, OSError):
+        return _ZERO[kind]
+
+
+def domain_id(agent) -> int:
+    """Observation domain of an sFlow agent: its IPv4 address as a number (the low 32 bits of
+    an IPv6 address; a CRC-32 of anything else)."""
+    try:
+        return int(ipaddress.ip_address(agent)) & 0xFFFFFFFF
+    except ValueError:
+        return zlib.crc32(str(agent).encode())
+
+
+# -- the exporting process --------------------------------------------------------------------
+class Sender:
+    """The exporting process, shared by every exporting definition of the process: one
+    non-blocking UDP socket per address family (so a collector sees one transport session
+    and one exporter per agent, as collectors such as nfcapd identify exporters by source
+    address and observation domain), a template id per definition, the sequence number per
+    (collector, domain) and when each template was last sent there."""
+
+    def __init__(self):
+        self.lock = threading.Lock()     # engines of one process (tests) tick in their threads
+        self.sockets: dict[int, socket.socket] = {}
+        self.seq: dict[tuple, int] = {}               # (addr, port, domain) -> records sent
+        self.template_sent: dict[tuple, float] = {}   # (addr, port, domain, id) -> time
+        self.ids: set[int] = set()
+        self.next_id = FIRST_TEMPLATE_ID
+
+    def acquire(self) -> int:
+        """A template id no exporting definition uses; ids are not reused at once, so that a
+        collector does not apply an old template to a new definition's records."""
+        with self.lock:
+            if len(self.ids) >= 65536 - FIRST_TEMPLATE_ID:
+                raise ValueError("ipfixCollectors: too many exporting definitions")
+            while self.next_id in self.ids:
+                self.next_id = self.next_id + 1 if self.next_id < 65535 else FIRST_TEMPLATE_ID
+            tid = self.next_id
+            self.ids.add(tid)
+            self.next_id = tid + 1 if tid < 65535 else FIRST_TEMPLATE_ID
+            return tid
+
+    def release(self, tid: int) -> None:
+        with self.lock:
+            self.ids.discard(tid)
+            for k in [k for k in self.template_sent if k[3] == tid]:
+                del self.template_sent[k]
+            if not self.ids:
+                for sock in self.sockets.values():
+                    sock.close()
+                self.sockets = {}
+
+    def send(self, exporter: "Exporter", pending: dict, now: float) -> None:
+        """Messages of up to MAX_MESSAGE bytes per collector and domain; the template leads
+        the first message of a domain when it was last sent there TEMPLATE_REFRESH ago."""
+        tmpl = exporter.template
+        size = tmpl.struct.size
+        export_time = int(now) & 0xFFFFFFFF
+        data_head = struct.pack("!H", tmpl.id)
+        with self.lock:
+            for addr, port, family in exporter.collectors:
+                for dom, recs in pending.items():
+                    i = 0
+                    while i < len(recs):
+                        head = b""
+                        tkey = (addr, port, dom, tmpl.id)
+                        if now - self.template_sent.get(tkey, -1e18) >= TEMPLATE_REFRESH:
+                            head = tmpl.set_bytes
+                            self.template_sent[tkey] = now
+                        room = max(1, (MAX_MESSAGE - 20 - len(head)) // size)
+                        chunk = recs[i:i + room]
+                        i += len(chunk)
+                        data = b"".join(chunk)
+                        sets = head + data_head + struct.pack("!H", 4 + len(data)) + data
+                        skey = (addr, port, dom)
+                        seq = self.seq.get(skey, 0)
+                        self.seq[skey] = (seq + len(chunk)) & 0xFFFFFFFF
+                        msg = struct.pack("!HHIII", VERSION, 16 + len(sets), export_time, seq,
+                                          dom) + sets
+                        exporter.sent(self._sendto(family, msg, addr, port), len(chunk))
+
+    def _sendto(self, family: int, msg: bytes, addr: str, port: int):
+        try:
+            sock = self.sockets.get(family)
+            if sock is None:
+                sock = socket.socket(family, socket.SOCK_DGRAM)
+                sock.setblocking(False)
+                self.sockets[family] = sock
+            sock.sendto(msg, (addr, port))
+            return None
+        except OSError as exc:     # full buffer (EAGAIN/ENOBUFS), unreachable, ...
+            return exc
+
+
+SENDER = Sender()
+
+
+class Exporter:
+    """Queues the records of one definition until the next flush."""
+
+    def __init__(self, spec, sender: Sender = SENDER):
+        self.name = spec.name
+        self.sender = sender
+        self.template = Template(spec, sender.acquire())
+        self.collectors = list(spec.ipfix_collectors)
+        self.pending: dict[int, list[bytes]] = {}     # domain -> packed records
+        self.npending = 0
+        self.domains: dict[str, int] = {}             # agent -> domain id
+        self.records = self.messages = self.errors = self.dropped = 0
+        self.closed = False
+
+    def add(self, table, fk: tuple, e: list) -> None:
+        """FlowTable.report: one flow's counts since its last report (the table resets the
+        primary total; the second one is reset here)."""
+        if self.npending >= MAX_PENDING:
+            self.dropped += 1
+            return
+        agent = fk[0]
+        dom = self.domains.get(agent)
+        if dom is None:
+            dom = self.domains[agent] = domain_id(agent)
+        try:
+            rec = self.template.pack(fk, e)
+        except (struct.error, TypeError, ValueError, IndexError) as exc:
+            self.dropped += 1
+            log.fine(f"flow {self.name}: IPFIX record not encoded: {exc!r}")
+            return
+        for i in self.template.counters:
+            if i != 2:
+                e[i] = 0
+        self.pending.setdefault(dom, []).append(rec)
+        self.npending += 1
+
+    def flush(self, now: float | None = None) -> None:
+        """Send what is queued (FlowEngine.tick, once a second)."""
+        if not self.npending or self.closed:
+            return
+        pending, self.pending, self.npending = self.pending, {}, 0
+        self.sender.send(self, pending, time.time() if now is None else now)
+
+    def sent(self, exc, records: int) -> None:
+        self.messages += 1
+        if exc is None:
+            self.records += records
+            return
+        self.errors += 1
+        if self.errors <= 3 or self.errors % 10000 == 0:
+            log.log.warning("flow %s: IPFIX send failed (%d errors): %r", self.name,
+                            self.errors, exc)
+
+    def close(self) -> None:
+        if not self.closed:
+            self.closed = True
+            self.sender.release(self.template.id)
+
+    def stats(self) -> dict:
+        return {"templateId": self.template.id, "records": self.records,
+                "messages": self.messages, "errors": self.errors, "dropped": self.dropped,
+                "pending": self.npending}
+
+
+class ExportTable(FlowTable):
+    """The flow cache of a definition with ipfixCollectors."""
+
+    def __init__(self, spec, max_entries, emit_record, now):
+        super().__init__(spec, max_entries, emit_record, now)
+        self.exporter = Exporter(spec)
+        if len(self.vfuncs) == 2:
+            # bytes and frames: the pipeline calls this instead of FlowTable.update
+            self.update = self._update_both
+
+    def _update_both(self, fk: tuple, xs: tuple, rate, now: float) -> list:
+        """FlowTable.update for two plain sums, with the same float operations, that also
+        keeps the second value's total (for the IPFIX record) after the value states:
+        entry [rate, last, total, start, state0, state1, total1]."""
+        x0, x1 = xs
+        s0 = x0 * rate
+        s1 = x1 * rate if x1 is not None else 0
+        inv_t = self.inv_t
+        entries = self.entries
+        e = entries.get(fk)
+        if e is None:
+            if len(entries) >= self.max_entries:
+                self.prune(now)
+            r0 = s0 * inv_t
+            e = [r0, now, s0, now, r0, s1 * inv_t, s1]
+            entries[fk] = e
+            if self.spec.log and self.spec.flow_start:
+                self.emit_record(self, fk, s0, now, now)
+        else:
+            dt = now - e[1]
+            if dt > 0.0:
+                d = exp(-dt * inv_t)
+                e[4] = e[4] * d + s0 * inv_t
+                e[5] = e[5] * d + s1 * inv_t
+            else:
+                e[4] += s0 * inv_t
+                e[5] += s1 * inv_t
+            e[0] = e[4]
+            e[1] = now
+            e[2] += s0
+            e[6] += s1
+        if e[0] > self.th_min:
+            self.check_thresholds(fk, e, now)
+        return e
+
+    def clear(self, now: float) -> None:
+        super().clear(now)
+        self.exporter.flush(now)
+        self.exporter.close()
