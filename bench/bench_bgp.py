@@ -243,6 +243,25 @@ def main() -> None:
               f"{out['valuePercentCoverage']:.1f}% coverage, "
               f"{len(bgp.sources['10.0.0.253'][0].acc4.by_prefix[1])} prefixes with traffic)")
 
+    # -- wildcard sources: ALL, and EDGE following a topology (the samples' agent is a switch
+    # whose ifIndex 3 is an edge port, then a link port) -----------------------------------
+    loop.call(bgp.remove_source, "10.0.0.253")
+    topo = engine.subsystems["topology"]
+
+    def fabric(link_port: str):
+        loop.call(topo.set, {
+            "nodes": {"sw": {"agent": "10.0.0.253",
+                             "ports": {"p3": {"ifindex": "3"}, "p9": {"ifindex": "9"}}}},
+            "links": {"l": {"node1": "sw", "port1": link_port, "node2": "spine", "port2": "x"}}})
+    for kind, link_port, label in (("ALL", "p9", "ALL source"),
+                                   ("EDGE", "p9", "EDGE source, samples on an edge port"),
+                                   ("EDGE", "p3", "EDGE source, samples on a link port (skipped)")):
+        fabric(link_port)
+        loop.call(bgp.add_source, kind, "127.0.0.1", 60, "bytes")
+        account()  # warm the LPM cache and take the topology's selection
+        per_sample(f"traffic accounting, {label}, warm cache", account)
+        loop.call(bgp.remove_source, kind)
+
     router.terminate()
     router.join(5)
     loop.run(engine.stop())

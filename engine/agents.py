@@ -164,3 +164,28 @@ class AgentTable:
         now = time.time() if now is None else now
         names = selected if selected else sorted(self.by_address)
         return {a: self.by_address[a].to_json(now) for a in names if a in self.by_address}
+
+
+def agents_json(engine, selector=None, now: float | None = None) -> dict:
+    """/agents/json and agents(): every agent, or those a selector picks, written as for the
+    metric queries (docs/metrics.md): addresses (IPv6 in any spelling), host names, ``ALL``,
+    ``TOPOLOGY`` / ``EDGE`` / ``CORE`` (the agents they select ports of), as a comma or
+    semicolon list or a list of such items. ValueError for a malformed selector."""
+    table: AgentTable = engine.agents
+    if selector is None:
+        items = []
+    elif isinstance(selector, (list, tuple, set, frozenset)):
+        items = [str(a) for a in selector]
+    else:
+        items = [str(selector)]
+    items = [p.strip() for a in items for p in a.replace(";", ",").split(",") if p.strip()]
+    if not items:
+        return table.to_json(None, now)
+    store = (getattr(engine, "subsystems", None) or {}).get("metrics")
+    if store is not None and hasattr(store, "select_agents"):
+        selected = store.select_agents(items)
+        if selected is None:
+            return table.to_json(None, now)
+        items = sorted(selected)
+    now = time.time() if now is None else now
+    return {a: table.by_address[a].to_json(now) for a in items if a in table.by_address}

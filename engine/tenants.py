@@ -71,6 +71,15 @@ def _mac(value) -> str:
     return text.replace(":", "").replace("-", "")
 
 
+def _agent_name(text: str) -> str:
+    """An agent address as the decoder names it (inet_ntop): for IPv6 that differs from
+    ipaddress's str() on IPv4-mapped and -compatible forms (::ffff:192.0.2.1)."""
+    ip = ipaddress.ip_address(text)
+    if ip.version == 4:
+        return str(ip)
+    return socket.inet_ntop(socket.AF_INET6, ip.packed)
+
+
 def _agent_port(value, kind: str) -> tuple[str, str]:
     """``agent_port`` -> (normalized agent address, port text); the agent is an IP address,
     which never holds '_', so the first '_' separates them (ifNames may contain '_')."""
@@ -79,7 +88,7 @@ def _agent_port(value, kind: str) -> tuple[str, str]:
                          + ("2" if kind == "ifindex" else "eth3"))
     agent, _, port = value.partition("_")
     try:
-        agent = str(ipaddress.ip_address(agent.strip()))
+        agent = _agent_name(agent.strip())
     except ValueError:
         raise ValueError(f"{kind} {value!r}: agent {agent!r} is not an IP address") from None
     if kind == "ifindex":
@@ -205,10 +214,11 @@ class Tenant:
             self.ports.pop(agent, None)
 
     def learn(self, agent: str, ifindex: int, name) -> bool:
-        """The agent's ifIndex is now called ``name`` (None: no name known); True when that
-        changes what the tenant selects."""
+        """The agent's ifIndex is now called ``name``; True when that changes what the tenant
+        selects. None (no name known: the counter sample had no port name record and the
+        metrics store had forgotten the interface) changes nothing: the last name holds."""
         named = self.named_ports.get(agent)
-        if named is None:
+        if named is None or name is None:
             return False
         wanted = name in self.ifnames[agent]
         if wanted == (ifindex in named):
@@ -258,6 +268,12 @@ class Tenants:
         """Define or replace tenant ``name``; ValueError says what is wrong with spec."""
         check_name(name)
         tenant = Tenant(name, spec)
+        try:
+            # opened before anything changes: _changed() then cannot fail half-way
+            self._socket(tenant.family)
+        except OSError as exc:    # no descriptors left, no IPv6 in the kernel, ...
+            raise ValueError(f"collectorAddress {tenant.address}: cannot open a UDP socket "
+                             f"({exc.strerror or exc})") from None
         self._flush()
         old = self.tenants.get(name)
         if old is not None and old.dest == tenant.dest:

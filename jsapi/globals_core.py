@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 from engine import log
+from engine.agents import agents_json
 from engine.metrics.store import flatten_agents
 
 from . import baseline, formats, rewrite, store
@@ -36,11 +37,10 @@ reg("analyzer", lambda s: s.engine.analyzer_json(), loop=True)
 
 
 def _agents(script, selected=None):
+    # the same selectors as metric(): addresses, host names, ALL, TOPOLOGY/EDGE/CORE
     if isinstance(selected, (list, tuple)):
-        selected = ",".join(str(a) for a in flatten_agents(selected))
-    if isinstance(selected, str):
-        selected = [a.strip() for a in selected.replace(";", ",").split(",") if a.strip()]
-    return script.engine.agents.to_json(selected or None)
+        selected = [str(a) for a in flatten_agents(selected) if a is not None]
+    return agents_json(script.engine, selected or None)
 
 
 reg("agents", _agents, loop=True)

@@ -9,6 +9,7 @@ host_name and its ports from its ifName counters."""
 from __future__ import annotations
 
 import json
+import re
 import time
 import urllib.error
 import urllib.request
@@ -34,9 +35,12 @@ TOPOLOGY = {
 H1, H2, H3 = "10.1.0.1", "10.1.0.2", "10.1.0.3"
 RATE = 100                    # sampling rate of the flow samples
 SCRIPT = r"""
+function agentNames(sel) { return Object.keys(sel === 'none' ? agents() : agents(sel)).sort(); }
 setHttpHandler(function(req) {
   var agents = req.query.agents[0];
   switch(req.path[0]) {
+    case 'agents':
+      return {string: agentNames(agents), array: agentNames(agents.split(','))};
     case 'metrics':
       return {metric: metric(agents, 'sum:ifinoctets,max:ifinoctets'),
               table: table(agents, 'ifinoctets'),
@@ -101,6 +105,11 @@ def call(e, path, data=None, method=None):
             return r.status, json.loads(body) if body else None
     except urllib.error.HTTPError as err:
         return err.code, err.read().decode()
+
+
+def text(e, path):
+    with urllib.request.urlopen(e.http_url + path, timeout=30) as r:
+        return r.read().decode()
 
 
 def get(e, path):
@@ -194,6 +203,14 @@ def test_counter_queries_select_ports(eng):
                 for m in j["metric"]] == [(m["metricN"], m["metricValue"], m.get("agent"),
                                            m.get("dataSource")) for m in r["metric"]], sel
         assert where(j["table"]) == ports and where(j["dump"]) == ports, sel
+        # the other aggregations, and the Prometheus export, keep to the same ports
+        avg, low, anyname = get(eng, f"/metric/{sel}/avg:ifinoctets,min:ifinoctets,any:ifname/json")
+        assert avg["metricValue"] == pytest.approx(rate(ports) / len(ports)), sel
+        assert low["metricValue"] == pytest.approx(min(rate([p]) for p in ports)), sel
+        assert anyname["metricN"] == len(ports) and (anyname["agent"], anyname["dataSource"]) in ports
+        assert anyname["metricValue"] == PORTS[anyname["agent"]][int(anyname["dataSource"])][0]
+        prom = text(eng, f"/prometheus/metrics/{sel}/ifinoctets/txt")
+        assert set(re.findall(r'agent="([^"]+)",datasource="([^"]+)"', prom)) == ports, sel
     # link ports are CORE only, never EDGE, and the host data source (2.1) is in neither
     dump_all = {sel: {tuple(x) for x in js(eng, "metrics", sel)["dumpAll"]}
                 for sel in ("EDGE", "CORE", "TOPOLOGY")}
@@ -309,3 +326,109 @@ def test_topology_without_links_is_all_edge():
     topo.set({"links": {}})
     assert ports("EDGE") == set()
     assert fe.active_flows("ALL", "pair", 10, 0, "edge", now=now)[0]["flowN"] == 2
+
+
+def test_agents_take_the_same_selectors(eng):
+    """agents() and /agents/json accept what metric() accepts: ALL, TOPOLOGY / EDGE / CORE (the
+    agents they select ports of), host names, mixed lists; an empty selection is empty, not
+    every agent."""
+    topo = eng.engine.subsystems["topology"]
+    everyone = sorted(PORTS)
+    assert js(eng, "agents", "none")["string"] == everyone
+    eng.call(topo.set, {})
+    for sel in ("EDGE", "CORE", "TOPOLOGY"):
+        assert js(eng, "agents", sel) == {"string": [], "array": []}, sel
+        assert get(eng, f"/agents/json?agent={sel}") == {}
+    call(eng, "/topology/json", json.dumps(TOPOLOGY).encode(), "PUT")
+    expected = {"ALL": everyone, "TOPOLOGY": [LEAF1, LEAF2], "EDGE": [LEAF1, LEAF2],
+                "CORE": [LEAF1, LEAF2], f"CORE,{OTHER}": everyone, "other": [OTHER],
+                f"leaf2;{LEAF1}": [LEAF1, LEAF2], LEAF1: [LEAF1], "192.0.2.250": []}
+    for sel, want in expected.items():
+        assert js(eng, "agents", sel) == {"string": want, "array": want}, sel
+        got = get(eng, "/agents/json?" + "&".join(f"agent={a}" for a in sel.replace(";", ",").split(",")))
+        assert sorted(got) == want, sel
+        assert all(got[a]["sFlowCounterSamples"] > 0 for a in want)
+
+
+def _engine():
+    from engine.core import Engine
+    from engine.props import DEFAULTS, Properties
+    eng = Engine(Properties(dict(DEFAULTS)))
+    return eng, *(eng.subsystems[k] for k in ("metrics", "flows", "topology"))
+
+
+def test_ipv6_agent_in_any_spelling():
+    """A topology naming an IPv6 agent as written by hand (upper case, zeros not compressed)
+    selects the agent the collector knows as 2001:db8::11."""
+    eng, store, fe, topo = _engine()
+    v6 = "2001:db8::11"
+    HOSTS[v6] = "leaf6"
+    ports = {1: ("eth1", 100), 2: ("eth2", 200), 3: ("eth3", 400)}
+    now = time.time()
+    try:
+        for seq in (1, 2):
+            eng.ingest(counters(v6, seq, 1000 + (seq - 1) * 1000 * POLL, ports), v6, now - 2 + seq)
+    finally:
+        del HOSTS[v6]
+    fe.set_flow("pair", {"keys": "ipsource,ipdestination", "value": "frames", "t": 20})
+    for ifindex in (1, 3):
+        for dg in flow_datagrams(v6, 210, flow_samples(ifindex, H1, H3, 20, 1)):
+            eng.ingest(dg, v6, now)
+    topo.set({"nodes": {"leaf6": {"agent": "2001:DB8:0:0::11", "ports": {"eth3": {"ifindex": "3"}}}},
+              "links": {"up": {"node1": "leaf6", "port1": "eth3", "node2": "spine", "port2": "p1"}}})
+    ports_of = lambda sel: {(e["agent"], e["dataSource"])
+                            for e in store.query_dump(sel, "ifinoctets", now=now)}
+    assert ports_of("EDGE") == {(v6, "1"), (v6, "2")}
+    assert ports_of("CORE") == {(v6, "3")}
+    assert ports_of("TOPOLOGY") == ports_of("EDGE") | ports_of("CORE")
+    [edge] = fe.active_flows("ALL", "pair", 10, 0, "edge", now=now)
+    assert (edge["agent"], edge["dataSource"], edge["flowN"]) == (v6, "1", 1)
+    assert topo.agent_for_node("leaf6") == v6
+    assert topo.interface_to_port("2001:DB8::11", 3)["port"] == "eth3"
+    assert topo.interface_to_link(v6, 3)["linkname"] == "up"
+    assert topo.nodes_for_agent("2001:0db8::11") == ["leaf6"]
+
+
+def test_declared_ifindex_wins_over_a_learned_ifname():
+    """A node declaring port eth3 at ifIndex 2 (say, after recabling) keeps it there even though
+    the agent's ifName counters still call ifIndex 3 eth3: the link is on ifIndex 2 only."""
+    eng, store, fe, topo = _engine()
+    now = time.time()
+    for seq in (1, 2):
+        eng.ingest(counters(LEAF1, seq, 1000 + (seq - 1) * 1000 * POLL, PORTS[LEAF1]), LEAF1,
+                   now - 2 + seq)
+    topo.set({"nodes": {"leaf1": {"agent": LEAF1, "ports": {"eth3": {"ifindex": "2"}}}},
+              "links": {"l": {"node1": "leaf1", "port1": "eth3", "node2": "leaf2", "port2": "eth3"}}})
+    ports_of = lambda sel: {e["dataSource"] for e in store.query_dump(sel, "ifinoctets", now=now)}
+    assert ports_of("CORE") == {"2"}
+    assert ports_of("EDGE") == {"1", "3"}
+    assert topo.interface_to_port(LEAF1, 2)["port"] == "eth3"
+    assert topo.interface_to_port(LEAF1, 3) is None and topo.interface_to_link(LEAF1, 3) is None
+
+
+def test_link_port_without_ifname_yet_is_not_edge():
+    """leaf1's link port is named (eth3) but its ifName counter has not arrived yet: the flow
+    seen on ifIndex 3 may be link traffic, so aggMode 'edge' must not count it (that would count
+    the packets twice); once the names arrive, ifIndex 3 is CORE and the others EDGE."""
+    eng, store, fe, topo = _engine()
+    now = time.time()
+    fe.set_flow("pair", {"keys": "ipsource,ipdestination", "value": "frames", "t": 20})
+    for ifindex in (1, 3):
+        for dg in flow_datagrams(LEAF1, 210, flow_samples(ifindex, H1, H3, 20, 1)):
+            eng.ingest(dg, LEAF1, now)
+    topo.set({"nodes": {"leaf1": {"agent": LEAF1, "ports": {"eth1": {"ifindex": "1"}, "eth3": {}}}},
+              "links": {"l": {"node1": "leaf1", "port1": "eth3", "node2": "leaf2", "port2": "eth3"}}})
+    # no counters yet: ifIndex 1 is declared (edge); 3 and 2 are unknown, so neither
+    [edge] = fe.active_flows("ALL", "pair", 10, 0, "edge", now=now)
+    assert (edge["dataSource"], edge["flowN"]) == ("1", 1)
+    assert fe.active_flows("ALL", "pair", 10, 0, "core", now=now) == []
+    assert [f["flowN"] for f in fe.active_flows("TOPOLOGY", "pair", 10, 0, "sum", now=now)] == [2]
+    # the counters with the ifNames arrive: eth3 is ifIndex 3, a link end
+    for seq in (1, 2):
+        eng.ingest(counters(LEAF1, seq, 1000 + (seq - 1) * 1000 * POLL, PORTS[LEAF1]), LEAF1,
+                   now - 2 + seq)
+    ports_of = lambda sel: {e["dataSource"] for e in store.query_dump(sel, "ifinoctets", now=now)}
+    assert ports_of("EDGE") == {"1", "2"} and ports_of("CORE") == {"3"}
+    [edge] = fe.active_flows("ALL", "pair", 10, 0, "edge", now=now)
+    [core] = fe.active_flows("ALL", "pair", 10, 0, "core", now=now)
+    assert (edge["dataSource"], edge["flowN"], core["dataSource"]) == ("1", 1, "3")

@@ -353,6 +353,11 @@ def test_nfcapd_receives_the_flows(make_engine, tmp_path):
         # nf4 (activeTimeout 1 s) reports from the engine's 1 s housekeeping while it runs ...
         exporter = eng.engine.subsystems["flows"].tables["nf4"].exporter
         eng.wait_for(lambda: exporter.records > 0, timeout=10)
+        # the exporter's counters, read-only, in the definition as GET shows it
+        stats = _http(eng, "GET", "/flow/nf4/json")[1]["ipfixStats"]
+        assert stats["templateId"] == exporter.template.id and stats["records"] > 0
+        assert stats["messages"] > 0 and stats["errors"] == stats["dropped"] == 0
+        assert _http(eng, "GET", "/flow/json")[1]["nf6"]["ipfixStats"]["templateId"] > 0
         # ... and deleting a definition exports what its flows have counted since
         assert _http(eng, "DELETE", "/flow/nf4/json")[0] == 204
         assert _http(eng, "DELETE", "/flow/nf6/json")[0] == 204
@@ -542,3 +547,226 @@ def test_bytes_and_frames_update_matches_the_general_path(collectors):
     assert strip(plain.events_since(max_events=1000)) == strip(exp.events_since(max_events=1000))
     assert plain.events_since(max_events=1000)
     assert strip(plain.flows_since(max_flows=1000)) == strip(exp.flows_since(max_flows=1000))
+
+
+# -- (3) review: sessions, failures, extremes, engine stop --------------------------------------
+@pytest.fixture
+def own_sender(monkeypatch):
+    """A private exporting process, so the test sees a fresh transport session whatever other
+    tests left defined in the process-wide one."""
+    from engine.flows import ipfix
+
+    sender = ipfix.Sender()
+    monkeypatch.setattr(ipfix, "SENDER", sender)
+    yield sender
+    for sock in sender.sockets.values():
+        sock.close()
+
+
+PKT = {"ipsource": "10.0.0.1", "ipdestination": "10.0.0.2", "bytes": 100, "frames": 1}
+
+
+def _ended(fe, start, agent="192.0.2.7", pkt=PKT, rate=10, n=3):
+    """n samples of one flow from ``start`` on, then a tick after it ended."""
+    for i in range(n):
+        fe.process(dict(pkt), agent, "1", rate, start + i)
+    fe.tick(start + n + idle_timeout(2) + 1)
+
+
+def test_new_transport_session_restarts_sequence_and_templates(collectors, own_sender):
+    """RFC 7011 3.1: the sequence number counts the data records of the current stream. When
+    the last exporting definition goes, the socket closes; the next one opens another (a new
+    source port, so a new transport session): its sequence starts at 0, with the template."""
+    from engine.flows.engine import FlowEngine
+
+    fe = FlowEngine(None)
+    col = collectors()
+    spec = {"keys": "ipsource", "value": "bytes", "ipfixCollectors": [col.address]}
+    fe.set_flow("a", spec)
+    _ended(fe, T0)
+    _ended(fe, T0 + 20)
+    fe.clear_flow("a")
+    assert own_sender.sockets == {}
+    fe.set_flow("b", spec)
+    _ended(fe, T0 + 40)
+    msgs = decode_all(col.drain())
+    assert [(m["seq"], len(m["records"]), bool(m["template_ids"])) for m in msgs] == [
+        (0, 1, True), (1, 1, False), (0, 1, True)]
+    assert msgs[0]["session"] == msgs[1]["session"] != msgs[2]["session"]
+
+
+def test_a_template_that_failed_to_leave_is_sent_again(collectors, own_sender):
+    """A message carrying the template that the kernel refused does not count as the template
+    sent: the next message carries it (else the collector could decode nothing for 30 s)."""
+    from engine.flows.engine import FlowEngine
+
+    failures = []
+    real = own_sender._sendto
+
+    def refuse_first(family, msg, addr, port):
+        if not failures:
+            failures.append(msg)
+            return OSError(105, "No buffer space available")
+        return real(family, msg, addr, port)
+
+    own_sender._sendto = refuse_first
+    fe = FlowEngine(None)
+    col = collectors()
+    fe.set_flow("a", {"keys": "ipsource", "value": "bytes", "ipfixCollectors": [col.address]})
+    _ended(fe, T0)
+    _ended(fe, T0 + 5)
+    assert len(failures) == 1 and fe.tables["a"].exporter.errors == 1
+    msgs = decode_all(col.drain())     # KeyError here: data before its template
+    assert [(m["seq"], m["template_ids"]) for m in msgs] == [
+        (1, [fe.tables["a"].exporter.template.id])]
+
+
+def test_counts_beyond_64_bits_and_non_finite_values_do_not_stop_the_tick(collectors, own_sender):
+    """Deltas are unsigned 64-bit: a larger estimate (huge sampling rate times huge lengths)
+    is exported as 2^64-1 rather than lost; a non-finite value (sFlow-RT RTFLOW samples carry
+    doubles) must not raise out of the housekeeping tick, which would stop every other
+    definition's sweep and export."""
+    from engine.flows.engine import FlowEngine
+
+    fe = FlowEngine(None)
+    col = collectors()
+    spec = {"keys": "ipsource", "value": "bytes", "values": ["frames"],
+            "ipfixCollectors": [col.address]}
+    fe.set_flow("big", spec)
+    fe.set_flow("inf", dict(spec, keys="ipdestination"))
+    fe.set_flow("ok", dict(spec, keys="ip6source"))
+    big = 0xFFFFFFFF
+    for i in range(3):
+        fe.process({"ipsource": "10.0.0.1", "bytes": big, "frames": 1}, "192.0.2.7", "1",
+                   big, T0 + i)
+        fe.process({"ipdestination": "10.0.0.2", "bytes": float("inf"), "frames": 1},
+                   "192.0.2.7", "1", 1, T0 + i)
+        fe.process({"ip6source": "2001:db8::1", "bytes": 100, "frames": 1}, "192.0.2.7", "1",
+                   10, T0 + i)
+    fe.tick(T0 + 3 + idle_timeout(2) + 1)
+    got = {}
+    templates: dict = {}
+    for _, msg in col.drain():
+        m = parse_message(msg, templates)
+        for r in m["records"]:
+            name = "ok" if 27 in r else "big" if 8 in r else "inf"
+            got[name] = (r[1], r[2])
+    assert got == {"big": (2**64 - 1, 3 * big), "inf": (2**64 - 1, 3), "ok": (3 * 100 * 10, 30)}
+    for name in ("big", "inf", "ok"):
+        assert fe.tables[name].exporter.dropped == 0 and fe.tables[name].entries == {}
+
+
+def test_engine_stop_exports_what_the_caches_hold_and_closes_the_sockets(collectors, own_sender):
+    """Stopping the engine exports every exporting definition's flows that have counts not yet
+    reported, then closes the exporting sockets; definitions without collectors send nothing."""
+    import asyncio
+
+    from engine.flows.engine import FlowEngine
+
+    fe = FlowEngine(None)
+    col = collectors()
+    fe.set_flow("exp", {"keys": "ipsource,ipdestination", "value": "bytes", "values": ["frames"],
+                        "ipfixCollectors": [col.address]})
+    fe.set_flow("plain", {"keys": "ipsource", "value": "bytes"})
+    now = time.time()
+    for i in range(4):
+        fe.process(dict(PKT), "192.0.2.7", "1", 10, now + i * 0.1)
+        fe.process(dict(PKT, ipsource="10.0.0.3"), "192.0.2.8", "2", 100, now + i * 0.1)
+    fe.tick(now + 1)                          # nothing ended yet: nothing sent
+    assert col.drain() == []
+    asyncio.run(fe.stop())
+    msgs = decode_all(col.drain())
+    got = sorted((m["domain"], r[8], r[1], r[2]) for m in msgs for r in m["records"])
+    assert got == [(int(ipaddress.ip_address("192.0.2.7")), "10.0.0.1", 4 * 100 * 10, 4 * 10),
+                   (int(ipaddress.ip_address("192.0.2.8")), "10.0.0.3", 4 * 100 * 100, 4 * 100)]
+    assert fe.tables["exp"].exporter.closed and own_sender.sockets == {}
+    assert own_sender.ids == set()
+    # GET shows the exporter's counters; a definition PUT back as GET showed it is accepted
+    shown = fe.get_flow("exp")
+    assert shown["ipfixStats"] == {"templateId": fe.tables["exp"].exporter.template.id,
+                                   "records": 2, "messages": 2, "errors": 0, "dropped": 0,
+                                   "pending": 0}
+    assert "ipfixStats" not in fe.get_flow("plain")
+    from engine.flows.spec import FlowSpec
+    assert "ipfixStats" not in FlowSpec("again", shown).as_json()
+
+
+def test_a_dropped_record_restarts_both_deltas(collectors, own_sender, monkeypatch):
+    """A record dropped (queue full) still ends its period for both counters: the next record
+    of that flow has the bytes and the frames since the drop, not frames since earlier."""
+    from engine.flows import ipfix
+    from engine.flows.engine import FlowEngine
+
+    monkeypatch.setattr(ipfix, "MAX_PENDING", 1)
+    fe = FlowEngine(None)
+    col = collectors()
+    fe.set_flow("f", {"keys": "ipsource", "value": "bytes", "values": ["frames"],
+                      "activeTimeout": 5, "ipfixCollectors": [col.address]})
+    for i in range(3):
+        for src in ("10.0.0.1", "10.0.0.2"):
+            fe.process({"ipsource": src, "bytes": 100, "frames": 1}, "192.0.2.7", "1", 10, T0 + i)
+    fe.tick(T0 + 5)             # both reported; one queued, the other dropped
+    exporter = fe.tables["f"].exporter
+    assert exporter.dropped == 1 and exporter.records == 1
+    for i in range(2):
+        fe.process({"ipsource": "10.0.0.2", "bytes": 100, "frames": 1}, "192.0.2.7", "1", 10,
+                   T0 + 6 + i)
+    fe.tick(T0 + 20)            # both ended: the dropped flow's counts since its drop go
+    recs = [(r[8], r[1], r[2]) for m in decode_all(col.drain()) for r in m["records"]]
+    assert sorted(recs) == [("10.0.0.1", 3000, 30), ("10.0.0.2", 2000, 20)]
+    for _, octets, packets in recs:
+        assert octets == packets * 100, recs
+
+
+def test_stopping_a_running_engine_exports_its_flows(collectors, own_sender, tmp_path):
+    """End to end: sFlow in over UDP, a definition PUT over REST, the engine stopped (what
+    SIGTERM does): the flows still in the cache arrive at the collector, every byte counted."""
+    from conftest import RunningEngine
+
+    rate = 100
+    gen = TrafficGenerator(Scenario(agents=2, flows=8, samples_per_second=1000,
+                                    sampling_rate=rate, protocols=(("tcp", 1.0),), seed=5))
+    col = collectors()
+    eng = RunningEngine({}, tmp_path).start()
+    try:
+        fields = {"keys": "ipsource,ipdestination,tcpsourceport,tcpdestinationport",
+                  "value": "bytes", "values": ["frames"], "ipfixCollectors": [col.address]}
+        assert _http(eng, "PUT", "/flow/stop/json", fields)[0] == 204
+        dgs = [dg for _, step in gen.run(2, dt=0.5) for dg in step]
+        eng.send_paced(dgs)
+        eng.wait_for(lambda: eng.engine.stats.datagrams >= len(dgs))
+        assert _http(eng, "GET", "/flow/stop/json")[1]["ipfixStats"]["records"] == 0
+    finally:
+        eng.stop()
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and not col.drain():
+        time.sleep(0.02)
+    time.sleep(0.1)
+    records = [r for m in decode_all(col.drain()) for r in m["records"]]
+    flows = [f for f in gen.flows if f.samples]
+    assert len(records) == len({(f.src, f.dst, f.sport, f.dport) for f in flows})
+    assert sum(r[1] for r in records) == sum(f.samples * rate * f.frame_size for f in flows)
+    assert sum(r[2] for r in records) == sum(f.samples * rate for f in flows)
+    assert own_sender.sockets == {} and own_sender.ids == set()
+
+
+def test_redefining_the_only_exporting_definition_keeps_the_session(collectors, own_sender):
+    """Replacing a definition opens the new one before the old one lets go, so the exporting
+    socket (the transport session) stays: one source port, one unbroken sequence, as a
+    collector tracking its exporters by address and domain wants (nfcapd counts a sequence
+    restart as an error)."""
+    from engine.flows.engine import FlowEngine
+
+    fe = FlowEngine(None)
+    col = collectors()
+    spec = {"keys": "ipsource", "value": "bytes", "ipfixCollectors": [col.address]}
+    fe.set_flow("a", spec)
+    _ended(fe, T0)
+    for i in range(2):
+        fe.process(dict(PKT), "192.0.2.7", "1", 10, T0 + 20 + i)
+    fe.set_flow("a", dict(spec, n=10))     # exports what the old cache held, then goes on
+    _ended(fe, T0 + 40)
+    msgs = decode_all(col.drain())
+    assert [(m["seq"], len(m["records"])) for m in msgs] == [(0, 1), (1, 1), (2, 1)]
+    assert len({m["session"] for m in msgs}) == 1
+    assert msgs[2]["template_ids"] == [fe.tables["a"].exporter.template.id]

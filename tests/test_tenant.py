@@ -581,3 +581,102 @@ def test_prefix_index_matches_ipaddress():
             assert index.mask(str(addr)) == want, (str(addr), version)
     assert Prefixes(socket.AF_INET, []).mask("10.0.0.1") == 0
     assert Prefixes(socket.AF_INET, [(1, 2, 1)]).mask("not an address") == 0
+
+
+def test_ifname_is_kept_when_a_counter_sample_brings_no_name(make_engine, receivers):
+    """An interface keeps the last name it reported: once the metrics store has forgotten the
+    data source (its counters expired), a counter sample without a port name record (0:1005)
+    does not take the port out of an ifname filter; only another name does."""
+    eng = make_engine()
+    r = receivers()
+    agent = "192.0.2.10"
+    metrics = eng.engine.subsystems["metrics"]
+    dgs = iter(range(1, 1000))
+
+    def send(*samples):
+        data = encode.datagram(agent, next(dgs), 5000, list(samples))
+        eng.send(data)
+        return data
+
+    send(ifname_counters(1, 3, "eth3"))
+    eng.wait_for(lambda: metrics.agents.get(agent))
+    assert call(eng, "PUT", "/tenant/t/json", tenant_spec(r, ifname=[f"{agent}_eth3"]))[0] == 204
+    # the store expires the data source (no counters for a long time)
+    eng.call(metrics.sweep, time.time() + 3600)
+    assert metrics.agents.get(agent) is None
+    nameless = encode.counter_sample(2, 0, 3, [])
+    kept = send(nameless, flow(1, 3, 7))
+    got = r.wait_count(1)
+    assert len(got) == 1 and split_v5(got[0])[3] == split_v5(kept)[3]
+    # a different name does take it out
+    send(ifname_counters(3, 3, "eth3-new"), flow(2, 3, 7))
+    marker = send(ifname_counters(4, 4, "eth3"), flow(3, 4, 7))
+    got = r.wait_count(2)
+    time.sleep(0.2)
+    assert len(r.got) == 2 and split_v5(got[1])[3] == split_v5(marker)[3]
+
+
+def test_ipv4_mapped_ipv6_agent_matches_its_port_filters(make_engine, receivers):
+    """An agent with an IPv4-mapped IPv6 address is named as the decoder names it
+    (::ffff:192.0.2.1, inet_ntop), whichever way the filter writes it, so its ifindex filter
+    matches and GET answers that form."""
+    eng = make_engine()
+    r = receivers()
+    agent = "::ffff:192.0.2.1"
+    assert call(eng, "PUT", "/tenant/m/json",
+                tenant_spec(r, ifindex=["::FFFF:c000:201_5"]))[0] == 204
+    assert call(eng, "GET", "/tenant/m/json")[1]["filters"]["ifindex"] == [f"{agent}_5"]
+    data = encode.datagram(agent, 1, 1, [flow(1, 5, 7)])
+    assert decode_datagram(data).agent == agent
+    eng.send(data)
+    got = r.wait_count(1, timeout=5)
+    assert len(got) == 1 and split_v5(got[0])[3] == split_v5(data)[3]
+
+
+SOCKET_FAILURE = r"""
+import errno, json, os, resource
+from engine import props
+from engine.core import Engine
+
+eng = Engine(props.Properties(dict(props.DEFAULTS)))
+t = eng.subsystems["tenants"]
+spec = {"collectorAddress": "127.0.0.1", "collectorPort": 9, "filters": {"ifindex": ["192.0.2.1_1"]}}
+# the kernel refuses new descriptors: no socket can be opened
+top = max(int(fd) for fd in os.listdir("/proc/self/fd"))
+resource.setrlimit(resource.RLIMIT_NOFILE, (top + 8, resource.getrlimit(resource.RLIMIT_NOFILE)[1]))
+held = []
+try:
+    while True:
+        held.append(os.open("/dev/null", os.O_RDONLY))
+except OSError as exc:
+    assert exc.errno == errno.EMFILE
+out = {}
+try:
+    t.set_tenant("a", spec)
+    out["first"] = "accepted"
+except ValueError as exc:
+    out["first"] = "ValueError: " + str(exc)
+except Exception as exc:
+    out["first"] = type(exc).__name__
+out["after_failure"] = [sorted(t.tenants), t.on_flow_sample in eng.flow_handlers]
+os.close(held.pop())
+t.set_tenant("a", spec)
+out["after_retry"] = [sorted(t.tenants), t.on_flow_sample in eng.flow_handlers]
+print(json.dumps(out))
+"""
+
+
+def test_a_socket_that_cannot_be_opened_refuses_the_tenant(tmp_path):
+    """A PUT whose collector socket cannot be opened (no descriptors left; no IPv6 in the
+    kernel) is refused with the reason and leaves no half-registered tenant behind."""
+    import subprocess
+    import sys
+
+    from paths import REPO
+    run = subprocess.run([sys.executable, "-c", SOCKET_FAILURE], capture_output=True, text=True,
+                         timeout=60, cwd=REPO, env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)})
+    assert run.returncode == 0, run.stderr
+    out = json.loads(run.stdout.strip().splitlines()[-1])
+    assert out["first"].startswith("ValueError: ") and "socket" in out["first"], out
+    assert out["after_failure"] == [[], False]
+    assert out["after_retry"] == [["a"], True]

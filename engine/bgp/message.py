@@ -313,22 +313,37 @@ class Interner:
 
 
 class Update:
-    """A decoded UPDATE: NLRI as (packed_address, length) per family, plus the shared attrs.
-    For a family received with ADD-PATH the tuples are (packed_address, length, path_id)."""
+    """A decoded UPDATE: NLRI as (packed_address, length) per family, each with its attribute
+    set. For a family received with ADD-PATH the tuples are (packed_address, length, path_id).
 
-    __slots__ = ("withdrawn4", "nlri4", "withdrawn6", "nlri6", "attrs", "treat_as_withdraw",
-                 "errors", "eor", "other_families")
+    The attribute sets differ only in the next hop: IPv4 NLRI of the UPDATE's own field use
+    NEXT_HOP, routes in MP_REACH_NLRI that attribute's next hop (RFC 4760 §3), so an UPDATE
+    carrying both has two sets. ``nlri4`` holds the IPv4 prefixes of the NLRI field, or of
+    MP_REACH_NLRI when the field is empty; in the rare UPDATE with IPv4 in both, the MP ones
+    are ``nlri4_mp`` / ``attrs4_mp``. The attrs are None when there is nothing to announce
+    (or the UPDATE is treat-as-withdraw)."""
+
+    __slots__ = ("withdrawn4", "nlri4", "withdrawn6", "nlri6", "nlri4_mp", "attrs4", "attrs6",
+                 "attrs4_mp", "treat_as_withdraw", "errors", "eor", "other_families")
 
     def __init__(self):
         self.withdrawn4: list = []
         self.nlri4: list = []
         self.withdrawn6: list = []
         self.nlri6: list = []
-        self.attrs: PathAttrs | None = None
+        self.nlri4_mp: list = []
+        self.attrs4: PathAttrs | None = None
+        self.attrs6: PathAttrs | None = None
+        self.attrs4_mp: PathAttrs | None = None
         self.treat_as_withdraw = False
         self.errors: list[str] = []
         self.eor: tuple[int, int] | None = None
         self.other_families: list = []  # (afi, safi) whose NLRI we do not keep (e.g. flowspec)
+
+    @property
+    def attrs(self) -> PathAttrs | None:
+        """The attribute set of a single-family UPDATE (the IPv4 one when it has both)."""
+        return self.attrs4 if self.attrs4 is not None else self.attrs6
 
 
 _MASKS = bytes((0xFF << (8 - i)) & 0xFF for i in range(8))
@@ -418,7 +433,9 @@ def decode_update(body: bytes, as4: bool, intern: Interner | None = None,
     attrs = PathAttrs()
     seen: set[int] = set()
     as_path = as4_path = None
-    has_next_hop = False
+    next_hop = None      # NEXT_HOP: for the NLRI field's prefixes only
+    mp_hop = None        # (next hop, link-local) of MP_REACH_NLRI: for its prefixes only
+    mp4: list = []       # IPv4 prefixes of MP_REACH_NLRI
     while off < aend:
         if off + 3 > aend:
             u.treat_as_withdraw = True
@@ -472,8 +489,7 @@ def decode_update(body: bytes, as4: bool, intern: Interner | None = None,
             elif code == NEXT_HOP:
                 if length != 4:
                     raise _Malformed("bad NEXT_HOP length")
-                attrs.nexthop = socket.inet_ntoa(value)
-                has_next_hop = True
+                next_hop = socket.inet_ntoa(value)
             elif code == MED:
                 if length != 4:
                     raise _Malformed("bad MULTI_EXIT_DISC length")
@@ -496,7 +512,7 @@ def decode_update(body: bytes, as4: bool, intern: Interner | None = None,
                     raise _Malformed("bad EXTENDED_COMMUNITIES length")
                 attrs.ext_communities = tuple(value[i:i + 8] for i in range(0, length, 8))
             elif code == MP_REACH:
-                _decode_mp_reach(value, u, attrs, add_path)
+                mp_hop = _decode_mp_reach(value, u, mp4, add_path)
             elif code == MP_UNREACH:
                 _decode_mp_unreach(value, u, add_path)
             elif code in (ATOMIC_AGGREGATE, AGGREGATOR, AS4_AGGREGATOR, ORIGINATOR_ID,
@@ -518,10 +534,16 @@ def decode_update(body: bytes, as4: bool, intern: Interner | None = None,
         if as4_path is not None and not as4:
             as_path = _merge_as4(as_path, as4_path)
         attrs.aspath = as_path
+    # NEXT_HOP is mandatory for the UPDATE's own NLRI field only, and applies to it only;
+    # routes in MP_REACH_NLRI have their next hop there (RFC 4760 §3)
+    classic = bool(u.nlri4)
+    if mp4:
+        if classic:
+            u.nlri4_mp = mp4
+        else:
+            u.nlri4 = mp4
     has_reach = bool(u.nlri4 or u.nlri6)
-    # NEXT_HOP is mandatory for the UPDATE's own NLRI field only; IPv4 carried in
-    # MP_REACH_NLRI has its next hop there (RFC 4760 §3)
-    classic = aend < n
+    has_next_hop = next_hop is not None
     if has_reach and not u.treat_as_withdraw and (
             ORIGIN not in seen or AS_PATH not in seen or (classic and not has_next_hop)):
         missing = [name for code, name in ((ORIGIN, "ORIGIN"), (AS_PATH, "AS_PATH"))
@@ -531,7 +553,23 @@ def decode_update(body: bytes, as4: bool, intern: Interner | None = None,
         u.treat_as_withdraw = True  # RFC 7606 §3.d
         u.errors.append("missing well-known attribute " + ",".join(missing))
     if not u.treat_as_withdraw and has_reach:
-        u.attrs = intern(attrs) if intern is not None else attrs
+        # one set per next hop; the usual single-family UPDATE builds just one
+        mp_attrs = None
+        if mp_hop is not None and (u.nlri6 or mp4):
+            mp_attrs = attrs if not classic else _with_next_hop(attrs, None, None)
+            mp_attrs.nexthop, mp_attrs.nexthop_ll = mp_hop
+            if intern is not None:
+                mp_attrs = intern(mp_attrs)
+        if classic:
+            attrs.nexthop = next_hop
+            a4 = intern(attrs) if intern is not None else attrs
+            u.attrs4 = a4
+            if mp4:
+                u.attrs4_mp = mp_attrs
+        else:
+            u.attrs4 = mp_attrs if u.nlri4 else None
+        if u.nlri6:
+            u.attrs6 = mp_attrs
     if not (u.withdrawn4 or u.nlri4 or alen):
         u.eor = (AFI_IPV4, SAFI_UNICAST)
     return u
@@ -585,7 +623,14 @@ def _parser(afi: int, safi: int, add_path):
     return parse_prefixes_path_id if add_path and (afi, safi) in add_path else parse_prefixes
 
 
-def _decode_mp_reach(value: bytes, u: Update, attrs: PathAttrs, add_path=None) -> None:
+def _with_next_hop(a: PathAttrs, nexthop, nexthop_ll) -> PathAttrs:
+    return PathAttrs(a.origin, a.aspath, nexthop, nexthop_ll, a.med, a.localpref, a.communities,
+                     a.large_communities, a.ext_communities)
+
+
+def _decode_mp_reach(value: bytes, u: Update, nlri4: list, add_path=None):
+    """IPv6 unicast prefixes go to u.nlri6, IPv4 ones to nlri4; returns the attribute's
+    (next hop, link-local next hop), None for families we do not keep."""
     afi, safi, nhlen = struct.unpack_from(">HBB", value, 0)
     off = 4 + nhlen
     if off + 1 > len(value):
@@ -596,17 +641,16 @@ def _decode_mp_reach(value: bytes, u: Update, attrs: PathAttrs, add_path=None) -
         if nhlen not in (16, 32):
             raise _Malformed(f"bad IPv6 next hop length {nhlen}")
         _parser(afi, safi, add_path)(value, off, len(value), 16, u.nlri6)
-        attrs.nexthop = socket.inet_ntop(socket.AF_INET6, nh[:16])
-        if nhlen == 32:
-            attrs.nexthop_ll = socket.inet_ntop(socket.AF_INET6, nh[16:])
-    elif (afi, safi) == (AFI_IPV4, SAFI_UNICAST):
+        return (socket.inet_ntop(socket.AF_INET6, nh[:16]),
+                socket.inet_ntop(socket.AF_INET6, nh[16:]) if nhlen == 32 else None)
+    if (afi, safi) == (AFI_IPV4, SAFI_UNICAST):
         if nhlen not in (4, 16, 32):
             raise _Malformed(f"bad next hop length {nhlen}")
-        _parser(afi, safi, add_path)(value, off, len(value), 4, u.nlri4)
-        attrs.nexthop = (socket.inet_ntoa(nh) if nhlen == 4
-                         else socket.inet_ntop(socket.AF_INET6, nh[:16]))
-    else:
-        u.other_families.append((afi, safi))
+        _parser(afi, safi, add_path)(value, off, len(value), 4, nlri4)
+        return (socket.inet_ntoa(nh) if nhlen == 4
+                else socket.inet_ntop(socket.AF_INET6, nh[:16])), None
+    u.other_families.append((afi, safi))
+    return None
 
 
 def _decode_mp_unreach(value: bytes, u: Update, add_path=None) -> None:

@@ -17,12 +17,23 @@ from .session import DEFAULT_HOLD, Session
 from .traffic import DST, SRC, Source, prefix_values, top_prefixes
 
 WILDCARD_AGENTS = {"ALL", "EDGE", "CORE", "TOPOLOGY", "*"}
+# wildcard sources that follow the installed topology: the Topology method giving the
+# (agent, data source) Selection whose samples they account (docs/bgp.md "Sources")
+TOPOLOGY_SCOPES = {"EDGE": "edge_selection", "CORE": "core_selection",
+                   "TOPOLOGY": "topology_selection"}
 ADDRESS_KEYS = frozenset({"ipsource", "ipdestination", "ip6source", "ip6destination"})
 MAC_KEYS = frozenset({"macsource", "macdestination"})
 _MAC = re.compile(r"[0-9A-F]{12}")
 _MAC_SEPARATORS = re.compile(r"[:.\-]")
 DIRECTIONS = {"destination": DST, "egress": DST, "dst": DST,
               "source": SRC, "ingress": SRC, "src": SRC}
+
+
+APPLICABLE_MAX = 10_000  # agents, and data sources per agent, in the scope cache
+
+
+class _NoStore:
+    names_version = 0
 
 
 class BgpSpeaker:
@@ -50,6 +61,18 @@ class BgpSpeaker:
         # (_sources_changed), so an engine without BGP accounting pays nothing per sample;
         # it decodes only the attributes it reads (None: the sample's full dict)
         self._reads: frozenset | None = None
+        # EDGE / CORE / TOPOLOGY sources: their Source.scope is the topology's cached
+        # Selection, taken again only when the topology is set or the store's learned
+        # ifname/host_name mapping changes (the two version numbers the topology keys its
+        # own cache by), so a sample costs two integer compares and one Selection.has
+        self._topo = None                 # the topology subsystem (attached after us)
+        self._store = _NoStore            # the metric store, for names_version
+        self._scoped = False              # some wildcard source follows the topology
+        self._filtering = False           # ... and a topology is installed
+        self._topo_version = self._names_version = -1
+        # agent -> data source -> the wildcard sources accounting its samples, filled as
+        # samples arrive and emptied with every refresh: two dict lookups per sample
+        self._applicable: dict[str, dict[str, list]] = {}
 
     # -- lifecycle ----------------------------------------------------------------------------
     async def start(self) -> None:
@@ -155,13 +178,19 @@ class BgpSpeaker:
         if u.treat_as_withdraw:
             if u.nlri4:
                 n.rib4.withdraw(u.nlri4)
+            if u.nlri4_mp:
+                n.rib4.withdraw(u.nlri4_mp)
             if u.nlri6:
                 n.rib6.withdraw(u.nlri6)
-        elif u.attrs is not None:
-            if u.nlri4:
-                n.rib4.announce(u.nlri4, u.attrs)
-            if u.nlri6:
-                n.rib6.announce(u.nlri6, u.attrs)
+        else:
+            # each family with its own attribute set: they differ in the next hop when an
+            # UPDATE carries both NEXT_HOP routes and MP_REACH_NLRI ones
+            if u.attrs4 is not None:
+                n.rib4.announce(u.nlri4, u.attrs4)
+            if u.attrs4_mp is not None:
+                n.rib4.announce(u.nlri4_mp, u.attrs4_mp)
+            if u.attrs6 is not None:
+                n.rib6.announce(u.nlri6, u.attrs6)
 
     def session_up(self, session: Session) -> None:
         n = session.neighbor
@@ -291,8 +320,10 @@ class BgpSpeaker:
             raise ValueError("t must be positive")
         value = str(value or "bytes")
         agent = str(agent).strip()
-        src = Source(agent, n4, n6, t, value, time.time())
         if agent.upper() in WILDCARD_AGENTS:
+            agent = agent.upper()
+        src = Source(agent, n4, n6, t, value, time.time())
+        if agent in WILDCARD_AGENTS:
             self.wildcard_sources = [s for s in self.wildcard_sources if s.agent != agent] + [src]
         else:
             agent = normalize_address(agent)
@@ -305,6 +336,7 @@ class BgpSpeaker:
         agent = str(agent).strip()
         try:
             if agent.upper() in WILDCARD_AGENTS:
+                agent = agent.upper()
                 before = len(self.wildcard_sources)
                 self.wildcard_sources = [s for s in self.wildcard_sources if s.agent != agent]
                 return len(self.wildcard_sources) != before
@@ -317,17 +349,55 @@ class BgpSpeaker:
         # the C decoder builds just these; the Python one would cut them from the full dict
         native = _attributes.flow_attributes_subset is not _attributes.python_flow_attributes_subset
         self._reads = ADDRESS_KEYS | {s.value for s in self.all_sources()} if native else None
+        self._scoped = any(s.agent in TOPOLOGY_SCOPES for s in self.wildcard_sources)
+        self._refresh_scopes()
         self.engine.use_handler("flow", self.on_flow_sample,
                                 bool(self.sources or self.wildcard_sources))
+
+    def _refresh_scopes(self) -> None:
+        """Give each EDGE / CORE / TOPOLOGY source the topology's current port Selection, or
+        None (every sample) while no topology with a node or link is installed."""
+        topo = self._topo
+        if topo is None:
+            subsystems = getattr(self.engine, "subsystems", None) or {}
+            topo = self._topo = subsystems.get("topology")
+            store = subsystems.get("metrics")
+            self._store = store if hasattr(store, "names_version") else _NoStore
+        if topo is None:              # an engine without the topology subsystem
+            self._scoped = self._filtering = False
+            for s in self.wildcard_sources:
+                s.scope = None
+            return
+        # versions first: the selections taken below are built for (at least) these
+        self._topo_version, self._names_version = topo.version, self._store.names_version
+        self._applicable = {}
+        installed = bool(topo.nodes or topo.links)
+        filtering = False
+        for s in self.wildcard_sources:
+            method = TOPOLOGY_SCOPES.get(s.agent) if installed else None
+            s.scope = getattr(topo, method)() if method else None
+            filtering = filtering or s.scope is not None
+        self._filtering = filtering
 
     def sources_for(self, agent: str):
         return self.sources.get(agent) or self.wildcard_sources
 
     # -- the per-sample path ------------------------------------------------------------------
     def on_flow_sample(self, sample, now: float) -> None:
-        srcs = self.sources.get(sample.agent) or self.wildcard_sources
-        if not srcs:
-            return
+        srcs = self.sources.get(sample.agent)
+        if srcs is None:
+            srcs = self.wildcard_sources
+            if self._scoped:
+                if self._topo.version != self._topo_version or \
+                        self._store.names_version != self._names_version:
+                    self._refresh_scopes()
+                if self._filtering:   # EDGE: only samples taken at an edge port count
+                    by_ds = self._applicable.get(sample.agent)
+                    srcs = None if by_ds is None else by_ds.get(sample.data_source)
+                    if srcs is None:
+                        srcs = self._applicable_at(sample.agent, sample.data_source)
+            if not srcs:
+                return
         attrs = _attributes.flow_attributes_subset(sample, self._reads, True)   # read only
         rate = sample.sampling_rate or 1
         for src in srcs:
@@ -350,6 +420,20 @@ class BgpSpeaker:
             d = match(dst)
             s = match(a) if a is not None else None
             acc.add(now, v, s[0] if s is not None else None, d[0] if d is not None else None)
+
+    def _applicable_at(self, agent: str, ds: str) -> list:
+        """The wildcard sources whose scope takes samples of (agent, data source), cached."""
+        cache = self._applicable
+        by_ds = cache.get(agent)
+        if by_ds is None:
+            if len(cache) >= APPLICABLE_MAX:   # bounded, even against spoofed agents
+                cache.clear()
+            by_ds = cache[agent] = {}
+        elif len(by_ds) >= APPLICABLE_MAX:
+            by_ds.clear()
+        srcs = by_ds[ds] = [s for s in self.wildcard_sources
+                            if s.scope is None or s.scope.has(agent, ds)]
+        return srcs
 
     def flow_attributes(self, agent: str, attrs: dict) -> dict:
         """bgp* flow keys for a sample from `agent` (empty when the agent has no source)."""

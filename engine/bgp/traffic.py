@@ -73,12 +73,15 @@ class Accumulator:
 
 
 class Source:
-    """bgpAddSource(agent, router, t, value): where an agent's samples are accounted."""
+    """bgpAddSource(agent, router, t, value): where an agent's samples are accounted.
+    `scope`, for the EDGE / CORE / TOPOLOGY sources while a topology is installed: the
+    Selection of (agent, data source) whose samples count (None: every sample)."""
 
-    __slots__ = ("agent", "router4", "router6", "t", "value", "acc4", "acc6")
+    __slots__ = ("agent", "router4", "router6", "t", "value", "acc4", "acc6", "scope")
 
     def __init__(self, agent: str, router4, router6, t: float, value: str, now: float):
         self.agent = agent
+        self.scope = None
         self.router4 = router4  # NeighborState or None
         self.router6 = router6
         self.t = t

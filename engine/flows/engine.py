@@ -88,6 +88,14 @@ class FlowEngine:
             except (asyncio.CancelledError, Exception):
                 pass
             self._task = None
+        # IPFIX: what the caches counted and did not report yet, then the sockets close
+        now = time.time()
+        for table in list(self.tables.values()):
+            if table.exporter is not None:
+                try:
+                    table.close(now)
+                except Exception as exc:
+                    log.log.error("flow %s: IPFIX export at stop failed: %r", table.name, exc)
 
     async def _ticker(self) -> None:
         while True:
@@ -101,9 +109,15 @@ class FlowEngine:
         """Once a second: end idle flows, flush activeTimeout records, re-arm and check
         thresholds on counter metrics, forget flow keys not seen for an hour."""
         for table in list(self.tables.values()):
-            table.sweep(now)
-            if table.exporter is not None:
-                table.exporter.flush(now)    # IPFIX: what sweep reported (engine/flows/ipfix.py)
+            try:      # one definition's failure must not stop the others' housekeeping
+                table.sweep(now)
+                if table.exporter is not None:
+                    table.exporter.flush(now)    # IPFIX: what sweep reported (flows/ipfix.py)
+            except Exception as exc:
+                self.errors += 1
+                if self.errors <= 10 or self.errors % 10000 == 0:
+                    log.log.error("flow %s: housekeeping failed: %r", table.name, exc,
+                                  exc_info=exc)
         metrics = self._metrics()
         for th in list(self.thresholds.values()):
             table = self.tables.get(th.metric)
@@ -278,10 +292,19 @@ class FlowEngine:
         fs = FlowSpec(name, spec, self.core if self.core is not None else self)
         now = time.time()
         old = self.tables.get(name)
-        if old is not None:
-            old.clear(now)
-        table = (ExportTable if fs.ipfix_collectors else FlowTable)(
-            fs, self.max_entries, self._emit_record, now)
+        make = ExportTable if fs.ipfix_collectors else FlowTable
+        try:
+            # the new table first: an exporting definition replaced keeps the exporting
+            # socket open (one IPFIX transport session, one unbroken sequence)
+            table = make(fs, self.max_entries, self._emit_record, now)
+        except ValueError:
+            if old is None or old.exporter is None:
+                raise
+            old.clear(now)       # every template id in use: the old one's is needed
+            table = make(fs, self.max_entries, self._emit_record, now)
+        else:
+            if old is not None:
+                old.clear(now)
         table.set_thresholds([th for th in self.thresholds.values() if th.metric == name])
         self.tables[name] = table
         self._rebuild()
@@ -296,10 +319,10 @@ class FlowEngine:
 
     def get_flow(self, name: str):
         t = self.tables.get(name)
-        return None if t is None else t.spec.as_json()
+        return None if t is None else _flow_json(t)
 
     def flows_json(self) -> dict:
-        return {n: t.spec.as_json() for n, t in self.tables.items()}
+        return {n: _flow_json(t) for n, t in self.tables.items()}
 
     def active_flows(self, agents, name: str, max_flows: int = 100, min_value=None,
                      agg_mode=None, now: float | None = None, key_filter: str | None = None) -> list:
@@ -539,6 +562,15 @@ class FlowEngine:
             else:
                 out.append((agent, ds, name, value, age, top))
         return out
+
+
+def _flow_json(table) -> dict:
+    """The definition as GET shows it; an exporting one adds its read-only ``ipfixStats``
+    (ignored when PUT back, like every attribute FlowSpec does not know)."""
+    out = table.spec.as_json()
+    if table.exporter is not None:
+        out["ipfixStats"] = table.exporter.stats()
+    return out
 
 
 def _names(name):

@@ -16,8 +16,10 @@ exporting definition; one exporting process (:class:`Sender`, one socket per add
 family) for all definitions; the observation domain id is the agent's IPv4 address as a
 32-bit number (the low 32 bits of an IPv6 agent address); the template leads the first
 message of a flush to a (collector, domain) whenever it was last sent there TEMPLATE_REFRESH
-seconds ago or more (so always before the first records); the sequence number counts the
-data records sent to the (collector, domain) before the message.
+seconds ago or more (so always before the first records) and the message left; the sequence
+number counts the data records sent to the (collector, domain) in the current transport
+session (the family's socket: reopened, it restarts at 0) before the message. When the
+engine stops, FlowEngine.stop exports what the caches still hold (ExportTable.close).
 """
 from __future__ import annotations
 
@@ -37,6 +39,8 @@ FIRST_TEMPLATE_ID = 256
 TEMPLATE_REFRESH = 30.0        # seconds between template re-sends to a domain
 MAX_MESSAGE = 1400             # bytes: no IP fragmentation on Ethernet paths
 MAX_PENDING = 200_000          # records queued between flushes; more are counted as dropped
+MAX_DOMAINS = 65536            # agent -> domain id memo per definition (then cleared)
+MAX_U64 = 0xFFFFFFFFFFFFFFFF   # octetDeltaCount / packetDeltaCount saturate here
 VERSION = 10
 
 _U = "u"                       # unsigned integer key
@@ -186,7 +190,8 @@ class Template:
                 vals.append(_address(kind, v))
         for i in self.counters:
             x = e[i]
-            vals.append(int(round(x)) if x > 0 else 0)
+            # a delta beyond 64 bits (or an infinite one: RTFLOW doubles) saturates; NaN is 0
+            vals.append((int(round(x)) if x < MAX_U64 else MAX_U64) if x > 0 else 0)
         vals.append(int(e[3] * 1000))
         vals.append(int(e[1] * 1000))
         return self.struct.pack(*vals)
@@ -224,8 +229,10 @@ class Sender:
     def __init__(self):
         self.lock = threading.Lock()     # engines of one process (tests) tick in their threads
         self.sockets: dict[int, socket.socket] = {}
-        self.seq: dict[tuple, int] = {}               # (addr, port, domain) -> records sent
-        self.template_sent: dict[tuple, float] = {}   # (addr, port, domain, id) -> time
+        # per transport session (the family's socket, a collector) and domain; a new socket
+        # is a new session (another source port): its sequence restarts at 0 with templates
+        self.seq: dict[tuple, int] = {}               # (family, addr, port, domain) -> records
+        self.template_sent: dict[tuple, float] = {}   # (family, addr, port, domain, id) -> time
         self.ids: set[int] = set()
         self.next_id = FIRST_TEMPLATE_ID
 
@@ -245,12 +252,26 @@ class Sender:
     def release(self, tid: int) -> None:
         with self.lock:
             self.ids.discard(tid)
-            for k in [k for k in self.template_sent if k[3] == tid]:
+            for k in [k for k in self.template_sent if k[4] == tid]:
                 del self.template_sent[k]
             if not self.ids:
                 for sock in self.sockets.values():
                     sock.close()
                 self.sockets = {}
+                self.seq.clear()
+                self.template_sent.clear()
+
+    def _socket(self, family: int) -> socket.socket:
+        """The family's socket; opening one starts new sessions (forget their state)."""
+        sock = self.sockets.get(family)
+        if sock is None:
+            sock = socket.socket(family, socket.SOCK_DGRAM)
+            sock.setblocking(False)
+            self.sockets[family] = sock
+            for d in (self.seq, self.template_sent):
+                for k in [k for k in d if k[0] == family]:
+                    del d[k]
+        return sock
 
     def send(self, exporter: "Exporter", pending: dict, now: float) -> None:
         """Messages of up to MAX_MESSAGE bytes per collector and domain; the template leads
@@ -261,34 +282,41 @@ class Sender:
         data_head = struct.pack("!H", tmpl.id)
         with self.lock:
             for addr, port, family in exporter.collectors:
+                try:
+                    self._socket(family)       # before the session state is read
+                except OSError as exc:         # EMFILE, no IPv6, ...
+                    for recs in pending.values():
+                        exporter.sent(exc, len(recs))
+                    continue
                 for dom, recs in pending.items():
                     i = 0
+                    tkey = (family, addr, port, dom, tmpl.id)
+                    skey = (family, addr, port, dom)
                     while i < len(recs):
                         head = b""
-                        tkey = (addr, port, dom, tmpl.id)
-                        if now - self.template_sent.get(tkey, -1e18) >= TEMPLATE_REFRESH:
+                        last = self.template_sent.get(tkey)
+                        if last is None or now - last >= TEMPLATE_REFRESH:
                             head = tmpl.set_bytes
-                            self.template_sent[tkey] = now
                         room = max(1, (MAX_MESSAGE - 20 - len(head)) // size)
                         chunk = recs[i:i + room]
                         i += len(chunk)
                         data = b"".join(chunk)
                         sets = head + data_head + struct.pack("!H", 4 + len(data)) + data
-                        skey = (addr, port, dom)
                         seq = self.seq.get(skey, 0)
+                        # records of a refused message count too: the collector sees the loss
                         self.seq[skey] = (seq + len(chunk)) & 0xFFFFFFFF
                         msg = struct.pack("!HHIII", VERSION, 16 + len(sets), export_time, seq,
                                           dom) + sets
-                        exporter.sent(self._sendto(family, msg, addr, port), len(chunk))
+                        exc = self._sendto(family, msg, addr, port)
+                        if head and exc is None:
+                            # only a template that left counts as sent (else the next
+                            # message carries it again)
+                            self.template_sent[tkey] = now
+                        exporter.sent(exc, len(chunk))
 
     def _sendto(self, family: int, msg: bytes, addr: str, port: int):
         try:
-            sock = self.sockets.get(family)
-            if sock is None:
-                sock = socket.socket(family, socket.SOCK_DGRAM)
-                sock.setblocking(False)
-                self.sockets[family] = sock
-            sock.sendto(msg, (addr, port))
+            self._socket(family).sendto(msg, (addr, port))
             return None
         except OSError as exc:     # full buffer (EAGAIN/ENOBUFS), unreachable, ...
             return exc
@@ -300,7 +328,7 @@ SENDER = Sender()
 class Exporter:
     """Queues the records of one definition until the next flush."""
 
-    def __init__(self, spec, sender: Sender = SENDER):
+    def __init__(self, spec, sender: Sender):
         self.name = spec.name
         self.sender = sender
         self.template = Template(spec, sender.acquire())
@@ -314,22 +342,31 @@ class Exporter:
     def add(self, table, fk: tuple, e: list) -> None:
         """FlowTable.report: one flow's counts since its last report (the table resets the
         primary total; the second one is reset here)."""
-        if self.npending >= MAX_PENDING:
+        rec = None
+        if self.closed:
+            pass
+        elif self.npending >= MAX_PENDING:
             self.dropped += 1
-            return
-        agent = fk[0]
-        dom = self.domains.get(agent)
-        if dom is None:
-            dom = self.domains[agent] = domain_id(agent)
-        try:
-            rec = self.template.pack(fk, e)
-        except (struct.error, TypeError, ValueError, IndexError) as exc:
-            self.dropped += 1
-            log.fine(f"flow {self.name}: IPFIX record not encoded: {exc!r}")
-            return
+        else:
+            try:
+                rec = self.template.pack(fk, e)
+            except Exception as exc:      # never into the sample path or the tick
+                self.dropped += 1
+                log.fine(f"flow {self.name}: IPFIX record not encoded: {exc!r}")
+        # the period ends for the second total as for the table's, sent or not: the next
+        # record holds the deltas of one period for both counters
         for i in self.template.counters:
             if i != 2:
                 e[i] = 0
+        if rec is None:
+            return
+        agent = fk[0]
+        domains = self.domains
+        dom = domains.get(agent)
+        if dom is None:
+            if len(domains) >= MAX_DOMAINS:
+                domains.clear()
+            dom = domains[agent] = domain_id(agent)
         self.pending.setdefault(dom, []).append(rec)
         self.npending += 1
 
@@ -366,7 +403,7 @@ class ExportTable(FlowTable):
 
     def __init__(self, spec, max_entries, emit_record, now):
         super().__init__(spec, max_entries, emit_record, now)
-        self.exporter = Exporter(spec)
+        self.exporter = Exporter(spec, SENDER)     # looked up now: tests swap SENDER
         if len(self.vfuncs) == 2:
             # bytes and frames: the pipeline calls this instead of FlowTable.update
             self.update = self._update_both
@@ -410,3 +447,14 @@ class ExportTable(FlowTable):
         super().clear(now)
         self.exporter.flush(now)
         self.exporter.close()
+
+    def close(self, now: float) -> None:
+        """The engine stops: export the counts not reported yet (as records ending at each
+        flow's last sample), send them and close; the cache itself is left as it is."""
+        exporter = self.exporter
+        for fk, e in self.entries.items():
+            if e[2] > 0:
+                exporter.add(self, fk, e)
+                e[2] = 0.0
+        exporter.flush(now)
+        exporter.close()

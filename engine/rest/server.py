@@ -3,7 +3,9 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from ..agents import agents_json
 from . import engine_of, json_response
+from .errors import BadRequest
 
 
 async def version(request: web.Request) -> web.Response:
@@ -15,8 +17,11 @@ async def analyzer(request: web.Request) -> web.Response:
 
 
 async def agents(request: web.Request) -> web.Response:
-    selected = request.query.getall("agent", [])
-    return json_response(request, engine_of(request).agents.to_json(selected or None))
+    try:
+        result = agents_json(engine_of(request), request.query.getall("agent", []))
+    except ValueError as exc:
+        raise BadRequest(str(exc)) from None
+    return json_response(request, result)
 
 
 async def status(request: web.Request) -> web.Response:

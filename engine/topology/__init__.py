@@ -11,6 +11,7 @@ deviations from sFlow-RT: docs/topology.md.
 from __future__ import annotations
 
 import copy
+import ipaddress
 from collections import deque
 
 from ..metrics.selection import Selection
@@ -21,6 +22,16 @@ from .locate import HostLocator
 
 def _text(v) -> str:
     return "" if v is None else str(v)
+
+
+def _agent(v) -> str:
+    """An agent address as the collector writes it (IPv6 lower-case and compressed), so that a
+    topology or a caller writing ``2001:DB8:0::1`` names the agent ``2001:db8::1``."""
+    text = _text(v).strip()
+    try:
+        return str(ipaddress.ip_address(text))
+    except ValueError:
+        return text
 
 
 def check(obj) -> dict:
@@ -59,11 +70,16 @@ def _edge_ports(links: frozenset):
 class _Maps:
     """The node/port <-> agent/ifIndex mapping and the port selections derived from it, valid
     for one (topology version, metric store names_version): rebuilt only when the topology is
-    set again or an ifname / host_name counter appears, changes or expires."""
+    set again or an ifname / host_name counter appears, changes or expires.
+
+    ``pending``: agents with a link end (a named port) not yet mapped to an ifIndex (its ifname
+    counter has not arrived): any of their unnamed ports may be that link end, so their EDGE
+    ports are only the mapped ports known not to be link ends (an unmapped link port counted
+    as EDGE would count ingress traffic twice in aggMode ``edge``)."""
     __slots__ = ("version", "names", "node_agent", "port_of", "port_link", "topology", "edge",
                  "core")
 
-    def __init__(self, version, names, node_agent, port_of, port_link):
+    def __init__(self, version, names, node_agent, port_of, port_link, pending=frozenset()):
         self.version, self.names = version, names
         self.node_agent, self.port_of, self.port_link = node_agent, port_of, port_link
         agents = set(node_agent.values())
@@ -71,9 +87,14 @@ class _Maps:
         for agent, ifindex in port_link:
             links.setdefault(agent, set()).add(ifindex)
         links = {a: frozenset(p) for a, p in links.items()}
+        known: dict[str, set] = {}
+        for agent, ifindex in port_of:
+            if agent in pending and ifindex.isdigit() and (agent, ifindex) not in port_link:
+                known.setdefault(agent, set()).add(ifindex)
         self.topology = Selection.of_agents(agents)
         self.core = Selection({a: p.__contains__ for a, p in links.items() if a in agents})
-        self.edge = Selection({a: _edge_ports(links.get(a, frozenset())) for a in agents})
+        self.edge = Selection({a: frozenset(known.get(a, ())).__contains__ if a in pending
+                               else _edge_ports(links.get(a, frozenset())) for a in agents})
 
 
 class Topology:
@@ -147,7 +168,7 @@ class Topology:
                 if name:
                     ifnames.setdefault(ds.agent.address, {})[str(name)] = ds.id
         for name in names:
-            agent = _text(self.nodes.get(name, {}).get("agent")) or by_host.get(name)
+            agent = _agent(self.nodes.get(name, {}).get("agent")) or by_host.get(name)
             if agent:
                 node_agent[name] = agent
         for name in names:
@@ -155,16 +176,22 @@ class Topology:
             if not agent:
                 continue
             ports = self.nodes.get(name, {}).get("ports", {})
+            declared = set()
             for port, info in ports.items():
                 if info.get("ifindex") not in (None, ""):
-                    port_of[(agent, _text(info["ifindex"]))] = (name, port)
-            # every interface of a node's agent is one of its ports, named by its ifname
+                    port_of[(agent, _text(info["ifindex"]).strip())] = (name, port)
+                    declared.add(port)
+            # every interface of a node's agent is one of its ports, named by its ifname;
+            # a port the node declares with its ifindex keeps that one
             for port, ifindex in ifnames.get(agent, {}).items():
-                if (agent, ifindex) not in port_of:
+                if (agent, ifindex) not in port_of and port not in declared:
                     port_of[(agent, ifindex)] = (name, port)
         ends = self._link_ends()
         port_link = {where: ends[np][0] for where, np in port_of.items() if np in ends}
-        return _Maps(self.version, names_version, node_agent, port_of, port_link)
+        mapped = set(port_of.values())
+        pending = frozenset(node_agent[node] for node, port in ends
+                            if port and node in node_agent and (node, port) not in mapped)
+        return _Maps(self.version, names_version, node_agent, port_of, port_link, pending)
 
     def link_name_of(self, agent, ifindex):
         """Name of the link on (agent, ifIndex), None for an edge or unknown port: the
@@ -183,7 +210,7 @@ class Topology:
 
     def nodes_for_agent(self, agent: str, data_source=None) -> list[str]:
         node_agent, port_of = self._mapping()
-        agent = _text(agent)
+        agent = _agent(agent)
         if data_source not in (None, ""):
             hit = port_of.get((agent, _text(data_source)))
             if hit:
@@ -201,10 +228,11 @@ class Topology:
         return ends
 
     def interface_to_port(self, agent, ifindex):
-        hit = self._mapping()[1].get((_text(agent), _text(ifindex)))
+        agent, ifindex = _agent(agent), _text(ifindex)
+        hit = self._mapping()[1].get((agent, ifindex))
         if hit is None:
             return None
-        return {"node": hit[0], "port": hit[1], "agent": _text(agent), "ifindex": _text(ifindex)}
+        return {"node": hit[0], "port": hit[1], "agent": agent, "ifindex": ifindex}
 
     def interface_to_link(self, agent, ifindex):
         port = self.interface_to_port(agent, ifindex)
