@@ -18,6 +18,7 @@ from ..metrics.selection import Selection
 from . import jsglobals  # noqa: F401  (registers the topology* JavaScript globals)
 from . import keyfunc  # noqa: F401  (registers the link: key function)
 from .locate import HostLocator
+from .paths import Graph
 
 
 def _text(v) -> str:
@@ -32,6 +33,17 @@ def _agent(v) -> str:
         return str(ipaddress.ip_address(text))
     except ValueError:
         return text
+
+
+def _count(value, what: str) -> int:
+    """A path count or length argument: a whole number (JS numbers may arrive as floats)."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{what} must be a number, got {value!r}") from None
+    if number != number or number in (float("inf"), float("-inf")):
+        raise ValueError(f"{what} must be a finite number")
+    return int(number)
 
 
 def check(obj) -> dict:
@@ -103,6 +115,7 @@ class Topology:
         self.topology: dict = {}
         self.version = 0
         self._maps: _Maps | None = None   # learned mapping cache (see _Maps)
+        self._graph: Graph | None = None  # link graph + path answers of this version
         self._store = None                # the metric store, once found
         self.locator = None               # HostLocator, set by attach()
 
@@ -167,11 +180,14 @@ class Topology:
             for ds, name in tuple(getattr(store, "index", {}).get("ifname", {}).items()):
                 if name:
                     ifnames.setdefault(ds.agent.address, {})[str(name)] = ds.id
-        for name in names:
+        # sorted: when two nodes share one agent, the learned ifName ports go to the first by
+        # name, not to whichever set iteration happens to reach first
+        ordered = sorted(names)
+        for name in ordered:
             agent = _agent(self.nodes.get(name, {}).get("agent")) or by_host.get(name)
             if agent:
                 node_agent[name] = agent
-        for name in names:
+        for name in ordered:
             agent = node_agent.get(name)
             if not agent:
                 continue
@@ -316,6 +332,29 @@ class Topology:
                         queue.append(m)
             best = max(best, max(seen.values()))
         return best
+
+    # -- paths (engine/topology/paths.py) ----------------------------------------------------
+    def graph(self) -> Graph:
+        """The link graph of the installed topology, built once per version."""
+        graph = self._graph
+        if graph is None or graph.version != self.version:
+            graph = self._graph = Graph(self.version, self.node_names(), self.links)
+        return graph
+
+    def shortest_path(self, node1, node2):
+        """Link names along the fewest-hops path node1 -> node2 ([] if the same node); None
+        for an unknown node or when no path joins them."""
+        return self.graph().shortest_path(_text(node1), _text(node2))
+
+    def shortest_paths(self, node1, node2, k, max_len=None):
+        """Up to k loopless paths (lists of link names), fewest hops first, none longer than
+        max_len links (no limit when absent or <= 0); None for an unknown node."""
+        k, max_len = _count(k, "k"), _count(max_len, "n") if max_len is not None else 0
+        return self.graph().shortest_paths(_text(node1), _text(node2), k, max_len)
+
+    def minimum_spanning_tree(self) -> list[str]:
+        """Link names of a spanning tree (a forest when the graph is disconnected)."""
+        return self.graph().spanning_tree()
 
     # -- agent selectors ---------------------------------------------------------------------
     # Each returns a cached Selection (metrics/selection.py); empty without a topology.
