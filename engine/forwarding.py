@@ -14,6 +14,7 @@ import socket
 
 from . import log
 from .flows.spec import check_name
+from .udp_sockets import FamilySockets
 
 try:
     from jsapi.registry import register_global
@@ -98,7 +99,7 @@ class Forwarding:
         self.engine = engine
         self.forwards: dict[str, Forward] = {}
         self._targets: tuple = ()           # (Forward, socket) pairs the handler walks
-        self._sockets: dict[int, socket.socket] = {}
+        self._sockets = FamilySockets()
         self._errors_logged = 0
 
     # -- definitions ---------------------------------------------------------------------------
@@ -125,20 +126,10 @@ class Forwarding:
     def forwards_json(self) -> dict:
         return {n: f.as_json() for n, f in self.forwards.items()}
 
-    def _socket(self, family: int) -> socket.socket:
-        sock = self._sockets.get(family)
-        if sock is None:
-            sock = socket.socket(family, socket.SOCK_DGRAM)
-            sock.setblocking(False)
-            self._sockets[family] = sock
-        return sock
-
     def _changed(self) -> None:
         """Rebuild the handler's target tuple; on the datagram path only while defined."""
-        families = {f.family for f in self.forwards.values()}
-        for family in [f for f in self._sockets if f not in families]:
-            self._sockets.pop(family).close()
-        self._targets = tuple((f, self._socket(f.family)) for f in self.forwards.values())
+        self._sockets.keep(f.family for f in self.forwards.values())
+        self._targets = tuple((f, self._sockets.get(f.family)) for f in self.forwards.values())
         self.engine.use_handler("datagram", self.on_datagram, bool(self._targets))
 
     # -- the per-datagram path -----------------------------------------------------------------

@@ -27,6 +27,7 @@ from . import log
 from .flows.spec import check_name
 from .sflow import DecodeError
 from .sflow import attributes as _attributes
+from .udp_sockets import FamilySockets
 
 DEFAULT_PORT = 6343
 FILTER_KINDS = ("cidr", "mac", "ifindex", "ifname")
@@ -254,7 +255,7 @@ class Tenants:
         self._addr_keys: tuple[str, ...] = ()    # attribute names holding addresses to test
         self._prefixes: dict[int, Prefixes] = {}  # 4/6 -> every tenant's cidrs
         self._wanted: frozenset | None = None    # attribute subset to decode, None: none
-        self._sockets: dict[int, socket.socket] = {}
+        self._sockets = FamilySockets()
         self._buf = None          # the datagram whose samples are being seen
         self._off = -1            # record offset of the last of its samples seen
         self._v5 = False          # _buf is an sFlow v5 datagram
@@ -270,7 +271,7 @@ class Tenants:
         tenant = Tenant(name, spec)
         try:
             # opened before anything changes: _changed() then cannot fail half-way
-            self._socket(tenant.family)
+            self._sockets.get(tenant.family)
         except OSError as exc:    # no descriptors left, no IPv6 in the kernel, ...
             raise ValueError(f"collectorAddress {tenant.address}: cannot open a UDP socket "
                              f"({exc.strerror or exc})") from None
@@ -314,22 +315,13 @@ class Tenants:
                 if ds.ds_class == 0 and ds.id.isdigit():
                     tenant.learn(agent, int(ds.id), ds.values.get("ifname"))
 
-    def _socket(self, family: int) -> socket.socket:
-        sock = self._sockets.get(family)
-        if sock is None:
-            sock = socket.socket(family, socket.SOCK_DGRAM)
-            sock.setblocking(False)
-            self._sockets[family] = sock
-        return sock
-
     def _changed(self) -> None:
         """Rebuild the indexes; the handlers are on the sample path only while tenants exist."""
         order = self._order = tuple(self.tenants.values())
         families = {t.family for t in order}
-        for family in [f for f in self._sockets if f not in families]:
-            self._sockets.pop(family).close()
+        self._sockets.keep(families)
         for family in families:
-            self._socket(family)
+            self._sockets.get(family)
         learners: dict[str, list[int]] = {}
         macs: dict[str, int] = {}
         wanted: set[str] = set()
@@ -507,6 +499,7 @@ class Tenants:
         key = bytes(buf[4:hdr + 4])
         head = bytes(buf[:hdr + 4])
         uptime = bytes(buf[hdr + 8:hdr + 12])
+        sockets = self._sockets.by_family
         for tenant in pending:
             spans = tenant.pending
             tenant.pending = []
@@ -519,7 +512,7 @@ class Tenants:
             parts.extend(buf[s:e] for s, e in spans)
             data = b"".join(parts)
             try:
-                self._sockets[tenant.family].sendto(data, tenant.dest)
+                sockets[tenant.family].sendto(data, tenant.dest)
             except (OSError, KeyError) as exc:   # EAGAIN/ENOBUFS, EMSGSIZE, unreachable, ...
                 tenant.drops += 1
                 if self._errors_logged < 10:

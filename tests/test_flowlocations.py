@@ -2,10 +2,7 @@
 fed real UDP sFlow from two agents."""
 from __future__ import annotations
 
-import json
-import urllib.error
 import urllib.parse
-import urllib.request
 
 import pytest
 
@@ -14,21 +11,6 @@ from engine.sflow import encode, packets
 KEY = "10.1.1.1,10.2.2.2"
 OTHER = "10.1.1.9,10.2.2.9"
 A, B = "192.0.2.1", "192.0.2.2"
-
-
-def call(eng, path):
-    try:
-        with urllib.request.urlopen(eng.http_url + path, timeout=30) as r:
-            return r.status, json.loads(r.read())
-    except urllib.error.HTTPError as e:
-        return e.code, json.loads(e.read())
-
-
-def put(eng, path, body):
-    req = urllib.request.Request(eng.http_url + path, data=json.dumps(body).encode(), method="PUT",
-                                 headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(req, timeout=30) as r:
-        return r.status
 
 
 def datagram(agent: str, seq: int, ifindex: int, flows) -> bytes:
@@ -50,8 +32,8 @@ def fed(tmp_path_factory):
     from conftest import RunningEngine
     eng = RunningEngine({}, tmp_path_factory.mktemp("home")).start()
     try:
-        assert put(eng, "/flow/pair/json",
-                   {"keys": "ipsource,ipdestination", "value": "bytes", "t": 60}) == 204
+        assert eng.request("PUT", "/flow/pair/json",
+                           {"keys": "ipsource,ipdestination", "value": "bytes", "t": 60})[0] == 204
         k, o = KEY.split(","), OTHER.split(",")
         dgs, seq = [], 0
         for agent, ifindex, n in ((A, 3, 8), (B, 7, 4), (B, 8, 2)):
@@ -71,37 +53,37 @@ def q(key: str) -> str:
 
 
 def test_locations_of_a_key_largest_first(fed):
-    status, rows = call(fed, f"/flowlocations/ALL/pair/json?key={q(KEY)}")
+    status, rows = fed.request("GET", f"/flowlocations/ALL/pair/json?key={q(KEY)}")
     assert status == 200
     assert [(r["agent"], r["dataSource"]) for r in rows] == [(A, "3"), (B, "7"), (B, "8")]
     values = [r["value"] for r in rows]
     assert values == sorted(values, reverse=True) and values[-1] > 0
     # the same cache entries /flowvalue reads, and the A:3 entry /activeflows reports as largest
-    _, v3 = call(fed, f"/flowvalue/ALL/3.pair/json?key={q(KEY)}")
+    _, v3 = fed.request("GET", f"/flowvalue/ALL/3.pair/json?key={q(KEY)}")
     assert v3 == pytest.approx(values[0], rel=0.01)
-    _, active = call(fed, "/activeflows/ALL/pair/json?maxFlows=5")
+    _, active = fed.request("GET", "/activeflows/ALL/pair/json?maxFlows=5")
     top = next(f for f in active if f["key"] == KEY)
     assert (top["agent"], top["dataSource"]) == (A, "3")
-    _, other = call(fed, f"/flowlocations/ALL/pair/json?key={q(OTHER)}")
+    _, other = fed.request("GET", f"/flowlocations/ALL/pair/json?key={q(OTHER)}")
     assert [(r["agent"], r["dataSource"]) for r in other] == [(A, "3")]
 
 
 def test_agent_selectors_and_data_source_names(fed):
-    _, rows = call(fed, f"/flowlocations/{B}/pair/json?key={q(KEY)}")
+    _, rows = fed.request("GET", f"/flowlocations/{B}/pair/json?key={q(KEY)}")
     assert [(r["agent"], r["dataSource"]) for r in rows] == [(B, "7"), (B, "8")]
-    _, rows = call(fed, f"/flowlocations/{A},{B}/pair/json?key={q(KEY)}")
+    _, rows = fed.request("GET", f"/flowlocations/{A},{B}/pair/json?key={q(KEY)}")
     assert len(rows) == 3
-    _, rows = call(fed, f"/flowlocations/{A};192.0.2.99/pair/json?key={q(KEY)}")
+    _, rows = fed.request("GET", f"/flowlocations/{A};192.0.2.99/pair/json?key={q(KEY)}")
     assert [r["agent"] for r in rows] == [A]
-    _, rows = call(fed, f"/flowlocations/ALL/8.pair/json?key={q(KEY)}")
+    _, rows = fed.request("GET", f"/flowlocations/ALL/8.pair/json?key={q(KEY)}")
     assert [(r["agent"], r["dataSource"]) for r in rows] == [(B, "8")]
-    assert call(fed, "/flowlocations/ALL/pair/json?key=10.9.9.9,10.8.8.8") == (200, [])
+    assert fed.request("GET", "/flowlocations/ALL/pair/json?key=10.9.9.9,10.8.8.8") == (200, [])
 
 
 def test_errors(fed):
-    status, err = call(fed, "/flowlocations/ALL/nosuch/json?key=x")
+    status, err = fed.request("GET", "/flowlocations/ALL/nosuch/json?key=x")
     assert status == 404 and "nosuch" in err["error"]
-    assert call(fed, "/flowlocations/ALL/3.nosuch/json?key=x")[0] == 404
-    status, err = call(fed, "/flowlocations/ALL/pair/json")
+    assert fed.request("GET", "/flowlocations/ALL/3.nosuch/json?key=x")[0] == 404
+    status, err = fed.request("GET", "/flowlocations/ALL/pair/json")
     assert status == 400 and "key" in err["error"]
-    assert call(fed, "/flowlocations/;/pair/json?key=x")[0] == 400   # malformed agent selector
+    assert fed.request("GET", "/flowlocations/;/pair/json?key=x")[0] == 400   # malformed agent selector

@@ -1,76 +1,60 @@
 """Flow, group, map and threshold routes against a running engine (real HTTP, real UDP)."""
-import json
 import math
 import threading
 import time
-import urllib.error
-import urllib.request
 
 import pytest
 
 from engine.sflow.gen import Scenario, TrafficGenerator
 
 
-def call(eng, method, path, body=None):
-    data = None if body is None else (body if isinstance(body, bytes) else json.dumps(body).encode())
-    req = urllib.request.Request(eng.http_url + path, data=data, method=method,
-                                 headers={"Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(req, timeout=30) as r:
-            raw = r.read()
-            return r.status, (json.loads(raw) if raw else None)
-    except urllib.error.HTTPError as e:
-        raw = e.read()
-        return e.code, (json.loads(raw) if raw else None)
-
-
 def test_flow_definitions_crud_and_errors(make_engine):
     eng = make_engine()
     spec = {"keys": ["ipsource", "mask:ipdestination:24"], "value": "bytes",
             "filter": "ipprotocol=6", "t": 5, "n": 10, "log": True}
-    assert call(eng, "PUT", "/flow/tcp/json", spec) == (204, None)
-    status, got = call(eng, "GET", "/flow/tcp/json")
+    assert eng.request("PUT", "/flow/tcp/json", spec) == (204, None)
+    status, got = eng.request("GET", "/flow/tcp/json")
     assert status == 200
     assert got["keys"] == "ipsource,mask:ipdestination:24" and got["filter"] == "ipprotocol=6"
     assert got["t"] == 5 and got["n"] == 10 and got["log"] is True and got["fs"] == ","
-    assert call(eng, "GET", "/flow/json")[1] == {"tcp": got}
-    status, err = call(eng, "PUT", "/flow/bad/json", {"keys": "ipsource", "filter": "ipprotocol=(6"})
+    assert eng.request("GET", "/flow/json")[1] == {"tcp": got}
+    status, err = eng.request("PUT", "/flow/bad/json", {"keys": "ipsource", "filter": "ipprotocol=(6"})
     assert status == 400 and "filter" in err["error"]
-    status, err = call(eng, "PUT", "/flow/bad/json", {"keys": "nosuchfn:ipsource"})
+    status, err = eng.request("PUT", "/flow/bad/json", {"keys": "nosuchfn:ipsource"})
     assert status == 400 and "nosuchfn" in err["error"]
-    assert call(eng, "PUT", "/flow/bad/json", b"{not json")[0] == 400
-    assert call(eng, "GET", "/flow/bad/json")[0] == 404
-    assert call(eng, "GET", "/activeflows/ALL/nosuch/json")[0] == 404
-    assert call(eng, "GET", "/activeflows/ALL/tcp/json?maxFlows=lots")[0] == 400
-    assert call(eng, "GET", "/activeflows/ALL/tcp/json?maxFlows=5&minValue=0") == (200, [])
-    assert call(eng, "GET", "/flowvalue/;/1.tcp/json?key=x")[0] == 400
-    assert call(eng, "DELETE", "/flow/tcp/json") == (204, None)
-    assert call(eng, "DELETE", "/flow/tcp/json")[0] == 404
-    assert call(eng, "GET", "/flow/json")[1] == {}
+    assert eng.request("PUT", "/flow/bad/json", b"{not json")[0] == 400
+    assert eng.request("GET", "/flow/bad/json")[0] == 404
+    assert eng.request("GET", "/activeflows/ALL/nosuch/json")[0] == 404
+    assert eng.request("GET", "/activeflows/ALL/tcp/json?maxFlows=lots")[0] == 400
+    assert eng.request("GET", "/activeflows/ALL/tcp/json?maxFlows=5&minValue=0") == (200, [])
+    assert eng.request("GET", "/flowvalue/;/1.tcp/json?key=x")[0] == 400
+    assert eng.request("DELETE", "/flow/tcp/json") == (204, None)
+    assert eng.request("DELETE", "/flow/tcp/json")[0] == 404
+    assert eng.request("GET", "/flow/json")[1] == {}
 
 
 def test_read_only_mode(make_engine):
     eng = make_engine({"http.readonly": "yes"})
-    assert call(eng, "PUT", "/flow/x/json", {"value": "bytes"})[0] == 403
-    assert call(eng, "PUT", "/group/x/json", {"a": ["10.0.0.0/8"]})[0] == 403
-    assert call(eng, "PUT", "/threshold/x/json", {"metric": "x", "value": 1})[0] == 403
+    assert eng.request("PUT", "/flow/x/json", {"value": "bytes"})[0] == 403
+    assert eng.request("PUT", "/group/x/json", {"a": ["10.0.0.0/8"]})[0] == 403
+    assert eng.request("PUT", "/threshold/x/json", {"metric": "x", "value": 1})[0] == 403
 
 
 def test_groups_and_maps_routes(make_engine):
     eng = make_engine()
     groups = {"private": ["10.0.0.0/8", "172.16.0.0/12"], "v6": ["2001:db8::/32"]}
-    assert call(eng, "PUT", "/group/site/json", groups) == (204, None)
-    assert call(eng, "GET", "/group/site/json") == (200, groups)
-    assert call(eng, "GET", "/group/json") == (200, {"site": groups})
-    status, err = call(eng, "PUT", "/group/bad/json", {"x": ["300.1.1.1/8"]})
+    assert eng.request("PUT", "/group/site/json", groups) == (204, None)
+    assert eng.request("GET", "/group/site/json") == (200, groups)
+    assert eng.request("GET", "/group/json") == (200, {"site": groups})
+    status, err = eng.request("PUT", "/group/bad/json", {"x": ["300.1.1.1/8"]})
     assert status == 400 and "CIDR" in err["error"]
-    assert call(eng, "DELETE", "/group/site/json")[0] == 204
-    assert call(eng, "GET", "/group/site/json")[0] == 404
+    assert eng.request("DELETE", "/group/site/json")[0] == 204
+    assert eng.request("GET", "/group/site/json")[0] == 404
     m = {"web": ["80", "443"]}
-    assert call(eng, "PUT", "/map/svc/json", m) == (204, None)
-    assert call(eng, "GET", "/map/json") == (200, {"svc": m})
-    assert call(eng, "DELETE", "/map/svc/json")[0] == 204
-    assert call(eng, "GET", "/map/svc/json")[0] == 404
+    assert eng.request("PUT", "/map/svc/json", m) == (204, None)
+    assert eng.request("GET", "/map/json") == (200, {"svc": m})
+    assert eng.request("DELETE", "/map/svc/json")[0] == 204
+    assert eng.request("GET", "/map/svc/json")[0] == 404
 
 
 def send_generated(eng, gen, seconds, dt=0.05):
@@ -88,21 +72,21 @@ def test_activeflows_metrics_flowkeys_thresholds_events_over_udp(make_engine):
     eng = make_engine()
     gen = TrafficGenerator(Scenario(agents=2, flows=10, samples_per_second=400, sampling_rate=100,
                                     protocols=(("tcp", 1.0),), seed=7))
-    assert call(eng, "PUT", "/flow/pair/json",
-                {"keys": "ipsource,ipdestination", "value": "bytes", "t": 1, "n": 5})[0] == 204
-    assert call(eng, "PUT", "/group/nets/json", {"src": ["10.1.0.0/16"], "dst": ["10.2.0.0/16"]})[0] == 204
-    assert call(eng, "PUT", "/flow/bygroup/json",
-                {"keys": "group:ipsource:nets", "value": "frames", "t": 1})[0] == 204
+    assert eng.request("PUT", "/flow/pair/json",
+                       {"keys": "ipsource,ipdestination", "value": "bytes", "t": 1, "n": 5})[0] == 204
+    assert eng.request("PUT", "/group/nets/json", {"src": ["10.1.0.0/16"], "dst": ["10.2.0.0/16"]})[0] == 204
+    assert eng.request("PUT", "/flow/bygroup/json",
+                       {"keys": "group:ipsource:nets", "value": "frames", "t": 1})[0] == 204
     heaviest = max(gen.flows, key=lambda f: f.bytes_per_second)
     level = heaviest.bytes_per_second * 0.5
-    assert call(eng, "PUT", "/threshold/big/json",
-                {"metric": "pair", "value": level, "byFlow": True})[0] == 204
-    assert call(eng, "GET", "/threshold/big/json")[1]["value"] == level
+    assert eng.request("PUT", "/threshold/big/json",
+                       {"metric": "pair", "value": level, "byFlow": True})[0] == 204
+    assert eng.request("GET", "/threshold/big/json")[1]["value"] == level
     # a long-poll that is waiting before the event happens gets it
     polled = {}
 
     def longpoll():
-        polled["events"] = call(eng, "GET", "/events/json?thresholdID=big&eventID=-1&timeout=20")[1]
+        polled["events"] = eng.request("GET", "/events/json?thresholdID=big&eventID=-1&timeout=20")[1]
     waiter = threading.Thread(target=longpoll)
     waiter.start()
     send_generated(eng, gen, 4)
@@ -123,7 +107,7 @@ def test_activeflows_metrics_flowkeys_thresholds_events_over_udp(make_engine):
     ds = flows[0]["dataSource"]
     value = eng.get_json(f"/flowvalue/{flows[0]['agent']}/{ds}.pair/json?key={flows[0]['key']}")
     assert value > 0
-    assert call(eng, "GET", f"/flowvalue/ALL/{ds}.pair/json?key=1.2.3.4,5.6.7.8")[0] == 404
+    assert eng.request("GET", f"/flowvalue/ALL/{ds}.pair/json?key=1.2.3.4,5.6.7.8")[0] == 404
     keys = eng.get_json("/flowkeys/json")
     assert {"ipsource", "ipdestination", "tcpsourceport", "bytes"} <= set(keys)
     assert all(isinstance(v, int) and v >= 0 for v in keys.values())
@@ -142,19 +126,19 @@ def test_activeflows_metrics_flowkeys_thresholds_events_over_udp(make_engine):
     assert stat["metricValue"] > 0
     assert stat["topKeys"][0]["key"] == f"{heaviest.src},{heaviest.dst}"
 
-    assert call(eng, "DELETE", "/threshold/big/json")[0] == 204
-    assert call(eng, "GET", "/threshold/json")[1] == {}
+    assert eng.request("DELETE", "/threshold/big/json")[0] == 204
+    assert eng.request("GET", "/threshold/json")[1] == {}
 
 
 def test_flow_records_long_poll(make_engine):
     eng = make_engine()
     gen = TrafficGenerator(Scenario(agents=1, flows=3, samples_per_second=100, seed=3))
-    assert call(eng, "PUT", "/flow/logged/json",
-                {"keys": "ipsource", "value": "frames", "log": True, "flowStart": True})[0] == 204
+    assert eng.request("PUT", "/flow/logged/json",
+                       {"keys": "ipsource", "value": "frames", "log": True, "flowStart": True})[0] == 204
     got = {}
 
     def poll():
-        got["recs"] = call(eng, "GET", "/flows/json?name=logged&flowID=-1&maxFlows=10&timeout=20")[1]
+        got["recs"] = eng.request("GET", "/flows/json?name=logged&flowID=-1&maxFlows=10&timeout=20")[1]
     t = threading.Thread(target=poll)
     t.start()
     send_generated(eng, gen, 1)
@@ -172,7 +156,7 @@ def test_datasource_sampling_rates(make_engine):
     eng = make_engine()
     gen = TrafficGenerator(Scenario(agents=1, flows=4, ports=1, samples_per_second=400,
                                     sampling_rate=256, seed=2))
-    assert call(eng, "PUT", "/flow/any/json", {"value": "frames"})[0] == 204
+    assert eng.request("PUT", "/flow/any/json", {"value": "frames"})[0] == 204
     for _ in range(50):
         eng.send(gen.step(0.1))
     eng.wait_datagrams(gen.datagrams)
@@ -187,9 +171,9 @@ def test_threshold_on_counter_metric_fires_once_and_rearms(make_engine):
     gen = TrafficGenerator(Scenario(agents=1, flows=2, hosts=True, host_cpu=0.5, host_cpus=4,
                                     polling_interval=1.0, samples_per_second=10, seed=4))
     # load_one = host_cpu x cpus = 2.0
-    assert call(eng, "PUT", "/threshold/busy/json",
-                {"metric": "load_one", "value": 1.5, "filter": {"os_name": ["linux"]}})[0] == 204
-    assert call(eng, "PUT", "/threshold/idle/json", {"metric": "load_one", "value": 5})[0] == 204
+    assert eng.request("PUT", "/threshold/busy/json",
+                       {"metric": "load_one", "value": 1.5, "filter": {"os_name": ["linux"]}})[0] == 204
+    assert eng.request("PUT", "/threshold/idle/json", {"metric": "load_one", "value": 5})[0] == 204
     for _ in range(3):
         eng.send(gen.step(1.0))
         time.sleep(0.5)
@@ -208,9 +192,9 @@ def test_threshold_on_counter_metric_fires_once_and_rearms(make_engine):
 def test_dropped_flow_counts_discard_notifications_over_udp(make_engine):
     from engine.sflow import encode, packets
     eng = make_engine()
-    assert call(eng, "PUT", "/flow/drops/json",
-                {"keys": "reason,ipdestination", "value": "frames", "dropped": True})[0] == 204
-    assert call(eng, "PUT", "/flow/pkts/json", {"keys": "ipdestination", "value": "frames"})[0] == 204
+    assert eng.request("PUT", "/flow/drops/json",
+                       {"keys": "reason,ipdestination", "value": "frames", "dropped": True})[0] == 204
+    assert eng.request("PUT", "/flow/pkts/json", {"keys": "ipdestination", "value": "frames"})[0] == 204
     frame = packets.frame("020000000001", "020000000002", "10.0.0.1", "10.0.0.2", 6, 100, 1, 2)
     hdr = (encode.u32(1) + encode.u32(100) + encode.u32(4) + encode.u32(len(frame))
            + encode.pad(frame))
@@ -225,8 +209,8 @@ def test_dropped_flow_counts_discard_notifications_over_udp(make_engine):
 def test_rtflow_custom_flow_samples_feed_definitions(make_engine):
     from engine.sflow import encode
     eng = make_engine()
-    assert call(eng, "PUT", "/flow/app/json",
-                {"keys": "user,op", "value": "bytes", "filter": "op=read"})[0] == 204
+    assert eng.request("PUT", "/flow/app/json",
+                       {"keys": "user,op", "value": "bytes", "filter": "op=read"})[0] == 204
     samples = [encode.rtflow_sample("app1", 10, 10 * (i + 1), [
         ("user", "string", "alice"), ("op", "string", "read" if i % 2 else "write"),
         ("bytes", "int64", 1000)]) for i in range(10)]

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import json
 import socket
-import threading
 import time
-import urllib.error
 import urllib.request
 
 import pytest
@@ -14,70 +12,9 @@ import pytest
 from engine.sflow import encode
 from engine.sflow.pcap import read_pcap
 from paths import SFLOW_DATA
+from udp_receiver import Receiver
 
 PCAP = SFLOW_DATA / "overflowd" / "sflow.pcap"
-
-
-def call(eng, method, path, body=None):
-    data = None if body is None else (body if isinstance(body, bytes) else json.dumps(body).encode())
-    req = urllib.request.Request(eng.http_url + path, data=data, method=method,
-                                 headers={"Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(req, timeout=30) as r:
-            raw = r.read()
-            return r.status, (json.loads(raw) if raw else None)
-    except urllib.error.HTTPError as e:
-        raw = e.read()
-        return e.code, (json.loads(raw) if raw else None)
-
-
-class Receiver:
-    """The other collector: a UDP socket on a loopback ephemeral port, read by a thread."""
-
-    def __init__(self, family=socket.AF_INET, host="127.0.0.1"):
-        self.sock = socket.socket(family, socket.SOCK_DGRAM)
-        try:   # SO_RCVBUFFORCE (33, Linux, root) passes net.core.rmem_max
-            self.sock.setsockopt(socket.SOL_SOCKET, getattr(socket, "SO_RCVBUFFORCE", 33), 8 << 20)
-        except OSError:
-            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8 << 20)
-        self.sock.bind((host, 0))
-        self.port = self.sock.getsockname()[1]
-        self.got: list[bytes] = []
-        self.sock.settimeout(0.2)
-        self.running = True
-        self.thread = threading.Thread(target=self._run, daemon=True)
-        self.thread.start()
-
-    def _run(self):
-        while self.running:
-            try:
-                data = self.sock.recv(65535)
-            except socket.timeout:
-                continue
-            except OSError:
-                return
-            self.got.append(data)
-
-    def wait_count(self, n: int, timeout: float = 15.0) -> list[bytes]:
-        deadline = time.monotonic() + timeout
-        while len(self.got) < n and time.monotonic() < deadline:
-            time.sleep(0.01)
-        return list(self.got)
-
-    def wait_for(self, datagram: bytes, timeout: float = 10.0) -> list[bytes]:
-        """Everything received up to and including `datagram` (a marker sent last)."""
-        deadline = time.monotonic() + timeout
-        while datagram not in self.got:
-            if time.monotonic() > deadline:
-                raise AssertionError("marker datagram not forwarded")
-            time.sleep(0.01)
-        got = list(self.got)
-        return got[:got.index(datagram) + 1]
-
-    def close(self):
-        self.running = False
-        self.thread.join(2)
-        self.sock.close()
 
 
 @pytest.fixture
@@ -100,8 +37,8 @@ def test_pcap_datagrams_forwarded_byte_identical(make_engine, receiver):
     eng = make_engine()
     fwd = forwarding(eng)
     assert fwd.on_datagram not in eng.engine.datagram_handlers   # nothing defined: no cost
-    assert call(eng, "PUT", "/forwarding/other/json",
-                {"address": "127.0.0.1", "port": receiver.port}) == (204, None)
+    assert eng.request("PUT", "/forwarding/other/json",
+                       {"address": "127.0.0.1", "port": receiver.port}) == (204, None)
     assert fwd.on_datagram in eng.engine.datagram_handlers
     sent = [d.payload for d in read_pcap(PCAP)]
     assert len(sent) == 1000
@@ -109,19 +46,19 @@ def test_pcap_datagrams_forwarded_byte_identical(make_engine, receiver):
     got = receiver.wait_count(len(sent))
     assert len(got) == len(sent)
     assert got == sent            # byte-identical, in order (one sender, loopback)
-    status, spec = call(eng, "GET", "/forwarding/other/json")
+    status, spec = eng.request("GET", "/forwarding/other/json")
     assert status == 200
     assert spec == {"address": "127.0.0.1", "port": receiver.port, "datagrams": len(sent),
                     "bytes": sum(map(len, sent)), "drops": 0}
-    assert call(eng, "GET", "/forwarding/json") == (200, {"other": spec})
+    assert eng.request("GET", "/forwarding/json") == (200, {"other": spec})
 
 
 def test_agents_filter_v5_and_v4_headers(make_engine, receiver):
     eng = make_engine()
-    assert call(eng, "PUT", "/forwarding/one/json",
-                {"address": "127.0.0.1", "port": receiver.port,
-                 "agents": ["192.0.2.2", "2001:db8::2"]}) == (204, None)
-    assert call(eng, "GET", "/forwarding/one/json")[1]["agents"] == ["192.0.2.2", "2001:db8::2"]
+    assert eng.request("PUT", "/forwarding/one/json",
+                       {"address": "127.0.0.1", "port": receiver.port,
+                        "agents": ["192.0.2.2", "2001:db8::2"]}) == (204, None)
+    assert eng.request("GET", "/forwarding/one/json")[1]["agents"] == ["192.0.2.2", "2001:db8::2"]
     wanted, seq = [], 0
     for i in range(20):
         for agent in ("192.0.2.1", "192.0.2.2", "2001:db8::1", "2001:db8::2"):
@@ -135,7 +72,7 @@ def test_agents_filter_v5_and_v4_headers(make_engine, receiver):
     marker = empty_datagram("192.0.2.2", 999999)
     eng.send(marker)
     assert receiver.wait_for(marker) == wanted + [marker]
-    status, spec = call(eng, "GET", "/forwarding/one/json")
+    status, spec = eng.request("GET", "/forwarding/one/json")
     assert spec["datagrams"] == len(wanted) + 1 and spec["drops"] == 0
 
 
@@ -143,11 +80,11 @@ def test_ipv6_loopback_destination(make_engine):
     r6 = Receiver(socket.AF_INET6, "::1")
     try:
         eng = make_engine()
-        assert call(eng, "PUT", "/forwarding/v6/json", {"address": "::1", "port": r6.port})[0] == 204
+        assert eng.request("PUT", "/forwarding/v6/json", {"address": "::1", "port": r6.port})[0] == 204
         sent = [empty_datagram("192.0.2.1", s) for s in range(1, 11)]
         eng.send(sent)
         assert r6.wait_count(len(sent)) == sent
-        assert call(eng, "GET", "/forwarding/v6/json")[1]["address"] == "::1"
+        assert eng.request("GET", "/forwarding/v6/json")[1]["address"] == "::1"
     finally:
         r6.close()
 
@@ -156,19 +93,19 @@ def test_two_forwardings_and_delete_stops(make_engine, receiver):
     eng = make_engine()
     other = Receiver()
     try:
-        assert call(eng, "PUT", "/forwarding/a/json",
-                    {"address": "127.0.0.1", "port": receiver.port})[0] == 204
-        assert call(eng, "PUT", "/forwarding/b/json",
-                    {"address": "127.0.0.1", "port": other.port})[0] == 204
+        assert eng.request("PUT", "/forwarding/a/json",
+                           {"address": "127.0.0.1", "port": receiver.port})[0] == 204
+        assert eng.request("PUT", "/forwarding/b/json",
+                           {"address": "127.0.0.1", "port": other.port})[0] == 204
         first = empty_datagram("192.0.2.1", 1)
         eng.send(first)
         assert receiver.wait_count(1) == [first] and other.wait_count(1) == [first]
-        assert call(eng, "DELETE", "/forwarding/a/json") == (204, None)
+        assert eng.request("DELETE", "/forwarding/a/json") == (204, None)
         second = empty_datagram("192.0.2.1", 2)
         eng.send(second)
         assert other.wait_for(second) == [first, second]
         assert receiver.got == [first]
-        assert call(eng, "DELETE", "/forwarding/b/json") == (204, None)
+        assert eng.request("DELETE", "/forwarding/b/json") == (204, None)
         assert forwarding(eng).on_datagram not in eng.engine.datagram_handlers
         n = eng.engine.stats.datagrams
         eng.send(empty_datagram("192.0.2.1", 3))
@@ -176,7 +113,7 @@ def test_two_forwardings_and_delete_stops(make_engine, receiver):
         # loopback delivery happens inside sendto: anything forwarded would be queued by now
         time.sleep(0.3)
         assert receiver.got == [first] and other.got == [first, second]
-        assert call(eng, "GET", "/forwarding/json") == (200, {})
+        assert eng.request("GET", "/forwarding/json") == (200, {})
     finally:
         other.close()
 
@@ -185,11 +122,11 @@ def test_send_error_counts_a_drop(make_engine, receiver):
     """A datagram the kernel refuses to send (larger than UDP allows) is a drop, not an error
     that reaches the sample path."""
     eng = make_engine()
-    assert call(eng, "PUT", "/forwarding/a/json",
-                {"address": "127.0.0.1", "port": receiver.port})[0] == 204
+    assert eng.request("PUT", "/forwarding/a/json",
+                       {"address": "127.0.0.1", "port": receiver.port})[0] == 204
     errors = eng.engine.stats.handler_errors
     eng.call(eng.engine.ingest, b"\0\0\0\5" + b"\0" * 70000, "127.0.0.1", time.time())
-    spec = call(eng, "GET", "/forwarding/a/json")[1]
+    spec = eng.request("GET", "/forwarding/a/json")[1]
     assert (spec["datagrams"], spec["drops"]) == (0, 1)
     assert eng.engine.stats.handler_errors == errors
 
@@ -206,20 +143,20 @@ def test_send_error_counts_a_drop(make_engine, receiver):
     (["10.0.0.1"], "object"),
 ])
 def test_bad_specs_are_refused_with_a_reason(running_engine, body, reason):
-    status, err = call(running_engine, "PUT", "/forwarding/bad/json", body)
+    status, err = running_engine.request("PUT", "/forwarding/bad/json", body)
     assert status == 400 and reason in err["error"]
-    assert call(running_engine, "GET", "/forwarding/json") == (200, {})
+    assert running_engine.request("GET", "/forwarding/json") == (200, {})
 
 
 def test_unknown_names_and_read_only(make_engine):
     eng = make_engine()
-    assert call(eng, "GET", "/forwarding/nosuch/json")[0] == 404
-    assert call(eng, "DELETE", "/forwarding/nosuch/json")[0] == 404
-    assert call(eng, "PUT", "/forwarding/x/json", b"{not json")[0] == 400
+    assert eng.request("GET", "/forwarding/nosuch/json")[0] == 404
+    assert eng.request("DELETE", "/forwarding/nosuch/json")[0] == 404
+    assert eng.request("PUT", "/forwarding/x/json", b"{not json")[0] == 400
     ro = make_engine({"http.readonly": "yes"})
-    assert call(ro, "PUT", "/forwarding/x/json", {"address": "127.0.0.1"})[0] == 403
-    assert call(ro, "DELETE", "/forwarding/x/json")[0] == 403
-    assert call(ro, "GET", "/forwarding/json") == (200, {})
+    assert ro.request("PUT", "/forwarding/x/json", {"address": "127.0.0.1"})[0] == 403
+    assert ro.request("DELETE", "/forwarding/x/json")[0] == 403
+    assert ro.request("GET", "/forwarding/json") == (200, {})
 
 
 SCRIPT = r"""
@@ -255,16 +192,16 @@ def test_js_set_and_clear_forward(make_engine, receiver, tmp_path):
     assert "port" in op("bad")
     op("set", port=receiver.port)
     op("setdefault")
-    status, all_ = call(eng, "GET", "/forwarding/json")
+    status, all_ = eng.request("GET", "/forwarding/json")
     assert all_["js"] == {"address": "127.0.0.1", "port": receiver.port, "agents": ["192.0.2.2"],
                           "datagrams": 0, "bytes": 0, "drops": 0}
     assert all_["dflt"]["port"] == 6343
     # removed before any traffic: nothing goes to a real collector that may listen on 6343
-    assert call(eng, "DELETE", "/forwarding/dflt/json")[0] == 204
+    assert eng.request("DELETE", "/forwarding/dflt/json")[0] == 204
     skipped, wanted = empty_datagram("192.0.2.1", 1), empty_datagram("192.0.2.2", 2)
     eng.send([skipped, wanted])
     assert receiver.wait_for(wanted) == [wanted]
     assert op("clear") is True
     assert op("clear") is False
-    assert call(eng, "GET", "/forwarding/js/json")[0] == 404
+    assert eng.request("GET", "/forwarding/js/json")[0] == 404
     assert forwarding(eng).on_datagram not in eng.engine.datagram_handlers

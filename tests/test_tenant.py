@@ -9,16 +9,14 @@ import ipaddress
 import json
 import socket
 import struct
-import threading
 import time
-import urllib.error
-import urllib.request
 
 import pytest
 
 from engine.sflow import DecodeError, decode_datagram, encode
 from engine.sflow.pcap import read_pcap
 from paths import SFLOW_DATA
+from udp_receiver import Receiver
 
 PCAPS = sorted(SFLOW_DATA.glob("*/*.pcap"))
 OVERFLOWD = SFLOW_DATA / "overflowd" / "sflow.pcap"
@@ -26,59 +24,6 @@ HSFLOWD = SFLOW_DATA / "generated" / "hsflowd-2.1.25-lo-pcap.pcap"
 
 
 # -- plumbing ----------------------------------------------------------------------------------
-def call(eng, method, path, body=None):
-    data = None if body is None else (body if isinstance(body, bytes) else json.dumps(body).encode())
-    req = urllib.request.Request(eng.http_url + path, data=data, method=method,
-                                 headers={"Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(req, timeout=30) as r:
-            raw = r.read()
-            return r.status, (json.loads(raw) if raw else None)
-    except urllib.error.HTTPError as e:
-        raw = e.read()
-        return e.code, (json.loads(raw) if raw else None)
-
-
-class Receiver:
-    """Another collector: a UDP socket on a loopback ephemeral port, read by a thread."""
-
-    def __init__(self, family=socket.AF_INET, host="127.0.0.1"):
-        self.sock = socket.socket(family, socket.SOCK_DGRAM)
-        try:   # SO_RCVBUFFORCE (33, Linux, root) passes net.core.rmem_max
-            self.sock.setsockopt(socket.SOL_SOCKET, getattr(socket, "SO_RCVBUFFORCE", 33), 8 << 20)
-        except OSError:
-            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8 << 20)
-        self.sock.bind((host, 0))
-        self.port = self.sock.getsockname()[1]
-        self.host = host
-        self.got: list[bytes] = []
-        self.sock.settimeout(0.2)
-        self.running = True
-        self.thread = threading.Thread(target=self._run, daemon=True)
-        self.thread.start()
-
-    def _run(self):
-        while self.running:
-            try:
-                data = self.sock.recv(65535)
-            except socket.timeout:
-                continue
-            except OSError:
-                return
-            self.got.append(data)
-
-    def wait_count(self, n: int, timeout: float = 20.0) -> list[bytes]:
-        deadline = time.monotonic() + timeout
-        while len(self.got) < n and time.monotonic() < deadline:
-            time.sleep(0.01)
-        return list(self.got)
-
-    def close(self):
-        self.running = False
-        self.thread.join(2)
-        self.sock.close()
-
-
 @pytest.fixture
 def receivers():
     made: list[Receiver] = []
@@ -231,7 +176,7 @@ def test_pcap_replay_forwards_exactly_the_selected_samples(make_engine, receiver
     assert handlers(eng, t) == set()            # nothing on the sample path without tenants
     recv = {name: receivers() for name in FILTERS}
     for name, f in FILTERS.items():
-        assert call(eng, "PUT", f"/tenant/{name}/json", tenant_spec(recv[name], **f)) == (204, None)
+        assert eng.request("PUT", f"/tenant/{name}/json", tenant_spec(recv[name], **f)) == (204, None)
     assert handlers(eng, t) == {"flow", "counter", "other"}
     eng.send_paced(sent)
     for name, m in models.items():
@@ -240,11 +185,11 @@ def test_pcap_replay_forwards_exactly_the_selected_samples(make_engine, receiver
     for name, m in models.items():
         check_received(list(recv[name].got), m)
 
-    status, all_ = call(eng, "GET", "/tenant/json")
+    status, all_ = eng.request("GET", "/tenant/json")
     assert status == 200 and set(all_) == set(FILTERS)
     for name, m in models.items():
         spec = all_[name]
-        assert spec == call(eng, "GET", f"/tenant/{name}/json")[1]
+        assert spec == eng.request("GET", f"/tenant/{name}/json")[1]
         assert (spec["samples"], spec["datagrams"], spec["bytes"], spec["drops"]) == (
             m.samples, len(m.expected), sum(map(len, m.expected)), 0)
         assert (spec["collectorAddress"], spec["collectorPort"]) == ("127.0.0.1", recv[name].port)
@@ -329,8 +274,8 @@ def test_ifname_follows_the_agents_counters(make_engine, receivers):
     before = send(ifname_counters(1, 3, "eth3"), ifname_counters(1, 4, "eth4"))
     eng.wait_for(lambda: eng.engine.subsystems["metrics"].agents.get(agent))
     # defined after the names were learned: resolved from what the agent already reported
-    assert call(eng, "PUT", "/tenant/t/json",
-                tenant_spec(r, ifname=[f"{agent}_eth3", f"{agent}_eth9"]))[0] == 204
+    assert eng.request("PUT", "/tenant/t/json",
+                       tenant_spec(r, ifname=[f"{agent}_eth3", f"{agent}_eth9"]))[0] == 204
     one = send(flow(1, 3, 7), flow(2, 7, 8), ifname_counters(2, 3, "eth3"), flow(3, 8, 3))
     # ifIndex 3 renamed, 5 becomes eth9: selection follows within the same datagram
     two = send(flow(4, 3, 8), ifname_counters(3, 3, "eth3-old"), flow(5, 3, 8),
@@ -351,7 +296,7 @@ def test_ifindex_counters_discards_and_same_bytes_twice(make_engine, receivers):
     eng = make_engine()
     r = receivers()
     agent = "2001:db8::9"
-    assert call(eng, "PUT", "/tenant/p/json", tenant_spec(r, ifindex=[f"{agent}_12"]))[0] == 204
+    assert eng.request("PUT", "/tenant/p/json", tenant_spec(r, ifindex=[f"{agent}_12"]))[0] == 204
     records = _records(OVERFLOWD, "flow")
     discard = encode.discard_sample(1, 0, 12, 0, 12, 0, 258, records)
     other_discard = encode.discard_sample(2, 0, 13, 0, 13, 0, 258, records)
@@ -379,7 +324,7 @@ def test_datagram_ending_in_an_unknown_sample_is_still_sent(make_engine, receive
     type) the datagram goes out once the event loop is idle."""
     eng = make_engine()
     r = receivers()
-    assert call(eng, "PUT", "/tenant/v4/json", tenant_spec(r, cidr=["192.168.1.0/24"]))[0] == 204
+    assert eng.request("PUT", "/tenant/v4/json", tenant_spec(r, cidr=["192.168.1.0/24"]))[0] == 204
     unknown = struct.pack(">II", 9 << 12 | 9, 4) + b"\0\0\0\0"
     data = encode.datagram("192.0.2.1", 1, 1, [flow(1, 1, 2), unknown])
     eng.send(data)
@@ -403,7 +348,7 @@ def test_sent_on_the_datagrams_last_sample(make_engine, receivers):
     """No waiting for the event loop when the datagram's last sample was seen."""
     eng = make_engine()
     r = receivers()
-    assert call(eng, "PUT", "/tenant/v4/json", tenant_spec(r, cidr=["192.168.1.0/24"]))[0] == 204
+    assert eng.request("PUT", "/tenant/v4/json", tenant_spec(r, cidr=["192.168.1.0/24"]))[0] == 204
     t = tenants(eng)
     last_counter = encode.datagram("192.0.2.1", 1, 1, [flow(1, 1, 2), ifname_counters(1, 1, "a")])
     last_flow = encode.datagram("192.0.2.1", 2, 1, [ifname_counters(2, 1, "a"), flow(2, 1, 2)])
@@ -420,8 +365,8 @@ def test_sent_on_the_datagrams_last_sample(make_engine, receivers):
 def test_v4_datagrams_and_unselected_samples_send_nothing(make_engine, receivers):
     eng = make_engine()
     r = receivers()
-    assert call(eng, "PUT", "/tenant/t/json",
-                tenant_spec(r, cidr=["192.168.1.0/24"], mac=["001CC447D3F9"]))[0] == 204
+    assert eng.request("PUT", "/tenant/t/json",
+                       tenant_spec(r, cidr=["192.168.1.0/24"], mac=["001CC447D3F9"]))[0] == 204
     dg = decode_datagram(next(read_pcap(OVERFLOWD)).payload)
     v4 = encode.encode_datagram({**encode.datagram_to_dict(dg), "version": 4})
     assert decode_datagram(v4).version == 4 and decode_datagram(v4).samples
@@ -440,36 +385,36 @@ def test_delete_stops_and_redefinition_keeps_the_sequence(make_engine, receivers
     t = tenants(eng)
     r, r2 = receivers(), receivers()
     spec = tenant_spec(r, cidr=["192.168.1.2/32"])
-    assert call(eng, "PUT", "/tenant/a/json", spec)[0] == 204
+    assert eng.request("PUT", "/tenant/a/json", spec)[0] == 204
     assert handlers(eng, t) == {"flow", "counter", "other"}
     dgs = [encode.datagram("192.0.2.1", n, n, [flow(n, 1, 2)]) for n in range(1, 4)]
     eng.send(dgs[0])
     r.wait_count(1)
     # same destination, other filters: the receiver keeps one sequence; counters restart
-    assert call(eng, "PUT", "/tenant/a/json", {**spec, "filters": {
+    assert eng.request("PUT", "/tenant/a/json", {**spec, "filters": {
         "cidr": ["192.168.1.0/24"], "ifindex": ["192.0.2.1_1"]}})[0] == 204
     assert handlers(eng, t) == {"flow", "counter", "other"}
     eng.send(dgs[1])
     r.wait_count(2)
     assert [decode_datagram(g).seq for g in r.got] == [1, 2]
-    assert call(eng, "GET", "/tenant/a/json")[1]["samples"] == 1
+    assert eng.request("GET", "/tenant/a/json")[1]["samples"] == 1
     # a second tenant to another collector, over IPv6
     r6 = receivers(socket.AF_INET6, "::1")
-    assert call(eng, "PUT", "/tenant/b/json", tenant_spec(r6, ifindex=["192.0.2.1_2"]))[0] == 204
-    assert call(eng, "PUT", "/tenant/c/json", tenant_spec(r2, mac=["00:00:00:00:00:01"]))[0] == 204
-    assert call(eng, "DELETE", "/tenant/a/json") == (204, None)
+    assert eng.request("PUT", "/tenant/b/json", tenant_spec(r6, ifindex=["192.0.2.1_2"]))[0] == 204
+    assert eng.request("PUT", "/tenant/c/json", tenant_spec(r2, mac=["00:00:00:00:00:01"]))[0] == 204
+    assert eng.request("DELETE", "/tenant/a/json") == (204, None)
     eng.send(dgs[2])
     assert [split_v5(g)[3] for g in r6.wait_count(1)] == [split_v5(dgs[2])[3]]
-    assert call(eng, "GET", "/tenant/a/json")[0] == 404
-    assert call(eng, "DELETE", "/tenant/b/json")[0] == 204
-    assert call(eng, "DELETE", "/tenant/c/json")[0] == 204
+    assert eng.request("GET", "/tenant/a/json")[0] == 404
+    assert eng.request("DELETE", "/tenant/b/json")[0] == 204
+    assert eng.request("DELETE", "/tenant/c/json")[0] == 204
     assert handlers(eng, t) == set()
     n = eng.engine.stats.datagrams
     eng.send(encode.datagram("192.0.2.1", 4, 4, [flow(4, 1, 2)]))
     eng.wait_datagrams(n + 1)
     time.sleep(0.3)
     assert len(r.got) == 2 and len(r6.got) == 1 and r2.got == []
-    assert call(eng, "GET", "/tenant/json") == (200, {})
+    assert eng.request("GET", "/tenant/json") == (200, {})
 
 
 def test_send_error_counts_a_drop(make_engine, receivers):
@@ -477,13 +422,13 @@ def test_send_error_counts_a_drop(make_engine, receivers):
     handler error; its sequence number is used anyway, so a receiver would see the loss."""
     eng = make_engine()
     r = receivers()
-    assert call(eng, "PUT", "/tenant/x/json", tenant_spec(r, ifindex=["192.0.2.1_1"]))[0] == 204
+    assert eng.request("PUT", "/tenant/x/json", tenant_spec(r, ifindex=["192.0.2.1_1"]))[0] == 204
     errors = eng.engine.stats.handler_errors
     huge = encode.flow_sample(1, 0, 1, 1, 1, 0, 1, 2, [encode.record("0:4242", b"\0" * 70000)])
     data = encode.datagram("192.0.2.1", 1, 1, [huge])
     eng.call(eng.engine.ingest, data, "127.0.0.1", time.time())
     eng.call(eng.engine.ingest, data, "127.0.0.1", time.time())
-    spec = call(eng, "GET", "/tenant/x/json")[1]
+    spec = eng.request("GET", "/tenant/x/json")[1]
     assert (spec["samples"], spec["datagrams"], spec["drops"]) == (0, 0, 2)
     assert eng.engine.stats.handler_errors == errors
     small = encode.datagram("192.0.2.1", 2, 1, [flow(1, 1, 2)])
@@ -491,9 +436,9 @@ def test_send_error_counts_a_drop(make_engine, receivers):
     got = r.wait_count(1)
     assert [decode_datagram(g).seq for g in got] == [3]
     # collectorPort defaults to 6343 (nothing is sent there: no traffic follows)
-    assert call(eng, "PUT", "/tenant/d/json", {"collectorAddress": "127.0.0.1"})[0] == 204
-    assert call(eng, "GET", "/tenant/d/json")[1]["collectorPort"] == 6343
-    assert call(eng, "DELETE", "/tenant/d/json")[0] == 204
+    assert eng.request("PUT", "/tenant/d/json", {"collectorAddress": "127.0.0.1"})[0] == 204
+    assert eng.request("GET", "/tenant/d/json")[1]["collectorPort"] == 6343
+    assert eng.request("DELETE", "/tenant/d/json")[0] == 204
 
 
 @pytest.mark.parametrize("body, reason", [
@@ -522,22 +467,22 @@ def test_send_error_counts_a_drop(make_engine, receivers):
     (["10.0.0.1"], "object"),
 ])
 def test_bad_specs_are_refused_with_a_reason(running_engine, body, reason):
-    status, err = call(running_engine, "PUT", "/tenant/bad/json", body)
+    status, err = running_engine.request("PUT", "/tenant/bad/json", body)
     assert status == 400 and reason in err["error"]
-    assert call(running_engine, "GET", "/tenant/json") == (200, {})
+    assert running_engine.request("GET", "/tenant/json") == (200, {})
     assert handlers(running_engine, tenants(running_engine)) == set()
 
 
 def test_unknown_names_read_only_and_empty_filters(make_engine, receivers):
     eng = make_engine()
-    assert call(eng, "GET", "/tenant/nosuch/json")[0] == 404
-    assert call(eng, "DELETE", "/tenant/nosuch/json")[0] == 404
-    assert call(eng, "PUT", "/tenant/x/json", b"{not json")[0] == 400
+    assert eng.request("GET", "/tenant/nosuch/json")[0] == 404
+    assert eng.request("DELETE", "/tenant/nosuch/json")[0] == 404
+    assert eng.request("PUT", "/tenant/x/json", b"{not json")[0] == 400
     # no filters: a tenant that selects nothing (yet)
     r = receivers()
-    assert call(eng, "PUT", "/tenant/none/json",
-                {"collectorAddress": "127.0.0.1", "collectorPort": str(r.port)})[0] == 204
-    assert call(eng, "GET", "/tenant/none/json")[1] == {
+    assert eng.request("PUT", "/tenant/none/json",
+                       {"collectorAddress": "127.0.0.1", "collectorPort": str(r.port)})[0] == 204
+    assert eng.request("GET", "/tenant/none/json")[1] == {
         "collectorAddress": "127.0.0.1", "collectorPort": r.port, "filters": {},
         "samples": 0, "datagrams": 0, "bytes": 0, "drops": 0}
     n = eng.engine.stats.datagrams
@@ -546,9 +491,9 @@ def test_unknown_names_read_only_and_empty_filters(make_engine, receivers):
     time.sleep(0.2)
     assert r.got == []
     ro = make_engine({"http.readonly": "yes"})
-    assert call(ro, "PUT", "/tenant/x/json", {"collectorAddress": "127.0.0.1"})[0] == 403
-    assert call(ro, "DELETE", "/tenant/x/json")[0] == 403
-    assert call(ro, "GET", "/tenant/json") == (200, {})
+    assert ro.request("PUT", "/tenant/x/json", {"collectorAddress": "127.0.0.1"})[0] == 403
+    assert ro.request("DELETE", "/tenant/x/json")[0] == 403
+    assert ro.request("GET", "/tenant/json") == (200, {})
 
 
 def test_prefix_index_matches_ipaddress():
@@ -600,7 +545,7 @@ def test_ifname_is_kept_when_a_counter_sample_brings_no_name(make_engine, receiv
 
     send(ifname_counters(1, 3, "eth3"))
     eng.wait_for(lambda: metrics.agents.get(agent))
-    assert call(eng, "PUT", "/tenant/t/json", tenant_spec(r, ifname=[f"{agent}_eth3"]))[0] == 204
+    assert eng.request("PUT", "/tenant/t/json", tenant_spec(r, ifname=[f"{agent}_eth3"]))[0] == 204
     # the store expires the data source (no counters for a long time)
     eng.call(metrics.sweep, time.time() + 3600)
     assert metrics.agents.get(agent) is None
@@ -623,9 +568,9 @@ def test_ipv4_mapped_ipv6_agent_matches_its_port_filters(make_engine, receivers)
     eng = make_engine()
     r = receivers()
     agent = "::ffff:192.0.2.1"
-    assert call(eng, "PUT", "/tenant/m/json",
-                tenant_spec(r, ifindex=["::FFFF:c000:201_5"]))[0] == 204
-    assert call(eng, "GET", "/tenant/m/json")[1]["filters"]["ifindex"] == [f"{agent}_5"]
+    assert eng.request("PUT", "/tenant/m/json",
+                       tenant_spec(r, ifindex=["::FFFF:c000:201_5"]))[0] == 204
+    assert eng.request("GET", "/tenant/m/json")[1]["filters"]["ifindex"] == [f"{agent}_5"]
     data = encode.datagram(agent, 1, 1, [flow(1, 5, 7)])
     assert decode_datagram(data).agent == agent
     eng.send(data)

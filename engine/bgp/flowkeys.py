@@ -33,6 +33,18 @@ def _destination_keys(a) -> dict:
     return keys
 
 
+def _path_via(hit: tuple, nhs: tuple | None):
+    """Of a multipath match() hit, the path whose next hop is one of a MAC's next hops `nhs`
+    (None: the MAC has no bgpSetNextHops entry); else the prefix's best path."""
+    if nhs is not None:
+        by_nexthop = hit[3]
+        for nh in nhs:  # usually one or two (IPv4, IPv6)
+            p = by_nexthop.get(nh)
+            if p is not None:
+                return p
+    return hit[2]
+
+
 def bgp_attributes(router4, router6, attrs: dict, mac_nexthops: dict | None = None) -> dict:
     """The bgp* keys for a sample's attributes, as a new dict."""
     out: dict = {}
@@ -65,13 +77,7 @@ def fill(router4, router6, attrs: dict, out: dict, mac_nexthops: dict | None = N
     if hit is not None:
         a = hit[2]
         if hit[3] is not None and mac_nexthops:  # several paths: the one the packet takes
-            nhs = mac_nexthops.get(attrs.get("macdestination"))
-            if nhs is not None:
-                for nh in nhs:  # usually one or two (IPv4, IPv6); inline: this is per sample
-                    p = hit[3].get(nh)
-                    if p is not None:
-                        a = p
-                        break
+            a = _path_via(hit, mac_nexthops.get(attrs.get("macdestination")))
         new.update(a.flow_keys or _destination_keys(a))
         new["ipdestinationmaskbits"] = hit[1]
     if src is not None:
@@ -79,13 +85,7 @@ def fill(router4, router6, attrs: dict, out: dict, mac_nexthops: dict | None = N
         if hit is not None:
             a = hit[2]
             if hit[3] is not None and mac_nexthops:  # the path via the member that sent it
-                nhs = mac_nexthops.get(attrs.get("macsource"))
-                if nhs is not None:
-                    for nh in nhs:
-                        p = hit[3].get(nh)
-                        if p is not None:
-                            a = p
-                            break
+                a = _path_via(hit, mac_nexthops.get(attrs.get("macsource")))
             keys = a.flow_keys or _destination_keys(a)   # the route's ASes, computed once
             new["ipsourcemaskbits"] = hit[1]
             new["bgpsourceas"] = keys["bgpdestinationas"]

@@ -347,18 +347,29 @@ class Update:
 
 
 _MASKS = bytes((0xFF << (8 - i)) & 0xFF for i in range(8))
+_HOST_BITS = bytes(~mask & 0xFF for mask in _MASKS)  # of the last octet, by length % 8
 _PADS4 = [bytes(4 - n) for n in range(5)]
 _PADS16 = [bytes(16 - n) for n in range(17)]
 _PATH_ID = struct.Struct(">I")
 
 
-def parse_prefixes(buf, off: int, end: int, width: int, out: list) -> None:
+def parse_prefixes(buf, off: int, end: int, width: int, out: list,
+                   path_ids: bool = False) -> None:
     """Append (packed address padded to width bytes, length) for each prefix in buf[off:end];
-    host bits beyond the length are cleared. Raises BgpError on a malformed field."""
+    host bits beyond the length are cleared. path_ids: ADD-PATH NLRI (RFC 7911 §3), each
+    prefix preceded by a 4-octet path identifier; appends (packed address, length, path id).
+    Raises BgpError on a malformed field."""
     maxbits = width * 8
     append = out.append
     pads = _PADS4 if width == 4 else _PADS16
+    masks, hosts = _MASKS, _HOST_BITS
+    unpack = _PATH_ID.unpack_from
     while off < end:
+        if path_ids:
+            if off + 5 > end:
+                raise BgpError(ERR_UPDATE, UPD_NETWORK, "path identifier overruns its field")
+            path_id = unpack(buf, off)[0]
+            off += 4
         plen = buf[off]
         if plen > maxbits:
             raise BgpError(ERR_UPDATE, UPD_NETWORK, f"prefix length {plen} > {maxbits}")
@@ -369,35 +380,12 @@ def parse_prefixes(buf, off: int, end: int, width: int, out: list) -> None:
             raise BgpError(ERR_UPDATE, UPD_NETWORK, "prefix overruns its field")
         raw = buf[start:off]
         rem = plen & 7
-        if rem and raw[-1] & ~_MASKS[rem] & 0xFF:
-            raw = raw[:-1] + bytes((raw[-1] & _MASKS[rem],))
-        append((raw + pads[n], plen))
-
-
-def parse_prefixes_path_id(buf, off: int, end: int, width: int, out: list) -> None:
-    """parse_prefixes for ADD-PATH NLRI (RFC 7911 §3): each prefix is preceded by a 4-octet
-    path identifier; appends (packed address, length, path id)."""
-    maxbits = width * 8
-    append = out.append
-    pads = _PADS4 if width == 4 else _PADS16
-    unpack = _PATH_ID.unpack_from
-    while off < end:
-        if off + 5 > end:
-            raise BgpError(ERR_UPDATE, UPD_NETWORK, "path identifier overruns its field")
-        path_id = unpack(buf, off)[0]
-        plen = buf[off + 4]
-        if plen > maxbits:
-            raise BgpError(ERR_UPDATE, UPD_NETWORK, f"prefix length {plen} > {maxbits}")
-        n = (plen + 7) >> 3
-        start = off + 5
-        off = start + n
-        if off > end:
-            raise BgpError(ERR_UPDATE, UPD_NETWORK, "prefix overruns its field")
-        raw = buf[start:off]
-        rem = plen & 7
-        if rem and raw[-1] & ~_MASKS[rem] & 0xFF:
-            raw = raw[:-1] + bytes((raw[-1] & _MASKS[rem],))
-        append((raw + pads[n], plen, path_id))
+        if rem and raw[-1] & hosts[rem]:
+            raw = raw[:-1] + bytes((raw[-1] & masks[rem],))
+        if path_ids:
+            append((raw + pads[n], plen, path_id))
+        else:
+            append((raw + pads[n], plen))
 
 
 def encode_prefix(packed: bytes, plen: int, path_id: int | None = None) -> bytes:
@@ -414,13 +402,12 @@ def decode_update(body: bytes, as4: bool, intern: Interner | None = None,
     add_path: the (afi, safi) families negotiated to carry path identifiers (RFC 7911)."""
     n = len(body)
     u = Update()
-    parse4 = (parse_prefixes_path_id if add_path and (AFI_IPV4, SAFI_UNICAST) in add_path
-              else parse_prefixes)
+    ids4 = _path_ids(AFI_IPV4, SAFI_UNICAST, add_path)
     wlen = struct.unpack_from(">H", body, 0)[0]
     if 2 + wlen + 2 > n:
         raise BgpError(ERR_UPDATE, UPD_ATTR_LIST, "withdrawn routes length overruns UPDATE")
     if wlen:
-        parse4(body, 2, 2 + wlen, 4, u.withdrawn4)
+        parse_prefixes(body, 2, 2 + wlen, 4, u.withdrawn4, ids4)
     off = 2 + wlen
     alen = struct.unpack_from(">H", body, off)[0]
     off += 2
@@ -429,7 +416,7 @@ def decode_update(body: bytes, as4: bool, intern: Interner | None = None,
         raise BgpError(ERR_UPDATE, UPD_ATTR_LIST, "path attribute length overruns UPDATE")
     # NLRI location is known from here on, so attribute problems can be contained (RFC 7606 §4)
     if aend < n:
-        parse4(body, aend, n, 4, u.nlri4)
+        parse_prefixes(body, aend, n, 4, u.nlri4, ids4)
     attrs = PathAttrs()
     seen: set[int] = set()
     as_path = as4_path = None
@@ -619,8 +606,9 @@ def _merge_as4(as_path: tuple, as4_path: tuple) -> tuple:
     return as_path[:len(as_path) - len(as4_path)] + as4_path
 
 
-def _parser(afi: int, safi: int, add_path):
-    return parse_prefixes_path_id if add_path and (afi, safi) in add_path else parse_prefixes
+def _path_ids(afi: int, safi: int, add_path) -> bool:
+    """Whether the family's NLRI carry ADD-PATH path identifiers on this session."""
+    return add_path is not None and (afi, safi) in add_path
 
 
 def _with_next_hop(a: PathAttrs, nexthop, nexthop_ll) -> PathAttrs:
@@ -637,16 +625,17 @@ def _decode_mp_reach(value: bytes, u: Update, nlri4: list, add_path=None):
         raise BgpError(ERR_UPDATE, UPD_OPTIONAL, "MP_REACH_NLRI next hop overruns attribute")
     nh = value[4:off]
     off += 1  # reserved
+    ids = _path_ids(afi, safi, add_path)
     if (afi, safi) == (AFI_IPV6, SAFI_UNICAST):
         if nhlen not in (16, 32):
             raise _Malformed(f"bad IPv6 next hop length {nhlen}")
-        _parser(afi, safi, add_path)(value, off, len(value), 16, u.nlri6)
+        parse_prefixes(value, off, len(value), 16, u.nlri6, ids)
         return (socket.inet_ntop(socket.AF_INET6, nh[:16]),
                 socket.inet_ntop(socket.AF_INET6, nh[16:]) if nhlen == 32 else None)
     if (afi, safi) == (AFI_IPV4, SAFI_UNICAST):
         if nhlen not in (4, 16, 32):
             raise _Malformed(f"bad next hop length {nhlen}")
-        _parser(afi, safi, add_path)(value, off, len(value), 4, nlri4)
+        parse_prefixes(value, off, len(value), 4, nlri4, ids)
         return (socket.inet_ntoa(nh) if nhlen == 4
                 else socket.inet_ntop(socket.AF_INET6, nh[:16])), None
     u.other_families.append((afi, safi))
@@ -655,10 +644,11 @@ def _decode_mp_reach(value: bytes, u: Update, nlri4: list, add_path=None):
 
 def _decode_mp_unreach(value: bytes, u: Update, add_path=None) -> None:
     afi, safi = struct.unpack_from(">HB", value, 0)
+    ids = _path_ids(afi, safi, add_path)
     if (afi, safi) == (AFI_IPV6, SAFI_UNICAST):
-        _parser(afi, safi, add_path)(value, 3, len(value), 16, u.withdrawn6)
+        parse_prefixes(value, 3, len(value), 16, u.withdrawn6, ids)
     elif (afi, safi) == (AFI_IPV4, SAFI_UNICAST):
-        _parser(afi, safi, add_path)(value, 3, len(value), 4, u.withdrawn4)
+        parse_prefixes(value, 3, len(value), 4, u.withdrawn4, ids)
     else:
         u.other_families.append((afi, safi))
     if len(value) == 3:

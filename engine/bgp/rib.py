@@ -116,23 +116,22 @@ class Rib:
         self.path_count = 0
 
     # -- multipath (ADD-PATH) -----------------------------------------------------------------
-    def _text(self, packed: bytes, plen: int) -> str:
-        # the trie's own spelling of the prefix (pytricia formats with inet_ntop too), so that
-        # match() finds the paths by the key get_key() returns
-        if self.afi == AFI_IPV4:
-            return f"{socket.inet_ntoa(packed)}/{plen}"
-        return f"{socket.inet_ntop(socket.AF_INET6, packed)}/{plen}"
+    def _entries(self, nlri: list):
+        """(packed address, length, path id, prefix text) for each NLRI entry of a multipath
+        table; an entry without a path id is path 0. The text is the trie's own spelling of
+        the prefix (pytricia formats with inet_ntop too), so that match() finds the paths by
+        the key get_key() returns."""
+        ntoa = socket.inet_ntoa if self.afi == AFI_IPV4 else _inet6_ntoa
+        for key in nlri:
+            packed, plen = key[0], key[1]
+            yield packed, plen, key[2] if len(key) > 2 else 0, f"{ntoa(packed)}/{plen}"
 
     def _announce_paths(self, nlri: list, attrs: PathAttrs) -> None:
         paths = self.paths
         trie = self.trie
         insert = trie.insert
-        text = self._text
         new = new_paths = 0
-        for key in nlri:
-            packed, plen = key[0], key[1]
-            path_id = key[2] if len(key) > 2 else 0
-            name = text(packed, plen)
+        for packed, plen, path_id, name in self._entries(nlri):
             cur = paths.get(name)
             if cur is None:
                 paths[name] = path_id
@@ -158,12 +157,8 @@ class Rib:
     def _withdraw_paths(self, nlri: list) -> None:
         paths = self.paths
         trie = self.trie
-        text = self._text
         removed = gone = 0
-        for key in nlri:
-            packed, plen = key[0], key[1]
-            path_id = key[2] if len(key) > 2 else 0
-            name = text(packed, plen)
+        for packed, plen, path_id, name in self._entries(nlri):
             cur = paths.get(name)
             if cur is None:
                 continue  # withdrawing an unknown prefix is harmless (RFC 4271 §9.1)
@@ -241,6 +236,10 @@ class Rib:
         if key is None:
             return None
         return key, trie[key]
+
+
+def _inet6_ntoa(packed: bytes) -> str:
+    return socket.inet_ntop(socket.AF_INET6, packed)
 
 
 def _rank(a: PathAttrs) -> tuple:

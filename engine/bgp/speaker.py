@@ -379,9 +379,6 @@ class BgpSpeaker:
             filtering = filtering or s.scope is not None
         self._filtering = filtering
 
-    def sources_for(self, agent: str):
-        return self.sources.get(agent) or self.wildcard_sources
-
     # -- the per-sample path ------------------------------------------------------------------
     def on_flow_sample(self, sample, now: float) -> None:
         srcs = self.sources.get(sample.agent)
@@ -404,7 +401,7 @@ class BgpSpeaker:
             v = attrs.get(src.value)
             if v is None:
                 continue
-            if src.value in ("bytes", "frames", "ipbytes", "ip6bytes", "requests"):
+            if src.scaled:
                 v = v * rate
             dst = attrs.get("ipdestination")
             if dst is not None:

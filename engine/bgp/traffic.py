@@ -14,6 +14,8 @@ import math
 import operator
 
 SRC, DST = 0, 1
+# values that count what was sampled, so a sample stands for sampling_rate of them
+SCALED_VALUES = frozenset({"bytes", "frames", "ipbytes", "ip6bytes", "requests"})
 RENORMALIZE_AT = 60.0  # exp(60) ~ 1e26: far from float overflow, rare enough to be free
 
 
@@ -77,7 +79,7 @@ class Source:
     `scope`, for the EDGE / CORE / TOPOLOGY sources while a topology is installed: the
     Selection of (agent, data source) whose samples count (None: every sample)."""
 
-    __slots__ = ("agent", "router4", "router6", "t", "value", "acc4", "acc6", "scope")
+    __slots__ = ("agent", "router4", "router6", "t", "value", "scaled", "acc4", "acc6", "scope")
 
     def __init__(self, agent: str, router4, router6, t: float, value: str, now: float):
         self.agent = agent
@@ -86,6 +88,7 @@ class Source:
         self.router6 = router6
         self.t = t
         self.value = value
+        self.scaled = value in SCALED_VALUES  # decided once, not per sample
         self.acc4 = Accumulator(t, now)
         self.acc6 = Accumulator(t, now)
 

@@ -32,6 +32,7 @@ import zlib
 from math import exp
 
 from .. import log
+from ..udp_sockets import FamilySockets
 from .cache import FlowTable
 
 DEFAULT_PORT = 4739            # IANA port of IPFIX over UDP
@@ -228,13 +229,23 @@ class Sender:
 
     def __init__(self):
         self.lock = threading.Lock()     # engines of one process (tests) tick in their threads
-        self.sockets: dict[int, socket.socket] = {}
+        self.family_sockets = FamilySockets(on_open=self._new_session)
         # per transport session (the family's socket, a collector) and domain; a new socket
         # is a new session (another source port): its sequence restarts at 0 with templates
         self.seq: dict[tuple, int] = {}               # (family, addr, port, domain) -> records
         self.template_sent: dict[tuple, float] = {}   # (family, addr, port, domain, id) -> time
         self.ids: set[int] = set()
         self.next_id = FIRST_TEMPLATE_ID
+
+    @property
+    def sockets(self) -> dict[int, socket.socket]:
+        return self.family_sockets.by_family
+
+    def _new_session(self, family: int) -> None:
+        """The family's socket was (re)opened: forget the state of its old sessions."""
+        for d in (self.seq, self.template_sent):
+            for k in [k for k in d if k[0] == family]:
+                del d[k]
 
     def acquire(self) -> int:
         """A template id no exporting definition uses; ids are not reused at once, so that a
@@ -255,23 +266,9 @@ class Sender:
             for k in [k for k in self.template_sent if k[4] == tid]:
                 del self.template_sent[k]
             if not self.ids:
-                for sock in self.sockets.values():
-                    sock.close()
-                self.sockets = {}
+                self.family_sockets.close_all()
                 self.seq.clear()
                 self.template_sent.clear()
-
-    def _socket(self, family: int) -> socket.socket:
-        """The family's socket; opening one starts new sessions (forget their state)."""
-        sock = self.sockets.get(family)
-        if sock is None:
-            sock = socket.socket(family, socket.SOCK_DGRAM)
-            sock.setblocking(False)
-            self.sockets[family] = sock
-            for d in (self.seq, self.template_sent):
-                for k in [k for k in d if k[0] == family]:
-                    del d[k]
-        return sock
 
     def send(self, exporter: "Exporter", pending: dict, now: float) -> None:
         """Messages of up to MAX_MESSAGE bytes per collector and domain; the template leads
@@ -283,7 +280,7 @@ class Sender:
         with self.lock:
             for addr, port, family in exporter.collectors:
                 try:
-                    self._socket(family)       # before the session state is read
+                    self.family_sockets.get(family)   # before the session state is read
                 except OSError as exc:         # EMFILE, no IPv6, ...
                     for recs in pending.values():
                         exporter.sent(exc, len(recs))
@@ -316,7 +313,7 @@ class Sender:
 
     def _sendto(self, family: int, msg: bytes, addr: str, port: int):
         try:
-            self._socket(family).sendto(msg, (addr, port))
+            self.family_sockets.get(family).sendto(msg, (addr, port))
             return None
         except OSError as exc:     # full buffer (EAGAIN/ENOBUFS), unreachable, ...
             return exc
