@@ -543,8 +543,11 @@ def decode_update(body: bytes, as4: bool, intern: Interner | None = None,
         # one set per next hop; the usual single-family UPDATE builds just one
         mp_attrs = None
         if mp_hop is not None and (u.nlri6 or mp4):
-            mp_attrs = attrs if not classic else _with_next_hop(attrs, None, None)
-            mp_attrs.nexthop, mp_attrs.nexthop_ll = mp_hop
+            if classic:    # the classic NLRI keep NEXT_HOP: the MP routes get their own set
+                mp_attrs = _with_next_hop(attrs, *mp_hop)
+            else:
+                mp_attrs = attrs
+                mp_attrs.nexthop, mp_attrs.nexthop_ll = mp_hop
             if intern is not None:
                 mp_attrs = intern(mp_attrs)
         if classic:
