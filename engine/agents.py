@@ -170,8 +170,8 @@ def agents_json(engine, selector=None, now: float | None = None) -> dict:
     """/agents/json and agents(): every agent, or those a selector picks, written as for the
     metric queries (docs/metrics.md): addresses (IPv6 in any spelling), host names, ``ALL``,
     ``TOPOLOGY`` / ``EDGE`` / ``CORE`` (the agents they select ports of), as a comma or
-    semicolon list or a list of such items. ValueError for a malformed selector."""
-    table: AgentTable = engine.agents
+    semicolon list or a list of such items. ValueError for a malformed selector. With workers
+    each reports its own agents (an agent lives in one worker); the answer is their union."""
     if selector is None:
         items = []
     elif isinstance(selector, (list, tuple, set, frozenset)):
@@ -179,6 +179,16 @@ def agents_json(engine, selector=None, now: float | None = None) -> dict:
     else:
         items = [str(selector)]
     items = [p.strip() for a in items for p in a.replace(";", ",").split(",") if p.strip()]
+    now = time.time() if now is None else now
+    merged: dict = {}
+    for part in engine.gather(None, "agents_partial", items, now):
+        merged.update(part)
+    return {a: merged[a] for a in sorted(merged)}
+
+
+def local_agents(engine, items: list[str], now: float) -> dict:
+    """The agents of this process that a parsed selector (``items``, [] = every agent) picks."""
+    table: AgentTable = engine.agents
     if not items:
         return table.to_json(None, now)
     store = (getattr(engine, "subsystems", None) or {}).get("metrics")
@@ -187,5 +197,4 @@ def agents_json(engine, selector=None, now: float | None = None) -> dict:
         if selected is None:
             return table.to_json(None, now)
         items = sorted(selected)
-    now = time.time() if now is None else now
     return {a: table.by_address[a].to_json(now) for a in items if a in table.by_address}

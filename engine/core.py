@@ -4,6 +4,23 @@ Subsystems (metrics, flows, bgp, scripts, ...) live in their own packages. Each 
 ``attach(engine)`` which wires itself in (registering sample handlers, REST routes are found
 separately by engine.rest) and returns an object that may have ``async start()`` and
 ``async stop()``. They are attached in SUBSYSTEMS order.
+
+An engine has a ``role`` (docs/ingest.md, "Workers"): ``single`` (everything in this
+process), ``worker`` (a worker process: ingest for its share of the agents, no scripts) or
+``front`` (the process that started workers: REST, scripts, BGP, configuration; no ingest).
+A constructed engine is ``single`` (or ``worker``); ``collector.start`` makes it the front
+when ``sflow.workers`` asks for workers. Subsystems code against four primitives that hide
+the difference:
+
+- ``gather(target, method, *args) -> list``: ``method`` of subsystem ``target`` (None: the
+  engine itself; dotted paths reach attributes, ``"topology.locator"``) called in every
+  process holding samples: ``[result]`` in process, one result per live worker on the front.
+  Queries merge the list, so one merge serves both.
+- ``replicate(target, method, *args, **kw)``: on the front, the same call is made in every
+  worker after it was made here (configuration); elsewhere nothing.
+- ``publish(kind, payload)``: a worker sends a record to the front, where the handler
+  registered with ``on_publish(kind, fn)`` gets it; elsewhere that handler is called at once.
+- ``shared(topic) -> SharedTable``: cross-agent state (engine/shared.py).
 """
 from __future__ import annotations
 
@@ -18,6 +35,7 @@ from . import __version__, log
 from .agents import AgentTable
 from .props import Properties
 from .sflow import DecodeError, decode_datagram
+from .shared import SharedTable
 
 # Order matters: later subsystems may use earlier ones (flows publish metrics, scripts use all).
 SUBSYSTEMS: list[str] = [
@@ -31,6 +49,9 @@ SUBSYSTEMS: list[str] = [
     "engine.topology",
     "jsapi.runtime",  # last: scripts use every other subsystem
 ]
+# Subsystems a worker process does not run: scripts run on the front only.
+FRONT_ONLY = {"jsapi.runtime"}
+ROLES = ("single", "worker", "front")
 
 SampleHandler = Callable[[Any, float], None]
 
@@ -38,6 +59,8 @@ SampleHandler = Callable[[Any, float], None]
 class AnalyzerStats:
     __slots__ = ("datagrams", "bytes", "flow_samples", "counter_samples", "discard_samples",
                  "other_samples", "decode_errors", "handler_errors", "start")
+    COUNTERS = ("datagrams", "bytes", "flow_samples", "counter_samples", "discard_samples",
+                "other_samples", "decode_errors", "handler_errors")
 
     def __init__(self):
         self.datagrams = self.bytes = 0
@@ -47,10 +70,18 @@ class AnalyzerStats:
 
 
 class Engine:
-    def __init__(self, props: Properties, home: Path | str = "."):
+    def __init__(self, props: Properties, home: Path | str = ".", role: str = "single"):
+        if role not in ("single", "worker"):
+            raise ValueError(f"an engine is constructed as single or worker, not {role!r}")
         self.props = props
         self.home = Path(home).resolve()
         self.version = __version__
+        self.role = role
+        self.worker_id = 0          # a worker: its slot (its socket in the sFlow group)
+        self.cluster = None         # the front's workers (engine/workers/cluster.py)
+        self._publish = None        # worker: sends a record to the front
+        self._subscribers: dict[str, Callable] = {}
+        self._shared: dict[str, SharedTable] = {}
         self.stats = AnalyzerStats()
         self.agents = AgentTable()
         self.flow_handlers: list[SampleHandler] = []
@@ -61,6 +92,8 @@ class Engine:
         self.kernel_drops = KernelDrops()
         self.receive_queue = None   # the collector's native receive thread (engine._net.Receiver)
         for name in SUBSYSTEMS:
+            if role == "worker" and name in FRONT_ONLY:
+                continue
             module = importlib.import_module(name)
             self.subsystems[name.rsplit(".", 1)[-1]] = module.attach(self)
 
@@ -131,6 +164,61 @@ class Engine:
         setattr(self, attr, handlers + [handler] if active
                 else [h for h in handlers if h != handler])
 
+    # -- one engine, several processes (docs/ingest.md, "Workers") -------------------------
+    def target(self, target: str | None):
+        """The object ``gather``/``replicate`` address: None = the engine, else a subsystem
+        name optionally followed by attribute names (``topology.locator``)."""
+        if target is None:
+            return self
+        name, _, rest = target.partition(".")
+        obj = self.subsystems[name]
+        for attr in rest.split(".") if rest else ():
+            obj = getattr(obj, attr)
+        return obj
+
+    def gather(self, target: str | None, method: str, *args) -> list:
+        cluster = self.cluster
+        if cluster is not None:
+            return cluster.gather(target, method, args)
+        return [getattr(self.target(target), method)(*args)]
+
+    def replicate(self, target: str | None, method: str, *args, **kw) -> None:
+        cluster = self.cluster
+        if cluster is not None:
+            cluster.broadcast(target, method, args, kw)
+
+    def sync(self) -> None:
+        """Front: wait until every record the workers made so far is handled here (journals,
+        shared tables). Elsewhere nothing."""
+        cluster = self.cluster
+        if cluster is not None:
+            cluster.sync()
+
+    def publish(self, kind: str, payload) -> None:
+        send = self._publish
+        if send is not None:
+            send(kind, payload)
+            return
+        fn = self._subscribers.get(kind)
+        if fn is not None:
+            fn(payload)
+
+    def on_publish(self, kind: str, fn: Callable) -> None:
+        self._subscribers[kind] = fn
+
+    def shared(self, topic: str) -> SharedTable:
+        table = self._shared.get(topic)
+        if table is None:
+            notify = self._shared_changed if self.role == "worker" else None
+            table = self._shared[topic] = SharedTable(topic, notify)
+        return table
+
+    def _shared_changed(self, table: SharedTable) -> None:
+        """Worker: publish a table's changes once the current loop turn is over (batched)."""
+        cluster_notify = getattr(self, "_shared_notify", None)
+        if cluster_notify is not None:
+            cluster_notify(table)
+
     def _handler_failed(self, handler, exc: Exception) -> None:
         self.stats.handler_errors += 1
         if self.stats.handler_errors <= 10 or self.stats.handler_errors % 10000 == 0:
@@ -153,17 +241,38 @@ class Engine:
                 except Exception as exc:
                     log.log.error("stopping %r failed: %r", sub, exc)
 
+    def ping(self) -> bool:
+        """Answered by a worker after everything it pushed before (Engine.sync)."""
+        return True
+
+    def agents_partial(self, items: list, now: float) -> dict:
+        from .agents import local_agents
+        return local_agents(self, items, now)
+
     # -- health ------------------------------------------------------------------------------
-    def analyzer_json(self) -> dict:
-        s = self.stats
-        now = time.time()
+    def process_partial(self) -> dict:
+        """What /analyzer/json needs from each process holding samples: its agents, CPU
+        seconds and peak memory."""
         usage = resource.getrusage(resource.RUSAGE_SELF)
+        return {"agents": len(self.agents.by_address), "cpu": usage.ru_utime + usage.ru_stime,
+                "rss": usage.ru_maxrss * 1024}
+
+    def analyzer_json(self) -> dict:
+        s = self.stats                # on the front: the workers' counters, summed
+        now = time.time()
+        parts = self.gather(None, "process_partial")
+        if self.cluster is not None:  # the front's own CPU and memory count too
+            own = self.process_partial()
+            own["agents"] = 0
+            parts.append(own)
+        cpu = sum(p["cpu"] for p in parts)
         elapsed = max(now - s.start, 1e-6)
+        ncpu = os.cpu_count() or 1
         return {
             "version": self.version,
             "updateAvailable": False,
             "uptime": int((now - s.start) * 1000),
-            "sFlowAgents": len(self.agents.by_address),
+            "sFlowAgents": sum(p["agents"] for p in parts),
             "sFlowBytesReceived": s.bytes,
             "sFlowDatagramsReceived": s.datagrams,
             "sFlowFlowSamples": s.flow_samples,
@@ -174,16 +283,18 @@ class Engine:
             "sFlowHandlerErrors": s.handler_errors,
             "sFlowKernelDrops": self.kernel_drops.read(),
             "sFlowQueueDrops": self.queue_drops(),
-            "cpuLoadProcess": min(1.0, (usage.ru_utime + usage.ru_stime) / elapsed / (os.cpu_count() or 1)),
-            "cpuLoadSystem": min(1.0, os.getloadavg()[0] / (os.cpu_count() or 1)),
-            "heapUsed": usage.ru_maxrss * 1024,
+            "cpuLoadProcess": min(1.0, cpu / elapsed / ncpu),
+            "cpuLoadSystem": min(1.0, os.getloadavg()[0] / ncpu),
+            "heapUsed": sum(p["rss"] for p in parts),
             "heapMax": _memory_limit(),
             "httpConnectionsCurrent": 0,
             "httpConnectionsTotal": 0,
         }
 
     def queue_drops(self) -> int:
-        """Datagrams the receive thread dropped because its queue was full (0 on asyncio)."""
+        """Datagrams the receive thread(s) dropped because the queue was full (0 on asyncio)."""
+        if self.cluster is not None:
+            return self.stats.queue_drops
         queue = self.receive_queue
         return queue.stats()["dropped"] if queue is not None else 0
 

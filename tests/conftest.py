@@ -29,6 +29,12 @@ import pytest
 from paths import TESTDATA
 
 REPO = Path(__file__).resolve().parent.parent
+
+# Every engine the tests start, in process or as a process (./start.sh, engine.main), runs with
+# this many sFlow workers (docs/ingest.md, "Workers"): 1, the in-process engine, unless the CI
+# lane sets FLOWRT_WORKERS=2. Tests that compare 1 and N workers set sflow.workers themselves.
+os.environ.setdefault("FLOWRT_WORKERS", "1")
+WORKERS = int(os.environ["FLOWRT_WORKERS"])
 TESTDATA = TESTDATA
 SFLOW_TESTDATA = TESTDATA / "sflow"
 

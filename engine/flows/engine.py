@@ -4,20 +4,29 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import OrderedDict
 from typing import Callable
 
 from .. import log
+from ..fanout import fronted, gather, replicate, sync
 from ..metrics.filters import compile_filter
 from ..metrics.selection import Selection, as_selection
 from ..sflow import attributes as _attributes
 from . import keyfuncs  # noqa: F401  (registers the built-in key functions)
-from . import filters, pipeline
+from . import filters, pipeline, topn
 from .cache import FlowTable
 from .groups import GroupStore, MapStore
 from .ipfix import ExportTable
 from .journal import Journal
 from .spec import FlowSpec, check_name, plain, to_number
 from .thresholds import Threshold
+
+# datasourceInfo's sampling rates: a data source's samples whose sequence number is below 16
+# or a multiple of 16 are noted - chosen by the sample itself, so the answer is the same
+# whichever other agents' samples this process sees (docs/ingest.md, "Workers")
+NOTE_FIRST = 16
+NOTE_MASK = 15
+TOPN_PENDING = 8   # activeFlows aggregations a worker keeps between the phases of a query
 
 # /flowkeys/json lists keys from a subset of samples: recording ~35 keys costs ~1 us, and the
 # full dict of a sample ~0.6 us more than the subset the definitions read. 1 sample in 16 is
@@ -68,6 +77,15 @@ class FlowEngine:
         self._skip = 0
         self.errors = 0
         self._task = None
+        # activeFlows queries between phases (engine/flows/topn.py): qid -> (agg, sent, now)
+        self._topn: OrderedDict = OrderedDict()
+        # a worker's flow records and events go to the front's journals (docs/ingest.md)
+        self._uplink = None
+        if getattr(core, "role", None) == "worker":
+            self._uplink = lambda item: core.publish("journal", item)
+        on_publish = getattr(core, "on_publish", None)
+        if on_publish is not None:
+            on_publish("journal", self._journal_in)
         self.add_enricher(_agent_enricher, {"agent"})
         if core is not None:
             core.flow_handlers.append(self.on_flow_sample)
@@ -118,6 +136,8 @@ class FlowEngine:
                 if self.errors <= 10 or self.errors % 10000 == 0:
                     log.log.error("flow %s: housekeeping failed: %r", table.name, exc,
                                   exc_info=exc)
+        if fronted(self.core):
+            return    # thresholds are checked where the samples are: in the workers
         metrics = self._metrics()
         for th in list(self.thresholds.values()):
             table = self.tables.get(th.metric)
@@ -158,17 +178,21 @@ class FlowEngine:
         process = self._process_flow
         skip = self._skip = self._skip + 1
         if process is None:
+            seq = sample.seq
+            if seq < NOTE_FIRST or not seq & NOTE_MASK:
+                self._note_source(sample, now)
             if skip % KEYS_SEEN_SAMPLE:
                 return
-            self._note_source(sample, now)
             seen = self.keys_seen
             for k in sample.attributes():
                 seen[k] = now
             return
+        seq = sample.seq
+        if seq < NOTE_FIRST or not seq & NOTE_MASK:
+            self._note_source(sample, now)
         if skip < 1000 or not skip % KEYS_SEEN_ACTIVE:
             # /flowkeys/json lists every key: these samples decode (and cache) the full dict
             attrs = sample.attributes()
-            self._note_source(sample, now)
             seen = self.keys_seen
             for k in attrs:
                 seen[k] = now
@@ -292,7 +316,8 @@ class FlowEngine:
         fs = FlowSpec(name, spec, self.core if self.core is not None else self)
         now = time.time()
         old = self.tables.get(name)
-        make = ExportTable if fs.ipfix_collectors else FlowTable
+        # the front holds no flows: the workers export them
+        make = ExportTable if fs.ipfix_collectors and not fronted(self.core) else FlowTable
         try:
             # the new table first: an exporting definition replaced keeps the exporting
             # socket open (one IPFIX transport session, one unbroken sequence)
@@ -308,6 +333,7 @@ class FlowEngine:
         table.set_thresholds([th for th in self.thresholds.values() if th.metric == name])
         self.tables[name] = table
         self._rebuild()
+        replicate(self.core, "flows", "set_flow", name, spec)
 
     def clear_flow(self, name: str) -> bool:
         table = self.tables.pop(name, None)
@@ -315,21 +341,54 @@ class FlowEngine:
             return False
         table.clear(time.time())
         self._rebuild()
+        replicate(self.core, "flows", "clear_flow", name)
         return True
+
+    def replica_state(self) -> list:
+        """The calls that give a (re)started worker these definitions (docs/ingest.md)."""
+        out = [("set_groups", (n, spec), {}) for n, spec in self.groups.all().items()]
+        out += [("set_map", (n, spec), {}) for n, spec in self.maps.all().items()]
+        out += [("set_flow", (n, t.spec.raw), {}) for n, t in self.tables.items()]
+        out += [("set_threshold", (n, th.spec), {}) for n, th in self.thresholds.items()]
+        return out
+
+    def _gather(self, method: str, *args) -> list:
+        return gather(self.core, "flows", self, method, *args)
 
     def get_flow(self, name: str):
         t = self.tables.get(name)
-        return None if t is None else _flow_json(t)
+        return None if t is None else self._flow_json(t)
 
     def flows_json(self) -> dict:
-        return {n: _flow_json(t) for n, t in self.tables.items()}
+        return {n: self._flow_json(t) for n, t in self.tables.items()}
+
+    def _flow_json(self, table) -> dict:
+        """The definition as GET shows it; an exporting one adds its read-only ``ipfixStats``
+        (ignored when PUT back, like every attribute FlowSpec does not know), summed over the
+        processes that export."""
+        out = table.spec.as_json()
+        if table.spec.ipfix_collectors:
+            stats = [st for st in self._gather("ipfix_stats", table.name) if st is not None]
+            if stats:
+                merged = dict(stats[0])
+                for st in stats[1:]:
+                    for k, v in st.items():
+                        if k != "templateId":
+                            merged[k] = merged.get(k, 0) + v
+                out["ipfixStats"] = merged
+        return out
+
+    def ipfix_stats(self, name: str):
+        table = self.tables.get(name)
+        return None if table is None or table.exporter is None else table.exporter.stats()
 
     def active_flows(self, agents, name: str, max_flows: int = 100, min_value=None,
                      agg_mode=None, now: float | None = None, key_filter: str | None = None) -> list:
         """``key_filter``: a filter expression over the definition's own key expressions
         (plus ``agent`` and ``datasource``), e.g. ``ipsource=10.0.0.1`` for keys
         ``ipsource,ipdestination``; raises ValueError when it does not parse. ``max_flows``
-        and ``min_value`` may be numbers or numeric strings (REST query values, JS args)."""
+        and ``min_value`` may be numbers or numeric strings (REST query values, JS args).
+        With workers the answer is the exact top N of the merged flows (engine/flows/topn.py)."""
         table = self.tables.get(name)
         if table is None:
             raise KeyError(name)
@@ -338,18 +397,58 @@ class FlowEngine:
             raise ValueError(f"aggMode must be max, sum, edge or core")
         if mode == "agent":
             mode = "max"
-        pred = None
         if key_filter:
-            try:
-                pred = filters.compile_lookup(filters.parse(key_filter))
-            except filters.FilterError as exc:
-                raise ValueError(str(exc)) from None
-        selected = self.select_agents(agents)
-        if mode in ("edge", "core"):
-            selected = self._mode_ports(mode, selected)
-        return table.active(selected, int(to_number(max_flows, "maxFlows", 100)),
-                            to_number(min_value, "minValue", None), mode,
-                            time.time() if now is None else now, key_filter=pred)
+            _key_filter(key_filter)           # refused here, before any worker is asked
+        k = int(to_number(max_flows, "maxFlows", 100))
+        floor = to_number(min_value, "minValue", None)
+        now = time.time() if now is None else now
+        self._topn_seq = qid = getattr(self, "_topn_seq", 0) + 1
+        query = (agents, name, mode, now, key_filter or None)
+
+        def ask(request):
+            return self._gather("topn_partial", qid, query, request)
+        rows = topn.top_rows(ask, k, floor, mode in ("sum", "edge"))
+        return [table.row_json(r) for r in rows]
+
+    def topn_partial(self, qid: int, query: tuple, request: tuple):
+        """One phase of activeFlows here (engine/flows/topn.py): (process id, rows, done)."""
+        agents, name, mode, now, key_filter = query
+        pid = getattr(self.core, "worker_id", 0)
+        cached = self._topn.get(qid)
+        table = self.tables.get(name)
+        if cached is None:
+            if table is None:
+                return pid, [], True
+            selected = self.select_agents(agents)
+            if mode in ("edge", "core"):
+                selected = self._mode_ports(mode, selected)
+            agg = table.aggregate(selected, mode, now,
+                                  _key_filter(key_filter) if key_filter else None)
+            cached = (agg, set(), now)
+        agg, sent, now = cached
+        kind = request[0]
+        if kind == "top":
+            k, floor = request[1], request[2]
+            items = agg.items()
+            if floor is not None:
+                items = [kv for kv in items if kv[1][0] >= floor]
+            chosen = topn.with_ties(list(items), k, _first_value)
+        elif kind == "above":
+            threshold = request[1]
+            chosen = [kv for kv in agg.items() if kv[1][0] >= threshold and kv[0] not in sent]
+        else:   # exact
+            keys = request[1].get(pid, ())
+            chosen = [(key, agg[key]) for key in keys if key in agg]
+        rows = [table.row(key, a, now) for key, a in chosen] if table is not None else []
+        sent.update(key for key, _ in chosen)
+        done = len(sent) >= len(agg)
+        if kind == "exact" or done:
+            self._topn.pop(qid, None)
+        elif qid not in self._topn:
+            self._topn[qid] = cached
+            while len(self._topn) > TOPN_PENDING:
+                self._topn.popitem(last=False)
+        return pid, rows, done
 
     def _mode_ports(self, mode: str, selected):
         """aggMode ``edge`` sums over EDGE data sources only (each packet is counted once, at
@@ -378,8 +477,7 @@ class FlowEngine:
         ds, table = self._split_metric(name)
         if table is None:
             return None
-        found = table.locations(self.select_agents(agents), ds, key,
-                                time.time() if now is None else now)
+        found = self._locations(agents, table.name, ds, key, now)
         return found[0]["value"] if found else None
 
     def flow_locations(self, agents, name: str, key: str, now: float | None = None):
@@ -392,24 +490,59 @@ class FlowEngine:
             ds, table = self._split_metric(name)
             if table is None:
                 return None
-        return table.locations(self.select_agents(agents), ds, key,
-                               time.time() if now is None else now)
+        return self._locations(agents, table.name, ds, key, now)
+
+    def _locations(self, agents, name: str, ds, key: str, now) -> list:
+        now = time.time() if now is None else now
+        parts = self._gather("locations_partial", agents, name, ds, key, now)
+        if len(parts) == 1:
+            return parts[0]
+        out = [loc for p in parts for loc in p]
+        out.sort(key=lambda r: r["value"], reverse=True)
+        return out
+
+    def locations_partial(self, agents, name: str, ds, key: str, now: float) -> list:
+        table = self.tables.get(name)
+        if table is None:
+            return []
+        return table.locations(self.select_agents(agents), ds, key, now)
 
     def flow_keys(self, now: float | None = None) -> dict:
         now = time.time() if now is None else now
-        return {k: max(0, int((now - t) * 1000)) for k, t in sorted(self.keys_seen.items())}
+        seen: dict = {}
+        for part in self._gather("keys_partial"):
+            for k, t in part.items():
+                if t > seen.get(k, 0.0):
+                    seen[k] = t
+        return {k: max(0, int((now - t) * 1000)) for k, t in sorted(seen.items())}
+
+    def keys_partial(self) -> dict:
+        return dict(self.keys_seen)
 
     def _emit_record(self, table, fk: tuple, value: float, start: float, end: float) -> None:
         rec = {"name": table.name, "agent": fk[0], "dataSource": fk[1],
                "flowKeys": table.key_string(fk), "value": value,
                "start": int(start * 1000), "end": int(end * 1000)}
-        self.flow_journal.append(rec, "flowID")
+        if self._uplink is not None:
+            self._uplink(("flows", rec))
+        else:
+            self.flow_journal.append(rec, "flowID")
+
+    def _journal_in(self, item) -> None:
+        """A worker's flow record or event, numbered here like our own."""
+        kind, rec = item
+        if kind == "flows":
+            self.flow_journal.append(rec, "flowID")
+        else:
+            self.event_journal.append(rec, "eventID")
 
     def flows_since(self, name=None, flow_id: int = -1, max_flows: int = 100) -> list:
+        sync(self.core)    # with workers: the records made so far are here
         return self.flow_journal.since(int(flow_id), _names(name), int(max_flows), "flowID")
 
     async def wait_flows(self, name=None, flow_id: int = -1, max_flows: int = 100,
                          timeout: float = 0.0) -> list:
+        sync(self.core)
         return await self.flow_journal.wait(int(flow_id), _names(name), int(max_flows),
                                             float(timeout), "flowID")
 
@@ -420,6 +553,7 @@ class FlowEngine:
     def set_groups(self, name: str, groups) -> None:
         """Define or replace a group set; raises ValueError(reason) for invalid input."""
         self.groups.set(check_name(name), groups)
+        replicate(self.core, "flows", "set_groups", name, groups)
 
     def get_groups(self, name: str):
         return self.groups.get(name)
@@ -428,11 +562,13 @@ class FlowEngine:
         return self.groups.all()
 
     def clear_groups(self, name: str) -> bool:
+        replicate(self.core, "flows", "clear_groups", name)
         return self.groups.delete(name)
 
     def set_map(self, name: str, mapping) -> None:
         """Define or replace a map; raises ValueError(reason) for invalid input."""
         self.maps.set(check_name(name), mapping)
+        replicate(self.core, "flows", "set_map", name, mapping)
 
     def get_map(self, name: str):
         return self.maps.get(name)
@@ -441,6 +577,7 @@ class FlowEngine:
         return self.maps.all()
 
     def clear_map(self, name: str) -> bool:
+        replicate(self.core, "flows", "clear_map", name)
         return self.maps.delete(name)
 
     # -- thresholds and events ---------------------------------------------------------------
@@ -454,12 +591,14 @@ class FlowEngine:
         old = self.thresholds.get(name)
         self.thresholds[name] = th
         self._attach_thresholds({th.metric} | ({old.metric} if old else set()))
+        replicate(self.core, "flows", "set_threshold", name, spec)
 
     def clear_threshold(self, name: str) -> bool:
         th = self.thresholds.pop(name, None)
         if th is None:
             return False
         self._attach_thresholds({th.metric})
+        replicate(self.core, "flows", "clear_threshold", name)
         return True
 
     def get_threshold(self, name: str):
@@ -481,6 +620,14 @@ class FlowEngine:
 
     def threshold_triggered(self, threshold_id: str, agent: str, metric: str,
                             flow_key: str | None = None) -> bool:
+        """Whether the threshold is triggered at that agent and data source (and flow key):
+        thresholds are kept where the agent's samples are."""
+        if threshold_id not in self.thresholds:
+            return False
+        return any(self._gather("triggered_partial", threshold_id, agent, metric, flow_key))
+
+    def triggered_partial(self, threshold_id: str, agent: str, metric: str,
+                          flow_key: str | None = None) -> bool:
         th = self.thresholds.get(threshold_id)
         if th is None:
             return False
@@ -519,14 +666,19 @@ class FlowEngine:
                 e = table.entries.get(fk)
                 if e is not None:
                     evt["values"] = table.extra_values(e, now)
-        self.event_journal.append(evt, "eventID")
+        if self._uplink is not None:
+            self._uplink(("events", evt))
+        else:
+            self.event_journal.append(evt, "eventID")
 
     def events_since(self, threshold_id=None, event_id: int = -1, max_events: int = 100) -> list:
+        sync(self.core)
         return self.event_journal.since(int(event_id), _names(threshold_id), int(max_events),
                                         "eventID")
 
     async def wait_events(self, threshold_id=None, event_id: int = -1, max_events: int = 100,
                           timeout: float = 0.0) -> list:
+        sync(self.core)
         return await self.event_journal.wait(int(event_id), _names(threshold_id),
                                              int(max_events), float(timeout), "eventID")
 
@@ -564,13 +716,17 @@ class FlowEngine:
         return out
 
 
-def _flow_json(table) -> dict:
-    """The definition as GET shows it; an exporting one adds its read-only ``ipfixStats``
-    (ignored when PUT back, like every attribute FlowSpec does not know)."""
-    out = table.spec.as_json()
-    if table.exporter is not None:
-        out["ipfixStats"] = table.exporter.stats()
-    return out
+def _first_value(item) -> float:
+    return item[1][0]
+
+
+def _key_filter(text: str):
+    """An activeFlows filter expression compiled to a predicate; ValueError when it does not
+    parse."""
+    try:
+        return filters.compile_lookup(filters.parse(text))
+    except filters.FilterError as exc:
+        raise ValueError(str(exc)) from None
 
 
 def _names(name):
