@@ -262,9 +262,11 @@ class Topology:
                 "remotenode": rnode, "remoteport": rport}
 
     def link_metric(self, name, metrics) -> list[dict] | None:
-        """For each metric, its value at both ends of a link: [m1@end1, m1@end2, m2@end1, ...]
-        (ifadminstatus, ifoperstatus, ifinutilization ... of the ports' data sources). An end
-        whose agent or ifIndex is unknown gives ``{"metricName": m}`` alone."""
+        """The metrics of a link's two ports, end by end as sFlow-RT answers: every metric of
+        node1's port, then every metric of node2's, each ``{agent, dataSource, metricName,
+        metricValue, lastUpdate}`` (``topKeys`` too for a flow metric). A port without a value
+        gives ``{agent, dataSource, metricName}``; an end whose agent or ifIndex is unknown
+        gives ``{metricName}`` alone."""
         link = self.links.get(_text(name))
         if link is None:
             return None
@@ -275,15 +277,20 @@ class Topology:
         store = self._metrics()
         names = metrics if isinstance(metrics, list) else [m for m in str(metrics).split(",") if m]
         out = []
-        for m in names:
-            for end in ends:
+        for end in ends:
+            for m in names:
                 if end is None or store is None:
                     out.append({"metricName": m})
                     continue
                 agent, ifindex = end
-                value = store.query_metric(agent, f"{ifindex}.{m}")[0]
-                value["metricName"] = m
-                out.append(value)
+                found = store.query_metric(agent, f"{ifindex}.{m}")[0]
+                entry = {"agent": agent, "dataSource": ifindex, "metricName": m}
+                if "metricValue" in found:
+                    entry["metricValue"] = found["metricValue"]
+                    entry["lastUpdate"] = found["lastUpdate"]
+                    if "topKeys" in found:
+                        entry["topKeys"] = found["topKeys"]
+                out.append(entry)
         return out
 
     # -- graph -------------------------------------------------------------------------------

@@ -8,7 +8,8 @@
  *                 of the selected (default newest) point become series, the rest are summed
  *                 (stack) or maxed into one grey "other" series. Clicking selects a time.
  * Other settings: stack, mirror, step, includeMillis, units, ymargin, colors, sep, keyName,
- * includeOther, otherStr, otherColor, legendHeadings, legendLinks, hrule [{value|name, color, scale}].
+ * includeOther, otherStr, otherColor, legendHeadings, legendLinks, hrule [{value|name, color, scale}]
+ * (a rule's value, or db.trend.values[name], may be a number or a numeric string).
  */
 (function ($) {
   'use strict';
@@ -61,6 +62,8 @@
       opt.hrule.forEach(function (r) {
         var value = r.value;
         if (value === undefined && r.name && db.trend.values) value = db.trend.values[r.name];
+        // apps keep thresholds edited in a form as the text typed ("100000")
+        if (typeof value === 'string' && value.trim() !== '') value = +value;
         if (typeof value === 'number' && isFinite(value)) out.push({ value: value, color: r.color, scale: r.scale });
       });
       return out;
