@@ -7,7 +7,7 @@
  *   type 'topn' : settings.metric = trend name whose points are {key:value} objects; the keys
  *                 of the selected (default newest) point become series, the rest are summed
  *                 (stack) or maxed into one grey "other" series. Clicking selects a time.
- * Other settings: stack, mirror, step, includeMillis, units, ymargin, colors, sep, keyName,
+ * Other settings: stack, mirror, step, includeMillis, units, ymargin, colors, sep, keyName, legendBelow,
  * includeOther, otherStr, otherColor, legendHeadings, legendLinks, hrule [{value|name, color, scale}]
  * (a rule's value, or db.trend.values[name], may be a number or a numeric string).
  */
@@ -34,7 +34,7 @@
     $el.data('inmon-chart-token', token);
     $el.stripchart({
       clickable: topn, includeMillis: opt.includeMillis, stack: opt.stack,
-      mirror: opt.mirror, step: opt.step, base2: !!opt.base2
+      mirror: opt.mirror, step: opt.step, base2: !!opt.base2, legendBelow: !!opt.legendBelow
     });
 
     if (topn) {
