@@ -23,6 +23,7 @@ from .sflow import DecodeError, decode_datagram
 # Order matters: later subsystems may use earlier ones (flows publish metrics, scripts use all).
 SUBSYSTEMS: list[str] = [
     "engine.metrics",
+    "engine.hosts",
     "engine.flows",
     "engine.forwarding",
     "engine.tenants",

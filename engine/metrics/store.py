@@ -132,6 +132,8 @@ class MetricStore:
         self.names_version = 0
         self.counter_samples = 0
         self.ignored_samples = 0      # duplicates and out-of-order samples
+        # called with (agent, data source id) when a data source is removed (expired)
+        self.drop_listeners: list = []
         self._next_sweep = 0.0
         self._min_expires = _INF       # no data source expires before this (lower bound)
         self._next_query_sweep = 0.0
@@ -289,6 +291,11 @@ class MetricStore:
                     del index[name]
                     self.name_seen.pop(name, None)
         ds.values = {}
+        for listener in self.drop_listeners:
+            try:
+                listener(a.address, ds.id)
+            except Exception as exc:
+                log.log.error("data source removal listener %r failed: %r", listener, exc)
 
     def sweep(self, now: float | None = None) -> int:
         """Remove stale data sources (and agents left without any); returns how many."""
