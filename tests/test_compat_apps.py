@@ -156,6 +156,11 @@ def test_link_metric_and_checked_set(eng):
     assert [r[:3] for r in rows] == [["ifadminstatus", agents[0], "4"], ["ifinoctets", agents[0], "4"],
                                      ["ifadminstatus", agents[1], "4"], ["ifinoctets", agents[1], "4"]]
     assert rows[0][3] == "up" and rows[1][3] > 0 and rows[2][3] == "up"
+    # sFlow-RT's optional third argument names the node the direction starts from
+    from_s2 = get_json(eng, f"{APP}/topology.js/linkmetric/json?link=s1-s2&node=s2")
+    assert [r[:3] for r in from_s2] == [r[:3] for r in rows[2:] + rows[:2]]
+    assert [r[:3] for r in get_json(eng, f"{APP}/topology.js/linkmetric/json?link=s1-s2&node=s1")] == \
+        [r[:3] for r in rows]
     unmapped = get_json(eng, f"{APP}/topology.js/linkmetric/json?link=s2-s3")
     assert unmapped == [["ifadminstatus", None, None, None], ["ifinoctets", None, None, None]] * 2
     status, body = get(eng, f"{APP}/topology.js/setchecked/json", b'{"links": {"x": {}}}', "POST")

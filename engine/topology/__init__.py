@@ -261,12 +261,13 @@ class Topology:
         return {"linkname": name, "localnode": port["node"], "localport": port["port"],
                 "remotenode": rnode, "remoteport": rport}
 
-    def link_metric(self, name, metrics) -> list[dict] | None:
+    def link_metric(self, name, metrics, node=None) -> list[dict] | None:
         """The metrics of a link's two ports, end by end as sFlow-RT answers: every metric of
-        node1's port, then every metric of node2's, each ``{agent, dataSource, metricName,
-        metricValue, lastUpdate}`` (``topKeys`` too for a flow metric). A port without a value
-        gives ``{agent, dataSource, metricName}``; an end whose agent or ifIndex is unknown
-        gives ``{metricName}`` alone."""
+        node1's port, then every metric of node2's (node2's first when `node` names it: the
+        direction starting there), each ``{agent, dataSource, metricName, metricValue,
+        lastUpdate}`` (``topKeys`` too for a flow metric). A port without a value gives
+        ``{agent, dataSource, metricName}``; an end whose agent or ifIndex is unknown gives
+        ``{metricName}`` alone."""
         link = self.links.get(_text(name))
         if link is None:
             return None
@@ -274,6 +275,8 @@ class Topology:
         where = {v: k for k, v in port_of.items()}     # (node, port) -> (agent, ifindex)
         ends = [where.get((link["node1"], _text(link.get("port1")))),
                 where.get((link["node2"], _text(link.get("port2"))))]
+        if node is not None and _text(node) == link["node2"] and link["node1"] != link["node2"]:
+            ends.reverse()
         store = self._metrics()
         names = metrics if isinstance(metrics, list) else [m for m in str(metrics).split(",") if m]
         out = []
