@@ -1,4 +1,10 @@
-"""Build hook for the optional C extensions; metadata is in pyproject.toml.
+"""Packages and the optional C extensions; the metadata is in pyproject.toml.
+
+Packages: engine and jsapi, and the checkout's resources/ folder installed as the package
+flowrt_resources (a package-dir mapping keeps the folder where the design card puts it while a
+wheel carries it as package data; engine/bundled.py finds it through importlib.resources).
+
+C extensions:
 
 - engine/sflow/_accel.c: the decoder accelerator (else the pure-Python decoder,
   engine/sflow/attributes.py);
@@ -9,7 +15,7 @@
 
 All are optional: without a compiler or Python headers the install still succeeds.
 """
-from setuptools import Extension, setup
+from setuptools import Extension, find_packages, setup
 from setuptools.command.build_ext import build_ext
 
 
@@ -30,6 +36,8 @@ class OptionalBuildExt(build_ext):
 
 
 setup(
+    packages=find_packages(include=["engine", "engine.*", "jsapi", "jsapi.*"]) + ["flowrt_resources"],
+    package_dir={"flowrt_resources": "resources"},
     ext_modules=[Extension("engine.sflow._accel", ["engine/sflow/_accel.c"], optional=True),
                  Extension("engine._net", ["engine/_net.c"], optional=True),
                  # no fused multiply-add: flow-cache updates must round exactly like the
