@@ -15,8 +15,13 @@ C extensions:
 
 All are optional: without a compiler or Python headers the install still succeeds.
 """
+import os
+
 from setuptools import Extension, find_packages, setup
 from setuptools.command.build_ext import build_ext
+from setuptools.command.build_py import build_py
+
+EXAMPLE_CONF = os.path.join("conf.d", "flowrt.conf")
 
 
 class OptionalBuildExt(build_ext):
@@ -35,6 +40,18 @@ class OptionalBuildExt(build_ext):
             self.warn(f"flowrt: C extension {ext.name} not built ({exc}); using its pure-Python path")
 
 
+class BuildPyWithExampleConf(build_py):
+    """build_py that also puts the example conf.d/flowrt.conf into the wheel's resources, so
+    `flowrt --help` can name a copy when there is no checkout (engine/bundled.py)."""
+
+    def run(self):
+        super().run()
+        if not getattr(self, "editable_mode", False):   # an editable install reads the checkout's
+            target = os.path.join(self.build_lib, "flowrt_resources", EXAMPLE_CONF)
+            self.mkpath(os.path.dirname(target))
+            self.copy_file(EXAMPLE_CONF, target)
+
+
 setup(
     packages=find_packages(include=["engine", "engine.*", "jsapi", "jsapi.*"]) + ["flowrt_resources"],
     package_dir={"flowrt_resources": "resources"},
@@ -44,5 +61,5 @@ setup(
                  # Python fallback (engine/flows/pipeline.py)
                  Extension("engine.flows._fastpath", ["engine/flows/_fastpath.c"], optional=True,
                            extra_compile_args=["-ffp-contract=off"])],
-    cmdclass={"build_ext": OptionalBuildExt},
+    cmdclass={"build_ext": OptionalBuildExt, "build_py": BuildPyWithExampleConf},
 )

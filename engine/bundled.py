@@ -26,3 +26,11 @@ def resources_dir() -> Path:
 
 
 RESOURCES = resources_dir()
+
+
+def example_conf() -> Path:
+    """The commented example conf.d/flowrt.conf (every property and its default): a wheel
+    carries a copy in its resources (setup.py puts it there); an editable install reads the
+    checkout's own."""
+    packaged = RESOURCES / "conf.d" / "flowrt.conf"
+    return packaged if packaged.is_file() else RESOURCES.parent / "conf.d" / "flowrt.conf"
