@@ -5,9 +5,10 @@ computing rates against the previous sample of the same data source, and merges 
 data source's ``values``. An index ``metric name -> {data source: value}`` lets a query over
 every agent read one metric's values without visiting each data source.
 
-A data source is current until it misses 3 polls (3 x its measured polling interval + 1 s),
-or for ``metrics.timeout`` seconds (default 60) while its interval is unknown; stale data
-sources are skipped by queries at once and removed by a sweep every few seconds.
+A data source is current until it misses 3 polls (3 x its measured polling interval + 1 s) on
+the wall clock or on its agent's sysUpTime, or for ``metrics.timeout`` seconds (default 60)
+while its interval is unknown; stale data sources are skipped by queries at once and removed by
+a sweep every few seconds (at once when the agent's clock shows them stale).
 """
 from __future__ import annotations
 
@@ -178,7 +179,7 @@ class MetricStore:
         """One counter sample: records are dicts with sflowtool names and counterBlock_tag;
         `uptime` is the sysUpTime (ms) of the datagram carrying it, `sub_agent` its sub-agent.
 
-        Time is the agent's (docs/metrics.md, "Counters, rates and restarts"): a rate is the
+        Time is the agent's (docs/metrics.md, "Time: the agent's clock"): a rate is the
         increase divided by the difference of the two samples' sysUpTime, the polling interval
         is measured the same way, and a data source that missed 3 polls on its agent's clock
         goes, so the same datagrams give the same metrics whether they arrive in real time or
