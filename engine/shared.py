@@ -12,7 +12,9 @@ and an agent's ``host_name`` (the topology maps nodes and ports with them, for `
   what the other workers learned (those arrive through the front within a round trip);
 - in a worker, changes are handed to ``publish(topic, {key: value or None})`` after the
   current event-loop turn (batched); the front merges them (``apply_remote``) and sends them
-  on to the other workers.
+  on to the other workers;
+- ``listeners`` (``fn(changes)``) are called after other processes' changes are applied, for
+  a subsystem that keeps its own structure in step (the hosts table does).
 
 Without workers the table is a plain dict with a version number.
 """
@@ -24,7 +26,8 @@ _ABSENT = object()
 
 
 class SharedTable:
-    __slots__ = ("topic", "local", "remote", "origin", "version", "_dirty", "_notify")
+    __slots__ = ("topic", "local", "remote", "origin", "version", "_dirty", "_notify",
+                 "listeners")
 
     def __init__(self, topic: str, notify: Callable[["SharedTable"], None] | None = None):
         self.topic = topic
@@ -34,6 +37,7 @@ class SharedTable:
         self.version = 0           # changes whenever anything readable changes
         self._dirty: set | None = set() if notify is not None else None
         self._notify = notify      # worker: schedules a publish of the dirty keys
+        self.listeners: list = []  # fn(changes) after other processes' changes are applied
 
     # -- writes (this process's own agents) ---------------------------------------------------
     def set(self, key, value) -> None:
@@ -77,6 +81,8 @@ class SharedTable:
                     self.origin[key] = origin
         if changes:
             self.version += 1
+            for fn in self.listeners:
+                fn(changes)
 
     def withdraw_origin(self, origin) -> dict:
         """Front: forget every key a (dead) worker had published; returns the deletions."""
