@@ -169,11 +169,12 @@ class Engine:
     # -- one engine, several processes (docs/ingest.md, "Workers") -------------------------
     def target(self, target: str | None):
         """The object ``gather``/``replicate`` address: None = the engine, else a subsystem
-        name optionally followed by attribute names (``topology.locator``)."""
+        name (or an engine attribute: ``agents``) optionally followed by attribute names
+        (``topology.locator``)."""
         if target is None:
             return self
         name, _, rest = target.partition(".")
-        obj = self.subsystems[name]
+        obj = self.subsystems[name] if name in self.subsystems else getattr(self, name)
         for attr in rest.split(".") if rest else ():
             obj = getattr(obj, attr)
         return obj
@@ -305,6 +306,11 @@ class Engine:
                         "expires_ok": True},
             "analyzer": {"bps": int(s.bytes * 8 / elapsed), "host": socket.gethostname()},
         }
+
+    def receive_stats(self) -> dict | None:
+        """The receive thread's queue counters (None on the asyncio receiver)."""
+        queue = self.receive_queue
+        return None if queue is None else queue.stats()
 
     def queue_drops(self) -> int:
         """Datagrams the receive thread(s) dropped because the queue was full (0 on asyncio)."""

@@ -138,11 +138,10 @@ class Session(asyncio.Protocol):
         # path per prefix for it: that family's table replaces instead of adding
         rx = m.add_path_receive(self.speaker.add_path_families(n) & self.families, o)
         self.add_path_rx = rx or None
-        self.speaker.set_multipath(n, (m.AFI_IPV4, m.SAFI_UNICAST) in rx,
-                                   (m.AFI_IPV6, m.SAFI_UNICAST) in rx)
+        self.speaker.opened(n, (m.AFI_IPV4, m.SAFI_UNICAST) in rx,
+                            (m.AFI_IPV6, m.SAFI_UNICAST) in rx, o.asn, o.bgp_id)
         self.hold = min(o.hold, self.speaker.hold_time)
         self.ibgp = o.asn == n.local_as
-        n.peer_as, n.peer_id = o.asn, o.bgp_id
         self.transport.write(m.KEEPALIVE_MSG)
         self.state = "openconfirm"
         if self.hold:

@@ -185,16 +185,23 @@ class BgpSpeaker:
             n.rib4.clear()
             n.rib6.clear()
 
-    def set_multipath(self, n: NeighborState, v4: bool, v6: bool) -> None:
-        """A session opened: its tables keep every path (ADD-PATH receive) or one per prefix."""
+    def opened(self, n: NeighborState, v4: bool, v6: bool, peer_as: int, peer_id) -> None:
+        """A session opened: its tables keep every path (ADD-PATH receive) or one per prefix;
+        the peer's AS and id (the bgpas key)."""
         n.rib4.set_multipath(v4)
         n.rib6.set_multipath(v6)
-        replicate(self.engine, "bgp", "replica_multipath", n.address, v4, v6)
+        n.peer_as, n.peer_id = peer_as, peer_id
+        replicate(self.engine, "bgp", "replica_opened", n.address, v4, v6, peer_as, peer_id)
 
-    def replica_multipath(self, address: str, v4: bool, v6: bool) -> None:
+    def replica_opened(self, address: str, v4: bool, v6: bool, peer_as: int, peer_id) -> None:
         n = self.neighbors.get(address)
         if n is not None:
-            self.set_multipath(n, v4, v6)
+            self.opened(n, v4, v6, peer_as, peer_id)
+
+    def replica_peer(self, address: str, peer_as: int, peer_id) -> None:
+        n = self.neighbors.get(address)
+        if n is not None:
+            n.peer_as, n.peer_id = peer_as, peer_id
 
     def replica_rib(self, address: str, rib4, rib6) -> None:
         """A (re)started worker: the front's tables of a neighbor (Rib.snapshot())."""
@@ -209,6 +216,7 @@ class BgpSpeaker:
         out = []
         for n in self.neighbors.values():
             out.append(("add_neighbor", (n.address, n.local_as, n.router_id, n.options), {}))
+            out.append(("replica_peer", (n.address, n.peer_as, n.peer_id), {}))
             out.append(("replica_rib", (n.address, n.rib4.snapshot(), n.rib6.snapshot()), {}))
         if self.next_hops:
             out.append(("set_next_hops", (dict(self.next_hops),), {}))

@@ -23,6 +23,7 @@ from pathlib import Path
 from .. import log
 from . import DEFAULT_TIMEOUT, TIMEOUT_PROPERTY, protocol, steering
 from .stats import ClusterStats, SharedCounters
+from .zygote import Zygote
 
 REPO = Path(__file__).resolve().parent.parent.parent
 START_TIMEOUT = 60.0          # seconds for every worker to report ready at engine start
@@ -79,13 +80,9 @@ class Cluster:
         """Start slot's worker and send it its configuration (loop thread). Broadcasts made
         after this reach it after its snapshot: both go down its socket in order."""
         front, back = protocol.socketpair()
-        env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH")) if p)
         fds = (back.fileno(), slot.udp.fileno(), self.counters.fd)
-        cmd = [sys.executable, "-m", "engine.workers.worker", *map(str, fds), str(slot.index)]
         try:
-            proc = subprocess.Popen(cmd, pass_fds=fds, env=env, cwd=str(self.engine.home),
-                                    stdin=subprocess.DEVNULL)
+            proc = self._start_process(fds, slot.index)
         finally:
             back.close()
         front.setblocking(False)
@@ -102,6 +99,19 @@ class Cluster:
                 self._lost(slot, f"did not take its configuration ({exc})")
                 return
         self.loop.add_reader(front.fileno(), self._readable, slot)
+
+    def _start_process(self, fds: tuple, index: int):
+        """Fork it from the zygote (engine/workers/zygote.py: no interpreter start), or run
+        a fresh interpreter when that fails."""
+        try:
+            return Zygote.get().spawn(fds, index)
+        except OSError as exc:
+            log.warning(f"sFlow worker {index}: no zygote ({exc}); starting an interpreter")
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH")) if p)
+        cmd = [sys.executable, "-m", "engine.workers.worker", *map(str, fds), str(index)]
+        return subprocess.Popen(cmd, pass_fds=fds, env=env, cwd=str(self.engine.home),
+                                stdin=subprocess.DEVNULL)
 
     def _init_config(self, slot: Slot) -> dict:
         engine = self.engine
@@ -422,6 +432,26 @@ class Cluster:
             pass
 
 
+class ReceiveQueues:
+    """``engine.receive_queue`` on the front: the workers' receive queues as one (their
+    counters summed; the high water mark is the highest)."""
+
+    def __init__(self, engine):
+        self.engine = engine
+
+    def stats(self) -> dict:
+        out: dict = {}
+        for part in self.engine.gather(None, "receive_stats"):
+            for key, value in (part or {}).items():
+                if key == "high_water":
+                    out[key] = max(out.get(key, 0), value)
+                elif key == "last_errno":
+                    out[key] = out.get(key) or value
+                else:
+                    out[key] = out.get(key, 0) + value
+        return out
+
+
 def _resolve(fut: asyncio.Future) -> None:
     if not fut.done():
         fut.set_result(True)
@@ -439,6 +469,8 @@ async def start(engine, n: int, loop: asyncio.AbstractEventLoop):
     engine.role = "front"
     engine.stats = cluster.stats
     engine.ingest = cluster.ingest
+    from ..collector import receiver_kind
+    engine.receive_queue = ReceiveQueues(engine) if receiver_kind(props) == "thread" else None
     for slot in cluster.slots:
         cluster.spawn(slot)
     try:

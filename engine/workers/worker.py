@@ -14,7 +14,6 @@ import asyncio
 import ctypes
 import logging
 import os
-import pickle
 import select
 import signal
 import socket
@@ -100,11 +99,12 @@ class Worker:
     def _send(self, msg) -> None:
         try:
             data = protocol.frame(msg)
-        except (pickle.PicklingError, TypeError, AttributeError) as exc:
+        except Exception as exc:      # not picklable (pickle raises more than PicklingError)
             if msg[0] == "reply":
                 data = protocol.frame(("reply", msg[1], False,
                                        RuntimeError(f"answer cannot be sent: {exc!r}")))
             else:
+                log.log.error("cannot send %s to the front: %r", msg[0], exc)
                 return
         try:
             self.ctl.sendall(data)
@@ -194,6 +194,7 @@ async def run(ctl: socket.socket, init: dict, counters: SharedCounters, sflow_fd
     worker.transport = await collector.receive(engine, sock, loop, ingest=worker.ingest,
                                                after_batch=worker.write_stats,
                                                should_yield=worker.control_waiting)
+    worker.flush()                    # its log lines first
     worker._send(("ready", os.getpid()))
     try:
         await worker.stopping.wait()
@@ -226,6 +227,7 @@ def main(argv: list[str]) -> int:
         if messages:
             init = messages[0][1]
             pending = messages[1:]
+    os.chdir(init["home"])            # relative paths resolve against home, as in the front
     log.log.setLevel(init["log_level"])
     log.log.propagate = False
     counters = SharedCounters(init["workers"], stats_fd)
@@ -233,7 +235,10 @@ def main(argv: list[str]) -> int:
         asyncio.run(run(ctl, init, counters, sflow_fd, decoder, pending))
     except KeyboardInterrupt:
         pass
-    return 0
+    # stopped and flushed: nothing left that interpreter teardown would do for us
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
 
 if __name__ == "__main__":
