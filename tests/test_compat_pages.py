@@ -74,7 +74,7 @@ def _page(eng, path, ready):
 def test_fabric_view_links_tab(eng):
     """fabric-view's Links tab reads topologyLinkMetric(link, 5 metrics) by position, node1's
     port first: with both ends up at 10G the page shows Up and 10G (not Down / Unknown)."""
-    a1, a2 = sorted(eng.engine.agents.by_address)[:2]
+    a1, a2 = sorted(eng.get_json("/agents/json"))[:2]
     ports = lambda n: {f"{n}-eth{i}": {"ifindex": str(i)} for i in range(1, 5)}
     topo = {"nodes": {"s1": {"agent": a1, "ports": ports("s1")}, "s2": {"agent": a2, "ports": ports("s2")}},
             "links": {"s1-s2": {"node1": "s1", "port1": "s1-eth4", "node2": "s2", "port2": "s2-eth3"}}}

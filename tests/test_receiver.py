@@ -512,8 +512,10 @@ def test_thread_receiver_logged_by_default(tmp_path, net):
 
 
 def _children(pid: int) -> list[int]:
+    """Descendants (workers are forked by the engine's worker zygote, a child of the engine)."""
     try:
         with open(f"/proc/{pid}/task/{pid}/children") as f:
-            return [int(p) for p in f.read().split()]
+            kids = [int(p) for p in f.read().split()]
     except OSError:
         return []
+    return kids + [g for k in kids for g in _children(k)]

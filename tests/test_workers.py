@@ -48,9 +48,10 @@ FLOWS = {
 # after its counters arrive; in process at once)
 LATE_FLOWS = {"hosts": {"keys": "host:macsource:vir_host_name,host:macsource:host_name",
                         "value": "frames"}}
-THRESHOLDS = {"busy": {"metric": "proto", "value": 1000},
-              "perflow": {"metric": "pair", "value": 2e6, "byFlow": True},
-              "octets": {"metric": "ifinoctets", "value": 1}}
+# re-armed only after 10 minutes below: triggered states stay put while the tests look
+THRESHOLDS = {"busy": {"metric": "proto", "value": 1000, "timeout": 600},
+              "perflow": {"metric": "pair", "value": 2e6, "byFlow": True, "timeout": 600},
+              "octets": {"metric": "ifinoctets", "value": 1, "timeout": 600}}
 
 
 def _define(eng: RunningEngine) -> None:
@@ -499,6 +500,8 @@ def test_stop_ends_every_worker_within_seconds(tmp_path):
         line = next(l for l in lines if "sFlow workers: 3" in l)
         pids = [int(p) for p in line.split("(pids ")[1].rstrip(")").split(", ")]
         assert all(os.path.exists(f"/proc/{p}") for p in pids)
+        with open(f"/proc/{proc.pid}/task/{proc.pid}/children") as f:
+            pids += [int(p) for p in f.read().split()]       # the zygote too
     finally:
         started = time.monotonic()
         assert stop_engine(proc) == 0

@@ -3,6 +3,7 @@ engine/flows/__init__.py."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 from collections import OrderedDict
 from typing import Callable
@@ -80,6 +81,7 @@ class FlowEngine:
         self._task = None
         # activeFlows queries between phases (engine/flows/topn.py): qid -> (agg, sent, now)
         self._topn: OrderedDict = OrderedDict()
+        self._topn_ids = itertools.count(1)     # thread-safe: queries may come from any thread
         # a worker's flow records and events go to the front's journals (docs/ingest.md)
         self._uplink = None
         if getattr(core, "role", None) == "worker":
@@ -403,7 +405,7 @@ class FlowEngine:
         k = int(to_number(max_flows, "maxFlows", 100))
         floor = to_number(min_value, "minValue", None)
         now = time.time() if now is None else now
-        self._topn_seq = qid = getattr(self, "_topn_seq", 0) + 1
+        qid = next(self._topn_ids)
         query = (agents, name, mode, now, key_filter or None)
 
         def ask(request):

@@ -7,8 +7,10 @@ Design, properties and merge rules: docs/ingest.md, "Workers". Modules:
 - ``protocol``: framing of the control socket between front and worker;
 - ``stats``: analyzer counters in shared memory;
 - ``cluster``: the front's side (start, supervise, restart, fan out, merge pushes);
-- ``worker``: the worker process (``python -m engine.workers.worker``);
-- ``topn``: the exact distributed top N behind activeFlows.
+- ``worker``: the worker process;
+- ``zygote``: the prepared process workers are forked from.
+The exact distributed top N behind activeFlows is engine/flows/topn.py, the metric() partial
+aggregates engine/metrics/partial.py, the shared tables engine/shared.py.
 """
 from __future__ import annotations
 
