@@ -9,7 +9,6 @@ several sockets checks the kernel's steering. Worker restart, hang and stop are 
 engines of their own."""
 from __future__ import annotations
 
-import json
 import math
 import os
 import random

@@ -9,7 +9,7 @@ import time
 from typing import Callable
 
 from .. import log
-from ..fanout import fronted, gather, replicate
+from ..fanout import gather, replicate
 from ..sflow import attributes as _attributes
 from . import message as m
 from .flowkeys import BGP_KEYS, bgp_attributes, fill

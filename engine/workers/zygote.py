@@ -152,9 +152,9 @@ def serve(fd: int) -> int:
     # event-loop thread, in a process that runs several); the front's end closes our socket
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     # what a worker imports: loaded once here, shared by every fork
-    import engine.core  # noqa: F401
-    from engine.core import SUBSYSTEMS, FRONT_ONLY
     import importlib
+
+    from engine.core import FRONT_ONLY, SUBSYSTEMS
     for name in SUBSYSTEMS:
         if name not in FRONT_ONLY:
             importlib.import_module(name)
