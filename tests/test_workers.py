@@ -23,6 +23,8 @@ from engine import log
 from engine.agents import agents_json
 from engine.flows import topn
 from engine.metrics.aggregate import AGGREGATIONS
+from engine.bgp.testpeer import RawPeer, attrs_bytes, pack_updates
+from engine.bgp.traffic import DST, SRC
 from engine.sflow import encode
 from engine.sflow.gen import TrafficGenerator, container_mac
 from engine.workers.steering import worker_of
@@ -40,6 +42,9 @@ FLOWS = {
     "grp": {"keys": "group:ipdestination:nets,map:ipprotocol:protos", "value": "frames"},
     "multi": {"keys": "ipdestination", "value": "bytes", "values": ["frames"]},
     "link": {"keys": "link:inputifindex,ipprotocol", "value": "frames"},
+    "geo": {"keys": "country:ipdestination,asn:ipdestination", "value": "bytes"},
+    "bgp": {"keys": "bgpdestinationas,bgpdestinationaspath,ipdestinationmaskbits,bgpas",
+            "value": "bytes"},
     "logged": {"keys": "ipsource", "value": "frames", "log": True, "flowStart": True},
 }
 # container and host names learned from other agents' host counters (engine/hosts), defined
@@ -73,6 +78,10 @@ def _traffic(t0: float) -> list:
     for number, index in ((0, 1), (4, 2), (2, 1)):
         gen.add_flow(2, src=f"10.9.{number}.{index}", dst="10.9.9.9",
                      src_mac=container_mac(number, index), frames_per_second=5000.0)
+    # public destinations (country:, asn:) from agents on both workers
+    for agent, dst in ((0, "8.8.8.8"), (2, "8.8.4.4"), (3, "1.1.1.1"), (4, "9.9.9.9")):
+        gen.add_flow(agent, src=f"10.1.{agent}.9", dst=dst, proto="udp", dport=53,
+                     frames_per_second=2000.0)
     return [(t0 + sim, dgs) for sim, dgs in gen.run(SECONDS, 1.0)]
 
 
@@ -95,21 +104,45 @@ def _feed(eng: RunningEngine, feeds: list) -> None:
     eng.wait_for(lambda: eng.engine.stats.datagrams >= base + total, 30)
 
 
+ROUTES = {"10.2.0.0/17": (65254, 174), "10.2.128.0/17": (65254, 3356, 64512),
+          "8.8.8.0/24": (65254, 15169), "1.1.1.0/24": (65254, 13335)}
+
+
+def _routes(eng: RunningEngine) -> RawPeer:
+    """A BGP peer with a few routes; every agent's traffic accounted to it (bgpAddSource ALL).
+    With workers the table reaches every worker."""
+    bgp = eng.engine.subsystems["bgp"]
+    eng.call(bgp.add_neighbor, "127.0.0.1", 65162, "10.0.0.162")
+    peer = RawPeer("127.0.0.1", bgp.listen_port, 65254, "10.0.0.254")
+    peer.handshake()
+    for prefix, aspath in ROUTES.items():
+        net, plen = prefix.split("/")
+        for msg in pack_updates([(socket.inet_aton(net), int(plen))], attrs_bytes(aspath=aspath)):
+            peer.send(msg)
+    eng.wait_for(lambda: len(bgp.neighbors["127.0.0.1"].rib4) == len(ROUTES))
+    assert eng.call(bgp.add_source, "ALL", "127.0.0.1", 10, "bytes")
+    return peer
+
+
 @pytest.fixture(scope="module")
 def pair(tmp_path_factory):
     """(one in-process engine, one with two workers, the `now` to ask with)."""
     t0 = time.time() - SECONDS - 1
     feeds = _traffic(t0)
-    engines = []
+    engines, peers = [], []
     try:
         for n in (1, 2):
-            eng = RunningEngine({"sflow.workers": n}, tmp_path_factory.mktemp(f"workers{n}"))
+            eng = RunningEngine({"sflow.workers": n, "bgp.start": "yes", "bgp.port": 0},
+                                tmp_path_factory.mktemp(f"workers{n}"))
             engines.append(eng.start())
+            peers.append(_routes(eng))
             _define(eng)
             _feed(eng, feeds)
         assert engines[0].engine.cluster is None and len(engines[1].engine.cluster.slots) == 2
         yield engines[0], engines[1], t0 + SECONDS + 0.5
     finally:
+        for peer in peers:
+            peer.close()
         for eng in engines:
             eng.stop()
 
@@ -296,6 +329,32 @@ def test_events_flow_records_and_triggered(pair):
         a, b = ask(pair, "flows", "threshold_triggered", *args)
         assert a == b
     assert not any(ask(pair, "flows", "threshold_triggered", "busy", "192.0.2.77", "1.proto"))
+
+
+def test_bgp_prefix_traffic_and_keys(pair):
+    """The front's RIB reaches both workers (bgp* keys in their flows), and prefix traffic
+    accounted in both is summed (bgpTopPrefixes)."""
+    one, two, now = pair
+    for direction in (DST, SRC):
+        a, b = (eng.call(eng.engine.gather, "bgp", "prefix_values_partial", "127.0.0.1", False,
+                         direction, now) for eng in (one, two))
+        assert len(a) == 1 and len(b) == 2
+        if direction == DST:       # (the sources, 10.1/16 and 10.9/16, have no route)
+            assert all(p[0] for p in b)
+        merged: dict = {}
+        for values, _ in b:
+            for k, v in values.items():
+                merged[k] = merged.get(k, 0.0) + v
+        same(dict(sorted(a[0][0].items())), dict(sorted(merged.items())))
+        assert math.isclose(a[0][1], sum(p[1] for p in b), rel_tol=1e-9)
+    tops = [eng.call(eng.engine.subsystems["bgp"].top_prefixes, "127.0.0.1", 10) for eng in pair[:2]]
+    # asked a moment apart (values decay with time): equal up to that, prefix by prefix
+    values = [{e["prefix"]: e["value"] for e in top["topPrefixes"]} for top in tops]
+    assert values[0] == pytest.approx(values[1], rel=1e-2) and set(values[0]) == set(ROUTES)
+    rows, _ = ask(pair, "flows", "active_flows", "ALL", "bgp", 10, None, "sum", now)
+    assert {r["key"].split(",")[0] for r in rows} >= {"174", "64512", "15169", "13335"}
+    rows, _ = ask(pair, "flows", "active_flows", "ALL", "geo", 10, None, "sum", now)
+    assert {r["key"] for r in rows} >= {"US,15169", "AU,13335", "CH,19281"}, rows
 
 
 def test_topology_queries_on_the_front(pair):
