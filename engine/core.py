@@ -29,6 +29,7 @@ SUBSYSTEMS: list[str] = [
     "engine.dns",
     "engine.geo",
     "engine.topology",
+    "engine.history",  # after the subsystems whose hooks it records
     "jsapi.runtime",  # last: scripts use every other subsystem
 ]
 
@@ -180,7 +181,20 @@ class Engine:
             "heapMax": _memory_limit(),
             "httpConnectionsCurrent": 0,
             "httpConnectionsTotal": 0,
+            **self._subsystem_stats(),
         }
+
+    def _subsystem_stats(self) -> dict:
+        """Counters subsystems add to /analyzer/json (``analyzer_stats() -> dict``)."""
+        out: dict = {}
+        for sub in self.subsystems.values():
+            stats = getattr(sub, "analyzer_stats", None)
+            if stats is not None:
+                try:
+                    out.update(stats())
+                except Exception as exc:
+                    log.log.error("analyzer stats of %r failed: %r", sub, exc)
+        return out
 
     def queue_drops(self) -> int:
         """Datagrams the receive thread dropped because its queue was full (0 on asyncio)."""

@@ -14,6 +14,7 @@ from . import keyfuncs  # noqa: F401  (registers the built-in key functions)
 from . import filters, pipeline
 from .cache import FlowTable
 from .groups import GroupStore, MapStore
+from .intervals import IntervalFeed, IntervalTotals
 from .ipfix import ExportTable
 from .journal import Journal
 from .spec import FlowSpec, check_name, plain, to_number
@@ -59,6 +60,7 @@ class FlowEngine:
         self.thresholds: dict[str, Threshold] = {}
         self.flow_journal = Journal(prop_int("flows.max", 1000), "name")
         self.event_journal = Journal(prop_int("events.max", 1000), "thresholdID")
+        self.intervals = IntervalFeed()          # per-interval totals (history): intervals.py
         self.keys_seen: dict[str, float] = {}
         self.sources: dict[tuple, list] = {}     # (agent, ds) -> [rate, seq0, pool0, seq, pool, t]
         self.enrichers: list[tuple[Callable, frozenset | None]] = []
@@ -132,6 +134,8 @@ class FlowEngine:
                 th.counter_check(entries, now)
             else:
                 th.rearm_flows(None, now)
+        if self.intervals.due(now):
+            self.intervals.publish(self.tables, now)
         if len(self.keys_seen) > 256 or int(now) % 60 == 0:
             old = now - 3600
             for k in [k for k, t in self.keys_seen.items() if t < old]:
@@ -300,11 +304,15 @@ class FlowEngine:
         except ValueError:
             if old is None or old.exporter is None:
                 raise
+            self.intervals.retire(old)
             old.clear(now)       # every template id in use: the old one's is needed
             table = make(fs, self.max_entries, self._emit_record, now)
         else:
             if old is not None:
+                self.intervals.retire(old)
                 old.clear(now)
+        if self.intervals.wants(fs):
+            table.intervals = IntervalTotals()
         table.set_thresholds([th for th in self.thresholds.values() if th.metric == name])
         self.tables[name] = table
         self._rebuild()
@@ -313,6 +321,7 @@ class FlowEngine:
         table = self.tables.pop(name, None)
         if table is None:
             return False
+        self.intervals.retire(table)
         table.clear(time.time())
         self._rebuild()
         return True
@@ -415,6 +424,35 @@ class FlowEngine:
 
     def subscribe_flows(self, callback: Callable, names=None) -> Callable[[], None]:
         return self.flow_journal.subscribe(callback, names)
+
+    def subscribe_intervals(self, callback: Callable, interval: float,
+                            select: Callable) -> Callable[[], None]:
+        """Per-interval totals of the definitions ``select(spec)`` picks: at every multiple of
+        ``interval`` seconds, ``callback(name, start, end, [(agent, dataSource, key,
+        value)])`` (engine/flows/intervals.py). One interval length for every subscriber
+        (ValueError otherwise). Returns unsubscribe()."""
+        now = time.time()
+        self.intervals.subscribe(callback, interval, select, now)
+        self._follow_intervals()
+
+        def unsubscribe():
+            self.intervals.unsubscribe(callback)
+            self._follow_intervals()
+        return unsubscribe
+
+    def _follow_intervals(self) -> None:
+        """Give the tables subscribers want an IntervalTotals, take it from the others."""
+        for table in self.tables.values():
+            wanted = self.intervals.wants(table.spec)
+            if wanted and table.intervals is None:
+                table.intervals = IntervalTotals(table.entries)
+            elif not wanted and table.intervals is not None:
+                table.intervals = None
+
+    def flush_intervals(self, now: float | None = None) -> None:
+        """Publish what the definitions counted since the last boundary now (engine stop)."""
+        if self.intervals.subscribers:
+            self.intervals.publish(self.tables, time.time() if now is None else now, final=True)
 
     # -- groups and maps ---------------------------------------------------------------------
     def set_groups(self, name: str, groups) -> None:
