@@ -101,7 +101,9 @@ class FlowEngine:
 
     async def _ticker(self) -> None:
         while True:
-            await asyncio.sleep(1.0)
+            # once a second, and at each interval boundary (history): the samples of an
+            # interval are those that arrived before it ended, within the loop's latency
+            await asyncio.sleep(min(1.0, max(0.0, self.intervals.next_boundary - time.time())))
             try:
                 self.tick(time.time())
             except Exception as exc:

@@ -16,12 +16,17 @@ import http.client
 import threading
 import urllib.parse
 from dataclasses import dataclass
+from pathlib import Path
 
 from .sqltext import parse_json_compact, tsv
 
 
 class BackendError(Exception):
     """The store refused or could not be reached; the text says why."""
+
+
+class NotInstalled(BackendError):
+    """The library a backend needs is not installed."""
 
 
 @dataclass
@@ -144,7 +149,7 @@ class NativeBackend:
         try:
             from clickhouse_driver import Client
         except ImportError:
-            raise BackendError("the native protocol needs clickhouse-driver: "
+            raise NotInstalled("the native protocol needs clickhouse-driver: "
                                "pip install 'flowrt[history]'") from None
         self.spec = spec
         self._make = lambda: Client(host=spec.host, port=spec.port, user=spec.user or "default",
@@ -196,12 +201,14 @@ class ChdbBackend:
     """chDB: ClickHouse in this process, data in a folder. chDB allows one data folder per
     process at a time, so a second engine in the same process cannot open another one."""
 
-    def __init__(self, path: str):
+    def __init__(self, path):
         try:
             from chdb import session as chs
         except ImportError:
-            raise BackendError("chDB is not installed: pip install 'flowrt[history]'") from None
-        self.path = path
+            raise NotInstalled("no history.clickhouse servers and chDB is not installed "
+                               "(pip install 'flowrt[history]')") from None
+        Path(path).mkdir(parents=True, exist_ok=True)
+        self.path = path = str(path)
         self._lock = threading.Lock()       # one statement at a time on the session
         try:
             self._session = chs.Session(path)

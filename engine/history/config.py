@@ -12,6 +12,7 @@ from .schema import ident
 @dataclass
 class HistoryConfig:
     enabled: bool = True
+    disabled_by: str = ""             # the property that switched history off
     servers: list[ServerSpec] | None = None     # None: the embedded chDB store
     database: str = "flowrt"
     cluster: str | None = None
@@ -62,9 +63,12 @@ def from_props(props, home: Path) -> HistoryConfig:
 
     c = HistoryConfig()
     c.enabled = text("history.enabled", "yes").lower() in ("yes", "true", "on", "1")
+    if not c.enabled:
+        c.disabled_by = "history.enabled=no"
     servers = text("history.clickhouse")
     if servers.lower() in ("off", "no", "none", "false"):
         c.enabled = False
+        c.disabled_by = c.disabled_by or "history.clickhouse=off"
     elif servers:
         c.servers = parse_servers(servers)
         user = text("history.user")

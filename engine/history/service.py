@@ -2,13 +2,12 @@
 from __future__ import annotations
 
 import heapq
-import importlib.util
 import math
 import time
 
 from .. import log
 from . import queries
-from .backends import BackendError, ChdbBackend, open_server
+from .backends import BackendError, ChdbBackend, NotInstalled, open_server
 from .config import HistoryConfig, from_props
 from .writer import RowBuffer, Writer
 
@@ -40,23 +39,21 @@ class History:
             log.severe(f"history is off: {self.reason}")
             return
         if not c.enabled:
-            self.reason = "history.enabled=no"
-            log.info("history is off (history.enabled=no)")
+            self.reason = f"switched off ({c.disabled_by})"
+            log.info(f"history is off: {self.reason}")
             return
         try:
             if c.servers:
                 settings = {"skip_unavailable_shards": 1} if c.cluster else {}
                 self.backends = [open_server(s, c.timeout, settings) for s in c.servers]
                 self.mode = "clickhouse"
-            elif importlib.util.find_spec("chdb") is not None:
-                c.path.mkdir(parents=True, exist_ok=True)
-                self.backends = [ChdbBackend(str(c.path))]
-                self.mode = "chdb"
             else:
-                self.reason = ("no history.clickhouse servers and chDB is not installed "
-                               "(pip install 'flowrt[history]')")
-                log.info(f"history is off: {self.reason}")
-                return
+                self.backends = [ChdbBackend(c.path)]
+                self.mode = "chdb"
+        except NotInstalled as exc:
+            self.reason = str(exc)
+            log.info(f"history is off: {exc}")
+            return
         except (BackendError, OSError) as exc:
             self.mode = "off"
             self.reason = str(exc)
