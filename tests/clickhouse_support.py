@@ -111,11 +111,14 @@ class ClickHouseServer:
         except OSError:
             return ""
 
-    def stop(self) -> None:
+    def stop(self, grace: float = 3.0) -> None:
+        """SIGTERM; after ``grace`` seconds SIGKILL (a server with clients still connected,
+        e.g. the other shard's Distributed connections, waits long for them to close; what it
+        acknowledged is on disk already)."""
         if self.proc is not None and self.proc.poll() is None:
             self.proc.terminate()
             try:
-                self.proc.wait(20)
+                self.proc.wait(grace)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()

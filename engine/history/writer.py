@@ -262,6 +262,6 @@ class Writer:
         self.buffer.quiet_drops()
 
     def _first_drop(self) -> None:
-        log.warning(f"history: buffer full ({self.buffer.capacity} rows): dropping new rows "
-                    "until the store keeps up again (counted in /analyzer/json "
-                    "historyRowsDropped)")
+        log.warning(f"history: buffer full ({self.buffer.capacity} rows) while writing to "
+                    f"{self.target.describe()}: dropping new rows until it keeps up again "
+                    "(counted in /analyzer/json historyRowsDropped)")
