@@ -574,7 +574,7 @@ $(function () {
     });
   }
   function drawHistory(name, res) {
-    var units = historyUnits[name] || { scale: 1, label: 'per second' };
+    var units = historyUnits[name] || { scale: 1, label: 'per second', total: 'value' };
     var labels = res.keys.slice(), values = res.values.map(function (v) { return v.map(function (x) { return x * units.scale; }); });
     var other = res.other.map(function (x) { return x * units.scale; });
     var hasOther = other.some(function (x) { return x > 0; });
@@ -583,7 +583,7 @@ $(function () {
     if (!historyChart) historyChart = $('#chart-history').stripchart({ stack: true });
     historyChart.stripchart('draw', { times: res.times, values: values, colors: colors, units: units.label,
       legend: { labels: labels.map(function (k) { return k === '' ? '(total)' : k; }) } });
-    $('#h-title').text(name + ': top ' + res.keys.length + ' keys, ' + res.step + ' s steps');
+    $('#h-title').text(name + ': top ' + res.keys.length + ' keys, ' + units.label + ', ' + res.step + ' s steps');
   }
   function pollHistory() {
     if (historyBusy) return null;
@@ -608,8 +608,9 @@ $(function () {
     historyBusy = true;
     var unitsReady = historyUnits[name] ? $.Deferred().resolve().promise() :
       getJSON('flow/' + encodeURIComponent(name) + '/json').then(function (spec) {
-        historyUnits[name] = spec.value === 'bytes' ? { scale: 8, label: 'bits per second' } : { scale: 1, label: spec.value + ' per second' };
-      }, function () { historyUnits[name] = { scale: 1, label: 'per second' }; return $.Deferred().resolve().promise(); });
+        historyUnits[name] = spec.value === 'bytes' ? { scale: 8, label: 'bits per second', total: 'bytes' } :
+          { scale: 1, label: spec.value + ' per second', total: spec.value };
+      }, function () { historyUnits[name] = { scale: 1, label: 'per second', total: 'value' }; return $.Deferred().resolve().promise(); });
     var q = { from: range.from, to: range.to, maxKeys: $('#h-max').val() };
     return unitsReady.then(function () {
       return $.when(getJSON('history/flowseries/ALL/' + encodeURIComponent(name) + '/json', q),
@@ -618,6 +619,8 @@ $(function () {
       series = series[0]; top = top[0];
       drawHistory(name, series);
       var units = historyUnits[name];
+      $('#h-table thead').html('<tr><th>Key</th><th class="num">Average, ' + esc(units.label) + '</th><th class="num">Total, ' +
+        esc(units.total) + '</th></tr>');
       $('#h-table tbody').html(top.map(function (k, i) {
         return '<tr><td class="key"><span class="swatch" style="background:' + PALETTE[i % PALETTE.length] + '"></span>' +
           esc(k.key === '' ? '(total)' : k.key) + '</td><td class="num">' + valueStr(k.value * units.scale) + '</td><td class="num">' +
@@ -637,7 +640,7 @@ $(function () {
     var custom = $(this).val() === 'custom';
     $('#history').toggleClass('custom', custom);
     if (custom && !$('#h-from').val()) { $('#h-from').val(localInput(Date.now() - 3600000)); $('#h-to').val(localInput(Date.now())); }
-    if (!custom) historyPoller.stop(), historyPoller.start();
+    if (!custom) { historyPoller.stop(); historyPoller.start(); }
   });
   $('#h-flow,#h-max').on('change', function () { historyPoller.stop(); historyPoller.start(); });
   $('#history-form').on('submit', function () { historyPoller.stop(); historyPoller.start(); return false; });
