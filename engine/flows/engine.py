@@ -429,10 +429,11 @@ class FlowEngine:
 
     def subscribe_intervals(self, callback: Callable, interval: float,
                             select: Callable) -> Callable[[], None]:
-        """Per-interval totals of the definitions ``select(spec)`` picks: at every multiple of
-        ``interval`` seconds, ``callback(name, start, end, [(agent, dataSource, key,
-        value)])`` (engine/flows/intervals.py). One interval length for every subscriber
-        (ValueError otherwise). Returns unsubscribe()."""
+        """Per-interval totals of the definitions ``select(spec)`` picks (falsy: no; else the
+        most rows wanted, an int or True): at every multiple of ``interval`` seconds,
+        ``callback(name, start, end, [(agent, dataSource, key, value)])``
+        (engine/flows/intervals.py). One interval length for every subscriber (ValueError
+        otherwise). Returns unsubscribe()."""
         now = time.time()
         self.intervals.subscribe(callback, interval, select, now)
         self._follow_intervals()

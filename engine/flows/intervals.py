@@ -8,19 +8,31 @@ interval boundary (its *mark*); at the next boundary each flow's value over the 
 that part aside just before ``e[2]`` is reset or the entry is removed).
 
 ``IntervalFeed`` is the subscriber list of one FlowEngine: ``subscribe(callback, interval,
-select)`` where ``select(spec) -> bool`` picks the definitions, and at each boundary (a
-multiple of ``interval`` seconds of wall-clock time) every selected definition with traffic
-is handed to ``callback(name, start, end, rows)`` with ``rows = [(agent, dataSource, key,
-value), ...]`` (key as in flow records: the key values joined with the definition's ``fs``;
-value: the scaled total over [start, end), as in a logged flow record). The callback runs on
-the engine's loop thread and must be quick; an exception in it is logged.
+select)``. ``select(spec)`` picks the definitions: falsy for no, else the most rows wanted
+per interval (an int, or True for all). At each boundary (a multiple of ``interval`` seconds
+of wall-clock time) every selected definition with traffic is handed to ``callback(name,
+start, end, rows)`` with ``rows = [(agent, dataSource, key, value), ...]``: key as in flow
+records (the key values joined with the definition's ``fs``), value the scaled total over
+[start, end) as in a logged flow record. Beyond the limit, the largest rows are kept and the
+rest summed per (agent, dataSource) under the key ``OTHER`` ("-other-", as the topn charts
+label it), so totals are kept. The callback runs on the engine's loop thread and must be
+quick; an exception in it is logged.
+
+Cost: about 1 us per cache entry per interval (reading the totals), plus the key strings of
+the rows handed over; nothing between boundaries.
 """
 from __future__ import annotations
 
+import heapq
 import math
+from operator import itemgetter
 from typing import Callable
 
 from .. import log
+
+OTHER = "-other-"        # the key of what a limit left out of an interval's rows
+_VALUE = itemgetter(1)
+_KEY_STRING = itemgetter(2)      # leftovers are keyed (agent, dataSource, key string)
 
 
 class IntervalTotals:
@@ -42,19 +54,30 @@ class IntervalTotals:
 
     def take(self, entries: dict) -> dict[tuple, float]:
         """{flow key tuple: value since the last take}; sets the marks to now."""
-        out, self.done = self.done, {}
-        old = self.marks
-        marks: dict[tuple, float] = {}
-        for fk, e in entries.items():
-            total = e[2]
-            if not total:
-                continue
-            marks[fk] = total
-            d = total - old.get(fk, 0.0)
-            if d:
-                out[fk] = out.get(fk, 0.0) + d
-        self.marks = marks
+        done, self.done = self.done, {}
+        get = self.marks.get
+        self.marks = marks = {fk: e[2] for fk, e in entries.items() if e[2]}
+        out = {fk: d for fk, total in marks.items() if (d := total - get(fk, 0.0))}
+        for fk, d in done.items():
+            out[fk] = out.get(fk, 0.0) + d
         return out
+
+
+def bounded(totals: dict, limit, key_string: Callable) -> list[tuple]:
+    """Rows (agent, ds, key, value) of ``totals`` ({flow key tuple: value}): all of them, or
+    the ``limit`` largest and the rest summed per location under OTHER."""
+    if limit is True or limit is None or len(totals) <= limit:
+        return [(fk[0], fk[1], key_string(fk), v) for fk, v in totals.items()]
+    top = heapq.nlargest(int(limit), totals.items(), key=_VALUE)
+    rows = [(fk[0], fk[1], key_string(fk), v) for fk, v in top]
+    kept = {fk for fk, _ in top}
+    rest: dict = {}
+    for fk, v in totals.items():
+        if fk not in kept:
+            loc = (fk[0], fk[1])
+            rest[loc] = rest.get(loc, 0.0) + v
+    rows.extend((a, ds, OTHER, v) for (a, ds), v in rest.items())
+    return rows
 
 
 class IntervalFeed:
@@ -64,17 +87,19 @@ class IntervalFeed:
         self.subscribers: list[tuple[Callable, Callable]] = []
         self.interval = 0.0
         self.next_boundary = math.inf
-        # name -> (spec, totals) of a replaced or deleted table, published at the next boundary
+        # name -> (spec, key_string, totals) of a replaced or deleted table, published at the
+        # next boundary
         self.leftovers: dict[str, tuple] = {}
 
+    def _select(self, select: Callable, spec):
+        try:
+            return select(spec)
+        except Exception as exc:
+            log.log.error("interval subscriber selection failed: %r", exc)
+            return False
+
     def wants(self, spec) -> bool:
-        for _, select in self.subscribers:
-            try:
-                if select(spec):
-                    return True
-            except Exception as exc:
-                log.log.error("interval subscriber selection failed: %r", exc)
-        return False
+        return any(self._select(select, spec) for _, select in self.subscribers)
 
     def subscribe(self, callback: Callable, interval: float, select: Callable,
                   now: float) -> None:
@@ -102,10 +127,12 @@ class IntervalFeed:
         for fk, e in table.entries.items():
             totals.restart(fk, e)
         if totals.done:
-            keep = self.leftovers.setdefault(table.name, (table.spec, {}))[1]
+            # the key strings of the old definition (its fs), made now
+            old = self.leftovers.get(table.name, (table.spec, {}))[1]
             for fk, v in totals.done.items():
                 key = (fk[0], fk[1], table.key_string(fk))
-                keep[key] = keep.get(key, 0.0) + v
+                old[key] = old.get(key, 0.0) + v
+            self.leftovers[table.name] = (table.spec, old)
 
     def due(self, now: float) -> bool:
         return now >= self.next_boundary
@@ -121,22 +148,31 @@ class IntervalFeed:
             totals = table.intervals
             if totals is None:
                 continue
-            acc = leftovers.pop(name, (None, {}))[1]
-            for fk, v in totals.take(table.entries).items():
-                key = (fk[0], fk[1], table.key_string(fk))
-                acc[key] = acc.get(key, 0.0) + v
-            self._deliver(table.spec, start, end, acc)
+            values = totals.take(table.entries)
+            old = leftovers.pop(name, None)
+            if old is None:
+                self._deliver(table.spec, start, end, values, table.key_string)
+                continue
+            # a replaced definition's part: both by (agent, dataSource, key string)
+            acc = old[1]
+            ks = table.key_string
+            for fk, v in values.items():
+                k = (fk[0], fk[1], ks(fk))
+                acc[k] = acc.get(k, 0.0) + v
+            self._deliver(table.spec, start, end, acc, _KEY_STRING)
         for spec, acc in leftovers.values():
-            self._deliver(spec, start, end, acc)
+            self._deliver(spec, start, end, acc, _KEY_STRING)
 
-    def _deliver(self, spec, start: float, end: float, acc: dict) -> None:
-        if not acc:
+    def _deliver(self, spec, start: float, end: float, values: dict, key_string) -> None:
+        if not values:
             return
-        rows = [(a, ds, k, v) for (a, ds, k), v in acc.items()]
         for callback, select in list(self.subscribers):
+            limit = self._select(select, spec)
+            if not limit:
+                continue
             try:
-                if select(spec):
-                    callback(spec.name, start, end, rows)
+                callback(spec.name, start, end, bounded(values, limit, key_string))
             except Exception as exc:
                 log.log.error("flow interval subscriber %r failed: %r", callback, exc,
                               exc_info=exc)
+

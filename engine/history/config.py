@@ -31,16 +31,18 @@ class HistoryConfig:
     retry: float = 30.0
     timeout: float = 10.0
 
-    def wants_flow(self, spec) -> bool:
-        """Whether a flow definition is recorded: its own ``history`` option, or the
+    def flow_limit(self, spec) -> int:
+        """0 when a flow definition is not recorded, else the most keys kept per interval:
+        its own ``history`` option (true: ``history.keys``; a number: that many), or the
         ``history.flows`` property (``all`` or a list of names)."""
-        if spec.history:
-            return True
-        return self.flows == "all" or spec.name in self.flow_names
-
-    def key_limit(self, spec) -> int:
-        h = getattr(spec, "history", False) if spec is not None else False
-        return h if (h is not True and isinstance(h, int) and h > 0) else self.keys
+        h = spec.history
+        if h is True:
+            return self.keys
+        if h:
+            return int(h)
+        if self.flows == "all" or spec.name in self.flow_names:
+            return self.keys
+        return 0
 
 
 def from_props(props, home: Path) -> HistoryConfig:

@@ -11,9 +11,9 @@ import re
 import time
 from datetime import datetime, timezone
 
+from ..flows.intervals import OTHER   # the key of what was left out of an interval's rows
 from .sqltext import string, strings
 
-OTHER = "-other-"        # the key of what was left out of an interval's top keys
 MAX_POINTS = 2000         # a series has at most this many buckets
 AGGREGATES = ("avg", "min", "max", "sum")
 

@@ -1,7 +1,6 @@
 """The history subsystem object (``engine.subsystems["history"]``). API: engine/history/__init__.py."""
 from __future__ import annotations
 
-import heapq
 import math
 import time
 
@@ -100,7 +99,7 @@ class History:
         flows = self._sub("flows")
         if flows is not None:
             self._unsubscribe.append(
-                flows.subscribe_intervals(self._on_interval, c.interval, c.wants_flow))
+                flows.subscribe_intervals(self._on_interval, c.interval, c.flow_limit))
             if c.events:
                 self._unsubscribe.append(flows.subscribe_events(self._on_event))
         metrics = self._sub("metrics")
@@ -110,24 +109,11 @@ class History:
 
     # -- hooks (engine loop thread; keep them quick) -----------------------------------------
     def _on_interval(self, name: str, start: float, end: float, rows: list) -> None:
-        """A flow definition's totals over one interval: the ``limit`` largest (agent, data
-        source, key) rows, the rest summed per (agent, data source) under key "-other-"."""
-        c = self.config
-        flows = self._sub("flows")
-        table = flows.tables.get(name) if flows is not None else None
-        limit = c.key_limit(table.spec if table is not None else None)
-        if len(rows) > limit:
-            top = heapq.nlargest(limit, rows, key=lambda r: r[3])
-            kept = set(map(id, top))
-            rest: dict = {}
-            for r in rows:
-                if id(r) not in kept:
-                    loc = (r[0], r[1])
-                    rest[loc] = rest.get(loc, 0.0) + r[3]
-            rows = top + [(a, ds, queries.OTHER, v) for (a, ds), v in rest.items()]
+        """A flow definition's totals over one interval (at most its key limit of rows, the
+        rest summed per location under "-other-": engine/flows/intervals.py)."""
         t0 = int(start)
         seconds = max(1, int(math.ceil(end - start)))
-        node = c.node
+        node = self.config.node
         self.buffer.add("flows", [(t0, seconds, node, name, a, ds, k, float(v))
                                   for a, ds, k, v in rows if v == v])
 
