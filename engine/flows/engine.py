@@ -103,7 +103,7 @@ class FlowEngine:
         while True:
             # once a second, and at each interval boundary (history): the samples of an
             # interval are those that arrived before it ended, within the loop's latency
-            await asyncio.sleep(min(1.0, max(0.0, self.intervals.next_boundary - time.time())))
+            await asyncio.sleep(min(1.0, max(0.01, self.intervals.next_boundary - time.time())))
             try:
                 self.tick(time.time())
             except Exception as exc:
@@ -111,7 +111,14 @@ class FlowEngine:
 
     def tick(self, now: float) -> None:
         """Once a second: end idle flows, flush activeTimeout records, re-arm and check
-        thresholds on counter metrics, forget flow keys not seen for an hour."""
+        thresholds on counter metrics, forget flow keys not seen for an hour; at an interval
+        boundary, hand the definitions' totals to the interval subscribers (first: they read
+        the caches as they are, ended flows included)."""
+        if self.intervals.due(now):
+            try:
+                self.intervals.publish(self.tables, now)
+            except Exception as exc:
+                log.log.error("flow intervals failed: %r", exc, exc_info=exc)
         for table in list(self.tables.values()):
             try:      # one definition's failure must not stop the others' housekeeping
                 table.sweep(now)
@@ -136,8 +143,6 @@ class FlowEngine:
                 th.counter_check(entries, now)
             else:
                 th.rearm_flows(None, now)
-        if self.intervals.due(now):
-            self.intervals.publish(self.tables, now)
         if len(self.keys_seen) > 256 or int(now) % 60 == 0:
             old = now - 3600
             for k in [k for k, t in self.keys_seen.items() if t < old]:
