@@ -302,7 +302,7 @@ def test_api_page_heartbeat_and_route_links(open_page, site):
     assert page.eval("$('#heartbeat').hasClass('ok') && $('#heartbeat-text').text()") == "live"
     hrefs = page.eval("$('#api-links a').map(function(){return $(this).attr('href')}).get()")
     assert len(set(hrefs)) == len(hrefs), "every route links somewhere of its own"
-    href = page.eval("$('#api-links a').filter(function(){return $(this).text().indexOf('/metric/{agent}/{metric}/json') >= 0})"
+    href = page.eval("$('#api-links a').filter(function(){return $(this).text().indexOf('GET/metric/{agent}/{metric}/json') === 0})"
                      ".attr('href')")
     assert href.startswith("../api/index.html#/metrics/")
     page.goto(site.http_url + "/html/" + href)
