@@ -191,3 +191,26 @@ def test_store_down_during_ingest_buffers_drops_and_resumes(make_engine, tmp_pat
         log.log.removeHandler(lines)
         log.log.setLevel(level)
         server.stop()
+
+
+def test_servers_are_tried_in_order(make_engine, tmp_path):
+    """history.clickhouse names a server that is down first: the next one takes the rows, and
+    queries are answered by it."""
+    from conftest import free_port
+    [server] = shards(tmp_path, 1)
+    try:
+        dead = f"http://127.0.0.1:{free_port()}"
+        eng = make_engine(props(f"{dead},{server.native_url}", "node-f"))
+        define(eng)
+        gen = TrafficGenerator(Scenario(agents=1, flows=5, samples_per_second=500,
+                                        sampling_rate=RATE, seed=9, polling_interval=1.0))
+        t0 = time.time()
+        eng.send_paced([dg for _, dgs in gen.run(2.0, 0.1) for dg in dgs])
+        wait_written(eng)
+        status = eng.get_json("/history/json")
+        assert status["target"] == server.native_url.replace("clickhouse://", "native://")
+        top = eng.get_json(f"/history/topkeys/ALL/pair/json?from={int(t0 - 2) * 1000}")
+        assert {r["key"]: r["total"] for r in top} == pytest.approx(expected(gen))
+        assert server.query("SELECT count() FROM flowrt.flows_local")[0][0] > 0
+    finally:
+        server.stop()

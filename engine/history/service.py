@@ -1,6 +1,7 @@
 """The history subsystem object (``engine.subsystems["history"]``). API: engine/history/__init__.py."""
 from __future__ import annotations
 
+import asyncio
 import math
 import time
 
@@ -80,7 +81,6 @@ class History:
         for unsubscribe in self._unsubscribe:
             unsubscribe()
         self._unsubscribe = []
-        import asyncio
         await asyncio.get_running_loop().run_in_executor(None, self.writer.stop)
         for b in self.backends:
             try:

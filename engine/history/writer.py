@@ -30,6 +30,7 @@ class RowBuffer:
         self.ready = threading.Event()        # set when a batch's worth is waiting
         self.batch = 1
         self.on_first_drop = None             # called (outside the lock) when drops start
+        self._drop_quiet = False              # the next drop is the first of an outage
 
     def add(self, table: str, rows: list) -> int:
         """Append rows; returns how many did not fit (dropped, counted)."""
@@ -57,8 +58,6 @@ class RowBuffer:
         if first_drop and lost and self.on_first_drop is not None:
             self.on_first_drop()
         return lost
-
-    _drop_quiet = False
 
     def quiet_drops(self) -> None:
         """The next drop is logged again (an outage ended)."""
