@@ -31,7 +31,6 @@ import gc
 import statistics
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 

@@ -13,8 +13,6 @@ What the stored values must equal:
 * a counter metric's stored value = the rate the metric store computed from that sample
   (the generator's interface counters are exact, so: the true port rate).
 """
-import json
-import threading
 import time
 
 import pytest

@@ -54,7 +54,6 @@ def subscribe(fe, interval=10, select=lambda spec: True, now=T0):
 
 def run(fe, samples, until):
     """samples: [(t, attrs, agent, ds, rate)] in time order; tick every second up to until."""
-    expected = {}
     tick = T0 + 1
     for t, attrs, agent, ds, rate in samples:
         while tick <= t:
