@@ -49,6 +49,7 @@ SUBSYSTEMS: list[str] = [
     "engine.dns",
     "engine.geo",
     "engine.topology",
+    "engine.history",  # after the subsystems whose hooks it records
     "jsapi.runtime",  # last: scripts use every other subsystem
 ]
 # Subsystems a worker process does not run: scripts run on the front only.
@@ -292,7 +293,20 @@ class Engine:
             "heapMax": _memory_limit(),
             "httpConnectionsCurrent": 0,
             "httpConnectionsTotal": 0,
+            **self._subsystem_stats(),
         }
+
+    def _subsystem_stats(self) -> dict:
+        """Counters subsystems add to /analyzer/json (``analyzer_stats() -> dict``)."""
+        out: dict = {}
+        for sub in self.subsystems.values():
+            stats = getattr(sub, "analyzer_stats", None)
+            if stats is not None:
+                try:
+                    out.update(stats())
+                except Exception as exc:
+                    log.log.error("analyzer stats of %r failed: %r", sub, exc)
+        return out
 
     def license_json(self) -> dict:
         """/license/json in sFlow-RT's shape: an open-source engine has no licence key, host

@@ -15,6 +15,7 @@ from __future__ import annotations
 import ipaddress
 import time
 from itertools import islice
+from typing import Callable
 
 from .. import log
 from ..fanout import gather
@@ -133,6 +134,8 @@ class MetricStore:
         self.index: dict[str, dict[DataSource, object]] = {}
         self.name_seen: dict[str, float] = {}
         self.providers: list = []
+        # callback(agent, data_source, values, now) after each counter sample (history)
+        self.update_subscribers: list = []
         self.selectors: dict[str, object] = {}
         # Interface and host names, the cross-agent state the topology maps nodes and ports
         # with: (agent, ifIndex data source) -> ifname and (agent, "") -> host_name, shared
@@ -162,6 +165,17 @@ class MetricStore:
     # -- wiring ------------------------------------------------------------------------------
     def add_provider(self, provider) -> None:
         self.providers.append(provider)
+
+    def subscribe_updates(self, callback) -> Callable[[], None]:
+        """``callback(agent, data_source, values: dict, now)`` after every counter sample that
+        produced metrics (``values``: this sample's metrics, name -> value; do not keep or
+        change the dict). Runs on the sample path: it must be quick; an exception in it is
+        logged. Returns unsubscribe()."""
+        self.update_subscribers = self.update_subscribers + [callback]
+
+        def unsubscribe():
+            self.update_subscribers = [cb for cb in self.update_subscribers if cb is not callback]
+        return unsubscribe
 
     def add_agent_selector(self, name: str, fn) -> None:
         """``fn()`` returns a Selection (agent -> None or a data-source predicate) or an
@@ -313,6 +327,11 @@ class MetricStore:
             a.host = ds
         if names_changed:
             self._publish_names(a, ds)
+        for callback in self.update_subscribers:
+            try:
+                callback(agent, data_source, out, now)
+            except Exception as exc:
+                log.log.error("metric update subscriber %r failed: %r", callback, exc)
 
     def _publish_names(self, a: AgentState, ds: DataSource | None) -> None:
         """The names table entries of an agent's host and of data source ``ds``."""
