@@ -52,8 +52,9 @@ SUBSYSTEMS: list[str] = [
     "engine.history",  # after the subsystems whose hooks it records
     "jsapi.runtime",  # last: scripts use every other subsystem
 ]
-# Subsystems a worker process does not run: scripts run on the front only.
-FRONT_ONLY = {"jsapi.runtime"}
+# Subsystems a worker process does not run: scripts run on the front only, and history
+# writes from the front (fed by the workers' interval totals and metric updates, relayed).
+FRONT_ONLY = {"jsapi.runtime", "engine.history"}
 ROLES = ("single", "worker", "front")
 
 SampleHandler = Callable[[Any, float], None]

@@ -88,9 +88,15 @@ class FlowEngine:
         self._uplink = None
         if getattr(core, "role", None) == "worker":
             self._uplink = lambda item: core.publish("journal", item)
+        # interval subscribers (history) of the front, fed by the workers: relay id -> (callback,
+        # interval, select); in a worker: relay id -> the callback that sends them up
+        self._relays: dict[int, tuple] = {}
+        self._relaying: dict[int, Callable] = {}
+        self._relay_ids = itertools.count(1)
         on_publish = getattr(core, "on_publish", None)
         if on_publish is not None:
             on_publish("journal", self._journal_in)
+            on_publish("intervals", self._intervals_in)
         self.add_enricher(_agent_enricher, {"agent"})
         if core is not None:
             core.flow_handlers.append(self.on_flow_sample)
@@ -111,8 +117,15 @@ class FlowEngine:
             except (asyncio.CancelledError, Exception):
                 pass
             self._task = None
-        # IPFIX: what the caches counted and did not report yet, then the sockets close
         now = time.time()
+        if self._relaying:
+            # a worker: the running interval's totals go to the front's subscribers (the
+            # front's history flushes its own at its stop, after the workers stopped)
+            try:
+                self.flush_intervals(now)
+            except Exception as exc:
+                log.log.error("flow intervals at stop failed: %r", exc)
+        # IPFIX: what the caches counted and did not report yet, then the sockets close
         for table in list(self.tables.values()):
             if table.exporter is not None:
                 try:
@@ -369,6 +382,8 @@ class FlowEngine:
         out += [("set_map", (n, spec), {}) for n, spec in self.maps.all().items()]
         out += [("set_flow", (n, t.spec.raw), {}) for n, t in self.tables.items()]
         out += [("set_threshold", (n, th.spec), {}) for n, th in self.thresholds.items()]
+        out += [("relay_intervals", (rid, interval, select), {})
+                for rid, (_, interval, select) in self._relays.items()]
         return out
 
     def _gather(self, method: str, *args) -> list:
@@ -578,11 +593,45 @@ class FlowEngine:
         now = time.time()
         self.intervals.subscribe(callback, interval, select, now)
         self._follow_intervals()
+        # with workers the totals are made there: each worker subscribes a relay that sends
+        # its rows (for its agents) here, to this callback (``select`` must pickle)
+        rid = next(self._relay_ids)
+        self._relays[rid] = (callback, interval, select)
+        replicate(self.core, "flows", "relay_intervals", rid, interval, select)
 
         def unsubscribe():
             self.intervals.unsubscribe(callback)
             self._follow_intervals()
+            if self._relays.pop(rid, None) is not None:
+                replicate(self.core, "flows", "unrelay_intervals", rid)
         return unsubscribe
+
+    def relay_intervals(self, rid: int, interval: float, select: Callable) -> None:
+        """A worker: send the front's subscriber ``rid`` our per-interval totals."""
+        def relay(name, start, end, rows):
+            self.core.publish("intervals", (rid, name, start, end, rows))
+        self.unrelay_intervals(rid)
+        self._relaying[rid] = relay
+        self.intervals.subscribe(relay, interval, select, time.time())
+        self._follow_intervals()
+
+    def unrelay_intervals(self, rid: int) -> None:
+        relay = self._relaying.pop(rid, None)
+        if relay is not None:
+            self.intervals.unsubscribe(relay)
+            self._follow_intervals()
+
+    def _intervals_in(self, item) -> None:
+        """A worker's rows for subscriber ``rid`` (rows of its agents: the union over the
+        workers is the interval's rows; a row limit applies per worker)."""
+        rid, name, start, end, rows = item
+        found = self._relays.get(rid)
+        if found is not None:
+            try:
+                found[0](name, start, end, rows)
+            except Exception as exc:
+                log.log.error("flow interval subscriber %r failed: %r", found[0], exc,
+                              exc_info=exc)
 
     def _follow_intervals(self) -> None:
         """Give the tables subscribers want an IntervalTotals, take it from the others."""

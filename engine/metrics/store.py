@@ -13,12 +13,13 @@ a sweep every few seconds (at once when the agent's clock shows them stale).
 from __future__ import annotations
 
 import ipaddress
+import itertools
 import time
 from itertools import islice
 from typing import Callable
 
 from .. import log
-from ..fanout import gather
+from ..fanout import gather, replicate
 from ..shared import SharedTable
 from .aggregate import (MetricSpec, ds_order, parse_metric, sort_key, split_list,
                         split_qualifier)
@@ -143,6 +144,13 @@ class MetricStore:
         # changes or goes, here or (with workers) in another worker.
         shared = getattr(engine, "shared", None)
         self.names: SharedTable = shared("names") if shared is not None else SharedTable("names")
+        # update subscribers of the front, fed by the workers (subscribe_updates)
+        self._relays: dict = {}
+        self._relaying: dict = {}
+        self._relay_ids = itertools.count(1)
+        on_publish = getattr(engine, "on_publish", None)
+        if on_publish is not None:
+            on_publish("metric_updates", self._updates_in)
         self.counter_samples = 0
         self.ignored_samples = 0      # duplicates and out-of-order samples
         # called with (agent, data source id) when a data source is removed (expired)
@@ -172,10 +180,42 @@ class MetricStore:
         change the dict). Runs on the sample path: it must be quick; an exception in it is
         logged. Returns unsubscribe()."""
         self.update_subscribers = self.update_subscribers + [callback]
+        # with workers the samples are there: each sends this callback its updates
+        rid = next(self._relay_ids)
+        self._relays[rid] = callback
+        replicate(self.engine, "metrics", "relay_updates", rid)
 
         def unsubscribe():
             self.update_subscribers = [cb for cb in self.update_subscribers if cb is not callback]
+            if self._relays.pop(rid, None) is not None:
+                replicate(self.engine, "metrics", "unrelay_updates", rid)
         return unsubscribe
+
+    def relay_updates(self, rid: int) -> None:
+        """A worker: send the front's update subscriber ``rid`` every sample's metrics."""
+        def relay(agent, data_source, values, now):
+            self.engine.publish("metric_updates", (rid, agent, data_source, dict(values), now))
+        self.unrelay_updates(rid)
+        self._relaying[rid] = relay
+        self.update_subscribers = self.update_subscribers + [relay]
+
+    def unrelay_updates(self, rid: int) -> None:
+        relay = self._relaying.pop(rid, None)
+        if relay is not None:
+            self.update_subscribers = [cb for cb in self.update_subscribers if cb is not relay]
+
+    def _updates_in(self, item) -> None:
+        rid, agent, data_source, values, now = item
+        callback = self._relays.get(rid)
+        if callback is not None:
+            try:
+                callback(agent, data_source, values, now)
+            except Exception as exc:
+                log.log.error("metric update subscriber %r failed: %r", callback, exc)
+
+    def replica_state(self) -> list:
+        """The calls that give a (re)started worker the update relays (docs/ingest.md)."""
+        return [("relay_updates", (rid,), {}) for rid in self._relays]
 
     def add_agent_selector(self, name: str, fn) -> None:
         """``fn()`` returns a Selection (agent -> None or a data-source predicate) or an

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import os
+import pickle
 import select
 import subprocess
 import sys
@@ -118,7 +119,13 @@ class Cluster:
         for name, sub in engine.subsystems.items():
             replica = getattr(sub, "replica_state", None)
             if replica is not None:
-                state.extend((name, method, args, kw) for method, args, kw in replica())
+                for method, args, kw in replica():
+                    entry = (name, method, args, kw)
+                    if _picklable(entry):
+                        state.append(entry)
+                    else:
+                        log.severe(f"sFlow worker {slot.index}: {name}.{method} cannot be "
+                                   f"sent to it (its arguments do not pickle)")
         return {"props": dict(engine.props), "home": str(engine.home), "slot": slot.index,
                 "workers": self.n, "state": state,
                 "shared": {topic: table.snapshot() for topic, table in engine._shared.items()},
@@ -326,8 +333,13 @@ class Cluster:
         return results
 
     def broadcast(self, target, method: str, args: tuple, kw: dict) -> None:
+        msg = ("apply", target, method, args, kw)
+        if not _picklable(msg):
+            log.severe(f"sFlow workers: {target}.{method} cannot be sent to them (its "
+                       f"arguments do not pickle); they go on without it")
+            return
         with self.lock:
-            self._send_all(("apply", target, method, args, kw))
+            self._send_all(msg)
         self.dispatch()
 
     def ingest(self, data: bytes, src: str, now: float) -> None:
@@ -449,6 +461,14 @@ class ReceiveQueues:
                 else:
                     out[key] = out.get(key, 0) + value
         return out
+
+
+def _picklable(obj) -> bool:
+    try:
+        pickle.dumps(obj, protocol=5)
+        return True
+    except Exception:
+        return False
 
 
 def _resolve(fut: asyncio.Future) -> None:
