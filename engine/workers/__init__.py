@@ -19,7 +19,7 @@ import os
 WORKERS_PROPERTY = "sflow.workers"
 WORKERS_ENV = "FLOWRT_WORKERS"     # replaces the default (not a value set as a property)
 TIMEOUT_PROPERTY = "sflow.workers.timeout"
-DEFAULT_TIMEOUT = 5.0
+DEFAULT_TIMEOUT = 10.0
 
 
 def available_cpus() -> int:

@@ -134,7 +134,7 @@ class Cluster:
     async def wait_ready(self, timeout: float) -> None:
         futures = [s.ready for s in self.slots if s.ready is not None]
         done, pending = await asyncio.wait(futures, timeout=timeout)
-        if pending or any(f.cancelled() or f.exception() for f in done):
+        if pending or not all(f.result() for f in done):
             raise RuntimeError("sFlow workers did not start (see the log)")
 
     def _lost(self, slot: Slot, reason: str) -> None:
@@ -157,8 +157,8 @@ class Cluster:
                 gone = table.withdraw_origin(slot.index)
                 if gone:
                     self._send_all(("shared", table.topic, gone), skip=slot)
-        if slot.ready is not None and not slot.ready.done():
-            self._call_in_loop(slot.ready.set_exception, WorkerLost(reason))
+        if slot.ready is not None:
+            self._call_in_loop(_resolve, slot.ready, False)      # never became ready
         self._call_in_loop(self._close_link, sock)
         if self.closing:
             return
@@ -471,9 +471,9 @@ def _picklable(obj) -> bool:
         return False
 
 
-def _resolve(fut: asyncio.Future) -> None:
+def _resolve(fut: asyncio.Future, ready: bool = True) -> None:
     if not fut.done():
-        fut.set_result(True)
+        fut.set_result(ready)
 
 
 async def start(engine, n: int, loop: asyncio.AbstractEventLoop):
