@@ -139,22 +139,23 @@ def ingest_step(n: int, dgs: list, per_dg: float, rate: float, seconds: float) -
 def bench_ingest(args) -> None:
     dgs, per_dg = replay(args.agents)
     print(f"overflowd replay over {args.agents} agents ({per_dg:.2f} flow samples/datagram), "
-          f"5 definitions f1-f5, {args.rate:g} datagrams/s for {args.seconds:g} s "
-          f"({args.rate * per_dg:,.0f} flow samples/s offered)")
+          f"5 definitions f1-f5, {args.rate:g} datagrams/s "
+          f"({args.rate * per_dg:,.0f} flow samples/s){' per worker' if args.per_worker else ''}"
+          f" for {args.seconds:g} s")
     # each worker count measured `rounds` times, alternating (1, 2, 1, 2, ...): the best of
     # each (the least disturbed by whatever else the machine ran meanwhile) is compared
     counts = [int(w) for w in args.workers.split(",")]
-    runs = [ingest_step(n, dgs, per_dg, args.rate, args.seconds)
+    runs = [ingest_step(n, dgs, per_dg, args.rate * (n if args.per_worker else 1), args.seconds)
             for _ in range(args.rounds) for n in counts]
     rows = [max((r for r in runs if r["workers"] == n), key=lambda r: r["per_core"])
             for n in counts]
     one = next((r["per_core"] for r in rows if r["workers"] == 1), None)
-    print(f"{'workers':>7} {'sent':>7} {'received':>8} {'lost':>6} {'flow samples/s':>14} "
+    print(f"{'workers':>7} {'dgram/s':>7} {'sent':>7} {'received':>8} {'lost':>6} {'flow samples/s':>14} "
           f"{'CPU s per worker':>20} {'front CPU s':>11} {'us CPU/dgram':>12} "
           f"{'per core (samples/CPU s)':>24} {'share':>6}")
     for r in rows:
         share = f"{r['per_core'] / one:6.0%}" if one else "     -"
-        print(f"{r['workers']:7d} {r['sent']:7d} {r['received']:8d} {r['lost']:6d} "
+        print(f"{r['workers']:7d} {r['rate']:7.0f} {r['sent']:7d} {r['received']:8d} {r['lost']:6d} "
               f"{r['samples'] / args.seconds:14,.0f} {' '.join(f'{c:.2f}' for c in r['cpu']):>20} "
               f"{r['front_cpu']:11.2f} {r['us_per_dg']:12.1f} {r['per_core']:24,.0f} {share}")
 
@@ -221,7 +222,10 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--workers", default="1,2", help="worker counts to measure (first: 1)")
-    ap.add_argument("--rate", type=float, default=8000, help="datagrams/s offered")
+    ap.add_argument("--rate", type=float, default=6000, help="datagrams/s offered")
+    ap.add_argument("--per-worker", action="store_true",
+                    help="offer --rate per worker (N workers: N x rate), so that each worker "
+                         "has the load one worker alone has")
     ap.add_argument("--seconds", type=float, default=8.0)
     ap.add_argument("--agents", type=int, default=1000)
     ap.add_argument("--rounds", type=int, default=2, help="measurements per worker count")
