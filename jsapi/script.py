@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from engine import log
+from engine import limits, log
 from engine.jsonvalues import finite
 
 from . import rewrite
@@ -352,7 +352,8 @@ class Script:
     # -- host calls (isolate thread) -------------------------------------------------------
     def _host(self, text: str) -> tuple[bool, str]:
         try:
-            fid, args = json.loads(text)
+            # the engine's JSON rule for REST bodies holds for script arguments too
+            fid, args = limits.parse_json(text, wrapped=2)
             spec = self.specs[fid]
             if spec.callbacks:
                 args = [self._callbacks_in(a) for a in args]
@@ -365,7 +366,8 @@ class Script:
         except Exception as exc:
             name = getattr(exc, "js_name", None) or ("TypeError" if isinstance(exc, TypeError) else "Error")
             message = str(exc) if not isinstance(exc, KeyError) else str(exc.args[0] if exc.args else exc)
-            return False, _dumps({"name": name, "message": message})
+            # bounded as REST bounds its reasons: messages may quote megabytes of input
+            return False, _dumps({"name": name, "message": limits.reason(message)})
         if result is None:
             return True, ""
         if isinstance(result, RawJSON):

@@ -2,11 +2,11 @@
 /app/{app}/status. Thin adapters over jsapi.runtime.Runtime."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from aiohttp import web
 
+from .. import limits
 from . import engine_of, json_response
 from .errors import NotFound
 from .web import static_response
@@ -34,7 +34,7 @@ async def _request_object(request: web.Request, rest: str) -> dict | None:
         if raw:
             text = raw.decode("utf-8", "replace")
             try:
-                req["body"] = json.loads(text)
+                req["body"] = limits.parse_json(text)
             except ValueError as exc:
                 ctype = request.content_type or ""
                 req["body"] = text
