@@ -9,9 +9,13 @@ Docker API pattern); proxies from the environment are not used.
 from __future__ import annotations
 
 import base64
+import http.client
+import socket
 import ssl
+import threading
 import urllib.error
 import urllib.request
+import weakref
 from pathlib import Path
 
 from .registry import register_global
@@ -22,6 +26,63 @@ MAX_BODY = 64 << 20   # bytes of response body a script may receive
 
 class HttpFailure(Exception):
     pass
+
+
+class OpenSockets:
+    """The sockets of script HTTP requests in flight (weakly held: a finished request's socket
+    just goes away), so that an engine stop ends them at once instead of waiting for
+    script.http.timeout: ``close_all()`` shuts each down, which wakes a blocked read, and
+    refuses new ones."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._open: weakref.WeakSet = weakref.WeakSet()
+        self.closed = False
+
+    def add(self, sock) -> None:
+        with self._lock:
+            if not self.closed:
+                self._open.add(sock)
+                return
+        sock.close()
+        raise HttpFailure("engine stopping")
+
+    def close_all(self) -> None:
+        with self._lock:
+            self.closed = True
+            socks = list(self._open)
+        for sock in socks:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+
+def _tracked(base, sockets: OpenSockets):
+    """An http.client connection class whose sockets join ``sockets``."""
+    class Tracked(base):
+        def connect(self):
+            super().connect()
+            sockets.add(self.sock)
+    return Tracked
+
+
+class _HTTPHandler(urllib.request.HTTPHandler):
+    def __init__(self, sockets: OpenSockets):
+        super().__init__()
+        self._conn = _tracked(http.client.HTTPConnection, sockets)
+
+    def http_open(self, req):
+        return self.do_open(self._conn, req)
+
+
+class _HTTPSHandler(urllib.request.HTTPSHandler):
+    def __init__(self, sockets: OpenSockets, context=None):
+        super().__init__(context=context)
+        self._conn = _tracked(http.client.HTTPSConnection, sockets)
+
+    def https_open(self, req):
+        return self.do_open(self._conn, req, context=self._context)
 
 
 def _absolute(script, url: str) -> str:
@@ -60,10 +121,9 @@ def request(script, url, method="GET", headers=None, body=None, user=None, passw
         ctx = _ssl_context(certs)
     except (OSError, ssl.SSLError) as exc:
         raise HttpFailure(f"bad certs {certs}: {exc}") from None
-    handlers = [urllib.request.ProxyHandler({})]
-    if ctx is not None:
-        handlers.append(urllib.request.HTTPSHandler(context=ctx))
-    opener = urllib.request.build_opener(*handlers)
+    sockets = script.runtime.http_sockets
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}), _HTTPHandler(sockets),
+                                         _HTTPSHandler(sockets, ctx))
     try:
         with opener.open(req, timeout=script.runtime.http_timeout) as resp:
             return resp.status, _text(_read(resp, url), resp.headers), dict(resp.headers.items())

@@ -50,6 +50,8 @@ class Runtime:
         self.shared: dict[str, str] = {}
         self.shared_lock = threading.Lock()
         self.executor = concurrent.futures.ThreadPoolExecutor(4, thread_name_prefix="script-http")
+        from .globals_http import OpenSockets
+        self.http_sockets = OpenSockets()   # script HTTP requests in flight, ended by stop()
         self._discover()
 
     # -- discovery -------------------------------------------------------------------------
@@ -115,6 +117,7 @@ class Runtime:
             starter.cancel()
         for script in self.scripts.values():
             script.stop()
+        self.http_sockets.close_all()   # http() calls waiting on a server return now
 
         def join_all():
             deadline = time.monotonic() + 5.0
