@@ -77,11 +77,12 @@ _KINDS = {_T_EXECUTE: "error", _T_PARSE: "syntax", _T_OOM: "memory", _T_TIMEOUT:
 # JS half of the channel; installed once per isolate (the prelude builds on __bridge).
 BRIDGE_JS = r"""
 (function(cb, sab) {
-  var hdr = new Int32Array(sab, 0, 16), data = new Uint16Array(sab, 64), cap = data.length;
+  var U16 = Uint16Array;   // the constructor itself: the script runtime wraps the global one
+  var hdr = new Int32Array(sab, 0, 16), data = new U16(sab, 64), cap = data.length;
   function readChunk(parts) {
     var n = hdr[1];
     for (var o = 0; o < n; o += 8192)
-      parts.push(String.fromCharCode.apply(null, data.subarray(o, Math.min(n, o + 8192))));
+      parts.push(String.fromCharCode.apply(null, new U16(sab, 64 + 2 * o, Math.min(n, o + 8192) - o)));
     return n;
   }
   // read a whole message whose first chunk Python has just written
@@ -326,6 +327,14 @@ class Isolate:
         raw = self._dll.mr_heap_stats(self._ctx)
         text = self._convert(raw)
         return json.loads(text) if isinstance(text, str) else {}
+
+    def collect(self) -> None:
+        """A full garbage collection (V8's low-memory notification); finalizers of what it
+        freed run as the isolate's next tasks. Not from inside a host call."""
+        if self._thread_ident is not None and threading.get_ident() == self._thread_ident:
+            raise ReentrantCall("cannot collect from inside a host call")
+        if not self.closed:
+            self._dll.mr_low_memory_notification(self._ctx)
 
     def memory_limit_reached(self) -> bool:
         return bool(self._dll.mr_hard_memory_limit_reached(self._ctx))

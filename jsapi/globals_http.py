@@ -14,6 +14,7 @@ import socket
 import ssl
 import threading
 import urllib.error
+import urllib.parse
 import urllib.request
 import weakref
 from pathlib import Path
@@ -85,27 +86,85 @@ class _HTTPSHandler(urllib.request.HTTPSHandler):
         return self.do_open(self._conn, req, context=self._context)
 
 
-def _absolute(script, url: str) -> str:
+LOOPBACK_NAMES = {"127.0.0.1", "::1", "localhost", "0.0.0.0", "::"}
+DEFAULT_CERT_FOLDERS = "tls,/tls"
+
+
+def _engine_host(script) -> str:
+    """Where this engine's REST API answers locally: http.hostname when bound to one address,
+    else the loopback address."""
+    host = script.engine.props.get_str("http.hostname", "") or ""
+    if host in ("", "0.0.0.0", "::"):
+        return "127.0.0.1"
+    return f"[{host}]" if ":" in host else host
+
+
+def _absolute(script, url) -> tuple[str, bool]:
+    """(absolute URL, whether it reaches this engine). Relative URLs ("/flows/json") reach
+    this flowrt, over HTTPS when it serves HTTPS."""
     url = str(url)
+    engine = script.engine
+    port = getattr(engine, "http_port", None) or engine.props.get_int("http.port", 8008)
     if url.startswith("/"):
-        port = getattr(script.engine, "http_port", None) or script.engine.props.get_int("http.port", 8008)
-        return f"http://127.0.0.1:{port}{url}"
-    return url
+        scheme = "https" if getattr(engine, "http_tls", False) else "http"
+        return f"{scheme}://{_engine_host(script)}:{port}{url}", True
+    try:
+        parts = urllib.parse.urlsplit(url)
+        target_port = parts.port or (443 if parts.scheme == "https" else 80)
+        host = (parts.hostname or "").lower()
+    except ValueError:
+        return url, False
+    local = LOOPBACK_NAMES | {(engine.props.get_str("http.hostname", "") or "").lower()}
+    return url, target_port == port and host in local
 
 
-def _ssl_context(certs: str | None):
-    if not certs:
-        return None
-    folder = Path(str(certs))
+def cert_folders(script) -> list[Path]:
+    """The folders (and their subfolders) a script may name in ``certs``: script.certs, a
+    comma list relative to the engine home, default tls and /tls (Docker's layout)."""
+    rt = script.runtime
+    listed = rt.engine.props.get_str("script.certs", DEFAULT_CERT_FOLDERS) or ""
+    out = []
+    for item in listed.split(","):
+        item = item.strip()
+        if item:
+            p = Path(item)
+            out.append((p if p.is_absolute() else rt.home / p).resolve())
+    return out
+
+
+def _certs_folder(script, certs) -> Path:
+    """The folder ``certs`` names, if it is inside an allowed folder. The refusal is the same
+    whether or not the path exists, so scripts cannot probe the file system with it."""
+    allowed = cert_folders(script)
+    p = Path(str(certs))
+    folder = (p if p.is_absolute() else script.runtime.home / p).resolve()
+    for root in allowed:
+        if folder == root or root in folder.parents:
+            return folder
+    names = ", ".join(script.runtime.relative(r) for r in allowed) or "none (script.certs is empty)"
+    raise HttpFailure(f"certs {str(certs)!r}: not allowed; certs must name a folder under "
+                      f"{names} (script.certs)")
+
+
+def _ssl_context(folder: Path):
     ctx = ssl.create_default_context(cafile=str(folder / "ca.pem"))
     ctx.load_cert_chain(str(folder / "cert.pem"), str(folder / "key.pem"))
+    return ctx
+
+
+def _self_context():
+    """TLS to this engine itself: its certificate may be self-signed or name another host,
+    and the connection never leaves the machine."""
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
     return ctx
 
 
 def request(script, url, method="GET", headers=None, body=None, user=None, password=None,
             certs=None):
     """One HTTP exchange -> (status, body text, headers dict). Raises HttpFailure."""
-    url = _absolute(script, url)
+    url, to_self = _absolute(script, url)
     if not url.startswith(("http://", "https://")):
         raise HttpFailure(f"unsupported URL {url}")
     data = None
@@ -117,10 +176,24 @@ def request(script, url, method="GET", headers=None, body=None, user=None, passw
     if user is not None:
         token = base64.b64encode(f"{user}:{password or ''}".encode()).decode()
         req.add_header("Authorization", f"Basic {token}")
-    try:
-        ctx = _ssl_context(certs)
-    except (OSError, ssl.SSLError) as exc:
-        raise HttpFailure(f"bad certs {certs}: {exc}") from None
+    ctx = None
+    if certs:
+        folder = _certs_folder(script, certs)
+        try:
+            ctx = _ssl_context(folder)
+        except (OSError, ssl.SSLError) as exc:
+            raise HttpFailure(f"bad certs {certs}: {exc}") from None
+    if to_self:
+        # this engine lets its own scripts in whatever http.auth.* requires, and refuses at
+        # once a request that would wait for a script that waits for it (engine/rest/scripts.py)
+        from engine.rest.auth import INTERNAL_HEADER
+        from engine.rest.scripts import CALLERS_HEADER
+        token = getattr(script.engine, "internal_token", None)
+        if token:
+            req.add_header(INTERNAL_HEADER, token)
+        req.add_header(CALLERS_HEADER, ",".join([*script.http_callers, script.id]))
+        if ctx is None:
+            ctx = _self_context()
     sockets = script.runtime.http_sockets
     opener = urllib.request.build_opener(urllib.request.ProxyHandler({}), _HTTPHandler(sockets),
                                          _HTTPSHandler(sockets, ctx))

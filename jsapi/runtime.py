@@ -20,6 +20,8 @@ import threading
 import time
 from pathlib import Path
 
+from engine import log
+
 from . import registry
 from .script import HttpResult, Script
 
@@ -96,6 +98,10 @@ class Runtime:
 
     # -- lifecycle -------------------------------------------------------------------------
     async def start(self) -> None:
+        from .store import remove_leftovers
+        removed = remove_leftovers(self.store_dir)
+        if removed:
+            log.info(f"store: removed {removed} unfinished write(s) left by a crash")
         self.loop = asyncio.get_running_loop()
         self.loop_thread = threading.get_ident()
         self._starter = self.loop.create_task(self._start_scripts())
@@ -172,9 +178,9 @@ class Runtime:
         except concurrent.futures.TimeoutError:
             raise TimeoutError("engine event loop did not answer (shutting down?)") from None
 
-    async def http(self, script: Script, req: dict) -> dict:
+    async def http(self, script: Script, req: dict, callers: tuple = ()) -> dict:
         loop = asyncio.get_running_loop()
         fut = loop.create_future()
-        if not script.alive or not script.submit_http(req, HttpResult(loop, fut)):
+        if not script.alive or not script.submit_http(req, HttpResult(loop, fut), callers):
             return {"status": 503, "type": "text", "body": "script not running"}
         return await fut

@@ -25,6 +25,7 @@ from .bridge import Isolate, JSError
 from .registry import JSThrow, RawJSON
 
 PRELUDE = (Path(__file__).with_name("prelude.js")).read_text(encoding="utf-8")
+BUFFERS = (Path(__file__).with_name("buffers.js")).read_text(encoding="utf-8")
 _FN_MARK = "\u0000fn"
 _WRAPGLOBALS = re.compile(r"^\s*//\s*wrapglobals\s*:\s*([A-Za-z_$][\w$]*)", re.M)
 _LOCATION = re.compile(r"\(?((?:[^()\s]+)):(\d+):\d+\)?")
@@ -110,6 +111,11 @@ class Script:
         self._calls: collections.deque = collections.deque()
         self._stop = False
         self.subscriptions: dict[str, Any] = {}
+        # scripts waiting (through this engine's REST API) on the HTTP request this script
+        # handles now: its own requests to the engine carry them on (jsapi/globals_http.py)
+        self.http_callers: tuple = ()
+        self.buffer_overrun = 0     # ArrayBuffer bytes asked for when over script.memory
+        self.collect_wanted = False # buffers.js asked for a full collection after this call
         self.thread = threading.Thread(target=self._run, name=f"script {script_id}", daemon=True)
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -156,8 +162,11 @@ class Script:
                   "callbacks": [s.name for s in self.specs if s.callbacks],
                   "scriptdir": self.runtime.relative(self.dir),
                   "file": self.display,
-                  "wrapglobals": m.group(1) if m else None}
-        install = (f"(0, eval)({json.dumps(PRELUDE)} + '\\n//# sourceURL=flowrt/prelude.js')"
+                  "wrapglobals": m.group(1) if m else None,
+                  "memoryLimit": rt.memory_limit}
+        install = (f"globalThis.__buffers = (0, eval)({json.dumps(BUFFERS)} + "
+                   f"'\\n//# sourceURL=flowrt/buffers.js'); "
+                   f"(0, eval)({json.dumps(PRELUDE)} + '\\n//# sourceURL=flowrt/prelude.js')"
                    f"(globalThis, {json.dumps(config)}); 0")
         self.isolate.eval(install, timeout=rt.call_timeout)
         try:
@@ -192,7 +201,7 @@ class Script:
             self._http.clear()
             self._flows.clear()
             self._events.clear()
-        for req, fut in pending:
+        for req, fut, _ in pending:
             fut.set({"status": 503, "type": "text", "body": "script not running"})
 
     def _shutdown(self) -> None:
@@ -200,7 +209,7 @@ class Script:
         with self._cond:
             pending = list(self._http)
             self._http.clear()
-        for req, fut in pending:
+        for req, fut, _ in pending:
             fut.set({"status": 503, "type": "text", "body": "script not running"})
         if self.alive and self._stop:
             self.alive = False
@@ -246,9 +255,12 @@ class Script:
             for call in calls:
                 self._dispatch(call)
             if http is not None:
-                req, fut = http
-                fut.set(self._dispatch(["http", req])
-                        or {"status": 503, "type": "text", "body": "script not running"})
+                req, fut, self.http_callers = http
+                try:
+                    result = self._dispatch(["http", req])
+                finally:
+                    self.http_callers = ()
+                fut.set(result or {"status": 503, "type": "text", "body": "script not running"})
             if events:
                 self._dispatch(["events", events])
             if flows:
@@ -267,7 +279,12 @@ class Script:
             return None
         try:
             text = _dumps(message)
-            result = iso.post_and_eval(text, "__rt.dispatch()", timeout=self.runtime.call_timeout)
+            try:
+                result = iso.post_and_eval(text, "__rt.dispatch()", timeout=self.runtime.call_timeout)
+            finally:
+                if self.collect_wanted:
+                    self.collect_wanted = False
+                    iso.collect()
         except JSError as exc:
             if not self._stop:   # interrupted by an engine stop is no error
                 self._die(self.describe_js_error(exc))
@@ -294,13 +311,15 @@ class Script:
             log.warning(f"{self.display} {where}: {self._format_error(err.get('message', ''), err.get('stack', ''))}")
 
     # -- submissions (any thread) ----------------------------------------------------------
-    def submit_http(self, req: dict, fut) -> bool:
+    def submit_http(self, req: dict, fut, callers: tuple = ()) -> bool:
+        """Queue an HTTP request for the script's handler; ``callers``: the scripts whose
+        requests to this engine are waiting on this one."""
         with self._cond:
             self.counters["requestsReceived"] += 1
             if not self.alive or len(self._http) >= MAX_REQUESTS:
                 self.counters["requestsLost"] += 1
                 return False
-            self._http.append((req, fut))
+            self._http.append((req, fut, tuple(callers)))
             self._cond.notify()
         return True
 
@@ -385,8 +404,12 @@ class Script:
 
     # -- errors and status -----------------------------------------------------------------
     def describe_js_error(self, exc: JSError) -> str:
-        if exc.kind in ("timeout", "terminated"):
+        if exc.kind in ("timeout", "terminated") and not self.buffer_overrun:
             return f"{self.display} stopped: exceeded the {self.runtime.call_timeout:g}s time limit per call"
+        if self.buffer_overrun:
+            return (f"{self.display} stopped: its ArrayBuffer data would reach "
+                    f"{self.buffer_overrun >> 20} MB, over the {self.runtime.memory_limit >> 20} MB "
+                    "limit (script.memory)")
         if exc.kind == "memory":
             return f"{self.display} stopped: exceeded the {self.runtime.memory_limit >> 20} MB heap limit"
         first, _, rest = exc.message.partition("\n")

@@ -11,6 +11,10 @@ from . import engine_of, json_response
 from .errors import NotFound
 from .web import static_response
 
+# the scripts whose requests to this engine wait on a request, outermost first: set by
+# jsapi/globals_http.py on scripts' own requests to this engine
+CALLERS_HEADER = "X-Flowrt-Callers"
+
 CONTENT_TYPES = {"json": "application/json", "txt": "text/plain", "html": "text/html",
                  "csv": "text/csv", "xml": "application/xml", "js": "application/javascript",
                  "svg": "image/svg+xml"}
@@ -53,7 +57,15 @@ async def _dispatch(request: web.Request, script_id: str, rest: str) -> web.Stre
         raise NotFound("expected .../<format> after the script name")
     if not script.alive:
         return web.Response(status=503, text="script not running", content_type="text/plain")
-    res = await rt.http(script, req)
+    # a script's own request to this engine names the scripts waiting on it: one of them is
+    # the target would wait for itself until script.http.timeout, so refuse at once
+    callers = tuple(c for c in request.headers.get(CALLERS_HEADER, "").split(",") if c)
+    if script_id in callers:
+        chain = " -> ".join([*callers, script_id])
+        return web.Response(status=508, content_type="text/plain",
+                            text=f"loop detected: {chain}; script {script_id} is waiting for "
+                                 "this request and cannot answer it")
+    res = await rt.http(script, req, callers)
     status = res.get("status", 500)
     if res.get("type") == "none":
         return web.Response(status=204)
