@@ -9,16 +9,41 @@
 """
 from __future__ import annotations
 
+import logging
 import ssl
 from pathlib import Path
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from . import log
 from .props import PropertyError
 from .rest.auth import auth_required
 
 STOP_GRACE = 1.0   # seconds requests still running at a stop may take to finish
+
+
+class _BadRequestFilter(logging.Filter):
+    """aiohttp logs every malformed request (a request line over 8 KB, bad headers, TLS to
+    the plain port) as an error with a traceback: a client could fill the log. They are
+    answered 400 by aiohttp; here they become one FINE line per client address a minute."""
+
+    def __init__(self):
+        super().__init__()
+        self.limited = log.RateLimited(60.0)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if not isinstance(exc, HttpProcessingError):
+            return True      # a handler failing is a bug: keep it whole
+        remote = record.args[0] if isinstance(record.args, tuple) and record.args else "?"
+        self.limited(remote, log.fine, f"HTTP bad request from {remote}: "
+                                       f"{type(exc).__name__} {str(exc)[:200]}")
+        return False
+
+
+_bad_requests = _BadRequestFilter()
+logging.getLogger("aiohttp.server").addFilter(_bad_requests)
 
 
 class ConnectionStats:

@@ -52,12 +52,17 @@ def parse_json(text: str, limit: int = JSON_MAX_DEPTH, wrapped: int = 0):
     Cheap for ordinary input: the nesting is walked only when the text holds more opening
     brackets than the limit (str.count runs at C speed)."""
     try:
-        value = json.loads(text)
+        value = json.loads(text, parse_constant=_not_json)
     except RecursionError:
         raise json_depth_error(limit) from None
     if text.count("[") + text.count("{") > limit:
         check_depth(value, limit + wrapped, limit)
     return value
+
+
+def _not_json(name: str):
+    # Python's json reads NaN and Infinity, which JSON (and sFlow-RT's parser) do not have
+    raise ValueError(f"{name} is not a JSON value")
 
 
 def check_depth(value, limit: int = JSON_MAX_DEPTH, shown: int | None = None) -> None:

@@ -750,7 +750,7 @@ def _pushed_route(route: dict) -> PushedRoute:
     attrs = m.PathAttrs(origin=m.ORIGINS.index(origin),
                         aspath=m.parse_aspath(route.get("aspath", "")),
                         nexthop=nh, nexthop_ll=normalize_address(ll) if ll else None,
-                        med=None if med in (None, "") else int(med),
-                        localpref=None if lp in (None, "") else int(lp),
+                        med=None if med in (None, "") else m.u32(med, "med"),
+                        localpref=None if lp in (None, "") else m.u32(lp, "localpref"),
                         communities=std, large_communities=large)
     return PushedRoute(afi, packed, plen, canon, attrs)
