@@ -1,4 +1,10 @@
-"""Build hook for the optional C extensions; metadata is in pyproject.toml.
+"""Packages and the optional C extensions; the metadata is in pyproject.toml.
+
+Packages: engine and jsapi, and the checkout's resources/ folder installed as the package
+flowrt_resources (a package-dir mapping keeps the folder where the design card puts it while a
+wheel carries it as package data; engine/bundled.py finds it through importlib.resources).
+
+C extensions:
 
 - engine/sflow/_accel.c: the decoder accelerator (else the pure-Python decoder,
   engine/sflow/attributes.py);
@@ -9,8 +15,13 @@
 
 All are optional: without a compiler or Python headers the install still succeeds.
 """
-from setuptools import Extension, setup
+import os
+
+from setuptools import Extension, find_packages, setup
 from setuptools.command.build_ext import build_ext
+from setuptools.command.build_py import build_py
+
+EXAMPLE_CONF = os.path.join("conf.d", "flowrt.conf")
 
 
 class OptionalBuildExt(build_ext):
@@ -29,12 +40,26 @@ class OptionalBuildExt(build_ext):
             self.warn(f"flowrt: C extension {ext.name} not built ({exc}); using its pure-Python path")
 
 
+class BuildPyWithExampleConf(build_py):
+    """build_py that also puts the example conf.d/flowrt.conf into the wheel's resources, so
+    `flowrt --help` can name a copy when there is no checkout (engine/bundled.py)."""
+
+    def run(self):
+        super().run()
+        if not getattr(self, "editable_mode", False):   # an editable install reads the checkout's
+            target = os.path.join(self.build_lib, "flowrt_resources", EXAMPLE_CONF)
+            self.mkpath(os.path.dirname(target))
+            self.copy_file(EXAMPLE_CONF, target)
+
+
 setup(
+    packages=find_packages(include=["engine", "engine.*", "jsapi", "jsapi.*"]) + ["flowrt_resources"],
+    package_dir={"flowrt_resources": "resources"},
     ext_modules=[Extension("engine.sflow._accel", ["engine/sflow/_accel.c"], optional=True),
                  Extension("engine._net", ["engine/_net.c"], optional=True),
                  # no fused multiply-add: flow-cache updates must round exactly like the
                  # Python fallback (engine/flows/pipeline.py)
                  Extension("engine.flows._fastpath", ["engine/flows/_fastpath.c"], optional=True,
                            extra_compile_args=["-ffp-contract=off"])],
-    cmdclass={"build_ext": OptionalBuildExt},
+    cmdclass={"build_ext": OptionalBuildExt, "build_py": BuildPyWithExampleConf},
 )

@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib
 import os
 import resource
+import socket
 import time
 from pathlib import Path
 from typing import Any, Callable
@@ -22,6 +23,7 @@ from .sflow import DecodeError, decode_datagram
 # Order matters: later subsystems may use earlier ones (flows publish metrics, scripts use all).
 SUBSYSTEMS: list[str] = [
     "engine.metrics",
+    "engine.hosts",
     "engine.flows",
     "engine.forwarding",
     "engine.tenants",
@@ -196,6 +198,19 @@ class Engine:
             "heapMax": _memory_limit(),
             "httpConnectionsCurrent": http.current if http is not None else 0,
             "httpConnectionsTotal": http.total if http is not None else 0,
+        }
+
+    def license_json(self) -> dict:
+        """/license/json in sFlow-RT's shape: an open-source engine has no licence key, host
+        binding, bandwidth cap or expiry, so every check is OK; ``bps`` is the sFlow received
+        (bits/s, averaged since start)."""
+        s = self.stats
+        elapsed = max(time.time() - s.start, 1e-6)
+        return {
+            "license": {"type": "open-source", "product": "flowrt", "license": "Apache-2.0",
+                        "host": socket.gethostname(), "host_ok": True, "max_bps_ok": True,
+                        "expires_ok": True},
+            "analyzer": {"bps": int(s.bytes * 8 / elapsed), "host": socket.gethostname()},
         }
 
     def queue_drops(self) -> int:

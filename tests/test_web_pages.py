@@ -221,6 +221,57 @@ def test_flows_page(open_page, site):
     assert_clean(page)
 
 
+# geometry of two elements in page pixels, for overlap checks
+RECT = "(function(sel){var r=document.querySelector(sel).getBoundingClientRect();" \
+       "return [r.left, r.top, r.right, r.bottom];})(%r)"
+
+
+def _overlap(a, b) -> bool:
+    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
+
+
+def test_flows_page_legend_of_20_keys_stays_clear(open_page):
+    """With 20 keys the top-N legend is 20 rows: it must cover neither the plot nor the table
+    header under the chart."""
+    page = open_page("/html/index.html#flows")
+    page.eval("$('#f-keys').val('ipsource,ipdestination,tcpdestinationport'); $('#f-value').val('bps');"
+              "$('#f-filter').val(''); $('#flow-form').submit()")
+    page.wait_for("$('#chart-flows .stripchart-legend tbody tr').length >= 20", timeout=40)
+    page.wait_for("$('#f-table tbody tr').length >= 20", timeout=20)
+    page.sleep(0.3)
+    legend = page.eval(RECT % "#chart-flows .stripchart-legend")
+    plot = page.eval(RECT % "#chart-flows canvas")
+    header = page.eval(RECT % "#f-table thead")
+    card = page.eval(RECT % "#flow-result .chart-card")
+    page.screenshot("html-flows-20-keys")
+    assert legend[3] - legend[1] > 200                      # 20 rows are shown
+    assert not _overlap(legend, plot), (legend, plot)
+    assert not _overlap(legend, header), (legend, header)
+    assert card[1] <= legend[1] and legend[3] <= card[3], (legend, card)   # inside its card
+    page.eval("$('#f-clear').click()")
+    assert_clean(page)
+
+
+def test_api_page_heartbeat_and_route_links(open_page, site):
+    """Opened directly on #api, the heartbeat turns live and stays live (the page itself loads
+    once); each route links to its own operation in the explorer, which opens it."""
+    page = open_page("/html/index.html#api")
+    page.wait_for("$('#api-links a').length > 30")
+    page.wait_for("$('#heartbeat').hasClass('ok') && $('#heartbeat-text').text() === 'live'", timeout=5)
+    page.sleep(6)
+    assert page.eval("$('#heartbeat').hasClass('ok') && $('#heartbeat-text').text()") == "live"
+    hrefs = page.eval("$('#api-links a').map(function(){return $(this).attr('href')}).get()")
+    assert len(set(hrefs)) == len(hrefs), "every route links somewhere of its own"
+    href = page.eval("$('#api-links a').filter(function(){return $(this).text().indexOf('/metric/{agent}/{metric}/json') >= 0})"
+                     ".attr('href')")
+    assert href.startswith("../api/index.html#/metrics/")
+    page.goto(site.http_url + "/html/" + href)
+    page.wait_for("document.querySelectorAll('.opblock.is-open').length === 1", timeout=30)
+    opened = page.eval("document.querySelector('.opblock.is-open .opblock-summary-path').textContent")
+    assert opened.replace("\u200b", "") == "/metric/{agent}/{metric}/json"
+    assert_clean(page)
+
+
 def test_apps_page(open_page):
     page = open_page("/html/index.html#apps")
     page.wait_for("$('#apps-table tbody tr').length === 1", timeout=20)

@@ -7,6 +7,7 @@ import time
 from typing import Callable
 
 from .. import log
+from ..jsonvalues import whole
 from ..metrics.filters import compile_filter
 from ..metrics.selection import Selection, as_selection
 from ..sflow import attributes as _attributes
@@ -416,7 +417,7 @@ class FlowEngine:
 
     def _emit_record(self, table, fk: tuple, value: float, start: float, end: float) -> None:
         rec = {"name": table.name, "agent": fk[0], "dataSource": fk[1],
-               "flowKeys": table.key_string(fk), "value": value,
+               "flowKeys": table.key_string(fk), "value": whole(value),
                "start": int(start * 1000), "end": int(end * 1000)}
         self.flow_journal.append(rec, "flowID")
 

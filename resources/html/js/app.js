@@ -346,8 +346,10 @@ $(function () {
         try { sessionStorage.setItem('flowrt_flow', JSON.stringify({ keys: keys, value: valueIn, filter: filter })); } catch (e) { /* private mode */ }
         if (flowDb.trend) $('#chart-flows').stripchart('destroy').off('stripchartclick');
         flowDb = { trend: new Trend() };
+        // up to 20 keys: the legend goes under the plot, where it covers neither the chart
+        // nor the table below it
         $('#chart-flows').chart({ type: 'topn', metric: 'top', stack: true, sep: ',', legendHeadings: flowQuery.keys,
-          units: unit[2] }, flowDb);
+          units: unit[2], legendBelow: true }, flowDb);
         $('#f-title').text('Top flows: ' + keys + (filter ? ' where ' + filter : ''));
         $('#f-table thead').html('<tr>' + flowQuery.keys.map(function (k) { return '<th>' + esc(k) + '</th>'; }).join('') +
           '<th>' + esc(unit[2]) + '</th></tr>');
@@ -539,18 +541,34 @@ $(function () {
   $('#log-search').on('input', renderLog);
 
   // -- api ----------------------------------------------------------------------------------
+  // The explorer's deep link to an operation: #/<first tag>/<operation id>, the id being the
+  // one Swagger UI uses (operationId, or the method and path with non-word characters as _).
+  function explorerLink(path, method, op) {
+    var id = op.operationId ? op.operationId.replace(/\W/g, '_') : method + path.replace(/\W/g, '_');
+    var tag = (op.tags && op.tags[0]) || 'default';
+    return '../api/index.html#/' + encodeURIComponent(tag) + '/' + encodeURIComponent(id);
+  }
   function loadApi() {
     return getJSON('api-docs').done(function (doc) {
+      alive();
       var paths = Object.keys(doc.paths || {}).sort();
       $('#api-links').html(paths.map(function (p) {
         var ops = doc.paths[p], methods = Object.keys(ops).filter(function (m) { return /^(get|put|post|delete)$/.test(m); });
         var summary = methods.map(function (m) { return ops[m].summary; }).filter(Boolean)[0] || '';
-        return '<a class="list-group-item list-group-item-action" href="../api/index.html#/' + '">' +
+        var href = methods.length ? explorerLink(p, methods[0], ops[methods[0]]) : '../api/index.html';
+        return '<a class="list-group-item list-group-item-action" href="' + esc(href) + '">' +
           '<span class="badge badge-light mr-2">' + methods.map(function (m) { return m.toUpperCase(); }).join(' ') + '</span>' +
           esc(p) + ' <small class="text-muted ml-2">' + esc(summary) + '</small></a>';
       }).join(''));
     });
   }
+
+  // The heartbeat does not depend on what the shown page polls (the API page loads once, the
+  // flows page polls every 5 s): /version every 2 s on every page.
+  function pollVersion() {
+    return $.ajax({ url: REST + 'version', dataType: 'text', timeout: 15000 }).done(alive);
+  }
+  new Poller(pollVersion, 2000).start();
 
   // -- navigation ---------------------------------------------------------------------------
   var pollers = {
