@@ -125,6 +125,7 @@ class Isolate:
         self._reply_pos = 0
         self.host_seconds = 0.0               # time spent inside host calls, in total
         self._running_task: int | None = None
+        self._interrupt_asked = False   # interrupt() came before _wait knew the task id
         self._close_lock = threading.Lock()
         self._host_since: float | None = None
         self.thread_native_id: int | None = None
@@ -234,7 +235,12 @@ class Isolate:
     def _wait(self, cid: int, slot: list, task_id: int, timeout: float | None):
         """Wait for a task; ``timeout`` limits JavaScript time only: time spent inside host
         calls (a blocking http(), a metric query) does not count."""
-        self._running_task = task_id
+        with self._close_lock:
+            self._running_task = task_id
+            if self._interrupt_asked and not self.closed:
+                # a host call of this very task asked for it before the id was known here
+                self._interrupt_asked = False
+                self._dll.mr_cancel_task(self._ctx, task_id)
         if timeout is None:
             slot[0].wait()
         else:
@@ -250,17 +256,25 @@ class Isolate:
                     slot[0].wait()
                     break
                 remaining = max(0.01, timeout - js_time)
-        self._running_task = None
+        with self._close_lock:
+            self._running_task = None
+            self._interrupt_asked = False
         with self._lock:
             self._pending.pop(cid, None)
         return slot[1]
 
     def interrupt(self) -> None:
-        """Terminate the JavaScript running now, if any (from any thread; engine shutdown)."""
+        """Terminate the JavaScript running now, if any (from any thread: engine shutdown, or
+        a host call of the running task itself). The task may run, and call the host, before
+        its waiter has recorded its id: then the waiter cancels it as soon as it has."""
         with self._close_lock:   # never cancel on a context that close() is freeing
             task = self._running_task
-            if task is not None and not self.closed:
+            if self.closed:
+                return
+            if task is not None:
                 self._dll.mr_cancel_task(self._ctx, task)
+            elif self._thread_ident is not None and threading.get_ident() == self._thread_ident:
+                self._interrupt_asked = True
 
     def _eval_raw(self, code: str, timeout: float | None = None):
         if self.closed:

@@ -176,6 +176,8 @@ class Script:
             if self.alive and not self._stop:
                 self._die(self.describe_js_error(exc))
             return False
+        if self.buffer_overrun:     # over script.memory at the top level, the error caught
+            self._die(self.describe_js_error(JSError("terminated", "memory")))
         if not self.alive:
             return False
         self.started = True
@@ -289,6 +291,11 @@ class Script:
         except JSError as exc:
             if not self._stop:   # interrupted by an engine stop is no error
                 self._die(self.describe_js_error(exc))
+            return {"status": 503, "type": "text", "body": "script stopped"}
+        if self.buffer_overrun:
+            # over script.memory: the call was to be terminated but ended first (a handler
+            # that caught the RangeError and returned); the script stops all the same
+            self._die(self.describe_js_error(JSError("terminated", "memory")))
             return {"status": 503, "type": "text", "body": "script stopped"}
         if message[0] == "http":
             res = json.loads(result) if isinstance(result, str) and result else None

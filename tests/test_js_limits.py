@@ -105,7 +105,7 @@ setHttpHandler(function () {{ globalThis.held = {ALLOCATIONS[case]}; return 'kep
         assert code in (500, 503)
         s = status(eng, "alloc.js")
         assert s["alive"] is False and "script.memory" in s.get("error", ""), s
-        assert url(eng, "/script/other.js/x/json") == (200, "ok")
+        assert url(eng, "/script/other.js/x/txt") == (200, "ok")
     finally:
         eng.stop()
 
