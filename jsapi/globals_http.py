@@ -39,6 +39,9 @@ class OpenSockets:
         self._lock = threading.Lock()
         self._open: weakref.WeakSet = weakref.WeakSet()
         self.closed = False
+        # connection classes whose sockets join this set (built once, used per request)
+        self.http_class = _tracked(http.client.HTTPConnection, self)
+        self.https_class = _tracked(http.client.HTTPSConnection, self)
 
     def add(self, sock) -> None:
         with self._lock:
@@ -71,7 +74,7 @@ def _tracked(base, sockets: OpenSockets):
 class _HTTPHandler(urllib.request.HTTPHandler):
     def __init__(self, sockets: OpenSockets):
         super().__init__()
-        self._conn = _tracked(http.client.HTTPConnection, sockets)
+        self._conn = sockets.http_class
 
     def http_open(self, req):
         return self.do_open(self._conn, req)
@@ -80,7 +83,7 @@ class _HTTPHandler(urllib.request.HTTPHandler):
 class _HTTPSHandler(urllib.request.HTTPSHandler):
     def __init__(self, sockets: OpenSockets, context=None):
         super().__init__(context=context)
-        self._conn = _tracked(http.client.HTTPSConnection, sockets)
+        self._conn = sockets.https_class
 
     def https_open(self, req):
         return self.do_open(self._conn, req, context=self._context)
