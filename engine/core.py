@@ -31,6 +31,7 @@ SUBSYSTEMS: list[str] = [
     "engine.dns",
     "engine.geo",
     "engine.topology",
+    "engine.history",  # after the subsystems whose hooks it records
     "jsapi.runtime",  # last: scripts use every other subsystem
 ]
 
@@ -198,7 +199,20 @@ class Engine:
             "heapMax": _memory_limit(),
             "httpConnectionsCurrent": http.current if http is not None else 0,
             "httpConnectionsTotal": http.total if http is not None else 0,
+            **self._subsystem_stats(),
         }
+
+    def _subsystem_stats(self) -> dict:
+        """Counters subsystems add to /analyzer/json (``analyzer_stats() -> dict``)."""
+        out: dict = {}
+        for sub in self.subsystems.values():
+            stats = getattr(sub, "analyzer_stats", None)
+            if stats is not None:
+                try:
+                    out.update(stats())
+                except Exception as exc:
+                    log.log.error("analyzer stats of %r failed: %r", sub, exc)
+        return out
 
     def license_json(self) -> dict:
         """/license/json in sFlow-RT's shape: an open-source engine has no licence key, host

@@ -74,7 +74,10 @@ class RunningEngine:
 
         values = dict(props.DEFAULTS)
         values.update({"http.hostname": "127.0.0.1", "sflow.hostname": "127.0.0.1",
-                       "sflow.port": "0", "http.port": "0"})
+                       "sflow.port": "0", "http.port": "0",
+                       # chDB allows one data folder per process: engines record history
+                       # only in the tests that ask for it (tests/test_history_*.py)
+                       "history.enabled": "no"})
         values.update({k: str(v) for k, v in self.props.items()})
         self.engine = Engine(props.Properties(values), self.home)
         await self.engine.start()

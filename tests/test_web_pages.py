@@ -94,7 +94,9 @@ def site(tmp_path_factory):
             return app
 
         mp.setattr(engine.rest, "build_app", build_with_pages)
-        eng = RunningEngine({}, home).start()
+        # history in chDB (the test install has it), recorded every second for the History tab
+        eng = RunningEngine({"history.enabled": "yes", "history.interval": "1",
+                             "history.flush": "0.2"}, home).start()
     traffic = harness.Traffic(eng.send).start()
     eng.wait_for(lambda: len(eng.engine.agents.by_address) >= 3, timeout=20)
     yield eng
@@ -221,6 +223,44 @@ def test_flows_page(open_page, site):
     assert_clean(page)
 
 
+def test_history_page(open_page, site):
+    import json, urllib.request
+    req = urllib.request.Request(site.http_url + "/flow/webtest_history/json", method="PUT",
+                                 data=json.dumps({"keys": "ipsource", "value": "bytes",
+                                                  "history": True}).encode(),
+                                 headers={"Content-Type": "application/json"})
+    urllib.request.urlopen(req, timeout=10).close()
+    # a few one-second intervals stored
+    site.wait_for(lambda: len(site.get_json("/history/flowseries/ALL/webtest_history/json?from=-1m"
+                                            "&step=1")["keys"]) >= 2
+                  and sum(x > 0 for x in site.get_json(
+                      "/history/flowseries/ALL/webtest_history/json?from=-1m&step=1")["values"][0]) >= 3,
+                  timeout=30)
+    page = open_page("/html/index.html#history")
+    page.wait_for("$('#h-flow option').filter(function(){return this.value==='webtest_history'}).length === 1", timeout=30)
+    page.eval("$('#h-flow').val('webtest_history').trigger('change')")
+    page.wait_for("$('#h-table tbody td.key').length >= 2 && +$('#chart-history').attr('data-series') >= 2 "
+                  "&& $('#h-title').text().indexOf('webtest_history') === 0", timeout=30)
+    assert harness.canvas_ink(page, "#chart-history canvas") > 0.005
+    series = page.eval("+$('#chart-history').attr('data-series')")
+    assert page.eval("$('#chart-history .stripchart-legend tbody tr').length") == series
+    assert "bits per second" in page.eval("$('#h-title').text()")
+    # the table lists the same keys, in the same order, as the REST answer for the range
+    keys = page.eval("$('#h-table tbody td.key').map(function(){return $(this).text()}).get()")
+    top = site.get_json("/history/topkeys/ALL/webtest_history/json?from=-1h&maxKeys=10")
+    assert keys[:3] == [r["key"] for r in top][:3]
+    assert "chdb" in page.eval("$('#h-store').text()")
+    page.screenshot("html-history")
+    # a custom range before the engine started: nothing stored there
+    page.eval("$('#h-range').val('custom').trigger('change')")
+    assert page.eval("$('#h-from').is(':visible') && $('#h-to').is(':visible')")
+    page.eval("$('#h-from').val('2001-01-01T00:00'); $('#h-to').val('2001-01-01T01:00'); $('#history-form').submit()")
+    page.wait_for("$('#h-table tbody').text().indexOf('no traffic stored') >= 0", timeout=20)
+    page.eval("$('#h-range').val('-15m').trigger('change')")
+    page.wait_for("$('#h-table tbody td.key').length >= 2", timeout=20)
+    assert_clean(page)
+
+
 # geometry of two elements in page pixels, for overlap checks
 RECT = "(function(sel){var r=document.querySelector(sel).getBoundingClientRect();" \
        "return [r.left, r.top, r.right, r.bottom];})(%r)"
@@ -262,7 +302,7 @@ def test_api_page_heartbeat_and_route_links(open_page, site):
     assert page.eval("$('#heartbeat').hasClass('ok') && $('#heartbeat-text').text()") == "live"
     hrefs = page.eval("$('#api-links a').map(function(){return $(this).attr('href')}).get()")
     assert len(set(hrefs)) == len(hrefs), "every route links somewhere of its own"
-    href = page.eval("$('#api-links a').filter(function(){return $(this).text().indexOf('/metric/{agent}/{metric}/json') >= 0})"
+    href = page.eval("$('#api-links a').filter(function(){return $(this).text().indexOf('GET/metric/{agent}/{metric}/json') === 0})"
                      ".attr('href')")
     assert href.startswith("../api/index.html#/metrics/")
     page.goto(site.http_url + "/html/" + href)

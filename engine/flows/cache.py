@@ -32,6 +32,7 @@ def idle_timeout(t: float) -> float:
 
 class FlowTable:
     exporter = None     # IPFIX export of ended and flushed flows (ipfix.ExportTable sets it)
+    intervals = None    # intervals.IntervalTotals while an interval subscriber wants this one
 
     def __init__(self, spec: FlowSpec, max_entries: int, emit_record: Callable, now: float):
         self.spec = spec
@@ -239,11 +240,16 @@ class FlowTable:
                 ended.append(fk)
             elif active_timeout is not None and now - e[3] >= active_timeout and e[2] > 0:
                 self.report(fk, e, log)
+                if self.intervals is not None:
+                    self.intervals.restart(fk, e)
                 e[2] = 0.0
                 e[3] = now
         entries = self.entries
+        intervals = self.intervals
         for fk in ended:
             e = entries.pop(fk)
+            if intervals is not None:
+                intervals.restart(fk, e)
             if reports and e[2] > 0:
                 self.report(fk, e, log)
 
@@ -258,6 +264,8 @@ class FlowTable:
         reports = log or self.exporter is not None
         for fk, e in smallest:
             del entries[fk]
+            if self.intervals is not None:
+                self.intervals.restart(fk, e)
             if reports and e[2] > 0:
                 self.report(fk, e, log)
         self.evicted += len(smallest)

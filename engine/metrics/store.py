@@ -16,6 +16,7 @@ import ipaddress
 import math
 import time
 from itertools import islice
+from typing import Callable
 
 from .. import log
 from .aggregate import (SELECTIONS, MetricSpec, parse_metric, sort_key, split_list,
@@ -131,6 +132,8 @@ class MetricStore:
         self.index: dict[str, dict[DataSource, object]] = {}
         self.name_seen: dict[str, float] = {}
         self.providers: list = []
+        # callback(agent, data_source, values, now) after each counter sample (history)
+        self.update_subscribers: list = []
         self.selectors: dict[str, object] = {}
         # incremented whenever a data source's ifname or host_name appears, changes or goes:
         # the topology caches its node/port -> agent/ifIndex mapping against it
@@ -146,6 +149,17 @@ class MetricStore:
     # -- wiring ------------------------------------------------------------------------------
     def add_provider(self, provider) -> None:
         self.providers.append(provider)
+
+    def subscribe_updates(self, callback) -> Callable[[], None]:
+        """``callback(agent, data_source, values: dict, now)`` after every counter sample that
+        produced metrics (``values``: this sample's metrics, name -> value; do not keep or
+        change the dict). Runs on the sample path: it must be quick; an exception in it is
+        logged. Returns unsubscribe()."""
+        self.update_subscribers = self.update_subscribers + [callback]
+
+        def unsubscribe():
+            self.update_subscribers = [cb for cb in self.update_subscribers if cb is not callback]
+        return unsubscribe
 
     def add_agent_selector(self, name: str, fn) -> None:
         """``fn()`` returns a Selection (agent -> None or a data-source predicate) or an
@@ -293,6 +307,11 @@ class MetricStore:
         self.name_seen.update(dict.fromkeys(out, now))
         if "host_name" in out and (a.host is None or a.host is ds or a.host.expires < now):
             a.host = ds
+        for callback in self.update_subscribers:
+            try:
+                callback(agent, data_source, out, now)
+            except Exception as exc:
+                log.log.error("metric update subscriber %r failed: %r", callback, exc)
 
     def _agent_clock(self, a: AgentState, sub, uptime: int, deadline: float | None) -> None:
         """The agent (sub-agent) clock reached `uptime`: data sources of it whose deadline
