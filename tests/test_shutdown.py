@@ -20,7 +20,7 @@ STOP_SECONDS = 5.0
 SCRIPT = """
 var silent = 'http://127.0.0.1:%(silent)d/never';
 bgpAddNeighbor('127.0.0.1', 65162, '10.0.0.162');
-for (var i = 0; i < 20000; i++) {   // routes pushed to a peer that will stop reading
+for (var i = 0; i < 5000; i++) {    // routes pushed to a peer that will stop reading
   bgpAddRoute('127.0.0.1', {prefix: '10.' + (i >> 8) + '.' + (i & 255) + '.0/24', nexthop: '192.0.2.1'});
 }
 setFlow('export', {keys: 'ipsource,ipdestination', value: 'bytes',
