@@ -117,7 +117,10 @@ def _absolute(script, url) -> tuple[str, bool]:
         host = (parts.hostname or "").lower()
     except ValueError:
         return url, False
-    local = LOOPBACK_NAMES | {(engine.props.get_str("http.hostname", "") or "").lower()}
+    # this engine's own addresses only: a script's secret must not reach another local
+    # service that happens to use the same port on an address the engine is not bound to
+    bound = (engine.props.get_str("http.hostname", "") or "").lower().strip("[]")
+    local = LOOPBACK_NAMES if bound in ("", "0.0.0.0", "::") else {bound}
     return url, target_port == port and host in local
 
 
