@@ -95,6 +95,10 @@ class Engine:
         self.subsystems: dict[str, Any] = {}
         self.kernel_drops = KernelDrops()
         self.receive_queue = None   # the collector's native receive thread (engine._net.Receiver)
+        self.http_port = 0          # the REST port once it listens (engine.http_server)
+        self.http_tls = False
+        self.http_connections = None
+        self.internal_token = None  # the secret scripts' requests to this engine carry
         for name in SUBSYSTEMS:
             if role == "worker" and name in FRONT_ONLY:
                 continue
@@ -237,6 +241,17 @@ class Engine:
             if start is not None:
                 await start()
 
+    def closing(self) -> None:
+        """The engine is about to stop: subsystems end what waits on them (long-polls answer
+        now) before the HTTP server closes its connections. Each ``closing()`` is quick."""
+        for sub in self.subsystems.values():
+            closing = getattr(sub, "closing", None)
+            if closing is not None:
+                try:
+                    closing()
+                except Exception as exc:
+                    log.log.error("closing %r failed: %r", sub, exc)
+
     async def stop(self) -> None:
         for sub in reversed(list(self.subsystems.values())):
             stop = getattr(sub, "stop", None)
@@ -273,6 +288,7 @@ class Engine:
         cpu = sum(p["cpu"] for p in parts)
         elapsed = max(now - s.start, 1e-6)
         ncpu = os.cpu_count() or 1
+        http = self.http_connections      # set by engine.http_server while it serves
         return {
             "version": self.version,
             "updateAvailable": False,
@@ -292,8 +308,8 @@ class Engine:
             "cpuLoadSystem": min(1.0, os.getloadavg()[0] / ncpu),
             "heapUsed": sum(p["rss"] for p in parts),
             "heapMax": _memory_limit(),
-            "httpConnectionsCurrent": 0,
-            "httpConnectionsTotal": 0,
+            "httpConnectionsCurrent": http.current if http is not None else 0,
+            "httpConnectionsTotal": http.total if http is not None else 0,
             **self._subsystem_stats(),
         }
 

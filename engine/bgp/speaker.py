@@ -14,7 +14,7 @@ from ..sflow import attributes as _attributes
 from . import message as m
 from .flowkeys import BGP_KEYS, bgp_attributes, fill
 from .rib import NeighborState, PushedRoute, normalize_address, parse_prefix
-from .session import DEFAULT_HOLD, Session
+from .session import DEFAULT_HOLD, Session, close_soon
 from .traffic import DST, SRC, Source, prefix_values, top_prefixes
 
 WILDCARD_AGENTS = {"ALL", "EDGE", "CORE", "TOPOLOGY", "*"}
@@ -29,6 +29,8 @@ _MAC_SEPARATORS = re.compile(r"[:.\-]")
 DIRECTIONS = {"destination": DST, "egress": DST, "dst": DST,
               "source": SRC, "ingress": SRC, "src": SRC}
 
+
+STOP_GRACE = 0.3    # seconds the Cease NOTIFICATIONs of an engine stop get to leave
 
 APPLICABLE_MAX = 10_000  # agents, and data sources per agent, in the scope cache
 
@@ -56,6 +58,8 @@ class BgpSpeaker:
         self.server = None
         self.listen_port = 0
         self.unknown_connections = 0
+        self.transports: set = set()     # every accepted connection, until it is lost
+        self.refusals = log.RateLimited(60.0)   # one log line per refused peer a minute
         self._warned_disabled = False
         self._remove_enricher = None
         # bgpSetNextHops: next hop -> MAC as given (canonical text), and the per-sample form
@@ -112,6 +116,8 @@ class BgpSpeaker:
     enrich.reads = ADDRESS_KEYS | MAC_KEYS | frozenset(BGP_KEYS)
 
     async def stop(self) -> None:
+        """Cease every session and close the listener; within STOP_GRACE seconds, whatever
+        the peers do (a router that stopped reading cannot hold the stop)."""
         if self._remove_enricher is not None:
             self._remove_enricher()
             self._remove_enricher = None
@@ -120,8 +126,15 @@ class BgpSpeaker:
         for n in self.neighbors.values():
             if n.session is not None:
                 n.session.close("stopping")
+        if self.transports:
+            await asyncio.sleep(STOP_GRACE)   # time to flush the Cease NOTIFICATIONs
+            for transport in list(self.transports):
+                transport.abort()
         if self.server is not None:
-            await self.server.wait_closed()
+            try:
+                await asyncio.wait_for(self.server.wait_closed(), STOP_GRACE)
+            except asyncio.TimeoutError:
+                pass
             self.server = None
 
     def _accept(self):
@@ -135,14 +148,19 @@ class BgpSpeaker:
             address = peer
         n = self.neighbors.get(address)
         if n is None:
+            # RFC 4486 section 4: a connection the speaker disallows (the peer is not
+            # configured) gets Cease / Connection Rejected before it is closed
             self.unknown_connections += 1
-            log.fine(f"BGP connection from {address} refused: not a configured neighbor")
-            transport.close()
+            self.refusals(address, log.warning,
+                          f"BGP connection from {address} refused: not a configured neighbor "
+                          f"(notification {m.ERR_CEASE}/{m.CEASE_REJECTED})")
+            transport.write(m.notification(m.ERR_CEASE, m.CEASE_REJECTED))
+            close_soon(transport)
             return None
         old = n.session
         if old is not None and not old.closed:
             # the router only reconnects when it has given up on the old connection
-            old.close("replaced by a new connection", send=m.notification(m.ERR_CEASE, 7))
+            old.close("replaced by a new connection", send=m.notification(m.ERR_CEASE, m.CEASE_COLLISION))
         s = Session(self, n, port)
         n.session = s
         s.connection_made(transport)
@@ -692,6 +710,8 @@ class _Acceptor(asyncio.Protocol):
         self.session: Session | None = None
 
     def connection_made(self, transport) -> None:
+        self.transport = transport
+        self.speaker.transports.add(transport)
         peer = transport.get_extra_info("peername") or ("", 0)
         self.session = self.speaker.attach_session(transport, peer[0], peer[1])
 
@@ -700,6 +720,7 @@ class _Acceptor(asyncio.Protocol):
             self.session.data_received(data)
 
     def connection_lost(self, exc) -> None:
+        self.speaker.transports.discard(self.transport)
         if self.session is not None:
             self.session.connection_lost(exc)
 
@@ -815,8 +836,8 @@ def _pushed_route(route: dict) -> PushedRoute:
     attrs = m.PathAttrs(origin=m.ORIGINS.index(origin),
                         aspath=m.parse_aspath(route.get("aspath", "")),
                         nexthop=nh, nexthop_ll=normalize_address(ll) if ll else None,
-                        med=None if med in (None, "") else int(med),
-                        localpref=None if lp in (None, "") else int(lp),
+                        med=None if med in (None, "") else m.u32(med, "med"),
+                        localpref=None if lp in (None, "") else m.u32(lp, "localpref"),
                         communities=std, large_communities=large)
     return PushedRoute(afi, packed, plen, canon, attrs)
 

@@ -109,6 +109,11 @@ class FlowEngine:
     async def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._ticker())
 
+    def closing(self) -> None:
+        """Engine stopping: long-polls on /flows/json and /events/json answer now."""
+        self.flow_journal.close()
+        self.event_journal.close()
+
     async def stop(self) -> None:
         if self._task is not None:
             self._task.cancel()
@@ -363,7 +368,17 @@ class FlowEngine:
             table.intervals = IntervalTotals()
         table.set_thresholds([th for th in self.thresholds.values() if th.metric == name])
         self.tables[name] = table
-        self._rebuild()
+        try:
+            self._rebuild()
+        except Exception as exc:
+            # never leave a definition the pipeline could not take: every other one would
+            # stop counting with it
+            if old is not None:
+                self.tables[name] = old
+            else:
+                del self.tables[name]
+            self._rebuild()
+            raise ValueError(f"flow {name}: {exc}") from None
         replicate(self.core, "flows", "set_flow", name, spec)
 
     def clear_flow(self, name: str) -> bool:
