@@ -578,3 +578,32 @@ def _alive(pid: int) -> bool:
             return f.read().split(")")[-1].split()[0] != "Z"
     except OSError:
         return False
+
+
+def test_shared_table_local_remote_withdraw():
+    """engine/shared.py: local keys win, other processes' come through apply_remote, a dead
+    worker's keys go with withdraw_origin, listeners see remote changes, a worker's changes
+    are batched for publishing."""
+    from engine.shared import SharedTable
+    notified = []
+    worker = SharedTable("t", notify=notified.append)
+    worker.set("a", 1)
+    worker.set("a", 1)                     # unchanged: nothing to publish
+    worker.set("b", 2)
+    assert notified == [worker] and worker.take_changes() == {"a": 1, "b": 2}
+    worker.delete("b")
+    assert worker.take_changes() == {"b": None} and worker.take_changes() == {}
+    front = SharedTable("t")
+    seen = []
+    front.listeners.append(seen.append)
+    front.apply_remote({"a": 1, "x": 9}, origin=0)
+    front.apply_remote({"y": 8}, origin=1)
+    assert dict(front.items()) == {"a": 1, "x": 9, "y": 8} and front.get("y") == 8
+    version = front.version
+    assert front.withdraw_origin(0) == {"a": None, "x": None}
+    assert dict(front.items()) == {"y": 8} and front.version > version
+    assert seen == [{"a": 1, "x": 9}, {"y": 8}, {"a": None, "x": None}]
+    other = SharedTable("t")
+    other.apply_remote(front.snapshot())
+    other.set("y", 7)                       # its own value wins over the copy
+    assert other.get("y") == 7 and dict(other.items()) == {"y": 7}
