@@ -30,6 +30,7 @@ from engine.sflow.gen import TrafficGenerator, container_mac
 from engine.workers.steering import worker_of
 
 SECONDS = 20
+AHEAD = 300     # seconds the pair's traffic is timed ahead of the wall clock (see pair)
 AGENTS = [f"192.0.2.{i}" for i in range(1, 9)]
 SW0, SW1 = "192.0.2.1", "192.0.2.3"          # topology switches, on worker 0 and worker 1
 TOPOLOGY = {"nodes": {"sw0": {"agent": SW0, "ports": {"p1": {"ifindex": "1"}, "p2": {"ifindex": "2"}}},
@@ -127,7 +128,11 @@ def _routes(eng: RunningEngine) -> RawPeer:
 @pytest.fixture(scope="module")
 def pair(tmp_path_factory):
     """(one in-process engine, one with two workers, the `now` to ask with)."""
-    t0 = time.time() - SECONDS - 1
+    # the datagrams carry receive times ahead of the wall clock: the engines' once-a-second
+    # housekeeping (engine/flows/engine.py tick) ends a flow 10 s after its last sample by the
+    # wall clock, at a different moment in each engine; in the past, a slow run (a loaded
+    # machine, parallel workers) would see flows ended in one engine and not yet in the other
+    t0 = time.time() + AHEAD
     feeds = _traffic(t0)
     engines, peers = [], []
     try:
