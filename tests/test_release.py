@@ -13,6 +13,7 @@ import json
 import os
 import re
 import selectors
+import shutil
 import signal
 import subprocess
 import sys
@@ -40,14 +41,24 @@ def run(args, *, cwd, timeout=300, env=None) -> subprocess.CompletedProcess:
     return result
 
 
+# what a checkout holds that is not its source: the build would walk these while other tests
+# (parallel workers, docs/testing.md) write and remove files in them
+NOT_SOURCE = shutil.ignore_patterns(".git", ".venv", ".hypothesis", ".pytest_cache", "__pycache__",
+                                    "test-artifacts", "build", "dist", "*.egg-info", "*.so")
+
+
 @pytest.fixture(scope="module")
 def release(tmp_path_factory):
     """(wheel, sdist, venv, build log, install log) for this checkout."""
     work = tmp_path_factory.mktemp("release")
     assert not work.resolve().is_relative_to(REPO.resolve())
     dist = work / "dist"
+    # built from a copy of the checkout's source: setuptools walks the whole tree it builds
+    # from, and a file another test removes mid-walk would fail the build
+    source = work / "checkout"
+    shutil.copytree(REPO, source, ignore=NOT_SOURCE, symlinks=True)
     # sdist first, then the wheel built from the unpacked sdist (proves the sdist is complete)
-    built = run([sys.executable, "-m", "build", "--outdir", dist, REPO], cwd=work)
+    built = run([sys.executable, "-m", "build", "--outdir", dist, source], cwd=work)
     wheels, sdists = list(dist.glob("flowrt-*.whl")), list(dist.glob("flowrt-*.tar.gz"))
     assert len(wheels) == 1 and len(sdists) == 1, built.stdout[-2000:]
     venv = work / "venv"
