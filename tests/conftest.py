@@ -236,3 +236,48 @@ def pytest_report_teststatus(report, config):
     # a skip turned failure in setup (skipif markers, skipping fixtures) would read ERROR
     if report.when == "setup" and report.failed and str(report.longrepr).startswith(CI_SKIP_FAILED):
         return "failed", "F", "FAILED"
+
+
+# -- parallel workers --------------------------------------------------------------------------
+# ./test.sh runs the suite in pytest-xdist worker processes, whole files to a worker (pyproject
+# addopts, docs/testing.md). A test that must not share the machine with other tests (rates,
+# throughput, timing against the wall clock) is marked `alone`: it waits until the tests
+# running on the other workers have finished, and none starts until it has. Two file locks in
+# the run's shared temp folder do it: every test holds the gate's lock shared while it runs;
+# an `alone` test takes it exclusively. The turnstile makes a waiting `alone` test go next
+# (without it a steady stream of shared holders could keep it waiting until the run ends).
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "alone: run with no other test running at the same time "
+                            "(tests/conftest.py, docs/testing.md)")
+
+
+def _run_locks(item) -> tuple[Path, Path] | None:
+    if not os.environ.get("PYTEST_XDIST_WORKER"):
+        return None          # one process: tests already run one at a time
+    # every worker's basetemp is <run's basetemp>/popen-gwN: the parent is shared by the run
+    root = item.config._tmp_path_factory.getbasetemp().parent
+    return root / "alone.turnstile", root / "alone.gate"
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item, nextitem):
+    locks = _run_locks(item)
+    if locks is None:
+        yield
+        return
+    import fcntl
+    alone = item.get_closest_marker("alone") is not None
+    with open(locks[0], "a") as turnstile, open(locks[1], "a") as gate:
+        fcntl.flock(turnstile, fcntl.LOCK_EX)
+        try:
+            fcntl.flock(gate, fcntl.LOCK_EX if alone else fcntl.LOCK_SH)
+        finally:
+            if not alone:
+                fcntl.flock(turnstile, fcntl.LOCK_UN)
+        try:
+            yield
+        finally:
+            fcntl.flock(gate, fcntl.LOCK_UN)
+            if alone:
+                fcntl.flock(turnstile, fcntl.LOCK_UN)

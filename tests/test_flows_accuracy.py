@@ -5,7 +5,12 @@ import math
 import threading
 import time
 
+import pytest
+
 from engine.sflow.gen import Scenario, TrafficGenerator
+
+# real-time sending against the wall clock: not while other tests load the machine
+pytestmark = pytest.mark.alone
 
 
 def send_generated(eng, gen, stop, dt=0.02):
