@@ -252,6 +252,24 @@ def pytest_configure(config):
                             "(tests/conftest.py, docs/testing.md)")
 
 
+# Files whose tests take longest (tens of seconds; most of it waiting, some of it CPU-bound
+# hypothesis runs): under workers they are handed out first, so that no worker is still busy
+# with one of them while the others have run out of files. Only an ordering hint: a stale
+# entry costs some seconds, never a failure. A single-process run keeps file order.
+SLOW_FILES = ("test_accel_equivalence.py", "test_decode_fuzz.py", "test_release.py",
+              "test_accel_walk.py", "test_seed_elb.py", "test_web_pages.py",
+              "test_history_clickhouse.py", "test_cli.py", "test_flows_fastpath.py",
+              "test_seed_swarmmetrics.py", "test_http_security.py", "test_workers.py")
+
+
+def pytest_collection_modifyitems(config, items):
+    if not os.environ.get("PYTEST_XDIST_WORKER"):
+        return
+    rank = {name: i for i, name in enumerate(SLOW_FILES)}
+    # stable: a file's tests keep their order, the other files theirs
+    items.sort(key=lambda item: rank.get(item.path.name, len(SLOW_FILES)))
+
+
 def _run_locks(item) -> tuple[Path, Path] | None:
     if not os.environ.get("PYTEST_XDIST_WORKER"):
         return None          # one process: tests already run one at a time
