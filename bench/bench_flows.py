@@ -44,6 +44,15 @@ from engine.flows.engine import FlowEngine
 from engine.sflow import decode_datagram
 from engine.sflow.gen import Scenario, TrafficGenerator
 
+# the 5 definitions of issue 13's figures (docs/ingest.md, "Measured")
+ISSUE_DEFS = [
+    ("f1", {"keys": "ipsource,ipdestination,ipprotocol,or:tcpsourceport:udpsourceport,"
+                    "or:tcpdestinationport:udpdestinationport", "value": "frames"}),
+    ("f2", {"keys": "ipsource,ipdestination", "value": "bytes"}),
+    ("f3", {"keys": "macsource,macdestination,vlan", "value": "frames"}),
+    ("f4", {"keys": "or:tcpdestinationport:udpdestinationport,ipprotocol", "value": "bytes"}),
+    ("f5", {"keys": "agent,inputifindex,outputifindex", "value": "frames"}),
+]
 DEFS = [
     ("pair", {"keys": "ipsource,ipdestination", "value": "bytes"}),
     ("total", {"value": "frames"}),

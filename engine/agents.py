@@ -1,9 +1,25 @@
-"""Per-agent bookkeeping behind /agents/json: datagram and sample counts, sequence gaps."""
+"""Per-agent bookkeeping behind /agents/json: datagram and sample counts, sequence gaps.
+
+An agent's record is an ``AgentRecord`` (C, engine/sflow/_agents.c) where the decoder
+accelerator is built, else an ``AgentStats`` (below, the reference: the rules are stated here
+and tests/test_agents_table.py holds the two to the same answers).
+
+The table is bounded (docs/ingest.md, "Agents"): an agent that sends nothing for
+``agents.timeout`` seconds (default 120) is forgotten, and while ``agents.max`` agents (default
+20000) are known, datagrams from any other agent are refused (counted, not decoded further),
+so spoofed agent addresses cannot grow it without limit.
+"""
 from __future__ import annotations
 
 import time
 
+from . import log
 from .sflow import attributes as _sflow
+
+DEFAULT_TIMEOUT = 120.0     # seconds: two missed polls at the longest usual interval (60 s)
+DEFAULT_MAX = 20000
+# at most this often the table looks for agents to forget (O(agents), not per datagram)
+EXPIRE_EVERY = 5.0
 
 
 class AgentStats:
@@ -140,12 +156,48 @@ class AgentStats:
         }
 
 
+def record_type():
+    """The agent record class: the C AgentRecord where the accelerator is loaded (and
+    FLOWRT_NO_ACCEL not set), else AgentStats."""
+    rec = getattr(_sflow.accel, "AgentRecord", None)
+    return rec if rec is not None else AgentStats
+
+
 class AgentTable:
-    def __init__(self):
-        self.by_address: dict[str, AgentStats] = {}
+    """Agent address -> record, bounded in number (``max_agents``) and in time (``timeout``)."""
+
+    def __init__(self, max_agents: int = DEFAULT_MAX, timeout: float = DEFAULT_TIMEOUT,
+                 record=None):
+        # never rebound: the C ingest path (engine/ingest.py) holds this dict
+        self.by_address: dict = {}
+        self.record = record or record_type()
+        self.max_agents = max(1, int(max_agents))
+        self.timeout = float(timeout) if timeout and timeout > 0 else DEFAULT_TIMEOUT
+        self.refused = 0            # datagrams refused while the table was full
+        self.expired = 0            # agents forgotten after `timeout` without a datagram
+        self._next_expiry = 0.0
+        self._warned = float("-inf")
         # Undecodable datagrams from senders that are not (yet) known agents: counted by source
         # address, but kept out of /agents/json so stray traffic does not pose as an agent.
         self.errors_by_source: dict[str, int] = {}
+
+    @classmethod
+    def from_props(cls, props) -> "AgentTable":
+        """``agents.max`` and ``agents.timeout`` (a WARNING for values that are not numbers)."""
+        def number(name, default, cast):
+            raw = props.get_str(name, "") if props is not None else ""
+            if raw in (None, ""):
+                return default
+            try:
+                value = cast(raw)
+                if value > 0:
+                    return value
+            except ValueError:
+                pass
+            log.warning(f"{name}={raw!r} is not a positive number, using {default:g}")
+            return default
+        return cls(number("agents.max", DEFAULT_MAX, int),
+                   number("agents.timeout", DEFAULT_TIMEOUT, float))
 
     def decode_error(self, src: str) -> None:
         stats = self.by_address.get(src)
@@ -154,16 +206,52 @@ class AgentTable:
         elif len(self.errors_by_source) < 10000 or src in self.errors_by_source:
             self.errors_by_source[src] = self.errors_by_source.get(src, 0) + 1
 
-    def get(self, agent: str, now: float | None = None) -> AgentStats:
+    def get(self, agent: str, now: float | None = None):
+        """The agent's record, created for a new agent; None (the datagram is refused and
+        counted) for a new agent while the table is full."""
         stats = self.by_address.get(agent)
-        if stats is None:
-            stats = self.by_address[agent] = AgentStats(agent, time.time() if now is None else now)
+        return stats if stats is not None else self.admit(agent, now)
+
+    def admit(self, agent: str, now: float | None = None):
+        """A new agent's record, or None when the table is full (its datagram is refused)."""
+        now = time.time() if now is None else now
+        by_address = self.by_address
+        if len(by_address) >= self.max_agents:
+            self.expire(now, force=True)
+            if len(by_address) >= self.max_agents:
+                self.refused += 1
+                if now - self._warned >= 60.0:
+                    self._warned = now
+                    log.warning(f"{len(by_address)} sFlow agents known (agents.max): datagrams "
+                                f"from new agents such as {agent} are refused")
+                return None
+        stats = by_address[agent] = self.record(agent, float(now))
         return stats
+
+    def expire(self, now: float | None = None, force: bool = False) -> int:
+        """Forget agents not heard from for ``timeout`` seconds; runs at most every few
+        seconds unless forced. Returns how many were forgotten."""
+        now = time.time() if now is None else now
+        if not force and now < self._next_expiry:
+            return 0
+        self._next_expiry = now + min(EXPIRE_EVERY, self.timeout / 4)
+        old = now - self.timeout
+        gone = [a for a, r in self.by_address.items() if r.last_seen < old]
+        for a in gone:
+            del self.by_address[a]
+        self.expired += len(gone)
+        return len(gone)
+
+    def current(self, now: float | None = None) -> dict:
+        """``by_address`` without the agents due to be forgotten."""
+        self.expire(now)
+        return self.by_address
 
     def to_json(self, selected: list[str] | None = None, now: float | None = None) -> dict:
         now = time.time() if now is None else now
-        names = selected if selected else sorted(self.by_address)
-        return {a: self.by_address[a].to_json(now) for a in names if a in self.by_address}
+        by_address = self.current(now)
+        names = selected if selected else sorted(by_address)
+        return {a: by_address[a].to_json(now) for a in names if a in by_address}
 
 
 def agents_json(engine, selector=None, now: float | None = None) -> dict:
@@ -172,6 +260,7 @@ def agents_json(engine, selector=None, now: float | None = None) -> dict:
     ``TOPOLOGY`` / ``EDGE`` / ``CORE`` (the agents they select ports of), as a comma or
     semicolon list or a list of such items. ValueError for a malformed selector."""
     table: AgentTable = engine.agents
+    table.expire(now)
     if selector is None:
         items = []
     elif isinstance(selector, (list, tuple, set, frozenset)):

@@ -107,7 +107,7 @@ class ThreadReceiver:
 
     def __init__(self, engine, sock: socket.socket, capacity: int,
                  loop: asyncio.AbstractEventLoop):
-        self.ingest = engine.ingest
+        self.ingest_batch = engine.ingest_batch
         self.sock = sock
         self.loop = loop
         self.receiver = _net.Receiver(sock.fileno(), capacity)
@@ -124,16 +124,15 @@ class ThreadReceiver:
         self._again = None
         if self.closed:
             return
-        drain, ingest, clock = self.receiver.drain, self.ingest, time.perf_counter
+        drain, ingest_batch, clock = self.receiver.drain, self.ingest_batch, time.perf_counter
         deadline = clock() + DRAIN_SECONDS
         n = 0
         while True:
             batch = drain(DRAIN_BATCH)
-            for data, src, now in batch:
-                try:
-                    ingest(data, src, now)
-                except Exception as exc:  # ingest counts bad input itself; this is a bug
-                    log.log.error("ingest failed: %r", exc, exc_info=exc)
+            try:
+                ingest_batch(batch)
+            except Exception as exc:  # ingest counts bad input itself; this is a bug
+                log.log.error("ingest failed: %r", exc, exc_info=exc)
             if len(batch) < DRAIN_BATCH:
                 return    # queue empty: the eventfd wakes us for the next datagram
             n += DRAIN_BATCH

@@ -16,8 +16,8 @@ from typing import Any, Callable
 
 from . import __version__, log
 from .agents import AgentTable
+from .ingest import IngestPath
 from .props import Properties
-from .sflow import DecodeError, decode_datagram
 
 # Order matters: later subsystems may use earlier ones (flows publish metrics, scripts use all).
 SUBSYSTEMS: list[str] = [
@@ -52,7 +52,8 @@ class Engine:
         self.home = Path(home).resolve()
         self.version = __version__
         self.stats = AnalyzerStats()
-        self.agents = AgentTable()
+        self.agents = AgentTable.from_props(props)
+        self.ingest_path = IngestPath(self)
         self.flow_handlers: list[SampleHandler] = []
         self.counter_handlers: list[SampleHandler] = []
         self.other_handlers: list[SampleHandler] = []
@@ -64,60 +65,14 @@ class Engine:
             module = importlib.import_module(name)
             self.subsystems[name.rsplit(".", 1)[-1]] = module.attach(self)
 
-    # -- sample path -------------------------------------------------------------------------
+    # -- sample path (engine/ingest.py) -------------------------------------------------------
     def ingest(self, data: bytes, src: str, now: float) -> None:
         """Decode one datagram and hand its samples on. Never raises: bad input is counted."""
-        stats = self.stats
-        stats.datagrams += 1
-        stats.bytes += len(data)
-        for handler in self.datagram_handlers:
-            try:
-                handler(data, src, now)
-            except Exception as exc:  # a forwarding/export bug must not stop collection
-                self._handler_failed(handler, exc)
-        try:
-            dg = decode_datagram(data)
-        except DecodeError as exc:
-            stats.decode_errors += 1
-            self.agents.decode_error(src)
-            log.fine(f"decode error from {src}: {exc}")
-            return
-        agent = self.agents.get(dg.agent, now)
-        agent.datagram(dg.sub_agent, dg.seq, dg.uptime, src, now)
-        samples = dg.samples
-        if not samples:
-            return
-        agent.samples_seen(samples)     # per-data-source sequence numbers, gaps, drops
-        # sample counts are added once per datagram
-        nflow = ncounter = ndiscard = 0
-        flow_handlers = self.flow_handlers
-        for sample in samples:
-            kind = sample.kind
-            if kind == "flow":
-                nflow += 1
-                handlers = flow_handlers
-            elif kind == "counter":
-                ncounter += 1
-                handlers = self.counter_handlers
-            else:
-                if kind == "discard":
-                    ndiscard += 1
-                else:
-                    stats.other_samples += 1
-                handlers = self.other_handlers
-            for handler in handlers:
-                try:
-                    handler(sample, now)
-                except DecodeError as exc:
-                    stats.decode_errors += 1
-                    agent.decode_errors += 1
-                    log.fine(f"decode error in sample from {dg.agent}: {exc}")
-                    break
-                except Exception as exc:
-                    self._handler_failed(handler, exc)
-        stats.flow_samples += nflow
-        stats.counter_samples += ncounter
-        stats.discard_samples += ndiscard
+        self.ingest_path.ingest(data, src, now)
+
+    def ingest_batch(self, batch) -> None:
+        """Several datagrams, [(data, src, now), ...] in arrival order (the receive queue)."""
+        self.ingest_path.ingest_batch(batch)
 
     def use_handler(self, kind: str, handler: Callable, active: bool = True) -> None:
         """Join (``active``) or leave ``<kind>_handlers`` (kind: flow, counter, other,
@@ -130,6 +85,7 @@ class Engine:
             return
         setattr(self, attr, handlers + [handler] if active
                 else [h for h in handlers if h != handler])
+        self.ingest_path.invalidate()
 
     def _handler_failed(self, handler, exc: Exception) -> None:
         self.stats.handler_errors += 1
@@ -163,7 +119,9 @@ class Engine:
             "version": self.version,
             "updateAvailable": False,
             "uptime": int((now - s.start) * 1000),
-            "sFlowAgents": len(self.agents.by_address),
+            "sFlowAgents": len(self.agents.current(now)),
+            "sFlowAgentsExpired": self.agents.expired,
+            "sFlowDatagramsRefused": self.agents.refused,
             "sFlowBytesReceived": s.bytes,
             "sFlowDatagramsReceived": s.datagrams,
             "sFlowFlowSamples": s.flow_samples,

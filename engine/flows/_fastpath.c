@@ -17,13 +17,19 @@
 #include <structmember.h>
 #include <math.h>
 #include <string.h>
+#include "_fastpath_api.h"
 
 static PyObject *s_entries, *s_get, *zero_f, *idx0, *idx1, *idx2;
 
-enum { SLOT_ATTR, SLOT_AGENT, SLOT_FN, SLOT_TABLE };
+enum { SLOT_ATTR, SLOT_AGENT, SLOT_FN, SLOT_TABLE, SLOT_OR, SLOT_NULL };
 typedef struct {
     int kind;
     PyObject *obj;          /* interned attribute name or extractor(attrs) */
+    int id;                 /* SLOT_ATTR: the attribute's number in a decoder's view (FpView) */
+    /* SLOT_OR (or:a:b...): the first of the slots at ints[first .. first + n) that is not None;
+     * SLOT_NULL (null:a:default): slot `inner`, or `dflt` when that is None */
+    int first, n;
+    PyObject *dflt;
     /* SLOT_TABLE: a key function whose answer for a known value sits in a dict (group:'s memo,
      * map:'s index): value = slot inner; None if it is None, else table[value] when present,
      * else None if complete, else obj(attrs) (the key function itself). The table is
@@ -79,7 +85,14 @@ typedef struct {
 typedef struct {
     PyObject *attrs, *get, *agent;   /* get: attrs.get when attrs is not exactly a dict */
     PyObject **vals;
+    FpView *view;                    /* set instead of attrs: a decoder's view of them */
 } Ctx;
+
+/* the attributes as a dict for a key function written in Python (borrowed) */
+static PyObject *attrs_dict(Ctx *c)
+{
+    return c->view != NULL ? c->view->dict(c->view) : c->attrs;
+}
 
 /* ------------------------------------------------------------------ per sample */
 
@@ -89,7 +102,9 @@ static PyObject *slot_value(Pipeline *p, Ctx *c, int i)   /* borrowed from c->va
     if (v != NULL)
         return v;
     Slot *s = &p->slots[i];
-    if (s->kind == SLOT_ATTR) {
+    if (s->kind == SLOT_ATTR && c->view != NULL) {
+        v = c->view->get(c->view, s->id, s->obj);
+    } else if (s->kind == SLOT_ATTR) {
         if (c->get == NULL) {
             v = PyDict_GetItemWithError(c->attrs, s->obj);
             if (v == NULL) {
@@ -122,12 +137,36 @@ static PyObject *slot_value(Pipeline *p, Ctx *c, int i)   /* borrowed from c->va
                 if (PyErr_Occurred())
                     return NULL;
                 /* anything but a plain dict: let the key function answer */
-                v = s->complete && dict ? Py_NewRef(Py_None)
-                                        : PyObject_CallOneArg(s->obj, c->attrs);
+                if (s->complete && dict) {
+                    v = Py_NewRef(Py_None);
+                } else {
+                    PyObject *d = attrs_dict(c);
+                    v = d != NULL ? PyObject_CallOneArg(s->obj, d) : NULL;
+                }
             }
         }
+    } else if (s->kind == SLOT_OR) {
+        /* or_(): the arguments in order, the first that is not None */
+        v = NULL;
+        for (int j = 0; j < s->n; j++) {
+            PyObject *x = slot_value(p, c, p->ints[s->first + j]);
+            if (x == NULL)
+                return NULL;
+            if (x != Py_None) {
+                v = Py_NewRef(x);
+                break;
+            }
+        }
+        if (v == NULL)
+            v = Py_NewRef(Py_None);
+    } else if (s->kind == SLOT_NULL) {
+        PyObject *x = slot_value(p, c, s->inner);
+        if (x == NULL)
+            return NULL;
+        v = Py_NewRef(x == Py_None ? s->dflt : x);
     } else {
-        v = PyObject_CallOneArg(s->obj, c->attrs);
+        PyObject *d = attrs_dict(c);
+        v = d != NULL ? PyObject_CallOneArg(s->obj, d) : NULL;
     }
     c->vals[i] = v;
     return v;
@@ -555,44 +594,69 @@ static int report(Pipeline *p, const Def *d)
 
 #define VALS_ON_STACK 64
 
-static PyObject *pipeline_call(PyObject *self, PyObject *const *args, size_t nargsf,
-                               PyObject *kwnames)
+/* Every definition over one sample: c->attrs (or c->view) and c->agent set. 0 or -1. */
+static int run_sample(Pipeline *p, Ctx *c, PyObject *ds, PyObject *rate, PyObject *now)
 {
-    Pipeline *p = (Pipeline *)self;
-    if (PyVectorcall_NARGS(nargsf) != 5 || (kwnames != NULL && PyTuple_GET_SIZE(kwnames))) {
-        PyErr_SetString(PyExc_TypeError,
-                        "process() takes 5 positional arguments: attrs, agent, ds, rate, now");
-        return NULL;
-    }
     PyObject *local[VALS_ON_STACK];
-    int n = p->nslots;
-    Ctx c = {args[0], NULL, args[1], local};
+    int n = p->nslots, r = -1;
+    c->get = NULL;
+    c->vals = local;
     if (n > VALS_ON_STACK) {
-        if ((c.vals = PyMem_Calloc((size_t)n, sizeof(PyObject *))) == NULL)
-            return PyErr_NoMemory();
+        if ((c->vals = PyMem_Calloc((size_t)n, sizeof(PyObject *))) == NULL) {
+            PyErr_NoMemory();
+            return -1;
+        }
     } else {
         memset(local, 0, sizeof(PyObject *) * (size_t)n);
     }
     /* definitions' callbacks run arbitrary code (event subscribers may redefine flows): keep
      * this object, and so its arrays, alive until the call returns */
-    Py_INCREF(self);
-    PyObject *result = NULL;
-    if (!PyDict_CheckExact(c.attrs) && (c.get = PyObject_GetAttr(c.attrs, s_get)) == NULL)
+    Py_INCREF(p);
+    if (c->view == NULL && !PyDict_CheckExact(c->attrs) &&
+        (c->get = PyObject_GetAttr(c->attrs, s_get)) == NULL)
         goto done;
     for (int i = 0; i < p->ndefs; i++) {
         const Def *d = &p->defs[i];
-        if (run_def(p, d, &c, args[2], args[3], args[4]) < 0 && report(p, d) < 0)
+        if (run_def(p, d, c, ds, rate, now) < 0 && report(p, d) < 0)
             goto done;
     }
-    result = Py_NewRef(Py_None);
+    r = 0;
 done:
     for (int i = 0; i < n; i++)
-        Py_XDECREF(c.vals[i]);
-    if (c.vals != local)
-        PyMem_Free(c.vals);
-    Py_XDECREF(c.get);
-    Py_DECREF(self);
-    return result;
+        Py_XDECREF(c->vals[i]);
+    if (c->vals != local)
+        PyMem_Free(c->vals);
+    Py_XDECREF(c->get);
+    Py_DECREF(p);
+    return r;
+}
+
+static PyObject *pipeline_call(PyObject *self, PyObject *const *args, size_t nargsf,
+                               PyObject *kwnames)
+{
+    if (PyVectorcall_NARGS(nargsf) != 5 || (kwnames != NULL && PyTuple_GET_SIZE(kwnames))) {
+        PyErr_SetString(PyExc_TypeError,
+                        "process() takes 5 positional arguments: attrs, agent, ds, rate, now");
+        return NULL;
+    }
+    Ctx c = {args[0], NULL, args[1], NULL, NULL};
+    if (run_sample((Pipeline *)self, &c, args[2], args[3], args[4]) < 0)
+        return NULL;
+    Py_RETURN_NONE;
+}
+
+static PyTypeObject PipelineType;
+
+/* FpApi.run: the same call on a decoder's view of the attributes */
+static int fp_run(PyObject *pipeline, FpView *view, PyObject *agent, PyObject *ds,
+                  PyObject *rate, PyObject *now)
+{
+    if (Py_TYPE(pipeline) != &PipelineType) {
+        PyErr_SetString(PyExc_TypeError, "fp_run: not a Pipeline");
+        return -1;
+    }
+    Ctx c = {NULL, NULL, agent, NULL, view};
+    return run_sample((Pipeline *)pipeline, &c, ds, rate, now);
 }
 
 /* ------------------------------------------------------------------ construction */
@@ -733,10 +797,24 @@ static int parse_filter(Pipeline *p, PyObject *t, int depth)
     return n;
 }
 
-static int parse_slots(Pipeline *p, PyObject *slots)
+/* The number of attribute `name` in a decoder's view: ids[name], FP_ID_OTHER if absent. */
+static int attr_id(PyObject *ids, PyObject *name, int *out)
+{
+    *out = FP_ID_OTHER;
+    if (ids == NULL || ids == Py_None)
+        return 0;
+    PyObject *v = PyDict_GetItemWithError(ids, name);   /* borrowed */
+    if (v == NULL)
+        return PyErr_Occurred() ? -1 : 0;
+    return small_int(v, FP_ID_AGENT, 1 << 20, out) < 0 ? bad("attribute ids") : 0;
+}
+
+static int parse_slots(Pipeline *p, PyObject *slots, PyObject *ids)
 {
     if (!PyTuple_Check(slots) || PyTuple_GET_SIZE(slots) > 1000000)
         return bad("slots");
+    if (ids != Py_None && !PyDict_Check(ids))
+        return bad("attribute ids");
     Py_ssize_t n = PyTuple_GET_SIZE(slots);
     if ((p->slots = PyMem_Calloc(n ? (size_t)n : 1, sizeof(Slot))) == NULL) {
         PyErr_NoMemory();
@@ -747,13 +825,16 @@ static int parse_slots(Pipeline *p, PyObject *slots)
         int kind;
         Slot *sl = &p->slots[i];
         if (!PyTuple_Check(t) || PyTuple_GET_SIZE(t) < 2 ||
-            small_int(PyTuple_GET_ITEM(t, 0), SLOT_ATTR, SLOT_TABLE, &kind) < 0)
+            small_int(PyTuple_GET_ITEM(t, 0), SLOT_ATTR, SLOT_NULL, &kind) < 0)
             return bad("slot");
         PyObject *obj = PyTuple_GET_ITEM(t, 1);
+        Py_ssize_t size = PyTuple_GET_SIZE(t);
         if ((kind == SLOT_ATTR && !PyUnicode_Check(obj)) ||
-            ((kind == SLOT_FN || kind == SLOT_TABLE) && !PyCallable_Check(obj)) ||
-            PyTuple_GET_SIZE(t) != (kind == SLOT_TABLE ? 6 : 2))
+            (kind >= SLOT_FN && !PyCallable_Check(obj)) ||
+            size != (kind == SLOT_TABLE ? 6 : kind == SLOT_OR ? 3 : kind == SLOT_NULL ? 4 : 2))
             return bad("slot");
+        if (kind == SLOT_ATTR && attr_id(ids, obj, &sl->id) < 0)
+            return -1;
         if (kind == SLOT_TABLE) {
             /* (3, fn, inner, holder, attr, complete); inner comes first: no cycles */
             sl->attr = PyTuple_GET_ITEM(t, 4);
@@ -764,6 +845,24 @@ static int parse_slots(Pipeline *p, PyObject *slots)
                 (sl->complete = PyObject_IsTrue(PyTuple_GET_ITEM(t, 5))) < 0)
                 return bad("table slot");
             sl->holder = PyTuple_GET_ITEM(t, 3);
+        } else if (kind == SLOT_OR) {
+            /* (4, fn, (inner, ...)); the inner slots come first */
+            PyObject *inner = PyTuple_GET_ITEM(t, 2);
+            if (!PyTuple_Check(inner) || PyTuple_GET_SIZE(inner) < 1)
+                return bad("or slot");
+            sl->first = p->nints;
+            sl->n = (int)PyTuple_GET_SIZE(inner);
+            for (int j = 0; j < sl->n; j++) {
+                int v;
+                if (small_int(PyTuple_GET_ITEM(inner, j), 0, (int)i - 1, &v) < 0 ||
+                    push_int(p, v) < 0)
+                    return PyErr_Occurred() ? -1 : bad("or slot");
+            }
+        } else if (kind == SLOT_NULL) {
+            /* (5, fn, inner, default) */
+            if (small_int(PyTuple_GET_ITEM(t, 2), 0, (int)i - 1, &sl->inner) < 0)
+                return bad("null slot");
+            sl->dflt = PyTuple_GET_ITEM(t, 3);
         }
         sl->kind = kind;
         sl->obj = obj;
@@ -873,10 +972,11 @@ static void pipeline_dealloc(Pipeline *p)
 
 static PyObject *pipeline_new(PyTypeObject *type, PyObject *args, PyObject *kw)
 {
-    static char *names[] = {"slots", "defs", "on_error", "exp", "source", NULL};
-    PyObject *slots, *defs, *on_error, *exp_fn, *source = Py_None;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "O!O!OO|O:Pipeline", names, &PyTuple_Type,
-                                     &slots, &PyTuple_Type, &defs, &on_error, &exp_fn, &source))
+    static char *names[] = {"slots", "defs", "on_error", "exp", "source", "ids", NULL};
+    PyObject *slots, *defs, *on_error, *exp_fn, *source = Py_None, *ids = Py_None;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "O!O!OO|OO:Pipeline", names, &PyTuple_Type,
+                                     &slots, &PyTuple_Type, &defs, &on_error, &exp_fn, &source,
+                                     &ids))
         return NULL;
     if (!PyCallable_Check(on_error) || !PyCallable_Check(exp_fn)) {
         PyErr_SetString(PyExc_TypeError, "Pipeline: on_error and exp must be callable");
@@ -891,7 +991,7 @@ static PyObject *pipeline_new(PyTypeObject *type, PyObject *args, PyObject *kw)
     p->on_error = Py_NewRef(on_error);
     p->exp = Py_NewRef(exp_fn);
     p->source = Py_NewRef(source);
-    if (parse_slots(p, slots) < 0)
+    if (parse_slots(p, slots, ids) < 0)
         goto fail;
     Py_ssize_t nd = PyTuple_GET_SIZE(defs);
     if ((p->defs = PyMem_Calloc(nd ? (size_t)nd : 1, sizeof(Def))) == NULL) {
@@ -936,8 +1036,9 @@ static PyTypeObject PipelineType = {
     .tp_vectorcall_offset = offsetof(Pipeline, vectorcall),
     .tp_call = PyVectorcall_Call,
     .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_HAVE_VECTORCALL,
-    .tp_doc = "Pipeline(slots, defs, on_error, exp, source=None): process(attrs, agent, ds, "
-              "rate, now) for a set of flow definitions, described by pipeline.build()",
+    .tp_doc = "Pipeline(slots, defs, on_error, exp, source=None, ids=None): process(attrs, "
+              "agent, ds, rate, now) for a set of flow definitions, described by "
+              "pipeline.build(); ids numbers attribute names for decoder views (C API)",
     .tp_traverse = (traverseproc)pipeline_traverse,
     .tp_clear = (inquiry)pipeline_clear,
     .tp_members = pipeline_members,
@@ -961,9 +1062,14 @@ PyMODINIT_FUNC PyInit__fastpath(void)
     PyObject *m = PyModule_Create(&moduledef);
     if (m == NULL)
         return NULL;
-    if (PyModule_AddObjectRef(m, "Pipeline", (PyObject *)&PipelineType) < 0) {
+    static FpApi api = {FP_API_VERSION, fp_run, &PipelineType};
+    PyObject *capsule = PyCapsule_New(&api, FP_API_CAPSULE, NULL);
+    if (capsule == NULL || PyModule_AddObjectRef(m, "Pipeline", (PyObject *)&PipelineType) < 0 ||
+        PyModule_AddObjectRef(m, "_C_API", capsule) < 0) {
+        Py_XDECREF(capsule);
         Py_DECREF(m);
         return NULL;
     }
+    Py_DECREF(capsule);
     return m;
 }

@@ -62,9 +62,13 @@ class FlowEngine:
         self.keys_seen: dict[str, float] = {}
         self.sources: dict[tuple, list] = {}     # (agent, ds) -> [rate, seq0, pool0, seq, pool, t]
         self.enrichers: list[tuple[Callable, frozenset | None]] = []
-        self._active_enrichers: list[Callable] = []
-        self._process_flow = None
-        self._process_drop = None
+        # the per-sample pipelines and what they read, rebuilt lazily (_changed)
+        self._pipe_flow = self._pipe_drop = None
+        self._enrichers_on: list[Callable] = []
+        self._wanted_set: frozenset | None = None
+        self._agent_on = False
+        self._c_fast = False        # no enricher but the agent's: the C batch ingest may run
+        self._stale = False
         self._skip = 0
         self.errors = 0
         self._task = None
@@ -155,7 +159,9 @@ class FlowEngine:
 
     # -- sample path -------------------------------------------------------------------------
     def on_flow_sample(self, sample, now: float) -> None:
-        process = self._process_flow
+        if self._stale:
+            self._fresh()
+        process = self._pipe_flow
         skip = self._skip = self._skip + 1
         if process is None:
             if skip % KEYS_SEEN_SAMPLE:
@@ -175,8 +181,8 @@ class FlowEngine:
         else:
             # the others decode only what the definitions and enrichers read: a dict of its
             # own, so other handlers calling sample.attributes() still get every key
-            attrs = _attributes.flow_attributes_subset(sample, self._wanted)
-        enrichers = self._active_enrichers
+            attrs = _attributes.flow_attributes_subset(sample, self._wanted_set)
+        enrichers = self._enrichers_on
         if enrichers:
             for fn in enrichers:
                 fn(sample, attrs)
@@ -226,12 +232,14 @@ class FlowEngine:
 
     def on_other_sample(self, sample, now: float) -> None:
         kind = sample.kind
+        if self._stale:
+            self._fresh()
         if kind == "rtflow":
             # sFlow-RT custom flows (4300:1003): named attributes, counted like packet samples
-            process = self._process_flow
+            process = self._pipe_flow
             attrs = sample.attributes()
         elif kind == "discard":
-            process = self._process_drop
+            process = self._pipe_drop
             attrs = sample.attributes()
             if "reason" not in attrs and getattr(sample, "reason", None) is not None:
                 attrs["reason"] = sample.reason
@@ -240,7 +248,7 @@ class FlowEngine:
         self.keys_seen.update(dict.fromkeys(attrs, now))
         if process is None:
             return
-        for fn in self._active_enrichers:
+        for fn in self._enrichers_on:
             fn(sample, attrs)
         process(attrs, sample.agent, sample.data_source, sample.sampling_rate or 1, now)
 
@@ -257,6 +265,22 @@ class FlowEngine:
             fn(None, attrs)
         process(attrs, agent, data_source, sampling_rate, now)
 
+    # The pipelines cover every definition, so building them costs O(definitions). A change
+    # (a definition, a flow threshold, an enricher) only marks them stale; the next sample or
+    # query that needs them rebuilds once, so a script defining 10,000 flows in a loop costs
+    # one rebuild rather than 10,000 (docs/flows.md, "Defining many flows").
+    def _changed(self) -> None:
+        self._stale = True
+        if self.core is not None:
+            path = getattr(self.core, "ingest_path", None)
+            if path is not None:
+                path.invalidate()
+
+    def _fresh(self) -> None:
+        if self._stale:
+            self._stale = False
+            self._rebuild()
+
     def _rebuild(self) -> None:
         flows, drops = [], []
         names: set[str] = set()
@@ -268,6 +292,56 @@ class FlowEngine:
         self._active_enrichers = [fn for fn, keys in self.enrichers
                                   if keys is None or keys & names]
         self._wanted = self._wanted_names(self._active_enrichers)
+        self._agent_on = _agent_enricher in self._enrichers_on
+        self._c_fast = all(fn is _agent_enricher for fn in self._enrichers_on)
+
+    # what _rebuild made (reading one brings a stale pipeline up to date first)
+    @property
+    def _process_flow(self):
+        self._fresh()
+        return self._pipe_flow
+
+    @_process_flow.setter
+    def _process_flow(self, value) -> None:
+        self._pipe_flow = value
+
+    @property
+    def _process_drop(self):
+        self._fresh()
+        return self._pipe_drop
+
+    @_process_drop.setter
+    def _process_drop(self, value) -> None:
+        self._pipe_drop = value
+
+    @property
+    def _active_enrichers(self) -> list:
+        self._fresh()
+        return self._enrichers_on
+
+    @_active_enrichers.setter
+    def _active_enrichers(self, value) -> None:
+        self._enrichers_on = value
+
+    @property
+    def _wanted(self) -> frozenset | None:
+        self._fresh()
+        return self._wanted_set
+
+    @_wanted.setter
+    def _wanted(self, value) -> None:
+        self._wanted_set = value
+
+    def c_ingest_config(self):
+        """For the C batch ingest (engine/ingest.py): (C pipeline or None, attribute subset,
+        agent enricher on, keys_seen, sources) while flow samples may go straight from the
+        decoder into the C pipeline, else None (an enricher other than the agent's, or the
+        generated Python pipeline in use)."""
+        self._fresh()
+        process = self._pipe_flow
+        if not self._c_fast or (process is not None and not pipeline.is_c_pipeline(process)):
+            return None
+        return process, self._wanted_set, self._agent_on, self.keys_seen, self.sources
 
     def _definition_failed(self, table, exc: Exception) -> None:
         self.errors += 1
@@ -277,14 +351,14 @@ class FlowEngine:
     def add_enricher(self, fn: Callable, keys=None) -> Callable[[], None]:
         item = (fn, frozenset(keys) if keys is not None else None)
         self.enrichers.append(item)
-        self._rebuild()
+        self._changed()
 
         def remove():
             try:
                 self.enrichers.remove(item)
             except ValueError:
                 pass
-            self._rebuild()
+            self._changed()
         return remove
 
     # -- flows -------------------------------------------------------------------------------
@@ -307,14 +381,14 @@ class FlowEngine:
                 old.clear(now)
         table.set_thresholds([th for th in self.thresholds.values() if th.metric == name])
         self.tables[name] = table
-        self._rebuild()
+        self._changed()
 
     def clear_flow(self, name: str) -> bool:
         table = self.tables.pop(name, None)
         if table is None:
             return False
         table.clear(time.time())
-        self._rebuild()
+        self._changed()
         return True
 
     def get_flow(self, name: str):
@@ -477,7 +551,7 @@ class FlowEngine:
                 table.set_thresholds([th for th in self.thresholds.values() if th.metric == m])
                 changed = True
         if changed:
-            self._rebuild()
+            self._changed()
 
     def threshold_triggered(self, threshold_id: str, agent: str, metric: str,
                             flow_key: str | None = None) -> bool:
