@@ -1,7 +1,7 @@
 """Build hook for the optional C extensions; metadata is in pyproject.toml.
 
-- engine/sflow/_accel.c (+ _agents.c, _ingest.c): the decoder accelerator, the agent records
-  and the batch ingest path (else the pure-Python decoder, engine/sflow/attributes.py, the
+- engine/sflow/_accel.c (+ _agents.c, _ingest.c, _counters.c): the decoder accelerator, the
+  agent records and the batch ingest path (else the pure-Python decoder, engine/sflow/attributes.py, the
   AgentStats of engine/agents.py and the Python ingest of engine/ingest.py);
 - engine/_net.c: the collector's receive thread and batch sender (else the asyncio endpoint,
   engine/collector.py).
@@ -32,8 +32,10 @@ class OptionalBuildExt(build_ext):
 
 setup(
     ext_modules=[Extension("engine.sflow._accel", ["engine/sflow/_accel.c", "engine/sflow/_agents.c",
-                                                      "engine/sflow/_ingest.c"],
-                           depends=["engine/sflow/_accel.h", "engine/flows/_fastpath_api.h"],
+                                                      "engine/sflow/_ingest.c",
+                                                      "engine/sflow/_counters.c"],
+                           depends=["engine/sflow/_accel.h", "engine/sflow/_counters.h",
+                                    "engine/flows/_fastpath_api.h"],
                            optional=True),
                  Extension("engine._net", ["engine/_net.c"], optional=True),
                  # no fused multiply-add: flow-cache updates must round exactly like the

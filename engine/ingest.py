@@ -151,20 +151,26 @@ class IngestPath:
 
     def config(self) -> tuple:
         """What the C path needs to know, read at the start of every batch and after
-        invalidate(): the handler lists, and whether flow samples may take the C pipeline
-        path (the flows subsystem is their only reader; FlowEngine.c_ingest_config)."""
+        invalidate(): the handler lists, whether flow samples may take the C pipeline path
+        (the flows subsystem is their only reader; FlowEngine.c_ingest_config) and counter
+        samples the C metrics path (the metric store is their only reader;
+        MetricStore.c_counter_config)."""
         eng = self.engine
-        fh = eng.flow_handlers
+        fh, ch = eng.flow_handlers, eng.counter_handlers
         flows = eng.subsystems.get("flows")
+        metrics = eng.subsystems.get("metrics")
         fast = None
         if flows is not None and len(fh) == 1 and fh[0] == flows.on_flow_sample:
             fast = flows.c_ingest_config()
+        counters = None
+        if metrics is not None and len(ch) == 1 and ch[0] == metrics.handle_sample:
+            counters = metrics.c_counter_config()
         if fast is None:
-            return (fh, eng.counter_handlers, eng.other_handlers, False, None, None, None,
-                    False, None, None)
+            return (fh, ch, eng.other_handlers, False, None, None, None, False, None, None,
+                    counters)
         pipeline, wanted, agent_on, keys_seen, sources = fast
-        return (fh, eng.counter_handlers, eng.other_handlers, True, flows, pipeline, wanted,
-                agent_on, keys_seen, sources)
+        return (fh, ch, eng.other_handlers, True, flows, pipeline, wanted, agent_on, keys_seen,
+                sources, counters)
 
 
 def _accel_walk():

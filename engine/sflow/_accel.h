@@ -110,6 +110,7 @@ int acc_agent_source(AgentRecord *r, PyObject *src);   /* sources.add(src): 0 or
 int acc_agent_sample(AgentRecord *r, int kind, uint32_t ds_class, uint32_t ds_index,
                      uint32_t seq, uint32_t drops);
 void acc_agent_decode_error(AgentRecord *r);
+unsigned long long acc_agent_uptime(AgentRecord *r);
 
 /* _ingest.c */
 int acc_ingest_init(PyObject *module);

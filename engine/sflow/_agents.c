@@ -159,6 +159,11 @@ void acc_agent_decode_error(AgentRecord *r)
     r->decode_errors++;
 }
 
+unsigned long long acc_agent_uptime(AgentRecord *r)
+{
+    return r->uptime;
+}
+
 /* ------------------------------------------------------------------ Python methods */
 
 static int u32_arg(PyObject *o, const char *what, uint32_t *out)

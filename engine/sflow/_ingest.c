@@ -10,8 +10,10 @@
  * takes the Python route through the same code Python would run:
  *   - a datagram the walker does not take in C (not bytes, not v5, bad framing, a sample the
  *     Python sample decoder refuses without a DecodeError) goes whole to ingest_python;
- *   - counter, discard and other samples become the walker's Python objects and go to the
- *     engine's handler lists;
+ *   - a counter sample, where the metric store is its only reader, goes into the store in C
+ *     (_counters.c) when it is the common case, else it becomes the walker's CounterSample;
+ *   - discard and other samples become the walker's Python objects and go to the engine's
+ *     handler lists;
  *   - a flow sample the C attribute decoder cannot decode on its own (tunnels, ARP, malformed
  *     records, a record handler that reads the dict), or any flow sample while another
  *     handler or enricher wants it, becomes a FlowSample and goes to the flow handlers.
@@ -19,6 +21,7 @@
  * Python (engine/ingest.py) and is fetched again whenever Python marks it stale, also in the
  * middle of a batch (a threshold event subscriber may define a flow). */
 #include "_accel.h"
+#include "_counters.h"
 #include "../flows/_fastpath_api.h"
 #include <string.h>
 
@@ -42,6 +45,7 @@ typedef struct {
     uint64_t mask[2];
     int agent_on;               /* the agent enricher is active */
     PyObject *keys_seen, *sources;
+    PyObject *counters;         /* MetricStore.c_counter_config() or None */
 } Cfg;
 
 typedef struct {
@@ -56,7 +60,8 @@ typedef struct {
     int stale;                  /* the configuration changed: fetch it again */
     FpApi *fp;
     /* how samples went (Ingest.counts(), for tests and benchmarks) */
-    unsigned long long c_flows, python_flows, python_datagrams;
+    unsigned long long c_flows, python_flows, python_datagrams, c_counters, python_counters;
+    CounterCtx *cc;             /* made from the last counters configuration */
 } Ingest;
 
 static int cfg_load(Ingest *self, Cfg *cfg)
@@ -64,9 +69,9 @@ static int cfg_load(Ingest *self, Cfg *cfg)
     PyObject *t = PyObject_CallNoArgs(self->config);
     if (t == NULL)
         return -1;
-    if (!PyTuple_Check(t) || PyTuple_GET_SIZE(t) != 10) {
+    if (!PyTuple_Check(t) || PyTuple_GET_SIZE(t) != 11) {
         Py_DECREF(t);
-        PyErr_SetString(PyExc_TypeError, "Ingest: config() must return a 10-tuple");
+        PyErr_SetString(PyExc_TypeError, "Ingest: config() must return an 11-tuple");
         return -1;
     }
     Py_XSETREF(cfg->tuple, t);
@@ -81,8 +86,14 @@ static int cfg_load(Ingest *self, Cfg *cfg)
     cfg->agent_on = PyObject_IsTrue(PyTuple_GET_ITEM(t, 7));
     cfg->keys_seen = PyTuple_GET_ITEM(t, 8);
     cfg->sources = PyTuple_GET_ITEM(t, 9);
+    cfg->counters = PyTuple_GET_ITEM(t, 10);
     if (cfg->fast < 0 || cfg->agent_on < 0)
         return -1;
+    if (cfg->counters != Py_None && !acc_counters_fits(self->cc, cfg->counters)) {
+        acc_counters_free(self->cc);
+        if ((self->cc = acc_counters_new(cfg->counters)) == NULL)
+            return -1;
+    }
     if (!PyList_Check(cfg->flow_handlers) || !PyList_Check(cfg->counter_handlers) ||
         !PyList_Check(cfg->other_handlers)) {
         PyErr_SetString(PyExc_TypeError, "Ingest: handler lists must be lists");
@@ -296,10 +307,10 @@ static PyObject *view_dict(FpView *fv)
 
 /* ------------------------------------------------------------------ samples */
 
-enum { D_FLOW, D_OBJ };
+enum { D_FLOW, D_COUNTER, D_OBJ };
 
 typedef struct {
-    int what;
+    int what;                   /* D_COUNTER: tag, seq, cls, idx, nrec, rec, end */
     uint32_t tag, seq, cls, idx, rate, pool, drops, in_fmt, in, out_fmt, out, nrec;
     Py_ssize_t rec, end;
     PyObject *obj;              /* D_OBJ: the walker's sample object (owned) */
@@ -478,6 +489,47 @@ static int track_obj(AgentRecord *rec, PyObject *s)
     return acc_agent_sample(rec, k, v[0], v[1], v[2], v[3]);
 }
 
+/* A counter sample: into the metric store in C where that is its only reader and the
+ * common case (_counters.c), else the walker's CounterSample to the counter handlers. */
+static int counter(Run *run, const desc_t *d, PyObject *data, const unsigned char *b,
+                   PyObject *agent, PyObject *now, double now_d, PyObject *rec)
+{
+    Ingest *self = run->self;
+    if (run->cfg.counters != Py_None && self->cc != NULL) {
+        PyObject *ds = acc_data_source(d->cls, d->idx);
+        if (ds == NULL)
+            return -1;
+        int r = acc_counters(self->cc, b, d->rec, d->end, d->nrec, d->cls, agent, ds, d->seq, now,
+                             now_d, acc_agent_uptime((AgentRecord *)rec));
+        Py_DECREF(ds);
+        if (r > 0) {
+            self->c_counters++;
+            return 0;
+        }
+        if (r < 0) {
+            /* what the store's handler would have raised: the handler loop's rules */
+            PyObject *h = PyList_GET_SIZE(run->cfg.counter_handlers)
+                              ? PyList_GET_ITEM(run->cfg.counter_handlers, 0) : Py_None;
+            Py_INCREF(h);
+            r = handler_error(run, h, rec);
+            Py_DECREF(h);
+            return r < 0 ? -1 : 0;
+        }
+    }
+    self->python_counters++;
+    Py_ssize_t hdr = d->tag == 2 ? 12 : 16;
+    PyObject *s = acc_py_sample(data, d->tag, d->rec - hdr, d->end);
+    if (s == NULL)
+        return -1;
+    int r = -1;
+    if (s == Py_None)       /* not for these tags; as the walker skips it */
+        r = 0;
+    else if (PyObject_SetAttr(s, s_agent, agent) == 0)
+        r = call_handlers(run, run->cfg.counter_handlers, s, now, rec);
+    Py_DECREF(s);
+    return r;
+}
+
 /* ------------------------------------------------------------------ one datagram */
 
 #define DESCS_ON_STACK 32
@@ -571,6 +623,14 @@ walk:;
                           acc_rd32(p + 12), acc_rd32(p + 16), acc_rd32(p + 20), acc_rd32(p + 24),
                           acc_rd32(p + 28), acc_rd32(p + 32), acc_rd32(p + 36), acc_rd32(p + 40),
                           off + 44, end, NULL};
+        } else if (tag == 2 && length >= 12 && acc_rd32(p + 8) <= 1024) {
+            /* datagram._sample's checks pass: it makes the object later, if needed */
+            uint32_t src_id = acc_rd32(p + 4);
+            *d = (desc_t){D_COUNTER, 2, acc_rd32(p), src_id >> 24, src_id & 0xFFFFFF, 0, 0, 0, 0,
+                          0, 0, 0, acc_rd32(p + 8), off + 12, end, NULL};
+        } else if (tag == 4 && length >= 16 && acc_rd32(p + 12) <= 1024) {
+            *d = (desc_t){D_COUNTER, 4, acc_rd32(p), acc_rd32(p + 4), acc_rd32(p + 8), 0, 0, 0, 0,
+                          0, 0, 0, acc_rd32(p + 12), off + 16, end, NULL};
         } else {
             PyObject *s = acc_py_sample(data, tag, off, end);
             if (s == NULL) {
@@ -655,7 +715,8 @@ walk:;
     for (uint32_t i = 0; i < nd; i++) {
         const desc_t *d = &descs[i];
         if ((d->what == D_FLOW ? acc_agent_sample(r, 0, d->cls, d->idx, d->seq, d->drops)
-                               : track_obj(r, d->obj)) < 0)
+             : d->what == D_COUNTER ? acc_agent_sample(r, 1, d->cls, d->idx, d->seq, 0)
+             : track_obj(r, d->obj)) < 0)
             goto done_rec;
     }
     /* phase 2: every sample to its readers */
@@ -674,6 +735,13 @@ walk:;
             int e = flow_fast(run, d, data, b, n, agent, ds, now, rec);
             Py_DECREF(ds);
             if (e < 0)
+                goto done_rec;
+            continue;
+        }
+        if (d->what == D_COUNTER) {
+            run->ncounter++;
+            int e = counter(run, d, data, b, agent, now, now_d, rec);
+            if (e < 0 || resync(run) < 0)
                 goto done_rec;
             continue;
         }
@@ -761,8 +829,10 @@ static PyObject *ingest_run(Ingest *self, PyObject *batch)
 
 static PyObject *ingest_counts(Ingest *self, PyObject *unused)
 {
-    return Py_BuildValue("{s:K,s:K,s:K}", "c_flow_samples", self->c_flows,
+    return Py_BuildValue("{s:K,s:K,s:K,s:K,s:K}", "c_flow_samples", self->c_flows,
                          "python_flow_samples", self->python_flows,
+                         "c_counter_samples", self->c_counters,
+                         "python_counter_samples", self->python_counters,
                          "python_datagrams", self->python_datagrams);
 }
 
@@ -832,6 +902,8 @@ static void ingest_dealloc(Ingest *self)
 {
     PyObject_GC_UnTrack(self);
     ingest_clear(self);
+    acc_counters_free(self->cc);
+    self->cc = NULL;
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
@@ -870,7 +942,7 @@ int acc_ingest_init(PyObject *module)
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
         if ((*names[i].dst = PyUnicode_InternFromString(names[i].s)) == NULL)
             return -1;
-    if (PyType_Ready(&IngestType) < 0)
+    if (acc_counters_init() < 0 || PyType_Ready(&IngestType) < 0)
         return -1;
     return PyModule_AddObjectRef(module, "Ingest", (PyObject *)&IngestType);
 }
