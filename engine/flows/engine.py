@@ -24,6 +24,8 @@ from .thresholds import Threshold
 # recorded, with or without definitions (with them: also the first 1000).
 KEYS_SEEN_SAMPLE = 16
 KEYS_SEEN_ACTIVE = 16
+# entries of unreported caches one housekeeping tick scans (FlowEngine.tick)
+SWEEP_BUDGET = 200_000
 
 
 def parse_agents(agents):
@@ -69,6 +71,8 @@ class FlowEngine:
         self._agent_on = False
         self._c_fast = False        # no enricher but the agent's: the C batch ingest may run
         self._stale = False
+        self._sweep_turn = 0
+        self._next_sources_sweep = 0.0
         self._skip = 0
         self.errors = 0
         self._task = None
@@ -111,8 +115,28 @@ class FlowEngine:
 
     def tick(self, now: float) -> None:
         """Once a second: end idle flows, flush activeTimeout records, re-arm and check
-        thresholds on counter metrics, forget flow keys not seen for an hour."""
-        for table in list(self.tables.values()):
+        thresholds on counter metrics, forget flow keys not seen for an hour.
+
+        Caches whose ended flows are reported (logged, IPFIX) are swept every tick. The
+        others only free memory by sweeping (queries skip idle flows anyway), so they take
+        turns: each tick sweeps the next ones until SWEEP_BUDGET entries have been scanned
+        (at least one cache), which keeps a tick's work bounded however many definitions and
+        agents there are."""
+        tables = list(self.tables.values())
+        quiet = [t for t in tables if not t.reports]
+        chosen = [t for t in tables if t.reports]
+        if quiet:
+            budget, n = SWEEP_BUDGET, 0
+            start = self._sweep_turn % len(quiet)
+            while n < len(quiet):
+                table = quiet[(start + n) % len(quiet)]
+                n += 1
+                chosen.append(table)
+                budget -= len(table.entries)
+                if budget <= 0:
+                    break
+            self._sweep_turn = start + n
+        for table in chosen:
             try:      # one definition's failure must not stop the others' housekeeping
                 table.sweep(now)
                 if table.exporter is not None:
@@ -140,6 +164,13 @@ class FlowEngine:
             old = now - 3600
             for k in [k for k, t in self.keys_seen.items() if t < old]:
                 del self.keys_seen[k]
+        if now >= self._next_sources_sweep:
+            # sampling-rate records of data sources not heard from for an hour (spoofed or
+            # gone agents), a pass over them once a minute
+            self._next_sources_sweep = now + 60.0
+            old = now - 3600
+            for k in [k for k, info in self.sources.items() if info[5] < old]:
+                del self.sources[k]
 
     def _metrics(self):
         core = self.core
