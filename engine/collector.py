@@ -21,6 +21,10 @@ except ImportError:   # no compiler at install time, or not Linux
     _net = None
 
 DEFAULT_QUEUE_BYTES = 64 * 1024 * 1024
+# Datagrams that waited longer than this in the receive queue are dropped when dequeued and
+# counted (sFlowQueueExpired): under overload the engine works on what is current rather than
+# a backlog that only tells about the past (docs/ingest.md, "Overload").
+DEFAULT_MAX_AGE = 1.0
 # One drain callback ingests at most this many datagrams / this long, then yields to the loop
 # so REST requests and script timers are served while ingest is saturated. Measured
 # (bench_ingest.py, docs/ingest.md): 512/10 ms, 256/4 ms and 128/2 ms sustain the same rate;
@@ -106,8 +110,9 @@ class ThreadReceiver:
     """Transport-like handle (close()) of the native receive thread and its loop reader."""
 
     def __init__(self, engine, sock: socket.socket, capacity: int,
-                 loop: asyncio.AbstractEventLoop):
+                 loop: asyncio.AbstractEventLoop, max_age: float = DEFAULT_MAX_AGE):
         self.ingest_batch = engine.ingest_batch
+        self.max_age = max(0.0, max_age)
         self.sock = sock
         self.loop = loop
         self.receiver = _net.Receiver(sock.fileno(), capacity)
@@ -125,10 +130,11 @@ class ThreadReceiver:
         if self.closed:
             return
         drain, ingest_batch, clock = self.receiver.drain, self.ingest_batch, time.perf_counter
+        max_age = self.max_age
         deadline = clock() + DRAIN_SECONDS
         n = 0
         while True:
-            batch = drain(DRAIN_BATCH)
+            batch = drain(DRAIN_BATCH, max_age)
             try:
                 ingest_batch(batch)
             except Exception as exc:  # ingest counts bad input itself; this is a bug
@@ -161,6 +167,23 @@ class ThreadReceiver:
         self.sock.close()
 
 
+def max_age_property(props) -> float:
+    """``sflow.receiver.maxage``: seconds a datagram may wait in the receive queue (0: no
+    limit); a WARNING and the default for anything else than a number >= 0."""
+    raw = props.get_str("sflow.receiver.maxage", "")
+    if raw in (None, ""):
+        return DEFAULT_MAX_AGE
+    try:
+        value = float(raw)
+        if value >= 0:
+            return value
+    except ValueError:
+        pass
+    log.warning(f"sflow.receiver.maxage={raw!r} is not a number of seconds >= 0, "
+                f"using {DEFAULT_MAX_AGE:g}")
+    return DEFAULT_MAX_AGE
+
+
 def receiver_kind(props) -> str:
     """'thread' or 'asyncio': what sflow.receiver asks for, limited to what can run here."""
     wanted = (props.get_str("sflow.receiver", "") or "thread").strip().lower()
@@ -190,12 +213,15 @@ async def start(engine, loop: asyncio.AbstractEventLoop | None = None):
     kind = receiver_kind(props)
     if kind == "thread":
         capacity = props.get_int("sflow.receiver.buffer", DEFAULT_QUEUE_BYTES)
+        max_age = max_age_property(props)
         try:
-            transport = ThreadReceiver(engine, sock, max(capacity, 65536), loop)
+            transport = ThreadReceiver(engine, sock, max(capacity, 65536), loop, max_age)
         except BaseException:
             sock.close()
             raise
-        log.info(f"sFlow receiver: thread, {transport.receiver.stats()['capacity']} byte queue")
+        log.info(f"sFlow receiver: thread, {transport.receiver.stats()['capacity']} byte queue, "
+                 f"datagrams older than {max_age:g} s dropped" if max_age else
+                 f"sFlow receiver: thread, {transport.receiver.stats()['capacity']} byte queue")
     else:
         transport, _ = await loop.create_datagram_endpoint(lambda: SflowProtocol(engine), sock=sock)
         log.info("sFlow receiver: asyncio")

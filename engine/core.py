@@ -132,6 +132,7 @@ class Engine:
             "sFlowHandlerErrors": s.handler_errors,
             "sFlowKernelDrops": self.kernel_drops.read(),
             "sFlowQueueDrops": self.queue_drops(),
+            "sFlowQueueExpired": self.queue_expired(),
             "cpuLoadProcess": min(1.0, (usage.ru_utime + usage.ru_stime) / elapsed / (os.cpu_count() or 1)),
             "cpuLoadSystem": min(1.0, os.getloadavg()[0] / (os.cpu_count() or 1)),
             "heapUsed": usage.ru_maxrss * 1024,
@@ -144,6 +145,12 @@ class Engine:
         """Datagrams the receive thread dropped because its queue was full (0 on asyncio)."""
         queue = self.receive_queue
         return queue.stats()["dropped"] if queue is not None else 0
+
+    def queue_expired(self) -> int:
+        """Datagrams dropped because they had waited longer than sflow.receiver.maxage in the
+        receive queue (0 on asyncio)."""
+        queue = self.receive_queue
+        return queue.stats()["expired"] if queue is not None else 0
 
 
 def _memory_limit() -> int:
