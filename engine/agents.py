@@ -18,8 +18,6 @@ from .sflow import attributes as _sflow
 
 DEFAULT_TIMEOUT = 120.0     # seconds: two missed polls at the longest usual interval (60 s)
 DEFAULT_MAX = 20000
-# at most this often the table looks for agents to forget (O(agents), not per datagram)
-EXPIRE_EVERY = 5.0
 
 
 class AgentStats:
@@ -229,16 +227,23 @@ class AgentTable:
         return stats
 
     def expire(self, now: float | None = None, force: bool = False) -> int:
-        """Forget agents not heard from for ``timeout`` seconds; runs at most every few
-        seconds unless forced. Returns how many were forgotten."""
+        """Forget agents not heard from for ``timeout`` seconds; returns how many. The pass
+        over the table runs only once one can be due: agents' last datagram times only move
+        forward, so the oldest one found by a pass bounds when the next can expire."""
         now = time.time() if now is None else now
         if not force and now < self._next_expiry:
             return 0
-        self._next_expiry = now + min(EXPIRE_EVERY, self.timeout / 4)
         old = now - self.timeout
-        gone = [a for a, r in self.by_address.items() if r.last_seen < old]
+        gone, oldest = [], float("inf")
+        for a, r in self.by_address.items():
+            seen = r.last_seen
+            if seen < old:
+                gone.append(a)
+            elif seen < oldest:
+                oldest = seen
         for a in gone:
             del self.by_address[a]
+        self._next_expiry = oldest + self.timeout
         self.expired += len(gone)
         return len(gone)
 
