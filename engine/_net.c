@@ -228,7 +228,8 @@ static void *receive_loop(void *arg)
                 trunc++;
             pushed += ring_push(self, &self->msgs[i], ts);
         }
-        if ((uint64_t)n > pushed)
+        int full = (uint64_t)n > pushed;
+        if (full)
             atomic_fetch_add_explicit(&self->dropped, (uint64_t)n - pushed, memory_order_relaxed);
         if (pushed) {
             uint64_t produced = atomic_load_explicit(&self->produced, memory_order_relaxed) + pushed;
@@ -252,6 +253,13 @@ static void *receive_loop(void *arg)
          * EAGAIN first (poll returns at once if more has arrived meanwhile) */
         if ((unsigned)n < self->batch && wait_readable(pfd))
             break;
+        /* The queue is full: the engine is that far behind. Receiving only to drop would take
+         * CPU the engine needs (on a small machine this thread shares its cores); pause and
+         * let the kernel drop what its buffer cannot hold (sFlowKernelDrops) meanwhile. */
+        if (full) {
+            struct timespec pause = {0, 1000000};
+            nanosleep(&pause, NULL);
+        }
     }
     return NULL;
 }

@@ -31,7 +31,7 @@ DEFAULT_MAX_AGE = 1.0
 # smaller slices answer REST sooner at saturation (a request needs several loop turns).
 DRAIN_BATCH = 64
 DRAIN_MAX = 256
-DRAIN_SECONDS = 0.005
+DRAIN_SECONDS = 0.002
 
 
 class SflowProtocol(asyncio.DatagramProtocol):

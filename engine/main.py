@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import signal
 import sys
@@ -34,6 +35,10 @@ async def run(engine: Engine, ready: asyncio.Event | None = None,
     await site.start()
     log.info(f"Listening, HTTP port {port}")
     engine.http_port = port
+    # what start-up made (modules, apps, scripts' bridges) lives as long as the process: out of
+    # the collector's sight, so a full collection walks only what ingest and queries keep
+    gc.collect()
+    gc.freeze()
     if ready is not None:
         ready.set()
     try:
