@@ -554,8 +554,7 @@ static int datagram(Run *run, PyObject *data, PyObject *src, PyObject *now)
         uint32_t at = n >= 28 ? acc_rd32(b + 4) : 0;
         Py_ssize_t alen = at == 1 ? 4 : at == 2 ? 16 : 0, off = 8 + alen;
         if (n >= 28 && acc_rd32(b) == 5 && alen && off + 16 <= n) {
-            uint32_t sub_agent = acc_rd32(b + off), seq = acc_rd32(b + off + 4),
-                     uptime = acc_rd32(b + off + 8), nsamples = acc_rd32(b + off + 12);
+            uint32_t nsamples = acc_rd32(b + off + 12);
             Py_ssize_t o = off + 16;
             int framed = nsamples <= 1024;
             for (uint32_t k = 0; framed && k < nsamples; k++) {
@@ -573,7 +572,6 @@ static int datagram(Run *run, PyObject *data, PyObject *src, PyObject *now)
             }
             if (framed)
                 goto walk;
-            (void)sub_agent, (void)seq, (void)uptime;
         }
     }
     /* the Python way, whole */
@@ -678,7 +676,6 @@ walk:;
         nd++;
         off = end;
     }
-    (void)n;
     run->datagrams++;
     run->bytes += (unsigned long long)PyBytes_GET_SIZE(data);
     /* the agent: known, admitted now, or refused (the table is full) */
