@@ -3,4 +3,5 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 . ./scripts/bootstrap.sh
-exec "$VENV/bin/python" -m engine.main "$@"
+# home (apps/, store/, conf.d/): $FLOWRT_HOME if set, else this checkout
+exec "$VENV/bin/python" -m engine.main --home "${FLOWRT_HOME:-$PWD}" "$@"

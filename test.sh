@@ -2,5 +2,6 @@
 # Run the whole test suite (creates .venv on first run). Extra arguments go to pytest.
 set -euo pipefail
 cd "$(dirname "$0")"
-FLOWRT_EXTRAS=test . ./scripts/bootstrap.sh
+# the history extra too: the history tests use the embedded chDB store (docs/testing.md)
+FLOWRT_EXTRAS=test,history . ./scripts/bootstrap.sh
 exec "$VENV/bin/python" -m pytest "$@"

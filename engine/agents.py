@@ -23,7 +23,7 @@ DEFAULT_MAX = 20000
 class AgentStats:
     __slots__ = ("agent", "sources", "datagrams", "datagrams_lost", "datagrams_out_of_order",
                  "datagrams_duplicate", "decode_errors", "last_seq", "sub_seq", "uptime",
-                 "first_seen", "last_seen", "samples", "ds_seq")
+                 "sub_agent", "first_seen", "last_seen", "samples", "ds_seq")
 
     def __init__(self, agent: str, now: float):
         self.agent = agent
@@ -34,7 +34,8 @@ class AgentStats:
         self.datagrams_duplicate = 0
         self.decode_errors = 0
         self.sub_seq: dict[int, int] = {}   # sub-agent id -> last datagram sequence number
-        self.uptime = 0
+        self.uptime = 0               # sysUpTime (ms) and sub-agent of the latest datagram
+        self.sub_agent = 0
         self.first_seen = now
         self.last_seen = now
         # kind -> [samples, lost, duplicates, out_of_order, drops]
@@ -47,6 +48,7 @@ class AgentStats:
         self.datagrams += 1
         self.last_seen = now
         self.uptime = uptime
+        self.sub_agent = sub_agent
         self.sources.add(src)
         last = self.sub_seq.get(sub_agent)
         if last is not None:

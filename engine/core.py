@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib
 import os
 import resource
+import socket
 import time
 from pathlib import Path
 from typing import Any, Callable
@@ -22,6 +23,7 @@ from .props import Properties
 # Order matters: later subsystems may use earlier ones (flows publish metrics, scripts use all).
 SUBSYSTEMS: list[str] = [
     "engine.metrics",
+    "engine.hosts",
     "engine.flows",
     "engine.forwarding",
     "engine.tenants",
@@ -29,6 +31,7 @@ SUBSYSTEMS: list[str] = [
     "engine.dns",
     "engine.geo",
     "engine.topology",
+    "engine.history",  # after the subsystems whose hooks it records
     "jsapi.runtime",  # last: scripts use every other subsystem
 ]
 
@@ -139,6 +142,32 @@ class Engine:
             "heapMax": _memory_limit(),
             "httpConnectionsCurrent": 0,
             "httpConnectionsTotal": 0,
+            **self._subsystem_stats(),
+        }
+
+    def _subsystem_stats(self) -> dict:
+        """Counters subsystems add to /analyzer/json (``analyzer_stats() -> dict``)."""
+        out: dict = {}
+        for sub in self.subsystems.values():
+            stats = getattr(sub, "analyzer_stats", None)
+            if stats is not None:
+                try:
+                    out.update(stats())
+                except Exception as exc:
+                    log.log.error("analyzer stats of %r failed: %r", sub, exc)
+        return out
+
+    def license_json(self) -> dict:
+        """/license/json in sFlow-RT's shape: an open-source engine has no licence key, host
+        binding, bandwidth cap or expiry, so every check is OK; ``bps`` is the sFlow received
+        (bits/s, averaged since start)."""
+        s = self.stats
+        elapsed = max(time.time() - s.start, 1e-6)
+        return {
+            "license": {"type": "open-source", "product": "flowrt", "license": "Apache-2.0",
+                        "host": socket.gethostname(), "host_ok": True, "max_bps_ok": True,
+                        "expires_ok": True},
+            "analyzer": {"bps": int(s.bytes * 8 / elapsed), "host": socket.gethostname()},
         }
 
     def queue_drops(self) -> int:

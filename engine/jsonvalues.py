@@ -15,3 +15,11 @@ def finite(obj):
     if isinstance(obj, (list, tuple, set, frozenset)):
         return [finite(v) for v in obj]
     return obj
+
+
+def whole(x):
+    """A float that is a whole number as an int (19900.0 -> 19900), as sFlow-RT's JSON writes
+    it; other values unchanged."""
+    if x.__class__ is float and x.is_integer():
+        return int(x)
+    return x

@@ -1,6 +1,8 @@
-"""flowrt entry point: ./start.sh -Dname=value ..."""
+"""flowrt entry point: `flowrt [--home DIR] -Dname=value ...` (./start.sh in a checkout),
+`flowrt get-app USER PROJECT`; `flowrt --help` lists the options."""
 from __future__ import annotations
 
+import argparse
 import asyncio
 import gc
 import os
@@ -10,7 +12,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from . import __version__, collector, log, props
+from . import __version__, bundled, collector, log, props
 from .core import Engine
 
 
@@ -50,21 +52,66 @@ async def run(engine: Engine, ready: asyncio.Event | None = None,
         await engine.stop()
 
 
+EPILOG = """\
+commands:
+  get-app USER PROJECT   install the sFlow-RT app github.com/USER/PROJECT into HOME/apps/
+  get-app url ZIP        install an app from a zip URL or file (restart flowrt to run it)
+
+home directory (apps/, store/, conf.d/): --home DIR, else $FLOWRT_HOME, else the current
+directory (./start.sh in a checkout uses the checkout).
+
+properties, lowest to highest precedence: built-in defaults, HOME/conf.d/*.conf (name=value
+lines), -Dsystem.propertyFiles=a.conf,b.conf, -D items in $RTPROP, -D arguments. Every
+property and its default: the Configuration table in README.md, and the commented example
+{example}
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="flowrt", allow_abbrev=False, formatter_class=argparse.RawDescriptionHelpFormatter,
+        usage="flowrt [--home DIR] [-Dname=value ...]\n       flowrt [--home DIR] get-app "
+              "USER PROJECT | get-app url ZIP\n       flowrt --version | --help",
+        description="flowrt: real-time sFlow analytics, a drop-in replacement for sFlow-RT "
+                    "(sFlow on UDP 6343, REST API and web UI on http://localhost:8008/).",
+        epilog=EPILOG.format(example=bundled.example_conf()))
+    parser.add_argument("--version", action="version", version=f"flowrt {__version__}")
+    parser.add_argument("--home", metavar="DIR",
+                        help="home directory (default: $FLOWRT_HOME, else the current directory)")
+    parser.add_argument("-D", dest="properties", action="append", default=[], metavar="name=value",
+                        help="set a system property, as in sFlow-RT (-Dhttp.port=8008)")
+    parser.add_argument("command", nargs="*", help=argparse.SUPPRESS)
+    return parser
+
+
+def home_dir(option: str | None, environ=os.environ) -> Path:
+    """--home, else FLOWRT_HOME, else the current directory (absolute, symlinks kept)."""
+    chosen = option or environ.get("FLOWRT_HOME") or os.getcwd()
+    return Path(os.path.abspath(os.path.expanduser(chosen)))
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    home = Path(os.environ.get("FLOWRT_HOME", Path(__file__).resolve().parent.parent))
+    args = build_parser().parse_args(argv)
+    home = home_dir(args.home)
+    if args.command[:1] == ["get-app"]:
+        from jsapi import getapp
+        return getapp.main(args.command[1:], home=home, prog="flowrt get-app")
+    if args.command:
+        print(f"flowrt: unexpected arguments {args.command}; properties are given as "
+              "-Dname=value (flowrt --help)", file=sys.stderr)
+        return 2
+    if not home.is_dir():
+        print(f"flowrt: home directory {home} does not exist", file=sys.stderr)
+        return 2
     try:
-        properties, rest = props.load(argv, home=home)
+        properties, _ = props.load([f"-D{item}" for item in args.properties], home=home)
     except props.PropertyError as exc:
         print(f"flowrt: {exc}", file=sys.stderr)
         return 2
-    if rest:
-        print(f"flowrt: unexpected arguments {rest}; properties are given as -Dname=value",
-              file=sys.stderr)
-        return 2
     log.setup(properties.get_str("log.level", "INFO") or "INFO")
     os.chdir(home)  # relative paths (apps/, store/, script.file) resolve against home, as in sFlow-RT
-    log.info(f"Starting flowrt {__version__}")
+    log.info(f"Starting flowrt {__version__}, home {home}")
     try:
         engine = Engine(properties, home)
         asyncio.run(run(engine))

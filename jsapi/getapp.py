@@ -1,9 +1,12 @@
-"""get-app.sh: install an sFlow-RT app from GitHub (or a zip URL/file) into apps/<name>.
+"""get-app: install an sFlow-RT app from GitHub (or a zip URL/file) into HOME/apps/<name>.
 
-    ./get-app.sh USER PROJECT        https://github.com/USER/PROJECT/archive/master.zip, or the
-                                     repository's default branch when there is no master
-    ./get-app.sh url URL|FILE.zip    any zip (the app is named after the zip's top folder,
+    flowrt get-app USER PROJECT      https://github.com/USER/PROJECT/archive/master.zip, or the
+    (./get-app.sh USER PROJECT)      repository's default branch when there is no master
+    flowrt get-app url URL|FILE.zip  any zip (the app is named after the zip's top folder,
                                      with a -master/-main suffix removed)
+
+HOME is the engine's home (engine.main: --home, FLOWRT_HOME, else the current directory;
+./get-app.sh uses its checkout).
 
 The zip's single top folder is stripped. An existing apps/<name> is never overwritten, and a
 zip holding absolute paths, '..' or links is refused before anything is written. Stdlib only
@@ -25,9 +28,9 @@ import urllib.request
 import zipfile
 from pathlib import Path, PurePosixPath
 
-USAGE = """Usage   : get-app.sh <github-user> <github-project>
-          get-app.sh url <zip URL or file>
-Example : get-app.sh sflow-rt browse-flows
+USAGE = """Usage   : {prog} <github-user> <github-project>
+          {prog} url <zip URL or file>
+Example : {prog} sflow-rt browse-flows
 Catalog : https://sflow-rt.com/download.php#applications"""
 
 TIMEOUT = 60
@@ -119,9 +122,9 @@ def install(data: bytes, apps_dir: Path, name: str | None = None) -> Path:
     return target
 
 
-def main(argv: list[str] | None = None, home: Path | None = None) -> int:
+def main(argv: list[str] | None = None, home: Path | None = None, prog: str = "get-app.sh") -> int:
     argv = sys.argv[1:] if argv is None else argv
-    home = Path(home or os.environ.get("FLOWRT_HOME") or Path(__file__).resolve().parent.parent)
+    home = Path(home or os.environ.get("FLOWRT_HOME") or os.getcwd())
     apps_dir = home / "apps"
     try:
         if len(argv) == 2 and argv[0] == "url":
@@ -137,7 +140,7 @@ def main(argv: list[str] | None = None, home: Path | None = None) -> int:
                 raise GetAppError("bad GitHub user or project name")
             target = install(github_zip(user, project), apps_dir, project)
         else:
-            print(USAGE, file=sys.stderr)
+            print(USAGE.format(prog=prog), file=sys.stderr)
             return 2
     except GetAppError as exc:
         print(f"get-app: {exc}", file=sys.stderr)

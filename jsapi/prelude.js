@@ -181,7 +181,9 @@
       return { status: 500, body: describe(e).message, type: 'text', error: describe(e) };
     }
     if (result === undefined || result === null) return { status: 204, type: 'none' };
-    if (typeof result === 'string') return { status: 200, body: result, type: 'text' };
+    // sFlow-RT JSON-encodes a string on a json route ($.getJSON callers parse it); other
+    // formats (txt, html, csv ...) get the text as is
+    if (typeof result === 'string' && req.format !== 'json') return { status: 200, body: result, type: 'text' };
     try { return { status: 200, body: JSON.stringify(result), type: 'json' }; }
     catch (e) { return { status: 500, body: describe(e).message, type: 'text', error: describe(e) }; }
   }

@@ -14,6 +14,7 @@ import os
 import re
 import threading
 import time
+from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +25,7 @@ from . import rewrite
 from .bridge import Isolate, JSError
 from .registry import JSThrow, RawJSON
 
-PRELUDE = (Path(__file__).with_name("prelude.js")).read_text(encoding="utf-8")
+PRELUDE = files(__package__).joinpath("prelude.js").read_text(encoding="utf-8")  # package data
 _FN_MARK = "\u0000fn"
 _WRAPGLOBALS = re.compile(r"^\s*//\s*wrapglobals\s*:\s*([A-Za-z_$][\w$]*)", re.M)
 _LOCATION = re.compile(r"\(?((?:[^()\s]+)):(\d+):\d+\)?")

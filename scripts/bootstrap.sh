@@ -12,7 +12,13 @@ if [ ! -f "$stamp" ] || ! grep -qx -- "$want" "$stamp" 2>/dev/null; then
   "$VENV/bin/python" -m pip install -q --upgrade pip >/dev/null 2>&1 || true
   spec="."
   [ -n "${FLOWRT_EXTRAS:-}" ] && spec=".[${FLOWRT_EXTRAS}]"
-  "$VENV/bin/python" -m pip install -q -e "$spec"
+  # pip's and setuptools' chatter goes to a log, shown in full only when the install fails
+  log="$VENV/.flowrt-install.log"
+  if ! "$VENV/bin/python" -m pip install -q -e "$spec" >"$log" 2>&1; then
+    cat "$log" >&2
+    echo "flowrt: installing failed (log: $log)" >&2
+    exit 1
+  fi
   # a test install also satisfies a plain start, so remember both
   { echo "$want"; [ -n "${FLOWRT_EXTRAS:-}" ] && echo "${want%-*}-base"; } > "$stamp"
 fi

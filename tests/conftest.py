@@ -79,7 +79,10 @@ class RunningEngine:
                        # tests count every datagram they send: a machine busy enough to keep
                        # one queued for a second must not drop it (tests/test_overload.py
                        # runs the default)
-                       "sflow.receiver.maxage": "0"})
+                       "sflow.receiver.maxage": "0",
+                       # chDB allows one data folder per process: engines record history
+                       # only in the tests that ask for it (tests/test_history_*.py)
+                       "history.enabled": "no"})
         values.update({k: str(v) for k, v in self.props.items()})
         self.engine = Engine(props.Properties(values), self.home)
         await self.engine.start()

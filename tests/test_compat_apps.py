@@ -144,8 +144,8 @@ def test_set_topology_from_script_is_the_rest_topology(eng):
 
 
 def test_link_metric_and_checked_set(eng):
-    """topology app: topologyLinkMetric(link, 'ifadminstatus,ifoperstatus') gives 4 entries
-    (each metric at both ends), and `if(!setTopology(body))` sees false for a bad body."""
+    """topology app: topologyLinkMetric(link, 'ifadminstatus,ifinoctets') gives 4 entries end
+    by end (node1's port, then node2's), and `if(!setTopology(body))` sees false for a bad body."""
     feed(eng, 2)
     agents = sorted(eng.engine.agents.by_address)[:2]
     topo = _topology(agents)
@@ -153,11 +153,16 @@ def test_link_metric_and_checked_set(eng):
     assert status == 200 and json.loads(body)["ok"] is True
     version = json.loads(body)["version"]
     rows = get_json(eng, f"{APP}/topology.js/linkmetric/json?link=s1-s2")
-    assert [r[:3] for r in rows] == [["ifadminstatus", agents[0], "4"], ["ifadminstatus", agents[1], "4"],
-                                     ["ifinoctets", agents[0], "4"], ["ifinoctets", agents[1], "4"]]
-    assert rows[0][3] == "up" and rows[2][3] > 0
+    assert [r[:3] for r in rows] == [["ifadminstatus", agents[0], "4"], ["ifinoctets", agents[0], "4"],
+                                     ["ifadminstatus", agents[1], "4"], ["ifinoctets", agents[1], "4"]]
+    assert rows[0][3] == "up" and rows[1][3] > 0 and rows[2][3] == "up"
+    # sFlow-RT's optional third argument names the node the direction starts from
+    from_s2 = get_json(eng, f"{APP}/topology.js/linkmetric/json?link=s1-s2&node=s2")
+    assert [r[:3] for r in from_s2] == [r[:3] for r in rows[2:] + rows[:2]]
+    assert [r[:3] for r in get_json(eng, f"{APP}/topology.js/linkmetric/json?link=s1-s2&node=s1")] == \
+        [r[:3] for r in rows]
     unmapped = get_json(eng, f"{APP}/topology.js/linkmetric/json?link=s2-s3")
-    assert unmapped[1] == ["ifadminstatus", None, None, None]        # s3 has no agent
+    assert unmapped == [["ifadminstatus", None, None, None], ["ifinoctets", None, None, None]] * 2
     status, body = get(eng, f"{APP}/topology.js/setchecked/json", b'{"links": {"x": {}}}', "POST")
     assert status == 200 and json.loads(body) == {"ok": False, "version": version}
     assert get_json(eng, "/topology/json") == topo

@@ -1,7 +1,9 @@
 """Flow, group, map and threshold routes against a running engine (real HTTP, real UDP)."""
+import json
 import math
 import threading
 import time
+import urllib.request
 
 import pytest
 
@@ -150,6 +152,26 @@ def test_flow_records_long_poll(make_engine):
         (r["flowID"] for r in all_recs), reverse=True)
     assert eng.get_json(f"/flows/json?flowID={all_recs[0]['flowID']}") == []
     assert {r["flowKeys"] for r in all_recs} == {f.src for f in gen.flows}
+
+
+def test_flow_record_values_whole_numbers(make_engine):
+    """Records of flows that ran (activeTimeout) carry their accumulated value; a whole value is
+    written as an integer ("value": 19900, as sFlow-RT), since Python clients such as
+    tail_flows.py print what they get."""
+    eng = make_engine()
+    gen = TrafficGenerator(Scenario(agents=1, flows=3, samples_per_second=100, seed=3))
+    assert eng.request("PUT", "/flow/ran/json", {"keys": "ipsource", "value": "bytes", "log": True,
+                                                 "activeTimeout": 1})[0] == 204
+    send_generated(eng, gen, 3)
+
+    def records():
+        with urllib.request.urlopen(eng.http_url + "/flows/json?name=ran&maxFlows=20") as reply:
+            text = reply.read().decode()
+        return text if len(json.loads(text)) >= 3 else None
+    text = eng.wait_for(records, 15)
+    values = [r["value"] for r in json.loads(text)]
+    assert all(type(v) is int and v > 0 for v in values), text
+    assert ".0," not in text and '.0}' not in text
 
 
 def test_datasource_sampling_rates(make_engine):

@@ -9,6 +9,7 @@ import subprocess
 import threading
 import zipfile
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import pytest
 
@@ -155,3 +156,21 @@ def test_installed_app_runs_after_restart(github, tmp_path):
         assert eng.get_json("/app/hello/scripts/hello.js/json") == {"hello": "world"}
     finally:
         eng.stop()
+
+
+def test_flowrt_get_app_installs_into_the_home(github, tmp_path):
+    """`flowrt get-app USER PROJECT`, the pip-install way: same download, into --home's apps/."""
+    import sys
+    base, routes = github
+    routes["/sflow-rt/browse-flows/archive/master.zip"] = make_zip(APP)
+    env = dict(os.environ, FLOWRT_GITHUB_URL=base, FLOWRT_GITHUB_API=base + "/api")
+    env.pop("FLOWRT_HOME", None)
+    flowrt = Path(sys.executable).parent / "flowrt"
+    home = tmp_path / "home"
+    home.mkdir()
+    r = subprocess.run([str(flowrt), "--home", str(home), "get-app", "sflow-rt", "browse-flows"],
+                       cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert "Installed apps/browse-flows" in r.stdout
+    assert (home / "apps" / "browse-flows" / "scripts" / "top.js").read_text() == APP["scripts/top.js"]
+    assert not (tmp_path / "apps").exists()

@@ -567,7 +567,9 @@ def test_new_transport_session_restarts_sequence_and_templates(collectors, own_s
     msgs = decode_all(col.drain())
     assert [(m["seq"], len(m["records"]), bool(m["template_ids"])) for m in msgs] == [
         (0, 1, True), (1, 1, False), (0, 1, True)]
-    assert msgs[0]["session"] == msgs[1]["session"] != msgs[2]["session"]
+    # the first two share a session; the third socket's port is the kernel's choice (it may
+    # hand out the same ephemeral port again), so the restart shows in sequence and template
+    assert msgs[0]["session"] == msgs[1]["session"]
 
 
 def test_a_template_that_failed_to_leave_is_sent_again(collectors, own_sender):

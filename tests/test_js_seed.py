@@ -86,8 +86,8 @@ def test_seed_scripts_start_unmodified_in_isolated_namespace(netns, tmp_path):
         assert any("WARNING: failed to load https://rules.emergingthreats.net" in l for l in lines)
 
         # the seed's own curl: enable elb.js's scaling through its HTTP handler
-        assert in_ns(netns, "/script/elb.js/json?state=enabled") == (200, "enabled")
-        assert in_ns(netns, "/script/elb.js/json") == (200, "disabled")
+        assert in_ns(netns, "/script/elb.js/json?state=enabled") == (200, '"enabled"')
+        assert in_ns(netns, "/script/elb.js/json") == (200, '"disabled"')
         # emerging.js defined its flow and group, with the flow handler attached
         flow = json.loads(in_ns(netns, "/flow/emerging/json")[1])
         assert flow["keys"] == "ipsource,ipdestination,group:ipdestination:emerging"

@@ -305,7 +305,9 @@ def test_prometheus_formatting():
     assert fam.samples[0].value == 0.5
     text = analyzer_text({"version": "1.0", "sFlowAgents": 3, "cpuLoadProcess": 0.25,
                           "updateAvailable": False})
-    assert text == "sflow_analyzer_agents 3\nsflow_analyzer_cpu_load_process 0.25\n"
+    assert text == ("# HELP sflow_analyzer_agents sFlow agents known\nsflow_analyzer_agents 3\n"
+                    "# HELP sflow_analyzer_cpu_load_process CPU load of the flowrt process (0..1)\n"
+                    "sflow_analyzer_cpu_load_process 0.25\n")
 
 
 def test_filter_matches(store):

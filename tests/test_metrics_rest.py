@@ -3,6 +3,9 @@ the generator (and real captures), compared with the generator's known true valu
 from __future__ import annotations
 
 import json
+import shutil
+import subprocess
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -172,8 +175,69 @@ def test_prometheus_analyzer(fed):
     fams = families_of(text(eng, "/prometheus/analyzer/txt"))
     assert all(len(samples) == 1 for samples in fams.values())
     assert fams["sflow_analyzer_agents"][0].value == 3
-    assert fams["sflow_analyzer_counter_samples"][0].value >= 27
+    assert fams["sflow_analyzer_counters_samples"][0].value >= 27
     assert fams["sflow_analyzer_datagrams_received"][0].value == eng.engine.stats.datagrams
+
+
+def test_license_json(fed):
+    """/license/json answers sFlow-RT's shape (the one path of its OpenAPI document that was
+    missing): what an open-source engine can say, every check OK."""
+    eng, _ = fed
+    status, body = status_of(eng, "/license/json")
+    assert status == 200
+    assert body["license"]["type"] == "open-source" and body["license"]["product"] == "flowrt"
+    assert all(body["license"][k] is True for k in ("host_ok", "max_bps_ok", "expires_ok"))
+    assert isinstance(body["analyzer"]["host"], str) and body["analyzer"]["host"]
+    assert isinstance(body["analyzer"]["bps"], int) and body["analyzer"]["bps"] > 0  # sFlow was received
+
+
+PROMTOOL = shutil.which("promtool")
+needs_promtool = pytest.mark.skipif(PROMTOOL is None, reason="promtool is not installed (apt-get install prometheus)")
+
+
+def promtool_problems(body: str) -> list[str]:
+    """What `promtool check metrics` (Prometheus' own linter) says about an exposition."""
+    run = subprocess.run([PROMTOOL, "check", "metrics"], input=body.encode(), capture_output=True,
+                         timeout=60)
+    return [line for line in (run.stdout + run.stderr).decode().splitlines() if line.strip()]
+
+
+@needs_promtool
+def test_prometheus_output_passes_promtool(fed):
+    """Every family has HELP text and a name the Prometheus linter accepts, in both
+    expositions, with counter, host, container and flow metrics present."""
+    eng, gen = fed
+    assert eng.request("PUT", "/flow/promflow/json", {"keys": "ipsource", "value": "bytes"})[0] == 204
+    eng.wait_datagrams(eng.engine.stats.datagrams + eng.send(gen.step(10.0)))
+    eng.wait_for(lambda: "promflow" in eng.get_json("/metrics/json"))
+    for path in ("/prometheus/analyzer/txt", "/prometheus/metrics/ALL/ALL/txt"):
+        body = text(eng, path)
+        assert "# HELP sflow_" in body
+        assert promtool_problems(body) == [], path
+    body = text(eng, "/prometheus/metrics/ALL/ifinoctets,promflow/txt")
+    assert "# HELP sflow_ifinoctets ifInOctets per second (sFlow generic interface record 0:1)" in body
+    assert "# HELP sflow_promflow flow promflow: bytes per second" in body
+
+
+@needs_promtool
+def test_every_builtin_metric_name_passes_promtool():
+    """All names the counter records can produce (not only those the generator sends), as
+    exported: names with abbreviated units (jvm_gc_ms) are exported in the base unit."""
+    from engine.metrics.catalog import DERIVED, _fields
+    from engine.metrics.store import MetricStore
+    from engine.rest.prometheus import help_line, metric_name
+    from engine.metrics.catalog import describe
+    names = sorted(set(_fields()) | set(DERIVED))
+    assert len(names) > 400
+    body = "".join(f"{help_line(metric_name(n), describe(n))}\n{metric_name(n)}{{agent=\"a\"}} 1\n"
+                   for n in names)
+    assert promtool_problems(body) == []
+    # the value follows the unit: 250 ms of GC per second is 0.25 s per second
+    from engine.rest.prometheus import metrics_text
+    store, t = MetricStore(), time.time()
+    store.update("10.0.0.1", "2.1", 2, 1, [{"counterBlock_tag": "0:2106", "gc_mS": 0, "gc_count": 0}], t - 1, 1000)
+    store.update("10.0.0.1", "2.1", 2, 2, [{"counterBlock_tag": "0:2106", "gc_mS": 250, "gc_count": 1}], t, 2000)
+    assert 'sflow_jvm_gc_seconds{agent="10.0.0.1",datasource="2.1"} 0.25' in metrics_text(store, "ALL", "jvm_gc_ms")
 
 
 def test_real_captures_give_interface_and_host_metrics(make_engine):

@@ -17,7 +17,7 @@ import urllib.parse
 import pytest
 
 from engine.sflow import encode
-from engine.sflow.gen import Scenario, TrafficGenerator, _Container
+from engine.sflow.gen import Scenario, TrafficGenerator, _Container, container_mac
 
 POLL = 0.5
 HOSTS = 4
@@ -64,7 +64,8 @@ class Swarm:
         agent = self.gen.agents[host]
         self.next_index += 1
         name = f"{service}.{self.next_index}.new{self.next_index}"
-        agent.containers.append(_Container(self.next_index, name, bytes(16)))
+        agent.containers.append(_Container(self.next_index, name, bytes(16),
+                                           container_mac(agent.number, self.next_index)))
         return name
 
     def remove(self, host: int, service: str, report_shutoff: bool = False) -> str:

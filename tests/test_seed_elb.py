@@ -60,7 +60,7 @@ def test_elb_scales_apache_replicas_with_load(tmp_path):
         assert api.updates == [] and api.replicas("apache") == 1
 
         # the blog's curl turns scaling on
-        assert fr.curl("/script/elb.js/json?state=enabled") == "enabled"
+        assert fr.curl("/script/elb.js/json?state=enabled") == '"enabled"'   # JSON, as sFlow-RT 3.0
         wait(lambda: api.replicas("apache") == 4, 45, "scale out to 4 replicas")
         fr.wait_log(r"INFO: apache set replicas=4", 5)
         n = polls_of(api)
@@ -76,7 +76,7 @@ def test_elb_scales_apache_replicas_with_load(tmp_path):
         assert lines == [f"apache set replicas={r}" for r in (2, 3, 4, 3, 2, 1)]
 
         # disabled again: load rises, nothing changes
-        assert fr.curl("/script/elb.js/json?state=disabled") == "disabled"
+        assert fr.curl("/script/elb.js/json?state=disabled") == '"disabled"'
         swarm.set_load("apache", *HIGH)
         n = polls_of(api)
         wait(lambda: polls_of(api) >= n + 4, 15, "four polls while disabled")

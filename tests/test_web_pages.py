@@ -94,7 +94,9 @@ def site(tmp_path_factory):
             return app
 
         mp.setattr(engine.rest, "build_app", build_with_pages)
-        eng = RunningEngine({}, home).start()
+        # history in chDB (the test install has it), recorded every second for the History tab
+        eng = RunningEngine({"history.enabled": "yes", "history.interval": "1",
+                             "history.flush": "0.2"}, home).start()
     traffic = harness.Traffic(eng.send).start()
     eng.wait_for(lambda: len(eng.engine.agents.by_address) >= 3, timeout=20)
     yield eng
@@ -218,6 +220,95 @@ def test_flows_page(open_page, site):
     site.wait_for(lambda: not [n for n in site.get_json("/flow/json") if n.startswith("flowrt_ui_")])
     page.errors[:] = [e for e in page.errors if "400" not in e]   # the rejected PUT above
     page.failed[:] = [f for f in page.failed if not f.startswith("400 ")]
+    assert_clean(page)
+
+
+def test_history_page(open_page, site):
+    import json, urllib.request
+    req = urllib.request.Request(site.http_url + "/flow/webtest_history/json", method="PUT",
+                                 data=json.dumps({"keys": "ipsource", "value": "bytes",
+                                                  "history": True}).encode(),
+                                 headers={"Content-Type": "application/json"})
+    urllib.request.urlopen(req, timeout=10).close()
+    # a few one-second intervals stored
+    site.wait_for(lambda: len(site.get_json("/history/flowseries/ALL/webtest_history/json?from=-1m"
+                                            "&step=1")["keys"]) >= 2
+                  and sum(x > 0 for x in site.get_json(
+                      "/history/flowseries/ALL/webtest_history/json?from=-1m&step=1")["values"][0]) >= 3,
+                  timeout=30)
+    page = open_page("/html/index.html#history")
+    page.wait_for("$('#h-flow option').filter(function(){return this.value==='webtest_history'}).length === 1", timeout=30)
+    page.eval("$('#h-flow').val('webtest_history').trigger('change')")
+    page.wait_for("$('#h-table tbody td.key').length >= 2 && +$('#chart-history').attr('data-series') >= 2 "
+                  "&& $('#h-title').text().indexOf('webtest_history') === 0", timeout=30)
+    assert harness.canvas_ink(page, "#chart-history canvas") > 0.005
+    series = page.eval("+$('#chart-history').attr('data-series')")
+    assert page.eval("$('#chart-history .stripchart-legend tbody tr').length") == series
+    assert "bits per second" in page.eval("$('#h-title').text()")
+    # the table lists the same keys, in the same order, as the REST answer for the range
+    keys = page.eval("$('#h-table tbody td.key').map(function(){return $(this).text()}).get()")
+    top = site.get_json("/history/topkeys/ALL/webtest_history/json?from=-1h&maxKeys=10")
+    assert keys[:3] == [r["key"] for r in top][:3]
+    assert "chdb" in page.eval("$('#h-store').text()")
+    page.screenshot("html-history")
+    # a custom range before the engine started: nothing stored there
+    page.eval("$('#h-range').val('custom').trigger('change')")
+    assert page.eval("$('#h-from').is(':visible') && $('#h-to').is(':visible')")
+    page.eval("$('#h-from').val('2001-01-01T00:00'); $('#h-to').val('2001-01-01T01:00'); $('#history-form').submit()")
+    page.wait_for("$('#h-table tbody').text().indexOf('no traffic stored') >= 0", timeout=20)
+    page.eval("$('#h-range').val('-15m').trigger('change')")
+    page.wait_for("$('#h-table tbody td.key').length >= 2", timeout=20)
+    assert_clean(page)
+
+
+# geometry of two elements in page pixels, for overlap checks
+RECT = "(function(sel){var r=document.querySelector(sel).getBoundingClientRect();" \
+       "return [r.left, r.top, r.right, r.bottom];})(%r)"
+
+
+def _overlap(a, b) -> bool:
+    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
+
+
+def test_flows_page_legend_of_20_keys_stays_clear(open_page):
+    """With 20 keys the top-N legend is 20 rows: it must cover neither the plot nor the table
+    header under the chart."""
+    page = open_page("/html/index.html#flows")
+    page.eval("$('#f-keys').val('ipsource,ipdestination,tcpdestinationport'); $('#f-value').val('bps');"
+              "$('#f-filter').val(''); $('#flow-form').submit()")
+    page.wait_for("$('#chart-flows .stripchart-legend tbody tr').length >= 20", timeout=40)
+    page.wait_for("$('#f-table tbody tr').length >= 20", timeout=20)
+    page.sleep(0.3)
+    legend = page.eval(RECT % "#chart-flows .stripchart-legend")
+    plot = page.eval(RECT % "#chart-flows canvas")
+    header = page.eval(RECT % "#f-table thead")
+    card = page.eval(RECT % "#flow-result .chart-card")
+    page.screenshot("html-flows-20-keys")
+    assert legend[3] - legend[1] > 200                      # 20 rows are shown
+    assert not _overlap(legend, plot), (legend, plot)
+    assert not _overlap(legend, header), (legend, header)
+    assert card[1] <= legend[1] and legend[3] <= card[3], (legend, card)   # inside its card
+    page.eval("$('#f-clear').click()")
+    assert_clean(page)
+
+
+def test_api_page_heartbeat_and_route_links(open_page, site):
+    """Opened directly on #api, the heartbeat turns live and stays live (the page itself loads
+    once); each route links to its own operation in the explorer, which opens it."""
+    page = open_page("/html/index.html#api")
+    page.wait_for("$('#api-links a').length > 30")
+    page.wait_for("$('#heartbeat').hasClass('ok') && $('#heartbeat-text').text() === 'live'", timeout=5)
+    page.sleep(6)
+    assert page.eval("$('#heartbeat').hasClass('ok') && $('#heartbeat-text').text()") == "live"
+    hrefs = page.eval("$('#api-links a').map(function(){return $(this).attr('href')}).get()")
+    assert len(set(hrefs)) == len(hrefs), "every route links somewhere of its own"
+    href = page.eval("$('#api-links a').filter(function(){return $(this).text().indexOf('GET/metric/{agent}/{metric}/json') === 0})"
+                     ".attr('href')")
+    assert href.startswith("../api/index.html#/metrics/")
+    page.goto(site.http_url + "/html/" + href)
+    page.wait_for("document.querySelectorAll('.opblock.is-open').length === 1", timeout=30)
+    opened = page.eval("document.querySelector('.opblock.is-open .opblock-summary-path').textContent")
+    assert opened.replace("\u200b", "") == "/metric/{agent}/{metric}/json"
     assert_clean(page)
 
 

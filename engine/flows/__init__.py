@@ -22,6 +22,12 @@ Flows
   ``flows_since(name=None, flow_id=-1, max_flows=100) -> list``   newest first (flow records)
   ``async wait_flows(name, flow_id, max_flows, timeout) -> list``  long-poll form
   ``subscribe_flows(callback(record), names=None) -> unsubscribe()``
+  ``subscribe_intervals(callback(name, start, end, rows), interval, select(spec) -> limit)
+      -> unsubscribe()``: per-interval totals of the selected definitions (history), rows
+      ``[(agent, dataSource, key, value)]``, value the scaled total over [start, end) as in a
+      logged flow record, at most ``limit`` of them plus the rest per location as "-other-";
+      nothing per sample (engine/flows/intervals.py). ``flush_intervals(now)`` publishes the
+      running interval at once (engine stop).
 
 Groups and maps
   ``set_groups(name, {label: [cidr, ...]}) -> None``   raises ``ValueError(reason)``

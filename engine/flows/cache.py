@@ -32,6 +32,7 @@ def idle_timeout(t: float) -> float:
 
 class FlowTable:
     exporter = None     # IPFIX export of ended and flushed flows (ipfix.ExportTable sets it)
+    intervals = None    # intervals.IntervalTotals while an interval subscriber wants this one
 
     def __init__(self, spec: FlowSpec, max_entries: int, emit_record: Callable, now: float):
         self.spec = spec
@@ -227,9 +228,10 @@ class FlowTable:
 
     @property
     def reports(self) -> bool:
-        """Whether ended flows are reported (logged without flowStart, or IPFIX-exported), so
-        that housekeeping must find them every second."""
-        return (self.spec.log and not self.spec.flow_start) or self.exporter is not None
+        """Whether ended flows are reported (logged without flowStart, IPFIX-exported, or
+        counted in interval totals), so that housekeeping must find them every second."""
+        return ((self.spec.log and not self.spec.flow_start) or self.exporter is not None
+                or self.intervals is not None)
 
     def sweep(self, now: float) -> None:
         """End idle flows; flush long-running logged or exported flows every activeTimeout
@@ -240,14 +242,19 @@ class FlowTable:
         reports = log or self.exporter is not None
         active_timeout = spec.active_timeout if reports and spec.active_timeout > 0 else None
         entries = self.entries
+        intervals = self.intervals
         ended, due = _scan(entries, now, idle, active_timeout)
         for fk in due:
             e = entries[fk]
             self.report(fk, e, log)
+            if intervals is not None:
+                intervals.restart(fk, e)
             e[2] = 0.0
             e[3] = now
         for fk in ended:
             e = entries.pop(fk)
+            if intervals is not None:
+                intervals.restart(fk, e)
             if reports and e[2] > 0:
                 self.report(fk, e, log)
 
@@ -262,6 +269,8 @@ class FlowTable:
         reports = log or self.exporter is not None
         for fk, e in smallest:
             del entries[fk]
+            if self.intervals is not None:
+                self.intervals.restart(fk, e)
             if reports and e[2] > 0:
                 self.report(fk, e, log)
         self.evicted += len(smallest)

@@ -7,6 +7,7 @@ import time
 from typing import Callable
 
 from .. import log
+from ..jsonvalues import whole
 from ..metrics.filters import compile_filter
 from ..metrics.selection import Selection, as_selection
 from ..sflow import attributes as _attributes
@@ -14,6 +15,7 @@ from . import keyfuncs  # noqa: F401  (registers the built-in key functions)
 from . import filters, pipeline
 from .cache import FlowTable
 from .groups import GroupStore, MapStore
+from .intervals import IntervalFeed, IntervalTotals
 from .ipfix import ExportTable
 from .journal import Journal
 from .spec import FlowSpec, check_name, plain, to_number
@@ -61,6 +63,7 @@ class FlowEngine:
         self.thresholds: dict[str, Threshold] = {}
         self.flow_journal = Journal(prop_int("flows.max", 1000), "name")
         self.event_journal = Journal(prop_int("events.max", 1000), "thresholdID")
+        self.intervals = IntervalFeed()          # per-interval totals (history): intervals.py
         self.keys_seen: dict[str, float] = {}
         self.sources: dict[tuple, list] = {}     # (agent, ds) -> [rate, seq0, pool0, seq, pool, t]
         self.enrichers: list[tuple[Callable, frozenset | None]] = []
@@ -107,7 +110,9 @@ class FlowEngine:
 
     async def _ticker(self) -> None:
         while True:
-            await asyncio.sleep(1.0)
+            # once a second, and at each interval boundary (history): the samples of an
+            # interval are those that arrived before it ended, within the loop's latency
+            await asyncio.sleep(min(1.0, max(0.01, self.intervals.next_boundary - time.time())))
             try:
                 self.tick(time.time())
             except Exception as exc:
@@ -115,13 +120,20 @@ class FlowEngine:
 
     def tick(self, now: float) -> None:
         """Once a second: end idle flows, flush activeTimeout records, re-arm and check
-        thresholds on counter metrics, forget flow keys not seen for an hour.
+        thresholds on counter metrics, forget flow keys not seen for an hour; at an interval
+        boundary, hand the definitions' totals to the interval subscribers (first: they read
+        the caches as they are, ended flows included).
 
-        Caches whose ended flows are reported (logged, IPFIX) are swept every tick. The
-        others only free memory by sweeping (queries skip idle flows anyway), so they take
-        turns: each tick sweeps the next ones until SWEEP_BUDGET entries have been scanned
-        (at least one cache), which keeps a tick's work bounded however many definitions and
-        agents there are."""
+        Caches whose ended flows are reported (logged, IPFIX, interval totals) are swept
+        every tick. The others only free memory by sweeping (queries skip idle flows anyway),
+        so they take turns: each tick sweeps the next ones until SWEEP_BUDGET entries have
+        been scanned (at least one cache), which keeps a tick's work bounded however many
+        definitions and agents there are."""
+        if self.intervals.due(now):
+            try:
+                self.intervals.publish(self.tables, now)
+            except Exception as exc:
+                log.log.error("flow intervals failed: %r", exc, exc_info=exc)
         tables = list(self.tables.values())
         quiet = [t for t in tables if not t.reports]
         chosen = [t for t in tables if t.reports]
@@ -405,11 +417,15 @@ class FlowEngine:
         except ValueError:
             if old is None or old.exporter is None:
                 raise
+            self.intervals.retire(old)
             old.clear(now)       # every template id in use: the old one's is needed
             table = make(fs, self.max_entries, self._emit_record, now)
         else:
             if old is not None:
+                self.intervals.retire(old)
                 old.clear(now)
+        if self.intervals.wants(fs):
+            table.intervals = IntervalTotals()
         table.set_thresholds([th for th in self.thresholds.values() if th.metric == name])
         self.tables[name] = table
         self._changed()
@@ -418,6 +434,7 @@ class FlowEngine:
         table = self.tables.pop(name, None)
         if table is None:
             return False
+        self.intervals.retire(table)
         table.clear(time.time())
         self._changed()
         return True
@@ -506,7 +523,7 @@ class FlowEngine:
 
     def _emit_record(self, table, fk: tuple, value: float, start: float, end: float) -> None:
         rec = {"name": table.name, "agent": fk[0], "dataSource": fk[1],
-               "flowKeys": table.key_string(fk), "value": value,
+               "flowKeys": table.key_string(fk), "value": whole(value),
                "start": int(start * 1000), "end": int(end * 1000)}
         self.flow_journal.append(rec, "flowID")
 
@@ -520,6 +537,36 @@ class FlowEngine:
 
     def subscribe_flows(self, callback: Callable, names=None) -> Callable[[], None]:
         return self.flow_journal.subscribe(callback, names)
+
+    def subscribe_intervals(self, callback: Callable, interval: float,
+                            select: Callable) -> Callable[[], None]:
+        """Per-interval totals of the definitions ``select(spec)`` picks (falsy: no; else the
+        most rows wanted, an int or True): at every multiple of ``interval`` seconds,
+        ``callback(name, start, end, [(agent, dataSource, key, value)])``
+        (engine/flows/intervals.py). One interval length for every subscriber (ValueError
+        otherwise). Returns unsubscribe()."""
+        now = time.time()
+        self.intervals.subscribe(callback, interval, select, now)
+        self._follow_intervals()
+
+        def unsubscribe():
+            self.intervals.unsubscribe(callback)
+            self._follow_intervals()
+        return unsubscribe
+
+    def _follow_intervals(self) -> None:
+        """Give the tables subscribers want an IntervalTotals, take it from the others."""
+        for table in self.tables.values():
+            wanted = self.intervals.wants(table.spec)
+            if wanted and table.intervals is None:
+                table.intervals = IntervalTotals(table.entries)
+            elif not wanted and table.intervals is not None:
+                table.intervals = None
+
+    def flush_intervals(self, now: float | None = None) -> None:
+        """Publish what the definitions counted since the last boundary now (engine stop)."""
+        if self.intervals.subscribers:
+            self.intervals.publish(self.tables, time.time() if now is None else now, final=True)
 
     # -- groups and maps ---------------------------------------------------------------------
     def set_groups(self, name: str, groups) -> None:

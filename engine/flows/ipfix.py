@@ -452,6 +452,8 @@ class ExportTable(FlowTable):
         for fk, e in self.entries.items():
             if e[2] > 0:
                 exporter.add(self, fk, e)
+                if self.intervals is not None:
+                    self.intervals.restart(fk, e)
                 e[2] = 0.0
         exporter.flush(now)
         exporter.close()

@@ -62,6 +62,22 @@ def plain(x: float):
     return int(x) if x == int(x) else x
 
 
+def _history(v) -> bool | int:
+    """``history``: record the definition's keys each history interval (docs/history.md).
+    false/absent: no (unless ``history.flows`` asks); true: yes, at most ``history.keys`` keys
+    per interval; a positive integer: yes, at most that many keys per interval."""
+    if v is None or v is False:
+        return False
+    if v is True:
+        return True
+    if isinstance(v, str) and v.lower() in ("true", "false", "yes", "no"):
+        return v.lower() in ("true", "yes")
+    n = to_number(v, "history", None)
+    if n != int(n) or n < 0:
+        raise ValueError("history must be a boolean or a positive number of keys")
+    return int(n) if n else False
+
+
 class FlowSpec:
     """A validated definition. ``as_json()`` is what GET /flow/{name}/json returns."""
 
@@ -117,6 +133,7 @@ class FlowSpec:
         self.active_timeout = number(spec, "activeTimeout", ACTIVE_TIMEOUT_DEFAULT)
         if self.active_timeout < 0:
             raise ValueError("activeTimeout must be >= 0")
+        self.history = _history(spec.get("history"))
         agg = spec.get("aggMode")
         if agg is not None:
             if not isinstance(agg, str) or agg.lower() not in AGG_MODES:
@@ -159,7 +176,7 @@ class FlowSpec:
             out["aggMode"] = self.raw.get("aggMode")
         if self.filter_text == "":
             del out["filter"]
-        for extra in ("ipfixCollectors",):
+        for extra in ("ipfixCollectors", "history"):
             if extra in self.raw:
                 out[extra] = self.raw[extra]
         for k in ("t", "activeTimeout"):

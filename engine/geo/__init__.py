@@ -15,11 +15,12 @@ import threading
 from pathlib import Path
 
 from .. import log
+from ..bundled import RESOURCES as _BUNDLED
 from . import keyfuncs  # noqa: F401  registers country:, asn:, oui:
 from .mmdb import CachedLookup, GeoDatabase, GeoError, asn_answer, country_answer
 from .oui import OuiError, OuiTable
 
-RESOURCES = Path(__file__).resolve().parent.parent.parent / "resources" / "geo"
+RESOURCES = _BUNDLED / "geo"
 BUNDLED = {"geo.country": RESOURCES / "flowrt-country.mmdb",
            "geo.asn": RESOURCES / "flowrt-asn.mmdb"}
 DEFAULT_CACHE_SIZE = 100000

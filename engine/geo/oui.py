@@ -11,9 +11,9 @@ file in one of these formats:
 from __future__ import annotations
 
 import csv
-import importlib.util
 import io
 import re
+from importlib.resources import files
 from pathlib import Path
 
 _BASE16 = re.compile(r"^[ \t]*([0-9A-Fa-f]{6})[ \t]+\(base 16\)[ \t]*([^\r\n]*)", re.M)
@@ -25,11 +25,13 @@ class OuiError(ValueError):
 
 
 def default_registry() -> Path:
-    # located without importing netaddr.eui.ieee, whose import indexes the whole file (~0.4 s)
-    spec = importlib.util.find_spec("netaddr")
-    if spec is None or not spec.submodule_search_locations:
-        raise OuiError("oui: PyPI netaddr is not installed; set oui.names")
-    return Path(list(spec.submodule_search_locations)[0]) / "eui" / "oui.txt"
+    """netaddr's copy of the IEEE registry, found as package data of netaddr.eui (importing
+    netaddr.eui is cheap; netaddr.eui.ieee would index the whole file, ~0.4 s)."""
+    try:
+        found = files("netaddr.eui").joinpath("oui.txt")
+    except ModuleNotFoundError:
+        raise OuiError("oui: PyPI netaddr is not installed; set oui.names") from None
+    return Path(str(found))
 
 
 def parse(text: str) -> dict[str, str]:

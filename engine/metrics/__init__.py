@@ -44,6 +44,9 @@ Providers (other subsystems contributing metrics, e.g. flows): ``add_provider(p)
 ``p.metric_entries(agents: set[str] | None, name: str, now: float) -> iterable[MetricEntry]``
 (``agents`` None = all). ``MetricEntry`` is in ``engine.metrics.provider``.
 
+Update subscribers (history): ``subscribe_updates(callback(agent, dataSource, values, now))
+-> unsubscribe()``, called after every counter sample with that sample's metrics.
+
 The sample path: ``update(agent, data_source, ds_class, seq, records, now, uptime=None)``
 takes one counter sample's decoded records (dicts with sflowtool field names and
 ``counterBlock_tag``). Formulas, units, timeouts and filter semantics: docs/metrics.md.

@@ -598,7 +598,7 @@ def _sfp_module(rec, prev, dt, out, virtual):
     _derive_sfp(rec, prev, dt, out, virtual)
 
 
-# tag -> RecordMap. 0:2001 (adapter MACs) and 0:2002 (parent) are handled by the store.
+# tag -> RecordMap. 0:2002 (parent) is handled by the store, 0:2001 (adapter MACs) by engine.hosts.
 RECORD_MAPS: dict[str, RecordMap] = {
     "0:1": RecordMap(_IF, _derive_if),
     "0:2": RecordMap(_ETH),

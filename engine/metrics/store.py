@@ -5,9 +5,10 @@ computing rates against the previous sample of the same data source, and merges 
 data source's ``values``. An index ``metric name -> {data source: value}`` lets a query over
 every agent read one metric's values without visiting each data source.
 
-A data source is current until it misses 3 polls (3 x its measured polling interval + 1 s),
-or for ``metrics.timeout`` seconds (default 60) while its interval is unknown; stale data
-sources are skipped by queries at once and removed by a sweep every few seconds.
+A data source is current until it misses 3 polls (3 x its measured polling interval + 1 s) on
+the wall clock or on its agent's sysUpTime, or for ``metrics.timeout`` seconds (default 60)
+while its interval is unknown; stale data sources are skipped by queries at once and removed by
+a sweep every few seconds (at once when the agent's clock shows them stale).
 """
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import ipaddress
 import math
 import time
 from itertools import islice
+from typing import Callable
 
 from .. import log
 from .aggregate import (SELECTIONS, MetricSpec, parse_metric, sort_key, split_list,
@@ -48,14 +50,14 @@ def flatten_agents(agents) -> list:
 
 class DataSource:
     __slots__ = ("agent", "id", "ds_class", "values", "prev", "last", "uptime", "seq", "samples",
-                 "interval", "expires", "parent")
+                 "interval", "expires", "parent", "sub", "deadline")
 
     def __init__(self, agent: "AgentState", ds_id: str, ds_class):
         self.agent = agent
         self.id = ds_id
         self.ds_class = ds_class
         self.values: dict = {}
-        self.prev: dict = {}          # record tag -> (record dict, time) of the previous sample
+        self.prev: dict = {}          # record tag -> (record, time, uptime, seq) of the previous sample
         self.last = 0.0               # time of the latest sample
         self.uptime = None            # agent sysUpTime (ms) at the latest sample
         self.seq = None
@@ -63,15 +65,19 @@ class DataSource:
         self.interval = None          # measured polling interval, seconds
         self.expires = 0.0
         self.parent = None            # data source id of the host_parent (virtual machines)
+        self.sub = None               # sub-agent whose datagrams carry it (whose clock it follows)
+        self.deadline = None          # agent clock (ms) after which it has missed 3 polls
 
 
 class AgentState:
-    __slots__ = ("address", "sources", "host")
+    __slots__ = ("address", "sources", "host", "clocks", "clock_next")
 
     def __init__(self, address: str):
         self.address = address
         self.sources: dict[str, DataSource] = {}
         self.host: DataSource | None = None   # the data source carrying host_descr (2.1 ...)
+        self.clocks: dict = {}        # sub-agent -> its latest sysUpTime (ms)
+        self.clock_next: dict = {}    # sub-agent -> no data source of it is stale before this
 
 
 class _RTMetricMap:
@@ -176,12 +182,16 @@ class MetricStore:
         self.index: dict[str, dict[DataSource, object]] = {}
         self.name_seen: dict[str, float] = {}
         self.providers: list = []
+        # callback(agent, data_source, values, now) after each counter sample (history)
+        self.update_subscribers: list = []
         self.selectors: dict[str, object] = {}
         # incremented whenever a data source's ifname or host_name appears, changes or goes:
         # the topology caches its node/port -> agent/ifIndex mapping against it
         self.names_version = 0
         self.counter_samples = 0
         self.ignored_samples = 0      # duplicates and out-of-order samples
+        # called with (agent, data source id) when a data source is removed (expired)
+        self.drop_listeners: list = []
         self._next_sweep = 0.0
         self._min_expires = _INF       # no data source expires before this (lower bound)
         self._next_query_sweep = 0.0
@@ -190,6 +200,17 @@ class MetricStore:
     # -- wiring ------------------------------------------------------------------------------
     def add_provider(self, provider) -> None:
         self.providers.append(provider)
+
+    def subscribe_updates(self, callback) -> Callable[[], None]:
+        """``callback(agent, data_source, values: dict, now)`` after every counter sample that
+        produced metrics (``values``: this sample's metrics, name -> value; do not keep or
+        change the dict). Runs on the sample path: it must be quick; an exception in it is
+        logged. Returns unsubscribe()."""
+        self.update_subscribers = self.update_subscribers + [callback]
+
+        def unsubscribe():
+            self.update_subscribers = [cb for cb in self.update_subscribers if cb is not callback]
+        return unsubscribe
 
     def add_agent_selector(self, name: str, fn) -> None:
         """``fn()`` returns a Selection (agent -> None or a data-source predicate) or an
@@ -209,30 +230,37 @@ class MetricStore:
         return self._c_config
 
     def handle_sample(self, sample, now: float) -> None:
-        uptime = None
+        uptime = sub = None
         engine = self.engine
         if engine is not None:
             stats = engine.agents.by_address.get(sample.agent)
-            if stats is not None:
-                uptime = stats.uptime
+            if stats is not None:         # the datagram carrying this sample
+                uptime, sub = stats.uptime, stats.sub_agent
         self.update(sample.agent, sample.data_source, sample.ds_class, sample.seq,
-                    sample.records(), now, uptime)
+                    sample.records(), now, uptime, sub)
 
     def handle_other(self, sample, now: float) -> None:
         if sample.kind != "rtmetric":
             return
-        uptime = None
+        uptime = sub = None
         if self.engine is not None:
             stats = self.engine.agents.by_address.get(sample.agent)
             if stats is not None:
-                uptime = stats.uptime
+                uptime, sub = stats.uptime, stats.sub_agent
         rec = {"counterBlock_tag": _RTMETRIC_TAG, "typed": sample.metrics_typed}
-        self.update(sample.agent, sample.datasource, None, None, [rec], now, uptime)
+        self.update(sample.agent, sample.datasource, None, None, [rec], now, uptime, sub)
 
     # -- sample path -------------------------------------------------------------------------
     def update(self, agent: str, data_source: str, ds_class, seq, records: list[dict],
-               now: float, uptime: int | None = None) -> None:
-        """One counter sample: records are dicts with sflowtool names and counterBlock_tag."""
+               now: float, uptime: int | None = None, sub_agent=None) -> None:
+        """One counter sample: records are dicts with sflowtool names and counterBlock_tag;
+        `uptime` is the sysUpTime (ms) of the datagram carrying it, `sub_agent` its sub-agent.
+
+        Time is the agent's (docs/metrics.md, "Time: the agent's clock"): a rate is the
+        increase divided by the difference of the two samples' sysUpTime, the polling interval
+        is measured the same way, and a data source that missed 3 polls on its agent's clock
+        goes, so the same datagrams give the same metrics whether they arrive in real time or
+        replayed fast. Arrival times are used only where the agent's clock says nothing."""
         if now >= self._next_sweep:
             self.sweep(now)
         a = self.agents.get(agent)
@@ -267,8 +295,8 @@ class MetricStore:
                     gap = 0
                 else:
                     elapsed = (uptime - ds.uptime) / 1000.0
-            if elapsed <= 0:
-                elapsed = now - ds.last
+            if elapsed <= 0 and (ds.interval is None or uptime is None):
+                elapsed = now - ds.last       # no agent clock to go by
             # the agent's clock (sysUpTime) measures the interval, missed polls divided out
             if 0 < gap <= 1000 and elapsed > 0:
                 ds.interval = elapsed / gap
@@ -281,7 +309,7 @@ class MetricStore:
                     break
         prev_map = ds.prev
         out: dict = {}
-        use_uptime = uptime is not None and ds.uptime is not None and uptime > ds.uptime
+        interval = ds.interval
         for rec in records:
             tag = rec.get("counterBlock_tag")
             m = _MAPS.get(tag)
@@ -293,9 +321,11 @@ class MetricStore:
                 continue
             p = prev_map.get(tag)
             if p is not None:
-                prec, ptime, puptime = p
-                if use_uptime and puptime is not None and uptime > puptime:
+                prec, ptime, puptime, pseq = p
+                if uptime is not None and puptime is not None and uptime > puptime:
                     dt = (uptime - puptime) / 1000.0
+                elif interval and seq is not None and pseq is not None and seq > pseq:
+                    dt = (seq - pseq) * interval     # clock stuck: the polls in between
                 else:
                     dt = now - ptime
                 if dt <= 0:
@@ -304,15 +334,21 @@ class MetricStore:
                 prec, dt = None, 0.0
             m.apply(rec, prec, dt, out, virtual)
             if m.needs_prev:
-                prev_map[tag] = (rec, now, uptime)
+                prev_map[tag] = (rec, now, uptime, seq)
         ds.seq = seq
         ds.uptime = uptime
         ds.last = now
         ds.samples += 1
-        interval = ds.interval
-        expires = ds.expires = now + (MISSED_POLLS * interval + 1.0 if interval else self.timeout)
+        patience = MISSED_POLLS * interval + 1.0 if interval else self.timeout
+        expires = ds.expires = now + patience
         if expires < self._min_expires:
             self._min_expires = expires
+        if uptime is not None:
+            ds.sub = sub_agent
+            # a data source seen once has no polling interval yet: only the wall clock (the
+            # metrics.timeout) retires it, so a slow first poll cannot erase it
+            ds.deadline = uptime + patience * 1000.0 if interval else None
+            self._agent_clock(a, sub_agent, uptime, ds.deadline)
         if not out:
             return
         if "ifname" in out or "host_name" in out:
@@ -334,6 +370,37 @@ class MetricStore:
         self.name_seen.update(dict.fromkeys(out, now))
         if "host_name" in out and (a.host is None or a.host is ds or a.host.expires < now):
             a.host = ds
+        for callback in self.update_subscribers:
+            try:
+                callback(agent, data_source, out, now)
+            except Exception as exc:
+                log.log.error("metric update subscriber %r failed: %r", callback, exc)
+
+    def _agent_clock(self, a: AgentState, sub, uptime: int, deadline: float | None) -> None:
+        """The agent (sub-agent) clock reached `uptime`: data sources of it whose deadline
+        passed (3 missed polls while it went on sending others) go, at once, as they would by
+        the wall clock when the datagrams arrive in real time. `deadline` is the one just
+        refreshed; clock_next is a lower bound of the others', so this scans an agent's data
+        sources only about once every 3 polls."""
+        clocks = a.clocks
+        if clocks.get(sub, uptime) > uptime:
+            a.clock_next[sub] = _INF          # restarted: the old deadlines are another epoch
+        clocks[sub] = uptime
+        nxt = a.clock_next.get(sub, _INF)
+        if deadline is not None and deadline < nxt:
+            a.clock_next[sub] = nxt = deadline
+        if uptime <= nxt:
+            return
+        soonest = _INF
+        for other in tuple(a.sources.values()):
+            d = other.deadline
+            if other.sub != sub or d is None:
+                continue
+            if d < uptime and other.uptime <= uptime:
+                self._drop(other)
+            elif d < soonest:
+                soonest = d
+        a.clock_next[sub] = soonest
 
     def _drop(self, ds: DataSource) -> None:
         a = ds.agent
@@ -352,6 +419,11 @@ class MetricStore:
                     del index[name]
                     self.name_seen.pop(name, None)
         ds.values = {}
+        for listener in self.drop_listeners:
+            try:
+                listener(a.address, ds.id)
+            except Exception as exc:
+                log.log.error("data source removal listener %r failed: %r", listener, exc)
 
     def sweep(self, now: float | None = None) -> int:
         """Remove stale data sources (and agents left without any); returns how many."""

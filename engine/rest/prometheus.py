@@ -1,5 +1,6 @@
 """Prometheus text exposition: /prometheus/metrics/{agent}/{metric}/txt and
-/prometheus/analyzer/txt (format 0.0.4; no # TYPE lines, every sample is untyped)."""
+/prometheus/analyzer/txt (format 0.0.4; no # TYPE lines, every sample is untyped). Every
+family has a # HELP line and a name that `promtool check metrics` accepts (docs/metrics.md)."""
 from __future__ import annotations
 
 import math
@@ -7,6 +8,7 @@ import re
 
 from aiohttp import web
 
+from ..metrics.catalog import describe
 from . import engine_of
 from .errors import BadRequest
 from .metrics import query_filter, store_of
@@ -16,10 +18,47 @@ CONTENT_TYPE = "text/plain; version=0.0.4"
 _BAD_CHARS = re.compile(r"[^a-zA-Z0-9_]")
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
 
+# Built-in metrics whose names carry an abbreviated unit, which Prometheus naming rejects:
+# exported in the base unit instead (name, factor). Everything else keeps sFlow-RT's name.
+RENAMED = {
+    "jvm_gc_ms": ("jvm_gc_seconds", 0.001),
+    "jvm_compilation_ms": ("jvm_compilation_seconds", 0.001),
+    "vdi_rtt_min_ms": ("vdi_rtt_min_seconds", 0.001),
+    "vdi_rtt_max_ms": ("vdi_rtt_max_seconds", 0.001),
+    "vdi_rtt_avg_ms": ("vdi_rtt_avg_seconds", 0.001),
+}
+
+# /analyzer/json fields: exported name (after sflow_analyzer_) where the rule below would give
+# a name the lint rejects, and the HELP text of each
+ANALYZER_NAMES = {"sFlowCounterSamples": "counters_samples"}
+ANALYZER_HELP = {
+    "uptime": "milliseconds since flowrt started",
+    "sFlowAgents": "sFlow agents known",
+    "sFlowBytesReceived": "bytes of sFlow datagrams received",
+    "sFlowDatagramsReceived": "sFlow datagrams received",
+    "sFlowFlowSamples": "sFlow flow samples received",
+    "sFlowCounterSamples": "sFlow counter samples received",
+    "sFlowDiscardSamples": "sFlow discarded-packet samples received",
+    "sFlowOtherSamples": "other sFlow samples received (custom metrics and flows)",
+    "sFlowDecodeErrors": "malformed sFlow datagrams and records, dropped",
+    "sFlowHandlerErrors": "samples a subsystem failed to process",
+    "sFlowKernelDrops": "UDP datagrams the kernel dropped (receive buffer full)",
+    "sFlowQueueDrops": "datagrams dropped because the receive queue was full",
+    "cpuLoadProcess": "CPU load of the flowrt process (0..1)",
+    "cpuLoadSystem": "CPU load of the system (0..1)",
+    "heapUsed": "memory used by flowrt, bytes",
+    "heapMax": "memory available, bytes",
+    "httpConnectionsCurrent": "open HTTP connections",
+    "httpConnectionsTotal": "HTTP connections accepted",
+}
+
 
 def metric_name(name: str) -> str:
-    name = PREFIX + _BAD_CHARS.sub("_", name)
-    return name
+    return PREFIX + _BAD_CHARS.sub("_", RENAMED.get(name, (name,))[0])
+
+
+def help_line(family: str, text: str) -> str:
+    return f"# HELP {family} " + text.replace("\\", "\\\\").replace("\n", "\\n")
 
 
 def label_value(value) -> str:
@@ -39,13 +78,19 @@ def number(value) -> str | None:
 
 
 def metrics_text(store, agents, metrics, flt=None) -> str:
-    """Numeric metrics of the selected data sources, grouped by metric name; a `host` label
-    when the agent reports host_name."""
+    """Numeric metrics of the selected data sources, grouped by metric name, each group after
+    its HELP line; a `host` label when the agent reports host_name."""
     entries = store.query_dump(agents, metrics, flt)
     hosts: dict[str, str | None] = {}
     groups: dict[str, list[str]] = {}
+    helps: dict[str, str] = {}
     for e in entries:
-        value = number(e["metricValue"])
+        name = e["metricName"]
+        raw = e["metricValue"]
+        renamed = RENAMED.get(name)
+        if renamed is not None and isinstance(raw, (int, float)) and not isinstance(raw, bool):
+            raw = raw * renamed[1]
+        value = number(raw)
         if value is None:
             continue
         agent = e["agent"]
@@ -54,10 +99,16 @@ def metrics_text(store, agents, metrics, flt=None) -> str:
         labels = f'agent="{label_value(agent)}",datasource="{label_value(e["dataSource"])}"'
         if hosts[agent]:
             labels += f',host="{label_value(hosts[agent])}"'
-        groups.setdefault(metric_name(e["metricName"]), []).append(f"{{{labels}}} {value}")
+        family = metric_name(name)
+        samples = groups.get(family)
+        if samples is None:
+            samples = groups[family] = []
+            helps[family] = describe(name, getattr(store, "engine", None))
+        samples.append(f"{{{labels}}} {value}")
     lines = []
-    for name, samples in groups.items():
-        lines.extend(name + s for s in samples)
+    for family, samples in groups.items():
+        lines.append(help_line(family, helps[family]))
+        lines.extend(family + s for s in samples)
     return "\n".join(lines) + ("\n" if lines else "")
 
 
@@ -69,14 +120,17 @@ def _host_name(store, agent: str) -> str | None:
 
 
 def analyzer_text(analyzer: dict) -> str:
-    """sFlowAgents -> sflow_analyzer_agents, cpuLoadProcess -> sflow_analyzer_cpu_load_process."""
+    """sFlowAgents -> sflow_analyzer_agents, cpuLoadProcess -> sflow_analyzer_cpu_load_process,
+    each with its HELP line."""
     lines = []
     for key, value in analyzer.items():
         text = number(value)
         if text is None:
             continue
         base = key[5:] if key.startswith("sFlow") else key
-        lines.append(f"{PREFIX}analyzer_{_CAMEL.sub('_', base).lower()} {text}")
+        family = f"{PREFIX}analyzer_{ANALYZER_NAMES.get(key) or _CAMEL.sub('_', base).lower()}"
+        lines.append(help_line(family, ANALYZER_HELP.get(key, f"analyzer {key}")))
+        lines.append(f"{family} {text}")
     return "\n".join(lines) + "\n"
 
 

@@ -1,4 +1,4 @@
-"""Server routes: /version, /analyzer/json, /agents/json, /status."""
+"""Server routes: /version, /analyzer/json, /license/json, /agents/json, /status."""
 from __future__ import annotations
 
 from aiohttp import web
@@ -14,6 +14,10 @@ async def version(request: web.Request) -> web.Response:
 
 async def analyzer(request: web.Request) -> web.Response:
     return json_response(request, engine_of(request).analyzer_json())
+
+
+async def license_(request: web.Request) -> web.Response:
+    return json_response(request, engine_of(request).license_json())
 
 
 async def agents(request: web.Request) -> web.Response:
@@ -35,5 +39,6 @@ async def status(request: web.Request) -> web.Response:
 def setup(app: web.Application, engine) -> None:
     app.router.add_get("/version", version)
     app.router.add_get("/analyzer/json", analyzer)
+    app.router.add_get("/license/json", license_)
     app.router.add_get("/agents/json", agents)
     app.router.add_get("/status", status)

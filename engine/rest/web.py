@@ -1,8 +1,8 @@
 """Web routes: / redirect, the status UI (/html/), shared app assets (/inc/), the API explorer
 (/api/), the OpenAPI document (/api-docs, /api.yml) and recent log lines (/log/json).
 
-Static files come from the resources/ folder that ships with flowrt (not from the engine home,
-so a test or a package install with its own home still gets the UI).
+Static files come from the resources that ship with flowrt (engine.bundled; not from the engine
+home, so a test or a package install with its own home still gets the UI).
 """
 from __future__ import annotations
 
@@ -13,10 +13,10 @@ import yaml
 from aiohttp import web
 
 from .. import log
+from ..bundled import RESOURCES
 from . import json_response
 from .errors import BadRequest, NotFound
 
-RESOURCES = Path(__file__).resolve().parents[2] / "resources"
 API_YML = RESOURCES / "api" / "api.yml"
 STATIC_TREES = ("html", "inc", "api")
 LOG_LEVELS = {"FINE": 0, "INFO": 1, "WARNING": 2, "SEVERE": 3}

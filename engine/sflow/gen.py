@@ -74,6 +74,7 @@ class Scenario:
     container_cpu: float = 0.1              # each container's CPU utilisation (of one CPU)
     container_bytes_in: float = 100_000.0   # container network bytes/s in
     container_bytes_out: float = 200_000.0  # container network bytes/s out
+    container_flows: bool = False           # flows run between the containers' MACs
     discards_per_second: float = 0.0        # discard samples (0:5) per agent per second
     discard_reasons: tuple = ((258, 0.5), (259, 0.3), (269, 0.2))   # acl, no_buffer, blackhole
     seed: int = 1
@@ -146,14 +147,21 @@ class _Port:
         self.counter_seq = 0
 
 
+def container_mac(agent_number: int, index: int) -> str:
+    """The MAC of container `index` (from 1) of agent `agent_number` (from 0): locally
+    administered, unlike the host's adapters (02...) and the flows' random MACs."""
+    return f"06{agent_number:04x}{index:06x}"
+
+
 class _Container:
     __slots__ = ("index", "name", "cpu_ms", "bytes_in", "bytes_out", "pkts_in", "pkts_out",
-                 "seq", "uuid")
+                 "seq", "uuid", "mac")
 
-    def __init__(self, index: int, name: str, uuid: bytes):
+    def __init__(self, index: int, name: str, uuid: bytes, mac: str):
         self.index = index
         self.name = name
         self.uuid = uuid
+        self.mac = mac
         self.cpu_ms = self.bytes_in = self.bytes_out = self.pkts_in = self.pkts_out = 0.0
         self.seq = 0
 
@@ -187,7 +195,8 @@ class Agent:
             service = sc.services[i % len(sc.services)]
             task = "".join(rng.choice("abcdefghijklmnopqrstuvwxyz0123456789") for _ in range(3))
             name = f"{service}.{i // len(sc.services) + 1}.{task}"
-            self.containers.append(_Container(i + 1, name, bytes(rng.getrandbits(8) for _ in range(16))))
+            self.containers.append(_Container(i + 1, name, bytes(rng.getrandbits(8) for _ in range(16)),
+                                              container_mac(number, i + 1)))
 
     # -- set-up ------------------------------------------------------------------------------
     def _make_flows(self, rng: random.Random) -> list[Flow]:
@@ -217,8 +226,14 @@ class Agent:
             if sc.ports > 1 and out_port >= in_port:
                 out_port += 1
             vlan = sc.vlans[rng.randrange(len(sc.vlans))]
-            f = Flow(agent=self.address, index=i, src_mac=f"02{rng.getrandbits(40):010x}",
-                     dst_mac=f"02{rng.getrandbits(40):010x}", src=src, dst=dst, proto=proto,
+            src_mac, dst_mac = f"02{rng.getrandbits(40):010x}", f"02{rng.getrandbits(40):010x}"
+            n = sc.containers if sc.hosts else 0
+            if sc.container_flows and n:
+                # container i mod n sends to the next one (or to itself when it is alone)
+                src_mac = container_mac(self.number, i % n + 1)
+                dst_mac = container_mac(self.number, (i + 1) % n + 1)
+            f = Flow(agent=self.address, index=i, src_mac=src_mac,
+                     dst_mac=dst_mac, src=src, dst=dst, proto=proto,
                      sport=sport, dport=dport, frame_size=size,
                      frames_per_second=sc.frames_per_second * weights[i] / total,
                      in_port=in_port, out_port=out_port, vlan=vlan, vxlan=vxlan, vtep=None)
@@ -409,6 +424,8 @@ class Agent:
             record("0:2000", encode.COUNTER_RECORDS["0:2000"]({
                 "hostname": c.name, "UUID": c.uuid, "machine_type": 3, "os_name": 2,
                 "os_release": "6.1.0-flowrt"})),
+            record("0:2001", encode.COUNTER_RECORDS["0:2001"]({"adaptor_list": [
+                {"ifIndex": c.index, "mac_list": [c.mac]}]})),
             record("0:2002", encode.u32(2) + encode.u32(1)),
             record("0:2101", encode.COUNTER_RECORDS["0:2101"]({
                 "vcpu_state": 1, "vcpu_cpu_mS": int(c.cpu_ms), "vcpu_cpuCount": 1})),
@@ -737,6 +754,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="container CPU utilisation (fraction of one CPU)")
     g.add_argument("--container-bytes", type=float, default=100000.0,
                    help="container network bytes/s in (out is twice this)")
+    g.add_argument("--container-flows", action="store_true",
+                   help="flows run between the containers' MACs (for host:macsource:vir_host_name)")
     g.add_argument("--flow", action="append", default=[], metavar="SPEC",
                    help="add an exact flow to agent 0, e.g. 'src=203.0.113.9,dst=10.2.0.5,"
                         "proto=udp,sport=53,dport=4444,size=1500,pps=50000,in=1,out=2' "
@@ -770,6 +789,7 @@ def scenario_from_args(a: argparse.Namespace) -> Scenario:
         host_name=a.host_name, host_cpu=a.host_cpu, containers=a.containers,
         services=tuple(a.services.split(",")), container_cpu=a.container_cpu,
         container_bytes_in=a.container_bytes, container_bytes_out=2 * a.container_bytes,
+        container_flows=a.container_flows,
         discards_per_second=a.discards, seed=a.seed, start_time=0.0)
 
 

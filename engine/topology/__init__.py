@@ -261,10 +261,13 @@ class Topology:
         return {"linkname": name, "localnode": port["node"], "localport": port["port"],
                 "remotenode": rnode, "remoteport": rport}
 
-    def link_metric(self, name, metrics) -> list[dict] | None:
-        """For each metric, its value at both ends of a link: [m1@end1, m1@end2, m2@end1, ...]
-        (ifadminstatus, ifoperstatus, ifinutilization ... of the ports' data sources). An end
-        whose agent or ifIndex is unknown gives ``{"metricName": m}`` alone."""
+    def link_metric(self, name, metrics, node=None) -> list[dict] | None:
+        """The metrics of a link's two ports, end by end as sFlow-RT answers: every metric of
+        node1's port, then every metric of node2's (node2's first when `node` names it: the
+        direction starting there), each ``{agent, dataSource, metricName, metricValue,
+        lastUpdate}`` (``topKeys`` too for a flow metric). A port without a value gives
+        ``{agent, dataSource, metricName}``; an end whose agent or ifIndex is unknown gives
+        ``{metricName}`` alone."""
         link = self.links.get(_text(name))
         if link is None:
             return None
@@ -272,18 +275,25 @@ class Topology:
         where = {v: k for k, v in port_of.items()}     # (node, port) -> (agent, ifindex)
         ends = [where.get((link["node1"], _text(link.get("port1")))),
                 where.get((link["node2"], _text(link.get("port2"))))]
+        if node is not None and _text(node) == link["node2"] and link["node1"] != link["node2"]:
+            ends.reverse()
         store = self._metrics()
         names = metrics if isinstance(metrics, list) else [m for m in str(metrics).split(",") if m]
         out = []
-        for m in names:
-            for end in ends:
+        for end in ends:
+            for m in names:
                 if end is None or store is None:
                     out.append({"metricName": m})
                     continue
                 agent, ifindex = end
-                value = store.query_metric(agent, f"{ifindex}.{m}")[0]
-                value["metricName"] = m
-                out.append(value)
+                found = store.query_metric(agent, f"{ifindex}.{m}")[0]
+                entry = {"agent": agent, "dataSource": ifindex, "metricName": m}
+                if "metricValue" in found:
+                    entry["metricValue"] = found["metricValue"]
+                    entry["lastUpdate"] = found["lastUpdate"]
+                    if "topKeys" in found:
+                        entry["topKeys"] = found["topKeys"]
+                out.append(entry)
         return out
 
     # -- graph -------------------------------------------------------------------------------

@@ -29,7 +29,7 @@ def _set(script, obj):
 
 _GLOBALS = {
     "setTopology": _set,
-    "topologyLinkMetric": lambda s, name, metrics, *_: _or_null(_t(s).link_metric(name, metrics)),
+    "topologyLinkMetric": lambda s, name, metrics, node=None, *_: _or_null(_t(s).link_metric(name, metrics, node)),
     "getTopology": lambda s: _t(s).get(),
     "topologyVersion": lambda s: _t(s).version,
     "topologyNodeNames": lambda s, *_: _t(s).node_names(),

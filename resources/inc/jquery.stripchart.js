@@ -77,6 +77,7 @@
       step: false,
       stack: false,
       mirror: false,
+      legendBelow: false, // true: the legend follows the plot instead of covering its top-left
       colors: [
         '#1f77b4', '#ff7f0e', '#2ca02c', '#d62728', '#9467bd', '#8c564b', '#e377c2',
         '#17becf', '#bcbd22', '#7f7f7f', '#393b79', '#ad494a', '#637939', '#8c6d31',
@@ -90,6 +91,12 @@
       var self = this;
       this.element.addClass('stripchart');
       this._canvas = $('<canvas></canvas>').appendTo(this.element);
+      if (this.options.legendBelow) {
+        // the plot keeps the element's height; the element grows to hold the legend under it
+        var h = this.element.height() || 240;
+        this.element.addClass('stripchart-legend-below').css('height', 'auto');
+        this._canvas.css('height', h + 'px');
+      }
       if (this.options.clickable) {
         this._canvas.addClass('clickable').on('click.stripchart', function (e) {
           var o = self.options, c = $(this), off = c.offset();
@@ -102,7 +109,8 @@
 
     _destroy: function () {
       this._canvas.off('.stripchart');
-      this.element.removeClass('stripchart').empty();
+      if (this.element.hasClass('stripchart-legend-below')) this.element.css('height', '');
+      this.element.removeClass('stripchart stripchart-legend-below').empty();
       this._canvas = this._legend = null;
     },
 
@@ -355,6 +363,10 @@
         html += '</tr>';
       }
       html += '</tbody></table>';
+      if (o.legendBelow) {
+        this._legend = $(html).css({ marginLeft: o.leftInset + 4 }).appendTo(this.element);
+        return;
+      }
       var pos = this._canvas.position();
       this._legend = $(html).css({ position: 'absolute', top: pos.top + o.topInset, left: pos.left + o.leftInset + 4 })
         .appendTo(this.element);

@@ -7,8 +7,9 @@
  *   type 'topn' : settings.metric = trend name whose points are {key:value} objects; the keys
  *                 of the selected (default newest) point become series, the rest are summed
  *                 (stack) or maxed into one grey "other" series. Clicking selects a time.
- * Other settings: stack, mirror, step, includeMillis, units, ymargin, colors, sep, keyName,
- * includeOther, otherStr, otherColor, legendHeadings, legendLinks, hrule [{value|name, color, scale}].
+ * Other settings: stack, mirror, step, includeMillis, units, ymargin, colors, sep, keyName, legendBelow,
+ * includeOther, otherStr, otherColor, legendHeadings, legendLinks, hrule [{value|name, color, scale}]
+ * (a rule's value, or db.trend.values[name], may be a number or a numeric string).
  */
 (function ($) {
   'use strict';
@@ -33,7 +34,7 @@
     $el.data('inmon-chart-token', token);
     $el.stripchart({
       clickable: topn, includeMillis: opt.includeMillis, stack: opt.stack,
-      mirror: opt.mirror, step: opt.step, base2: !!opt.base2
+      mirror: opt.mirror, step: opt.step, base2: !!opt.base2, legendBelow: !!opt.legendBelow
     });
 
     if (topn) {
@@ -61,6 +62,8 @@
       opt.hrule.forEach(function (r) {
         var value = r.value;
         if (value === undefined && r.name && db.trend.values) value = db.trend.values[r.name];
+        // apps keep thresholds edited in a form as the text typed ("100000")
+        if (typeof value === 'string' && value.trim() !== '') value = +value;
         if (typeof value === 'number' && isFinite(value)) out.push({ value: value, color: r.color, scale: r.scale });
       });
       return out;

@@ -346,8 +346,10 @@ $(function () {
         try { sessionStorage.setItem('flowrt_flow', JSON.stringify({ keys: keys, value: valueIn, filter: filter })); } catch (e) { /* private mode */ }
         if (flowDb.trend) $('#chart-flows').stripchart('destroy').off('stripchartclick');
         flowDb = { trend: new Trend() };
+        // up to 20 keys: the legend goes under the plot, where it covers neither the chart
+        // nor the table below it
         $('#chart-flows').chart({ type: 'topn', metric: 'top', stack: true, sep: ',', legendHeadings: flowQuery.keys,
-          units: unit[2] }, flowDb);
+          units: unit[2], legendBelow: true }, flowDb);
         $('#f-title').text('Top flows: ' + keys + (filter ? ' where ' + filter : ''));
         $('#f-table thead').html('<tr>' + flowQuery.keys.map(function (k) { return '<th>' + esc(k) + '</th>'; }).join('') +
           '<th>' + esc(unit[2]) + '</th></tr>');
@@ -538,19 +540,143 @@ $(function () {
   $('#log-level').on('change', function () { logPoller.stop(); logPoller.start(); });
   $('#log-search').on('input', renderLog);
 
+  // -- history ------------------------------------------------------------------------------
+  // Stored history (docs/history.md): a flow definition's top keys over a time range as a
+  // stacked chart of their rates plus the rest, from /history/flowseries.
+  var historyChart = null, historyUnits = {}, historyBusy = false;
+  var PALETTE = $.inmon.stripchart.prototype.options.colors, OTHER_COLOR = '#a9a9a9';
+
+  function historyRange() {
+    var r = $('#h-range').val();
+    if (r !== 'custom') return { from: r, to: 'now' };
+    var from = new Date($('#h-from').val()).getTime(), to = new Date($('#h-to').val()).getTime();
+    if (!isFinite(from) || !isFinite(to)) return null;
+    return { from: String(from), to: String(to) };
+  }
+  function historyStatus(text, bad) { $('#h-status').text(text).toggleClass('text-danger', !!bad).toggleClass('text-muted', !bad); }
+  function showStore(st) {
+    var rows = [['Mode', st.mode + (st.reason ? ' (' + st.reason + ')' : '')]];
+    if (st.target) rows.push(['Store', st.target + ', database ' + st.database + (st.cluster ? ', cluster ' + st.cluster : '')]);
+    if (st.node) rows.push(['Node', st.node]);
+    if (st.mode !== 'off') {
+      rows.push(['Interval', st.interval + ' s, kept ' + st.days + ' days']);
+      rows.push(['Recorded here', (st.flows || []).join(', ') || 'no flow definition']);
+      rows.push(['Rows written / buffered / dropped', [st.rowsWritten, st.rowsBuffered, st.rowsDropped].map(num).join(' / ')]);
+      if (!st.healthy) rows.push(['Last error', st.lastError || '']);
+    }
+    $('#h-store tbody').html(rows.map(function (r) { return '<tr><th>' + esc(r[0]) + '</th><td>' + esc(r[1]) + '</td></tr>'; }).join(''));
+  }
+  function loadHistoryNames(range) {
+    return getJSON('history/flows/json', { from: range.from === 'custom' ? '-30d' : range.from, to: range.to }).done(function (names) {
+      var sel = $('#h-flow'), cur = sel.val();
+      var list = names.map(function (n) { return n.name; });
+      if (cur && list.indexOf(cur) < 0) list.unshift(cur);
+      sel.html(list.map(function (n) { return '<option>' + esc(n) + '</option>'; }).join(''));
+      if (cur) sel.val(cur);
+    });
+  }
+  function drawHistory(name, res) {
+    var units = historyUnits[name] || { scale: 1, label: 'per second', total: 'value' };
+    var labels = res.keys.slice(), values = res.values.map(function (v) { return v.map(function (x) { return x * units.scale; }); });
+    var other = res.other.map(function (x) { return x * units.scale; });
+    var hasOther = other.some(function (x) { return x > 0; });
+    var colors = labels.map(function (k, i) { return PALETTE[i % PALETTE.length]; });
+    if (hasOther) { labels.push('-other-'); values.push(other); colors.push(OTHER_COLOR); }
+    if (!historyChart) historyChart = $('#chart-history').stripchart({ stack: true });
+    historyChart.stripchart('draw', { times: res.times, values: values, colors: colors, units: units.label,
+      legend: { labels: labels.map(function (k) { return k === '' ? '(total)' : k; }) } });
+    $('#h-title').text(name + ': top ' + res.keys.length + ' keys, ' + units.label + ', ' + res.step + ' s steps');
+  }
+  function pollHistory() {
+    if (historyBusy) return null;
+    var range = historyRange();
+    return getJSON('history/json').then(function (st) {
+      alive();
+      showStore(st);
+      var off = st.mode === 'off';
+      $('#h-off').toggle(off).text(off ? 'History is off on this node: ' + (st.reason || '') : '');
+      if (off || !range) return null;
+      return loadHistoryNames(range).then(function () {
+        var name = $('#h-flow').val();
+        if (!name) { historyStatus('no flow definition has stored history in this range'); return null; }
+        return showHistory(name, range);
+      });
+    }).fail(function (x) {
+      var reason = x && x.responseJSON && x.responseJSON.error;
+      historyStatus('history query failed: ' + (reason || (x && x.status)), true);
+    });
+  }
+  function showHistory(name, range) {
+    historyBusy = true;
+    var unitsReady = historyUnits[name] ? $.Deferred().resolve().promise() :
+      getJSON('flow/' + encodeURIComponent(name) + '/json').then(function (spec) {
+        historyUnits[name] = spec.value === 'bytes' ? { scale: 8, label: 'bits per second', total: 'bytes' } :
+          { scale: 1, label: spec.value + ' per second', total: spec.value };
+      }, function () { historyUnits[name] = { scale: 1, label: 'per second', total: 'value' }; return $.Deferred().resolve().promise(); });
+    var q = { from: range.from, to: range.to, maxKeys: $('#h-max').val() };
+    return unitsReady.then(function () {
+      return $.when(getJSON('history/flowseries/ALL/' + encodeURIComponent(name) + '/json', q),
+        getJSON('history/topkeys/ALL/' + encodeURIComponent(name) + '/json', q));
+    }).done(function (series, top) {
+      series = series[0]; top = top[0];
+      drawHistory(name, series);
+      var units = historyUnits[name];
+      $('#h-table thead').html('<tr><th>Key</th><th class="num">Average, ' + esc(units.label) + '</th><th class="num">Total, ' +
+        esc(units.total) + '</th></tr>');
+      $('#h-table tbody').html(top.map(function (k, i) {
+        return '<tr><td class="key"><span class="swatch" style="background:' + PALETTE[i % PALETTE.length] + '"></span>' +
+          esc(k.key === '' ? '(total)' : k.key) + '</td><td class="num">' + valueStr(k.value * units.scale) + '</td><td class="num">' +
+          valueStr(k.total) + '</td></tr>';
+      }).join('') || '<tr><td colspan="3" class="text-muted">no traffic stored in this range</td></tr>');
+      historyStatus(top.length + ' keys, updated ' + new Date().toLocaleTimeString());
+    }).fail(function (x) {
+      var reason = x && x.responseJSON && x.responseJSON.error;
+      historyStatus('history query failed: ' + (reason || (x && x.status)), true);
+    }).always(function () { historyBusy = false; });
+  }
+  function localInput(ms) {
+    var d = new Date(ms - new Date(ms).getTimezoneOffset() * 60000);
+    return d.toISOString().substring(0, 16);
+  }
+  $('#h-range').on('change', function () {
+    var custom = $(this).val() === 'custom';
+    $('#history').toggleClass('custom', custom);
+    if (custom && !$('#h-from').val()) { $('#h-from').val(localInput(Date.now() - 3600000)); $('#h-to').val(localInput(Date.now())); }
+    if (!custom) { historyPoller.stop(); historyPoller.start(); }
+  });
+  $('#h-flow,#h-max').on('change', function () { historyPoller.stop(); historyPoller.start(); });
+  $('#history-form').on('submit', function () { historyPoller.stop(); historyPoller.start(); return false; });
+  var historyPoller = new Poller(pollHistory, 30000);
+
   // -- api ----------------------------------------------------------------------------------
+  // The explorer's deep link to an operation: #/<first tag>/<operation id>, the id being the
+  // one Swagger UI uses (operationId, or the method and path with non-word characters as _).
+  function explorerLink(path, method, op) {
+    var id = op.operationId ? op.operationId.replace(/\W/g, '_') : method + path.replace(/\W/g, '_');
+    var tag = (op.tags && op.tags[0]) || 'default';
+    return '../api/index.html#/' + encodeURIComponent(tag) + '/' + encodeURIComponent(id);
+  }
   function loadApi() {
     return getJSON('api-docs').done(function (doc) {
+      alive();
       var paths = Object.keys(doc.paths || {}).sort();
       $('#api-links').html(paths.map(function (p) {
         var ops = doc.paths[p], methods = Object.keys(ops).filter(function (m) { return /^(get|put|post|delete)$/.test(m); });
         var summary = methods.map(function (m) { return ops[m].summary; }).filter(Boolean)[0] || '';
-        return '<a class="list-group-item list-group-item-action" href="../api/index.html#/' + '">' +
+        var href = methods.length ? explorerLink(p, methods[0], ops[methods[0]]) : '../api/index.html';
+        return '<a class="list-group-item list-group-item-action" href="' + esc(href) + '">' +
           '<span class="badge badge-light mr-2">' + methods.map(function (m) { return m.toUpperCase(); }).join(' ') + '</span>' +
           esc(p) + ' <small class="text-muted ml-2">' + esc(summary) + '</small></a>';
       }).join(''));
     });
   }
+
+  // The heartbeat does not depend on what the shown page polls (the API page loads once, the
+  // flows page polls every 5 s): /version every 2 s on every page.
+  function pollVersion() {
+    return $.ajax({ url: REST + 'version', dataType: 'text', timeout: 15000 }).done(alive);
+  }
+  new Poller(pollVersion, 2000).start();
 
   // -- navigation ---------------------------------------------------------------------------
   var pollers = {
@@ -558,6 +684,7 @@ $(function () {
     agents: [new Poller(pollAgents, 2000)],
     metrics: [new Poller(pollMetric, 1000)],
     flows: [new Poller(pollDefined, 5000)],
+    history: [historyPoller],
     apps: [new Poller(pollApps, 3000)],
     log: [logPoller],
     api: [new Poller(function () { return loadApi(); }, 3600000)],

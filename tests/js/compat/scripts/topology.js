@@ -18,7 +18,8 @@ setHttpHandler(function(req) {
     case 'setchecked':                    // the topology app's pattern: a bad body -> false
       return {ok: setTopology(req.body) ? true : false, version: topologyVersion()};
     case 'linkmetric':
-      var m = topologyLinkMetric(req.query.link[0], 'ifadminstatus,ifinoctets');
+      var m = req.query.node ? topologyLinkMetric(req.query.link[0], 'ifadminstatus,ifinoctets', req.query.node[0])
+                             : topologyLinkMetric(req.query.link[0], 'ifadminstatus,ifinoctets');
       return m.map(function(e) { return [e.metricName, e.agent || null, e.dataSource || null, e.metricValue === undefined ? null : e.metricValue]; });
     case 'get':
       return {topology: getTopology(), version: topologyVersion()};
