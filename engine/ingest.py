@@ -153,8 +153,8 @@ class IngestPath:
         """What the C path needs to know, read at the start of every batch and after
         invalidate(): the handler lists, whether flow samples may take the C pipeline path
         (the flows subsystem is their only reader; FlowEngine.c_ingest_config) and counter
-        samples the C metrics path (the metric store is their only reader;
-        MetricStore.c_counter_config)."""
+        samples the C metrics path (the metric store is their only reader, or the others skip
+        interface samples and only those take it; MetricStore.c_counter_config)."""
         eng = self.engine
         fh, ch = eng.flow_handlers, eng.counter_handlers
         flows = eng.subsystems.get("flows")
@@ -162,15 +162,20 @@ class IngestPath:
         fast = None
         if flows is not None and len(fh) == 1 and fh[0] == flows.on_flow_sample:
             fast = flows.c_ingest_config()
-        counters = None
-        if metrics is not None and len(ch) == 1 and ch[0] == metrics.handle_sample:
-            counters = metrics.c_counter_config()
+        counters, interfaces_only = None, False
+        if metrics is not None and ch and ch[0] == metrics.handle_sample:
+            # the other counter readers may only be ones that skip interface samples (the
+            # host learner): the C path then takes interface samples only
+            others = ch[1:]
+            if all(getattr(getattr(h, "__self__", None), "skips_interfaces", False)
+                   for h in others):
+                counters, interfaces_only = metrics.c_counter_config(), bool(others)
         if fast is None:
             return (fh, ch, eng.other_handlers, False, None, None, None, False, None, None,
-                    counters)
+                    counters, interfaces_only)
         pipeline, wanted, agent_on, keys_seen, sources = fast
         return (fh, ch, eng.other_handlers, True, flows, pipeline, wanted, agent_on, keys_seen,
-                sources, counters)
+                sources, counters, interfaces_only)
 
 
 def _accel_walk():

@@ -71,9 +71,12 @@ def make(python: bool, defs, thresholds=(), extra_handler=False):
     fe.set_map("svc", MAP)
     fe.set_map("labels", {"inside": ["src", "dst"]})
     fe.set_map("protos", {"tcp": [6], "udp": ["17"]})
-    eng.records, eng.events, eng.seen = [], [], []
+    eng.records, eng.events, eng.seen, eng.updates = [], [], [], []
     fe.subscribe_flows(eng.records.append)
     fe.subscribe_events(eng.events.append)
+    # a metric update subscriber (as history is): handed every counter sample's metrics
+    eng.subsystems["metrics"].subscribe_updates(
+        lambda agent, ds, values, now: eng.updates.append((agent, ds, dict(values), now)))
     for name, spec in defs:
         fe.set_flow(name, spec)
     for name, spec in thresholds:
@@ -122,6 +125,7 @@ def snapshot(eng, now: float) -> dict:
         "records": eng.records,
         "events": eng.events,
         "seen": eng.seen,
+        "updates": eng.updates,
         "metrics": metrics.query_dump("ALL", "ALL", now=now),
         "store": _store_state(metrics),
     }
@@ -135,8 +139,10 @@ def _store_state(store) -> dict:
         "counts": (store.counter_samples, store.ignored_samples, store.names_version,
                    store._min_expires, store._next_sweep),
         "sources": {(a, i): (ds.values, ds.prev, ds.last, ds.uptime, ds.seq, ds.samples,
-                             ds.interval, ds.expires, ds.parent, ds.ds_class)
+                             ds.interval, ds.expires, ds.parent, ds.ds_class, ds.sub,
+                             ds.deadline)
                     for a, st in store.agents.items() for i, ds in st.sources.items()},
+        "clocks": {a: (st.clocks, st.clock_next) for a, st in store.agents.items()},
         "hosts": {a: st.host.id if st.host is not None else None
                   for a, st in store.agents.items()},
         "index": {name: [(where(ds), v) for ds, v in entry.items()]
@@ -238,6 +244,7 @@ def test_captures_and_generator_every_definition():
     assert routes["python_flow_samples"] > 0
     # port counters went into the store in C; first samples, host and VM counters in Python
     assert routes["c_counter_samples"] > 100 and routes["python_counter_samples"] > 100
+    assert len(snap["updates"]) > 200
 
 
 @needs_c

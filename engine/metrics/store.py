@@ -226,7 +226,7 @@ class MetricStore:
                 _COUNTER_PLANS = counter_plans()
             # one tuple for the store's life: the C side keeps what it made of it
             self._c_config = (self, _COUNTER_PLANS, DataSource, AgentState, _round_float,
-                              MISSED_POLLS)
+                              MISSED_POLLS, _INF)
         return self._c_config
 
     def handle_sample(self, sample, now: float) -> None:
@@ -370,6 +370,11 @@ class MetricStore:
         self.name_seen.update(dict.fromkeys(out, now))
         if "host_name" in out and (a.host is None or a.host is ds or a.host.expires < now):
             a.host = ds
+        if self.update_subscribers:
+            self._notify(agent, data_source, out, now)
+
+    def _notify(self, agent: str, data_source: str, out: dict, now: float) -> None:
+        """A counter sample's metrics to the update subscribers (history)."""
         for callback in self.update_subscribers:
             try:
                 callback(agent, data_source, out, now)

@@ -111,6 +111,7 @@ int acc_agent_sample(AgentRecord *r, int kind, uint32_t ds_class, uint32_t ds_in
                      uint32_t seq, uint32_t drops);
 void acc_agent_decode_error(AgentRecord *r);
 unsigned long long acc_agent_uptime(AgentRecord *r);
+unsigned long long acc_agent_sub_agent(AgentRecord *r);
 
 /* _ingest.c */
 int acc_ingest_init(PyObject *module);

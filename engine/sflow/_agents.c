@@ -88,7 +88,7 @@ struct AgentRecord {
     PyObject *sources;              /* set of UDP source addresses */
     double first_seen, last_seen;
     unsigned long long datagrams, lost, out_of_order, duplicates, decode_errors;
-    unsigned long long uptime;
+    unsigned long long uptime, sub_agent;      /* of the latest datagram */
     map_t sub_seq;                  /* sub-agent id -> last datagram sequence number */
     map_t ds_seq[3];                /* (class << 32 | index) -> last sample sequence number */
     unsigned long long counts[3][NC];
@@ -100,6 +100,7 @@ void acc_agent_datagram(AgentRecord *r, uint32_t sub_agent, uint32_t seq, uint32
     r->datagrams++;
     r->last_seen = now;
     r->uptime = uptime;
+    r->sub_agent = sub_agent;
     int fresh;
     ment_t *e = map_entry(&r->sub_seq, sub_agent, &fresh);
     if (e == NULL) {
@@ -162,6 +163,11 @@ void acc_agent_decode_error(AgentRecord *r)
 unsigned long long acc_agent_uptime(AgentRecord *r)
 {
     return r->uptime;
+}
+
+unsigned long long acc_agent_sub_agent(AgentRecord *r)
+{
+    return r->sub_agent;
 }
 
 /* ------------------------------------------------------------------ Python methods */
@@ -358,7 +364,10 @@ static PyMemberDef rec_members[] = {
     {"first_seen", T_DOUBLE, offsetof(AgentRecord, first_seen), READONLY, NULL},
     {"last_seen", T_DOUBLE, offsetof(AgentRecord, last_seen), READONLY, NULL},
     {"datagrams", T_ULONGLONG, offsetof(AgentRecord, datagrams), READONLY, NULL},
-    {"uptime", T_ULONGLONG, offsetof(AgentRecord, uptime), READONLY, "sysUpTime (ms)"},
+    {"uptime", T_ULONGLONG, offsetof(AgentRecord, uptime), READONLY,
+     "sysUpTime (ms) of the latest datagram"},
+    {"sub_agent", T_ULONGLONG, offsetof(AgentRecord, sub_agent), READONLY,
+     "sub-agent of the latest datagram"},
     {"decode_errors", T_ULONGLONG, offsetof(AgentRecord, decode_errors), 0, NULL},
     {NULL}};
 

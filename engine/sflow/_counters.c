@@ -17,17 +17,17 @@
 #include "_counters.h"
 
 static PyObject *s_tagkey, *s_up, *s_down, *s_next_sweep, *s_min_expires, *s_counter_samples,
-    *s_ignored_samples, *s_timeout, *s_sum, *n_ifadmin, *n_ifoper, *n_ifinutil, *n_ifoututil,
+    *s_ignored_samples, *s_timeout, *s_sum, *s_update_subscribers, *s_notify, *s_agent_clock, *n_ifadmin, *n_ifoper, *n_ifinutil, *n_ifoututil,
     *n_ifinpkts, *n_ifoutpkts, *n_ifinoctets, *n_ifoutoctets, *n_pkts[2][3];
 
 #define MAX_FIELDS 48        /* counter_plans() offers no larger record */
 
 enum { DS_VALUES, DS_PREV, DS_LAST, DS_UPTIME, DS_SEQ, DS_SAMPLES, DS_INTERVAL, DS_EXPIRES,
-       DS_PARENT, NDS };
+       DS_PARENT, DS_SUB, DS_DEADLINE, NDS };
 static const char *ds_fields[NDS] = {"values", "prev", "last", "uptime", "seq", "samples",
-                                     "interval", "expires", "parent"};
-enum { AS_SOURCES, NAS };
-static const char *as_fields[NAS] = {"sources"};
+                                     "interval", "expires", "parent", "sub", "deadline"};
+enum { AS_SOURCES, AS_CLOCKS, AS_CLOCK_NEXT, NAS };
+static const char *as_fields[NAS] = {"sources", "clocks", "clock_next"};
 
 typedef struct {
     int idx;
@@ -53,6 +53,7 @@ struct CounterCtx {
     PyObject *config;               /* the config tuple these were made from (owned) */
     PyObject *store, *store_dict, *agents, *index, *name_seen, *round_float, *builtin_sum;
     double missed_polls;
+    PyObject *inf;                  /* store._INF, the "no deadline yet" of clock_next */
     Py_ssize_t ds_off[NDS], as_off[NAS];
     PyTypeObject *ds_type, *as_type;
     Plan *plans;
@@ -196,7 +197,7 @@ void acc_counters_free(CounterCtx *cc)
 }
 
 /* From MetricStore.c_counter_config(): (store, plans, DataSource, AgentState, _round_float,
- * MISSED_POLLS). NULL with an exception when it does not fit. */
+ * MISSED_POLLS, _INF). NULL with an exception when it does not fit. */
 CounterCtx *acc_counters_new(PyObject *config)
 {
     CounterCtx *cc = PyMem_Calloc(1, sizeof(CounterCtx));
@@ -204,7 +205,7 @@ CounterCtx *acc_counters_new(PyObject *config)
         PyErr_NoMemory();
         return NULL;
     }
-    if (!PyTuple_Check(config) || PyTuple_GET_SIZE(config) != 6)
+    if (!PyTuple_Check(config) || PyTuple_GET_SIZE(config) != 7)
         goto bad;
     cc->config = Py_NewRef(config);
     cc->store = PyTuple_GET_ITEM(config, 0);
@@ -213,8 +214,9 @@ CounterCtx *acc_counters_new(PyObject *config)
     cc->as_type = (PyTypeObject *)PyTuple_GET_ITEM(config, 3);
     cc->round_float = PyTuple_GET_ITEM(config, 4);
     cc->missed_polls = PyFloat_AsDouble(PyTuple_GET_ITEM(config, 5));
+    cc->inf = PyTuple_GET_ITEM(config, 6);
     if (PyErr_Occurred() || !PyDict_Check(plans) || !PyType_Check(cc->ds_type) ||
-        !PyType_Check(cc->as_type))
+        !PyType_Check(cc->as_type) || !PyFloat_CheckExact(cc->inf))
         goto bad;
     if (member_offsets(cc->ds_type, ds_fields, cc->ds_off, NDS) < 0 ||
         member_offsets(cc->as_type, as_fields, cc->as_off, NAS) < 0)
@@ -513,10 +515,55 @@ static int store_add(CounterCtx *cc, PyObject *name, long delta)
     return e;
 }
 
+/* MetricStore._agent_clock(a, sub, uptime, deadline): the sub-agent's clock reached uptime.
+ * Its bookkeeping here; the pass over the agent's data sources, when one can be due, in
+ * Python (which repeats the bookkeeping harmlessly before it). 0 or -1. */
+static int agent_clock(CounterCtx *cc, PyObject *a, PyObject *subo, unsigned long long uptime,
+                       PyObject *upo, PyObject *dl)
+{
+    PyObject *clocks = slot(a, cc->as_off[AS_CLOCKS]), *next = slot(a, cc->as_off[AS_CLOCK_NEXT]);
+    if (clocks == NULL || next == NULL || !PyDict_Check(clocks) || !PyDict_Check(next)) {
+        PyErr_SetString(PyExc_TypeError, "counters: AgentState clocks are not dicts");
+        return -1;
+    }
+    PyObject *cur = PyDict_GetItemWithError(clocks, subo);
+    unsigned long long cu;
+    if (cur == NULL && PyErr_Occurred())
+        return -1;
+    if (cur != NULL && (as_u64(cur, &cu) < 0 || cu > uptime) &&   /* restarted */
+        PyDict_SetItem(next, subo, cc->inf) < 0)
+        return -1;
+    if (PyDict_SetItem(clocks, subo, upo) < 0)
+        return -1;
+    PyObject *n = PyDict_GetItemWithError(next, subo);
+    double nxt;
+    if (n == NULL) {
+        if (PyErr_Occurred())
+            return -1;
+        nxt = PyFloat_AS_DOUBLE(cc->inf);
+    } else if (as_double(n, &nxt) < 0) {
+        PyErr_SetString(PyExc_TypeError, "counters: clock_next is not a number");
+        return -1;
+    }
+    if (dl != NULL && PyFloat_AS_DOUBLE(dl) < nxt) {
+        if (PyDict_SetItem(next, subo, dl) < 0)
+            return -1;
+        nxt = PyFloat_AS_DOUBLE(dl);
+    }
+    if ((double)uptime <= nxt)
+        return 0;
+    PyObject *r = PyObject_CallMethodObjArgs(cc->store, s_agent_clock, a, subo, upo,
+                                             dl != NULL ? dl : Py_None, NULL);
+    if (r == NULL)
+        return -1;
+    Py_DECREF(r);
+    return 0;
+}
+
 int acc_counters(CounterCtx *cc, const unsigned char *buf, Py_ssize_t rec_off,
                  Py_ssize_t rec_end, uint32_t nrec, uint32_t ds_class, PyObject *agent,
                  PyObject *ds_id, uint32_t seq, PyObject *now, double now_d,
-                 unsigned long long uptime)
+                 unsigned long long uptime, unsigned long long sub_agent)
 {
     if (ds_class == 3 || nrec > 32)
         return 0;           /* virtual data sources name their metrics vir_*: Python */
@@ -581,8 +628,10 @@ int acc_counters(CounterCtx *cc, const unsigned char *buf, Py_ssize_t rec_off,
         return 0;           /* stale: update() drops and remakes it */
     /* from here on this sample is ours */
     Py_INCREF(ds);
+    Py_INCREF(a);
     Py_INCREF(o_prev);
     int rc = -1;
+    PyObject *upo = NULL, *so = NULL, *subo = NULL, *dl = NULL;
     Out out;
     out.n = 0;
     Rec local[2], *recs = NULL;
@@ -610,14 +659,15 @@ int acc_counters(CounterCtx *cc, const unsigned char *buf, Py_ssize_t rec_off,
     } else {
         elapsed = (double)(long long)(uptime - ds_up) / 1000.0;
     }
-    if (elapsed <= 0)
-        elapsed = now_d - last;
+    if (elapsed <= 0 && o_interval == Py_None)
+        elapsed = now_d - last;         /* no agent clock to go by */
     /* the agent's clock (sysUpTime) measures the interval, missed polls divided out */
     if (0 < gap && gap <= 1000 && elapsed > 0)
         set_slot(ds, cc->ds_off[DS_INTERVAL], PyFloat_FromDouble(elapsed / (double)gap));
     if (store_add(cc, s_counter_samples, 1) < 0)
         goto done;
-    int use_uptime = uptime > ds_up;
+    PyObject *iv = slot(ds, cc->ds_off[DS_INTERVAL]);
+    double interval = iv != NULL && PyFloat_CheckExact(iv) ? PyFloat_AS_DOUBLE(iv) : 0.0;
     if (nrec <= 2) {
         recs = local;
     } else if ((recs = PyMem_Malloc(nrec * sizeof(Rec))) == NULL) {
@@ -625,7 +675,6 @@ int acc_counters(CounterCtx *cc, const unsigned char *buf, Py_ssize_t rec_off,
         goto done;
     }
 
-    PyObject *upo = NULL;
     for (uint32_t i = 0; i < nrec; i++) {
         const Plan *p = plans[i];
         Rec *r = &recs[i];
@@ -638,20 +687,24 @@ int acc_counters(CounterCtx *cc, const unsigned char *buf, Py_ssize_t rec_off,
         if (pent == NULL && PyErr_Occurred())
             goto done;
         if (pent != NULL) {
+            /* (record, time, uptime, seq) */
             double ptime;
-            unsigned long long pup;
-            if (!PyTuple_Check(pent) || PyTuple_GET_SIZE(pent) != 3 ||
+            unsigned long long pup, pseq;
+            if (!PyTuple_Check(pent) || PyTuple_GET_SIZE(pent) != 4 ||
                 !PyDict_Check(PyTuple_GET_ITEM(pent, 0)) ||
                 as_double(PyTuple_GET_ITEM(pent, 1), &ptime) < 0) {
                 PyErr_SetString(PyExc_TypeError, "counters: unexpected previous record");
                 goto done;
             }
             prec = PyTuple_GET_ITEM(pent, 0);
-            PyObject *puo = PyTuple_GET_ITEM(pent, 2);
-            if (use_uptime && puo != Py_None && as_u64(puo, &pup) == 0 && uptime > pup)
+            PyObject *puo = PyTuple_GET_ITEM(pent, 2), *pso = PyTuple_GET_ITEM(pent, 3);
+            if (puo != Py_None && as_u64(puo, &pup) == 0 && uptime > pup)
                 dt = (double)(long long)(uptime - pup) / 1000.0;
+            else if (interval && pso != Py_None && as_u64(pso, &pseq) == 0 && seq > pseq)
+                dt = (double)(long long)(seq - pseq) * interval;   /* clock stuck: the polls between */
             else
                 dt = now_d - ptime;
+            PyErr_Clear();
             if (dt <= 0)
                 prec = NULL;
         }
@@ -667,11 +720,12 @@ int acc_counters(CounterCtx *cc, const unsigned char *buf, Py_ssize_t rec_off,
             PyObject *d = rec_dict(p, r);
             if (d == NULL)
                 goto done;
-            if (upo == NULL && (upo = PyLong_FromUnsignedLongLong(uptime)) == NULL) {
+            if ((upo == NULL && (upo = PyLong_FromUnsignedLongLong(uptime)) == NULL) ||
+                (so == NULL && (so = PyLong_FromUnsignedLong(seq)) == NULL)) {
                 Py_DECREF(d);
                 goto done;
             }
-            PyObject *t = PyTuple_Pack(3, d, now, upo);
+            PyObject *t = PyTuple_Pack(4, d, now, upo, so);
             Py_DECREF(d);
             if (t == NULL || PyDict_SetItem(o_prev, p->shown, t) < 0) {
                 Py_XDECREF(t);
@@ -681,14 +735,11 @@ int acc_counters(CounterCtx *cc, const unsigned char *buf, Py_ssize_t rec_off,
         }
     }
     /* the data source's own fields */
-    PyObject *so = PyLong_FromUnsignedLong(seq);
-    if (so == NULL || (upo == NULL && (upo = PyLong_FromUnsignedLongLong(uptime)) == NULL)) {
-        Py_XDECREF(so);
-        Py_XDECREF(upo);
+    if ((so == NULL && (so = PyLong_FromUnsignedLong(seq)) == NULL) ||
+        (upo == NULL && (upo = PyLong_FromUnsignedLongLong(uptime)) == NULL))
         goto done;
-    }
-    set_slot(ds, cc->ds_off[DS_SEQ], so);
-    set_slot(ds, cc->ds_off[DS_UPTIME], upo);
+    set_slot(ds, cc->ds_off[DS_SEQ], Py_NewRef(so));
+    set_slot(ds, cc->ds_off[DS_UPTIME], Py_NewRef(upo));
     set_slot(ds, cc->ds_off[DS_LAST], Py_NewRef(now));
     PyObject *one = PyLong_FromLong(1);
     PyObject *samples = one ? PyNumber_Add(o_samples, one) : NULL;
@@ -696,8 +747,6 @@ int acc_counters(CounterCtx *cc, const unsigned char *buf, Py_ssize_t rec_off,
     if (samples == NULL)
         goto done;
     set_slot(ds, cc->ds_off[DS_SAMPLES], samples);
-    PyObject *iv = slot(ds, cc->ds_off[DS_INTERVAL]);
-    double interval = iv != NULL && PyFloat_CheckExact(iv) ? PyFloat_AS_DOUBLE(iv) : 0.0;
     double timeout;
     PyObject *to = store_get(cc, s_timeout);
     if (to == NULL || as_double(to, &timeout) < 0) {
@@ -705,7 +754,8 @@ int acc_counters(CounterCtx *cc, const unsigned char *buf, Py_ssize_t rec_off,
             PyErr_SetString(PyExc_TypeError, "counters: store.timeout is not a number");
         goto done;
     }
-    expires = now_d + (interval ? cc->missed_polls * interval + 1.0 : timeout);
+    double patience = interval ? cc->missed_polls * interval + 1.0 : timeout;
+    expires = now_d + patience;
     set_slot(ds, cc->ds_off[DS_EXPIRES], PyFloat_FromDouble(expires));
     PyObject *me = store_get(cc, s_min_expires);
     double min_expires;
@@ -722,6 +772,20 @@ int acc_counters(CounterCtx *cc, const unsigned char *buf, Py_ssize_t rec_off,
         }
         Py_DECREF(e);
     }
+    /* the agent's clock: this data source's deadline on it, and the others' (_agent_clock) */
+    if ((subo = PyLong_FromUnsignedLongLong(sub_agent)) == NULL)
+        goto done;
+    set_slot(ds, cc->ds_off[DS_SUB], Py_NewRef(subo));
+    double deadline = (double)uptime + patience * 1000.0;
+    if (interval) {
+        if ((dl = PyFloat_FromDouble(deadline)) == NULL)
+            goto done;
+        set_slot(ds, cc->ds_off[DS_DEADLINE], Py_NewRef(dl));
+    } else {
+        set_slot(ds, cc->ds_off[DS_DEADLINE], Py_NewRef(Py_None));
+    }
+    if (agent_clock(cc, a, subo, uptime, upo, dl) < 0)
+        goto done;
     /* the metrics: index, the data source's values, names seen (no plan makes ifname or
      * host_name, which update() also watches) */
     for (int i = 0; i < out.n; i++) {
@@ -752,6 +816,29 @@ int acc_counters(CounterCtx *cc, const unsigned char *buf, Py_ssize_t rec_off,
             PyDict_SetItem(cc->name_seen, out.name[i], now) < 0)
             goto done;
     }
+    /* the update subscribers (history) get the metrics as update() hands them over */
+    PyObject *subs = store_get(cc, s_update_subscribers);
+    if (subs == NULL)
+        goto done;
+    int want = PyObject_IsTrue(subs);
+    if (want < 0)
+        goto done;
+    if (want && out.n) {
+        PyObject *d = _PyDict_NewPresized(out.n);
+        if (d == NULL)
+            goto done;
+        for (int i = 0; i < out.n; i++) {
+            if (PyDict_SetItem(d, out.name[i], out.value[i]) < 0) {
+                Py_DECREF(d);
+                goto done;
+            }
+        }
+        PyObject *r = PyObject_CallMethodObjArgs(cc->store, s_notify, agent, ds_id, d, now, NULL);
+        Py_DECREF(d);
+        if (r == NULL)
+            goto done;
+        Py_DECREF(r);
+    }
     rc = 1;
 done:
     if (recs != NULL) {
@@ -762,7 +849,12 @@ done:
     }
     for (int i = 0; i < out.n; i++)
         Py_DECREF(out.value[i]);
+    Py_XDECREF(upo);
+    Py_XDECREF(so);
+    Py_XDECREF(subo);
+    Py_XDECREF(dl);
     Py_DECREF(o_prev);
+    Py_DECREF(a);
     Py_DECREF(ds);
     return rc;
 }
@@ -773,7 +865,9 @@ int acc_counters_init(void)
         {&s_tagkey, "counterBlock_tag"}, {&s_up, "up"}, {&s_down, "down"},
         {&s_next_sweep, "_next_sweep"}, {&s_min_expires, "_min_expires"},
         {&s_counter_samples, "counter_samples"}, {&s_ignored_samples, "ignored_samples"},
-        {&s_timeout, "timeout"}, {&n_ifadmin, "ifadminstatus"}, {&n_ifoper, "ifoperstatus"},
+        {&s_timeout, "timeout"}, {&s_update_subscribers, "update_subscribers"},
+        {&s_notify, "_notify"}, {&s_agent_clock, "_agent_clock"},
+        {&n_ifadmin, "ifadminstatus"}, {&n_ifoper, "ifoperstatus"},
         {&n_ifinutil, "ifinutilization"}, {&n_ifoututil, "ifoututilization"},
         {&n_ifinpkts, "ifinpkts"}, {&n_ifoutpkts, "ifoutpkts"}, {&n_ifinoctets, "ifinoctets"},
         {&n_ifoutoctets, "ifoutoctets"}, {&n_pkts[0][0], "ifinucastpkts"},

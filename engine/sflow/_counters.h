@@ -15,6 +15,6 @@ int acc_counters_fits(CounterCtx *cc, PyObject *config);
 int acc_counters(CounterCtx *cc, const unsigned char *buf, Py_ssize_t rec_off,
                  Py_ssize_t rec_end, uint32_t nrec, uint32_t ds_class, PyObject *agent,
                  PyObject *ds_id, uint32_t seq, PyObject *now, double now_d,
-                 unsigned long long uptime);
+                 unsigned long long uptime, unsigned long long sub_agent);
 
 #endif

@@ -46,6 +46,7 @@ typedef struct {
     int agent_on;               /* the agent enricher is active */
     PyObject *keys_seen, *sources;
     PyObject *counters;         /* MetricStore.c_counter_config() or None */
+    int interfaces_only;        /* other counter readers skip class 0: only it takes the C path */
 } Cfg;
 
 typedef struct {
@@ -69,9 +70,9 @@ static int cfg_load(Ingest *self, Cfg *cfg)
     PyObject *t = PyObject_CallNoArgs(self->config);
     if (t == NULL)
         return -1;
-    if (!PyTuple_Check(t) || PyTuple_GET_SIZE(t) != 11) {
+    if (!PyTuple_Check(t) || PyTuple_GET_SIZE(t) != 12) {
         Py_DECREF(t);
-        PyErr_SetString(PyExc_TypeError, "Ingest: config() must return an 11-tuple");
+        PyErr_SetString(PyExc_TypeError, "Ingest: config() must return a 12-tuple");
         return -1;
     }
     Py_XSETREF(cfg->tuple, t);
@@ -87,7 +88,8 @@ static int cfg_load(Ingest *self, Cfg *cfg)
     cfg->keys_seen = PyTuple_GET_ITEM(t, 8);
     cfg->sources = PyTuple_GET_ITEM(t, 9);
     cfg->counters = PyTuple_GET_ITEM(t, 10);
-    if (cfg->fast < 0 || cfg->agent_on < 0)
+    cfg->interfaces_only = PyObject_IsTrue(PyTuple_GET_ITEM(t, 11));
+    if (cfg->fast < 0 || cfg->agent_on < 0 || cfg->interfaces_only < 0)
         return -1;
     if (cfg->counters != Py_None && !acc_counters_fits(self->cc, cfg->counters)) {
         acc_counters_free(self->cc);
@@ -495,12 +497,14 @@ static int counter(Run *run, const desc_t *d, PyObject *data, const unsigned cha
                    PyObject *agent, PyObject *now, double now_d, PyObject *rec)
 {
     Ingest *self = run->self;
-    if (run->cfg.counters != Py_None && self->cc != NULL) {
+    if (run->cfg.counters != Py_None && self->cc != NULL &&
+        (!run->cfg.interfaces_only || d->cls == 0)) {
         PyObject *ds = acc_data_source(d->cls, d->idx);
         if (ds == NULL)
             return -1;
         int r = acc_counters(self->cc, b, d->rec, d->end, d->nrec, d->cls, agent, ds, d->seq, now,
-                             now_d, acc_agent_uptime((AgentRecord *)rec));
+                             now_d, acc_agent_uptime((AgentRecord *)rec),
+                             acc_agent_sub_agent((AgentRecord *)rec));
         Py_DECREF(ds);
         if (r > 0) {
             self->c_counters++;
