@@ -280,8 +280,11 @@ class Flowrt:
                 "unaccounted": 0}
         lost["unaccounted"] = max(0, sent - got - lost["kernel"] - lost["queue"] - lost["expired"])
         samples = a1["sFlowFlowSamples"] - a0["sFlowFlowSamples"]
-        return {"sent": _sent_samples(counts, sent), "processed": samples,
-                "lost": sum(lost.values()), "detail": lost,
+        sent_samples = _sent_samples(counts, sent)
+        # in flow samples, as sfacctd's; the detail is in datagrams
+        return {"sent": sent_samples, "processed": samples,
+                "lost": max(0, sent_samples - samples) if any(lost.values()) else 0,
+                "detail": {f"{k} datagrams": v for k, v in lost.items()},
                 "cpu_us": (_cpu_seconds(self.proc.pid) - cpu0) / max(got, 1) * 1e6}
 
     def close(self):
@@ -377,7 +380,7 @@ def bench_udp(setup: str, rates, seconds: float, repeat: int, collectors) -> lis
                         cpu = f", {r['cpu_us']:.1f} us CPU/datagram" if r["cpu_us"] == r["cpu_us"] \
                             else ""
                         print(f"  {c.name:8s} {rate:>9,} samples/s run {i}: sent {r['sent']:>10,}, "
-                              f"processed {r['processed']:>10,}, lost {r['lost']:>8,}"
+                              f"processed {r['processed']:>10,}, lost {r['lost']:>8,} samples"
                               f"{' (' + detail + ')' if detail else ''}{cpu}", flush=True)
                     if not ok:
                         break
