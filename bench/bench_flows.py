@@ -9,8 +9,8 @@
 
 udp: the overflowd capture (../shared/testdata/sflow/overflowd, 5.855 flow samples per
 datagram) is replayed over loopback by a separate sender process (one sendmmsg per ms) to a
-flowrt engine process (python -m engine.main) with the 5 definitions f1..f5 of issue 13, and
-then, in the same run, to pmacct's sfacctd (Debian package pmacct) with 5 memory-plugin
+flowrt engine process (python -m engine.main, history recording off unless --history) with the
+5 definitions f1..f5 of issue 13, and then, in the same run, to pmacct's sfacctd (Debian package pmacct) with 5 memory-plugin
 aggregations of the same keys. Offered rates go up (--rates, flow samples/s); a rate passes
 only if `--repeat` (2) runs of `--seconds` (30) each lose nothing: every datagram sent counted
 by the collector (flowrt: processed, none dropped by the kernel, the receive queue or its time
@@ -352,8 +352,11 @@ class Sfacctd:
         self.proc.wait(10)
 
 
-def bench_udp(setup: str, rates, seconds: float, repeat: int, collectors) -> list:
-    """The highest rate each collector takes without loss in `repeat` runs of `seconds`."""
+def bench_udp(setup: str, rates, seconds: float, repeat: int, collectors,
+              history: bool = False) -> list:
+    """The highest rate each collector takes without loss in `repeat` runs of `seconds`.
+    flowrt runs without history recording (history.enabled=no) unless `history`: the
+    comparison is with sfacctd's in-memory aggregation."""
     pinned = setup == "pinned"
     collector_cpus, sender_cpus = ({0}, {1}) if pinned else (None, None)
     dgs, counts = replay_datagrams(10_000 if setup == "agents10k" else 0)
@@ -368,7 +371,8 @@ def bench_udp(setup: str, rates, seconds: float, repeat: int, collectors) -> lis
             print("  sfacctd/pmacct not installed (apt-get install pmacct): skipped")
             continue
         with tempfile.TemporaryDirectory(prefix="flowrt-bench-") as home:
-            c = cls(collector_cpus, home)
+            c = cls(collector_cpus, home) if cls is Sfacctd else \
+                cls(collector_cpus, home, extra=() if history else ("-Dhistory.enabled=no",))
             best = None
             try:
                 for rate in rates:
@@ -541,6 +545,8 @@ def main() -> None:
     udp.add_argument("--seconds", type=float, default=30.0, help="length of one run")
     udp.add_argument("--repeat", type=int, default=2, help="runs that must all lose nothing")
     udp.add_argument("--collectors", default="flowrt,sfacctd")
+    udp.add_argument("--history", action="store_true",
+                     help="flowrt records history too (history.enabled=yes, embedded chDB)")
     sub.add_parser("inprocess", help="CPU per flow sample in one process")
     sub.add_parser("ratio", help="CPU per datagram, 10,000 agents against 1")
     pipe = sub.add_parser("pipeline", help="the flow-cache microbenchmark (generator traffic)")
@@ -559,7 +565,8 @@ def main() -> None:
         collectors = [known[c.strip()] for c in args.collectors.split(",") if c.strip()]
         results = []
         for setup in (SETUPS if args.setup == "all" else (args.setup,)):
-            results += bench_udp(setup, rates, args.seconds, args.repeat, collectors)
+            results += bench_udp(setup, rates, args.seconds, args.repeat, collectors,
+                                 args.history)
         print()
         print(f"| setup | collector | highest rate lossless in {args.repeat} x "
               f"{args.seconds:g} s (flow samples/s) |")

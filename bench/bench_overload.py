@@ -116,7 +116,7 @@ def main() -> int:
     print(f"{len(dgs)} datagrams, {per_dg:.2f} flow samples each, {len(ranked)} address pairs; "
           f"engine CPUs {sorted(cpus) if cpus else 'any'}", flush=True)
     with tempfile.TemporaryDirectory(prefix="flowrt-bench-") as home:
-        eng = Flowrt(cpus, home, ISSUE_DEFS + [PAIR])
+        eng = Flowrt(cpus, home, ISSUE_DEFS + [PAIR], extra=("-Dhistory.enabled=no",))
         try:
             capacity = calibrate(eng, dgs, sender_cpus)
             print(f"capacity: {capacity:,.0f} datagrams/s = {capacity * per_dg:,.0f} flow "
