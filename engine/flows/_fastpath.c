@@ -63,6 +63,9 @@ typedef struct {
     /* general (avg/count/min/max, values): */
     int nvals, vslots, vchecks;
     PyObject *update;
+    /* fast: a flow-key tuple of this definition's size, reused for the cache lookups (owned,
+     * out of the GC's sight; in use while its reference count is above 1) */
+    PyObject *scratch;
 } Def;
 
 typedef struct {
@@ -438,17 +441,28 @@ static PyObject *call4(PyObject *fn, PyObject *a, PyObject *b, PyObject *c, PyOb
 }
 
 /* The generated fast block for a plain sum value, from "s = x * rate" on. */
-static int update_sum(Pipeline *p, const Def *d, PyObject *fk, PyObject *x, PyObject *rate,
-                      PyObject *now)
+/* fk is the definition's scratch tuple (`scratch`): it is only looked up with; a copy is what
+ * a new entry is stored under and what Python code gets to see */
+static int update_sum(Pipeline *p, const Def *d, PyObject *fk, int scratch, PyObject *x,
+                      PyObject *rate, PyObject *now)
 {
     Num s = {0, 0, 0.0};   /* set by scale_fast; read only when it succeeded */
-    PyObject *sobj = NULL, *e = NULL, *t;
+    PyObject *sobj = NULL, *e = NULL, *t, *own = NULL;
     int fast = scale_fast(x, rate, &s), r = -1;
     if (!fast && (sobj = PyNumber_Multiply(x, rate)) == NULL)
         return -1;
     int found = lookup(d, fk, &e);
     if (found < 0)
         goto done;
+    if (scratch && (found == 0 || d->th != NULL)) {
+        /* a copy (not PyTuple_GetSlice, which hands a whole tuple back itself) */
+        Py_ssize_t n = PyTuple_GET_SIZE(fk);
+        if ((own = PyTuple_New(n)) == NULL)
+            goto done;
+        for (Py_ssize_t i = 0; i < n; i++)
+            PyTuple_SET_ITEM(own, i, Py_NewRef(PyTuple_GET_ITEM(fk, i)));
+        fk = own;
+    }
     if (found == 0) {
         if (sobj == NULL && (sobj = num_obj(&s)) == NULL)
             goto done;
@@ -514,6 +528,7 @@ static int update_sum(Pipeline *p, const Def *d, PyObject *fk, PyObject *x, PyOb
 done:
     Py_XDECREF(e);
     Py_XDECREF(sobj);
+    Py_XDECREF(own);
     return r;
 }
 
@@ -536,10 +551,22 @@ static int run_def(Pipeline *p, const Def *d, Ctx *c, PyObject *ds, PyObject *ra
             return -1;
         if (x == Py_None || (!d->int_attr && !PyLong_CheckExact(x) && !PyFloat_CheckExact(x)))
             return 0;
-        PyObject *fk = flow_key(p, d, c, ds);
-        if (fk == NULL)
+        PyObject *fk = d->scratch;
+        int scratch = fk != NULL && Py_REFCNT(fk) == 1;
+        if (scratch) {
+            /* the key's values into the reused tuple (what it held from the last sample
+             * goes) and the tuple marked in use, should a key's __eq__ run this again */
+            const int *keys = p->ints + d->keys;
+            PyObject **items = ((PyTupleObject *)fk)->ob_item;
+            Py_SETREF(items[0], Py_NewRef(c->agent));
+            Py_SETREF(items[1], Py_NewRef(ds));
+            for (int j = 0; j < d->nkeys; j++)
+                Py_SETREF(items[2 + j], Py_NewRef(c->vals[keys[j]]));
+            Py_INCREF(fk);
+        } else if ((fk = flow_key(p, d, c, ds)) == NULL) {
             return -1;
-        r = update_sum(p, d, fk, x, rate, now);
+        }
+        r = update_sum(p, d, fk, scratch, x, rate, now);
         Py_DECREF(fk);
         return r;
     }
@@ -923,6 +950,11 @@ static int parse_def(Pipeline *p, PyObject *t, Def *d)
             as_double(d->neg_inv_t_obj = PyTuple_GET_ITEM(t, 8), &d->neg_inv_t) < 0 ||
             !PyCallable_Check(d->new_entry = PyTuple_GET_ITEM(t, 9)))
             return bad("fast definition");
+        if ((d->scratch = PyTuple_New(2 + d->nkeys)) == NULL)
+            return -1;
+        for (int j = 0; j < 2 + d->nkeys; j++)
+            PyTuple_SET_ITEM(d->scratch, j, Py_NewRef(Py_None));
+        PyObject_GC_UnTrack(d->scratch);
         d->th = PyTuple_GET_ITEM(t, 10);
         d->check = PyTuple_GET_ITEM(t, 11);
         if (d->th == Py_None) {
@@ -947,6 +979,8 @@ static int parse_def(Pipeline *p, PyObject *t, Def *d)
 
 static void free_arrays(Pipeline *p)
 {
+    for (int i = 0; i < p->ndefs; i++)
+        Py_CLEAR(p->defs[i].scratch);
     p->ndefs = p->nslots = p->nnodes = p->nints = 0;
     p->cap_nodes = p->cap_ints = 0;
     PyMem_Free(p->defs);
@@ -1015,9 +1049,11 @@ static PyObject *pipeline_new(PyTypeObject *type, PyObject *args, PyObject *kw)
         PyErr_NoMemory();
         goto fail;
     }
-    for (Py_ssize_t i = 0; i < nd; i++)
+    for (Py_ssize_t i = 0; i < nd; i++) {
+        p->ndefs = (int)i + 1;      /* what parse_def made is freed with the object */
         if (parse_def(p, PyTuple_GET_ITEM(defs, i), &p->defs[i]) < 0)
             goto fail;
+    }
     p->ndefs = (int)nd;
     return (PyObject *)p;
 fail:

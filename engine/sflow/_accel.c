@@ -73,8 +73,8 @@ static struct { uint32_t k; PyObject *s; } ip4_cache[IP4_SLOTS];
 static struct { unsigned char k[16]; PyObject *s; } ip6_cache[IP6_SLOTS];
 /* agent address strings: direct-mapped, so a table of thousands of agents costs a string only
  * when two addresses share a slot */
-#define AGENT4_SLOTS 16384
-#define AGENT6_SLOTS 4096
+#define AGENT4_SLOTS 32768         /* two ways per set: 16384 sets */
+#define AGENT6_SLOTS 8192
 static struct { uint32_t k; PyObject *s; } agent4_cache[AGENT4_SLOTS];
 static struct { unsigned char k[16]; PyObject *s; } agent6_cache[AGENT6_SLOTS];
 #define DS_SLOTS 1024   /* data_source strings by (class, index) */
@@ -1279,30 +1279,40 @@ static PyObject *flow_sample(PyObject *bufobj, PyObject *agent, PyObject *tag, u
     return o;
 }
 
-/* Agent address strings by address (caches above): few agents send many datagrams. */
+/* Agent address strings by address (caches above): few agents send many datagrams, or many
+ * agents each many. Two ways per set, the newer string taking the place of the one that was
+ * not just found, so that thousands of agents rarely share a place (each miss is a string made
+ * and a dict lookup by value rather than by identity). */
 
 PyObject *acc_agent_str(const unsigned char *raw, int v6)
 {
     if (!v6) {
         uint32_t v = rd32(raw);
-        unsigned i = ((v * 2654435761u) >> 16) & (AGENT4_SLOTS - 1);
-        if (agent4_cache[i].s && agent4_cache[i].k == v)
-            return Py_NewRef(agent4_cache[i].s);
+        unsigned i = ((v * 2654435761u) >> 15) & (AGENT4_SLOTS - 2);
+        for (unsigned w = i; w < i + 2; w++)
+            if (agent4_cache[w].s && agent4_cache[w].k == v)
+                return Py_NewRef(agent4_cache[w].s);
         PyObject *s = ip4_str(raw);      /* the text socket.inet_ntop gives */
         if (s == NULL)
             return NULL;
-        Py_XSETREF(agent4_cache[i].s, Py_NewRef(s));
+        /* the first way keeps the newest: the older one moves to the second */
+        Py_XSETREF(agent4_cache[i + 1].s, agent4_cache[i].s);
+        agent4_cache[i + 1].k = agent4_cache[i].k;
+        agent4_cache[i].s = Py_NewRef(s);
         agent4_cache[i].k = v;
         return s;
     }
     uint32_t h = rd32(raw) ^ rd32(raw + 4) * 31u ^ rd32(raw + 8) * 131u ^ rd32(raw + 12) * 2654435761u;
-    unsigned i = (h ^ (h >> 15)) & (AGENT6_SLOTS - 1);
-    if (agent6_cache[i].s && memcmp(agent6_cache[i].k, raw, 16) == 0)
-        return Py_NewRef(agent6_cache[i].s);
+    unsigned i = (h ^ (h >> 15)) & (AGENT6_SLOTS - 2);
+    for (unsigned w = i; w < i + 2; w++)
+        if (agent6_cache[w].s && memcmp(agent6_cache[w].k, raw, 16) == 0)
+            return Py_NewRef(agent6_cache[w].s);
     PyObject *s = ip6_str(raw);
     if (s == NULL)
         return NULL;
-    Py_XSETREF(agent6_cache[i].s, Py_NewRef(s));
+    Py_XSETREF(agent6_cache[i + 1].s, agent6_cache[i].s);
+    memcpy(agent6_cache[i + 1].k, agent6_cache[i].k, 16);
+    agent6_cache[i].s = Py_NewRef(s);
     memcpy(agent6_cache[i].k, raw, 16);
     return s;
 }
