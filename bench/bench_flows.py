@@ -141,7 +141,7 @@ def bench_ingest(dgs, n: int) -> tuple[float, int]:
 REPO = Path(__file__).resolve().parent.parent
 OVERFLOWD = Path(os.environ.get("FLOWRT_SHARED", REPO.parent / "shared")) / \
     "testdata/sflow/overflowd/sflow.pcap"
-DEFAULT_RATES = (100_000, 150_000, 200_000, 250_000, 300_000, 350_000, 400_000)
+DEFAULT_RATES = (50_000, 100_000, 150_000, 200_000, 250_000, 300_000, 350_000, 400_000)
 # sfacctd memory plugins aggregating what f1..f5 key on
 SFACCTD_AGGREGATES = ["src_host, dst_host, proto, src_port, dst_port", "src_host, dst_host",
                       "src_mac, dst_mac, vlan", "dst_port, proto",
@@ -163,16 +163,19 @@ def _pin(cpus):
         os.sched_setaffinity(0, cpus)
 
 
-def replay_datagrams(agents: int = 0) -> tuple[list[bytes], list[int]]:
+def replay_datagrams(agents: int = 0, agent_base: str = "10.0.0.0"
+                     ) -> tuple[list[bytes], list[int]]:
     """The overflowd datagrams and their flow-sample counts; with ``agents``, repeated so that
-    every datagram comes from another of that many agent addresses (10.0.0.0 and up)."""
+    every datagram comes from another of that many agent addresses (``agent_base`` and up);
+    with ``agent_base`` alone, all from that address."""
     from engine.sflow.pcap import read_pcap
     base = [p.payload for p in read_pcap(OVERFLOWD)]
     counts = [sum(1 for s in decode_datagram(d).samples if s.kind == "flow") for d in base]
-    if not agents:
+    if not agents and agent_base == "10.0.0.0":
         return base, counts
+    agents = agents or 1
     dgs, out_counts = [], []
-    first = int(ipaddress.IPv4Address("10.0.0.0"))
+    first = int(ipaddress.IPv4Address(agent_base))
     for i in range(max(agents, len(base))):
         d = bytearray(base[i % len(base)])
         assert struct.unpack_from(">I", d, 4)[0] == 1, "IPv4 agents expected"
@@ -308,9 +311,16 @@ class Sfacctd:
         for n, agg in zip(names, SFACCTD_AGGREGATES):
             # buffers as pmacct's documentation advises for high rates
             conf += [f"aggregate[{n}]: {agg}", f"imt_path[{n}]: {home}/{n}.pipe",
-                     f"plugin_buffer_size[{n}]: 102400", f"plugin_pipe_size[{n}]: 102400000"]
+                     f"plugin_buffer_size[{n}]: 102400", f"plugin_pipe_size[{n}]: 102400000",
+                     # no bound on the table (the default, 16 pools of 8 KB, drops new keys
+                     # once full: 10,000 agents' interface pairs do not fit)
+                     f"imt_mem_pools_number[{n}]: 0", f"imt_mem_pools_size[{n}]: 1048576",
+                     f"imt_buckets[{n}]: 65537"]
         Path(home, "sfacctd.conf").write_text("\n".join(conf) + "\n")
-        self.pipe = Path(home, "a.pipe")
+        # the count comes from plugin e (its key has the agent address): a burst from
+        # FLUSH_AGENT after each run pushes the last partly filled plugin buffer through
+        self.pipe = Path(home, f"{names[-1]}.pipe")
+        self.flush = replay_datagrams(agent_base=self.FLUSH_AGENT)[0]
         self.proc = subprocess.Popen(["sfacctd", "-f", f"{home}/sfacctd.conf"],
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                      start_new_session=True, preexec_fn=lambda: _pin(cpus))
@@ -323,17 +333,25 @@ class Sfacctd:
                 time.sleep(0.5)
         raise SystemExit("sfacctd did not start")
 
+    FLUSH_AGENT = "192.0.2.250"
+
     def packets(self) -> int:
+        """Flow samples counted by plugin e, except the flush bursts'."""
         out = subprocess.run(["pmacct", "-p", str(self.pipe), "-s", "-O", "json"],
                              capture_output=True, text=True, timeout=60).stdout
         if not out:
             raise ValueError("no answer")
-        return sum(json.loads(line)["packets"] for line in out.splitlines() if line.startswith("{"))
+        rows = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+        return sum(r["packets"] for r in rows if r.get("peer_ip_src") != self.FLUSH_AGENT)
 
     def run(self, dgs, counts, rate_dg, seconds, sender_cpus) -> dict:
-        before = self.packets()
+        before, drops = self.packets(), _socket_drops(self.port)
         sent = _sent_samples(counts, _send(self.port, dgs, rate_dg, seconds, sender_cpus))
-        # the plugins get their data in buffers: wait until the count stops moving
+        drops = _socket_drops(self.port) - drops
+        # the plugins get their data in buffers (plugin_buffer_size): 3 s of the flush
+        # agent's datagrams at a low rate fill them, then wait until the count stops moving
+        time.sleep(0.5)
+        _send(self.port, self.flush, 2000, 3, sender_cpus)
         last, since = -1, time.monotonic()
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
@@ -344,8 +362,8 @@ class Sfacctd:
                 break
             time.sleep(0.5)
         got = last - before
-        return {"sent": sent, "processed": got, "lost": max(0, sent - got), "detail": {},
-                "cpu_us": float("nan")}
+        return {"sent": sent, "processed": got, "lost": max(0, sent - got),
+                "detail": {"kernel-dropped datagrams": drops}, "cpu_us": float("nan")}
 
     def close(self):
         os.killpg(self.proc.pid, signal.SIGKILL)    # its plugins are children in its session
@@ -353,8 +371,10 @@ class Sfacctd:
 
 
 def bench_udp(setup: str, rates, seconds: float, repeat: int, collectors,
-              history: bool = False) -> list:
-    """The highest rate each collector takes without loss in `repeat` runs of `seconds`.
+              history: bool = False, warmup: float = 5.0) -> list:
+    """The highest rate each collector takes without loss in `repeat` runs of `seconds`,
+    after a warm-up run (`warmup` s at the first rate, not counted: tables that grow while
+    the first keys arrive cost sfacctd kernel drops in its first run otherwise).
     flowrt runs without history recording (history.enabled=no) unless `history`: the
     comparison is with sfacctd's in-memory aggregation."""
     pinned = setup == "pinned"
@@ -375,6 +395,10 @@ def bench_udp(setup: str, rates, seconds: float, repeat: int, collectors,
                 cls(collector_cpus, home, extra=() if history else ("-Dhistory.enabled=no",))
             best = None
             try:
+                if warmup:
+                    r = c.run(dgs, counts, rates[0] / per_dg, warmup, sender_cpus)
+                    print(f"  {c.name:8s} warm-up {warmup:g} s at {rates[0]:,} samples/s: lost "
+                          f"{r['lost']:,} (not counted)", flush=True)
                 for rate in rates:
                     runs = [c.run(dgs, counts, rate / per_dg, seconds, sender_cpus)
                             for _ in range(repeat)]
@@ -545,6 +569,8 @@ def main() -> None:
     udp.add_argument("--seconds", type=float, default=30.0, help="length of one run")
     udp.add_argument("--repeat", type=int, default=2, help="runs that must all lose nothing")
     udp.add_argument("--collectors", default="flowrt,sfacctd")
+    udp.add_argument("--warmup", type=float, default=5.0,
+                     help="seconds of an uncounted first run at the first rate (0: none)")
     udp.add_argument("--history", action="store_true",
                      help="flowrt records history too (history.enabled=yes, embedded chDB)")
     sub.add_parser("inprocess", help="CPU per flow sample in one process")
@@ -566,7 +592,7 @@ def main() -> None:
         results = []
         for setup in (SETUPS if args.setup == "all" else (args.setup,)):
             results += bench_udp(setup, rates, args.seconds, args.repeat, collectors,
-                                 args.history)
+                                 args.history, args.warmup)
         print()
         print(f"| setup | collector | highest rate lossless in {args.repeat} x "
               f"{args.seconds:g} s (flow samples/s) |")
