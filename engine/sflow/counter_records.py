@@ -11,6 +11,11 @@ from .records import counter_record
 from .xdr import Reader
 
 
+# tag (enterprise << 12 | format) -> (field names, struct codes without the ">"): the
+# fixed-layout records, which the C counter path (engine/sflow/_counters.c) decodes itself
+FIXED_LAYOUTS: dict[int, tuple[tuple[str, ...], str]] = {}
+
+
 def _fixed(enterprise: int, fmt: int, spec: str) -> None:
     names = []
     codes = ">"
@@ -21,6 +26,7 @@ def _fixed(enterprise: int, fmt: int, spec: str) -> None:
     st = struct.Struct(codes)
     size = st.size
     names = tuple(names)
+    FIXED_LAYOUTS[(enterprise << 12) | fmt] = (names, codes[1:])
 
     def fn(r: Reader, length: int, d: dict) -> None:
         p = r._need(size)
