@@ -260,8 +260,8 @@ def pytest_configure(config):
 # hypothesis runs): under workers they are handed out first, so that no worker is still busy
 # with one of them while the others have run out of files. Only an ordering hint: a stale
 # entry costs some seconds, never a failure. A single-process run keeps file order.
-SLOW_FILES = ("test_accel_equivalence.py", "test_release.py", "test_ingest_batch.py", "test_decode_fuzz.py",
-              "test_accel_walk.py", "test_seed_elb.py", "test_web_pages.py",
+SLOW_FILES = ("test_accel_equivalence.py", "test_release.py", "test_ingest_batch.py",
+              "test_decode_fuzz.py", "test_accel_walk.py", "test_seed_elb.py", "test_web_pages.py",
               "test_history_clickhouse.py", "test_cli.py", "test_flows_fastpath.py",
               "test_seed_swarmmetrics.py", "test_http_security.py", "test_workers.py")
 
