@@ -9,6 +9,7 @@ import time
 from typing import Callable
 
 from .. import log
+from ..errors import UnknownName
 from ..fanout import gather, replicate
 from ..sflow import attributes as _attributes
 from . import message as m
@@ -562,7 +563,7 @@ class BgpSpeaker:
                      family: int = 4) -> dict:
         n = self.neighbor(router)
         if n is None:
-            raise LookupError(f"no BGP neighbor {router}")
+            raise UnknownName(f"no BGP neighbor {router}")
         d = DIRECTIONS.get(str(direction or "destination").lower())
         if d is None:
             raise ValueError(f"direction must be destination or source, not {direction}")
@@ -601,7 +602,7 @@ class BgpSpeaker:
     def prefix_info(self, router, address) -> dict | None:
         n = self.neighbor(router)
         if n is None:
-            raise LookupError(f"no BGP neighbor {router}")
+            raise UnknownName(f"no BGP neighbor {router}")
         addr = normalize_address(address)
         rib = n.rib6 if ":" in addr else n.rib4
         found = rib.lookup(addr)

@@ -18,11 +18,12 @@ import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..errors import NotRunning
 from .sqltext import parse_json_compact, tsv
 
 
-class BackendError(Exception):
-    """The store refused or could not be reached; the text says why."""
+class BackendError(NotRunning):
+    """The store refused or could not be reached; the text says why (REST: 503)."""
 
 
 class NotInstalled(BackendError):

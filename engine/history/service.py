@@ -7,13 +7,14 @@ import time
 
 from .. import log
 from . import queries
+from ..errors import NotRunning
 from .backends import BackendError, ChdbBackend, NotInstalled, open_server
 from .config import HistoryConfig, from_props
 from .writer import RowBuffer, Writer
 
 
-class HistoryOff(Exception):
-    """History is not recording here (the text says why)."""
+class HistoryOff(NotRunning):
+    """History is not recording here (the text says why; REST: 503)."""
 
 
 class History:
