@@ -17,10 +17,7 @@ from .fanout import fronted, gather, replicate
 from .flows.spec import check_name
 from .udp_sockets import FamilySockets
 
-try:
-    from jsapi.registry import register_global
-except ImportError:  # JS runtime not installed: forwarding works without its globals
-    register_global = None
+from jsapi.registry import js_global
 
 DEFAULT_PORT = 6343
 
@@ -191,6 +188,7 @@ def attach(engine) -> Forwarding:
 
 
 # -- JavaScript globals (spec 3.7) ---------------------------------------------------------------
+@js_global("setForward", requires=("forwarding",), loop=True)
 def _set_forward(script, name, address, port=None, agents=None):
     spec = {"address": address}
     if port is not None:
@@ -201,10 +199,7 @@ def _set_forward(script, name, address, port=None, agents=None):
     return True
 
 
+@js_global("clearForward", requires=("forwarding",), loop=True)
 def _clear_forward(script, name):
     return script.engine.subsystems["forwarding"].clear_forward(str(name))
 
-
-if register_global is not None:
-    register_global("setForward", _set_forward, requires=("forwarding",), loop=True)
-    register_global("clearForward", _clear_forward, requires=("forwarding",), loop=True)
