@@ -9,15 +9,14 @@ definition, no datagram handler is registered, so collection pays nothing.
 """
 from __future__ import annotations
 
-import ipaddress
 import socket
+
+from jsapi.registry import js_global
 
 from . import log
 from .fanout import fronted, gather, replicate
 from .flows.spec import check_name
-from .udp_sockets import FamilySockets
-
-from jsapi.registry import js_global
+from .udp_sockets import FamilySockets, destination_ip
 
 DEFAULT_PORT = 6343
 
@@ -37,15 +36,6 @@ def agent_address(data: bytes) -> bytes | None:
     return bytes(data[8:8 + n])
 
 
-def _ip(value, what: str):
-    if not isinstance(value, str):
-        raise ValueError(f"{what} must be an IP address string")
-    try:
-        return ipaddress.ip_address(value.strip())
-    except ValueError:
-        raise ValueError(f"{what} {value!r} is not an IP address") from None
-
-
 class Forward:
     """One forwarding definition and its counters."""
     __slots__ = ("name", "address", "port", "agents", "family", "dest", "agent_set",
@@ -57,7 +47,7 @@ class Forward:
         unknown = set(spec) - {"address", "port", "agents"}
         if unknown:
             raise ValueError(f"unknown forwarding field(s): {', '.join(sorted(unknown))}")
-        ip = _ip(spec.get("address"), "address")
+        ip = destination_ip(spec.get("address"), "address")
         port = spec.get("port")
         if port is None:
             port = DEFAULT_PORT
@@ -69,7 +59,7 @@ class Forward:
         if agents is not None:
             if not isinstance(agents, list):
                 raise ValueError("agents must be a list of IP addresses")
-            parsed = [_ip(a, "agent") for a in agents]
+            parsed = [destination_ip(a, "agent") for a in agents]
             self.agents = [str(a) for a in parsed]
             self.agent_set = frozenset(a.packed for a in parsed)
         else:

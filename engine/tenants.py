@@ -28,7 +28,7 @@ from .fanout import fronted, gather, replicate
 from .flows.spec import check_name
 from .sflow import DecodeError
 from .sflow import attributes as _attributes
-from .udp_sockets import FamilySockets
+from .udp_sockets import FamilySockets, destination_ip
 
 DEFAULT_PORT = 6343
 FILTER_KINDS = ("cidr", "mac", "ifindex", "ifname")
@@ -44,15 +44,6 @@ _V4_KEYS = ("ipsource", "ipdestination")
 _V6_KEYS = ("ip6source", "ip6destination")
 _MAC_KEYS = ("macsource", "macdestination")
 _CACHE_MAX = 65536
-
-
-def _ip(value, what: str):
-    if not isinstance(value, str):
-        raise ValueError(f"{what} must be an IP address string, not {value!r}")
-    try:
-        return ipaddress.ip_address(value.strip())
-    except ValueError:
-        raise ValueError(f"{what} {value!r} is not an IP address") from None
 
 
 def _port(value) -> int:
@@ -151,7 +142,7 @@ class Tenant:
         unknown = set(spec) - {"collectorAddress", "collectorPort", "filters"}
         if unknown:
             raise ValueError(f"unknown tenant field(s): {', '.join(sorted(unknown))}")
-        ip = _ip(spec.get("collectorAddress"), "collectorAddress")
+        ip = destination_ip(spec.get("collectorAddress"), "collectorAddress")
         self.port = _port(spec.get("collectorPort"))
         self.address = str(ip)
         self.family = socket.AF_INET if ip.version == 4 else socket.AF_INET6

@@ -9,7 +9,7 @@ import time
 import pytest
 
 from engine.bgp import message as m
-from engine.bgp.testpeer import RawPeer, attrs_bytes, pack_updates
+from bgp_peer import RawPeer, attrs_bytes, pack_updates
 
 PFX = (socket.inet_aton("10.9.0.0"), 16)
 NLRI = m.encode_prefix(*PFX)

@@ -10,7 +10,7 @@ import struct
 import time
 
 from engine.bgp import message as m
-from engine.bgp.testpeer import RawPeer, attrs_bytes, pack_updates
+from bgp_peer import RawPeer, attrs_bytes, pack_updates
 from fuzz_support import count, mutate_bytes, rng
 
 V4 = [(socket.inet_aton(f"10.{i}.0.0"), 16) for i in range(40)]

@@ -73,6 +73,8 @@ def test_build_and_install_are_clean_and_carry_everything(release):
                    "jsapi/prelude.js", "engine/main.py"):
         assert wanted in names, wanted
     assert not [n for n in names if n.startswith(("tests/", "resources/")) or "__pycache__" in n]
+    # test code (the BGP test peer was once engine/bgp/testpeer.py) lives in tests/ only
+    assert not [n for n in names if re.search(r"(^|/)test[^/]*\.py$", n)]
     assert "License-Expression: Apache-2.0" in metadata
     with tarfile.open(release["sdist"]) as sdist:
         top = f"flowrt-{engine.__version__}/"

@@ -10,6 +10,7 @@ import socket
 import struct
 
 from .datagram import DecodeError
+from .enums import APP_STATUS, TCP_DIRECTION
 from .header import BIN8, decode_header_bytes
 from .records import DROP_REASONS, V2V4_ENTERPRISE
 from .xdr import Reader
@@ -29,9 +30,6 @@ _AF6 = socket.AF_INET6
 INTERNAL = 0x3FFFFFFF
 TCP_FLAGS9 = tuple(format(i, "09b") for i in range(512))
 HTTP_METHODS = ("OTHER", "OPTIONS", "GET", "HEAD", "POST", "PUT", "DELETE", "TRACE", "CONNECT")
-APP_STATUS = ("SUCCESS", "OTHER", "TIMEOUT", "INTERNAL_ERROR", "BAD_REQUEST", "FORBIDDEN",
-              "TOO_LARGE", "NOT_IMPLEMENTED", "NOT_FOUND", "UNAVAILABLE", "UNAUTHORIZED")
-TCP_DIRECTION = ("unknown", "received", "sent")
 
 
 def port_value(fmt: int, value: int):

@@ -19,6 +19,8 @@ import ipaddress
 import struct
 import uuid as _uuid
 
+from .enums import APP_STATUS_SFLOWTOOL, TCP_DIRECTION
+
 _U32 = struct.Struct(">I")
 _U64 = struct.Struct(">Q")
 _F32 = struct.Struct(">f")
@@ -363,12 +365,9 @@ def _mpls(d: dict) -> bytes:
             + _stack(_mpls_labels(d.get("mpls_output_stack"))))
 
 
-APP_STATUS = ["SUCCESS", "OTHER", "TIMEOUT", "INTERNAL_ERROR", "BAD_REQUEST", "FORBIDDEN",
-              "TOO_LARGE", "NOT_IMPLEMENTED", "NOT_FOUND", "UNAVAILABLE", "UNATHORIZED"]  # sic, as sflowtool prints it
-TCP_DIRECTION = ["unknown", "received", "sent"]
 
 
-def _enum(v, names: list[str]) -> int:
+def _enum(v, names: tuple[str, ...]) -> int:
     if isinstance(v, str) and not v.isdigit():
         if v in names:
             return names.index(v)
@@ -383,7 +382,7 @@ def _enum(v, names: list[str]) -> int:
 def _app_operation(d: dict) -> bytes:
     return (_pack_fields(_fields("application:str operation:str attributes:str status_descr:str "
                                  "request_bytes:u64 response_bytes:u64 duration_uS"), d)
-            + u32(_enum(d.get("status", 0), APP_STATUS)))
+            + u32(_enum(d.get("status", 0), APP_STATUS_SFLOWTOOL)))
 
 
 def _http(xff: bool):

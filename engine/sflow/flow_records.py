@@ -7,6 +7,7 @@ string only when it is non-empty, so do we (`_opt`).
 from __future__ import annotations
 
 from .datagram import DecodeError
+from .enums import APP_STATUS_SFLOWTOOL, TCP_DIRECTION
 from .header import decode_header, wifi_addresses
 from .records import V2V4_ENTERPRISE, flow_record
 from .xdr import Reader
@@ -532,8 +533,6 @@ def _http(new):
 flow_record(0, 2201)(_http(False))
 flow_record(0, 2206)(_http(True))
 
-APP_STATUS = ("SUCCESS", "OTHER", "TIMEOUT", "INTERNAL_ERROR", "BAD_REQUEST", "FORBIDDEN",
-              "TOO_LARGE", "NOT_IMPLEMENTED", "NOT_FOUND", "UNAVAILABLE", "UNATHORIZED")
 
 
 @flow_record(0, 2202)
@@ -547,7 +546,8 @@ def app_operation(r, length, d):
     d["response_bytes"] = r.u64()
     d["duration_uS"] = r.u32()
     st = r.u32()
-    d["status"] = APP_STATUS[st] if st < len(APP_STATUS) else f"<out-of-range={st}>"
+    d["status"] = (APP_STATUS_SFLOWTOOL[st] if st < len(APP_STATUS_SFLOWTOOL)
+                   else f"<out-of-range={st}>")
 
 
 @flow_record(0, 2203)
@@ -567,7 +567,6 @@ def app_target(r, length, d):
     _opt(r, d, "actor_target")
 
 
-TCP_DIRECTION = ("unknown", "received", "sent")
 
 
 @flow_record(0, 2209)

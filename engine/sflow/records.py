@@ -263,8 +263,4 @@ DROP_REASONS = {
 }
 
 
-def drop_reason_name(code: int) -> str:
-    return DROP_REASONS.get(code) or str(code)
-
-
 from . import counter_records, flow_records  # noqa: E402,F401  (fill the tables)

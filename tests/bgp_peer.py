@@ -10,7 +10,7 @@ import socket
 import struct
 import time
 
-from . import message as m
+from engine.bgp import message as m
 
 
 class RawPeer:
