@@ -44,6 +44,9 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 
+RAISE = object()     # ``unknown`` default: UnknownName throws
+
+
 @dataclass(frozen=True)
 class GlobalSpec:
     name: str
@@ -52,10 +55,9 @@ class GlobalSpec:
     loop: bool = False
     callbacks: bool = False
     available: Callable[[Any], bool] | None = None
-    unknown: Any = None
+    unknown: Any = RAISE
 
 
-RAISE = object()     # ``unknown`` default: UnknownName throws
 GLOBALS: dict[str, GlobalSpec] = {}
 
 
