@@ -52,7 +52,7 @@ def status_of(exc: Exception) -> int | None:
 async def error_middleware(request: aioweb.Request, handler):
     try:
         return await handler(request)
-    except aioweb.HTTPException:
+    except (aioweb.HTTPException, ConnectionError):   # aiohttp's own (a client gone: ignored)
         raise
     except Exception as exc:
         status = status_of(exc)
