@@ -18,9 +18,12 @@ from __future__ import annotations
 
 import heapq
 from math import exp
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
-from .spec import FlowSpec
+from .. import native
+
+if TYPE_CHECKING:
+    from .spec import FlowSpec
 
 
 def idle_timeout(t: float) -> float:
@@ -304,18 +307,7 @@ def _c_scan(entries: dict, now: float, idle: float, active_timeout) -> tuple[lis
     return ended, due
 
 
-def _load_scan():
-    from .. import accel_disabled
-    if accel_disabled():
-        return None
-    try:
-        from . import _fastpath as fp
-    except ImportError:
-        return None
-    return fp if hasattr(fp, "scan") else None
-
-
-_fastpath = _load_scan()
+_fastpath = native.path("scan")        # None: _python_scan (engine/native.py)
 _scan = _c_scan if _fastpath is not None else _python_scan
 
 
