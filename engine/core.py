@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-from . import __version__, log
+from . import __version__, log, native
 from .agents import AgentTable
 from .ingest import IngestPath
 from .props import Properties
@@ -98,6 +98,7 @@ class Engine:
 
     # -- lifecycle ---------------------------------------------------------------------------
     async def start(self) -> None:
+        native.log_status()     # once per process: which paths run in C, which in Python and why
         for sub in self.subsystems.values():
             start = getattr(sub, "start", None)
             if start is not None:
@@ -143,6 +144,7 @@ class Engine:
             "httpConnectionsCurrent": 0,
             "httpConnectionsTotal": 0,
             **self._subsystem_stats(),
+            "native": native.status(),      # which paths run in C (engine/native.py)
         }
 
     def _subsystem_stats(self) -> dict:
