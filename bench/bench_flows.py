@@ -218,6 +218,18 @@ def _cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def _tree_cpu_seconds(pid: int) -> float:
+    """CPU seconds of a process and its live descendants (with sflow.workers >= 2 the engine's
+    worker processes are children of its worker zygote, a child of the engine)."""
+    total = _cpu_seconds(pid)
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            kids = [int(k) for k in f.read().split()]
+    except OSError:
+        kids = []
+    return total + sum(_tree_cpu_seconds(k) for k in kids)
+
+
 def _socket_drops(port: int) -> int:
     total = 0
     for name in ("/proc/net/udp", "/proc/net/udp6"):
@@ -267,7 +279,8 @@ class Flowrt:
         return self.get("/analyzer/json")
 
     def run(self, dgs, counts, rate_dg, seconds, sender_cpus) -> dict:
-        a0, drops0, cpu0 = self.analyzer(), _socket_drops(self.port), _cpu_seconds(self.proc.pid)
+        a0, drops0 = self.analyzer(), _socket_drops(self.port)
+        cpu0 = _tree_cpu_seconds(self.proc.pid)
         sent = _send(self.port, dgs, rate_dg, seconds, sender_cpus)
         last, stable = -1, 0
         while stable < 3:           # until the engine stops moving (queue drained or expired)
@@ -288,7 +301,7 @@ class Flowrt:
         return {"sent": sent_samples, "processed": samples,
                 "lost": max(0, sent_samples - samples) if any(lost.values()) else 0,
                 "detail": {f"{k} datagrams": v for k, v in lost.items()},
-                "cpu_us": (_cpu_seconds(self.proc.pid) - cpu0) / max(got, 1) * 1e6}
+                "cpu_us": (_tree_cpu_seconds(self.proc.pid) - cpu0) / max(got, 1) * 1e6}
 
     def close(self):
         self.proc.send_signal(signal.SIGTERM)
@@ -371,12 +384,13 @@ class Sfacctd:
 
 
 def bench_udp(setup: str, rates, seconds: float, repeat: int, collectors,
-              history: bool = False, warmup: float = 5.0) -> list:
+              history: bool = False, warmup: float = 5.0, workers: int | None = None) -> list:
     """The highest rate each collector takes without loss in `repeat` runs of `seconds`,
     after a warm-up run (`warmup` s at the first rate, not counted: tables that grow while
     the first keys arrive cost sfacctd kernel drops in its first run otherwise).
     flowrt runs without history recording (history.enabled=no) unless `history`: the
-    comparison is with sfacctd's in-memory aggregation."""
+    comparison is with sfacctd's in-memory aggregation. ``workers``: flowrt's sflow.workers
+    (None: its default, the CPUs the collector may use: 1 when pinned to one CPU)."""
     pinned = setup == "pinned"
     collector_cpus, sender_cpus = ({0}, {1}) if pinned else (None, None)
     dgs, counts = replay_datagrams(10_000 if setup == "agents10k" else 0)
@@ -384,15 +398,19 @@ def bench_udp(setup: str, rates, seconds: float, repeat: int, collectors,
     print(f"setup {setup}: {len(dgs)} datagrams cycled, {per_dg:.3f} flow samples per datagram; "
           f"{repeat} runs of {seconds:g} s per rate; collector CPUs "
           f"{sorted(collector_cpus) if pinned else 'any'}, sender CPUs "
-          f"{sorted(sender_cpus) if pinned else 'any'}", flush=True)
+          f"{sorted(sender_cpus) if pinned else 'any'}; flowrt sflow.workers "
+          f"{workers if workers is not None else 'default'}", flush=True)
     results = []
     for cls in collectors:
         if cls is Sfacctd and not (shutil.which("sfacctd") and shutil.which("pmacct")):
             print("  sfacctd/pmacct not installed (apt-get install pmacct): skipped")
             continue
         with tempfile.TemporaryDirectory(prefix="flowrt-bench-") as home:
-            c = cls(collector_cpus, home) if cls is Sfacctd else \
-                cls(collector_cpus, home, extra=() if history else ("-Dhistory.enabled=no",))
+            extra = () if history else ("-Dhistory.enabled=no",)
+            if workers is not None:
+                extra += (f"-Dsflow.workers={workers}",)
+            c = cls(collector_cpus, home) if cls is Sfacctd else cls(collector_cpus, home,
+                                                                     extra=extra)
             best = None
             try:
                 if warmup:
@@ -571,6 +589,8 @@ def main() -> None:
     udp.add_argument("--collectors", default="flowrt,sfacctd")
     udp.add_argument("--warmup", type=float, default=5.0,
                      help="seconds of an uncounted first run at the first rate (0: none)")
+    udp.add_argument("--workers", type=int, default=None,
+                     help="flowrt's sflow.workers (default: its own, the CPUs it may use)")
     udp.add_argument("--history", action="store_true",
                      help="flowrt records history too (history.enabled=yes, embedded chDB)")
     sub.add_parser("inprocess", help="CPU per flow sample in one process")
@@ -592,7 +612,7 @@ def main() -> None:
         results = []
         for setup in (SETUPS if args.setup == "all" else (args.setup,)):
             results += bench_udp(setup, rates, args.seconds, args.repeat, collectors,
-                                 args.history, args.warmup)
+                                 args.history, args.warmup, args.workers)
         print()
         print(f"| setup | collector | highest rate lossless in {args.repeat} x "
               f"{args.seconds:g} s (flow samples/s) |")

@@ -7,7 +7,9 @@ and tests/test_agents_table.py holds the two to the same answers).
 The table is bounded (docs/ingest.md, "Agents"): an agent that sends nothing for
 ``agents.timeout`` seconds (default 120) is forgotten, and while ``agents.max`` agents (default
 20000) are known, datagrams from any other agent are refused (counted, not decoded further),
-so spoofed agent addresses cannot grow it without limit.
+so spoofed agent addresses cannot grow it without limit. With worker processes the bound
+holds for all of them together (each worker's table reads the others' counts from shared
+memory, ``share()``).
 """
 from __future__ import annotations
 
@@ -177,6 +179,10 @@ class AgentTable:
         self.expired = 0            # agents forgotten after `timeout` without a datagram
         self._next_expiry = 0.0
         self._warned = float("-inf")
+        # In a worker (share()): how many agents the other workers hold, and where this
+        # table's own count goes for them to read.
+        self._others = None
+        self._publish = None
         # Undecodable datagrams from senders that are not (yet) known agents: counted by source
         # address, but kept out of /agents/json so stray traffic does not pose as an agent.
         self.errors_by_source: dict[str, int] = {}
@@ -199,6 +205,18 @@ class AgentTable:
         return cls(number("agents.max", DEFAULT_MAX, int),
                    number("agents.timeout", DEFAULT_TIMEOUT, float))
 
+    def share(self, others, publish) -> None:
+        """In a worker process: ``agents.max`` bounds the agents of all workers together, as
+        it bounds one process's (docs/ingest.md, "Agents"). ``others()`` is how many agents
+        the other workers hold now, ``publish(n)`` tells them this table's count."""
+        self._others, self._publish = others, publish
+        publish(len(self.by_address))
+
+    def known(self) -> int:
+        """Agents held against ``agents.max``: this table's, plus the other workers'."""
+        others = self._others
+        return len(self.by_address) + (others() if others is not None else 0)
+
     def decode_error(self, src: str) -> None:
         stats = self.by_address.get(src)
         if stats is not None:
@@ -216,16 +234,19 @@ class AgentTable:
         """A new agent's record, or None when the table is full (its datagram is refused)."""
         now = time.time() if now is None else now
         by_address = self.by_address
-        if len(by_address) >= self.max_agents:
+        if self.known() >= self.max_agents:
             self.expire(now, force=True)
-            if len(by_address) >= self.max_agents:
+            known = self.known()
+            if known >= self.max_agents:
                 self.refused += 1
                 if now - self._warned >= 60.0:
                     self._warned = now
-                    log.warning(f"{len(by_address)} sFlow agents known (agents.max): datagrams "
+                    log.warning(f"{known} sFlow agents known (agents.max): datagrams "
                                 f"from new agents such as {agent} are refused")
                 return None
         stats = by_address[agent] = self.record(agent, float(now))
+        if self._publish is not None:
+            self._publish(len(by_address))
         return stats
 
     def expire(self, now: float | None = None, force: bool = False) -> int:
@@ -247,6 +268,8 @@ class AgentTable:
             del self.by_address[a]
         self._next_expiry = oldest + self.timeout
         self.expired += len(gone)
+        if gone and self._publish is not None:
+            self._publish(len(self.by_address))
         return len(gone)
 
     def current(self, now: float | None = None) -> dict:
@@ -265,9 +288,8 @@ def agents_json(engine, selector=None, now: float | None = None) -> dict:
     """/agents/json and agents(): every agent, or those a selector picks, written as for the
     metric queries (docs/metrics.md): addresses (IPv6 in any spelling), host names, ``ALL``,
     ``TOPOLOGY`` / ``EDGE`` / ``CORE`` (the agents they select ports of), as a comma or
-    semicolon list or a list of such items. ValueError for a malformed selector."""
-    table: AgentTable = engine.agents
-    table.expire(now)
+    semicolon list or a list of such items. ValueError for a malformed selector. With workers
+    each reports its own agents (an agent lives in one worker); the answer is their union."""
     if selector is None:
         items = []
     elif isinstance(selector, (list, tuple, set, frozenset)):
@@ -275,6 +297,17 @@ def agents_json(engine, selector=None, now: float | None = None) -> dict:
     else:
         items = [str(selector)]
     items = [p.strip() for a in items for p in a.replace(";", ",").split(",") if p.strip()]
+    now = time.time() if now is None else now
+    merged: dict = {}
+    for part in engine.gather(None, "agents_partial", items, now):
+        merged.update(part)
+    return {a: merged[a] for a in sorted(merged)}
+
+
+def local_agents(engine, items: list[str], now: float) -> dict:
+    """The agents of this process that a parsed selector (``items``, [] = every agent) picks."""
+    table: AgentTable = engine.agents
+    table.expire(now)
     if not items:
         return table.to_json(None, now)
     store = (getattr(engine, "subsystems", None) or {}).get("metrics")
@@ -283,5 +316,4 @@ def agents_json(engine, selector=None, now: float | None = None) -> dict:
         if selected is None:
             return table.to_json(None, now)
         items = sorted(selected)
-    now = time.time() if now is None else now
     return {a: table.by_address[a].to_json(now) for a in items if a in table.by_address}

@@ -32,8 +32,8 @@ DRAIN_SECONDS = 0.002
 
 
 class SflowProtocol(asyncio.DatagramProtocol):
-    def __init__(self, engine):
-        self.ingest = engine.ingest
+    def __init__(self, engine, ingest=None):
+        self.ingest = ingest or engine.ingest
         self.transport = None
 
     def connection_made(self, transport):
@@ -49,8 +49,9 @@ class SflowProtocol(asyncio.DatagramProtocol):
         log.fine(f"sFlow socket error: {exc}")
 
 
-def open_socket(host: str, port: int, rcvbuf: int) -> socket.socket:
-    """Bind the sFlow socket. With no host, listen on every IPv4 and IPv6 address."""
+def open_socket(host: str, port: int, rcvbuf: int, reuse_port: bool = False) -> socket.socket:
+    """Bind the sFlow socket. With no host, listen on every IPv4 and IPv6 address.
+    ``reuse_port``: a member of the workers' SO_REUSEPORT group (engine/workers/steering.py)."""
     if host:
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         infos = socket.getaddrinfo(host, port, family, socket.SOCK_DGRAM)
@@ -61,6 +62,8 @@ def open_socket(host: str, port: int, rcvbuf: int) -> socket.socket:
     try:
         if family == socket.AF_INET6 and not host:
             sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+        if reuse_port:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         set_receive_buffer(sock, rcvbuf)
         sock.bind(addr)
     except OSError:
@@ -68,6 +71,8 @@ def open_socket(host: str, port: int, rcvbuf: int) -> socket.socket:
             # no IPv6 on this machine: fall back to IPv4 only
             sock.close()
             sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            if reuse_port:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
             set_receive_buffer(sock, rcvbuf)
             sock.bind(("0.0.0.0", port))
         else:
@@ -104,10 +109,16 @@ def set_receive_buffer(sock: socket.socket, wanted: int) -> int:
 
 
 class ThreadReceiver:
-    """Transport-like handle (close()) of the native receive thread and its loop reader."""
+    """Transport-like handle (close()) of the native receive thread and its loop reader.
+
+    A worker process (engine/workers/worker.py) passes ``after_batch()`` (called after each
+    batch of datagrams: it publishes the counters) and ``should_yield()`` (True when its
+    control socket has a message waiting: the slice ends early so queries are answered
+    within one batch, not one slice)."""
 
     def __init__(self, engine, sock: socket.socket, capacity: int,
-                 loop: asyncio.AbstractEventLoop, max_age: float = DEFAULT_MAX_AGE):
+                 loop: asyncio.AbstractEventLoop, max_age: float = DEFAULT_MAX_AGE,
+                 after_batch=None, should_yield=None):
         self.ingest_batch = engine.ingest_batch
         self.max_age = max(0.0, max_age)
         self.sock = sock
@@ -115,6 +126,8 @@ class ThreadReceiver:
         self.receiver = _net.Receiver(sock.fileno(), capacity)
         self.closed = False
         self._again = None
+        self.after_batch = after_batch
+        self.should_yield = should_yield
         try:
             loop.add_reader(self.receiver.fileno(), self._drain)
         except BaseException:
@@ -128,6 +141,7 @@ class ThreadReceiver:
             return
         drain, ingest_batch, clock = self.receiver.drain, self.ingest_batch, time.perf_counter
         max_age = self.max_age
+        after_batch, should_yield = self.after_batch, self.should_yield
         deadline = clock() + DRAIN_SECONDS
         n = 0
         while True:
@@ -136,10 +150,13 @@ class ThreadReceiver:
                 ingest_batch(batch)
             except Exception as exc:  # ingest counts bad input itself; this is a bug
                 log.log.error("ingest failed: %r", exc, exc_info=exc)
+            if after_batch is not None:
+                after_batch()
             if len(batch) < DRAIN_BATCH:
                 return    # queue empty: the eventfd wakes us for the next datagram
             n += DRAIN_BATCH
-            if n >= DRAIN_MAX or clock() >= deadline:
+            if n >= DRAIN_MAX or clock() >= deadline or (
+                    should_yield is not None and should_yield()):
                 break
         # more queued: continue after whatever else the loop has ready
         self._again = self.loop.call_soon(self._drain)
@@ -201,18 +218,36 @@ def receiver_kind(props) -> str:
 
 async def start(engine, loop: asyncio.AbstractEventLoop | None = None):
     """Bind the sFlow socket and start receiving. Returns (transport, port); the transport's
-    close() stops reception."""
+    close() stops reception. With ``sflow.workers`` >= 2 the engine becomes the front of that
+    many worker processes, which receive instead (docs/ingest.md, "Workers")."""
     loop = loop or asyncio.get_running_loop()
     props = engine.props
+    if engine.role == "single":
+        from .workers import worker_count
+        n = worker_count(props)
+        if n >= 2:
+            from .workers import cluster
+            return await cluster.start(engine, n, loop)
     sock = open_socket(props.get_str("sflow.hostname", "") or "", props.get_int("sflow.port", 6343),
                        props.get_int("sflow.rcvpktsbuffer", 2048000))
     port = sock.getsockname()[1]
-    kind = receiver_kind(props)
+    transport = await receive(engine, sock, loop)
+    log.info(f"Listening, sFlow port {port}")
+    return transport, port
+
+
+async def receive(engine, sock: socket.socket, loop: asyncio.AbstractEventLoop,
+                  ingest=None, after_batch=None, should_yield=None):
+    """Start receiving on a bound socket with the receiver sflow.receiver asks for; returns
+    the transport (close() stops it and closes the socket). ``ingest`` replaces
+    engine.ingest on the asyncio path (a worker's, which also publishes its counters)."""
+    kind = receiver_kind(engine.props)
     if kind == "thread":
-        capacity = props.get_int("sflow.receiver.buffer", DEFAULT_QUEUE_BYTES)
-        max_age = max_age_property(props)
+        capacity = engine.props.get_int("sflow.receiver.buffer", DEFAULT_QUEUE_BYTES)
+        max_age = max_age_property(engine.props)
         try:
-            transport = ThreadReceiver(engine, sock, max(capacity, 65536), loop, max_age)
+            transport = ThreadReceiver(engine, sock, max(capacity, 65536), loop, max_age,
+                                       after_batch, should_yield)
         except BaseException:
             sock.close()
             raise
@@ -220,7 +255,7 @@ async def start(engine, loop: asyncio.AbstractEventLoop | None = None):
                  f"datagrams older than {max_age:g} s dropped" if max_age else
                  f"sFlow receiver: thread, {transport.receiver.stats()['capacity']} byte queue")
     else:
-        transport, _ = await loop.create_datagram_endpoint(lambda: SflowProtocol(engine), sock=sock)
+        transport, _ = await loop.create_datagram_endpoint(lambda: SflowProtocol(engine, ingest),
+                                                           sock=sock)
         log.info("sFlow receiver: asyncio")
-    log.info(f"Listening, sFlow port {port}")
-    return transport, port
+    return transport

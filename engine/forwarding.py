@@ -13,6 +13,7 @@ import ipaddress
 import socket
 
 from . import log
+from .fanout import fronted, gather, replicate
 from .flows.spec import check_name
 from .udp_sockets import FamilySockets
 
@@ -84,10 +85,15 @@ class Forward:
         self.dest = (self.address, port)
         self.datagrams = self.bytes = self.drops = 0
 
-    def as_json(self) -> dict:
+    def spec(self) -> dict:
+        """The definition (without counters), as set_forward takes it."""
         out = {"address": self.address, "port": self.port}
         if self.agents is not None:
             out["agents"] = list(self.agents)
+        return out
+
+    def as_json(self) -> dict:
+        out = self.spec()
         out["datagrams"] = self.datagrams
         out["bytes"] = self.bytes
         out["drops"] = self.drops
@@ -112,19 +118,40 @@ class Forwarding:
             fwd.datagrams, fwd.bytes, fwd.drops = old.datagrams, old.bytes, old.drops
         self.forwards[name] = fwd
         self._changed()
+        replicate(self.engine, "forwarding", "set_forward", name, spec)
 
     def clear_forward(self, name: str) -> bool:
         if self.forwards.pop(name, None) is None:
             return False
         self._changed()
+        replicate(self.engine, "forwarding", "clear_forward", name)
         return True
 
+    def replica_state(self) -> list:
+        """The calls that give a (re)started worker these definitions (docs/ingest.md)."""
+        return [("set_forward", (n, f.spec()), {}) for n, f in self.forwards.items()]
+
     def get_forward(self, name: str):
-        fwd = self.forwards.get(name)
-        return None if fwd is None else fwd.as_json()
+        if name not in self.forwards:
+            return None
+        return self.forwards_json().get(name)
 
     def forwards_json(self) -> dict:
-        return {n: f.as_json() for n, f in self.forwards.items()}
+        """Every definition with its counters, summed over the processes that forward (with
+        workers, each forwards what it receives)."""
+        out = {n: f.as_json() for n, f in self.forwards.items()}
+        if fronted(self.engine):
+            for n in out:
+                out[n].update(datagrams=0, bytes=0, drops=0)
+            for part in gather(self.engine, "forwarding", self, "counters_partial"):
+                for n, counts in part.items():
+                    if n in out:
+                        for field, value in zip(("datagrams", "bytes", "drops"), counts):
+                            out[n][field] += value
+        return out
+
+    def counters_partial(self) -> dict:
+        return {n: (f.datagrams, f.bytes, f.drops) for n, f in self.forwards.items()}
 
     def _changed(self) -> None:
         """Rebuild the handler's target tuple; on the datagram path only while defined."""

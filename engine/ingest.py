@@ -46,6 +46,12 @@ class IngestPath:
         else:
             c.run(batch)
 
+    def counts(self) -> dict | None:
+        """How samples went in this process (the C Ingest's counts: c_flow_samples,
+        c_counter_samples, python_flow_samples, python_datagrams), None while the C path has
+        not run. With workers: ``engine.gather("ingest_path", "counts")``, one per worker."""
+        return None if self._c is None else self._c.counts()
+
     def invalidate(self) -> None:
         """Handler lists, flow definitions or enrichers changed: the C path reads its
         configuration again before the next sample (also in the middle of a batch)."""

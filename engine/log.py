@@ -67,3 +67,31 @@ def severe(msg: str) -> None:
 
 def fine(msg: str) -> None:
     log.log(FINE, msg)
+
+
+class RateLimited:
+    """At most one log line per key (a peer, a source) every ``interval`` seconds; the next
+    line says how many were held back. Bounded: keys idle longer than ``interval`` are
+    dropped when the table grows past ``max_keys``."""
+
+    def __init__(self, interval: float = 60.0, max_keys: int = 10000):
+        self.interval = interval
+        self.max_keys = max_keys
+        self.state: dict = {}        # key -> [time of the last line, lines held back since]
+
+    def __call__(self, key, emit, message: str, now: float | None = None) -> bool:
+        now = time.monotonic() if now is None else now
+        st = self.state.get(key)
+        if st is not None and now - st[0] < self.interval:
+            st[1] += 1
+            return False
+        held = st[1] if st is not None else 0
+        if len(self.state) >= self.max_keys:
+            old = now - self.interval
+            for k in [k for k, v in self.state.items() if v[0] < old]:
+                del self.state[k]
+            if len(self.state) >= self.max_keys:
+                self.state.clear()
+        self.state[key] = [now, 0]
+        emit(message + (f" ({held} more since the last report)" if held else ""))
+        return True

@@ -10,10 +10,9 @@ import signal
 import sys
 from pathlib import Path
 
-from aiohttp import web
-
 from . import __version__, bundled, collector, log, props
 from .core import Engine
+from .http_server import HttpServer
 
 
 async def run(engine: Engine, ready: asyncio.Event | None = None,
@@ -27,28 +26,27 @@ async def run(engine: Engine, ready: asyncio.Event | None = None,
         except (NotImplementedError, RuntimeError):
             pass
     await engine.start()
-    transport, _ = await collector.start(engine)
-    runner = web.AppRunner(__import__("engine.rest", fromlist=["build_app"]).build_app(engine),
-                           access_log=None, handle_signals=False)
-    await runner.setup()
-    host = p.get_str("http.hostname", "") or None
-    port = p.get_int("http.port", 8008)
-    site = web.TCPSite(runner, host=host, port=port, reuse_address=True)
-    await site.start()
-    log.info(f"Listening, HTTP port {port}")
-    engine.http_port = port
-    # what start-up made (modules, apps, scripts' bridges) lives as long as the process: out of
-    # the collector's sight, so a full collection walks only what ingest and queries keep
-    gc.collect()
-    gc.freeze()
-    if ready is not None:
-        ready.set()
+    transport = server = None
     try:
+        transport, _ = await collector.start(engine)
+        server = HttpServer(engine)
+        host = p.get_str("http.hostname", "") or None
+        port = await server.start(host, p.get_int("http.port", 8008))
+        log.info(f"Listening, HTTP port {port}" + (" (HTTPS)" if server.tls else ""))
+        # what start-up made (modules, apps, scripts' bridges) lives as long as the process:
+        # out of the collector's sight, so a full collection walks only what ingest and
+        # queries keep
+        gc.collect()
+        gc.freeze()
+        if ready is not None:
+            ready.set()
         await stop.wait()
     finally:
         log.info("Stopping")
-        transport.close()
-        await runner.cleanup()
+        if transport is not None:
+            transport.close()
+        if server is not None:
+            await server.stop()
         await engine.stop()
 
 
@@ -115,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         engine = Engine(properties, home)
         asyncio.run(run(engine))
-    except OSError as exc:
+    except (OSError, props.PropertyError) as exc:
         log.severe(f"cannot start: {exc}")
         return 1
     except KeyboardInterrupt:

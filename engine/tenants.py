@@ -24,6 +24,7 @@ import socket
 import struct
 
 from . import log
+from .fanout import fronted, gather, replicate
 from .flows.spec import check_name
 from .sflow import DecodeError
 from .sflow import attributes as _attributes
@@ -233,11 +234,16 @@ class Tenant:
         self._merge(agent)
         return True
 
-    def as_json(self) -> dict:
+    def spec(self) -> dict:
+        """The definition (without counters), as set_tenant takes it."""
         return {"collectorAddress": self.address, "collectorPort": self.port,
-                "filters": {k: list(v) for k, v in self.filters.items() if v},
-                "samples": self.samples, "datagrams": self.datagrams, "bytes": self.bytes,
-                "drops": self.drops}
+                "filters": {k: list(v) for k, v in self.filters.items() if v}}
+
+    def as_json(self) -> dict:
+        out = self.spec()
+        out.update(samples=self.samples, datagrams=self.datagrams, bytes=self.bytes,
+                   drops=self.drops)
+        return out
 
 
 class Tenants:
@@ -288,20 +294,42 @@ class Tenants:
         self._resolve_names(tenant)
         self.tenants[name] = tenant
         self._changed()
+        replicate(self.engine, "tenants", "set_tenant", name, spec)
 
     def clear_tenant(self, name: str) -> bool:
         self._flush()
         if self.tenants.pop(name, None) is None:
             return False
         self._changed()
+        replicate(self.engine, "tenants", "clear_tenant", name)
         return True
 
+    def replica_state(self) -> list:
+        """The calls that give a (re)started worker these tenants (docs/ingest.md)."""
+        return [("set_tenant", (n, t.spec()), {}) for n, t in self.tenants.items()]
+
     def get_tenant(self, name: str):
-        tenant = self.tenants.get(name)
-        return None if tenant is None else tenant.as_json()
+        if name not in self.tenants:
+            return None
+        return self.tenants_json().get(name)
 
     def tenants_json(self) -> dict:
-        return {n: t.as_json() for n, t in self.tenants.items()}
+        """Every tenant with its counters, summed over the processes that forward (with
+        workers, each forwards the samples of its agents)."""
+        out = {n: t.as_json() for n, t in self.tenants.items()}
+        if fronted(self.engine):
+            fields = ("samples", "datagrams", "bytes", "drops")
+            for n in out:
+                out[n].update(dict.fromkeys(fields, 0))
+            for part in gather(self.engine, "tenants", self, "counters_partial"):
+                for n, counts in part.items():
+                    if n in out:
+                        for field, value in zip(fields, counts):
+                            out[n][field] += value
+        return out
+
+    def counters_partial(self) -> dict:
+        return {n: (t.samples, t.datagrams, t.bytes, t.drops) for n, t in self.tenants.items()}
 
     def _metrics_agents(self) -> dict:
         return getattr(self.engine.subsystems.get("metrics"), "agents", None) or {}

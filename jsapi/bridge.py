@@ -77,11 +77,12 @@ _KINDS = {_T_EXECUTE: "error", _T_PARSE: "syntax", _T_OOM: "memory", _T_TIMEOUT:
 # JS half of the channel; installed once per isolate (the prelude builds on __bridge).
 BRIDGE_JS = r"""
 (function(cb, sab) {
-  var hdr = new Int32Array(sab, 0, 16), data = new Uint16Array(sab, 64), cap = data.length;
+  var U16 = Uint16Array;   // the constructor itself: the script runtime wraps the global one
+  var hdr = new Int32Array(sab, 0, 16), data = new U16(sab, 64), cap = data.length;
   function readChunk(parts) {
     var n = hdr[1];
     for (var o = 0; o < n; o += 8192)
-      parts.push(String.fromCharCode.apply(null, data.subarray(o, Math.min(n, o + 8192))));
+      parts.push(String.fromCharCode.apply(null, new U16(sab, 64 + 2 * o, Math.min(n, o + 8192) - o)));
     return n;
   }
   // read a whole message whose first chunk Python has just written
@@ -124,6 +125,7 @@ class Isolate:
         self._reply_pos = 0
         self.host_seconds = 0.0               # time spent inside host calls, in total
         self._running_task: int | None = None
+        self._interrupt_asked = False   # interrupt() came before _wait knew the task id
         self._close_lock = threading.Lock()
         self._host_since: float | None = None
         self.thread_native_id: int | None = None
@@ -235,23 +237,36 @@ class Isolate:
         blocking http(), a metric query, setFlow) included: a script looping on host calls is
         stopped like one looping in JavaScript. A host call running when the time is up
         finishes first (each has its own bound); the JavaScript is then terminated."""
-        self._running_task = task_id
+        with self._close_lock:
+            self._running_task = task_id
+            if self._interrupt_asked and not self.closed:
+                # a host call of this very task asked for it before the id was known here
+                self._interrupt_asked = False
+                self._dll.mr_cancel_task(self._ctx, task_id)
         if timeout is None:
             slot[0].wait()
         elif not slot[0].wait(timeout):
             self._dll.mr_cancel_task(self._ctx, task_id)
             slot[0].wait()
-        self._running_task = None
+        with self._close_lock:
+            self._running_task = None
+            self._interrupt_asked = False
         with self._lock:
             self._pending.pop(cid, None)
         return slot[1]
 
     def interrupt(self) -> None:
-        """Terminate the JavaScript running now, if any (from any thread; engine shutdown)."""
+        """Terminate the JavaScript running now, if any (from any thread: engine shutdown, or
+        a host call of the running task itself). The task may run, and call the host, before
+        its waiter has recorded its id: then the waiter cancels it as soon as it has."""
         with self._close_lock:   # never cancel on a context that close() is freeing
             task = self._running_task
-            if task is not None and not self.closed:
+            if self.closed:
+                return
+            if task is not None:
                 self._dll.mr_cancel_task(self._ctx, task)
+            elif self._thread_ident is not None and threading.get_ident() == self._thread_ident:
+                self._interrupt_asked = True
 
     def _eval_raw(self, code: str, timeout: float | None = None):
         if self.closed:
@@ -318,6 +333,14 @@ class Isolate:
         raw = self._dll.mr_heap_stats(self._ctx)
         text = self._convert(raw)
         return json.loads(text) if isinstance(text, str) else {}
+
+    def collect(self) -> None:
+        """A full garbage collection (V8's low-memory notification); finalizers of what it
+        freed run as the isolate's next tasks. Not from inside a host call."""
+        if self._thread_ident is not None and threading.get_ident() == self._thread_ident:
+            raise ReentrantCall("cannot collect from inside a host call")
+        if not self.closed:
+            self._dll.mr_low_memory_notification(self._ctx)
 
     def memory_limit_reached(self) -> bool:
         return bool(self._dll.mr_hard_memory_limit_reached(self._ctx))

@@ -2,8 +2,9 @@
 
     flowrt get-app USER PROJECT      https://github.com/USER/PROJECT/archive/master.zip, or the
     (./get-app.sh USER PROJECT)      repository's default branch when there is no master
-    flowrt get-app url URL|FILE.zip  any zip (the app is named after the zip's top folder,
-                                     with a -master/-main suffix removed)
+    flowrt get-app url URL|FILE.zip  any zip: an http(s):// or file:// URL or a path (the app
+                                     is named after the zip's top folder, with a -master/-main
+                                     suffix removed)
 
 HOME is the engine's home (engine.main: --home, FLOWRT_HOME, else the current directory;
 ./get-app.sh uses its checkout).
@@ -24,12 +25,13 @@ import stat
 import sys
 import tempfile
 import urllib.error
+import urllib.parse
 import urllib.request
 import zipfile
 from pathlib import Path, PurePosixPath
 
 USAGE = """Usage   : {prog} <github-user> <github-project>
-          {prog} url <zip URL or file>
+          {prog} url <zip: http(s):// or file:// URL, or a path>
 Example : {prog} sflow-rt browse-flows
 Catalog : https://sflow-rt.com/download.php#applications"""
 
@@ -68,6 +70,28 @@ def github_zip(user: str, project: str) -> bytes:
         return fetch(f"{base}/{user}/{project}/archive/refs/heads/{branch}.zip")
     except urllib.error.HTTPError as exc:
         raise GetAppError(f"download failed: HTTP {exc.code}") from None
+
+
+def read_source(source: str) -> bytes:
+    """The zip named by ``url``'s argument: an http(s) URL, a file:// URL or a file path."""
+    if re.match(r"^https?://", source, re.I):
+        return fetch(source)
+    if re.match(r"^file:", source, re.I):
+        parts = urllib.parse.urlsplit(source)
+        if parts.netloc not in ("", "localhost"):
+            raise GetAppError(f"{source}: file URLs must name a local file (file:///path/app.zip)")
+        path = Path(urllib.request.url2pathname(parts.path))
+    elif re.match(r"^[A-Za-z][A-Za-z0-9+.-]*://", source):
+        raise GetAppError(f"{source}: unsupported URL; give an http://, https:// or file:// URL "
+                          "or a path to a zip file")
+    else:
+        path = Path(source)
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        raise GetAppError(f"no such file {str(path)!r}") from None
+    except IsADirectoryError:
+        raise GetAppError(f"{str(path)!r} is a folder, not a zip file") from None
 
 
 def check_members(zf: zipfile.ZipFile) -> tuple[str, list[tuple[zipfile.ZipInfo, PurePosixPath]]]:
@@ -128,12 +152,7 @@ def main(argv: list[str] | None = None, home: Path | None = None, prog: str = "g
     apps_dir = home / "apps"
     try:
         if len(argv) == 2 and argv[0] == "url":
-            source = argv[1]
-            if re.match(r"^https?://", source):
-                data = fetch(source)
-            else:
-                data = Path(source).read_bytes()
-            target = install(data, apps_dir)
+            target = install(read_source(argv[1]), apps_dir)
         elif len(argv) == 2:
             user, project = argv
             if not (_NAME.match(user) and _NAME.match(project)):

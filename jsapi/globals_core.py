@@ -61,6 +61,27 @@ reg("_logSevere", lambda s, msg="": log.severe(str(msg)))
 reg("_logFine", lambda s, msg="": log.fine(str(msg)))
 
 # -- handlers -------------------------------------------------------------------------------
+def _memory_exceeded(script, wanted=0):
+    """buffers.js: the script asked for ArrayBuffer memory over script.memory; end the
+    running call (terminated, so the script cannot catch it) and let the script die."""
+    try:
+        wanted = int(float(wanted))
+    except (TypeError, ValueError, OverflowError):   # Infinity arrives as null
+        wanted = 0
+    script.buffer_overrun = max(wanted, script.runtime.memory_limit + 1)
+    iso = script.isolate
+    if iso is not None:
+        iso.interrupt()
+
+
+def _memory_pressure(script):
+    """buffers.js: ArrayBuffer data passed half of script.memory; collect after this call so
+    that dropped buffers are credited (V8 alone waits for tens of MB more)."""
+    script.collect_wanted = True
+
+
+reg("_memoryExceeded", _memory_exceeded)
+reg("_memoryPressure", _memory_pressure)
 reg("_setInterval", lambda s, seconds=1: s.set_interval(float(_num(seconds, "seconds", 1))))
 
 

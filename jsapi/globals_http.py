@@ -9,9 +9,14 @@ Docker API pattern); proxies from the environment are not used.
 from __future__ import annotations
 
 import base64
+import http.client
+import socket
 import ssl
+import threading
 import urllib.error
+import urllib.parse
 import urllib.request
+import weakref
 from pathlib import Path
 
 from .registry import register_global
@@ -24,27 +29,148 @@ class HttpFailure(Exception):
     pass
 
 
-def _absolute(script, url: str) -> str:
+class OpenSockets:
+    """The sockets of script HTTP requests in flight (weakly held: a finished request's socket
+    just goes away), so that an engine stop ends them at once instead of waiting for
+    script.http.timeout: ``close_all()`` shuts each down, which wakes a blocked read, and
+    refuses new ones."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._open: weakref.WeakSet = weakref.WeakSet()
+        self.closed = False
+        # connection classes whose sockets join this set (built once, used per request)
+        self.http_class = _tracked(http.client.HTTPConnection, self)
+        self.https_class = _tracked(http.client.HTTPSConnection, self)
+
+    def add(self, sock) -> None:
+        with self._lock:
+            if not self.closed:
+                self._open.add(sock)
+                return
+        sock.close()
+        raise HttpFailure("engine stopping")
+
+    def close_all(self) -> None:
+        with self._lock:
+            self.closed = True
+            socks = list(self._open)
+        for sock in socks:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+
+def _tracked(base, sockets: OpenSockets):
+    """An http.client connection class whose sockets join ``sockets``."""
+    class Tracked(base):
+        def connect(self):
+            super().connect()
+            sockets.add(self.sock)
+    return Tracked
+
+
+class _HTTPHandler(urllib.request.HTTPHandler):
+    def __init__(self, sockets: OpenSockets):
+        super().__init__()
+        self._conn = sockets.http_class
+
+    def http_open(self, req):
+        return self.do_open(self._conn, req)
+
+
+class _HTTPSHandler(urllib.request.HTTPSHandler):
+    def __init__(self, sockets: OpenSockets, context=None):
+        super().__init__(context=context)
+        self._conn = sockets.https_class
+
+    def https_open(self, req):
+        return self.do_open(self._conn, req, context=self._context)
+
+
+LOOPBACK_NAMES = {"127.0.0.1", "::1", "localhost", "0.0.0.0", "::"}
+DEFAULT_CERT_FOLDERS = "tls,/tls"
+
+
+def _engine_host(script) -> str:
+    """Where this engine's REST API answers locally: http.hostname when bound to one address,
+    else the loopback address."""
+    host = script.engine.props.get_str("http.hostname", "") or ""
+    if host in ("", "0.0.0.0", "::"):
+        return "127.0.0.1"
+    return f"[{host}]" if ":" in host else host
+
+
+def _absolute(script, url) -> tuple[str, bool]:
+    """(absolute URL, whether it reaches this engine). Relative URLs ("/flows/json") reach
+    this flowrt, over HTTPS when it serves HTTPS."""
     url = str(url)
+    engine = script.engine
+    port = getattr(engine, "http_port", None) or engine.props.get_int("http.port", 8008)
     if url.startswith("/"):
-        port = getattr(script.engine, "http_port", None) or script.engine.props.get_int("http.port", 8008)
-        return f"http://127.0.0.1:{port}{url}"
-    return url
+        scheme = "https" if getattr(engine, "http_tls", False) else "http"
+        return f"{scheme}://{_engine_host(script)}:{port}{url}", True
+    try:
+        parts = urllib.parse.urlsplit(url)
+        target_port = parts.port or (443 if parts.scheme == "https" else 80)
+        host = (parts.hostname or "").lower()
+    except ValueError:
+        return url, False
+    # this engine's own addresses only: a script's secret must not reach another local
+    # service that happens to use the same port on an address the engine is not bound to
+    bound = (engine.props.get_str("http.hostname", "") or "").lower().strip("[]")
+    local = LOOPBACK_NAMES if bound in ("", "0.0.0.0", "::") else {bound}
+    return url, target_port == port and host in local
 
 
-def _ssl_context(certs: str | None):
-    if not certs:
-        return None
-    folder = Path(str(certs))
+def cert_folders(script) -> list[Path]:
+    """The folders (and their subfolders) a script may name in ``certs``: script.certs, a
+    comma list relative to the engine home, default tls and /tls (Docker's layout)."""
+    rt = script.runtime
+    listed = rt.engine.props.get_str("script.certs", DEFAULT_CERT_FOLDERS) or ""
+    out = []
+    for item in listed.split(","):
+        item = item.strip()
+        if item:
+            p = Path(item)
+            out.append((p if p.is_absolute() else rt.home / p).resolve())
+    return out
+
+
+def _certs_folder(script, certs) -> Path:
+    """The folder ``certs`` names, if it is inside an allowed folder. The refusal is the same
+    whether or not the path exists, so scripts cannot probe the file system with it."""
+    allowed = cert_folders(script)
+    p = Path(str(certs))
+    folder = (p if p.is_absolute() else script.runtime.home / p).resolve()
+    for root in allowed:
+        if folder == root or root in folder.parents:
+            return folder
+    names = ", ".join(script.runtime.relative(r) for r in allowed) or "none (script.certs is empty)"
+    raise HttpFailure(f"certs {str(certs)!r}: not allowed; certs must name a folder under "
+                      f"{names} (script.certs)")
+
+
+def _ssl_context(folder: Path):
     ctx = ssl.create_default_context(cafile=str(folder / "ca.pem"))
     ctx.load_cert_chain(str(folder / "cert.pem"), str(folder / "key.pem"))
+    return ctx
+
+
+def _self_context():
+    """TLS to this engine itself: its certificate may be self-signed or name another host,
+    and the connection never leaves the machine."""
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
     return ctx
 
 
 def request(script, url, method="GET", headers=None, body=None, user=None, password=None,
             certs=None):
     """One HTTP exchange -> (status, body text, headers dict). Raises HttpFailure."""
-    url = _absolute(script, url)
+    url, to_self = _absolute(script, url)
     if not url.startswith(("http://", "https://")):
         raise HttpFailure(f"unsupported URL {url}")
     data = None
@@ -56,14 +182,27 @@ def request(script, url, method="GET", headers=None, body=None, user=None, passw
     if user is not None:
         token = base64.b64encode(f"{user}:{password or ''}".encode()).decode()
         req.add_header("Authorization", f"Basic {token}")
-    try:
-        ctx = _ssl_context(certs)
-    except (OSError, ssl.SSLError) as exc:
-        raise HttpFailure(f"bad certs {certs}: {exc}") from None
-    handlers = [urllib.request.ProxyHandler({})]
-    if ctx is not None:
-        handlers.append(urllib.request.HTTPSHandler(context=ctx))
-    opener = urllib.request.build_opener(*handlers)
+    ctx = None
+    if certs:
+        folder = _certs_folder(script, certs)
+        try:
+            ctx = _ssl_context(folder)
+        except (OSError, ssl.SSLError) as exc:
+            raise HttpFailure(f"bad certs {certs}: {exc}") from None
+    if to_self:
+        # this engine lets its own scripts in whatever http.auth.* requires, and refuses at
+        # once a request that would wait for a script that waits for it (engine/rest/scripts.py)
+        from engine.rest.auth import INTERNAL_HEADER
+        from engine.rest.scripts import CALLERS_HEADER
+        token = getattr(script.engine, "internal_token", None)
+        if token:
+            req.add_header(INTERNAL_HEADER, token)
+        req.add_header(CALLERS_HEADER, ",".join([*script.http_callers, script.id]))
+        if ctx is None:
+            ctx = _self_context()
+    sockets = script.runtime.http_sockets
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}), _HTTPHandler(sockets),
+                                         _HTTPSHandler(sockets, ctx))
     try:
         with opener.open(req, timeout=script.runtime.http_timeout) as resp:
             return resp.status, _text(_read(resp, url), resp.headers), dict(resp.headers.items())

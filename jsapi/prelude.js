@@ -50,6 +50,12 @@
     return function () { return call(id, arguments, false); };
   }
 
+  // ArrayBuffer data counts against script.memory (buffers.js); before any script code runs
+  var buffers = global.__buffers;
+  delete global.__buffers;
+  if (typeof buffers === 'function') buffers(global, config.memoryLimit, host('_memoryExceeded'),
+                                                  host('_memoryPressure'));
+
   // -- generic globals: one wrapper per registered host function ------------------------------
   var defined = {};
   config.names.forEach(function (name, i) {

@@ -20,6 +20,8 @@ import threading
 import time
 from pathlib import Path
 
+from engine import log
+
 from . import registry
 from .script import HttpResult, Script
 
@@ -50,6 +52,8 @@ class Runtime:
         self.shared: dict[str, str] = {}
         self.shared_lock = threading.Lock()
         self.executor = concurrent.futures.ThreadPoolExecutor(4, thread_name_prefix="script-http")
+        from .globals_http import OpenSockets
+        self.http_sockets = OpenSockets()   # script HTTP requests in flight, ended by stop()
         self._discover()
 
     # -- discovery -------------------------------------------------------------------------
@@ -94,6 +98,10 @@ class Runtime:
 
     # -- lifecycle -------------------------------------------------------------------------
     async def start(self) -> None:
+        from .store import remove_leftovers
+        removed = remove_leftovers(self.store_dir)
+        if removed:
+            log.info(f"store: removed {removed} unfinished write(s) left by a crash")
         self.loop = asyncio.get_running_loop()
         self.loop_thread = threading.get_ident()
         self._starter = self.loop.create_task(self._start_scripts())
@@ -115,6 +123,7 @@ class Runtime:
             starter.cancel()
         for script in self.scripts.values():
             script.stop()
+        self.http_sockets.close_all()   # http() calls waiting on a server return now
 
         def join_all():
             deadline = time.monotonic() + 5.0
@@ -169,9 +178,9 @@ class Runtime:
         except concurrent.futures.TimeoutError:
             raise TimeoutError("engine event loop did not answer (shutting down?)") from None
 
-    async def http(self, script: Script, req: dict) -> dict:
+    async def http(self, script: Script, req: dict, callers: tuple = ()) -> dict:
         loop = asyncio.get_running_loop()
         fut = loop.create_future()
-        if not script.alive or not script.submit_http(req, HttpResult(loop, fut)):
+        if not script.alive or not script.submit_http(req, HttpResult(loop, fut), callers):
             return {"status": 503, "type": "text", "body": "script not running"}
         return await fut

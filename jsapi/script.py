@@ -18,7 +18,7 @@ from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
-from engine import log
+from engine import limits, log
 from engine.jsonvalues import finite
 
 from . import rewrite
@@ -26,6 +26,7 @@ from .bridge import Isolate, JSError
 from .registry import JSThrow, RawJSON
 
 PRELUDE = files(__package__).joinpath("prelude.js").read_text(encoding="utf-8")  # package data
+BUFFERS = files(__package__).joinpath("buffers.js").read_text(encoding="utf-8")
 _FN_MARK = "\u0000fn"
 _WRAPGLOBALS = re.compile(r"^\s*//\s*wrapglobals\s*:\s*([A-Za-z_$][\w$]*)", re.M)
 _LOCATION = re.compile(r"\(?((?:[^()\s]+)):(\d+):\d+\)?")
@@ -111,6 +112,11 @@ class Script:
         self._calls: collections.deque = collections.deque()
         self._stop = False
         self.subscriptions: dict[str, Any] = {}
+        # scripts waiting (through this engine's REST API) on the HTTP request this script
+        # handles now: its own requests to the engine carry them on (jsapi/globals_http.py)
+        self.http_callers: tuple = ()
+        self.buffer_overrun = 0     # ArrayBuffer bytes asked for when over script.memory
+        self.collect_wanted = False # buffers.js asked for a full collection after this call
         self.thread = threading.Thread(target=self._run, name=f"script {script_id}", daemon=True)
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -157,8 +163,11 @@ class Script:
                   "callbacks": [s.name for s in self.specs if s.callbacks],
                   "scriptdir": self.runtime.relative(self.dir),
                   "file": self.display,
-                  "wrapglobals": m.group(1) if m else None}
-        install = (f"(0, eval)({json.dumps(PRELUDE)} + '\\n//# sourceURL=flowrt/prelude.js')"
+                  "wrapglobals": m.group(1) if m else None,
+                  "memoryLimit": rt.memory_limit}
+        install = (f"globalThis.__buffers = (0, eval)({json.dumps(BUFFERS)} + "
+                   f"'\\n//# sourceURL=flowrt/buffers.js'); "
+                   f"(0, eval)({json.dumps(PRELUDE)} + '\\n//# sourceURL=flowrt/prelude.js')"
                    f"(globalThis, {json.dumps(config)}); 0")
         self.isolate.eval(install, timeout=rt.call_timeout)
         try:
@@ -167,6 +176,8 @@ class Script:
             if self.alive and not self._stop:
                 self._die(self.describe_js_error(exc))
             return False
+        if self.buffer_overrun:     # over script.memory at the top level, the error caught
+            self._die(self.describe_js_error(JSError("terminated", "memory")))
         if not self.alive:
             return False
         self.started = True
@@ -193,7 +204,7 @@ class Script:
             self._http.clear()
             self._flows.clear()
             self._events.clear()
-        for req, fut in pending:
+        for req, fut, _ in pending:
             fut.set({"status": 503, "type": "text", "body": "script not running"})
 
     def _shutdown(self) -> None:
@@ -201,7 +212,7 @@ class Script:
         with self._cond:
             pending = list(self._http)
             self._http.clear()
-        for req, fut in pending:
+        for req, fut, _ in pending:
             fut.set({"status": 503, "type": "text", "body": "script not running"})
         if self.alive and self._stop:
             self.alive = False
@@ -247,9 +258,12 @@ class Script:
             for call in calls:
                 self._dispatch(call)
             if http is not None:
-                req, fut = http
-                fut.set(self._dispatch(["http", req])
-                        or {"status": 503, "type": "text", "body": "script not running"})
+                req, fut, self.http_callers = http
+                try:
+                    result = self._dispatch(["http", req])
+                finally:
+                    self.http_callers = ()
+                fut.set(result or {"status": 503, "type": "text", "body": "script not running"})
             if events:
                 self._dispatch(["events", events])
             if flows:
@@ -268,10 +282,20 @@ class Script:
             return None
         try:
             text = _dumps(message)
-            result = iso.post_and_eval(text, "__rt.dispatch()", timeout=self.runtime.call_timeout)
+            try:
+                result = iso.post_and_eval(text, "__rt.dispatch()", timeout=self.runtime.call_timeout)
+            finally:
+                if self.collect_wanted:
+                    self.collect_wanted = False
+                    iso.collect()
         except JSError as exc:
             if not self._stop:   # interrupted by an engine stop is no error
                 self._die(self.describe_js_error(exc))
+            return {"status": 503, "type": "text", "body": "script stopped"}
+        if self.buffer_overrun:
+            # over script.memory: the call was to be terminated but ended first (a handler
+            # that caught the RangeError and returned); the script stops all the same
+            self._die(self.describe_js_error(JSError("terminated", "memory")))
             return {"status": 503, "type": "text", "body": "script stopped"}
         if message[0] == "http":
             res = json.loads(result) if isinstance(result, str) and result else None
@@ -295,13 +319,15 @@ class Script:
             log.warning(f"{self.display} {where}: {self._format_error(err.get('message', ''), err.get('stack', ''))}")
 
     # -- submissions (any thread) ----------------------------------------------------------
-    def submit_http(self, req: dict, fut) -> bool:
+    def submit_http(self, req: dict, fut, callers: tuple = ()) -> bool:
+        """Queue an HTTP request for the script's handler; ``callers``: the scripts whose
+        requests to this engine are waiting on this one."""
         with self._cond:
             self.counters["requestsReceived"] += 1
             if not self.alive or len(self._http) >= MAX_REQUESTS:
                 self.counters["requestsLost"] += 1
                 return False
-            self._http.append((req, fut))
+            self._http.append((req, fut, tuple(callers)))
             self._cond.notify()
         return True
 
@@ -353,7 +379,8 @@ class Script:
     # -- host calls (isolate thread) -------------------------------------------------------
     def _host(self, text: str) -> tuple[bool, str]:
         try:
-            fid, args = json.loads(text)
+            # the engine's JSON rule for REST bodies holds for script arguments too
+            fid, args = limits.parse_json(text, wrapped=2)
             spec = self.specs[fid]
             if spec.callbacks:
                 args = [self._callbacks_in(a) for a in args]
@@ -366,7 +393,8 @@ class Script:
         except Exception as exc:
             name = getattr(exc, "js_name", None) or ("TypeError" if isinstance(exc, TypeError) else "Error")
             message = str(exc) if not isinstance(exc, KeyError) else str(exc.args[0] if exc.args else exc)
-            return False, _dumps({"name": name, "message": message})
+            # bounded as REST bounds its reasons: messages may quote megabytes of input
+            return False, _dumps({"name": name, "message": limits.reason(message)})
         if result is None:
             return True, ""
         if isinstance(result, RawJSON):
@@ -384,8 +412,12 @@ class Script:
 
     # -- errors and status -----------------------------------------------------------------
     def describe_js_error(self, exc: JSError) -> str:
-        if exc.kind in ("timeout", "terminated"):
+        if exc.kind in ("timeout", "terminated") and not self.buffer_overrun:
             return f"{self.display} stopped: exceeded the {self.runtime.call_timeout:g}s time limit per call"
+        if self.buffer_overrun:
+            return (f"{self.display} stopped: its ArrayBuffer data would reach "
+                    f"{self.buffer_overrun >> 20} MB, over the {self.runtime.memory_limit >> 20} MB "
+                    "limit (script.memory)")
         if exc.kind == "memory":
             return f"{self.display} stopped: exceeded the {self.runtime.memory_limit >> 20} MB heap limit"
         first, _, rest = exc.message.partition("\n")

@@ -21,6 +21,32 @@ def _file_name(key: str) -> str:
     return name
 
 
+TMP_PREFIX = ".tmp-"
+
+
+def remove_leftovers(store_dir: Path) -> int:
+    """Delete the temporary files of writes a crash or ``kill -9`` cut short (they never
+    replaced a value, so nothing is lost); returns how many. Run before scripts start."""
+    removed = 0
+    try:
+        folders = [p for p in Path(store_dir).iterdir() if p.is_dir()]
+    except OSError:
+        return 0
+    for folder in folders:
+        try:
+            names = os.listdir(folder)
+        except OSError:
+            continue
+        for name in names:
+            if name.startswith(TMP_PREFIX):
+                try:
+                    os.unlink(folder / name)
+                    removed += 1
+                except OSError:
+                    pass
+    return removed
+
+
 class Store:
     def __init__(self, folder: Path):
         self.folder = Path(folder)
@@ -30,7 +56,7 @@ class Store:
         text = json.dumps(value, indent=1, ensure_ascii=False)
         with self._lock:
             self.folder.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=self.folder, prefix=".tmp-")
+            fd, tmp = tempfile.mkstemp(dir=self.folder, prefix=TMP_PREFIX)
             try:
                 with os.fdopen(fd, "w", encoding="utf-8") as f:
                     f.write(text)
@@ -76,4 +102,4 @@ class Store:
             names = os.listdir(self.folder)
         except FileNotFoundError:
             return []
-        return sorted(unquote(n) if n != "%00" else "" for n in names if not n.startswith(".tmp-"))
+        return sorted(unquote(n) if n != "%00" else "" for n in names if not n.startswith(TMP_PREFIX))

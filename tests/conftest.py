@@ -29,6 +29,12 @@ import pytest
 from paths import TESTDATA
 
 REPO = Path(__file__).resolve().parent.parent
+
+# Every engine the tests start, in process or as a process (./start.sh, engine.main), runs with
+# this many sFlow workers (docs/ingest.md, "Workers"): 1, the in-process engine, unless the CI
+# lane sets FLOWRT_WORKERS=2. Tests that compare 1 and N workers set sflow.workers themselves.
+os.environ.setdefault("FLOWRT_WORKERS", "1")
+WORKERS = int(os.environ["FLOWRT_WORKERS"])
 TESTDATA = TESTDATA
 SFLOW_TESTDATA = TESTDATA / "sflow"
 
@@ -68,10 +74,9 @@ class RunningEngine:
         return self
 
     async def _start(self):
-        from aiohttp import web
         from engine import collector, props
         from engine.core import Engine
-        from engine.rest import build_app
+        from engine.http_server import HttpServer
 
         values = dict(props.DEFAULTS)
         values.update({"http.hostname": "127.0.0.1", "sflow.hostname": "127.0.0.1",
@@ -87,12 +92,8 @@ class RunningEngine:
         self.engine = Engine(props.Properties(values), self.home)
         await self.engine.start()
         self.transport, self.sflow_port = await collector.start(self.engine)
-        self.runner = web.AppRunner(build_app(self.engine), access_log=None, handle_signals=False)
-        await self.runner.setup()
-        site = web.TCPSite(self.runner, host="127.0.0.1", port=0)
-        await site.start()
-        self.http_port = site._server.sockets[0].getsockname()[1]
-        self.engine.http_port = self.http_port
+        self.server = HttpServer(self.engine)
+        self.http_port = await self.server.start("127.0.0.1", 0, reuse_address=False)
 
     def stop(self) -> None:
         if self.engine is not None:
@@ -105,13 +106,14 @@ class RunningEngine:
 
     async def _stop(self):
         self.transport.close()
-        await self.runner.cleanup()
+        await self.server.stop()
         await self.engine.stop()
 
     # -- helpers -----------------------------------------------------------------------------
     @property
     def http_url(self) -> str:
-        return f"http://127.0.0.1:{self.http_port}"
+        scheme = "https" if self.engine is not None and self.engine.http_tls else "http"
+        return f"{scheme}://127.0.0.1:{self.http_port}"
 
     def send(self, datagrams, pace: float = 0.0) -> int:
         """Send one datagram (bytes) or an iterable of them over real UDP; returns the count."""

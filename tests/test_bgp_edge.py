@@ -115,9 +115,20 @@ def fabric(tmp_path):
     """Engine + the EDGE source from JavaScript, CORE / TOPOLOGY / ALL sources from Python,
     each on its own router; every router has 10.1.0.0/16, 10.3.0.0/16 and 2001:db8:3::/48.
     The counters that name leaf2's agent and ports have been received."""
+    yield from _fabric(tmp_path, {})
+
+
+@pytest.fixture
+def fabric_in_process(tmp_path):
+    """The same in one process (sflow.workers=1): for tests of the sample path's own caches,
+    which with workers live in the workers."""
+    yield from _fabric(tmp_path, {"sflow.workers": 1})
+
+
+def _fabric(tmp_path, extra: dict):
     (tmp_path / "bgpedge.js").write_text(SCRIPT)
-    eng = RunningEngine({"bgp.start": "yes", "bgp.port": "0", "script.file": "bgpedge.js"},
-                        home=tmp_path).start()
+    eng = RunningEngine({"bgp.start": "yes", "bgp.port": "0", "script.file": "bgpedge.js",
+                         **extra}, home=tmp_path).start()
     peers = []
     try:
         eng.wait_for(lambda: all(s.started for s in
@@ -180,13 +191,6 @@ def test_edge_source_counts_fabric_traffic_once(fabric):
         {"10.3.0.0/16": 60 * UNIT, "10.1.0.0/16": 15 * UNIT}, rel=0.01)
     assert values(top(eng, bgp, "TOPOLOGY", family=6)) == pytest.approx(
         {"2001:db8:3::/48": 12 * UNIT}, rel=0.01)
-    # the sources hold the topology's own cached selections
-    topo = eng.engine.subsystems["topology"]
-    scopes = {s.agent: s.scope for s in bgp.wildcard_sources}
-    assert scopes["EDGE"] is eng.call(topo.edge_selection)
-    assert scopes["CORE"] is eng.call(topo.core_selection)
-    assert scopes["TOPOLOGY"] is eng.call(topo.topology_selection)
-    assert scopes["ALL"] is None
 
 
 def test_without_topology_every_source_counts_every_agent(fabric):
@@ -203,13 +207,19 @@ def test_without_topology_every_source_counts_every_agent(fabric):
     assert values(js(eng, "top"))["10.3.0.0/16"] - before == pytest.approx(8 * UNIT, rel=0.02)
 
 
-def test_scopes_follow_topology_and_learned_port_names(fabric):
+def test_scopes_follow_topology_and_learned_port_names(fabric_in_process):
     """The per-sample path reuses one Selection; a new topology or a learned ifName change
     (the metric store's names_version) makes the next sample take the new one, once."""
-    eng, bgp = fabric
+    eng, bgp = fabric_in_process
     topo = eng.engine.subsystems["topology"]
     put_topology(eng, TOPOLOGY)
     send(eng, sampled(LEAF1, 1, H1, H3, 1))     # the first sample takes the selection
+    # the sources hold the topology's own cached selections
+    scopes = {s.agent: s.scope for s in bgp.wildcard_sources}
+    assert scopes["EDGE"] is eng.call(topo.edge_selection)
+    assert scopes["CORE"] is eng.call(topo.core_selection)
+    assert scopes["TOPOLOGY"] is eng.call(topo.topology_selection)
+    assert scopes["ALL"] is None
     calls = []
     original = topo.edge_selection
 

@@ -69,6 +69,25 @@ TREAT_AS_WITHDRAW = {
     "local_pref length": ORIGIN_OK + ASPATH_OK + NEXTHOP_OK + attr(0x40, 5, b"\0"),
     "origin flagged optional": attr(0xC0, 1, b"\0") + ASPATH_OK + NEXTHOP_OK,
     "attribute overruns list": ORIGIN_OK + ASPATH_OK + NEXTHOP_OK + bytes((0xC0, 8, 40)) + b"\0" * 4,
+    # RFC 7606 §7: malformed attributes the route depends on -> treat-as-withdraw
+    "extended communities length": ORIGIN_OK + ASPATH_OK + NEXTHOP_OK + attr(0xC0, 16, b"\0" * 7),
+    "as_path flagged optional": ORIGIN_OK + attr(0xC0, 2, struct.pack(">BBI", 2, 1, 65254)) + NEXTHOP_OK,
+    "next_hop flagged optional": ORIGIN_OK + ASPATH_OK + attr(0xC0, 3, socket.inet_aton("192.0.2.1")),
+    "communities flagged well-known": ORIGIN_OK + ASPATH_OK + NEXTHOP_OK + attr(0x40, 8, b"\0\1\0\2"),
+    "missing origin": ASPATH_OK + NEXTHOP_OK,
+    "as_path truncated segment header": ORIGIN_OK + attr(0x40, 2, b"\2") + NEXTHOP_OK,
+    "extended-length attribute overruns list": ORIGIN_OK + ASPATH_OK + NEXTHOP_OK
+                                               + bytes((0xD0, 8)) + struct.pack(">H", 999) + b"\0" * 4,
+}
+
+# RFC 7606 §7: errors in attributes the route does not depend on discard the attribute only;
+# unknown optional attributes are passed over (RFC 4271 §5)
+ATTRIBUTE_DISCARD = {
+    "malformed as4_path": attr(0xC0, 17, b"\2\5\0"),
+    "aggregator flagged well-known": attr(0x40, 7, struct.pack(">I4s", 65254, socket.inet_aton("10.0.0.1"))),
+    "atomic_aggregate flagged optional": attr(0xC0, 6, b""),
+    "unknown optional transitive": attr(0xC0, 99, b"\1\2\3"),
+    "unknown optional non-transitive": attr(0x80, 98, b"\1\2"),
 }
 
 
@@ -87,6 +106,26 @@ def test_treat_as_withdraw(speaker, case):
         peer.send(update(ORIGIN_OK + ASPATH_OK + NEXTHOP_OK))
         wait(lambda: announced(bgp))
         assert n.state == "established"
+    finally:
+        peer.close()
+
+
+@pytest.mark.parametrize("case", sorted(ATTRIBUTE_DISCARD))
+def test_attribute_discard_keeps_the_route(speaker, case):
+    """Inside an established session with a configured neighbor: the route is installed with
+    the good attributes, the session stays up."""
+    _, bgp = speaker
+    peer = connect(bgp)
+    try:
+        peer.send(update(ORIGIN_OK + ASPATH_OK + NEXTHOP_OK + ATTRIBUTE_DISCARD[case]
+                         + attr(0x80, 4, struct.pack(">I", 7))))
+        wait(lambda: announced(bgp))
+        entry = bgp.neighbors["127.0.0.1"].rib4.lookup("10.9.1.1")[1]
+        assert entry.med == 7 and entry.aspath == (65254, 3356) and entry.nexthop == "192.0.2.1"
+        assert bgp.neighbors["127.0.0.1"].state == "established"
+        peer.send(m.KEEPALIVE_MSG)
+        with pytest.raises((TimeoutError, socket.timeout)):
+            peer.recv_until(m.NOTIFICATION, timeout=0.3)
     finally:
         peer.close()
 
@@ -125,6 +164,12 @@ NOTIFY = {
     "duplicate mp_unreach": (update(attr(0x80, 15, struct.pack(">HB", 2, 1))
                                     + attr(0x80, 15, struct.pack(">HB", 2, 1)), b""), (3, 1)),
     "second OPEN": (m.encode_open(65254, 90, "10.0.0.254", {(1, 1)}), (5, 0)),
+    "duplicate mp_reach": (update(ORIGIN_OK + ASPATH_OK + 2 * attr(0x80, 14, struct.pack(
+        ">HBB", 2, 1, 16) + b"\0" * 16 + b"\0"), b""), (3, 1)),
+    "withdrawn prefix length 40": (m.frame(m.UPDATE, struct.pack(">H", 6) + bytes((40,)) + b"\1" * 5
+                                           + b"\0\0"), (3, 10)),
+    "message length below the header": (b"\xff" * 16 + struct.pack(">HB", 18, 2), (1, 2)),
+    "route refresh too short": (m.frame(m.ROUTE_REFRESH, b"\0\1"), (1, 2)),
 }
 
 
@@ -167,15 +212,49 @@ def test_bad_open_gets_notification(speaker):
         peer.close()
 
 
-def test_unknown_peer_is_refused(speaker):
+def test_bad_open_is_logged_once_per_peer(speaker, caplog):
+    """Issue 14 item 11: every bad OPEN gets its NOTIFICATION, the log one line a minute."""
+    _, bgp = speaker
+    for _ in range(5):
+        peer = RawPeer("127.0.0.1", bgp.listen_port, 65254, "10.0.0.254")
+        try:
+            bad = bytearray(m.encode_open(65254, 1, "10.0.0.254", {(1, 1)}))   # hold time 1
+            peer.send(bytes(bad))
+            body = peer.recv_until(m.NOTIFICATION)
+            assert (body[0], body[1]) == (2, 6)
+        finally:
+            peer.close()
+    lines = [r.getMessage() for r in caplog.records if "BGP error 127.0.0.1" in r.getMessage()]
+    assert len(lines) == 1 and "hold time" in lines[0] and "notification 2/6" in lines[0], lines
+
+
+def test_unknown_peer_is_refused(speaker, caplog):
+    """Issue 14 item 11: an unconfigured peer gets Cease / Connection Rejected (RFC 4486) and
+    one log line per peer a minute, however often it connects."""
     running, bgp = speaker
-    peer = RawPeer("127.0.0.1", bgp.listen_port, 65254, "10.0.0.254", source="127.0.0.5")
+    for i in range(20):
+        peer = RawPeer("127.0.0.1", bgp.listen_port, 65254, "10.0.0.254", source="127.0.0.5")
+        try:
+            if i % 2:
+                peer.send(m.encode_open(65254, 90, "10.0.0.254", {(1, 1)}))
+            body = peer.recv_until(m.NOTIFICATION)
+            assert (body[0], body[1]) == (m.ERR_CEASE, m.CEASE_REJECTED)
+            with pytest.raises(ConnectionError):
+                while True:
+                    peer.recv(5)
+        finally:
+            peer.close()
+    assert bgp.unknown_connections == 20
+    lines = [r for r in caplog.records if "127.0.0.5" in r.getMessage()]
+    assert len(lines) == 1 and lines[0].levelname == "WARNING", [r.getMessage() for r in lines]
+    assert "not a configured neighbor" in lines[0].getMessage()
+    # another unknown peer is reported on its own
+    peer = RawPeer("127.0.0.1", bgp.listen_port, 65254, "10.0.0.254", source="127.0.0.6")
     try:
-        with pytest.raises((ConnectionError, OSError)):
-            peer.handshake()
+        assert peer.recv_until(m.NOTIFICATION)[:2] == bytes((6, 5))
     finally:
         peer.close()
-    assert bgp.unknown_connections == 1
+    assert len([r for r in caplog.records if "refused" in r.getMessage()]) == 2
 
 
 def test_hold_timer_expiry(speaker):

@@ -65,7 +65,7 @@ def test_query_array_as_agent_selector(eng):
     """sflow-test keeps `req.query.agent` (an array) and passes it to agents([agent]),
     metric(agent, ...), dump(agent, ...) and datasourceInfo(agent, ds)."""
     feed(eng, 3)
-    agent = sorted(eng.engine.agents.by_address)[0]
+    agent = sorted(eng.get_json("/agents/json"))[0]
     assert get_json(eng, f"{APP}/agents.js/choose/json?agent={agent}") == {"chosen": [agent]}
     probe = get_json(eng, f"{APP}/agents.js/probe/json")
     assert probe["agents"] == [agent]
@@ -89,7 +89,7 @@ def test_topology_rest_and_lookups(eng):
     """trace-flow / fabric-metrics: topologyInterfaceToLink(agent, ifindex).linkname /
     .localnode / .remotenode, topologyInterfaceToPort(...).node / .port, node lookups."""
     feed(eng, 1)
-    agents = sorted(eng.engine.agents.by_address)[:2]
+    agents = sorted(eng.get_json("/agents/json"))[:2]
     topo = _topology(agents)
     status, body = get(eng, "/topology/json", json.dumps(topo).encode(), "PUT")
     assert status == 204, body
@@ -115,7 +115,7 @@ def test_topology_selectors_in_queries(eng):
     """mininet-dashboard / ai-metrics: activeFlows('TOPOLOGY', ..., 'edge'), table('TOPOLOGY',
     'sort:m:-n') rows mapped to ports, dump('TOPOLOGY', flow).topKeys, metric('CORE', ...)."""
     feed(eng, 1)
-    agents = sorted(a for a in eng.engine.agents.by_address if a.startswith("192.0.2."))
+    agents = sorted(a for a in eng.get_json("/agents/json") if a.startswith("192.0.2."))
     assert len(agents) == 2                       # the generator's two agents
     get(eng, "/topology/json", json.dumps({"links": {}}).encode(), "PUT")
     empty = get_json(eng, f"{APP}/topology.js/selectors/json")
@@ -147,7 +147,7 @@ def test_link_metric_and_checked_set(eng):
     """topology app: topologyLinkMetric(link, 'ifadminstatus,ifinoctets') gives 4 entries end
     by end (node1's port, then node2's), and `if(!setTopology(body))` sees false for a bad body."""
     feed(eng, 2)
-    agents = sorted(eng.engine.agents.by_address)[:2]
+    agents = sorted(eng.get_json("/agents/json"))[:2]
     topo = _topology(agents)
     status, body = get(eng, f"{APP}/topology.js/setchecked/json", json.dumps(topo).encode(), "POST")
     assert status == 200 and json.loads(body)["ok"] is True
@@ -172,7 +172,7 @@ def test_link_key_function(eng):
     """ixp-metrics: `link:inputifindex` names the topology link a sample entered on; the
     filter `link:inputifindex=null` keeps edge ports only."""
     feed(eng, 1)
-    agents = sorted(eng.engine.agents.by_address)[:2]
+    agents = sorted(eng.get_json("/agents/json"))[:2]
     get(eng, "/topology/json", json.dumps(_topology(agents)).encode(), "PUT")
     assert get_json(eng, f"{APP}/topology.js/linkflows/json") is True
     feed(eng, 3)
@@ -185,13 +185,13 @@ def test_locate_hosts(eng):
     """topology app / ixp-metrics: topologyLocateHostIP/Mac give where a host enters the
     network (agent, ifindex, node, port, vlan, addresses); topologyLocatedHostMacs lists MACs."""
     feed(eng, 1)
-    agents = sorted(eng.engine.agents.by_address)[:2]
+    agents = sorted(eng.get_json("/agents/json"))[:2]
     get(eng, "/topology/json", json.dumps(_topology(agents)).encode(), "PUT")
     edge = [f for f in eng.gen.flows if f.in_port != 4 and f.agent is not None][:1]
     assert edge, "generator has no flow entering on an edge port"
     flow = edge[0]
     feed(eng, 4)
-    agent = sorted(eng.engine.agents.by_address)[flow.agent] if isinstance(flow.agent, int) else str(flow.agent)
+    agent = sorted(eng.get_json("/agents/json"))[flow.agent] if isinstance(flow.agent, int) else str(flow.agent)
     mac, ip = flow.keys()["macsource"], flow.keys()["ipsource"]
     found = get_json(eng, f"{APP}/topology.js/locate/json?mac={mac}&ip={ip}&agent={agent}&ifindex={flow.in_port}")
     node = "s1" if agent == agents[0] else "s2"
@@ -263,7 +263,7 @@ def test_edge_and_core_aggregation_use_the_topology(eng):
     """activeFlows(..., 'edge') counts flows measured at edge ports only (no double counting
     of a packet seen again on an inter-switch link); 'core' keeps link ports only."""
     feed(eng, 1)
-    agents = sorted(a for a in eng.engine.agents.by_address if a.startswith("192.0.2."))[:2]
+    agents = sorted(a for a in eng.get_json("/agents/json") if a.startswith("192.0.2."))[:2]
     get(eng, "/topology/json", json.dumps(_topology(agents)).encode(), "PUT")
     feed(eng, 2)
     modes = get_json(eng, f"{APP}/topology.js/aggmodes/json")

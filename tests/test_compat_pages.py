@@ -38,12 +38,14 @@ def eng(tmp_path_factory):
     home = tmp_path_factory.mktemp("home")
     shutil.copytree(HERE / "js" / "compat", home / "apps" / "compat")
     e = RunningEngine({}, home=home).start()
+    # polls 5 s apart (agent clock): current for 16 s of wall time after the last one
     gen = TrafficGenerator(Scenario(agents=2, samples_per_second=100, flows=5, seed=5,
-                                    polling_interval=1.0))
+                                    polling_interval=5.0))
     target = 0
     for _ in range(3):
-        target += e.send_paced(gen.step(1.0))
+        target += e.send_paced(gen.step(5.0))
     e.wait_for(lambda: e.engine.stats.datagrams >= target)
+    e.gen = gen
     yield e
     e.stop()
 
@@ -74,7 +76,10 @@ def _page(eng, path, ready):
 def test_fabric_view_links_tab(eng):
     """fabric-view's Links tab reads topologyLinkMetric(link, 5 metrics) by position, node1's
     port first: with both ends up at 10G the page shows Up and 10G (not Down / Unknown)."""
-    a1, a2 = sorted(eng.engine.agents.by_address)[:2]
+    # counters expire after 3 missed polls: fresh ones, however long the tests before took
+    sent = eng.engine.stats.datagrams + eng.send_paced(eng.gen.step(5.0))
+    eng.wait_for(lambda: eng.engine.stats.datagrams >= sent)
+    a1, a2 = sorted(eng.get_json("/agents/json"))[:2]
     ports = lambda n: {f"{n}-eth{i}": {"ifindex": str(i)} for i in range(1, 5)}
     topo = {"nodes": {"s1": {"agent": a1, "ports": ports("s1")}, "s2": {"agent": a2, "ports": ports("s2")}},
             "links": {"s1-s2": {"node1": "s1", "port1": "s1-eth4", "node2": "s2", "port2": "s2-eth3"}}}

@@ -131,3 +131,25 @@ def test_ten_thousand_definitions_cost_one_pipeline_rebuild():
     fe.set_flow("f18", {"keys": "ipsource", "value": "frames"})
     assert fe.rebuilds == base + 1
     assert fe._process_flow is not None and fe.rebuilds == base + 2
+
+
+def test_a_definition_the_pipeline_cannot_build_goes_alone(monkeypatch, caplog):
+    """Rebuilt lazily, the pipeline meets a new definition after set_flow returned: should
+    one be a definition it cannot build (FlowSpec refuses what it can foresee), that one is
+    removed and logged, and every other one keeps counting."""
+    real = flows_engine.pipeline.build
+
+    def build(tables, on_error):        # a fault no FlowSpec check would catch
+        if any(t.name == "bad" for t in tables):
+            raise RuntimeError("cannot compile this one")
+        return real(tables, on_error)
+    monkeypatch.setattr(flows_engine.pipeline, "build", build)
+    fe = FlowEngine(None)
+    fe.set_flow("good", {"keys": "ipsource", "value": "bytes"})
+    fe.set_flow("bad", {"keys": "ipdestination", "value": "bytes"})
+    fe.set_flow("also", {"keys": "ipprotocol", "value": "bytes"})
+    fe.process({"ipsource": "10.0.0.1", "ipdestination": "10.0.0.2", "ipprotocol": 6,
+                "bytes": 100}, "192.0.2.1", "1", 10, T0)
+    assert sorted(fe.tables) == ["also", "good"]
+    assert fe.tables["good"].entries and fe.tables["also"].entries
+    assert any("flow bad: removed" in r.getMessage() for r in caplog.records)

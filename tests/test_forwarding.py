@@ -9,6 +9,7 @@ import urllib.request
 
 import pytest
 
+from engine.forwarding import agent_address
 from engine.sflow import encode
 from engine.sflow.pcap import read_pcap
 from paths import SFLOW_DATA
@@ -22,6 +23,11 @@ def receiver():
     r = Receiver()
     yield r
     r.close()
+
+
+def ip(text: str) -> bytes:
+    import ipaddress
+    return ipaddress.ip_address(text).packed
 
 
 def empty_datagram(agent: str, seq: int, version: int = 5) -> bytes:
@@ -69,11 +75,20 @@ def test_agents_filter_v5_and_v4_headers(make_engine, receiver):
             eng.send(dg)
             if agent.endswith("2"):
                 wanted.append(dg)
-    marker = empty_datagram("192.0.2.2", 999999)
-    eng.send(marker)
-    assert receiver.wait_for(marker) == wanted + [marker]
+    markers = [empty_datagram(agent, 999999) for agent in ("192.0.2.2", "2001:db8::2")]
+    eng.send(markers)
+    for marker in markers:
+        receiver.wait_for(marker)
+    time.sleep(0.1)
+    # each agent's datagrams in its order (with sFlow workers the two agents' streams may
+    # come from two processes, interleaved)
+    by_agent = {a: [d for d in receiver.got if agent_address(d) == ip(a)]
+                for a in ("192.0.2.2", "2001:db8::2")}
+    assert len(receiver.got) == len(wanted) + 2
+    for a, got in by_agent.items():
+        assert got == [d for d in wanted + markers if agent_address(d) == ip(a)]
     status, spec = eng.request("GET", "/forwarding/one/json")
-    assert spec["datagrams"] == len(wanted) + 1 and spec["drops"] == 0
+    assert spec["datagrams"] == len(wanted) + 2 and spec["drops"] == 0
 
 
 def test_ipv6_loopback_destination(make_engine):

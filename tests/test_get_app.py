@@ -110,6 +110,23 @@ def test_url_and_file_forms(github, tmp_path):
     assert (tmp_path / "apps" / "other-app" / "html" / "index.html").is_file()
 
 
+def test_file_urls_and_clear_errors(github, tmp_path):
+    """Issue 14 item 10: file:///x.zip installs; other schemes and missing files say what is
+    accepted."""
+    base, _ = github
+    local = tmp_path / "my app.zip"
+    local.write_bytes(make_zip(APP, top="file-app-main"))
+    r = run(tmp_path, base, "url", local.as_uri())          # file:///.../my%20app.zip
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "apps" / "file-app" / "scripts" / "top.js").is_file()
+    r = run(tmp_path, base, "url", "file:///no/such/x.zip")
+    assert r.returncode == 1 and "no such file '/no/such/x.zip'" in r.stderr, r.stderr
+    r = run(tmp_path, base, "url", "ftp://example.invalid/x.zip")
+    assert r.returncode == 1 and "http://, https:// or file://" in r.stderr, r.stderr
+    r = run(tmp_path, base, "url", "file://otherhost/x.zip")
+    assert r.returncode == 1 and "local file" in r.stderr, r.stderr
+
+
 @pytest.mark.parametrize("bad", ["traversal", "absolute", "link", "two-tops"])
 def test_rejects_unsafe_zips_without_writing(github, tmp_path, bad):
     base, routes = github

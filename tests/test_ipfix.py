@@ -326,11 +326,12 @@ def test_nfcapd_receives_the_flows(make_engine, tmp_path):
         eng.send_paced(dgs)
         eng.wait_for(lambda: eng.engine.stats.datagrams >= len(dgs))
         # nf4 (activeTimeout 1 s) reports from the engine's 1 s housekeeping while it runs ...
-        exporter = eng.engine.subsystems["flows"].tables["nf4"].exporter
-        eng.wait_for(lambda: exporter.records > 0, timeout=10)
+        def exporters():      # each process that exports (with sFlow workers: each worker)
+            return [st for st in eng.call(eng.engine.gather, "flows", "ipfix_stats", "nf4") if st]
+        eng.wait_for(lambda: sum(st["records"] for st in exporters()) > 0, timeout=10)
         # the exporter's counters, read-only, in the definition as GET shows it
         stats = eng.request("GET", "/flow/nf4/json")[1]["ipfixStats"]
-        assert stats["templateId"] == exporter.template.id and stats["records"] > 0
+        assert stats["templateId"] == exporters()[0]["templateId"] and stats["records"] > 0
         assert stats["messages"] > 0 and stats["errors"] == stats["dropped"] == 0
         assert eng.request("GET", "/flow/json")[1]["nf6"]["ipfixStats"]["templateId"] > 0
         # ... and deleting a definition exports what its flows have counted since
@@ -413,11 +414,13 @@ def test_bad_definitions_are_refused_with_a_reason(make_engine, tmp_path):
           "ipfixCollectors": ["127.0.0.1", "127.0.0.1:2055", "[::1]:4740", "::1"]}
     assert eng.request("PUT", "/flow/ok/json", ok)[0] == 204
     assert eng.request("GET", "/flow/ok/json")[1]["ipfixCollectors"] == ok["ipfixCollectors"]
-    exporter = eng.engine.subsystems["flows"].tables["ok"].exporter
-    assert [(a, p) for a, p, _ in exporter.collectors] == [
+    spec = eng.engine.subsystems["flows"].tables["ok"].spec
+    assert [(a, p) for a, p, _ in spec.ipfix_collectors] == [
         ("127.0.0.1", 4739), ("127.0.0.1", 2055), ("::1", 4740), ("::1", 4739)]
+    # an exporter where the flows are (with sFlow workers: in each worker), none for []
+    assert all(eng.call(eng.engine.gather, "flows", "ipfix_stats", "ok"))
     assert eng.request("PUT", "/flow/none/json", {"keys": "ipttl", "ipfixCollectors": []})[0] == 204
-    assert eng.engine.subsystems["flows"].tables["none"].exporter is None
+    assert not any(eng.call(eng.engine.gather, "flows", "ipfix_stats", "none"))
     # setFlow throws the same reason in JavaScript
     runtime = eng.engine.subsystems["runtime"]
     eng.wait_for(lambda: runtime.scripts and all(s.started for s in runtime.scripts.values()), 30)

@@ -66,7 +66,8 @@ setHttpHandler(function (req) {{
   return {{status: ok.status, services: JSON.parse(ok.body), plain: plain}};
 }});
 """)
-    eng = RunningEngine({}, home=tmp_path / "home").start()
+    # the client certificates live outside the engine home: allowed by script.certs
+    eng = RunningEngine({"script.certs": str(certs)}, home=tmp_path / "home").start()
     try:
         rt = eng.engine.subsystems["runtime"]
         eng.wait_for(lambda: rt.scripts["tls~tls.js"].started, 10)

@@ -159,7 +159,7 @@ def test_server_globals(rt):
     r = check(rt, "server")
     assert r["version"] == rt.engine.version
     assert r["prop"] == "x" and r["missing"] is None and r["names"] is True
-    assert set(r["agents"]) <= set(rt.engine.agents.by_address) and r["agents"]
+    assert set(r["agents"]) <= set(rt.get_json("/agents/json")) and r["agents"]
     assert len(r["agentsOne"]) == 1
     assert r["datagrams"] >= 1
     assert r["dir"] == "apps/suite/scripts" and r["lib"] == 40
@@ -178,7 +178,7 @@ def test_metric_globals_match_the_engine(rt):
     rows = check(rt, "table")
     assert rows and all(len(row) == 2 and row[0]["metricName"] == "ifindex" for row in rows)
     dumped = check(rt, "dump")
-    assert {d["agent"] for d in dumped} == set(rt.engine.agents.by_address)
+    assert {d["agent"] for d in dumped} == set(rt.get_json("/agents/json"))
     assert "ifinoctets" in check(rt, "metrics")
     per_agent = check(rt, "agentMetrics")
     assert any(k.endswith(".ifinoctets") for k in per_agent)

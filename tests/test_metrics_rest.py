@@ -31,7 +31,7 @@ def fed():
     for _ in range(3):
         sent += eng.send(gen.step(10.0))
     eng.wait_datagrams(sent)
-    eng.wait_for(lambda: eng.engine.subsystems["metrics"].counter_samples >= 3 * 3 * (1 + 2 + 6))
+    eng.wait_for(lambda: eng.engine.stats.counter_samples >= 3 * 3 * (1 + 2 + 6))
     yield eng, gen
     eng.stop()
 
@@ -317,10 +317,11 @@ def test_rtmetric_samples_are_metrics(make_engine):
 
 def test_non_finite_values_are_null_not_a_server_error(make_engine):
     """An agent's float can be Infinity (JSON has none): REST shows null, as scripts see it."""
+    from engine.sflow import encode
     eng = make_engine()
-    store = eng.engine.subsystems["metrics"]
-    rec = {"counterBlock_tag": "4300:1002", "typed": {"odd": (6, float("inf")), "fine": (6, 1.5)}}
-    eng.call(store.update, "10.9.9.9", "2.1", 2, 1, [rec], __import__("time").time())
+    eng.send(encode.datagram("10.9.9.9", 1, 1000, [encode.rtmetric_sample(
+        "app", [("odd", "float", float("inf")), ("fine", "float", 1.5)])]))
+    eng.wait_datagrams(1)
     dump = eng.get_json("/dump/10.9.9.9/odd,fine/json")
     assert [(m["metricName"], m["metricValue"]) for m in dump] == [("odd", None), ("fine", 1.5)]
     assert eng.get_json("/metric/10.9.9.9/odd/json")[0]["metricValue"] is None

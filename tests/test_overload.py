@@ -48,7 +48,10 @@ def test_drain_skips_and_counts_what_waited_too_long():
 
 def test_engine_drops_and_counts_a_stale_backlog(make_engine):
     require_net()
-    running = make_engine({"sflow.receiver.maxage": "0.3", "sflow.rcvpktsbuffer": 16_000_000})
+    # one process: blocking its event loop is what stops the draining (with workers each
+    # worker drains its own queue: tests/test_workers.py counts their expiries)
+    running = make_engine({"sflow.receiver.maxage": "0.3", "sflow.rcvpktsbuffer": 16_000_000,
+                           "sflow.workers": 1})
     queue = running.engine.receive_queue
     if queue is None:
         pytest.skip("FLOWRT_NO_ACCEL is set: engines use the asyncio receiver")

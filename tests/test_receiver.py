@@ -240,7 +240,10 @@ def test_queue_overflow_counted_exactly(net):
 def test_engine_reports_queue_drops(make_engine, thread_receiver):
     """The event loop blocked (a long script callback, say) while a burst arrives: the small
     queue overflows and /analyzer/json shows sFlowQueueDrops, with received + dropped == sent."""
-    running = make_engine({"sflow.receiver.buffer": 65536, "sflow.rcvpktsbuffer": BIG_RCVBUF})
+    # one process: blocking its event loop is what stops the draining (with workers each
+    # worker drains its own queue; the loop blocked here would be the front's)
+    running = make_engine({"sflow.receiver.buffer": 65536, "sflow.rcvpktsbuffer": BIG_RCVBUF,
+                           "sflow.workers": 1})
     queue = running.engine.receive_queue
     dgs = [p.payload for p in read_pcap(OVERFLOWD)][:300]
     blocked = threading.Event()
@@ -466,7 +469,8 @@ def test_no_accel_environment_uses_asyncio(tmp_path):
                                           "-Dhttp.hostname=127.0.0.1", "-Dsflow.hostname=127.0.0.1"],
                                env={"FLOWRT_NO_ACCEL": "1"})
     try:
-        assert any(l.endswith(" INFO: sFlow receiver: asyncio") for l in lines), lines
+        # with workers, each logs it ("INFO: worker 0: sFlow receiver: asyncio")
+        assert any(l.endswith(": sFlow receiver: asyncio") for l in lines), lines
         assert any(l.endswith(f" INFO: Listening, sFlow port {sflow}") for l in lines), lines
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
             for seq in range(1, 6):
@@ -491,16 +495,28 @@ def test_thread_receiver_logged_by_default(tmp_path, net):
                                           "-Dhttp.hostname=127.0.0.1", "-Dsflow.hostname=127.0.0.1",
                                           "-Dsflow.receiver.buffer=1000000"], env=env)
     try:
-        assert any(l.endswith(" INFO: sFlow receiver: thread, 1000000 byte queue, datagrams "
+        assert any(l.endswith(": sFlow receiver: thread, 1000000 byte queue, datagrams "
                               "older than 1 s dropped") for l in lines), lines
-        # the thread is there under its name, for top -H and per-thread CPU accounting
+        # the thread is there under its name, for top -H and per-thread CPU accounting: in
+        # the engine (start.sh execs it: proc is the engine) or, with workers, in each worker
         names = []
-        for tid in os.listdir(f"/proc/{proc.pid}/task"):
-            try:
-                with open(f"/proc/{proc.pid}/task/{tid}/comm") as f:
-                    names.append(f.read().strip())
-            except OSError:
-                pass
-        assert "flowrt-recv" in names     # start.sh execs the engine: proc is the engine
+        for pid in [proc.pid] + _children(proc.pid):
+            for tid in os.listdir(f"/proc/{pid}/task"):
+                try:
+                    with open(f"/proc/{pid}/task/{tid}/comm") as f:
+                        names.append(f.read().strip())
+                except OSError:
+                    pass
+        assert "flowrt-recv" in names
     finally:
         assert stop_engine(proc) == 0
+
+
+def _children(pid: int) -> list[int]:
+    """Descendants (workers are forked by the engine's worker zygote, a child of the engine)."""
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            kids = [int(p) for p in f.read().split()]
+    except OSError:
+        return []
+    return kids + [g for k in kids for g in _children(k)]

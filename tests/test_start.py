@@ -28,17 +28,22 @@ def start_engine(home, args, env=None, prefix=(), timeout=120.0):
     sel = selectors.DefaultSelector()
     sel.register(proc.stdout, selectors.EVENT_READ)
     deadline = time.monotonic() + timeout
+    tail = b""
     try:
+        # raw reads: a readline() would leave lines that arrived together in the text
+        # buffer, where select() cannot see them
         while time.monotonic() < deadline:
             if not sel.select(timeout=1):
                 if proc.poll() is not None:
                     break
                 continue
-            line = proc.stdout.readline()
-            if not line:
+            chunk = os.read(proc.stdout.fileno(), 65536)
+            if not chunk:
                 break
-            lines.append(line.rstrip("\n"))
-            if "Listening, HTTP port" in line:
+            *complete, tail = (tail + chunk).split(b"\n")
+            for raw in complete:
+                lines.append(raw.decode("utf-8", "replace"))
+            if any("Listening, HTTP port" in line for line in lines):
                 return proc, lines
     finally:
         sel.close()

@@ -98,7 +98,7 @@ def site(tmp_path_factory):
         eng = RunningEngine({"history.enabled": "yes", "history.interval": "1",
                              "history.flush": "0.2"}, home).start()
     traffic = harness.Traffic(eng.send).start()
-    eng.wait_for(lambda: len(eng.engine.agents.by_address) >= 3, timeout=20)
+    eng.wait_for(lambda: len(eng.get_json("/agents/json")) >= 3, timeout=20)
     yield eng
     traffic.stop()
     eng.stop()
@@ -152,7 +152,7 @@ def test_agents_page(open_page, site):
     page = open_page("/html/index.html#agents")
     page.wait_for("$('#agents-table tbody tr').length === 3")
     agents = page.eval("$('#agents-table tbody tr td:first-child').map(function(){return $(this).text()}).get()")
-    assert sorted(agents) == sorted(site.engine.agents.by_address)
+    assert sorted(agents) == sorted(site.get_json("/agents/json"))
     # sort by datagrams, descending then ascending
     page.eval("$('#agents-table th[data-key=datagrams]').click()")
     assert page.eval("$('#agents-table th[data-key=datagrams]').hasClass('sorted-desc')")

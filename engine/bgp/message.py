@@ -39,6 +39,8 @@ ERR_HEADER, ERR_OPEN, ERR_UPDATE, ERR_HOLD, ERR_FSM, ERR_CEASE = 1, 2, 3, 4, 5, 
 HDR_SYNC, HDR_LENGTH, HDR_TYPE = 1, 2, 3
 # OPEN subcodes
 OPEN_VERSION, OPEN_PEER_AS, OPEN_BGP_ID, OPEN_OPTIONAL, OPEN_HOLD, OPEN_CAPABILITY = 1, 2, 3, 4, 6, 7
+# Cease subcodes (RFC 4486)
+CEASE_ADMIN_SHUTDOWN, CEASE_REJECTED, CEASE_COLLISION = 2, 5, 7
 # UPDATE subcodes
 UPD_ATTR_LIST, UPD_UNRECOGNIZED_WK, UPD_MISSING_WK, UPD_FLAGS, UPD_LENGTH = 1, 2, 3, 4, 5
 UPD_ORIGIN, UPD_NEXT_HOP, UPD_OPTIONAL, UPD_NETWORK, UPD_AS_PATH = 6, 8, 9, 10, 11
@@ -401,6 +403,8 @@ def decode_update(body: bytes, as4: bool, intern: Interner | None = None,
     attribute errors that RFC 7606 lets us contain set treat_as_withdraw (or drop the attribute).
     add_path: the (afi, safi) families negotiated to carry path identifiers (RFC 7911)."""
     n = len(body)
+    if n < 4:   # the session's header check already refuses these
+        raise BgpError(ERR_UPDATE, UPD_ATTR_LIST, "UPDATE shorter than its length fields")
     u = Update()
     ids4 = _path_ids(AFI_IPV4, SAFI_UNICAST, add_path)
     wlen = struct.unpack_from(">H", body, 0)[0]
@@ -749,7 +753,10 @@ def parse_communities(text) -> tuple[tuple, tuple]:
         items = str(text or "").replace(",", " ").replace("-", " ").split()
     for item in items:
         parts = item.split(":")
-        nums = [int(p) for p in parts]
+        try:
+            nums = [int(p) for p in parts]
+        except ValueError:
+            raise ValueError(f"bad community {item!r}") from None
         if len(nums) == 2 and all(0 <= v <= 0xFFFF for v in nums):
             std.append(nums[0] << 16 | nums[1])
         elif len(nums) == 3 and all(0 <= v <= 0xFFFFFFFF for v in nums):
@@ -765,7 +772,18 @@ def parse_aspath(text) -> tuple:
         items = list(text)
     else:
         items = str(text or "").replace("-", " ").replace(",", " ").split()
-    path = tuple(int(a) for a in items)
-    if any(a < 0 or a > 0xFFFFFFFF for a in path):
-        raise ValueError("AS number out of range")
-    return path
+    return tuple(u32(a, "AS number") for a in items)
+
+
+def u32(value, name: str) -> int:
+    """A 32-bit unsigned field given as a number or numeric text; ValueError otherwise."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise ValueError(f"{name} must be a number, not {type(value).__name__}")
+    try:
+        f = float(value)
+        n = int(f) if not isinstance(value, int) else value
+    except (ValueError, OverflowError):
+        raise ValueError(f"{name} must be a number: {value!r}") from None
+    if n != f or not 0 <= n <= 0xFFFFFFFF:
+        raise ValueError(f"{name} must be an integer from 0 to 4294967295: {value!r}")
+    return n

@@ -115,6 +115,27 @@ class Rib:
             self.paths = {}
         self.path_count = 0
 
+    # -- copies (a worker's replica, docs/ingest.md "Workers") ---------------------------------
+    def snapshot(self) -> dict:
+        """Everything needed to rebuild this table elsewhere (picklable: attribute sets are
+        shared objects, so each is written once)."""
+        trie = self.trie
+        paths = None
+        if self.paths is not None:
+            paths = {k: (v if type(v) is int else dict(v)) for k, v in self.paths.items()}
+        return {"entries": [(prefix, trie[prefix]) for prefix in trie], "paths": paths,
+                "added": self.added, "removed": self.removed, "path_count": self.path_count}
+
+    def restore(self, snap: dict) -> None:
+        self.clear()
+        trie = self.trie
+        for prefix, attrs in snap["entries"]:
+            trie[prefix] = attrs
+        self.paths = snap["paths"]
+        self.count = len(snap["entries"])
+        self.added, self.removed = snap["added"], snap["removed"]
+        self.path_count = snap["path_count"]
+
     # -- multipath (ADD-PATH) -----------------------------------------------------------------
     def _entries(self, nlri: list):
         """(packed address, length, path id, prefix text) for each NLRI entry of a multipath

@@ -16,6 +16,18 @@ from .. import log
 from . import message as m
 
 DEFAULT_HOLD = 180
+CLOSE_GRACE = 5.0   # seconds a closed session's buffered messages get before an abort
+
+
+def close_soon(transport, grace: float = CLOSE_GRACE) -> None:
+    """Close after what is buffered is sent, but abort if the peer has not taken it within
+    ``grace`` seconds: a peer that stopped reading must not keep a connection (and megabytes of
+    buffered UPDATEs) alive until TCP gives up."""
+    transport.close()
+    try:
+        asyncio.get_running_loop().call_later(grace, transport.abort)
+    except RuntimeError:       # no loop (tests driving a session by hand)
+        pass
 
 
 class Session(asyncio.Protocol):
@@ -138,11 +150,10 @@ class Session(asyncio.Protocol):
         # path per prefix for it: that family's table replaces instead of adding
         rx = m.add_path_receive(self.speaker.add_path_families(n) & self.families, o)
         self.add_path_rx = rx or None
-        n.rib4.set_multipath((m.AFI_IPV4, m.SAFI_UNICAST) in rx)
-        n.rib6.set_multipath((m.AFI_IPV6, m.SAFI_UNICAST) in rx)
+        self.speaker.opened(n, (m.AFI_IPV4, m.SAFI_UNICAST) in rx,
+                            (m.AFI_IPV6, m.SAFI_UNICAST) in rx, o.asn, o.bgp_id)
         self.hold = min(o.hold, self.speaker.hold_time)
         self.ibgp = o.asn == n.local_as
-        n.peer_as, n.peer_id = o.asn, o.bgp_id
         self.transport.write(m.KEEPALIVE_MSG)
         self.state = "openconfirm"
         if self.hold:
@@ -210,7 +221,10 @@ class Session(asyncio.Protocol):
 
     # -- teardown -----------------------------------------------------------------------------
     def fail(self, exc: m.BgpError) -> None:
-        log.warning(f"BGP error {self.neighbor.address}: {exc} (notification {exc.code}/{exc.subcode})")
+        # one line per peer a minute: a router retrying a bad OPEN must not flood the log
+        self.speaker.refusals(("error", self.neighbor.address), log.warning,
+                              f"BGP error {self.neighbor.address}: {exc} "
+                              f"(notification {exc.code}/{exc.subcode})")
         self.close(str(exc), send=m.notification(exc.code, exc.subcode, exc.data[:4000]))
 
     def close(self, reason: str, send: bytes | None = m.notification(m.ERR_CEASE, 0)) -> None:
@@ -223,7 +237,7 @@ class Session(asyncio.Protocol):
                 pass
         self._down(reason)
         if self.transport is not None:
-            self.transport.close()
+            close_soon(self.transport)
 
     def _down(self, reason: str) -> None:
         if self.closed:

@@ -9,11 +9,12 @@ import time
 from typing import Callable
 
 from .. import log
+from ..fanout import gather, replicate
 from ..sflow import attributes as _attributes
 from . import message as m
 from .flowkeys import BGP_KEYS, bgp_attributes, fill
 from .rib import NeighborState, PushedRoute, normalize_address, parse_prefix
-from .session import DEFAULT_HOLD, Session
+from .session import DEFAULT_HOLD, Session, close_soon
 from .traffic import DST, SRC, Source, prefix_values, top_prefixes
 
 WILDCARD_AGENTS = {"ALL", "EDGE", "CORE", "TOPOLOGY", "*"}
@@ -29,6 +30,8 @@ DIRECTIONS = {"destination": DST, "egress": DST, "dst": DST,
               "source": SRC, "ingress": SRC, "src": SRC}
 
 
+STOP_GRACE = 0.3    # seconds the Cease NOTIFICATIONs of an engine stop get to leave
+
 APPLICABLE_MAX = 10_000  # agents, and data sources per agent, in the scope cache
 
 
@@ -41,6 +44,10 @@ class BgpSpeaker:
         self.engine = engine
         props = engine.props
         self.enabled = (props.get_str("bgp.start", "no") or "no").lower() in ("yes", "true", "1")
+        # A worker (docs/ingest.md, "Workers") keeps a replica of the front's neighbors,
+        # tables and sources for the bgp* keys and prefix traffic of its samples; the front
+        # runs the sessions.
+        self.replica = getattr(engine, "role", None) == "worker"
         self.port = int(props.get_str("bgp.port", "1179") or 1179)
         self.hostname = props.get_str("bgp.hostname", "") or None
         self.hold_time = int(props.get_str("bgp.holdtime", str(DEFAULT_HOLD)) or DEFAULT_HOLD)
@@ -51,6 +58,8 @@ class BgpSpeaker:
         self.server = None
         self.listen_port = 0
         self.unknown_connections = 0
+        self.transports: set = set()     # every accepted connection, until it is lost
+        self.refusals = log.RateLimited(60.0)   # one log line per refused peer a minute
         self._warned_disabled = False
         self._remove_enricher = None
         # bgpSetNextHops: next hop -> MAC as given (canonical text), and the per-sample form
@@ -77,7 +86,7 @@ class BgpSpeaker:
     # -- lifecycle ----------------------------------------------------------------------------
     async def start(self) -> None:
         self._wire_enricher()
-        if not self.enabled:
+        if not self.enabled or self.replica:
             return
         loop = asyncio.get_running_loop()
         sock = _listen_socket(self.hostname, self.port)
@@ -107,6 +116,8 @@ class BgpSpeaker:
     enrich.reads = ADDRESS_KEYS | MAC_KEYS | frozenset(BGP_KEYS)
 
     async def stop(self) -> None:
+        """Cease every session and close the listener; within STOP_GRACE seconds, whatever
+        the peers do (a router that stopped reading cannot hold the stop)."""
         if self._remove_enricher is not None:
             self._remove_enricher()
             self._remove_enricher = None
@@ -115,8 +126,15 @@ class BgpSpeaker:
         for n in self.neighbors.values():
             if n.session is not None:
                 n.session.close("stopping")
+        if self.transports:
+            await asyncio.sleep(STOP_GRACE)   # time to flush the Cease NOTIFICATIONs
+            for transport in list(self.transports):
+                transport.abort()
         if self.server is not None:
-            await self.server.wait_closed()
+            try:
+                await asyncio.wait_for(self.server.wait_closed(), STOP_GRACE)
+            except asyncio.TimeoutError:
+                pass
             self.server = None
 
     def _accept(self):
@@ -130,14 +148,19 @@ class BgpSpeaker:
             address = peer
         n = self.neighbors.get(address)
         if n is None:
+            # RFC 4486 section 4: a connection the speaker disallows (the peer is not
+            # configured) gets Cease / Connection Rejected before it is closed
             self.unknown_connections += 1
-            log.fine(f"BGP connection from {address} refused: not a configured neighbor")
-            transport.close()
+            self.refusals(address, log.warning,
+                          f"BGP connection from {address} refused: not a configured neighbor "
+                          f"(notification {m.ERR_CEASE}/{m.CEASE_REJECTED})")
+            transport.write(m.notification(m.ERR_CEASE, m.CEASE_REJECTED))
+            close_soon(transport)
             return None
         old = n.session
         if old is not None and not old.closed:
             # the router only reconnects when it has given up on the old connection
-            old.close("replaced by a new connection", send=m.notification(m.ERR_CEASE, 7))
+            old.close("replaced by a new connection", send=m.notification(m.ERR_CEASE, m.CEASE_COLLISION))
         s = Session(self, n, port)
         n.session = s
         s.connection_made(transport)
@@ -164,8 +187,66 @@ class BgpSpeaker:
     # -- session callbacks --------------------------------------------------------------------
     def handle_update(self, session: Session, body: bytes) -> None:
         n = session.neighbor
-        u = m.decode_update(body, session.as4, self.intern, session.add_path_rx)
-        if u.errors:
+        self._apply_update(n, body, session.as4, session.add_path_rx)
+        replicate(self.engine, "bgp", "replica_update", n.address, body, session.as4,
+                  session.add_path_rx)
+
+    def replica_update(self, address: str, body: bytes, as4: bool, add_path_rx) -> None:
+        """A worker: the UPDATE the front's session just applied, applied to our copy."""
+        n = self.neighbors.get(address)
+        if n is not None:
+            self._apply_update(n, body, as4, add_path_rx)
+
+    def replica_clear(self, address: str) -> None:
+        n = self.neighbors.get(address)
+        if n is not None:
+            n.rib4.clear()
+            n.rib6.clear()
+
+    def opened(self, n: NeighborState, v4: bool, v6: bool, peer_as: int, peer_id) -> None:
+        """A session opened: its tables keep every path (ADD-PATH receive) or one per prefix;
+        the peer's AS and id (the bgpas key)."""
+        n.rib4.set_multipath(v4)
+        n.rib6.set_multipath(v6)
+        n.peer_as, n.peer_id = peer_as, peer_id
+        replicate(self.engine, "bgp", "replica_opened", n.address, v4, v6, peer_as, peer_id)
+
+    def replica_opened(self, address: str, v4: bool, v6: bool, peer_as: int, peer_id) -> None:
+        n = self.neighbors.get(address)
+        if n is not None:
+            self.opened(n, v4, v6, peer_as, peer_id)
+
+    def replica_peer(self, address: str, peer_as: int, peer_id) -> None:
+        n = self.neighbors.get(address)
+        if n is not None:
+            n.peer_as, n.peer_id = peer_as, peer_id
+
+    def replica_rib(self, address: str, rib4, rib6) -> None:
+        """A (re)started worker: the front's tables of a neighbor (Rib.snapshot())."""
+        n = self.neighbors.get(address)
+        if n is not None:
+            n.rib4.restore(rib4)
+            n.rib6.restore(rib6)
+
+    def replica_state(self) -> list:
+        """The calls that give a (re)started worker the neighbors, their tables, the next hops
+        and the sources (docs/ingest.md)."""
+        out = []
+        for n in self.neighbors.values():
+            out.append(("add_neighbor", (n.address, n.local_as, n.router_id, n.options), {}))
+            out.append(("replica_peer", (n.address, n.peer_as, n.peer_id), {}))
+            out.append(("replica_rib", (n.address, n.rib4.snapshot(), n.rib6.snapshot()), {}))
+        if self.next_hops:
+            out.append(("set_next_hops", (dict(self.next_hops),), {}))
+        for src in self.all_sources():
+            out.append(("add_source", (src.agent, {"router": _address_of(src.router4),
+                                                   "router6": _address_of(src.router6)},
+                                       src.t, src.value), {}))
+        return out
+
+    def _apply_update(self, n: NeighborState, body: bytes, as4: bool, add_path_rx) -> None:
+        u = m.decode_update(body, as4, self.intern, add_path_rx)
+        if u.errors and not self.replica:
             n.malformed_updates += 1
             if n.malformed_updates <= 10 or n.malformed_updates % 1000 == 0:  # a broken peer
                 log.warning(f"BGP malformed UPDATE #{n.malformed_updates} from {n.address}: "
@@ -204,6 +285,7 @@ class BgpSpeaker:
             log.info(f"BGP close {n.address} {reason}")
             n.rib4.clear()  # Adj-RIB-In dies with its session (a replacement starts empty)
             n.rib6.clear()
+            replicate(self.engine, "bgp", "replica_clear", n.address)
             self._callback(n.on_close, n)
 
     def _callback(self, fn, n: NeighborState) -> None:
@@ -261,7 +343,7 @@ class BgpSpeaker:
             if str(router_id).count(".") != 3:
                 raise ValueError(f"bad router id {router_id}")
         opts = _options(options)
-        if not self.enabled and not self._warned_disabled:
+        if not self.enabled and not self._warned_disabled and not self.replica:
             self._warned_disabled = True
             log.warning("bgpAddNeighbor: BGP is not running; set bgp.start=yes")
         old = self.neighbors.get(address)
@@ -274,6 +356,8 @@ class BgpSpeaker:
             self._rebind_sources(old, n)
             _release(old)
         self.neighbors[address] = n
+        # the callbacks are the front's (scripts run there)
+        replicate(self.engine, "bgp", "add_neighbor", address, asn, router_id, options)
         return True
 
     def remove_neighbor(self, peer) -> bool:
@@ -285,6 +369,7 @@ class BgpSpeaker:
             n.session.close("neighbor removed")
         self._rebind_sources(n, None)
         _release(n)
+        replicate(self.engine, "bgp", "remove_neighbor", address)
         return True
 
     def neighbor(self, router) -> NeighborState | None:
@@ -330,19 +415,21 @@ class BgpSpeaker:
             src.agent = agent
             self.sources[agent] = [src]
         self._sources_changed()
+        replicate(self.engine, "bgp", "add_source", agent, router, t, value)
         return True
 
     def remove_source(self, agent) -> bool:
-        agent = str(agent).strip()
+        text = str(agent).strip()
         try:
-            if agent.upper() in WILDCARD_AGENTS:
-                agent = agent.upper()
+            if text.upper() in WILDCARD_AGENTS:
+                text = text.upper()
                 before = len(self.wildcard_sources)
-                self.wildcard_sources = [s for s in self.wildcard_sources if s.agent != agent]
+                self.wildcard_sources = [s for s in self.wildcard_sources if s.agent != text]
                 return len(self.wildcard_sources) != before
-            return self.sources.pop(normalize_address(agent), None) is not None
+            return self.sources.pop(normalize_address(text), None) is not None
         finally:
             self._sources_changed()
+            replicate(self.engine, "bgp", "remove_source", agent)
 
     def _sources_changed(self) -> None:
         """On the flow-sample path only while there is a source."""
@@ -466,6 +553,7 @@ class BgpSpeaker:
             by_mac.setdefault(mac, []).append(addr)
         self.next_hops = next_hops
         self.mac_nexthops = {mac: tuple(nhs) for mac, nhs in by_mac.items()}
+        replicate(self.engine, "bgp", "set_next_hops", dict(next_hops))
         return True
 
     # -- queries ------------------------------------------------------------------------------
@@ -480,9 +568,16 @@ class BgpSpeaker:
             raise ValueError(f"direction must be destination or source, not {direction}")
         v6 = family == 6
         rib = n.rib6 if v6 else n.rib4
-        accs = [(s.acc6 if v6 else s.acc4) for s in self.all_sources()
-                if (s.router6 if v6 else s.router4) is n]
-        values, total = prefix_values(accs, d, time.time())
+        # traffic is accounted where the samples are (with workers: in each of them)
+        values, total = {}, 0.0
+        for part_values, part_total in gather(self.engine, "bgp", self, "prefix_values_partial",
+                                              n.address, v6, d, time.time()):
+            total += part_total
+            if not values:
+                values = part_values
+                continue
+            for k, v in part_values.items():
+                values[k] = values.get(k, 0.0) + v
         out = {"as": n.peer_as, "direction": "destination" if d == DST else "source",
                "id": n.peer_id or n.address,
                "learnedPrefixesAdded": rib.added, "learnedPrefixesRemoved": rib.removed,
@@ -493,6 +588,15 @@ class BgpSpeaker:
                                 int(min_prefix or 0), _bool(include_covered),
                                 _bool(prune_covered)))
         return out
+
+    def prefix_values_partial(self, address: str, v6: bool, direction: int, now: float):
+        """(rate per prefix, total) of the sources accounting to this neighbor."""
+        n = self.neighbors.get(address)
+        if n is None:
+            return {}, 0.0
+        accs = [(s.acc6 if v6 else s.acc4) for s in self.all_sources()
+                if (s.router6 if v6 else s.router4) is n]
+        return prefix_values(accs, direction, now)
 
     def prefix_info(self, router, address) -> dict | None:
         n = self.neighbor(router)
@@ -606,6 +710,8 @@ class _Acceptor(asyncio.Protocol):
         self.session: Session | None = None
 
     def connection_made(self, transport) -> None:
+        self.transport = transport
+        self.speaker.transports.add(transport)
         peer = transport.get_extra_info("peername") or ("", 0)
         self.session = self.speaker.attach_session(transport, peer[0], peer[1])
 
@@ -614,6 +720,7 @@ class _Acceptor(asyncio.Protocol):
             self.session.data_received(data)
 
     def connection_lost(self, exc) -> None:
+        self.speaker.transports.discard(self.transport)
         if self.session is not None:
             self.session.connection_lost(exc)
 
@@ -729,7 +836,11 @@ def _pushed_route(route: dict) -> PushedRoute:
     attrs = m.PathAttrs(origin=m.ORIGINS.index(origin),
                         aspath=m.parse_aspath(route.get("aspath", "")),
                         nexthop=nh, nexthop_ll=normalize_address(ll) if ll else None,
-                        med=None if med in (None, "") else int(med),
-                        localpref=None if lp in (None, "") else int(lp),
+                        med=None if med in (None, "") else m.u32(med, "med"),
+                        localpref=None if lp in (None, "") else m.u32(lp, "localpref"),
                         communities=std, large_communities=large)
     return PushedRoute(afi, packed, plen, canon, attrs)
+
+
+def _address_of(n: NeighborState | None):
+    return None if n is None else n.address

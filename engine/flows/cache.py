@@ -139,12 +139,13 @@ class FlowTable:
             out.setdefault((fk[0], fk[1]), []).append((self.value(e, now), fk, e))
         return out
 
-    def active(self, agents, max_flows: int, min_value, agg_mode: str, now: float,
-               key_filter=None) -> list:
-        """Flows merged across the selected data sources: ``sum`` and ``edge`` add the values
-        of the data sources, ``max`` and ``core`` keep the largest. The caller narrows
-        ``agents`` to the EDGE / CORE ports for ``edge`` / ``core`` (FlowEngine._mode_ports),
-        so only those observations are counted here."""
+    def aggregate(self, agents, agg_mode: str, now: float, key_filter=None) -> dict:
+        """This cache's flows merged across the selected data sources, per flow key:
+        ``{key: [value, vmax, fk, entry, n]}``; ``sum`` and ``edge`` add the values of the data
+        sources, ``max`` and ``core`` keep the largest (``vmax``, at entry ``fk``/``entry``);
+        ``n`` counts the data sources. The caller narrows ``agents`` to the EDGE / CORE
+        ports for ``edge`` / ``core`` (FlowEngine._mode_ports), so only those observations
+        are counted here. activeFlows ranks these (engine/flows/topn.py)."""
         agg: dict = {}
         idle = self.idle
         summing = agg_mode in ("sum", "edge")
@@ -176,20 +177,22 @@ class FlowTable:
                     cur[2], cur[3] = fk, e
                     if not summing:
                         cur[0] = v
-        rows = agg.values()
-        if min_value is not None:
-            rows = [r for r in rows if r[0] >= min_value]
-        top = heapq.nlargest(max_flows, rows, key=lambda r: r[0]) if max_flows >= 0 else sorted(
-            rows, key=lambda r: r[0], reverse=True)
-        out = []
-        has_values = len(self.vfuncs) > 1
-        for v, _, fk, e, n in top:
-            rec = {"key": self.key_string(fk), "value": v, "agent": fk[0], "dataSource": fk[1],
-                   "flowN": n}
-            if has_values:
-                rec["values"] = self.extra_values(e, now)
-            out.append(rec)
-        return out
+        return agg
+
+    def row(self, key: tuple, a: list, now: float) -> tuple:
+        """An aggregate() item as a row of engine/flows/topn.py: (key, value, n, vmax,
+        agent, dataSource, values)."""
+        fk = a[2]
+        return (key, a[0], a[4], a[1], fk[0], fk[1],
+                self.extra_values(a[3], now) if len(self.vfuncs) > 1 else None)
+
+    def row_json(self, row: tuple) -> dict:
+        """A ranked row as activeFlows answers it."""
+        rec = {"key": self.spec.fs.join([_s(k) for k in row[0]]), "value": row[1],
+               "agent": row[4], "dataSource": row[5], "flowN": row[2]}
+        if row[6] is not None:
+            rec["values"] = row[6]
+        return rec
 
     def locations(self, agents, ds: str | None, key: str, now: float) -> list:
         """[{agent, dataSource, value}] of the active entries of ``key`` (at data source

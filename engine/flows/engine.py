@@ -3,16 +3,19 @@ engine/flows/__init__.py."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
+from collections import OrderedDict
 from typing import Callable
 
 from .. import log
+from ..fanout import fronted, gather, replicate, sync
 from ..jsonvalues import whole
 from ..metrics.filters import compile_filter
 from ..metrics.selection import Selection, as_selection
 from ..sflow import attributes as _attributes
 from . import keyfuncs  # noqa: F401  (registers the built-in key functions)
-from . import filters, pipeline
+from . import filters, pipeline, topn
 from .cache import FlowTable
 from .groups import GroupStore, MapStore
 from .intervals import IntervalFeed, IntervalTotals
@@ -20,6 +23,13 @@ from .ipfix import ExportTable
 from .journal import Journal
 from .spec import FlowSpec, check_name, plain, to_number
 from .thresholds import Threshold
+
+# datasourceInfo's sampling rates: a data source's samples whose sequence number is below 16
+# or a multiple of 16 are noted - chosen by the sample itself, so the answer is the same
+# whichever other agents' samples this process sees (docs/ingest.md, "Workers")
+NOTE_FIRST = 16
+NOTE_MASK = 15
+TOPN_PENDING = 8   # activeFlows aggregations a worker keeps between the phases of a query
 
 # /flowkeys/json lists keys from a subset of samples: recording ~35 keys costs ~1 us, and the
 # full dict of a sample ~0.6 us more than the subset the definitions read. 1 sample in 16 is
@@ -79,6 +89,22 @@ class FlowEngine:
         self._skip = 0
         self.errors = 0
         self._task = None
+        # activeFlows queries between phases (engine/flows/topn.py): qid -> (agg, sent, now)
+        self._topn: OrderedDict = OrderedDict()
+        self._topn_ids = itertools.count(1)     # thread-safe: queries may come from any thread
+        # a worker's flow records and events go to the front's journals (docs/ingest.md)
+        self._uplink = None
+        if getattr(core, "role", None) == "worker":
+            self._uplink = lambda item: core.publish("journal", item)
+        # interval subscribers (history) of the front, fed by the workers: relay id -> (callback,
+        # interval, select); in a worker: relay id -> the callback that sends them up
+        self._relays: dict[int, tuple] = {}
+        self._relaying: dict[int, Callable] = {}
+        self._relay_ids = itertools.count(1)
+        on_publish = getattr(core, "on_publish", None)
+        if on_publish is not None:
+            on_publish("journal", self._journal_in)
+            on_publish("intervals", self._intervals_in)
         self.add_enricher(_agent_enricher, {"agent"})
         if core is not None:
             core.flow_handlers.append(self.on_flow_sample)
@@ -91,6 +117,11 @@ class FlowEngine:
     async def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._ticker())
 
+    def closing(self) -> None:
+        """Engine stopping: long-polls on /flows/json and /events/json answer now."""
+        self.flow_journal.close()
+        self.event_journal.close()
+
     async def stop(self) -> None:
         if self._task is not None:
             self._task.cancel()
@@ -99,8 +130,15 @@ class FlowEngine:
             except (asyncio.CancelledError, Exception):
                 pass
             self._task = None
-        # IPFIX: what the caches counted and did not report yet, then the sockets close
         now = time.time()
+        if self._relaying:
+            # a worker: the running interval's totals go to the front's subscribers (the
+            # front's history flushes its own at its stop, after the workers stopped)
+            try:
+                self.flush_intervals(now)
+            except Exception as exc:
+                log.log.error("flow intervals at stop failed: %r", exc)
+        # IPFIX: what the caches counted and did not report yet, then the sockets close
         for table in list(self.tables.values()):
             if table.exporter is not None:
                 try:
@@ -158,6 +196,8 @@ class FlowEngine:
                 if self.errors <= 10 or self.errors % 10000 == 0:
                     log.log.error("flow %s: housekeeping failed: %r", table.name, exc,
                                   exc_info=exc)
+        if fronted(self.core):
+            return    # thresholds are checked where the samples are: in the workers
         metrics = self._metrics()
         for th in list(self.thresholds.values()):
             table = self.tables.get(th.metric)
@@ -207,17 +247,21 @@ class FlowEngine:
         process = self._pipe_flow
         skip = self._skip = self._skip + 1
         if process is None:
+            seq = sample.seq
+            if seq < NOTE_FIRST or not seq & NOTE_MASK:
+                self._note_source(sample, now)
             if skip % KEYS_SEEN_SAMPLE:
                 return
-            self._note_source(sample, now)
             seen = self.keys_seen
             for k in sample.attributes():
                 seen[k] = now
             return
+        seq = sample.seq
+        if seq < NOTE_FIRST or not seq & NOTE_MASK:
+            self._note_source(sample, now)
         if skip < 1000 or not skip % KEYS_SEEN_ACTIVE:
             # /flowkeys/json lists every key: these samples decode (and cache) the full dict
             attrs = sample.attributes()
-            self._note_source(sample, now)
             seen = self.keys_seen
             for k in attrs:
                 seen[k] = now
@@ -330,13 +374,37 @@ class FlowEngine:
         for t in self.tables.values():
             (drops if t.spec.dropped else flows).append(t)
             names |= t.spec.referenced_names()
-        self._process_flow = pipeline.build(flows, self._definition_failed)
-        self._process_drop = pipeline.build(drops, self._definition_failed)
+        try:
+            process_flow = pipeline.build(flows, self._definition_failed)
+            process_drop = pipeline.build(drops, self._definition_failed)
+        except Exception:
+            # FlowSpec checks what it can up front; should a definition still be one the
+            # pipeline cannot take, it goes, alone: every other one keeps counting
+            if not self._drop_unbuildable():
+                raise
+            return self._rebuild()
+        self._process_flow = process_flow
+        self._process_drop = process_drop
         self._active_enrichers = [fn for fn, keys in self.enrichers
                                   if keys is None or keys & names]
         self._wanted = self._wanted_names(self._active_enrichers)
         self._agent_on = _agent_enricher in self._enrichers_on
         self._c_fast = all(fn is _agent_enricher for fn in self._enrichers_on)
+
+    def _drop_unbuildable(self) -> int:
+        """Remove (and log) every definition the pipeline fails to build on its own; returns
+        how many."""
+        removed = 0
+        for name, table in list(self.tables.items()):
+            try:
+                pipeline.build([table], self._definition_failed)
+            except Exception as exc:
+                log.severe(f"flow {name}: removed, the sample pipeline cannot take it ({exc!r})")
+                del self.tables[name]
+                self.intervals.retire(table)
+                table.clear(time.time())
+                removed += 1
+        return removed
 
     # what _rebuild made (reading one brings a stale pipeline up to date first)
     @property
@@ -409,7 +477,8 @@ class FlowEngine:
         fs = FlowSpec(name, spec, self.core if self.core is not None else self)
         now = time.time()
         old = self.tables.get(name)
-        make = ExportTable if fs.ipfix_collectors else FlowTable
+        # the front holds no flows: the workers export them
+        make = ExportTable if fs.ipfix_collectors and not fronted(self.core) else FlowTable
         try:
             # the new table first: an exporting definition replaced keeps the exporting
             # socket open (one IPFIX transport session, one unbroken sequence)
@@ -428,7 +497,10 @@ class FlowEngine:
             table.intervals = IntervalTotals()
         table.set_thresholds([th for th in self.thresholds.values() if th.metric == name])
         self.tables[name] = table
+        # the pipelines are rebuilt lazily (_changed): a definition they cannot take is
+        # dropped then, alone (_rebuild), so it never stops the others from counting
         self._changed()
+        replicate(self.core, "flows", "set_flow", name, spec)
 
     def clear_flow(self, name: str) -> bool:
         table = self.tables.pop(name, None)
@@ -437,21 +509,56 @@ class FlowEngine:
         self.intervals.retire(table)
         table.clear(time.time())
         self._changed()
+        replicate(self.core, "flows", "clear_flow", name)
         return True
+
+    def replica_state(self) -> list:
+        """The calls that give a (re)started worker these definitions (docs/ingest.md)."""
+        out = [("set_groups", (n, spec), {}) for n, spec in self.groups.all().items()]
+        out += [("set_map", (n, spec), {}) for n, spec in self.maps.all().items()]
+        out += [("set_flow", (n, t.spec.raw), {}) for n, t in self.tables.items()]
+        out += [("set_threshold", (n, th.spec), {}) for n, th in self.thresholds.items()]
+        out += [("relay_intervals", (rid, interval, select), {})
+                for rid, (_, interval, select) in self._relays.items()]
+        return out
+
+    def _gather(self, method: str, *args) -> list:
+        return gather(self.core, "flows", self, method, *args)
 
     def get_flow(self, name: str):
         t = self.tables.get(name)
-        return None if t is None else _flow_json(t)
+        return None if t is None else self._flow_json(t)
 
     def flows_json(self) -> dict:
-        return {n: _flow_json(t) for n, t in self.tables.items()}
+        return {n: self._flow_json(t) for n, t in self.tables.items()}
+
+    def _flow_json(self, table) -> dict:
+        """The definition as GET shows it; an exporting one adds its read-only ``ipfixStats``
+        (ignored when PUT back, like every attribute FlowSpec does not know), summed over the
+        processes that export."""
+        out = table.spec.as_json()
+        if table.spec.ipfix_collectors:
+            stats = [st for st in self._gather("ipfix_stats", table.name) if st is not None]
+            if stats:
+                merged = dict(stats[0])
+                for st in stats[1:]:
+                    for k, v in st.items():
+                        if k != "templateId":
+                            merged[k] = merged.get(k, 0) + v
+                out["ipfixStats"] = merged
+        return out
+
+    def ipfix_stats(self, name: str):
+        table = self.tables.get(name)
+        return None if table is None or table.exporter is None else table.exporter.stats()
 
     def active_flows(self, agents, name: str, max_flows: int = 100, min_value=None,
                      agg_mode=None, now: float | None = None, key_filter: str | None = None) -> list:
         """``key_filter``: a filter expression over the definition's own key expressions
         (plus ``agent`` and ``datasource``), e.g. ``ipsource=10.0.0.1`` for keys
         ``ipsource,ipdestination``; raises ValueError when it does not parse. ``max_flows``
-        and ``min_value`` may be numbers or numeric strings (REST query values, JS args)."""
+        and ``min_value`` may be numbers or numeric strings (REST query values, JS args).
+        With workers the answer is the exact top N of the merged flows (engine/flows/topn.py)."""
         table = self.tables.get(name)
         if table is None:
             raise KeyError(name)
@@ -460,18 +567,58 @@ class FlowEngine:
             raise ValueError(f"aggMode must be max, sum, edge or core")
         if mode == "agent":
             mode = "max"
-        pred = None
         if key_filter:
-            try:
-                pred = filters.compile_lookup(filters.parse(key_filter))
-            except filters.FilterError as exc:
-                raise ValueError(str(exc)) from None
-        selected = self.select_agents(agents)
-        if mode in ("edge", "core"):
-            selected = self._mode_ports(mode, selected)
-        return table.active(selected, int(to_number(max_flows, "maxFlows", 100)),
-                            to_number(min_value, "minValue", None), mode,
-                            time.time() if now is None else now, key_filter=pred)
+            _key_filter(key_filter)           # refused here, before any worker is asked
+        k = int(to_number(max_flows, "maxFlows", 100))
+        floor = to_number(min_value, "minValue", None)
+        now = time.time() if now is None else now
+        qid = next(self._topn_ids)
+        query = (agents, name, mode, now, key_filter or None)
+
+        def ask(request):
+            return self._gather("topn_partial", qid, query, request)
+        rows = topn.top_rows(ask, k, floor, mode in ("sum", "edge"))
+        return [table.row_json(r) for r in rows]
+
+    def topn_partial(self, qid: int, query: tuple, request: tuple):
+        """One phase of activeFlows here (engine/flows/topn.py): (process id, rows, done)."""
+        agents, name, mode, now, key_filter = query
+        pid = getattr(self.core, "worker_id", 0)
+        cached = self._topn.get(qid)
+        table = self.tables.get(name)
+        if cached is None:
+            if table is None:
+                return pid, [], True
+            selected = self.select_agents(agents)
+            if mode in ("edge", "core"):
+                selected = self._mode_ports(mode, selected)
+            agg = table.aggregate(selected, mode, now,
+                                  _key_filter(key_filter) if key_filter else None)
+            cached = (agg, set(), now)
+        agg, sent, now = cached
+        kind = request[0]
+        if kind == "top":
+            k, floor = request[1], request[2]
+            items = agg.items()
+            if floor is not None:
+                items = [kv for kv in items if kv[1][0] >= floor]
+            chosen = topn.with_ties(list(items), k, _first_value)
+        elif kind == "above":
+            threshold = request[1]
+            chosen = [kv for kv in agg.items() if kv[1][0] >= threshold and kv[0] not in sent]
+        else:   # exact
+            keys = request[1].get(pid, ())
+            chosen = [(key, agg[key]) for key in keys if key in agg]
+        rows = [table.row(key, a, now) for key, a in chosen] if table is not None else []
+        sent.update(key for key, _ in chosen)
+        done = len(sent) >= len(agg)
+        if kind == "exact" or done:
+            self._topn.pop(qid, None)
+        elif qid not in self._topn:
+            self._topn[qid] = cached
+            while len(self._topn) > TOPN_PENDING:
+                self._topn.popitem(last=False)
+        return pid, rows, done
 
     def _mode_ports(self, mode: str, selected):
         """aggMode ``edge`` sums over EDGE data sources only (each packet is counted once, at
@@ -500,8 +647,7 @@ class FlowEngine:
         ds, table = self._split_metric(name)
         if table is None:
             return None
-        found = table.locations(self.select_agents(agents), ds, key,
-                                time.time() if now is None else now)
+        found = self._locations(agents, table.name, ds, key, now)
         return found[0]["value"] if found else None
 
     def flow_locations(self, agents, name: str, key: str, now: float | None = None):
@@ -514,24 +660,59 @@ class FlowEngine:
             ds, table = self._split_metric(name)
             if table is None:
                 return None
-        return table.locations(self.select_agents(agents), ds, key,
-                               time.time() if now is None else now)
+        return self._locations(agents, table.name, ds, key, now)
+
+    def _locations(self, agents, name: str, ds, key: str, now) -> list:
+        now = time.time() if now is None else now
+        parts = self._gather("locations_partial", agents, name, ds, key, now)
+        if len(parts) == 1:
+            return parts[0]
+        out = [loc for p in parts for loc in p]
+        out.sort(key=lambda r: r["value"], reverse=True)
+        return out
+
+    def locations_partial(self, agents, name: str, ds, key: str, now: float) -> list:
+        table = self.tables.get(name)
+        if table is None:
+            return []
+        return table.locations(self.select_agents(agents), ds, key, now)
 
     def flow_keys(self, now: float | None = None) -> dict:
         now = time.time() if now is None else now
-        return {k: max(0, int((now - t) * 1000)) for k, t in sorted(self.keys_seen.items())}
+        seen: dict = {}
+        for part in self._gather("keys_partial"):
+            for k, t in part.items():
+                if t > seen.get(k, 0.0):
+                    seen[k] = t
+        return {k: max(0, int((now - t) * 1000)) for k, t in sorted(seen.items())}
+
+    def keys_partial(self) -> dict:
+        return dict(self.keys_seen)
 
     def _emit_record(self, table, fk: tuple, value: float, start: float, end: float) -> None:
         rec = {"name": table.name, "agent": fk[0], "dataSource": fk[1],
                "flowKeys": table.key_string(fk), "value": whole(value),
                "start": int(start * 1000), "end": int(end * 1000)}
-        self.flow_journal.append(rec, "flowID")
+        if self._uplink is not None:
+            self._uplink(("flows", rec))
+        else:
+            self.flow_journal.append(rec, "flowID")
+
+    def _journal_in(self, item) -> None:
+        """A worker's flow record or event, numbered here like our own."""
+        kind, rec = item
+        if kind == "flows":
+            self.flow_journal.append(rec, "flowID")
+        else:
+            self.event_journal.append(rec, "eventID")
 
     def flows_since(self, name=None, flow_id: int = -1, max_flows: int = 100) -> list:
+        sync(self.core)    # with workers: the records made so far are here
         return self.flow_journal.since(int(flow_id), _names(name), int(max_flows), "flowID")
 
     async def wait_flows(self, name=None, flow_id: int = -1, max_flows: int = 100,
                          timeout: float = 0.0) -> list:
+        sync(self.core)
         return await self.flow_journal.wait(int(flow_id), _names(name), int(max_flows),
                                             float(timeout), "flowID")
 
@@ -548,11 +729,45 @@ class FlowEngine:
         now = time.time()
         self.intervals.subscribe(callback, interval, select, now)
         self._follow_intervals()
+        # with workers the totals are made there: each worker subscribes a relay that sends
+        # its rows (for its agents) here, to this callback (``select`` must pickle)
+        rid = next(self._relay_ids)
+        self._relays[rid] = (callback, interval, select)
+        replicate(self.core, "flows", "relay_intervals", rid, interval, select)
 
         def unsubscribe():
             self.intervals.unsubscribe(callback)
             self._follow_intervals()
+            if self._relays.pop(rid, None) is not None:
+                replicate(self.core, "flows", "unrelay_intervals", rid)
         return unsubscribe
+
+    def relay_intervals(self, rid: int, interval: float, select: Callable) -> None:
+        """A worker: send the front's subscriber ``rid`` our per-interval totals."""
+        def relay(name, start, end, rows):
+            self.core.publish("intervals", (rid, name, start, end, rows))
+        self.unrelay_intervals(rid)
+        self._relaying[rid] = relay
+        self.intervals.subscribe(relay, interval, select, time.time())
+        self._follow_intervals()
+
+    def unrelay_intervals(self, rid: int) -> None:
+        relay = self._relaying.pop(rid, None)
+        if relay is not None:
+            self.intervals.unsubscribe(relay)
+            self._follow_intervals()
+
+    def _intervals_in(self, item) -> None:
+        """A worker's rows for subscriber ``rid`` (rows of its agents: the union over the
+        workers is the interval's rows; a row limit applies per worker)."""
+        rid, name, start, end, rows = item
+        found = self._relays.get(rid)
+        if found is not None:
+            try:
+                found[0](name, start, end, rows)
+            except Exception as exc:
+                log.log.error("flow interval subscriber %r failed: %r", found[0], exc,
+                              exc_info=exc)
 
     def _follow_intervals(self) -> None:
         """Give the tables subscribers want an IntervalTotals, take it from the others."""
@@ -572,6 +787,7 @@ class FlowEngine:
     def set_groups(self, name: str, groups) -> None:
         """Define or replace a group set; raises ValueError(reason) for invalid input."""
         self.groups.set(check_name(name), groups)
+        replicate(self.core, "flows", "set_groups", name, groups)
 
     def get_groups(self, name: str):
         return self.groups.get(name)
@@ -580,11 +796,13 @@ class FlowEngine:
         return self.groups.all()
 
     def clear_groups(self, name: str) -> bool:
+        replicate(self.core, "flows", "clear_groups", name)
         return self.groups.delete(name)
 
     def set_map(self, name: str, mapping) -> None:
         """Define or replace a map; raises ValueError(reason) for invalid input."""
         self.maps.set(check_name(name), mapping)
+        replicate(self.core, "flows", "set_map", name, mapping)
 
     def get_map(self, name: str):
         return self.maps.get(name)
@@ -593,6 +811,7 @@ class FlowEngine:
         return self.maps.all()
 
     def clear_map(self, name: str) -> bool:
+        replicate(self.core, "flows", "clear_map", name)
         return self.maps.delete(name)
 
     # -- thresholds and events ---------------------------------------------------------------
@@ -606,12 +825,14 @@ class FlowEngine:
         old = self.thresholds.get(name)
         self.thresholds[name] = th
         self._attach_thresholds({th.metric} | ({old.metric} if old else set()))
+        replicate(self.core, "flows", "set_threshold", name, spec)
 
     def clear_threshold(self, name: str) -> bool:
         th = self.thresholds.pop(name, None)
         if th is None:
             return False
         self._attach_thresholds({th.metric})
+        replicate(self.core, "flows", "clear_threshold", name)
         return True
 
     def get_threshold(self, name: str):
@@ -633,6 +854,14 @@ class FlowEngine:
 
     def threshold_triggered(self, threshold_id: str, agent: str, metric: str,
                             flow_key: str | None = None) -> bool:
+        """Whether the threshold is triggered at that agent and data source (and flow key):
+        thresholds are kept where the agent's samples are."""
+        if threshold_id not in self.thresholds:
+            return False
+        return any(self._gather("triggered_partial", threshold_id, agent, metric, flow_key))
+
+    def triggered_partial(self, threshold_id: str, agent: str, metric: str,
+                          flow_key: str | None = None) -> bool:
         th = self.thresholds.get(threshold_id)
         if th is None:
             return False
@@ -671,14 +900,19 @@ class FlowEngine:
                 e = table.entries.get(fk)
                 if e is not None:
                     evt["values"] = table.extra_values(e, now)
-        self.event_journal.append(evt, "eventID")
+        if self._uplink is not None:
+            self._uplink(("events", evt))
+        else:
+            self.event_journal.append(evt, "eventID")
 
     def events_since(self, threshold_id=None, event_id: int = -1, max_events: int = 100) -> list:
+        sync(self.core)
         return self.event_journal.since(int(event_id), _names(threshold_id), int(max_events),
                                         "eventID")
 
     async def wait_events(self, threshold_id=None, event_id: int = -1, max_events: int = 100,
                           timeout: float = 0.0) -> list:
+        sync(self.core)
         return await self.event_journal.wait(int(event_id), _names(threshold_id),
                                              int(max_events), float(timeout), "eventID")
 
@@ -716,13 +950,17 @@ class FlowEngine:
         return out
 
 
-def _flow_json(table) -> dict:
-    """The definition as GET shows it; an exporting one adds its read-only ``ipfixStats``
-    (ignored when PUT back, like every attribute FlowSpec does not know)."""
-    out = table.spec.as_json()
-    if table.exporter is not None:
-        out["ipfixStats"] = table.exporter.stats()
-    return out
+def _first_value(item) -> float:
+    return item[1][0]
+
+
+def _key_filter(text: str):
+    """An activeFlows filter expression compiled to a predicate; ValueError when it does not
+    parse."""
+    try:
+        return filters.compile_lookup(filters.parse(text))
+    except filters.FilterError as exc:
+        raise ValueError(str(exc)) from None
 
 
 def _names(name):

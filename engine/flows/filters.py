@@ -21,6 +21,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from ..limits import FILTER_MAX_DEPTH
 from .keys import unescape
 
 
@@ -48,6 +49,7 @@ class _Parser:
     def __init__(self, text: str):
         self.s = text
         self.i = 0
+        self.depth = 0   # ( and ! levels open: bounded, the parser and compiler recurse
 
     def error(self, msg: str):
         raise FilterError(f"filter {self.s!r}: {msg} at offset {self.i}")
@@ -82,17 +84,28 @@ class _Parser:
             items.append(self.unary())
         return items[0] if len(items) == 1 else Node("and", items)
 
+    def nest(self):
+        self.depth += 1
+        if self.depth > FILTER_MAX_DEPTH:
+            raise FilterError(f"filter nested deeper than {FILTER_MAX_DEPTH} levels "
+                              f"of ( and ! (at offset {self.i})")
+
     def unary(self):
         c = self.peek()
         if c == "!" and self.i + 1 < len(self.s) and self.s[self.i + 1] not in "=~":
             self.i += 1
-            return Node("not", [self.unary()])
+            self.nest()
+            node = Node("not", [self.unary()])
+            self.depth -= 1
+            return node
         if c == "(":
             self.i += 1
+            self.nest()
             node = self.expr()
             if self.peek() != ")":
                 self.error("missing ')'")
             self.i += 1
+            self.depth -= 1
             return node
         if not c:
             self.error("expected a term")
@@ -207,6 +220,19 @@ def parse(text: str):
     return _Parser(text).parse()
 
 
+def check(node) -> None:
+    """Raise FilterError for what parse() accepts but cannot run: a ``~`` value that is not a
+    regular expression. A definition is checked whole before it replaces anything."""
+    if node is None:
+        return
+    if isinstance(node, Term):
+        if node.op in ("~", "!~"):
+            regex(node.values)
+        return
+    for c in node.children:
+        check(c)
+
+
 def term_keys(node) -> list[str]:
     """Every key expression a filter uses, in order."""
     if node is None:
@@ -244,6 +270,8 @@ def regex(values) -> "re.Pattern":
         return re.compile("|".join(f"(?:{p})" for p in pats), re.DOTALL)
     except re.error as exc:
         raise FilterError(f"bad regular expression {pats!r}: {exc}") from None
+    except RecursionError:    # Python's regex parser recurses per group level
+        raise FilterError("regular expression nested too deeply") from None
 
 
 def compile_expr(node, ref, const) -> str:

@@ -8,6 +8,7 @@ flows already defined (a deleted or never-defined set matches nothing).
 from __future__ import annotations
 
 import ipaddress
+import math
 
 import pytricia
 
@@ -140,6 +141,8 @@ class MapStore(_HandleStore):
             for v in values:
                 if not isinstance(v, (str, int, float)) or isinstance(v, bool):
                     raise ValueError(f"map {label!r}: {v!r} is not a string or number")
+                if isinstance(v, float) and not math.isfinite(v):
+                    raise ValueError(f"map {label!r}: {v!r} is not a finite number")
                 s = str(v) if not isinstance(v, float) or v != int(v) else str(int(v))
                 index.setdefault(s, label)
                 try:

@@ -20,6 +20,7 @@ class Journal:
         self.name_field = name_field
         self.subscribers: list[tuple[Callable, frozenset | None]] = []
         self.waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Future]] = []
+        self.closed = False
 
     def append(self, rec: dict, id_field: str) -> dict:
         rec[id_field] = self.next_id
@@ -32,6 +33,10 @@ class Journal:
                     cb(rec)
                 except Exception as exc:
                     log.log.error("%s subscriber %r failed: %r", self.name_field, cb, exc)
+        self._wake_all()
+        return rec
+
+    def _wake_all(self) -> None:
         if self.waiters:
             waiters, self.waiters = self.waiters, []
             for loop, fut in waiters:
@@ -39,7 +44,11 @@ class Journal:
                     loop.call_soon_threadsafe(_wake, fut)
                 except RuntimeError:
                     pass
-        return rec
+
+    def close(self) -> None:
+        """Engine stopping: waiting long-polls answer now and new ones do not wait."""
+        self.closed = True
+        self._wake_all()
 
     def subscribe(self, callback: Callable, names=None) -> Callable[[], None]:
         if isinstance(names, str):
@@ -74,7 +83,7 @@ class Journal:
         while True:
             out = self.since(after, names, limit, id_field)
             remaining = deadline - loop.time()
-            if out or remaining <= 0:
+            if out or remaining <= 0 or self.closed:
                 return out
             if after < 0:
                 # "-1": nothing buffered yet; wait for the first new record from here on

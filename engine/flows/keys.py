@@ -9,6 +9,7 @@ from __future__ import annotations
 from operator import methodcaller
 from typing import Any
 
+from ..limits import KEY_MAX_DEPTH, bracket_depth
 from . import registry
 from .registry import Arg, KeyFunctionError
 
@@ -150,4 +151,8 @@ def _balanced(s: str) -> bool:
 
 
 def compile_key(text: str, engine: Any = None) -> KeyExpr:
+    if not isinstance(text, str):
+        raise KeyFunctionError(f"key {text!r} is not a string")
+    if "[" in text and bracket_depth(text) > KEY_MAX_DEPTH:
+        raise KeyFunctionError(f"key expression nested deeper than {KEY_MAX_DEPTH} levels of [ ]")
     return KeyExpr(text, engine)

@@ -115,6 +115,7 @@ class FlowSpec:
                 raise ValueError("filter must be a string")
             self.filter_text = flt or ""
             self.filter = filters.parse(self.filter_text)
+            filters.check(self.filter)
             self.filter_keys = [compile_key(k, engine) for k in filters.term_keys(self.filter)]
         except KeyFunctionError as exc:
             raise ValueError(str(exc)) from None

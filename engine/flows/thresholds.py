@@ -13,8 +13,14 @@ the event's flowKey) until the data source's largest flow has gone back below th
 """
 from __future__ import annotations
 
+import re
+
 from . import cache as _cache
 from .spec import check_name, number, plain
+
+# metric names: counter metrics (ifinoctets, load_one), flow names, custom metrics; letters,
+# digits, _ - . and :, as sFlow-RT refuses others (400 for metric "no_such_metric!!")
+_METRIC = re.compile(r"^[\w][\w.:\-]{0,199}$")
 
 
 def location_maxima(table, locations, now: float) -> dict:
@@ -44,6 +50,9 @@ class Threshold:
         if not isinstance(metric, str) or not metric.strip():
             raise ValueError("threshold metric must be a non-empty string")
         self.metric = metric.strip()
+        if not _METRIC.match(self.metric):
+            raise ValueError(f"threshold metric {self.metric!r} is not a metric name "
+                             "(letters, digits, _ - . :)")
         if spec.get("value") is None:
             raise ValueError("threshold value must be a number")
         self.level = number(spec, "value", None)     # numbers as strings too, as in flow specs

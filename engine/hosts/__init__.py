@@ -13,7 +13,11 @@ its time has passed even if no counters arrive at all.
 
 ``attach(engine)`` returns the ``HostLearner`` (``engine.subsystems["hosts"]``); its ``table``'s
 ``update``/``expire`` calls are the whole interface for keeping a table in step elsewhere (see
-table.py).
+table.py). With sFlow workers (docs/ingest.md, "Workers") a host's counters reach one worker
+and the flows of its MACs another: each learned record and each removal goes through the
+engine's shared table ``hosts`` (engine/shared.py) to every other process, which applies it
+to its own table (a copy there has no expiry of its own: it goes when its owner removes it, or
+when its worker dies).
 """
 from __future__ import annotations
 
@@ -45,13 +49,43 @@ class HostLearner:
         self.store = None
         self._next_sweep = 0.0
         self._task = None
+        shared = getattr(engine, "shared", None)
+        self.shared = shared("hosts") if shared is not None else None
+        if self.shared is not None:
+            self.shared.listeners.append(self._remote)
 
     def attach_store(self, store) -> None:
         """Follow the metric store: its data sources' expiry times, and their removal."""
         self.store = store
         listeners = getattr(store, "drop_listeners", None)
         if listeners is not None:
-            listeners.append(self.table.expire)
+            listeners.append(self.expire)
+
+    # -- this process's records and the others' -----------------------------------------------
+    def expire(self, agent: str, data_source: str) -> bool:
+        """A data source of ours went: its record goes, here and elsewhere."""
+        gone = self.table.expire(agent, data_source)
+        if gone and self.shared is not None:
+            self.shared.delete((agent, data_source))
+        return gone
+
+    def sweep(self, now: float) -> None:
+        for r in [r for r in self.table.records.values() if r.expires < now]:
+            self.expire(r.agent, r.data_source)
+
+    def _publish(self, record: HostRecord) -> None:
+        if self.shared is not None:
+            value = record.to_dict()
+            del value["expires"]       # a copy goes when the owner says so, not by its clock
+            self.shared.set(record.key, value)
+
+    def _remote(self, changes: dict) -> None:
+        """Records another worker learned (value) or removed (None)."""
+        for key, value in changes.items():
+            if value is None:
+                self.table.expire(*key)
+            else:
+                self.table.update(HostRecord.from_dict(value))
 
     # -- sample path -------------------------------------------------------------------------
     def on_counter_sample(self, sample, now: float) -> None:
@@ -72,7 +106,7 @@ class HostLearner:
         self.learn(sample.agent, sample.data_source, sample.ds_class, descr, adapters, parent, now)
         if now >= self._next_sweep:
             self._next_sweep = now + SWEEP_EVERY
-            self.table.sweep(now)
+            self.sweep(now)
 
     def learn(self, agent: str, data_source: str, ds_class, descr, adapters, parent,
               now: float) -> HostRecord:
@@ -96,6 +130,7 @@ class HostLearner:
                             addresses=() if virtual else (agent,), parent=parent_ds,
                             expires=self._expires(agent, data_source, now))
         self.table.update(record)
+        self._publish(record)
         return record
 
     def _expires(self, agent: str, data_source: str, now: float) -> float:
@@ -124,7 +159,7 @@ class HostLearner:
         while True:
             await asyncio.sleep(SWEEP_EVERY)
             try:
-                self.table.sweep(time.time())
+                self.sweep(time.time())
             except Exception as exc:
                 log.log.error("host table sweep failed: %r", exc, exc_info=exc)
 

@@ -110,6 +110,21 @@ def summarize(agg: str, values: list, total=None) -> tuple[object, dict | None]:
     raise ValueError(f"unknown aggregation {agg!r}")
 
 
+def ds_order(ds_id: str):
+    """Data source ids in numeric order ("2" < "10" < "2.1" < "3.1.4"), names last."""
+    try:
+        return tuple(int(p) for p in ds_id.split("."))
+    except ValueError:
+        return (1 << 62, ds_id)
+
+
+def place(agent: str, ds_id: str) -> tuple:
+    """Where a value is, as an order: ties between equal values go to the lowest (agent,
+    data source), so an answer does not depend on which data source arrived first (nor, with
+    workers, in which process)."""
+    return agent, ds_order(ds_id)
+
+
 def sort_key(value):
     """Numbers before strings, each in natural order (table sort)."""
     if isinstance(value, (int, float)) and not isinstance(value, bool):

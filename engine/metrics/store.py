@@ -13,16 +13,19 @@ a sweep every few seconds (at once when the agent's clock shows them stale).
 from __future__ import annotations
 
 import ipaddress
-import math
+import itertools
 import time
 from itertools import islice
 from typing import Callable
 
 from .. import log
-from .aggregate import (SELECTIONS, MetricSpec, parse_metric, sort_key, split_list,
+from ..fanout import gather, replicate
+from ..shared import SharedTable
+from .aggregate import (SELECTIONS, MetricSpec, ds_order, parse_metric, sort_key, split_list,
                         split_qualifier, summarize)
 from .counters import RECORD_MAPS, RTMETRIC_COUNTER_MOD, _derive_if, _round_float
 from .filters import compile_filter, matches
+from .partial import merge as merge_statistic, partial as partial_statistic
 from .provider import MetricEntry
 from .selection import Selection
 
@@ -185,9 +188,19 @@ class MetricStore:
         # callback(agent, data_source, values, now) after each counter sample (history)
         self.update_subscribers: list = []
         self.selectors: dict[str, object] = {}
-        # incremented whenever a data source's ifname or host_name appears, changes or goes:
-        # the topology caches its node/port -> agent/ifIndex mapping against it
-        self.names_version = 0
+        # Interface and host names, the cross-agent state the topology maps nodes and ports
+        # with: (agent, ifIndex data source) -> ifname and (agent, "") -> host_name, shared
+        # by every worker (engine/shared.py). Its version changes whenever a name appears,
+        # changes or goes, here or (with workers) in another worker.
+        shared = getattr(engine, "shared", None)
+        self.names: SharedTable = shared("names") if shared is not None else SharedTable("names")
+        # update subscribers of the front, fed by the workers (subscribe_updates)
+        self._relays: dict = {}
+        self._relaying: dict = {}
+        self._relay_ids = itertools.count(1)
+        on_publish = getattr(engine, "on_publish", None)
+        if on_publish is not None:
+            on_publish("metric_updates", self._updates_in)
         self.counter_samples = 0
         self.ignored_samples = 0      # duplicates and out-of-order samples
         # called with (agent, data source id) when a data source is removed (expired)
@@ -196,6 +209,17 @@ class MetricStore:
         self._min_expires = _INF       # no data source expires before this (lower bound)
         self._next_query_sweep = 0.0
         self._c_config = None
+
+    @property
+    def names_version(self) -> int:
+        """Changes whenever an ifname or host_name appears, changes or goes (the topology and
+        BGP sources cache their port mappings against it)."""
+        return self.names.version
+
+    def _gather(self, method: str, *args) -> list:
+        """``method`` in every process holding data sources: [local result] in process, one
+        per worker on the front (docs/ingest.md, "Workers")."""
+        return gather(self.engine, "metrics", self, method, *args)
 
     # -- wiring ------------------------------------------------------------------------------
     def add_provider(self, provider) -> None:
@@ -207,10 +231,42 @@ class MetricStore:
         change the dict). Runs on the sample path: it must be quick; an exception in it is
         logged. Returns unsubscribe()."""
         self.update_subscribers = self.update_subscribers + [callback]
+        # with workers the samples are there: each sends this callback its updates
+        rid = next(self._relay_ids)
+        self._relays[rid] = callback
+        replicate(self.engine, "metrics", "relay_updates", rid)
 
         def unsubscribe():
             self.update_subscribers = [cb for cb in self.update_subscribers if cb is not callback]
+            if self._relays.pop(rid, None) is not None:
+                replicate(self.engine, "metrics", "unrelay_updates", rid)
         return unsubscribe
+
+    def relay_updates(self, rid: int) -> None:
+        """A worker: send the front's update subscriber ``rid`` every sample's metrics."""
+        def relay(agent, data_source, values, now):
+            self.engine.publish("metric_updates", (rid, agent, data_source, dict(values), now))
+        self.unrelay_updates(rid)
+        self._relaying[rid] = relay
+        self.update_subscribers = self.update_subscribers + [relay]
+
+    def unrelay_updates(self, rid: int) -> None:
+        relay = self._relaying.pop(rid, None)
+        if relay is not None:
+            self.update_subscribers = [cb for cb in self.update_subscribers if cb is not relay]
+
+    def _updates_in(self, item) -> None:
+        rid, agent, data_source, values, now = item
+        callback = self._relays.get(rid)
+        if callback is not None:
+            try:
+                callback(agent, data_source, values, now)
+            except Exception as exc:
+                log.log.error("metric update subscriber %r failed: %r", callback, exc)
+
+    def replica_state(self) -> list:
+        """The calls that give a (re)started worker the update relays (docs/ingest.md)."""
+        return [("relay_updates", (rid,), {}) for rid in self._relays]
 
     def add_agent_selector(self, name: str, fn) -> None:
         """``fn()`` returns a Selection (agent -> None or a data-source predicate) or an
@@ -351,11 +407,11 @@ class MetricStore:
             self._agent_clock(a, sub_agent, uptime, ds.deadline)
         if not out:
             return
+        names_changed = False
         if "ifname" in out or "host_name" in out:
             vals = ds.values
-            if out.get("ifname", vals.get("ifname")) != vals.get("ifname") or \
-                    out.get("host_name", vals.get("host_name")) != vals.get("host_name"):
-                self.names_version += 1
+            names_changed = out.get("ifname", vals.get("ifname")) != vals.get("ifname") or \
+                out.get("host_name", vals.get("host_name")) != vals.get("host_name")
         index = self.index
         try:
             for name, value in out.items():
@@ -369,17 +425,37 @@ class MetricStore:
         ds.values.update(out)
         self.name_seen.update(dict.fromkeys(out, now))
         if "host_name" in out and (a.host is None or a.host is ds or a.host.expires < now):
+            if a.host is not ds:
+                names_changed = True
             a.host = ds
+        if names_changed:
+            self._publish_names(a, ds)
         if self.update_subscribers:
             self._notify(agent, data_source, out, now)
 
     def _notify(self, agent: str, data_source: str, out: dict, now: float) -> None:
-        """A counter sample's metrics to the update subscribers (history)."""
+        """A counter sample's metrics to the update subscribers (history; with workers, the
+        relays to the front's): also called by the C counter path (_counters.c)."""
         for callback in self.update_subscribers:
             try:
                 callback(agent, data_source, out, now)
             except Exception as exc:
                 log.log.error("metric update subscriber %r failed: %r", callback, exc)
+
+    def _publish_names(self, a: AgentState, ds: DataSource | None) -> None:
+        """The names table entries of an agent's host and of data source ``ds``."""
+        names = self.names
+        if ds is not None:
+            ifname = ds.values.get("ifname")
+            if ifname is None:
+                names.delete((a.address, ds.id))
+            else:
+                names.set((a.address, ds.id), ifname)
+        host = a.host.values.get("host_name") if a.host is not None else None
+        if host is None:
+            names.delete((a.address, ""))
+        else:
+            names.set((a.address, ""), host)
 
     def _agent_clock(self, a: AgentState, sub, uptime: int, deadline: float | None) -> None:
         """The agent (sub-agent) clock reached `uptime`: data sources of it whose deadline
@@ -414,7 +490,8 @@ class MetricStore:
         if a.host is ds:
             a.host = None
         if "ifname" in ds.values or "host_name" in ds.values:
-            self.names_version += 1
+            self.names.delete((a.address, ds.id))
+            self._publish_names(a, None)
         index = self.index
         for name in ds.values:
             entry = index.get(name)
@@ -623,90 +700,46 @@ class MetricStore:
         return self._metric_entries(selected, MetricSpec(name, "max", base, ds_id),
                                     self._filter_run(filter), now)
 
+    # Each public query is a partial (what this process computes from its own data sources,
+    # called through _gather) and a merge of the partials (one in process, one per worker on
+    # the front), so that 1 and N workers give one answer (docs/ingest.md, "Workers").
     def query_metric(self, agents, metrics, filter=None, now: float | None = None) -> list[dict]:
         now = time.time() if now is None else now
-        specs = [parse_metric(m) for m in split_list(metrics)]
+        texts = split_list(metrics)
+        specs = [parse_metric(m) for m in texts]
+        compile_filter(filter)            # a bad filter is refused here, not per worker
+        parts = self._gather("metric_partials", agents, texts, filter, now)
+        return [merge_statistic(spec, [p[i] for p in parts], now) for i, spec in enumerate(specs)]
+
+    def metric_partials(self, agents, texts: list, filter, now: float) -> list:
+        specs = [parse_metric(m) for m in texts]
         selected = self.select_agents(agents)
         flt = self._filter_run(filter)
-        return [self._statistic(spec, selected, flt, now) for spec in specs]
+        return [self._statistic_partial(spec, selected, flt, now) for spec in specs]
 
-    def _statistic(self, spec: MetricSpec, selected, flt, now: float) -> dict:
+    def _statistic_partial(self, spec: MetricSpec, selected, flt, now: float):
         # Hot for metric('ALL', ...) over thousands of agents: whole-list operations (C loops)
-        # instead of per-value Python calls.
+        # instead of per-value Python calls (engine/metrics/partial.py).
         name = spec.name
         sources, vals = self._counter_sources(selected, spec, flt, now)
         lasts = [ds.last for ds in sources]
         n_counter = len(sources)
         pentries = self._provider_entries(selected, name, spec.ds, flt, now) if self.providers else ()
         if pentries:
-            vals += [e.value for e in pentries]
+            vals = list(vals) + [e.value for e in pentries]
             lasts += [now - e.last_update_ms / 1000.0 for e in pentries]
-        result = {"metricName": spec.text}
-        agg = spec.agg
-        # Fast path: every value a number. C-level sum/max/min raise TypeError on strings (or
-        # on a mix), which is cheaper to catch than checking every value's type first.
-        pool = None                                  # None: every value
-        total = None
-        try:
-            if agg in SELECTIONS:
-                if agg != "any" and vals:
-                    (max if agg == "max" else min)(vals)
-            else:
-                total = sum(vals)
-        except TypeError:
-            if agg == "any":
-                pool = [i for i, v in enumerate(vals) if v is not None]
-            else:
-                pool = [i for i, v in enumerate(vals) if type(v) in _NUMBER_TYPES]
-                if not pool and agg in SELECTIONS:   # max/min of strings
-                    pool = [i for i, v in enumerate(vals) if type(v) is str]
-        if pool is not None:
-            pv = [vals[i] for i in pool]
-            pl = [lasts[i] for i in pool]
-            total = None
-        else:
-            pv, pl = vals, lasts
-        if not pv:
-            result["metricN"] = 0
-            return result
-        newest, oldest = max(pl), min(pl)
-        if agg in SELECTIONS:
-            positions = range(len(pv))
-            if agg == "max":
-                k = max(positions, key=pv.__getitem__)
-            elif agg == "min":
-                k = min(positions, key=pv.__getitem__)
-            else:
-                k = max(positions, key=pl.__getitem__)   # any: the most recently updated
-            i = pool[k] if pool is not None else k
+
+        listed = []
+
+        def where(i: int):
             if i < n_counter:
-                ds = _nth(sources, i)
-                agent, ds_id, top = ds.agent.address, ds.id, None
-            else:
-                e = pentries[i - n_counter]
-                agent, ds_id, top = e.agent, e.data_source, e.top_keys
-            result.update(metricN=len(pv), metricValue=pv[k], agent=agent, dataSource=ds_id,
-                          lastUpdate=_ms(now - pl[k]), lastUpdateMin=_ms(now - newest),
-                          lastUpdateMax=_ms(now - oldest))
-            if top is not None:
-                result["topKeys"] = top
-            return result
-        value, extra = summarize(agg, pv, total)
-        if isinstance(value, float) and not math.isfinite(value):
-            value = None
-        result.update(metricN=len(pv), metricValue=value, lastUpdate=_ms(now - newest),
-                      lastUpdateMin=_ms(now - newest), lastUpdateMax=_ms(now - oldest))
-        if len(pv) == 1:
-            i = pool[0] if pool is not None else 0
-            if i < n_counter:
-                ds = _nth(sources, i)
-                result.update(agent=ds.agent.address, dataSource=ds.id)
-            else:
-                result.update(agent=pentries[i - n_counter].agent,
-                              dataSource=pentries[i - n_counter].data_source)
-        if extra:
-            result.update(extra)
-        return result
+                if not listed:      # a live keys view: listed once if ties need many lookups
+                    listed.append(sources if isinstance(sources, list) else list(sources))
+                ds = listed[0][i]
+                return ds.agent.address, ds.id, None
+            e = pentries[i - n_counter]
+            return e.agent, e.data_source, e.top_keys
+        return partial_statistic(spec.agg, vals, lasts, where)
 
     def _metric_entries(self, selected, spec: MetricSpec, flt, now: float) -> list[MetricEntry]:
         name = spec.name
@@ -719,29 +752,15 @@ class MetricStore:
 
     def query_table(self, agents, columns, filter=None, now: float | None = None) -> list[list]:
         now = time.time() if now is None else now
-        cols = []            # (spec, nullable)
-        sort_col, sort_n = None, None
-        for text in split_list(columns):
-            nullable = False
-            if text.startswith("null:"):
-                nullable, text = True, text[5:]
-            elif text.startswith("sort:"):
-                rest = text[5:]
-                head, colon, tail = rest.rpartition(":")
-                if colon and _is_int(tail):
-                    text, n = head, int(tail)
-                else:
-                    text, n = rest, None
-                if sort_col is not None:
-                    raise ValueError("only one sort: column allowed")
-                sort_col, sort_n = len(cols), n
-            spec = parse_metric(text)
-            if ":" in text:
-                raise ValueError(f"table column {text!r}: aggregations are not allowed")
-            cols.append((spec, nullable))
-        base = next((i for i, (_, nullable) in enumerate(cols) if not nullable), None)
-        if base is None:
-            raise ValueError("a table needs at least one column without null:")
+        cols, base, sort_col, sort_n = _table_columns(columns)
+        compile_filter(filter)
+        parts = self._gather("table_partial", agents, columns, filter, now)
+        if len(parts) == 1:
+            return parts[0]
+        return _merge_rows([r for p in parts for r in p], base, sort_col, sort_n)
+
+    def table_partial(self, agents, columns, filter, now: float) -> list[list]:
+        cols, base, sort_col, sort_n = _table_columns(columns)
         selected = self.select_agents(agents)
         flt = self._filter_run(filter)
         base_spec = cols[base][0]
@@ -767,14 +786,7 @@ class MetricStore:
                     agent, ds_id = _ref_where(r)
                     raw = self._cell_raw(agent, sspec.ds or ds_id, sspec, now, provider_maps, sort_col)
                     svals.append(None if raw is None else raw[1])
-            present = [i for i, v in enumerate(svals) if v is not None]
-            if set(map(type, (svals[i] for i in present))) <= _NUMBER_TYPES:
-                key = svals.__getitem__
-            else:
-                key = lambda i: sort_key(svals[i])
-            descending = sort_n is not None and sort_n < 0
-            order = sorted(present, key=key, reverse=descending)
-            order += [i for i, v in enumerate(svals) if v is None]
+            order = _sorted_positions(svals, sort_n, lambda i: _ref_sort(refs[i]))
             limit = abs(sort_n) if sort_n else None
         rows = []
         for i in order:
@@ -829,10 +841,28 @@ class MetricStore:
     def query_dump(self, agents, metrics, filter=None, now: float | None = None) -> list[dict]:
         now = time.time() if now is None else now
         items = split_list(metrics, ",;")
+        if not any(i.upper() == "ALL" for i in items):
+            for text in items:
+                parse_metric(text)
+                if ":" in text:
+                    raise ValueError(f"dump metric {text!r}: aggregations are not allowed")
+        compile_filter(filter)
+        parts = self._gather("dump_partial", agents, items, filter, now)
+        many = len(parts) > 1
+        if isinstance(parts[0], dict):       # ALL: counters, then each provider metric
+            out = [e for p in parts for e in p["counters"]]
+            if many:
+                out.sort(key=lambda e: (e["agent"], _ds_sort(e["dataSource"]), e["metricName"]))
+            for name in sorted({n for p in parts for n in p["providers"]}):
+                out.extend(_by_location([p["providers"].get(name, ()) for p in parts], many))
+            return out
+        return [e for i in range(len(items)) for e in _by_location([p[i] for p in parts], many)]
+
+    def dump_partial(self, agents, items: list, filter, now: float):
         selected = self.select_agents(agents)
         flt = self._filter_run(filter)
-        out = []
         if any(i.upper() == "ALL" for i in items):
+            counters = []
             for address in sorted(self.agents if selected is None else self.agents.keys() & selected.keys()):
                 a = self.agents[address]
                 wanted = None if selected is None else selected[address]
@@ -843,18 +873,18 @@ class MetricStore:
                         continue
                     age = int((now - ds.last) * 1000)
                     for name, value in sorted(ds.values.items()):
-                        out.append({"agent": address, "dataSource": ds.id, "metricName": name,
-                                    "metricValue": value, "lastUpdate": age})
-            for name in sorted(self._provider_names(now)):
-                out.extend(_metric_dict(e) for e in self._provider_entries(selected, name, None, flt, now))
-            return out
+                        counters.append({"agent": address, "dataSource": ds.id, "metricName": name,
+                                         "metricValue": value, "lastUpdate": age})
+            providers = {name: [_metric_dict(e) for e in sorted(
+                self._provider_entries(selected, name, None, flt, now),
+                key=lambda e: (e.agent, _ds_sort(e.data_source)))]
+                for name in sorted(self._provider_names(now))}
+            return {"counters": counters, "providers": providers}
+        out = []
         for text in items:
-            spec = parse_metric(text)
-            if ":" in text:
-                raise ValueError(f"dump metric {text!r}: aggregations are not allowed")
-            entries = self._metric_entries(selected, spec, flt, now)
+            entries = self._metric_entries(selected, parse_metric(text), flt, now)
             entries.sort(key=lambda e: (e.agent, _ds_sort(e.data_source)))
-            out.extend(_metric_dict(e) for e in entries)
+            out.append([_metric_dict(e) for e in entries])
         return out
 
     def _provider_names(self, now: float) -> dict[str, int]:
@@ -867,6 +897,17 @@ class MetricStore:
 
     def metric_names(self, now: float | None = None) -> dict[str, int]:
         now = time.time() if now is None else now
+        parts = self._gather("names_partial", now)
+        if len(parts) == 1:
+            return parts[0]
+        out: dict[str, int] = {}
+        for p in parts:
+            for name, age in p.items():
+                if name not in out or age < out[name]:
+                    out[name] = age
+        return out
+
+    def names_partial(self, now: float) -> dict[str, int]:
         if now >= self._next_sweep:
             self.sweep(now)
         out = {name: int((now - seen) * 1000) for name, seen in tuple(self.name_seen.items())
@@ -877,9 +918,28 @@ class MetricStore:
         return out
 
     def agent_metrics(self, agent: str, now: float | None = None) -> dict | None:
+        """/metric/{agent}/json: "dataSource.metric" -> value of the selected agent(s); None
+        when no selected agent is known."""
         now = time.time() if now is None else now
-        selected = self.select_agents(agent)
+        parts = self._gather("agent_metrics_partial", agent, now)
+        if not any(p[0] for p in parts):
+            return {} if any(p[1] for p in parts) else None
         out: dict = {}
+        groups = [g for p in parts for g in p[2]]
+        if len(parts) > 1:
+            groups.sort(key=lambda g: g[0])
+        for _, items in groups:
+            out.update(items)
+        provided = [t for p in parts for t in p[3]]
+        if len(parts) > 1:
+            provided.sort(key=lambda t: t[0])
+        out.update((key, value) for _, key, value in provided)
+        return out
+
+    def agent_metrics_partial(self, agent: str, now: float):
+        """(known, agent seen at all, [(agent, [(key, value)])], [(metric, key, value)])."""
+        selected = self.select_agents(agent)
+        groups = []
         known = False
         for address in sorted(selected if selected is not None else self.agents):
             a = self.agents.get(address)
@@ -887,11 +947,14 @@ class MetricStore:
                 continue
             known = True
             wanted = None if selected is None else selected[address]
+            items = []
             for ds in sorted(tuple(a.sources.values()), key=lambda d: _ds_sort(d.id)):
                 if ds.expires < now or (wanted is not None and not wanted(ds.id)):
                     continue
                 for name, value in sorted(ds.values.items()):
-                    out[f"{ds.id}.{name}"] = value
+                    items.append((f"{ds.id}.{name}", value))
+            groups.append((address, items))
+        provided = []
         if self.providers:
             has = selected.has if selected is not None and selected.restricted else None
             for name in sorted(self._provider_names(now)):
@@ -900,16 +963,20 @@ class MetricStore:
                         if has is not None and not has(e.agent, e.data_source):
                             continue
                         known = True
-                        out[f"{e.data_source}.{e.name}"] = e.value
-        if not known:
-            if self.engine is not None and any(
-                    a in self.engine.agents.by_address for a in (selected or ())):
-                return out
-            return None
-        return out
+                        provided.append((name, f"{e.data_source}.{e.name}", e.value))
+        seen = not known and self.engine is not None and any(
+            a in self.engine.agents.by_address for a in (selected or ()))
+        return known, seen, groups, provided
 
     def datasource_info(self, agent: str, data_source: str, now: float | None = None) -> dict | None:
         now = time.time() if now is None else now
+        info: dict = {}
+        for part in self._gather("datasource_info_partial", agent, data_source, now):
+            if part:
+                info.update(part)
+        return info or None
+
+    def datasource_info_partial(self, agent: str, data_source: str, now: float) -> dict | None:
         info: dict = {}
         a = self.agents.get(agent)
         ds = a.sources.get(data_source) if a is not None else None
@@ -925,6 +992,11 @@ class MetricStore:
                 if extra:
                     info.update(extra)
         return info or None
+
+    def host_name(self, agent: str):
+        """The host_name an agent reports (its host data source), from the names table (on
+        the front: as of the last exchange with the workers, e.g. the query just made)."""
+        return self.names.get((agent, ""))
 
     def memory_stats(self) -> dict:
         return {"agents": len(self.agents),
@@ -1018,11 +1090,7 @@ def _metric_dict(e: MetricEntry) -> dict:
     return d
 
 
-def _ds_sort(ds_id: str):
-    try:
-        return tuple(int(p) for p in ds_id.split("."))
-    except ValueError:
-        return (1 << 62, ds_id)
+_ds_sort = ds_order
 
 
 def _is_int(text: str) -> bool:
@@ -1031,3 +1099,79 @@ def _is_int(text: str) -> bool:
         return True
     except ValueError:
         return False
+
+
+def _table_columns(columns):
+    """Parsed table() columns: ([(spec, nullable)], base column, sort column, sort N);
+    ValueError for a bad column list."""
+    cols = []            # (spec, nullable)
+    sort_col, sort_n = None, None
+    for text in split_list(columns):
+        nullable = False
+        if text.startswith("null:"):
+            nullable, text = True, text[5:]
+        elif text.startswith("sort:"):
+            rest = text[5:]
+            head, colon, tail = rest.rpartition(":")
+            if colon and _is_int(tail):
+                text, n = head, int(tail)
+            else:
+                text, n = rest, None
+            if sort_col is not None:
+                raise ValueError("only one sort: column allowed")
+            sort_col, sort_n = len(cols), n
+        spec = parse_metric(text)
+        if ":" in text:
+            raise ValueError(f"table column {text!r}: aggregations are not allowed")
+        cols.append((spec, nullable))
+    base = next((i for i, (_, nullable) in enumerate(cols) if not nullable), None)
+    if base is None:
+        raise ValueError("a table needs at least one column without null:")
+    return cols, base, sort_col, sort_n
+
+
+def _sorted_positions(svals: list, sort_n, where) -> list:
+    """Positions of ``svals`` in table sort order: present values ascending (descending for
+    N < 0), numbers in natural order or, with strings among them, numbers before strings;
+    equal values by ``where(i)`` (agent, data source); missing (None) values last, by where."""
+    present = [i for i, v in enumerate(svals) if v is not None]
+    if set(map(type, (svals[i] for i in present))) <= _NUMBER_TYPES:
+        key = svals.__getitem__
+    else:
+        key = lambda i: sort_key(svals[i])
+    descending = sort_n is not None and sort_n < 0
+    order = sorted(present, key=key, reverse=descending)
+    # runs of equal values: by place, whatever order the data sources arrived in
+    out = []
+    i, n = 0, len(order)
+    while i < n:
+        j = i + 1
+        v = svals[order[i]]
+        while j < n and svals[order[j]] == v:
+            j += 1
+        out.extend(order[i:j] if j - i == 1 else sorted(order[i:j], key=where))
+        i = j
+    out += sorted((i for i, v in enumerate(svals) if v is None), key=where)
+    return out
+
+
+def _merge_rows(rows: list, base: int, sort_col, sort_n) -> list:
+    """table() rows of several processes as one table, sorted and cut as the query says."""
+    def where(i):
+        cell = rows[i][base]
+        return cell["agent"], _ds_sort(cell["dataSource"])
+    if sort_col is None:
+        rows.sort(key=lambda r: (r[base]["agent"], _ds_sort(r[base]["dataSource"])))
+        return rows
+    svals = [None if r[sort_col] is None else r[sort_col]["metricValue"] for r in rows]
+    rows = [rows[i] for i in _sorted_positions(svals, sort_n, where)]
+    return rows[:abs(sort_n)] if sort_n else rows
+
+
+def _by_location(sections: list, many: bool) -> list:
+    """Entry lists of several processes as one, sorted by agent and data source."""
+    if not many:
+        return list(sections[0])
+    out = [e for section in sections for e in section]
+    out.sort(key=lambda e: (e["agent"], _ds_sort(e["dataSource"])))
+    return out

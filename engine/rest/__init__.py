@@ -12,7 +12,7 @@ import pkgutil
 # aliased: the submodule engine.rest.web, once imported, would shadow a global named `web`
 from aiohttp import web as aioweb
 
-from .. import log
+from .. import limits, log
 from ..jsonvalues import finite
 from .errors import ApiError, BadRequest, Forbidden, NotFound
 
@@ -36,11 +36,16 @@ async def error_middleware(request: aioweb.Request, handler):
     try:
         return await handler(request)
     except ApiError as exc:
-        return aioweb.json_response({"status": exc.status, "error": exc.reason}, status=exc.status)
+        return aioweb.json_response({"status": exc.status, "error": limits.reason(exc.reason)},
+                                    status=exc.status)
 
 
 def build_app(engine) -> aioweb.Application:
+    from .auth import middleware as auth_middleware
     middlewares = [error_middleware]
+    auth = auth_middleware(engine)
+    if auth is not None:
+        middlewares.insert(0, auth)
     if engine.props.get_bool("http.log"):
         middlewares.insert(0, _access_log)
     app = aioweb.Application(middlewares=middlewares, client_max_size=16 * 1024 * 1024)
@@ -79,10 +84,13 @@ def check_writable(request: aioweb.Request) -> None:
 
 
 async def read_json(request: aioweb.Request):
-    """The request body parsed as JSON (None when empty); 400 when it does not parse."""
+    """The request body parsed as JSON (None when empty); 400 when it does not parse or
+    nests deeper than engine.limits.JSON_MAX_DEPTH."""
     try:
         text = await request.text()
-        return json.loads(text) if text.strip() else None
+        return limits.parse_json(text) if text.strip() else None
+    except limits.TooDeep as exc:
+        raise BadRequest(str(exc)) from None
     except (ValueError, UnicodeDecodeError) as exc:
         raise BadRequest(f"invalid JSON body: {exc}") from None
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from .. import limits
 from . import add_named_resource, engine_of, json_response
 from .errors import BadRequest, NotFound
 
@@ -17,7 +18,7 @@ def q_int(request: web.Request, name: str, default: int) -> int:
         return default
     try:
         return int(float(v))
-    except ValueError:
+    except (ValueError, OverflowError):   # "x", "inf", "nan"
         raise BadRequest(f"{name} must be a number") from None
 
 
@@ -75,13 +76,14 @@ async def flow_locations(request):
 async def journal_query(request: web.Request, since, wait, name_param: str, id_param: str,
                         max_param: str) -> web.Response:
     """/flows/json and /events/json: records after an id, newest first; with ``timeout``
-    (seconds, at most 600) wait for the first new one."""
+    (seconds, at most http.longpoll.max, default 60) wait for the first new one."""
     name = request.query.get(name_param) or None
     after = q_int(request, id_param, -1)
     limit = q_int(request, max_param, 100)
-    timeout = q_float(request, "timeout", 0.0)
+    cap = engine_of(request).props.get_float("http.longpoll.max", limits.LONG_POLL_MAX)
+    timeout = limits.long_poll_seconds(q_float(request, "timeout", 0.0), cap)
     if timeout > 0:
-        return json_response(request, await wait(name, after, limit, min(timeout, 600.0)))
+        return json_response(request, await wait(name, after, limit, timeout))
     return json_response(request, since(name, after, limit))
 
 

@@ -99,7 +99,7 @@ def metrics_text(store, agents, metrics, flt=None) -> str:
             continue
         agent = e["agent"]
         if agent not in hosts:
-            hosts[agent] = _host_name(store, agent)
+            hosts[agent] = store.host_name(agent)
         labels = f'agent="{label_value(agent)}",datasource="{label_value(e["dataSource"])}"'
         if hosts[agent]:
             labels += f',host="{label_value(hosts[agent])}"'
@@ -114,13 +114,6 @@ def metrics_text(store, agents, metrics, flt=None) -> str:
         lines.append(help_line(family, helps[family]))
         lines.extend(family + s for s in samples)
     return "\n".join(lines) + ("\n" if lines else "")
-
-
-def _host_name(store, agent: str) -> str | None:
-    a = store.agents.get(agent)
-    if a is None or a.host is None:
-        return None
-    return a.host.values.get("host_name")
 
 
 def analyzer_text(analyzer: dict) -> str:

@@ -2,14 +2,18 @@
 /app/{app}/status. Thin adapters over jsapi.runtime.Runtime."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from aiohttp import web
 
+from .. import limits
 from . import engine_of, json_response
 from .errors import NotFound
 from .web import static_response
+
+# the scripts whose requests to this engine wait on a request, outermost first: set by
+# jsapi/globals_http.py on scripts' own requests to this engine
+CALLERS_HEADER = "X-Flowrt-Callers"
 
 CONTENT_TYPES = {"json": "application/json", "txt": "text/plain", "html": "text/html",
                  "csv": "text/csv", "xml": "application/xml", "js": "application/javascript",
@@ -34,7 +38,7 @@ async def _request_object(request: web.Request, rest: str) -> dict | None:
         if raw:
             text = raw.decode("utf-8", "replace")
             try:
-                req["body"] = json.loads(text)
+                req["body"] = limits.parse_json(text)
             except ValueError as exc:
                 ctype = request.content_type or ""
                 req["body"] = text
@@ -53,7 +57,15 @@ async def _dispatch(request: web.Request, script_id: str, rest: str) -> web.Stre
         raise NotFound("expected .../<format> after the script name")
     if not script.alive:
         return web.Response(status=503, text="script not running", content_type="text/plain")
-    res = await rt.http(script, req)
+    # a script's own request to this engine names the scripts waiting on it: one of them is
+    # the target would wait for itself until script.http.timeout, so refuse at once
+    callers = tuple(c for c in request.headers.get(CALLERS_HEADER, "").split(",") if c)
+    if script_id in callers:
+        chain = " -> ".join([*callers, script_id])
+        return web.Response(status=508, content_type="text/plain",
+                            text=f"loop detected: {chain}; script {script_id} is waiting for "
+                                 "this request and cannot answer it")
+    res = await rt.http(script, req, callers)
     status = res.get("status", 500)
     if res.get("type") == "none":
         return web.Response(status=204)

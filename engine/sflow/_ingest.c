@@ -27,6 +27,8 @@
 
 #define KEYS_SEEN_EVERY 16      /* engine/flows/engine.py KEYS_SEEN_SAMPLE, KEYS_SEEN_ACTIVE */
 #define KEYS_SEEN_FIRST 1000
+#define NOTE_FIRST 16           /* engine/flows/engine.py NOTE_FIRST, NOTE_MASK: the samples */
+#define NOTE_MASK 15            /* a data source's sampling rates are noted from */
 
 static PyObject *s_skip, *s_agent, *s_kind, *s_flow, *s_counter, *s_discard, *s_ds_class,
     *s_ds_index, *s_seq, *s_drops, *s_datagrams, *s_bytes, *s_flow_samples, *s_counter_samples,
@@ -412,10 +414,12 @@ static int flow_fast(Run *run, const desc_t *d, PyObject *bufobj, const unsigned
     Cfg *cfg = &run->cfg;
     long long skip = ++run->skip;
     int sampled, has_pipeline = cfg->pipeline != Py_None;
+    /* chosen by the sample's own sequence number: the same in any process (workers) */
+    int note = d->seq < NOTE_FIRST || (d->seq & NOTE_MASK) == 0;
     if (!has_pipeline) {
-        if (skip % KEYS_SEEN_EVERY)
+        sampled = skip % KEYS_SEEN_EVERY == 0;
+        if (!sampled && !note)
             return 0;
-        sampled = 1;
     } else {
         sampled = skip < KEYS_SEEN_FIRST || skip % KEYS_SEEN_EVERY == 0;
     }
@@ -423,6 +427,11 @@ static int flow_fast(Run *run, const desc_t *d, PyObject *bufobj, const unsigned
     if (rate == NULL)
         return -1;
     Py_INCREF(rate);
+    if (!has_pipeline && !sampled) {      /* only the data source's sampling rates */
+        int rn = note_source(run, agent, ds, d, rate, now);
+        Py_DECREF(rate);
+        return rn;
+    }
     sfields_t f = {bufobj, buf, buflen, (unsigned long long)d->rec, (unsigned long long)d->end,
                    d->nrec, d->in, d->out, d->in_fmt, d->out_fmt, d->cls, d->idx,
                    NULL, NULL, rate};
@@ -440,7 +449,8 @@ static int flow_fast(Run *run, const desc_t *d, PyObject *bufobj, const unsigned
     }
     run->self->c_flows++;
     int rc = 0;
-    if (sampled && (note_source(run, agent, ds, d, rate, now) < 0 || note_keys(run, &a, now) < 0))
+    if ((note && note_source(run, agent, ds, d, rate, now) < 0) ||
+        (sampled && note_keys(run, &a, now) < 0))
         rc = -1;
     if (rc == 0 && has_pipeline) {
         IView v = {{view_get, view_dict}, &a, agent, cfg->agent_on, 0};

@@ -14,6 +14,7 @@ import copy
 import ipaddress
 from collections import deque
 
+from ..fanout import fronted, replicate, sync
 from ..metrics.selection import Selection
 from . import jsglobals  # noqa: F401  (registers the topology* JavaScript globals)
 from . import keyfunc  # noqa: F401  (registers the link: key function)
@@ -124,9 +125,22 @@ class Topology:
         self.topology = check(obj) if obj else {}
         self.version += 1
         self._maps = None
+        replicate(self.engine, "topology", "set", self.topology)
         if self.topology and self.locator is not None:
             self.locator.start()
         return True
+
+    def replica_state(self) -> list:
+        """The calls that give a (re)started worker this topology (docs/ingest.md)."""
+        out = [("set", (self.topology,), {})] if self.topology else []
+        if self.locator is not None and self.locator.started:
+            out.append(("learn_hosts", (), {}))
+        return out
+
+    def learn_hosts(self) -> None:
+        """Start learning host locations (a worker, when the front started)."""
+        if self.locator is not None:
+            self.locator.start()
 
     def get(self) -> dict:
         return copy.deepcopy(self.topology)
@@ -152,6 +166,8 @@ class Topology:
         counters (rebuilt only when either changed)."""
         maps = self._maps
         store = self._metrics()
+        if fronted(self.engine):
+            sync(self.engine)      # the workers' latest ifname/host_name changes
         names = store.names_version if store is not None else 0
         if maps is None or maps.version != self.version or maps.names != names:
             maps = self._maps = self._build_maps(store, names)
@@ -172,14 +188,15 @@ class Topology:
         by_host: dict[str, str] = {}
         ifnames: dict[str, dict[str, str]] = {}
         if store is not None and names:
-            for address, a in getattr(store, "agents", {}).items():
-                host = getattr(a, "host", None)
-                if host is not None and host.values.get("host_name"):
-                    by_host.setdefault(str(host.values["host_name"]), address)
-            # the store's index holds exactly the data sources that have an ifname
-            for ds, name in tuple(getattr(store, "index", {}).get("ifname", {}).items()):
-                if name:
-                    ifnames.setdefault(ds.agent.address, {})[str(name)] = ds.id
+            # the store's names table: (agent, ifIndex) -> ifname, (agent, "") -> host_name,
+            # of every agent (with workers: learned in every worker, engine/shared.py)
+            for (address, ds_id), name in tuple(store.names.items()):
+                if not name:
+                    continue
+                if ds_id:
+                    ifnames.setdefault(address, {})[str(name)] = ds_id
+                else:
+                    by_host.setdefault(str(name), address)
         # sorted: when two nodes share one agent, the learned ifName ports go to the first by
         # name, not to whichever set iteration happens to reach first
         ordered = sorted(names)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 
+from ..fanout import gather, replicate
 from ..sflow import attributes as _attributes
 
 SAMPLE_EVERY = 16          # look at 1 flow sample in this many
@@ -32,10 +33,11 @@ class HostLocator:
         self._next_sweep = 0.0
 
     def start(self) -> None:
-        """Join the engine's flow-sample handlers (once)."""
+        """Join the engine's flow-sample handlers (once); with workers, in every worker."""
         if not self.started and self.engine is not None and hasattr(self.engine, "use_handler"):
             self.engine.use_handler("flow", self.on_flow_sample)
             self.started = True
+            replicate(self.engine, "topology", "learn_hosts")
 
     # -- sample path -------------------------------------------------------------------------
     def on_flow_sample(self, sample, now: float) -> None:
@@ -88,15 +90,20 @@ class HostLocator:
             for ip in [ip for ip, mac in table.items() if mac not in self.macs]:
                 del table[ip]
 
-    # -- queries -----------------------------------------------------------------------------
+    # -- queries ---------------------------------------------------------------------------
+    # Locations are learned where the samples are: with workers, each worker knows the hosts
+    # its agents saw; a query merges what they know (docs/ingest.md, "Workers").
+    def _gather(self, method: str, *args) -> list:
+        return gather(self.engine, "topology.locator", self, method, *args)
+
     def locate_mac(self, mac, now: float | None = None) -> list[dict]:
         self.start()
         now = time.time() if now is None else now
         mac = str(mac).replace(":", "").replace("-", "").upper()
+        found = sorted((item for part in self._gather("mac_partial", mac, now) for item in part),
+                       key=lambda item: (item[0], item[1]))
         out = []
-        for (agent, ifindex), rec in sorted(self.macs.get(mac, {}).items()):
-            if rec["last"] < now - TIMEOUT:
-                continue
+        for agent, ifindex, rec in found:
             loc = {"mac": mac, "agent": agent, "ifindex": ifindex}
             port = self.topology.interface_to_port(agent, ifindex)
             if port is not None:
@@ -108,15 +115,34 @@ class HostLocator:
             out.append(loc)
         return out
 
+    def mac_partial(self, mac: str, now: float) -> list:
+        """[(agent, ifIndex, record)] where ``mac`` was seen within TIMEOUT."""
+        return [(agent, ifindex, rec) for (agent, ifindex), rec in self.macs.get(mac, {}).items()
+                if rec["last"] >= now - TIMEOUT]
+
     def locate_ip(self, ip, v6: bool = False) -> list[dict]:
         self.start()
+        seen = [p for p in self._gather("ip_partial", ip, v6) if p is not None]
+        if not seen:
+            return []
+        mac = max(seen, key=lambda p: p[1])[0]    # the MAC the address was seen with last
+        return self.locate_mac(mac)
+
+    def ip_partial(self, ip, v6: bool):
+        """(MAC last seen with the address, when) or None."""
         mac = (self.ip6s if v6 else self.ips).get(str(ip).lower() if v6 else str(ip))
-        return self.locate_mac(mac) if mac else []
+        if not mac:
+            return None
+        return mac, max((r["last"] for r in self.macs.get(mac, {}).values()), default=0.0)
 
     def located_macs(self, agent=None, ifindex=None) -> list[str]:
         self.start()
         agent = None if agent in (None, "") else str(agent)
         ifindex = None if ifindex in (None, "") else str(ifindex)
-        return sorted(mac for mac, where in self.macs.items()
-                      if any((agent is None or a == agent) and (ifindex is None or i == ifindex)
-                             for a, i in where))
+        return sorted({mac for part in self._gather("macs_partial", agent, ifindex)
+                       for mac in part})
+
+    def macs_partial(self, agent, ifindex) -> list[str]:
+        return [mac for mac, where in self.macs.items()
+                if any((agent is None or a == agent) and (ifindex is None or i == ifindex)
+                       for a, i in where)]
