@@ -384,13 +384,15 @@ def extended_gateway(r, length, d):
     _gateway_tail(r, d)
 
 
-@flow_record(V2V4_ENTERPRISE, 1003, shown="0:1003", attributes=fk.memo(fk.gateway_v4), write_only=True)
+@flow_record(V2V4_ENTERPRISE, 1003, shown="0:1003",
+             attributes=fk.memo(fk.gateway_v4), write_only=True)
 def extended_gateway_v4(r, length, d):
     d["extendedType"] = "GATEWAY"
     _gateway_tail(r, d)
 
 
-@flow_record(V2V4_ENTERPRISE, 2003, shown="0:1003", attributes=fk.memo(fk.gateway_v2), write_only=True)
+@flow_record(V2V4_ENTERPRISE, 2003, shown="0:1003",
+             attributes=fk.memo(fk.gateway_v2), write_only=True)
 def extended_gateway_v2(r, length, d):
     d["extendedType"] = "GATEWAY"
     d["my_as"] = r.u32()
@@ -422,7 +424,8 @@ def extended_user_v4(r, length, d):
     d["dst_user"] = r.string()
 
 
-@flow_record(0, 1005, encode=simple("url_direction url:str host:str"), attributes=fk.url, write_only=True)
+@flow_record(0, 1005, encode=simple("url_direction url:str host:str"),
+             attributes=fk.url, write_only=True)
 def extended_url(r, length, d):
     d["extendedType"] = "URL"
     d["url_direction"] = r.u32()
@@ -494,7 +497,8 @@ def extended_mpls(r, length, d):
     _label_stack(r, d, "mpls_output_stack")
 
 
-@flow_record(0, 1007, encode=simple("nat_src:addr nat_dst:addr"), attributes=fk.nat, write_only=True)
+@flow_record(0, 1007, encode=simple("nat_src:addr nat_dst:addr"),
+             attributes=fk.nat, write_only=True)
 def extended_nat(r, length, d):
     d["extendedType"] = "NAT"
     d["nat_src"] = r.address()
@@ -572,7 +576,8 @@ def extended_80211_tx(r, length, d):
     d["tx_power_mW"] = r.u32()
 
 
-@flow_record(0, 1020, encode=simple("nat_src_port nat_dst_port"), attributes=fk.nat_port, write_only=True)
+@flow_record(0, 1020, encode=simple("nat_src_port nat_dst_port"),
+             attributes=fk.nat_port, write_only=True)
 def extended_nat_port(r, length, d):
     d["extendedType"] = "NAT PORT"
     d["nat_src_port"] = r.u32()
@@ -600,17 +605,20 @@ declare("flow", 0, 1028, _decap("in_"), encode=simple("in_decap_inner_header_off
 # the egress VNI only where no ingress one was seen: not write-only
 declare("flow", 0, 1029, _vni("out_"), encode=simple("out_VNI"), attributes=fk.vni_out,
         name="extended_vni_egress")
-declare("flow", 0, 1030, _vni("in_"), encode=simple("in_VNI"), attributes=fk.vni_in, write_only=True,
+declare("flow", 0, 1030, _vni("in_"), encode=simple("in_VNI"),
+        attributes=fk.vni_in, write_only=True,
         name="extended_vni_ingress")
 
 
-@flow_record(0, 1036, encode=simple("egress_queue_id"), attributes=fk.one_u32("queueindex"), write_only=True)
+@flow_record(0, 1036, encode=simple("egress_queue_id"),
+             attributes=fk.one_u32("queueindex"), write_only=True)
 def extended_egress_queue(r, length, d):
     d["extendedType"] = "egress_queue"
     d["egress_queue_id"] = r.u32()
 
 
-@flow_record(0, 1038, encode=simple("symbol:str"), attributes=fk.strings("function"), write_only=True)
+@flow_record(0, 1038, encode=simple("symbol:str"),
+             attributes=fk.strings("function"), write_only=True)
 def extended_function(r, length, d):
     d["extendedType"] = "function"
     _opt(r, d, "symbol")
@@ -638,7 +646,8 @@ def extended_hw_trap(r, length, d):
     _opt(r, d, "hw_trap_name")
 
 
-@flow_record(0, 1042, encode=simple("linux_drop_reason:str"), attributes=fk.strings("linuxdropreason"),
+@flow_record(0, 1042, encode=simple("linux_drop_reason:str"),
+             attributes=fk.strings("linuxdropreason"),
              write_only=True)
 def extended_linux_drop_reason(r, length, d):
     d["extendedType"] = "linux_reason"
@@ -782,12 +791,14 @@ def app_parent_context(r, length, d):
     _opt(r, d, "server_context_attributes")
 
 
-@flow_record(0, 2204, encode=simple("actor_initiator:str"), attributes=fk.strings("actorinitiator"), write_only=True)
+@flow_record(0, 2204, encode=simple("actor_initiator:str"),
+             attributes=fk.strings("actorinitiator"), write_only=True)
 def app_initiator(r, length, d):
     _opt(r, d, "actor_initiator")
 
 
-@flow_record(0, 2205, encode=simple("actor_target:str"), attributes=fk.strings("actortarget"), write_only=True)
+@flow_record(0, 2205, encode=simple("actor_target:str"),
+             attributes=fk.strings("actortarget"), write_only=True)
 def app_target(r, length, d):
     _opt(r, d, "actor_target")
 
