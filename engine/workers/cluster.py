@@ -31,6 +31,7 @@ STOP_TIMEOUT = 2.0            # seconds workers get to stop before they are kill
 RESTART_DELAY = 1.0
 RESTART_DELAY_MAX = 30.0
 STABLE_AFTER = 10.0           # a worker that ran this long restarts after RESTART_DELAY again
+INGEST_FRAME = 1024           # datagrams per ingest_batch message at most
 
 
 class WorkerLost(Exception):
@@ -362,9 +363,14 @@ class Cluster:
         with self.lock:
             for index, items in parts.items():
                 slot = self.slots[index]
-                if slot.alive:
+                # frames of a bounded size: a replay of a whole capture does not make one
+                # message that takes the worker (and the write's deadline) seconds
+                for i in range(0, len(items), INGEST_FRAME):
+                    if not slot.alive:
+                        break
                     try:
-                        self._write(slot, protocol.frame(("ingest_batch", items)))
+                        self._write(slot, protocol.frame(("ingest_batch",
+                                                          items[i:i + INGEST_FRAME])))
                     except WorkerLost as exc:
                         self._lost(slot, str(exc))
 
