@@ -6,14 +6,19 @@ wheel carries it as package data; engine/bundled.py finds it through importlib.r
 
 C extensions:
 
-- engine/sflow/_accel.c: the decoder accelerator (else the pure-Python decoder,
-  engine/sflow/attributes.py);
+- engine/sflow/_accel.c (+ _agents.c, _ingest.c, _counters.c): the decoder accelerator, the
+  agent records and the batch ingest path (else the pure-Python decoder,
+  engine/sflow/attributes.py, the AgentStats of engine/agents.py and the Python ingest of
+  engine/ingest.py);
 - engine/_net.c: the collector's receive thread and batch sender (else the asyncio endpoint,
   engine/collector.py).
 - engine/flows/_fastpath.c: the per-sample flow pipeline (else the generated Python function,
   engine/flows/pipeline.py).
 
 All are optional: without a compiler or Python headers the install still succeeds.
+engine/native.py loads them and reports which paths run natively. The headers _layouts.h and
+_fastpath_ops.h are generated from the Python declarations and committed
+(engine/native_headers.py; a test checks them), so a build needs no Python step.
 """
 import os
 
@@ -55,11 +60,19 @@ class BuildPyWithExampleConf(build_py):
 setup(
     packages=find_packages(include=["engine", "engine.*", "jsapi", "jsapi.*"]) + ["flowrt_resources"],
     package_dir={"flowrt_resources": "resources"},
-    ext_modules=[Extension("engine.sflow._accel", ["engine/sflow/_accel.c"], optional=True),
+    ext_modules=[Extension("engine.sflow._accel", ["engine/sflow/_accel.c", "engine/sflow/_agents.c",
+                                                      "engine/sflow/_ingest.c",
+                                                      "engine/sflow/_counters.c"],
+                           depends=["engine/sflow/_accel.h", "engine/sflow/_counters.h",
+                                    "engine/sflow/_layouts.h", "engine/flows/_fastpath_api.h",
+                                    "engine/flows/_fastpath_ops.h"],
+                           optional=True),
                  Extension("engine._net", ["engine/_net.c"], optional=True),
                  # no fused multiply-add: flow-cache updates must round exactly like the
                  # Python fallback (engine/flows/pipeline.py)
                  Extension("engine.flows._fastpath", ["engine/flows/_fastpath.c"], optional=True,
+                           depends=["engine/flows/_fastpath_api.h",
+                                    "engine/flows/_fastpath_ops.h"],
                            extra_compile_args=["-ffp-contract=off"])],
     cmdclass={"build_ext": OptionalBuildExt, "build_py": BuildPyWithExampleConf},
 )

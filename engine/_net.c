@@ -87,6 +87,9 @@ typedef struct {
     _Atomic int stop;
     pid_t owner;            /* process that started the thread */
 
+    /* consumer-only: datagrams drain() skipped because they had waited longer than its
+     * max_age (the backlog's bound in time) */
+    uint64_t expired;
     /* consumer-only: the string of the last source, reused while the source repeats */
     uint16_t last_family;
     uint32_t last_scope;
@@ -225,7 +228,8 @@ static void *receive_loop(void *arg)
                 trunc++;
             pushed += ring_push(self, &self->msgs[i], ts);
         }
-        if ((uint64_t)n > pushed)
+        int full = (uint64_t)n > pushed;
+        if (full)
             atomic_fetch_add_explicit(&self->dropped, (uint64_t)n - pushed, memory_order_relaxed);
         if (pushed) {
             uint64_t produced = atomic_load_explicit(&self->produced, memory_order_relaxed) + pushed;
@@ -249,6 +253,13 @@ static void *receive_loop(void *arg)
          * EAGAIN first (poll returns at once if more has arrived meanwhile) */
         if ((unsigned)n < self->batch && wait_readable(pfd))
             break;
+        /* The queue is full: the engine is that far behind. Receiving only to drop would take
+         * CPU the engine needs (on a small machine this thread shares its cores); pause and
+         * let the kernel drop what its buffer cannot hold (sFlowKernelDrops) meanwhile. */
+        if (full) {
+            struct timespec pause = {0, 1000000};
+            nanosleep(&pause, NULL);
+        }
     }
     return NULL;
 }
@@ -292,8 +303,11 @@ static PyObject *source_str(Receiver *self, const rec_t *r)
 static PyObject *Receiver_drain(Receiver *self, PyObject *args)
 {
     Py_ssize_t max_n = 512;
-    if (!PyArg_ParseTuple(args, "|n:drain", &max_n))
+    double max_age = 0.0;
+    if (!PyArg_ParseTuple(args, "|nd:drain", &max_n, &max_age))
         return NULL;
+    /* received before `oldest`: skipped and counted (they would only tell about the past) */
+    double oldest = max_age > 0.0 ? now_realtime() - max_age : 0.0;
     PyObject *out = PyList_New(0);
     if (!out || self->closed || max_n <= 0)   /* drain(0) must not swallow a wakeup */
         return out;
@@ -306,6 +320,7 @@ static PyObject *Receiver_drain(Receiver *self, PyObject *args)
     uint64_t consumed = atomic_load_explicit(&self->consumed, memory_order_relaxed);
     uint64_t head = atomic_load_explicit(&self->head, memory_order_acquire);
     Py_ssize_t n = 0;
+    uint64_t skipped = 0;
     while (n < max_n) {
         if (tail == head) {
             atomic_store_explicit(&self->consumed, consumed, memory_order_release);
@@ -319,6 +334,16 @@ static PyObject *Receiver_drain(Receiver *self, PyObject *args)
         const rec_t *r = (const rec_t *)(self->slab + off);
         if (r->size == WRAP) {
             tail += self->cap - off;
+            continue;
+        }
+        if (r->ts < oldest) {
+            tail += r->size;
+            consumed++;
+            self->expired++;
+            if ((++skipped & 255) == 0) {   /* hand the space back as we go */
+                atomic_store_explicit(&self->tail, tail, memory_order_release);
+                atomic_store_explicit(&self->consumed, consumed, memory_order_release);
+            }
             continue;
         }
         PyObject *data = PyBytes_FromStringAndSize((const char *)r + REC_HDR, r->len);
@@ -385,9 +410,10 @@ static PyObject *Receiver_stats(Receiver *self, PyObject *Py_UNUSED(ignored))
     uint64_t received = atomic_load_explicit(&self->received, memory_order_acquire);
     uint64_t produced = atomic_load(&self->produced), consumed = atomic_load(&self->consumed);
     return Py_BuildValue(
-        "{s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:n,s:i}",
+        "{s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:n,s:i}",
         "received", (unsigned long long)received,
         "dropped", (unsigned long long)atomic_load(&self->dropped),
+        "expired", (unsigned long long)self->expired,
         "queued", (unsigned long long)(produced - consumed),
         "high_water", (unsigned long long)atomic_load(&self->high_water),
         "bytes", (unsigned long long)atomic_load(&self->bytes),
@@ -630,11 +656,13 @@ static PyMethodDef receiver_methods[] = {
     {"fileno", (PyCFunction)Receiver_fileno, METH_NOARGS,
      "fileno() -> the eventfd that becomes readable when datagrams are queued"},
     {"drain", (PyCFunction)Receiver_drain, METH_VARARGS,
-     "drain(max_n=512) -> [(bytes, source ip str, timestamp float)], oldest first"},
+     "drain(max_n=512, max_age=0) -> [(bytes, source ip str, timestamp float)], oldest first;\n"
+     "with max_age > 0, datagrams received more than max_age seconds ago are skipped and\n"
+     "counted (stats()['expired'])"},
     {"pending", (PyCFunction)Receiver_pending, METH_NOARGS,
      "pending() -> True while datagrams are queued"},
     {"stats", (PyCFunction)Receiver_stats, METH_NOARGS,
-     "stats() -> {received, dropped, queued, high_water, bytes, truncated, errors, ...}"},
+     "stats() -> {received, dropped, expired, queued, high_water, bytes, truncated, errors, ...}"},
     {"reset_high_water", (PyCFunction)Receiver_reset_high_water, METH_NOARGS,
      "reset_high_water(): start the high-water mark again from the current queue length"},
     {"close", (PyCFunction)Receiver_close, METH_NOARGS,

@@ -1,9 +1,25 @@
-"""Per-agent bookkeeping behind /agents/json: datagram and sample counts, sequence gaps."""
+"""Per-agent bookkeeping behind /agents/json: datagram and sample counts, sequence gaps.
+
+An agent's record is an ``AgentRecord`` (C, engine/sflow/_agents.c) where the decoder
+accelerator is built, else an ``AgentStats`` (below, the reference: the rules are stated here
+and tests/test_agents_table.py holds the two to the same answers).
+
+The table is bounded (docs/ingest.md, "Agents"): an agent that sends nothing for
+``agents.timeout`` seconds (default 120) is forgotten, and while ``agents.max`` agents (default
+20000) are known, datagrams from any other agent are refused (counted, not decoded further),
+so spoofed agent addresses cannot grow it without limit. With worker processes the bound
+holds for all of them together (each worker's table reads the others' counts from shared
+memory, ``share()``).
+"""
 from __future__ import annotations
 
 import time
 
+from . import log
 from .sflow import attributes as _sflow
+
+DEFAULT_TIMEOUT = 120.0     # seconds: two missed polls at the longest usual interval (60 s)
+DEFAULT_MAX = 20000
 
 
 class AgentStats:
@@ -142,12 +158,64 @@ class AgentStats:
         }
 
 
+def record_type():
+    """The agent record class: the C AgentRecord where the accelerator is loaded (and
+    FLOWRT_NO_ACCEL not set), else AgentStats."""
+    rec = getattr(_sflow.accel, "AgentRecord", None)
+    return rec if rec is not None else AgentStats
+
+
 class AgentTable:
-    def __init__(self):
-        self.by_address: dict[str, AgentStats] = {}
+    """Agent address -> record, bounded in number (``max_agents``) and in time (``timeout``)."""
+
+    def __init__(self, max_agents: int = DEFAULT_MAX, timeout: float = DEFAULT_TIMEOUT,
+                 record=None):
+        # never rebound: the C ingest path (engine/ingest.py) holds this dict
+        self.by_address: dict = {}
+        self.record = record or record_type()
+        self.max_agents = max(1, int(max_agents))
+        self.timeout = float(timeout) if timeout and timeout > 0 else DEFAULT_TIMEOUT
+        self.refused = 0            # datagrams refused while the table was full
+        self.expired = 0            # agents forgotten after `timeout` without a datagram
+        self._next_expiry = 0.0
+        self._warned = float("-inf")
+        # In a worker (share()): how many agents the other workers hold, and where this
+        # table's own count goes for them to read.
+        self._others = None
+        self._publish = None
         # Undecodable datagrams from senders that are not (yet) known agents: counted by source
         # address, but kept out of /agents/json so stray traffic does not pose as an agent.
         self.errors_by_source: dict[str, int] = {}
+
+    @classmethod
+    def from_props(cls, props) -> "AgentTable":
+        """``agents.max`` and ``agents.timeout`` (a WARNING for values that are not numbers)."""
+        def number(name, default, cast):
+            raw = props.get_str(name, "") if props is not None else ""
+            if raw in (None, ""):
+                return default
+            try:
+                value = cast(raw)
+                if value > 0:
+                    return value
+            except ValueError:
+                pass
+            log.warning(f"{name}={raw!r} is not a positive number, using {default:g}")
+            return default
+        return cls(number("agents.max", DEFAULT_MAX, int),
+                   number("agents.timeout", DEFAULT_TIMEOUT, float))
+
+    def share(self, others, publish) -> None:
+        """In a worker process: ``agents.max`` bounds the agents of all workers together, as
+        it bounds one process's (docs/ingest.md, "Agents"). ``others()`` is how many agents
+        the other workers hold now, ``publish(n)`` tells them this table's count."""
+        self._others, self._publish = others, publish
+        publish(len(self.by_address))
+
+    def known(self) -> int:
+        """Agents held against ``agents.max``: this table's, plus the other workers'."""
+        others = self._others
+        return len(self.by_address) + (others() if others is not None else 0)
 
     def decode_error(self, src: str) -> None:
         stats = self.by_address.get(src)
@@ -156,16 +224,64 @@ class AgentTable:
         elif len(self.errors_by_source) < 10000 or src in self.errors_by_source:
             self.errors_by_source[src] = self.errors_by_source.get(src, 0) + 1
 
-    def get(self, agent: str, now: float | None = None) -> AgentStats:
+    def get(self, agent: str, now: float | None = None):
+        """The agent's record, created for a new agent; None (the datagram is refused and
+        counted) for a new agent while the table is full."""
         stats = self.by_address.get(agent)
-        if stats is None:
-            stats = self.by_address[agent] = AgentStats(agent, time.time() if now is None else now)
+        return stats if stats is not None else self.admit(agent, now)
+
+    def admit(self, agent: str, now: float | None = None):
+        """A new agent's record, or None when the table is full (its datagram is refused)."""
+        now = time.time() if now is None else now
+        by_address = self.by_address
+        if self.known() >= self.max_agents:
+            self.expire(now, force=True)
+            known = self.known()
+            if known >= self.max_agents:
+                self.refused += 1
+                if now - self._warned >= 60.0:
+                    self._warned = now
+                    log.warning(f"{known} sFlow agents known (agents.max): datagrams "
+                                f"from new agents such as {agent} are refused")
+                return None
+        stats = by_address[agent] = self.record(agent, float(now))
+        if self._publish is not None:
+            self._publish(len(by_address))
         return stats
+
+    def expire(self, now: float | None = None, force: bool = False) -> int:
+        """Forget agents not heard from for ``timeout`` seconds; returns how many. The pass
+        over the table runs only once one can be due: agents' last datagram times only move
+        forward, so the oldest one found by a pass bounds when the next can expire."""
+        now = time.time() if now is None else now
+        if not force and now < self._next_expiry:
+            return 0
+        old = now - self.timeout
+        gone, oldest = [], float("inf")
+        for a, r in self.by_address.items():
+            seen = r.last_seen
+            if seen < old:
+                gone.append(a)
+            elif seen < oldest:
+                oldest = seen
+        for a in gone:
+            del self.by_address[a]
+        self._next_expiry = oldest + self.timeout
+        self.expired += len(gone)
+        if gone and self._publish is not None:
+            self._publish(len(self.by_address))
+        return len(gone)
+
+    def current(self, now: float | None = None) -> dict:
+        """``by_address`` without the agents due to be forgotten."""
+        self.expire(now)
+        return self.by_address
 
     def to_json(self, selected: list[str] | None = None, now: float | None = None) -> dict:
         now = time.time() if now is None else now
-        names = selected if selected else sorted(self.by_address)
-        return {a: self.by_address[a].to_json(now) for a in names if a in self.by_address}
+        by_address = self.current(now)
+        names = selected if selected else sorted(by_address)
+        return {a: by_address[a].to_json(now) for a in names if a in by_address}
 
 
 def agents_json(engine, selector=None, now: float | None = None) -> dict:
@@ -191,6 +307,7 @@ def agents_json(engine, selector=None, now: float | None = None) -> dict:
 def local_agents(engine, items: list[str], now: float) -> dict:
     """The agents of this process that a parsed selector (``items``, [] = every agent) picks."""
     table: AgentTable = engine.agents
+    table.expire(now)
     if not items:
         return table.to_json(None, now)
     store = (getattr(engine, "subsystems", None) or {}).get("metrics")

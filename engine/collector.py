@@ -13,21 +13,22 @@ import socket
 import sys
 import time
 
-from . import accel_disabled, log
+from . import accel_disabled, log, native
 
-try:
-    from . import _net
-except ImportError:   # no compiler at install time, or not Linux
-    _net = None
+_net = native.path("receiver")   # None: not built, not Linux, FLOWRT_NO_ACCEL (engine/native.py)
 
 DEFAULT_QUEUE_BYTES = 64 * 1024 * 1024
+# Datagrams that waited longer than this in the receive queue are dropped when dequeued and
+# counted (sFlowQueueExpired): under overload the engine works on what is current rather than
+# a backlog that only tells about the past (docs/ingest.md, "Overload").
+DEFAULT_MAX_AGE = 1.0
 # One drain callback ingests at most this many datagrams / this long, then yields to the loop
 # so REST requests and script timers are served while ingest is saturated. Measured
 # (bench_ingest.py, docs/ingest.md): 512/10 ms, 256/4 ms and 128/2 ms sustain the same rate;
 # smaller slices answer REST sooner at saturation (a request needs several loop turns).
 DRAIN_BATCH = 64
 DRAIN_MAX = 256
-DRAIN_SECONDS = 0.005
+DRAIN_SECONDS = 0.002
 
 
 class SflowProtocol(asyncio.DatagramProtocol):
@@ -116,8 +117,10 @@ class ThreadReceiver:
     within one batch, not one slice)."""
 
     def __init__(self, engine, sock: socket.socket, capacity: int,
-                 loop: asyncio.AbstractEventLoop, after_batch=None, should_yield=None):
-        self.ingest = engine.ingest
+                 loop: asyncio.AbstractEventLoop, max_age: float = DEFAULT_MAX_AGE,
+                 after_batch=None, should_yield=None):
+        self.ingest_batch = engine.ingest_batch
+        self.max_age = max(0.0, max_age)
         self.sock = sock
         self.loop = loop
         self.receiver = _net.Receiver(sock.fileno(), capacity)
@@ -136,17 +139,17 @@ class ThreadReceiver:
         self._again = None
         if self.closed:
             return
-        drain, ingest, clock = self.receiver.drain, self.ingest, time.perf_counter
+        drain, ingest_batch, clock = self.receiver.drain, self.ingest_batch, time.perf_counter
+        max_age = self.max_age
         after_batch, should_yield = self.after_batch, self.should_yield
         deadline = clock() + DRAIN_SECONDS
         n = 0
         while True:
-            batch = drain(DRAIN_BATCH)
-            for data, src, now in batch:
-                try:
-                    ingest(data, src, now)
-                except Exception as exc:  # ingest counts bad input itself; this is a bug
-                    log.log.error("ingest failed: %r", exc, exc_info=exc)
+            batch = drain(DRAIN_BATCH, max_age)
+            try:
+                ingest_batch(batch)
+            except Exception as exc:  # ingest counts bad input itself; this is a bug
+                log.log.error("ingest failed: %r", exc, exc_info=exc)
             if after_batch is not None:
                 after_batch()
             if len(batch) < DRAIN_BATCH:
@@ -176,6 +179,23 @@ class ThreadReceiver:
             pass
         self.receiver.close()
         self.sock.close()
+
+
+def max_age_property(props) -> float:
+    """``sflow.receiver.maxage``: seconds a datagram may wait in the receive queue (0: no
+    limit); a WARNING and the default for anything else than a number >= 0."""
+    raw = props.get_str("sflow.receiver.maxage", "")
+    if raw in (None, ""):
+        return DEFAULT_MAX_AGE
+    try:
+        value = float(raw)
+        if value >= 0:
+            return value
+    except ValueError:
+        pass
+    log.warning(f"sflow.receiver.maxage={raw!r} is not a number of seconds >= 0, "
+                f"using {DEFAULT_MAX_AGE:g}")
+    return DEFAULT_MAX_AGE
 
 
 def receiver_kind(props) -> str:
@@ -224,13 +244,16 @@ async def receive(engine, sock: socket.socket, loop: asyncio.AbstractEventLoop,
     kind = receiver_kind(engine.props)
     if kind == "thread":
         capacity = engine.props.get_int("sflow.receiver.buffer", DEFAULT_QUEUE_BYTES)
+        max_age = max_age_property(engine.props)
         try:
-            transport = ThreadReceiver(engine, sock, max(capacity, 65536), loop, after_batch,
-                                       should_yield)
+            transport = ThreadReceiver(engine, sock, max(capacity, 65536), loop, max_age,
+                                       after_batch, should_yield)
         except BaseException:
             sock.close()
             raise
-        log.info(f"sFlow receiver: thread, {transport.receiver.stats()['capacity']} byte queue")
+        log.info(f"sFlow receiver: thread, {transport.receiver.stats()['capacity']} byte queue, "
+                 f"datagrams older than {max_age:g} s dropped" if max_age else
+                 f"sFlow receiver: thread, {transport.receiver.stats()['capacity']} byte queue")
     else:
         transport, _ = await loop.create_datagram_endpoint(lambda: SflowProtocol(engine, ingest),
                                                            sock=sock)

@@ -32,10 +32,10 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-from . import __version__, log
+from . import __version__, log, native
 from .agents import AgentTable
+from .ingest import IngestPath
 from .props import Properties
-from .sflow import DecodeError, decode_datagram
 from .shared import SharedTable
 
 # Order matters: later subsystems may use earlier ones (flows publish metrics, scripts use all).
@@ -56,6 +56,9 @@ SUBSYSTEMS: list[str] = [
 # writes from the front (fed by the workers' interval totals and metric updates, relayed).
 FRONT_ONLY = {"jsapi.runtime", "engine.history"}
 ROLES = ("single", "worker", "front")
+# Analyzer counters of a process outside AnalyzerStats (Engine.ingest_counters); the workers
+# share them with the front like AnalyzerStats.COUNTERS (engine/workers/stats.py).
+INGEST_COUNTERS = ("queue_drops", "queue_expired", "agents_refused", "agents_expired")
 
 SampleHandler = Callable[[Any, float], None]
 
@@ -87,7 +90,8 @@ class Engine:
         self._subscribers: dict[str, Callable] = {}
         self._shared: dict[str, SharedTable] = {}
         self.stats = AnalyzerStats()
-        self.agents = AgentTable()
+        self.agents = AgentTable.from_props(props)
+        self.ingest_path = IngestPath(self)
         self.flow_handlers: list[SampleHandler] = []
         self.counter_handlers: list[SampleHandler] = []
         self.other_handlers: list[SampleHandler] = []
@@ -105,60 +109,14 @@ class Engine:
             module = importlib.import_module(name)
             self.subsystems[name.rsplit(".", 1)[-1]] = module.attach(self)
 
-    # -- sample path -------------------------------------------------------------------------
+    # -- sample path (engine/ingest.py) -------------------------------------------------------
     def ingest(self, data: bytes, src: str, now: float) -> None:
         """Decode one datagram and hand its samples on. Never raises: bad input is counted."""
-        stats = self.stats
-        stats.datagrams += 1
-        stats.bytes += len(data)
-        for handler in self.datagram_handlers:
-            try:
-                handler(data, src, now)
-            except Exception as exc:  # a forwarding/export bug must not stop collection
-                self._handler_failed(handler, exc)
-        try:
-            dg = decode_datagram(data)
-        except DecodeError as exc:
-            stats.decode_errors += 1
-            self.agents.decode_error(src)
-            log.fine(f"decode error from {src}: {exc}")
-            return
-        agent = self.agents.get(dg.agent, now)
-        agent.datagram(dg.sub_agent, dg.seq, dg.uptime, src, now)
-        samples = dg.samples
-        if not samples:
-            return
-        agent.samples_seen(samples)     # per-data-source sequence numbers, gaps, drops
-        # sample counts are added once per datagram
-        nflow = ncounter = ndiscard = 0
-        flow_handlers = self.flow_handlers
-        for sample in samples:
-            kind = sample.kind
-            if kind == "flow":
-                nflow += 1
-                handlers = flow_handlers
-            elif kind == "counter":
-                ncounter += 1
-                handlers = self.counter_handlers
-            else:
-                if kind == "discard":
-                    ndiscard += 1
-                else:
-                    stats.other_samples += 1
-                handlers = self.other_handlers
-            for handler in handlers:
-                try:
-                    handler(sample, now)
-                except DecodeError as exc:
-                    stats.decode_errors += 1
-                    agent.decode_errors += 1
-                    log.fine(f"decode error in sample from {dg.agent}: {exc}")
-                    break
-                except Exception as exc:
-                    self._handler_failed(handler, exc)
-        stats.flow_samples += nflow
-        stats.counter_samples += ncounter
-        stats.discard_samples += ndiscard
+        self.ingest_path.ingest(data, src, now)
+
+    def ingest_batch(self, batch) -> None:
+        """Several datagrams, [(data, src, now), ...] in arrival order (the receive queue)."""
+        self.ingest_path.ingest_batch(batch)
 
     def use_handler(self, kind: str, handler: Callable, active: bool = True) -> None:
         """Join (``active``) or leave ``<kind>_handlers`` (kind: flow, counter, other,
@@ -171,6 +129,7 @@ class Engine:
             return
         setattr(self, attr, handlers + [handler] if active
                 else [h for h in handlers if h != handler])
+        self.ingest_path.invalidate()
 
     # -- one engine, several processes (docs/ingest.md, "Workers") -------------------------
     def target(self, target: str | None):
@@ -236,6 +195,7 @@ class Engine:
 
     # -- lifecycle ---------------------------------------------------------------------------
     async def start(self) -> None:
+        native.log_status()     # once per process: which paths run in C, which in Python and why
         for sub in self.subsystems.values():
             start = getattr(sub, "start", None)
             if start is not None:
@@ -272,9 +232,9 @@ class Engine:
     # -- health ------------------------------------------------------------------------------
     def process_partial(self) -> dict:
         """What /analyzer/json needs from each process holding samples: its agents, CPU
-        seconds and peak memory."""
+        seconds and peak memory (agents silent for agents.timeout forgotten first)."""
         usage = resource.getrusage(resource.RUSAGE_SELF)
-        return {"agents": len(self.agents.by_address), "cpu": usage.ru_utime + usage.ru_stime,
+        return {"agents": len(self.agents.current()), "cpu": usage.ru_utime + usage.ru_stime,
                 "rss": usage.ru_maxrss * 1024}
 
     def analyzer_json(self) -> dict:
@@ -289,11 +249,14 @@ class Engine:
         elapsed = max(now - s.start, 1e-6)
         ncpu = os.cpu_count() or 1
         http = self.http_connections      # set by engine.http_server while it serves
+        counters = self.ingest_counters()   # after the parts: the workers' are written by now
         return {
             "version": self.version,
             "updateAvailable": False,
             "uptime": int((now - s.start) * 1000),
             "sFlowAgents": sum(p["agents"] for p in parts),
+            "sFlowAgentsExpired": counters["agents_expired"],
+            "sFlowDatagramsRefused": counters["agents_refused"],
             "sFlowBytesReceived": s.bytes,
             "sFlowDatagramsReceived": s.datagrams,
             "sFlowFlowSamples": s.flow_samples,
@@ -303,7 +266,8 @@ class Engine:
             "sFlowDecodeErrors": s.decode_errors,
             "sFlowHandlerErrors": s.handler_errors,
             "sFlowKernelDrops": self.kernel_drops.read(),
-            "sFlowQueueDrops": self.queue_drops(),
+            "sFlowQueueDrops": counters["queue_drops"],
+            "sFlowQueueExpired": counters["queue_expired"],
             "cpuLoadProcess": min(1.0, cpu / elapsed / ncpu),
             "cpuLoadSystem": min(1.0, os.getloadavg()[0] / ncpu),
             "heapUsed": sum(p["rss"] for p in parts),
@@ -311,6 +275,7 @@ class Engine:
             "httpConnectionsCurrent": http.current if http is not None else 0,
             "httpConnectionsTotal": http.total if http is not None else 0,
             **self._subsystem_stats(),
+            "native": native.status(),      # which paths run in C (engine/native.py)
         }
 
     def _subsystem_stats(self) -> dict:
@@ -343,12 +308,28 @@ class Engine:
         queue = self.receive_queue
         return None if queue is None else queue.stats()
 
+    def ingest_counters(self) -> dict:
+        """The analyzer counters kept outside AnalyzerStats (INGEST_COUNTERS): the receive
+        queue's drops (full) and expiries (older than sflow.receiver.maxage), the datagrams the
+        agent table refused (agents.max) and the agents it forgot (agents.timeout). On the
+        front: the workers' (engine/workers/stats.py), summed."""
+        if self.cluster is not None:
+            stats = self.stats
+            return {name: getattr(stats, name) for name in INGEST_COUNTERS}
+        queue = self.receive_queue
+        q = queue.stats() if queue is not None else {}
+        agents = self.agents
+        return {"queue_drops": q.get("dropped", 0), "queue_expired": q.get("expired", 0),
+                "agents_refused": agents.refused, "agents_expired": agents.expired}
+
     def queue_drops(self) -> int:
         """Datagrams the receive thread(s) dropped because the queue was full (0 on asyncio)."""
-        if self.cluster is not None:
-            return self.stats.queue_drops
-        queue = self.receive_queue
-        return queue.stats()["dropped"] if queue is not None else 0
+        return self.ingest_counters()["queue_drops"]
+
+    def queue_expired(self) -> int:
+        """Datagrams dropped because they had waited longer than sflow.receiver.maxage in the
+        receive queue (0 on asyncio)."""
+        return self.ingest_counters()["queue_expired"]
 
 
 def _memory_limit() -> int:

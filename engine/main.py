@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import os
 import signal
 import sys
@@ -32,6 +33,11 @@ async def run(engine: Engine, ready: asyncio.Event | None = None,
         host = p.get_str("http.hostname", "") or None
         port = await server.start(host, p.get_int("http.port", 8008))
         log.info(f"Listening, HTTP port {port}" + (" (HTTPS)" if server.tls else ""))
+        # what start-up made (modules, apps, scripts' bridges) lives as long as the process:
+        # out of the collector's sight, so a full collection walks only what ingest and
+        # queries keep
+        gc.collect()
+        gc.freeze()
         if ready is not None:
             ready.set()
         await stop.wait()

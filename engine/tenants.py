@@ -28,14 +28,16 @@ from .fanout import fronted, gather, replicate
 from .flows.spec import check_name
 from .sflow import DecodeError
 from .sflow import attributes as _attributes
+from .sflow.sample_layouts import SAMPLE_LAYOUTS
 from .udp_sockets import FamilySockets, destination_ip
 
 DEFAULT_PORT = 6343
 FILTER_KINDS = ("cidr", "mac", "ifindex", "ifname")
 
 # sample tag -> (sample format, bytes of its fixed fields between the 8-byte sample header and
-# its records); only these (sFlow v5 flow, counter and discard samples) can be forwarded
-_SPANS = {"0:1": (1, 32), "0:2": (2, 12), "0:3": (3, 44), "0:4": (4, 16), "0:5": (5, 32)}
+# its records), from the decoder's declarations; only these (sFlow v5 flow, counter and
+# discard samples) can be forwarded
+_SPANS = {tag: (x.format, x.size) for tag, x in SAMPLE_LAYOUTS.items()}
 _TAG_LEN = struct.Struct(">2I")
 _U32 = struct.Struct(">I")
 _V5 = b"\0\0\0\5"

@@ -233,8 +233,10 @@ class Isolate:
         return cid, slot
 
     def _wait(self, cid: int, slot: list, task_id: int, timeout: float | None):
-        """Wait for a task; ``timeout`` limits JavaScript time only: time spent inside host
-        calls (a blocking http(), a metric query) does not count."""
+        """Wait for a task; ``timeout`` limits its whole run, time spent inside host calls (a
+        blocking http(), a metric query, setFlow) included: a script looping on host calls is
+        stopped like one looping in JavaScript. A host call running when the time is up
+        finishes first (each has its own bound); the JavaScript is then terminated."""
         with self._close_lock:
             self._running_task = task_id
             if self._interrupt_asked and not self.closed:
@@ -243,19 +245,9 @@ class Isolate:
                 self._dll.mr_cancel_task(self._ctx, task_id)
         if timeout is None:
             slot[0].wait()
-        else:
-            start, host0 = time.perf_counter(), self.host_seconds
-            remaining = timeout
-            while not slot[0].wait(remaining):
-                now = time.perf_counter()
-                since = self._host_since
-                in_host = (self.host_seconds - host0) + (now - since if since is not None else 0.0)
-                js_time = now - start - in_host
-                if js_time >= timeout:
-                    self._dll.mr_cancel_task(self._ctx, task_id)
-                    slot[0].wait()
-                    break
-                remaining = max(0.01, timeout - js_time)
+        elif not slot[0].wait(timeout):
+            self._dll.mr_cancel_task(self._ctx, task_id)
+            slot[0].wait()
         with self._close_lock:
             self._running_task = None
             self._interrupt_asked = False

@@ -7,8 +7,8 @@
 * each ``apps/<NAME>/scripts/*.js`` (top level only; ``app/<NAME>`` too, sFlow-RT's folder
   name) runs as script ``<NAME>~<file>.js``.
 
-Properties: ``script.timeout`` (seconds of JavaScript one handler call or the script's top
-level may run, host calls not counted; default 20), ``script.memory`` (heap limit per script in
+Properties: ``script.timeout`` (seconds one handler call or the script's top level may run,
+time in host calls included; default 20), ``script.memory`` (heap limit per script in
 MB, default 256), ``script.store`` (folder of persistent stores, default ``store``),
 ``script.http.timeout`` (seconds for http()/http2()/httpAsync(), default 10).
 """

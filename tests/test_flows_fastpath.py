@@ -539,3 +539,56 @@ def test_random_filters_match_the_same_samples():
     matched = sum(len(t.entries) for t in c.tables.values())
     assert 0.1 < matched / (70 * 100) < 0.9
     assert_same(c, py)
+
+
+@needs_c
+def test_a_key_compared_with_the_pipeline_running_again_inside(monkeypatch):
+    """The C pipeline looks flows up with a flow-key tuple it reuses; a key whose __eq__ runs
+    the same pipeline again (re-entrance) must not find that tuple half-filled: the inner run
+    takes a tuple of its own, and both engines end up alike."""
+    class Key:
+        inner = None
+
+        def __init__(self, v):
+            self.v = v
+
+        def __hash__(self):
+            return 7                     # every key collides: __eq__ runs on each lookup
+
+        def __eq__(self, other):
+            if Key.inner is not None and not Key.busy:
+                Key.busy = True
+                try:
+                    Key.inner()
+                finally:
+                    Key.busy = False
+            return isinstance(other, Key) and other.v == self.v
+
+        def __repr__(self):
+            return f"Key({self.v})"
+    Key.busy = False
+
+    def key_factory(args, engine):
+        return lambda attrs: Key(attrs.get("ipprotocol"))
+    monkeypatch.setitem(registry.KEY_FUNCTIONS, "wrapkey", key_factory)
+    c, py = engines([("k", {"keys": "wrapkey:x,ipsource", "value": "frames"}),
+                     ("plain", {"keys": "ipsource", "value": "bytes"})], [])
+    runs = []
+    for fe in (c, py):
+        n = [0]
+        runs.append(n)
+
+        def again(fe=fe, n=n):
+            n[0] += 1
+            fe.process({"ipprotocol": 6, "ipsource": f"10.0.0.{n[0] % 3}", "frames": 1,
+                        "bytes": 10}, "a", "1", 1, T0 + 1)
+        Key.inner = again
+        for i in range(30):
+            fe.process({"ipprotocol": i % 4, "ipsource": f"10.0.0.{i % 5}", "frames": 1,
+                        "bytes": 100}, "a", "1", 1, T0 + i * 0.01)
+        Key.inner = None
+    assert runs[0][0] == runs[1][0] > 5      # the pipeline did run inside lookups
+    ek, pk = c.tables["k"].entries, py.tables["k"].entries
+    assert sorted((k[2].v, k[3]) for k in ek) == sorted((k[2].v, k[3]) for k in pk)
+    assert sorted(map(repr, ek.values())) == sorted(map(repr, pk.values()))
+    assert c.tables["plain"].entries == py.tables["plain"].entries

@@ -29,6 +29,11 @@ APPS = {
     "wrapped": "// wrapglobals: rt\nvar v = rt.version();\n"
                "setHttpHandler(function () { return {v: v, ns: typeof rt.metric}; });\n",
     "badinclude": "var x = 1;\ninclude(scriptdir() + '/inc/broken.js');\n",
+    # loops of host calls: stopped at script.timeout like loops in JavaScript
+    "hostspin": "while (true) { getSystemProperty('x'); }\n",
+    "flowloop": "setHttpHandler(function () {\n"
+                "  for (var i = 0; ; i++) setFlow('loop' + (i % 50), {keys: 'ipsource', value: 'bytes'});\n"
+                "});\n",
 }
 INCLUDES = {"badinclude": "function ok() {}\nvar y = [1, 2;\n"}
 
@@ -95,6 +100,32 @@ def test_syntax_error_in_included_file_names_file_and_line(eng):
 def test_stuck_top_level_is_stopped(eng):
     s = status(eng, "spin~spin.js")
     assert s["alive"] is False and "time limit" in s["error"]
+
+
+def test_a_top_level_looping_on_host_calls_is_stopped(eng):
+    s = status(eng, "hostspin~hostspin.js")
+    assert s["alive"] is False and "time limit" in s["error"]
+
+
+def test_a_handler_looping_on_setflow_is_stopped_and_rest_answers_meanwhile(eng):
+    t0 = time.monotonic()
+    box = {}
+    hung = threading.Thread(target=lambda: box.setdefault(
+        "r", url(eng, "/app/flowloop/scripts/flowloop.js/json")))
+    hung.start()
+    slowest = 0.0
+    while hung.is_alive() and time.monotonic() - t0 < 30:
+        t1 = time.monotonic()
+        assert url(eng, "/analyzer/json")[0] == 200
+        slowest = max(slowest, time.monotonic() - t1)
+        time.sleep(0.05)
+    hung.join(30)
+    assert box["r"][0] == 503 and time.monotonic() - t0 < 15
+    s = status(eng, "flowloop~flowloop.js")
+    assert s["alive"] is False and "time limit" in s["error"]
+    # every setFlow hops to the engine's loop, which went on answering REST in between
+    assert slowest < 2.0
+    assert "loop0" in eng.engine.subsystems["flows"].tables
 
 
 def test_infinite_loop_in_handler_stops_only_that_script(eng):

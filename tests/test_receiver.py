@@ -492,7 +492,8 @@ def test_thread_receiver_logged_by_default(tmp_path, net):
                                           "-Dhttp.hostname=127.0.0.1", "-Dsflow.hostname=127.0.0.1",
                                           "-Dsflow.receiver.buffer=1000000"], env=env)
     try:
-        assert any(l.endswith(": sFlow receiver: thread, 1000000 byte queue") for l in lines), lines
+        assert any(l.endswith(": sFlow receiver: thread, 1000000 byte queue, datagrams "
+                              "older than 1 s dropped") for l in lines), lines
         # the thread is there under its name, for top -H and per-thread CPU accounting: in
         # the engine (start.sh execs it: proc is the engine) or, with workers, in each worker
         names = []

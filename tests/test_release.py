@@ -80,8 +80,16 @@ def test_build_and_install_are_clean_and_carry_everything(release):
         top = f"flowrt-{engine.__version__}/"
         members = set(sdist.getnames())
     for wanted in ("conf.d/flowrt.conf", "apps/README.md", "packaging/flowrt.service",
-                   "engine/sflow/_accel.c", "resources/geo/flowrt-country.mmdb", "LICENSE"):
+                   "engine/sflow/_accel.c", "resources/geo/flowrt-country.mmdb", "LICENSE",
+                   # every source and header of the C extensions: the wheel is built from it
+                   "engine/sflow/_agents.c", "engine/sflow/_ingest.c", "engine/sflow/_counters.c",
+                   "engine/sflow/_accel.h", "engine/sflow/_counters.h", "engine/sflow/_layouts.h",
+                   "engine/flows/_fastpath.c", "engine/flows/_fastpath_api.h",
+                   "engine/flows/_fastpath_ops.h", "engine/_net.c"):
         assert top + wanted in members, wanted
+    # ... and they built (this machine has a compiler: tests/accel_support.py)
+    for ext in ("engine/sflow/_accel.", "engine/flows/_fastpath.", "engine/_net."):
+        assert any(n.startswith(ext) and n.endswith(".so") for n in names), ext
 
 
 def start(venv: Path, home: Path, *args):

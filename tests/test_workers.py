@@ -15,6 +15,7 @@ import random
 import signal
 import socket
 import time
+import urllib.request
 
 import pytest
 
@@ -607,3 +608,114 @@ def test_shared_table_local_remote_withdraw():
     other.apply_remote(front.snapshot())
     other.set("y", 7)                       # its own value wins over the copy
     assert other.get("y") == 7 and dict(other.items()) == {"y": 7}
+
+
+# -- issue 13's single-process speed-ups in every worker ------------------------------------
+F1_F5 = {
+    "f1": {"keys": "ipsource,ipdestination,ipprotocol,or:tcpsourceport:udpsourceport,"
+                   "or:tcpdestinationport:udpdestinationport", "value": "frames"},
+    "f2": {"keys": "ipsource,ipdestination", "value": "bytes"},
+    "f3": {"keys": "macsource,macdestination,vlan", "value": "frames"},
+    "f4": {"keys": "or:tcpdestinationport:udpdestinationport,ipprotocol", "value": "bytes"},
+    "f5": {"keys": "agent,inputifindex,outputifindex", "value": "frames"},
+}
+
+
+def _on_both(agents: list[str]) -> None:
+    assert {worker_of(encode.datagram(a, 1, 1, []), 2) for a in agents} == {0, 1}
+
+
+def test_workers_run_the_c_batch_ingest(make_engine):
+    """Each worker takes its datagrams through the C batch path (flow samples into the C
+    pipeline, port counters into the metric store, no Python object per sample), both from
+    its socket and from Engine.ingest_batch on the front, which ingests nothing itself."""
+    from engine import accel_disabled
+    eng = make_engine({"sflow.workers": 2})
+    for name, spec in F1_F5.items():
+        assert eng.request("PUT", f"/flow/{name}/json", spec)[0] == 204
+    gen = TrafficGenerator(agents=8, flows=20, samples_per_second=100, seed=13)
+    _on_both([a.address for a in gen.agents])
+    batches = [ds for _, ds in gen.run(50, 1.0)]     # counters every 20 s: 3 polls
+    half = len(batches) // 2
+    sent = eng.send_paced([d for ds in batches[:half] for d in ds])     # real UDP
+    rest = [(d, "127.0.0.1", time.time()) for ds in batches[half:] for d in ds]
+    eng.call(eng.engine.ingest_batch, rest)                           # the front's batch
+    eng.wait_datagrams(sent + len(rest))
+    counts = eng.call(eng.engine.gather, "ingest_path", "counts")
+    assert len(counts) == 2
+    assert eng.engine.ingest_path.counts() is None        # nothing ingested on the front
+    if accel_disabled():
+        assert counts == [None, None]                     # the Python reference path
+    else:
+        for c in counts:
+            assert c["c_flow_samples"] > 100 and c["c_counter_samples"] > 0, counts
+    analyzer = eng.get_json("/analyzer/json")
+    assert analyzer["sFlowDatagramsReceived"] == sent + len(rest)
+    assert analyzer["sFlowAgents"] == 8
+    top = eng.get_json("/activeflows/ALL/f5/json?maxFlows=100")
+    assert {r["key"].split(",")[0] for r in top} == {a.address for a in gen.agents}
+
+
+def test_queue_expiry_counted_by_every_worker_and_summed(make_engine):
+    """sflow.receiver.maxage in the workers: what waited too long in a worker's receive
+    queue is dropped there and counted; /analyzer/json and Prometheus sum the workers'."""
+    from engine import accel_disabled
+    # a bound no datagram can meet: every one expires in whichever worker dequeues it
+    eng = make_engine({"sflow.workers": 2, "sflow.receiver.maxage": "1e-9"})
+    agents = [f"198.51.100.{i}" for i in range(1, 11)]
+    _on_both(agents)
+    n = eng.send([encode.datagram(a, seq, seq * 1000, []) for seq in (1, 2, 3) for a in agents])
+    if accel_disabled():       # the asyncio receiver has no queue: everything is ingested
+        eng.wait_datagrams(n)
+        assert eng.get_json("/analyzer/json")["sFlowQueueExpired"] == 0
+        return
+    eng.wait_for(lambda: eng.get_json("/analyzer/json")["sFlowQueueExpired"] == n)
+    parts = eng.call(eng.engine.gather, None, "ingest_counters")
+    assert sorted(p["queue_expired"] for p in parts)[0] > 0         # both workers counted
+    assert sum(p["queue_expired"] for p in parts) == n
+    analyzer = eng.get_json("/analyzer/json")
+    assert analyzer["sFlowDatagramsReceived"] == 0 and analyzer["sFlowAgents"] == 0
+    with urllib.request.urlopen(eng.http_url + "/prometheus/analyzer/txt", timeout=10) as r:
+        text = r.read().decode()
+    assert any(line.split()[-1] == str(n) for line in text.splitlines()
+               if "queue_expired" in line.lower() and not line.startswith("#")), text
+
+
+def test_agents_max_bounds_all_workers_together(make_engine):
+    """agents.max=4 with 2 workers: 4 agents in all (not 4 per worker), spread over both;
+    the datagrams of the others are refused and counted, summed over the workers."""
+    eng = make_engine({"sflow.workers": 2, "agents.max": 4, "agents.timeout": 600})
+    agents = [f"203.0.113.{i}" for i in range(1, 11)]
+    _on_both(agents[:4])
+    _on_both(agents[4:])
+    for i, agent in enumerate(agents):     # one at a time: the order decides who is admitted
+        eng.send(encode.datagram(agent, 1, 1000, []))
+        eng.wait_datagrams(i + 1)
+    analyzer = eng.get_json("/analyzer/json")
+    assert analyzer["sFlowAgents"] == 4 and analyzer["sFlowDatagramsRefused"] == 6
+    assert sorted(eng.get_json("/agents/json")) == sorted(agents[:4])
+    # a known agent keeps being counted
+    eng.send(encode.datagram(agents[0], 2, 2000, []))
+    eng.wait_datagrams(len(agents) + 1)
+    assert eng.get_json(f"/agents/json")[agents[0]]["sFlowDatagramsReceived"] == 2
+    assert eng.get_json("/analyzer/json")["sFlowDatagramsRefused"] == 6
+
+
+def test_agents_expire_in_their_worker(make_engine):
+    """agents.timeout in the workers: silent agents are forgotten where they live, counted
+    in sFlowAgentsExpired (summed), and then no longer count against agents.max."""
+    eng = make_engine({"sflow.workers": 2, "agents.timeout": 0.5, "agents.max": 6})
+    agents = [f"203.0.113.{i}" for i in range(1, 7)]
+    _on_both(agents)
+    eng.send([encode.datagram(a, 1, 1000, []) for a in agents])
+    eng.wait_datagrams(len(agents))
+    time.sleep(0.7)
+    assert eng.get_json("/agents/json") == {}
+    analyzer = eng.get_json("/analyzer/json")
+    assert analyzer["sFlowAgents"] == 0 and analyzer["sFlowAgentsExpired"] == 6
+    newer = [f"203.0.114.{i}" for i in range(1, 7)]
+    eng.send([encode.datagram(a, 1, 1000, []) for a in newer])
+    eng.wait_datagrams(2 * len(agents))
+    # admitted (a slow machine may have forgotten them again since: only newer ones are known)
+    assert set(eng.get_json("/agents/json")) <= set(newer)
+    assert eng.get_json("/analyzer/json")["sFlowDatagramsRefused"] == 0

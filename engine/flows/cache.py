@@ -18,9 +18,12 @@ from __future__ import annotations
 
 import heapq
 from math import exp
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
-from .spec import FlowSpec
+from .. import native
+
+if TYPE_CHECKING:
+    from .spec import FlowSpec
 
 
 def idle_timeout(t: float) -> float:
@@ -229,26 +232,31 @@ class FlowTable:
         if self.exporter is not None:
             self.exporter.add(self, fk, e)
 
+    @property
+    def reports(self) -> bool:
+        """Whether ended flows are reported (logged without flowStart, IPFIX-exported, or
+        counted in interval totals), so that housekeeping must find them every second."""
+        return ((self.spec.log and not self.spec.flow_start) or self.exporter is not None
+                or self.intervals is not None)
+
     def sweep(self, now: float) -> None:
         """End idle flows; flush long-running logged or exported flows every activeTimeout
-        seconds."""
+        seconds. The scan over every entry is C where built (_fastpath.scan)."""
         spec = self.spec
         idle = self.idle
         log = spec.log and not spec.flow_start
         reports = log or self.exporter is not None
         active_timeout = spec.active_timeout if reports and spec.active_timeout > 0 else None
-        ended = []
-        for fk, e in self.entries.items():
-            if now - e[1] > idle:
-                ended.append(fk)
-            elif active_timeout is not None and now - e[3] >= active_timeout and e[2] > 0:
-                self.report(fk, e, log)
-                if self.intervals is not None:
-                    self.intervals.restart(fk, e)
-                e[2] = 0.0
-                e[3] = now
         entries = self.entries
         intervals = self.intervals
+        ended, due = _scan(entries, now, idle, active_timeout)
+        for fk in due:
+            e = entries[fk]
+            self.report(fk, e, log)
+            if intervals is not None:
+                intervals.restart(fk, e)
+            e[2] = 0.0
+            e[3] = now
         for fk in ended:
             e = entries.pop(fk)
             if intervals is not None:
@@ -282,6 +290,28 @@ class FlowTable:
                 if e[2] > 0:
                     self.report(fk, e, log)
         self.entries = {}
+
+
+def _python_scan(entries: dict, now: float, idle: float, active_timeout) -> tuple[list, list]:
+    """(ended keys, activeTimeout-due keys), in dict order: FlowTable.sweep's scan."""
+    ended, due = [], []
+    for fk, e in entries.items():
+        if now - e[1] > idle:
+            ended.append(fk)
+        elif active_timeout is not None and now - e[3] >= active_timeout and e[2] > 0:
+            due.append(fk)
+    return ended, due
+
+
+def _c_scan(entries: dict, now: float, idle: float, active_timeout) -> tuple[list, list]:
+    ended, due, odd = _fastpath.scan(entries, now, idle, active_timeout)
+    if odd:     # entries that are not plain numbers: all of it the Python way, in order
+        return _python_scan(entries, now, idle, active_timeout)
+    return ended, due
+
+
+_fastpath = native.path("scan")        # None: _python_scan (engine/native.py)
+_scan = _c_scan if _fastpath is not None else _python_scan
 
 
 def _s(v) -> str:

@@ -37,6 +37,8 @@ TOPN_PENDING = 8   # activeFlows aggregations a worker keeps between the phases 
 # recorded, with or without definitions (with them: also the first 1000).
 KEYS_SEEN_SAMPLE = 16
 KEYS_SEEN_ACTIVE = 16
+# entries of unreported caches one housekeeping tick scans (FlowEngine.tick)
+SWEEP_BUDGET = 200_000
 
 
 def parse_agents(agents):
@@ -76,9 +78,15 @@ class FlowEngine:
         self.keys_seen: dict[str, float] = {}
         self.sources: dict[tuple, list] = {}     # (agent, ds) -> [rate, seq0, pool0, seq, pool, t]
         self.enrichers: list[tuple[Callable, frozenset | None]] = []
-        self._active_enrichers: list[Callable] = []
-        self._process_flow = None
-        self._process_drop = None
+        # the per-sample pipelines and what they read, rebuilt lazily (_changed)
+        self._pipe_flow = self._pipe_drop = None
+        self._enrichers_on: list[Callable] = []
+        self._wanted_set: frozenset | None = None
+        self._agent_on = False
+        self._c_fast = False        # no enricher but the agent's: the C batch ingest may run
+        self._stale = False
+        self._sweep_turn = 0
+        self._next_sources_sweep = 0.0
         self._skip = 0
         self.errors = 0
         self._task = None
@@ -153,13 +161,33 @@ class FlowEngine:
         """Once a second: end idle flows, flush activeTimeout records, re-arm and check
         thresholds on counter metrics, forget flow keys not seen for an hour; at an interval
         boundary, hand the definitions' totals to the interval subscribers (first: they read
-        the caches as they are, ended flows included)."""
+        the caches as they are, ended flows included).
+
+        Caches whose ended flows are reported (logged, IPFIX, interval totals) are swept
+        every tick. The others only free memory by sweeping (queries skip idle flows anyway),
+        so they take turns: each tick sweeps the next ones until SWEEP_BUDGET entries have
+        been scanned (at least one cache), which keeps a tick's work bounded however many
+        definitions and agents there are."""
         if self.intervals.due(now):
             try:
                 self.intervals.publish(self.tables, now)
             except Exception as exc:
                 log.log.error("flow intervals failed: %r", exc, exc_info=exc)
-        for table in list(self.tables.values()):
+        tables = list(self.tables.values())
+        quiet = [t for t in tables if not t.reports]
+        chosen = [t for t in tables if t.reports]
+        if quiet:
+            budget, n = SWEEP_BUDGET, 0
+            start = self._sweep_turn % len(quiet)
+            while n < len(quiet):
+                table = quiet[(start + n) % len(quiet)]
+                n += 1
+                chosen.append(table)
+                budget -= len(table.entries)
+                if budget <= 0:
+                    break
+            self._sweep_turn = start + n
+        for table in chosen:
             try:      # one definition's failure must not stop the others' housekeeping
                 table.sweep(now)
                 if table.exporter is not None:
@@ -189,6 +217,13 @@ class FlowEngine:
             old = now - 3600
             for k in [k for k, t in self.keys_seen.items() if t < old]:
                 del self.keys_seen[k]
+        if now >= self._next_sources_sweep:
+            # sampling-rate records of data sources not heard from for an hour (spoofed or
+            # gone agents), a pass over them once a minute
+            self._next_sources_sweep = now + 60.0
+            old = now - 3600
+            for k in [k for k, info in self.sources.items() if info[5] < old]:
+                del self.sources[k]
 
     def _metrics(self):
         core = self.core
@@ -208,7 +243,9 @@ class FlowEngine:
 
     # -- sample path -------------------------------------------------------------------------
     def on_flow_sample(self, sample, now: float) -> None:
-        process = self._process_flow
+        if self._stale:
+            self._fresh()
+        process = self._pipe_flow
         skip = self._skip = self._skip + 1
         if process is None:
             seq = sample.seq
@@ -232,8 +269,8 @@ class FlowEngine:
         else:
             # the others decode only what the definitions and enrichers read: a dict of its
             # own, so other handlers calling sample.attributes() still get every key
-            attrs = _attributes.flow_attributes_subset(sample, self._wanted)
-        enrichers = self._active_enrichers
+            attrs = _attributes.flow_attributes_subset(sample, self._wanted_set)
+        enrichers = self._enrichers_on
         if enrichers:
             for fn in enrichers:
                 fn(sample, attrs)
@@ -283,12 +320,14 @@ class FlowEngine:
 
     def on_other_sample(self, sample, now: float) -> None:
         kind = sample.kind
+        if self._stale:
+            self._fresh()
         if kind == "rtflow":
             # sFlow-RT custom flows (4300:1003): named attributes, counted like packet samples
-            process = self._process_flow
+            process = self._pipe_flow
             attrs = sample.attributes()
         elif kind == "discard":
-            process = self._process_drop
+            process = self._pipe_drop
             attrs = sample.attributes()
             if "reason" not in attrs and getattr(sample, "reason", None) is not None:
                 attrs["reason"] = sample.reason
@@ -297,7 +336,7 @@ class FlowEngine:
         self.keys_seen.update(dict.fromkeys(attrs, now))
         if process is None:
             return
-        for fn in self._active_enrichers:
+        for fn in self._enrichers_on:
             fn(sample, attrs)
         process(attrs, sample.agent, sample.data_source, sample.sampling_rate or 1, now)
 
@@ -314,17 +353,107 @@ class FlowEngine:
             fn(None, attrs)
         process(attrs, agent, data_source, sampling_rate, now)
 
+    # The pipelines cover every definition, so building them costs O(definitions). A change
+    # (a definition, a flow threshold, an enricher) only marks them stale; the next sample or
+    # query that needs them rebuilds once, so a script defining 10,000 flows in a loop costs
+    # one rebuild rather than 10,000 (docs/flows.md, "Defining many flows").
+    def _changed(self) -> None:
+        self._stale = True
+        if self.core is not None:
+            path = getattr(self.core, "ingest_path", None)
+            if path is not None:
+                path.invalidate()
+
+    def _fresh(self) -> None:
+        if self._stale:
+            self._stale = False
+            self._rebuild()
+
     def _rebuild(self) -> None:
         flows, drops = [], []
         names: set[str] = set()
         for t in self.tables.values():
             (drops if t.spec.dropped else flows).append(t)
             names |= t.spec.referenced_names()
-        self._process_flow = pipeline.build(flows, self._definition_failed)
-        self._process_drop = pipeline.build(drops, self._definition_failed)
+        try:
+            process_flow = pipeline.build(flows, self._definition_failed)
+            process_drop = pipeline.build(drops, self._definition_failed)
+        except Exception:
+            # FlowSpec checks what it can up front; should a definition still be one the
+            # pipeline cannot take, it goes, alone: every other one keeps counting
+            if not self._drop_unbuildable():
+                raise
+            return self._rebuild()
+        self._process_flow = process_flow
+        self._process_drop = process_drop
         self._active_enrichers = [fn for fn, keys in self.enrichers
                                   if keys is None or keys & names]
         self._wanted = self._wanted_names(self._active_enrichers)
+        self._agent_on = _agent_enricher in self._enrichers_on
+        self._c_fast = all(fn is _agent_enricher for fn in self._enrichers_on)
+
+    def _drop_unbuildable(self) -> int:
+        """Remove (and log) every definition the pipeline fails to build on its own; returns
+        how many."""
+        removed = 0
+        for name, table in list(self.tables.items()):
+            try:
+                pipeline.build([table], self._definition_failed)
+            except Exception as exc:
+                log.severe(f"flow {name}: removed, the sample pipeline cannot take it ({exc!r})")
+                del self.tables[name]
+                self.intervals.retire(table)
+                table.clear(time.time())
+                removed += 1
+        return removed
+
+    # what _rebuild made (reading one brings a stale pipeline up to date first)
+    @property
+    def _process_flow(self):
+        self._fresh()
+        return self._pipe_flow
+
+    @_process_flow.setter
+    def _process_flow(self, value) -> None:
+        self._pipe_flow = value
+
+    @property
+    def _process_drop(self):
+        self._fresh()
+        return self._pipe_drop
+
+    @_process_drop.setter
+    def _process_drop(self, value) -> None:
+        self._pipe_drop = value
+
+    @property
+    def _active_enrichers(self) -> list:
+        self._fresh()
+        return self._enrichers_on
+
+    @_active_enrichers.setter
+    def _active_enrichers(self, value) -> None:
+        self._enrichers_on = value
+
+    @property
+    def _wanted(self) -> frozenset | None:
+        self._fresh()
+        return self._wanted_set
+
+    @_wanted.setter
+    def _wanted(self, value) -> None:
+        self._wanted_set = value
+
+    def c_ingest_config(self):
+        """For the C batch ingest (engine/ingest.py): (C pipeline or None, attribute subset,
+        agent enricher on, keys_seen, sources) while flow samples may go straight from the
+        decoder into the C pipeline, else None (an enricher other than the agent's, or the
+        generated Python pipeline in use)."""
+        self._fresh()
+        process = self._pipe_flow
+        if not self._c_fast or (process is not None and not pipeline.is_c_pipeline(process)):
+            return None
+        return process, self._wanted_set, self._agent_on, self.keys_seen, self.sources
 
     def _definition_failed(self, table, exc: Exception) -> None:
         self.errors += 1
@@ -334,14 +463,14 @@ class FlowEngine:
     def add_enricher(self, fn: Callable, keys=None) -> Callable[[], None]:
         item = (fn, frozenset(keys) if keys is not None else None)
         self.enrichers.append(item)
-        self._rebuild()
+        self._changed()
 
         def remove():
             try:
                 self.enrichers.remove(item)
             except ValueError:
                 pass
-            self._rebuild()
+            self._changed()
         return remove
 
     # -- flows -------------------------------------------------------------------------------
@@ -369,17 +498,9 @@ class FlowEngine:
             table.intervals = IntervalTotals()
         table.set_thresholds([th for th in self.thresholds.values() if th.metric == name])
         self.tables[name] = table
-        try:
-            self._rebuild()
-        except Exception as exc:
-            # never leave a definition the pipeline could not take: every other one would
-            # stop counting with it
-            if old is not None:
-                self.tables[name] = old
-            else:
-                del self.tables[name]
-            self._rebuild()
-            raise ValueError(f"flow {name}: {exc}") from None
+        # the pipelines are rebuilt lazily (_changed): a definition they cannot take is
+        # dropped then, alone (_rebuild), so it never stops the others from counting
+        self._changed()
         replicate(self.core, "flows", "set_flow", name, spec)
 
     def clear_flow(self, name: str) -> bool:
@@ -388,7 +509,7 @@ class FlowEngine:
             return False
         self.intervals.retire(table)
         table.clear(time.time())
-        self._rebuild()
+        self._changed()
         replicate(self.core, "flows", "clear_flow", name)
         return True
 
@@ -730,7 +851,7 @@ class FlowEngine:
                 table.set_thresholds([th for th in self.thresholds.values() if th.metric == m])
                 changed = True
         if changed:
-            self._rebuild()
+            self._changed()
 
     def threshold_triggered(self, threshold_id: str, agent: str, metric: str,
                             flow_key: str | None = None) -> bool:

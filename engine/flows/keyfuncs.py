@@ -299,6 +299,7 @@ def _null(args, engine):
     def null(attrs):
         v = key(attrs)
         return default if v is None else v
+    null.compiled = ("null", key, default)      # the C pipeline computes it (pipeline.py)
     return null
 
 
@@ -313,6 +314,7 @@ def _or(args, engine):
             if v is not None:
                 return v
         return None
+    or_.compiled = ("or", tuple(keys))          # the C pipeline computes it (pipeline.py)
     return or_
 
 

@@ -16,6 +16,8 @@ from .registry import Arg, KeyFunctionError
 
 def split_top(text: str, sep: str) -> list[str]:
     """Split at ``sep`` outside brackets; escapes are kept (unescape() removes them)."""
+    if "[" not in text and "]" not in text and "\\" not in text:
+        return text.split(sep)      # nothing nested, nothing escaped: a plain split
     parts, buf, depth, i, n = [], [], 0, 0, len(text)
     while i < n:
         c = text[i]

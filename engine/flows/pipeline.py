@@ -21,6 +21,7 @@ import sys
 from math import exp
 from operator import methodcaller
 
+from .. import native
 from . import filters
 from .keys import KeyExpr, unescape
 
@@ -171,26 +172,24 @@ def build_python(tables: list, on_error) -> object:
 
 # ------------------------------------------------------------------ C pipeline
 
-from .. import accel_disabled  # noqa: E402
-
-
-def _load_fastpath():
-    if accel_disabled():
-        return None
-    try:
-        from . import _fastpath
-    except ImportError:
-        return None
-    return _fastpath if hasattr(_fastpath, "Pipeline") else None
-
-
-fastpath = _load_fastpath()
+fastpath = native.path("pipeline")     # None: the generated Python function (engine/native.py)
 _accel_on = fastpath is not None
 
-# slot kinds, filter node ops and term tests of _fastpath.c
-_ATTR, _AGENT, _FN, _TABLE = 0, 1, 2, 3
-_AND, _OR, _NOT, _TERM = 0, 1, 2, 3
-_NONE, _EQ, _IN, _RE = 0, 1, 2, 3
+# The numbers of the compact description _build_c hands _fastpath.c: slot kinds, filter node
+# ops, term tests and the attribute ids of a decoder's view. This table is their one source:
+# engine/flows/_fastpath_ops.h is generated from it (engine/native_headers.py; a test
+# regenerates it and compares).
+OPCODES = {
+    "SLOT_ATTR": 0, "SLOT_AGENT": 1, "SLOT_FN": 2, "SLOT_TABLE": 3, "SLOT_OR": 4, "SLOT_NULL": 5,
+    "F_AND": 0, "F_OR": 1, "F_NOT": 2, "F_TERM": 3,
+    "TEST_NONE": 0, "TEST_EQ": 1, "TEST_IN": 2, "TEST_RE": 3,
+    "FP_ID_OTHER": -1,      # an attribute the decoder has no number for
+    "FP_ID_AGENT": -2,      # "agent", set by the agent enricher
+}
+_ATTR, _AGENT, _FN, _TABLE, _OR_SLOT, _NULL_SLOT = (OPCODES[k] for k in (
+    "SLOT_ATTR", "SLOT_AGENT", "SLOT_FN", "SLOT_TABLE", "SLOT_OR", "SLOT_NULL"))
+_AND, _OR, _NOT, _TERM = (OPCODES[k] for k in ("F_AND", "F_OR", "F_NOT", "F_TERM"))
+_NONE, _EQ, _IN, _RE = (OPCODES[k] for k in ("TEST_NONE", "TEST_EQ", "TEST_IN", "TEST_RE"))
 
 
 def use_accelerator(enabled: bool = True) -> bool:
@@ -204,6 +203,11 @@ def use_accelerator(enabled: bool = True) -> bool:
 
 def accelerated() -> bool:
     return _accel_on
+
+
+def is_c_pipeline(process) -> bool:
+    """Whether ``process`` (what build() returned) is a C Pipeline."""
+    return fastpath is not None and type(process) is fastpath.Pipeline
 
 
 def _filter_tree(node, ref):
@@ -248,20 +252,33 @@ def _build_c(tables: list, on_error):
         i = slot_index.get(("attr", name))
         return add(("attr", name), (_ATTR, sys.intern(name)), name) if i is None else i
 
+    def arg_slot(key, text: str) -> int:
+        """A key function's argument: attrs.get(name) for a literal, else an extractor."""
+        red = key.__reduce__() if isinstance(key, methodcaller) else None
+        if red is not None and red[0] is methodcaller and len(red[1]) == 2 \
+                and red[1][0] == "get" and red[1][1].__class__ is str:
+            return attr_slot(red[1][1])
+        i = slot_index.get(("fn", id(key)))
+        return extractor_slot(key, text) if i is None else i
+
     def extractor_slot(fn, text: str) -> int:
-        """A key function: a table slot when it publishes ``lookup_table``, else a call."""
+        """A key function: computed in C when it publishes ``compiled``, a table slot when it
+        publishes ``lookup_table``, else a call."""
+        compiled = getattr(fn, "compiled", None)
+        if compiled is not None and compiled[0] == "or":
+            inner = tuple(arg_slot(k, f"{text} (argument {j + 1})")
+                          for j, k in enumerate(compiled[1]))
+            return add(("fn", id(fn)), (_OR_SLOT, fn, inner),
+                       f"{text} (or of " + ", ".join(f"k{i}" for i in inner) + ")")
+        if compiled is not None and compiled[0] == "null":
+            inner = arg_slot(compiled[1], f"{text} (argument)")
+            return add(("fn", id(fn)), (_NULL_SLOT, fn, inner, compiled[2]),
+                       f"{text} (k{inner} or {compiled[2]!r})")
         table = getattr(fn, "lookup_table", None)
         if table is None:
             return add(("fn", id(fn)), (_FN, fn), text)
         key, holder, attr, complete = table
-        red = key.__reduce__() if isinstance(key, methodcaller) else None
-        if red is not None and red[0] is methodcaller and len(red[1]) == 2 \
-                and red[1][0] == "get" and red[1][1].__class__ is str:
-            inner = attr_slot(red[1][1])          # a literal argument: attrs.get(name)
-        else:
-            inner = slot_index.get(("fn", id(key)))
-            if inner is None:
-                inner = extractor_slot(key, f"{text} (argument)")
+        inner = arg_slot(key, f"{text} (argument)")
         return add(("fn", id(fn)),
                    (_TABLE, fn, inner, holder, None if attr is None else sys.intern(attr),
                     bool(complete)),
@@ -307,4 +324,20 @@ def _build_c(tables: list, on_error):
                        + (f" if {spec.filter_text!r}" if tree is not None else ""))
     source = "\n".join(["# C pipeline (engine/flows/_fastpath.c); key slots:"]
                        + [f"#   k{i} = {t}" for i, t in enumerate(names)] + listing) + "\n"
-    return fastpath.Pipeline(tuple(slots), tuple(defs), on_error, math.exp, source)
+    return fastpath.Pipeline(tuple(slots), tuple(defs), on_error, math.exp, source, _view_ids())
+
+
+def _view_ids() -> dict | None:
+    """Attribute name -> number in the batch ingest's decoder views (engine/sflow/_ingest.c),
+    so that a pipeline it runs reads a sample's values without a dict; None without the C
+    decoder."""
+    global _VIEW_IDS
+    if _VIEW_IDS is None:
+        from ..sflow import attributes
+        ids = getattr(attributes.accel, "KEY_IDS", None)
+        if ids is not None:
+            _VIEW_IDS = dict(ids, agent=OPCODES["FP_ID_AGENT"])   # set by the agent enricher
+    return _VIEW_IDS
+
+
+_VIEW_IDS: dict | None = None

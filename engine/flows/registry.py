@@ -18,6 +18,9 @@ its answers in a dict may publish ``lookup_table = (key, holder, attr, complete)
 is ``getattr(holder, attr)`` (read per sample, so it may be rebound) or ``holder`` itself when
 attr is None, and the C pipeline answers ``table[value]`` without calling the extractor when
 the value is there (when it is not: None if ``complete``, else it calls the extractor).
+An extractor the C pipeline can compute itself publishes ``compiled``: ``("or", keys)`` (the
+first of ``key(attrs)`` that is not None) or ``("null", key, default)``; the C pipeline then
+never calls it, so its Python body must compute exactly that.
 """
 from __future__ import annotations
 

@@ -15,11 +15,30 @@ from __future__ import annotations
 
 import re
 
+from . import cache as _cache
 from .spec import check_name, number, plain
 
 # metric names: counter metrics (ifinoctets, load_one), flow names, custom metrics; letters,
 # digits, _ - . and :, as sFlow-RT refuses others (400 for metric "no_such_metric!!")
 _METRIC = re.compile(r"^[\w][\w.:\-]{0,199}$")
+
+
+def location_maxima(table, locations, now: float) -> dict:
+    """{(agent, ds): the largest flow value there} for the locations in ``locations`` (values
+    above 0 only): a scan of the whole cache, in C for plain-sum caches where built."""
+    fp = _cache._fastpath
+    if fp is not None and table.fast:
+        maxima = fp.location_max(table.entries, locations, now, table.inv_t)
+        if maxima is not None:
+            return maxima
+    maxima = {}
+    for fk, e in table.entries.items():
+        loc = (fk[0], fk[1])
+        if loc in locations:
+            v = table.value(e, now)
+            if v > maxima.get(loc, 0.0):
+                maxima[loc] = v
+    return maxima
 
 
 class Threshold:
@@ -90,13 +109,7 @@ class Threshold:
                 value = table.value(e, now) if e is not None else 0.0
             else:
                 if maxima is None:
-                    maxima = {}
-                    for fk, e in table.entries.items():
-                        loc = (fk[0], fk[1])
-                        if loc in self.states:
-                            v = table.value(e, now)
-                            if v > maxima.get(loc, 0.0):
-                                maxima[loc] = v
+                    maxima = location_maxima(table, self.states, now)
                 value = maxima.get(key, 0.0)
             self._check_below(key, st, value, now)
 

@@ -39,6 +39,9 @@ _DESCR_MAP = RECORD_MAPS[_DESCR]
 
 class HostLearner:
     """Turns host counter samples into HostTable updates; the table is ``.table``."""
+    # it does nothing with interface counter samples (data source class 0), so the C ingest
+    # path may take those into the metric store without calling it (engine/ingest.py)
+    skips_interfaces = True
 
     def __init__(self, engine=None):
         self.engine = engine

@@ -21,9 +21,9 @@ from typing import Callable
 from .. import log
 from ..fanout import gather, replicate
 from ..shared import SharedTable
-from .aggregate import (MetricSpec, ds_order, parse_metric, sort_key, split_list,
-                        split_qualifier)
-from .counters import RECORD_MAPS, RTMETRIC_COUNTER_MOD, _round_float
+from .aggregate import (SELECTIONS, MetricSpec, ds_order, parse_metric, sort_key, split_list,
+                        split_qualifier, summarize)
+from .counters import RECORD_MAPS, RTMETRIC_COUNTER_MOD, _derive_if, _round_float
 from .filters import compile_filter, matches
 from .partial import merge as merge_statistic, partial as partial_statistic
 from .provider import MetricEntry
@@ -111,6 +111,56 @@ _MAPS = dict(RECORD_MAPS)
 _MAPS[_RTMETRIC_TAG] = _RTMetricMap
 
 
+def counter_plans() -> dict:
+    """Record tag -> how the C counter path (engine/sflow/_counters.c) turns that record into
+    metrics, for the records it takes: a fixed layout of numbers (counter_records.FIXED_LAYOUTS)
+    mapped by a RecordMap of gauges, floats, counters and enums, derived by nothing or by
+    _derive_if. A sample with any other record stays with update()."""
+    from ..sflow.counter_records import FIXED_LAYOUTS
+    plans = {}
+    for shown, m in RECORD_MAPS.items():
+        enterprise, fmt = (int(x) for x in shown.split(":"))
+        tag = (enterprise << 12) | fmt
+        layout = FIXED_LAYOUTS.get(tag)
+        if layout is None or m.strings or m.derive not in (None, _derive_if):
+            continue
+        names, codes = layout
+        if len(names) > 48:      # _counters.c MAX_FIELDS
+            continue
+        idx = {n: i for i, n in enumerate(names)}
+        fields = [t[0] for t in m.gauges + m.floats + m.counters + m.enums]
+        if any(f not in idx for f in fields):
+            continue
+        derive = 1 if m.derive is _derive_if else 0
+        if derive and not {"ifStatus", "ifSpeed"} <= idx.keys():
+            continue
+        plans[tag] = (
+            shown, names, codes, bool(m.needs_prev),
+            tuple((idx[src], dst, unknown) for src, dst, unknown in m.gauges),
+            tuple((idx[src], dst) for src, dst in m.floats),
+            tuple((idx[src], src, dst, mod == 1 << 64, unknown, half)
+                  for src, dst, mod, unknown, half in m.counters),
+            tuple((idx[src], dst, table) for src, dst, table in m.enums),
+            derive, idx.get("ifStatus", -1), idx.get("ifSpeed", -1))
+    # every plan's metric names are its own: the C path then never writes a name twice in one
+    # sample (it takes only samples whose record tags differ), as a dict would merge them
+    made = {}
+    for tag, plan in plans.items():
+        names = [f[1] for f in plan[4] + plan[5] + plan[7]] + [f[2] for f in plan[6]]
+        if plan[8]:
+            names += ["ifadminstatus", "ifoperstatus", "ifinutilization", "ifoututilization",
+                      "ifinpkts", "ifoutpkts"]
+        made[tag] = names
+    seen: dict = {}
+    for names in made.values():
+        for n in names:
+            seen[n] = seen.get(n, 0) + 1
+    return {tag: plan for tag, plan in plans.items() if all(seen[n] == 1 for n in made[tag])}
+
+
+_COUNTER_PLANS: dict | None = None
+
+
 class MetricStore:
     def __init__(self, engine=None, timeout: float | None = None):
         self.engine = engine
@@ -158,6 +208,7 @@ class MetricStore:
         self._next_sweep = 0.0
         self._min_expires = _INF       # no data source expires before this (lower bound)
         self._next_query_sweep = 0.0
+        self._c_config = None
 
     @property
     def names_version(self) -> int:
@@ -221,6 +272,18 @@ class MetricStore:
         """``fn()`` returns a Selection (agent -> None or a data-source predicate) or an
         iterable of agent addresses (every data source of each)."""
         self.selectors[name.upper()] = fn
+
+    def c_counter_config(self) -> tuple:
+        """For the C batch ingest (engine/ingest.py): what it needs to take counter samples
+        into this store itself (engine/sflow/_counters.c follows update() rule for rule)."""
+        global _COUNTER_PLANS
+        if self._c_config is None:
+            if _COUNTER_PLANS is None:
+                _COUNTER_PLANS = counter_plans()
+            # one tuple for the store's life: the C side keeps what it made of it
+            self._c_config = (self, _COUNTER_PLANS, DataSource, AgentState, _round_float,
+                              MISSED_POLLS, _INF)
+        return self._c_config
 
     def handle_sample(self, sample, now: float) -> None:
         uptime = sub = None
@@ -367,6 +430,12 @@ class MetricStore:
             a.host = ds
         if names_changed:
             self._publish_names(a, ds)
+        if self.update_subscribers:
+            self._notify(agent, data_source, out, now)
+
+    def _notify(self, agent: str, data_source: str, out: dict, now: float) -> None:
+        """A counter sample's metrics to the update subscribers (history; with workers, the
+        relays to the front's): also called by the C counter path (_counters.c)."""
         for callback in self.update_subscribers:
             try:
                 callback(agent, data_source, out, now)

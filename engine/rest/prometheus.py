@@ -43,6 +43,10 @@ ANALYZER_HELP = {
     "sFlowHandlerErrors": "samples a subsystem failed to process",
     "sFlowKernelDrops": "UDP datagrams the kernel dropped (receive buffer full)",
     "sFlowQueueDrops": "datagrams dropped because the receive queue was full",
+    "sFlowQueueExpired": "datagrams dropped because they waited longer than "
+                         "sflow.receiver.maxage in the receive queue",
+    "sFlowAgentsExpired": "sFlow agents forgotten after agents.timeout without a datagram",
+    "sFlowDatagramsRefused": "datagrams refused because agents.max agents were known",
     "cpuLoadProcess": "CPU load of the flowrt process (0..1)",
     "cpuLoadSystem": "CPU load of the system (0..1)",
     "heapUsed": "memory used by flowrt, bytes",

@@ -12,17 +12,16 @@
  * Tables and key names come from the Python modules (setup()), so both paths share them.
  * Every read of the sample buffer is bounds-checked against the record/header end.
  */
-#define PY_SSIZE_T_CLEAN
-#include <Python.h>
+#include "_accel.h"
 #include <structmember.h>
 #include <arpa/inet.h>
-#include <stdint.h>
 #include <string.h>
 
 /* ------------------------------------------------------------------ configuration */
 
 static PyObject *py_fallback;       /* attributes.python_flow_attributes */
-static PyTypeObject *flow_type;     /* datagram.FlowSample (exact type only) */
+PyTypeObject *acc_flow_type;        /* datagram.FlowSample (exact type only) */
+#define flow_type acc_flow_type
 static PyObject *handlers;          /* attributes._HANDLERS: tag -> fn(buf, off, rend, a) */
 static PyObject *dns_types;         /* header.DNS_TYPES */
 static PyObject *tcp_flags[512], *bin8[256], *bin2[4], *bin3[8], *dscp_names[64];
@@ -39,22 +38,6 @@ static const char *field_names[NFIELDS] = {
     "ds_class", "ds_index", "sampling_rate"};
 static Py_ssize_t field_off[NFIELDS];   /* byte offsets of FlowSample's __slots__ */
 
-enum {
-    K_bytes, K_stripped, K_frames, K_inputifindex, K_outputifindex, K_direction, K_samplingrate,
-    K_stack, K_macdestination, K_macsource, K_isbroadcast, K_ismulticast, K_isunicast,
-    K_ethernetprotocol, K_vlan, K_priority,
-    K_ipsource, K_ipdestination, K_ipprotocol, K_iptos, K_ipdscp, K_ipdscpname, K_ipecn, K_ipttl,
-    K_ipflags, K_ipfragoffset, K_ipbytes, K_ipid, K_ip_offset,
-    K_ip6source, K_ip6destination, K_ip6nexthdr, K_ip6tos, K_ip6dscp, K_ip6dscpname, K_ip6ecn,
-    K_ip6flowlabel, K_ip6ttl, K_ip6bytes, K_ip6_offset,
-    K_tcpsourceport, K_tcpdestinationport, K_tcpflags, K_udpsourceport, K_udpdestinationport,
-    K_udpbytes, K_icmptype, K_icmpcode, K_icmpseqno, K_icmpunreachablenet, K_icmpunreachablehost,
-    K_icmpunreachableprotocol, K_icmpunreachableport, K_icmp6type, K_icmp6code,
-    K_dnsqr, K_dnsrcode, K_dnsqname, K_dnsqtype, K_dnsqtypename,
-    K_vlansource, K_prioritysource, K_vlandestination, K_prioritydestination,
-    K_ipnexthoprouter, K_ipsourcemaskbits, K_ipdestinationmaskbits,
-    NKEYS
-};
 static const char *key_names[NKEYS] = {
     "bytes", "stripped", "frames", "inputifindex", "outputifindex", "direction", "samplingrate",
     "stack", "macdestination", "macsource", "isbroadcast", "ismulticast", "isunicast",
@@ -69,18 +52,14 @@ static const char *key_names[NKEYS] = {
     "dnsqr", "dnsrcode", "dnsqname", "dnsqtype", "dnsqtypename",
     "vlansource", "prioritysource", "vlandestination", "prioritydestination",
     "ipnexthoprouter", "ipsourcemaskbits", "ipdestinationmaskbits"};
-static PyObject *K[NKEYS];
+PyObject *acc_K[NKEYS];
+#define K acc_K
 
 /* stack strings: [eth][l3: none/ip/ip6][l4: none/tcp/udp/icmp/icmp6], built on first use */
 static PyObject *stacks[2][3][5];
 static const char *l3_names[3] = {NULL, "ip", "ip6"};
 static const char *l4_names[5] = {NULL, "tcp", "udp", "icmp", "icmp6"};
 
-/* Decoding outcome: OK, or FALLBACK (let Python decide; any Python error is cleared), or for a
- * subset FULL (decode the full dict and take the subset from it). */
-#define OK 0
-#define FALLBACK 1
-#define FULL 2
 
 /* ------------------------------------------------------------------ string caches */
 /* Direct-mapped caches of address/MAC strings: a few hosts and MACs recur in nearly every
@@ -92,6 +71,12 @@ static const char *l4_names[5] = {NULL, "tcp", "udp", "icmp", "icmp6"};
 static struct { unsigned char k[6]; PyObject *s; } mac_cache[MAC_SLOTS];
 static struct { uint32_t k; PyObject *s; } ip4_cache[IP4_SLOTS];
 static struct { unsigned char k[16]; PyObject *s; } ip6_cache[IP6_SLOTS];
+/* agent address strings: direct-mapped, so a table of thousands of agents costs a string only
+ * when two addresses share a slot */
+#define AGENT4_SLOTS 32768         /* two ways per set: 16384 sets */
+#define AGENT6_SLOTS 8192
+static struct { uint32_t k; PyObject *s; } agent4_cache[AGENT4_SLOTS];
+static struct { unsigned char k[16]; PyObject *s; } agent6_cache[AGENT6_SLOTS];
 #define DS_SLOTS 1024   /* data_source strings by (class, index) */
 static struct { uint64_t k; PyObject *s; } ds_cache[DS_SLOTS];
 #define SHAPE_SLOTS 256  /* dicts with the key sequences samples produce, values None */
@@ -101,6 +86,21 @@ static inline uint32_t rd16(const unsigned char *p) { return ((uint32_t)p[0] << 
 static inline uint32_t rd32(const unsigned char *p)
 {
     return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
+}
+
+/* Ports, lengths, VLANs and most ifIndexes are below 65536: their int objects are kept, so
+ * a sample's values cost no allocation (2 MB at most, filled as values occur). */
+#define UINT_SLOTS 65536
+static PyObject *uint_cache[UINT_SLOTS];
+
+PyObject *acc_uint(unsigned long v)
+{
+    if (v >= UINT_SLOTS)
+        return PyLong_FromUnsignedLong(v);
+    PyObject *o = uint_cache[v];
+    if (o == NULL && (o = uint_cache[v] = PyLong_FromUnsignedLong(v)) == NULL)
+        return NULL;
+    return Py_NewRef(o);
 }
 
 static PyObject *mac_str(const unsigned char *m)   /* new reference */
@@ -192,32 +192,16 @@ static void clear_caches(void)
         Py_CLEAR(ds_cache[i].s);
     for (int i = 0; i < SHAPE_SLOTS; i++)
         Py_CLEAR(shapes[i].tmpl);
+    for (int i = 0; i < AGENT4_SLOTS; i++)
+        Py_CLEAR(agent4_cache[i].s);
+    for (int i = 0; i < AGENT6_SLOTS; i++)
+        Py_CLEAR(agent6_cache[i].s);
 }
 
 /* ------------------------------------------------------------------ dict helpers */
 
-/* The keys of one sample are collected in insertion order in a small array, then turned into
- * a dict by copying a cached dict with exactly those keys (one memcpy-like clone, no probing
- * for empty slots, no resizing) and replacing its values. A Python record handler needs a
- * real dict: the array becomes one at that point and later keys go straight into it. */
-typedef struct {
-    PyObject *dict;                 /* set once a real dict exists */
-    int n;
-    unsigned char key[NKEYS];       /* key ids in insertion order */
-    PyObject *val[NKEYS];           /* owned */
-    signed char pos[NKEYS];         /* index into key/val, -1 if not set yet */
-    /* Subsets (flow_attributes_subset): only keys whose bit is set in `mask` get a value
-     * (NULL wset: every key); `seen` records every key the sample has, wanted or not, so
-     * that decisions depending on an earlier key do not depend on what was asked for. */
-    PyObject *wset;                 /* the wanted frozenset (borrowed), NULL for all keys */
-    uint64_t mask[2], seen[2];
-} attrs_t;
 
-#if NKEYS > 128
-#error "attrs_t.mask holds 128 keys"
-#endif
-
-static void attrs_init(attrs_t *a, PyObject *wset, const uint64_t *mask)
+void acc_attrs_init(attrs_t *a, PyObject *wset, const uint64_t *mask)
 {
     a->dict = NULL;
     a->n = 0;
@@ -228,7 +212,7 @@ static void attrs_init(attrs_t *a, PyObject *wset, const uint64_t *mask)
     a->seen[0] = a->seen[1] = 0;
 }
 
-static void attrs_clear(attrs_t *a)
+void acc_attrs_clear(attrs_t *a)
 {
     for (int i = 0; i < a->n; i++)
         Py_DECREF(a->val[i]);
@@ -238,7 +222,7 @@ static void attrs_clear(attrs_t *a)
 
 
 /* a new dict holding the array's keys and values, in order */
-static PyObject *attrs_dict(attrs_t *a)
+PyObject *acc_attrs_dict(attrs_t *a)
 {
     uint32_t h = 2166136261u;
     for (int i = 0; i < a->n; i++)
@@ -272,11 +256,11 @@ static PyObject *attrs_dict(attrs_t *a)
 }
 
 /* switch to a real dict (before Python code sees it) */
-static int attrs_materialize(attrs_t *a)
+int acc_attrs_materialize(attrs_t *a)
 {
     if (a->dict)
         return 0;
-    PyObject *d = attrs_dict(a);
+    PyObject *d = acc_attrs_dict(a);
     if (d == NULL)
         return -1;
     for (int i = 0; i < a->n; i++)
@@ -332,7 +316,7 @@ static inline int putu(attrs_t *a, int k, unsigned long v)
 {
     if (!want(a, k))
         return 0;
-    return put(a, k, PyLong_FromUnsignedLong(v));
+    return put(a, k, acc_uint(v));
 }
 
 /* whether the sample already has key k (wanted or not), or -1 */
@@ -689,12 +673,11 @@ static int get_u64(PyObject *o, unsigned long long *v)
     return 0;
 }
 
+/* the inputifindex/outputifindex value; vo: the port number's int object, or NULL */
 static PyObject *port_value(unsigned long long fmt, unsigned long long v, PyObject *vo)
 {
-    if (fmt == 0 && v > 0 && v < 0x3FFFFFFF) {
-        Py_INCREF(vo);
-        return vo;
-    }
+    if (fmt == 0 && v > 0 && v < 0x3FFFFFFF)
+        return vo != NULL ? Py_NewRef(vo) : acc_uint((unsigned long)v);
     PyObject *r;
     if (fmt == 0)
         r = v == 0x3FFFFFFF ? s_internal : v == 0 ? s_unknown : vo;
@@ -704,6 +687,8 @@ static PyObject *port_value(unsigned long long fmt, unsigned long long v, PyObje
         r = s_multiple;
     else
         r = s_unknown;
+    if (r == NULL)
+        return acc_uint((unsigned long)v);
     Py_INCREF(r);
     return r;
 }
@@ -739,7 +724,7 @@ static int run_write_only(PyObject *fn, PyObject *bufobj, unsigned long long off
             r = -1;
         } else {
             int c = PySet_Contains(a->wset, k);
-            if (c < 0 || (c && (attrs_materialize(a) < 0 || PyDict_SetItem(a->dict, k, v) < 0)))
+            if (c < 0 || (c && (acc_attrs_materialize(a) < 0 || PyDict_SetItem(a->dict, k, v) < 0)))
                 r = -1;
         }
         Py_DECREF(k);
@@ -749,7 +734,118 @@ static int run_write_only(PyObject *fn, PyObject *bufobj, unsigned long long off
     return r;
 }
 
-/* Build the attribute dict into `a`. OK, FALLBACK, FULL (subsets only) or -1. */
+/* Build the attribute dict of a sample described by `f` into `a`. OK, FALLBACK, FULL
+ * (subsets only) or -1. */
+int acc_fields_attrs(const sfields_t *fl, attrs_t *a)
+{
+    const unsigned char *buf = fl->buf;
+    PyObject *bufobj = fl->bufobj;
+    int r = FALLBACK;
+    unsigned long long off = fl->rec_off, end = fl->rec_end, nrec = fl->nrec;
+    if (end > (unsigned long long)fl->buflen || off > end || nrec > SFLOW_MAX_RECORDS)
+        return FALLBACK;
+    for (unsigned long long i = 0; i < nrec; i++) {
+        if (off + 8 > end)
+            return FALLBACK;
+        uint32_t tag = rd32(buf + off), length = rd32(buf + off + 4);
+        off += 8;
+        unsigned long long rend = off + length;
+        if (rend > end)
+            return FALLBACK;
+        if (tag == 1) {
+            if (length < 16)
+                return FALLBACK;
+            uint32_t proto = rd32(buf + off), flen = rd32(buf + off + 4),
+                     stripped = rd32(buf + off + 8), hlen = rd32(buf + off + 12);
+            unsigned long long hs = off + 16;
+            if (hs + hlen > rend)
+                return FALLBACK;
+            if (putu(a, K_bytes, flen) < 0 || putu(a, K_stripped, stripped) < 0)
+                return -1;
+            r = decode_header(buf + hs, (Py_ssize_t)hlen, proto, a);
+            if (r != OK)
+                return r;
+        } else if (tag == 1001) {
+            if (length < 16)
+                return FALLBACK;
+            uint32_t in_vlan = rd32(buf + off), in_prio = rd32(buf + off + 4),
+                     out_vlan = rd32(buf + off + 8), out_prio = rd32(buf + off + 12);
+            if (in_vlan != 0xFFFFFFFF) {
+                if (putu(a, K_vlansource, in_vlan) < 0 || putu(a, K_prioritysource, in_prio) < 0)
+                    return -1;
+            }
+            if (out_vlan != 0xFFFFFFFF) {
+                if (putu(a, K_vlandestination, out_vlan) < 0 ||
+                    putu(a, K_prioritydestination, out_prio) < 0)
+                    return -1;
+            }
+        } else if (tag == 1002) {
+            /* extended_router: next hop address, source and destination mask lengths */
+            uint32_t atype = length >= 4 ? rd32(buf + off) : 0;
+            unsigned long long alen = atype == 1 ? 4 : atype == 2 ? 16 : 0;
+            if (alen == 0 || 4 + alen + 8 > length)
+                return FALLBACK;    /* Python raises (unknown address type, truncated) */
+            const unsigned char *ap = buf + off + 4;
+            if (PUTN(a, K_ipnexthoprouter, alen == 4 ? ip4_str(ap) : ip6_str(ap)) < 0 ||
+                putu(a, K_ipsourcemaskbits, rd32(ap + alen)) < 0 ||
+                putu(a, K_ipdestinationmaskbits, rd32(ap + alen + 4)) < 0)
+                return -1;
+        } else {
+            PyObject *tago = PyLong_FromUnsignedLong(tag);
+            if (tago == NULL)
+                return -1;
+            PyObject *fn = PyDict_GetItemWithError(handlers, tago);   /* borrowed */
+            int write_only = fn != NULL && a->wset != NULL
+                                 ? PySet_Contains(write_only_tags, tago) : 0;
+            Py_DECREF(tago);
+            if (fn == NULL) {
+                if (PyErr_Occurred())
+                    return -1;
+            } else if (write_only < 0) {
+                return -1;
+            } else if (a->wset == NULL) {
+                /* the Python record handler, on the same dict, as the Python loop calls it */
+                if (acc_attrs_materialize(a) < 0)
+                    return -1;
+                PyObject *res = PyObject_CallFunction(fn, "OKKO", bufobj, off, rend, a->dict);
+                if (res == NULL)
+                    return -1;      /* it raised: Python redoes the sample and raises the same */
+                Py_DECREF(res);
+            } else if (!write_only) {
+                return FULL;        /* it reads the dict: only the full dict gives it what it expects */
+            } else if (run_write_only(fn, bufobj, off, rend, a) < 0) {
+                return -1;
+            }
+        }
+        off += ((unsigned long long)length + 3) & ~3ull;
+    }
+    unsigned long long vin = fl->input, vout = fl->output;
+    unsigned long long fin = fl->input_format, fout = fl->output_format;
+    if (putb(a, K_frames, one) < 0 ||
+        PUTN(a, K_inputifindex, port_value(fin, vin, fl->input_obj)) < 0 ||
+        PUTN(a, K_outputifindex, port_value(fout, vout, fl->output_obj)) < 0)
+        return -1;
+    if (fl->ds_class == 0) {
+        if (fl->ds_index == vin && fin == 0) {
+            if (putb(a, K_direction, s_ingress) < 0)
+                return -1;
+        } else if (fl->ds_index == vout && fout == 0) {
+            if (putb(a, K_direction, s_egress) < 0)
+                return -1;
+        }
+    }
+    if (want(a, K_samplingrate)) {
+        PyObject *rate = fl->rate_obj;
+        if (rate == NULL)
+            return FALLBACK;    /* every caller passes it; never guess */
+        if (putb(a, K_samplingrate, rate) < 0)
+            return -1;
+    }
+    return OK;
+}
+
+/* Build the attribute dict of FlowSample `s` into `a`. OK, FALLBACK, FULL (subsets only) or
+ * -1. */
 static int sample_attrs(PyObject *s, attrs_t *a)
 {
     PyObject *f[NFIELDS];
@@ -764,12 +860,11 @@ static int sample_attrs(PyObject *s, attrs_t *a)
         return FALLBACK;
     Py_INCREF(bufobj);      /* the record handlers run Python code: keep the buffer alive */
     Py_buffer view;
-    const unsigned char *buf;
-    Py_ssize_t buflen;
+    sfields_t fl;
     int have_view = 0;
     if (PyBytes_CheckExact(bufobj)) {
-        buf = (const unsigned char *)PyBytes_AS_STRING(bufobj);
-        buflen = PyBytes_GET_SIZE(bufobj);
+        fl.buf = (const unsigned char *)PyBytes_AS_STRING(bufobj);
+        fl.buflen = PyBytes_GET_SIZE(bufobj);
     } else {
         if (PyObject_GetBuffer(bufobj, &view, PyBUF_SIMPLE) < 0) {
             PyErr_Clear();
@@ -777,134 +872,32 @@ static int sample_attrs(PyObject *s, attrs_t *a)
             return FALLBACK;
         }
         have_view = 1;
-        buf = (const unsigned char *)view.buf;
-        buflen = view.len;
+        fl.buf = (const unsigned char *)view.buf;
+        fl.buflen = view.len;
     }
-    int r = FALLBACK;
-    unsigned long long off = u[F_REC_OFF], end = u[F_REC_END], nrec = u[F_NREC];
-    if (end > (unsigned long long)buflen || off > end || nrec > 1024)
-        goto done;
-    for (unsigned long long i = 0; i < nrec; i++) {
-        if (off + 8 > end)
-            goto done;
-        uint32_t tag = rd32(buf + off), length = rd32(buf + off + 4);
-        off += 8;
-        unsigned long long rend = off + length;
-        if (rend > end)
-            goto done;
-        if (tag == 1) {
-            if (length < 16)
-                goto done;
-            uint32_t proto = rd32(buf + off), flen = rd32(buf + off + 4),
-                     stripped = rd32(buf + off + 8), hlen = rd32(buf + off + 12);
-            unsigned long long hs = off + 16;
-            if (hs + hlen > rend)
-                goto done;
-            if (putu(a, K_bytes, flen) < 0 || putu(a, K_stripped, stripped) < 0) {
-                r = -1;
-                goto done;
-            }
-            r = decode_header(buf + hs, (Py_ssize_t)hlen, proto, a);
-            if (r != OK)
-                goto done;
-            r = FALLBACK;
-        } else if (tag == 1001) {
-            if (length < 16)
-                goto done;
-            uint32_t in_vlan = rd32(buf + off), in_prio = rd32(buf + off + 4),
-                     out_vlan = rd32(buf + off + 8), out_prio = rd32(buf + off + 12);
-            if (in_vlan != 0xFFFFFFFF) {
-                if (putu(a, K_vlansource, in_vlan) < 0 || putu(a, K_prioritysource, in_prio) < 0) {
-                    r = -1;
-                    goto done;
-                }
-            }
-            if (out_vlan != 0xFFFFFFFF) {
-                if (putu(a, K_vlandestination, out_vlan) < 0 ||
-                    putu(a, K_prioritydestination, out_prio) < 0) {
-                    r = -1;
-                    goto done;
-                }
-            }
-        } else if (tag == 1002) {
-            /* extended_router: next hop address, source and destination mask lengths */
-            uint32_t atype = length >= 4 ? rd32(buf + off) : 0;
-            unsigned long long alen = atype == 1 ? 4 : atype == 2 ? 16 : 0;
-            if (alen == 0 || 4 + alen + 8 > length)
-                goto done;      /* Python raises (unknown address type, truncated) */
-            const unsigned char *ap = buf + off + 4;
-            if (PUTN(a, K_ipnexthoprouter, alen == 4 ? ip4_str(ap) : ip6_str(ap)) < 0 ||
-                putu(a, K_ipsourcemaskbits, rd32(ap + alen)) < 0 ||
-                putu(a, K_ipdestinationmaskbits, rd32(ap + alen + 4)) < 0) {
-                r = -1;
-                goto done;
-            }
-        } else {
-            PyObject *tago = PyLong_FromUnsignedLong(tag);
-            if (tago == NULL) {
-                r = -1;
-                goto done;
-            }
-            PyObject *fn = PyDict_GetItemWithError(handlers, tago);   /* borrowed */
-            int write_only = fn != NULL && a->wset != NULL
-                                 ? PySet_Contains(write_only_tags, tago) : 0;
-            Py_DECREF(tago);
-            if (fn == NULL) {
-                if (PyErr_Occurred()) {
-                    r = -1;
-                    goto done;
-                }
-            } else if (write_only < 0) {
-                r = -1;
-                goto done;
-            } else if (a->wset == NULL) {
-                /* the Python record handler, on the same dict, as the Python loop calls it */
-                if (attrs_materialize(a) < 0) {
-                    r = -1;
-                    goto done;
-                }
-                PyObject *res = PyObject_CallFunction(fn, "OKKO", bufobj, off, rend, a->dict);
-                if (res == NULL) {
-                    r = -1;     /* it raised: Python redoes the sample and raises the same */
-                    goto done;
-                }
-                Py_DECREF(res);
-            } else if (!write_only) {
-                r = FULL;       /* it reads the dict: only the full dict gives it what it expects */
-                goto done;
-            } else if (run_write_only(fn, bufobj, off, rend, a) < 0) {
-                r = -1;
-                goto done;
+    fl.bufobj = bufobj;
+    fl.rec_off = u[F_REC_OFF];
+    fl.rec_end = u[F_REC_END];
+    fl.nrec = u[F_NREC];
+    fl.input = u[F_INPUT];
+    fl.output = u[F_OUTPUT];
+    fl.input_format = u[F_INPUT_FORMAT];
+    fl.output_format = u[F_OUTPUT_FORMAT];
+    fl.ds_class = u[F_DS_CLASS];
+    fl.ds_index = u[F_DS_INDEX];
+    fl.input_obj = f[F_INPUT];
+    fl.output_obj = f[F_OUTPUT];
+    fl.rate_obj = f[F_SAMPLING_RATE];
+    int r = acc_fields_attrs(&fl, a);
+    if (r == OK) {
+        /* the handlers only get the buffer, but re-check the slots they could have reached */
+        for (int i = F_INPUT; i <= F_SAMPLING_RATE; i++) {
+            if (*(PyObject **)((char *)s + field_off[i]) != f[i]) {
+                r = FALLBACK;
+                break;
             }
         }
-        off += ((unsigned long long)length + 3) & ~3ull;
     }
-    /* the handlers only get the buffer, but re-check the slots they could have reached */
-    for (int i = F_INPUT; i <= F_SAMPLING_RATE; i++) {
-        if (*(PyObject **)((char *)s + field_off[i]) != f[i])
-            goto done;
-    }
-    PyObject *inp = f[F_INPUT], *out = f[F_OUTPUT];
-    unsigned long long vin = u[F_INPUT], vout = u[F_OUTPUT];
-    unsigned long long fin = u[F_INPUT_FORMAT], fout = u[F_OUTPUT_FORMAT];
-    r = -1;
-    if (putb(a, K_frames, one) < 0 ||
-        PUTN(a, K_inputifindex, port_value(fin, vin, inp)) < 0 ||
-        PUTN(a, K_outputifindex, port_value(fout, vout, out)) < 0)
-        goto done;
-    if (u[F_DS_CLASS] == 0) {
-        if (u[F_DS_INDEX] == vin && fin == 0) {
-            if (putb(a, K_direction, s_ingress) < 0)
-                goto done;
-        } else if (u[F_DS_INDEX] == vout && fout == 0) {
-            if (putb(a, K_direction, s_egress) < 0)
-                goto done;
-        }
-    }
-    if (putb(a, K_samplingrate, f[F_SAMPLING_RATE]) < 0)
-        goto done;
-    r = OK;
-done:
     if (have_view)
         PyBuffer_Release(&view);
     Py_DECREF(bufobj);
@@ -916,16 +909,16 @@ static PyObject *fast_attributes(PyObject *s)
     if (Py_TYPE(s) != flow_type)
         Py_RETURN_NONE;
     attrs_t a;
-    attrs_init(&a, NULL, NULL);
+    acc_attrs_init(&a, NULL, NULL);
     int r = sample_attrs(s, &a);
     if (r == OK) {
-        PyObject *d = a.dict ? Py_NewRef(a.dict) : attrs_dict(&a);
-        attrs_clear(&a);
+        PyObject *d = a.dict ? Py_NewRef(a.dict) : acc_attrs_dict(&a);
+        acc_attrs_clear(&a);
         if (d != NULL)
             return d;
         r = -1;
     }
-    attrs_clear(&a);
+    acc_attrs_clear(&a);
     if (r < 0)
         PyErr_Clear();
     Py_RETURN_NONE;
@@ -997,6 +990,11 @@ static int wanted_mask(PyObject *w, uint64_t *out)
     return 0;
 }
 
+int acc_wanted_mask(PyObject *w, uint64_t *out)
+{
+    return wanted_mask(w, out);
+}
+
 static PyObject *restrict_dict(PyObject *full, PyObject *w)
 {
     if (!PyDict_Check(full)) {
@@ -1053,21 +1051,21 @@ static PyObject *m_flow_attributes_subset(PyObject *self, PyObject *const *args,
             full = Py_NewRef(*slot);
         } else {
             attrs_t a;
-            attrs_init(&a, w, mask);
+            acc_attrs_init(&a, w, mask);
             int r = sample_attrs(s, &a);
             if (r == OK) {
-                PyObject *d = a.dict ? Py_NewRef(a.dict) : attrs_dict(&a);
-                attrs_clear(&a);
+                PyObject *d = a.dict ? Py_NewRef(a.dict) : acc_attrs_dict(&a);
+                acc_attrs_clear(&a);
                 return d;
             }
-            attrs_clear(&a);
+            acc_attrs_clear(&a);
             if (r < 0)
                 PyErr_Clear();
             if (r == FULL) {
-                attrs_init(&a, NULL, NULL);
+                acc_attrs_init(&a, NULL, NULL);
                 if (sample_attrs(s, &a) == OK)
-                    full = a.dict ? Py_NewRef(a.dict) : attrs_dict(&a);
-                attrs_clear(&a);
+                    full = a.dict ? Py_NewRef(a.dict) : acc_attrs_dict(&a);
+                acc_attrs_clear(&a);
                 PyErr_Clear();
             }
             if (full == NULL)
@@ -1193,7 +1191,8 @@ static PyObject *agents;            /* datagram._AGENTS */
 static PyObject *af_inet, *af_inet6;
 static PyTypeObject *dgram_type;    /* datagram.Datagram */
 static PyObject *tag01, *tag03, *five, *s_agent;
-static PyObject *decode_error;      /* engine.sflow.DecodeError */
+PyObject *acc_decode_error;         /* engine.sflow.DecodeError */
+#define decode_error acc_decode_error
 static int walk_configured;
 
 enum { W_AGENT, W_TAG, W_SEQ, W_DATA_SOURCE, W_SAMPLE_POOL, W_DROPS, W_RECORDS, W_ATTRS, NWFIELDS };
@@ -1280,6 +1279,68 @@ static PyObject *flow_sample(PyObject *bufobj, PyObject *agent, PyObject *tag, u
     return o;
 }
 
+/* Agent address strings by address (caches above): few agents send many datagrams, or many
+ * agents each many. Two ways per set, the newer string taking the place of the one that was
+ * not just found, so that thousands of agents rarely share a place (each miss is a string made
+ * and a dict lookup by value rather than by identity). */
+
+PyObject *acc_agent_str(const unsigned char *raw, int v6)
+{
+    if (!v6) {
+        uint32_t v = rd32(raw);
+        unsigned i = ((v * 2654435761u) >> 15) & (AGENT4_SLOTS - 2);
+        for (unsigned w = i; w < i + 2; w++)
+            if (agent4_cache[w].s && agent4_cache[w].k == v)
+                return Py_NewRef(agent4_cache[w].s);
+        PyObject *s = ip4_str(raw);      /* the text socket.inet_ntop gives */
+        if (s == NULL)
+            return NULL;
+        /* the first way keeps the newest: the older one moves to the second */
+        Py_XSETREF(agent4_cache[i + 1].s, agent4_cache[i].s);
+        agent4_cache[i + 1].k = agent4_cache[i].k;
+        agent4_cache[i].s = Py_NewRef(s);
+        agent4_cache[i].k = v;
+        return s;
+    }
+    uint32_t h = rd32(raw) ^ rd32(raw + 4) * 31u ^ rd32(raw + 8) * 131u ^ rd32(raw + 12) * 2654435761u;
+    unsigned i = (h ^ (h >> 15)) & (AGENT6_SLOTS - 2);
+    for (unsigned w = i; w < i + 2; w++)
+        if (agent6_cache[w].s && memcmp(agent6_cache[w].k, raw, 16) == 0)
+            return Py_NewRef(agent6_cache[w].s);
+    PyObject *s = ip6_str(raw);
+    if (s == NULL)
+        return NULL;
+    Py_XSETREF(agent6_cache[i + 1].s, agent6_cache[i].s);
+    memcpy(agent6_cache[i + 1].k, agent6_cache[i].k, 16);
+    agent6_cache[i].s = Py_NewRef(s);
+    memcpy(agent6_cache[i].k, raw, 16);
+    return s;
+}
+
+PyObject *acc_data_source(uint32_t cls, uint32_t idx)
+{
+    return data_source(cls, idx);
+}
+
+PyObject *acc_flow_sample(PyObject *bufobj, PyObject *agent, int tag, uint32_t seq,
+                          uint32_t cls, uint32_t idx, uint32_t rate, uint32_t pool,
+                          uint32_t drops, uint32_t in_fmt, uint32_t in, uint32_t out_fmt,
+                          uint32_t out, Py_ssize_t rec, Py_ssize_t end, uint32_t nrec)
+{
+    return flow_sample(bufobj, agent, tag == 3 ? tag03 : tag01, seq, cls, idx, rate, pool, drops,
+                       in_fmt, in, out_fmt, out, rec, end, nrec);
+}
+
+PyObject *acc_py_sample(PyObject *bufobj, uint32_t tag, Py_ssize_t off, Py_ssize_t end)
+{
+    return PyObject_CallFunction(py_sample, "OInn", bufobj, tag, off, end);
+}
+
+int acc_walk_ready(void)
+{
+    return configured && walk_configured;
+}
+
 /* OK with *result set, FALLBACK, or -1 (error set) */
 static int walk(PyObject *bufobj, PyObject **result)
 {
@@ -1288,13 +1349,10 @@ static int walk(PyObject *bufobj, PyObject **result)
     if (n < 28 || rd32(b) != 5)
         return FALLBACK;
     uint32_t at = rd32(b + 4);
-    PyObject *family;
     Py_ssize_t alen;
     if (at == 1) {
-        family = af_inet;
         alen = 4;
     } else if (at == 2) {
-        family = af_inet6;
         alen = 16;
     } else {
         return FALLBACK;
@@ -1304,7 +1362,7 @@ static int walk(PyObject *bufobj, PyObject **result)
         return FALLBACK;
     uint32_t sub_agent = rd32(b + off), seq = rd32(b + off + 4), uptime = rd32(b + off + 8),
              nsamples = rd32(b + off + 12);
-    if (nsamples > 1024)
+    if (nsamples > SFLOW_MAX_SAMPLES)
         return FALLBACK;
     /* framing first, so that a datagram the Python walker rejects goes to it before any
      * sample decoder runs here (they count unknown sample types) */
@@ -1314,22 +1372,13 @@ static int walk(PyObject *bufobj, PyObject **result)
             return FALLBACK;
         uint32_t tag = rd32(b + o), length = rd32(b + o + 4);
         o += 8;
-        if (o + (Py_ssize_t)length > n || (length & 3) || (tag == 1 && length < 32) ||
-            (tag == 1 && rd32(b + o + 28) > 1024) ||
-            (tag == 3 && (length < 44 || rd32(b + o + 40) > 1024)))
+        if (o + (Py_ssize_t)length > n || (length & 3) ||
+            (tag == 1 && (length < SFLOW_FLOW_SAMPLE_SIZE || rd32(b + o + SFLOW_FLOW_SAMPLE_NREC) > SFLOW_MAX_RECORDS)) ||
+            (tag == 3 && (length < SFLOW_FLOW_SAMPLE_EXPANDED_SIZE || rd32(b + o + SFLOW_FLOW_SAMPLE_EXPANDED_NREC) > SFLOW_MAX_RECORDS)))
             return FALLBACK;
         o += length;
     }
-    PyObject *raw = PyBytes_FromStringAndSize((const char *)b + 8, alen);
-    if (raw == NULL)
-        return -1;
-    PyObject *agent = PyDict_GetItemWithError(agents, raw);    /* borrowed */
-    if (agent != NULL && PyObject_IsTrue(agent) == 1) {
-        Py_INCREF(agent);
-    } else {
-        agent = PyErr_Occurred() ? NULL : PyObject_CallFunctionObjArgs(py_agent, family, raw, NULL);
-    }
-    Py_DECREF(raw);
+    PyObject *agent = acc_agent_str(b + 8, alen == 16);
     if (agent == NULL)
         return -1;
     off += 16;
@@ -1351,24 +1400,25 @@ static int walk(PyObject *bufobj, PyObject **result)
         }
         const unsigned char *p = b + off;
         PyObject *s = NULL;
-        if (tag == 1 && length >= 32) {
-            uint32_t src = rd32(p + 4), inp = rd32(p + 20), out = rd32(p + 24), nrec = rd32(p + 28);
-            if (nrec > 1024) {
+        if (tag == 1 && length >= SFLOW_FLOW_SAMPLE_SIZE) {
+            uint32_t src = rd32(p + 4), inp = rd32(p + 20), out = rd32(p + 24),
+                     nrec = rd32(p + SFLOW_FLOW_SAMPLE_NREC);
+            if (nrec > SFLOW_MAX_RECORDS) {
                 r = FALLBACK;
                 goto done;
             }
             s = flow_sample(bufobj, agent, tag01, rd32(p), src >> 24, src & 0xFFFFFF, rd32(p + 8),
                             rd32(p + 12), rd32(p + 16), inp >> 30, inp & 0x3FFFFFFF, out >> 30,
-                            out & 0x3FFFFFFF, off + 32, end, nrec);
-        } else if (tag == 3 && length >= 44) {
-            uint32_t nrec = rd32(p + 40);
-            if (nrec > 1024) {
+                            out & 0x3FFFFFFF, off + SFLOW_FLOW_SAMPLE_SIZE, end, nrec);
+        } else if (tag == 3 && length >= SFLOW_FLOW_SAMPLE_EXPANDED_SIZE) {
+            uint32_t nrec = rd32(p + SFLOW_FLOW_SAMPLE_EXPANDED_NREC);
+            if (nrec > SFLOW_MAX_RECORDS) {
                 r = FALLBACK;
                 goto done;
             }
             s = flow_sample(bufobj, agent, tag03, rd32(p), rd32(p + 4), rd32(p + 8), rd32(p + 12),
                             rd32(p + 16), rd32(p + 20), rd32(p + 24), rd32(p + 28), rd32(p + 32),
-                            rd32(p + 36), off + 44, end, nrec);
+                            rd32(p + 36), off + SFLOW_FLOW_SAMPLE_EXPANDED_SIZE, end, nrec);
         } else {
             s = PyObject_CallFunction(py_sample, "OInn", bufobj, tag, off, end);
             if (s == NULL) {
@@ -1715,5 +1765,15 @@ PyMODINIT_FUNC PyInit__accel(void)
         !(s_counter = PyUnicode_InternFromString("counter")) ||
         !(s_discard_kind = PyUnicode_InternFromString("discard")))
         return NULL;
-    return PyModule_Create(&moduledef);
+    PyObject *m = PyModule_Create(&moduledef);
+    if (m == NULL)
+        return NULL;
+    PyObject *ids = PyDict_Copy(key_index);     /* the attribute numbers of decoder views */
+    int bad_ids = ids == NULL || PyModule_AddObjectRef(m, "KEY_IDS", ids) < 0;
+    Py_XDECREF(ids);
+    if (bad_ids || acc_agents_init(m) < 0 || acc_ingest_init(m) < 0) {
+        Py_DECREF(m);
+        return NULL;
+    }
+    return m;
 }

@@ -31,6 +31,7 @@ STOP_TIMEOUT = 2.0            # seconds workers get to stop before they are kill
 RESTART_DELAY = 1.0
 RESTART_DELAY_MAX = 30.0
 STABLE_AFTER = 10.0           # a worker that ran this long restarts after RESTART_DELAY again
+INGEST_FRAME = 1024           # datagrams per ingest_batch message at most
 
 
 class WorkerLost(Exception):
@@ -352,6 +353,27 @@ class Cluster:
                 except WorkerLost as exc:
                     self._lost(slot, str(exc))
 
+    def ingest_batch(self, batch) -> None:
+        """Engine.ingest_batch on the front: each worker gets its datagrams (those the
+        steering program would give it), in order, as one batch for its C ingest path."""
+        n = self.n
+        parts: dict[int, list] = {}
+        for data, src, now in batch:
+            parts.setdefault(steering.worker_of(data, n), []).append((bytes(data), src, now))
+        with self.lock:
+            for index, items in parts.items():
+                slot = self.slots[index]
+                # frames of a bounded size: a replay of a whole capture does not make one
+                # message that takes the worker (and the write's deadline) seconds
+                for i in range(0, len(items), INGEST_FRAME):
+                    if not slot.alive:
+                        break
+                    try:
+                        self._write(slot, protocol.frame(("ingest_batch",
+                                                          items[i:i + INGEST_FRAME])))
+                    except WorkerLost as exc:
+                        self._lost(slot, str(exc))
+
     def sync(self) -> None:
         """Every record pushed before now is handled here (a ping answered by every worker
         comes after whatever it pushed before)."""
@@ -487,7 +509,8 @@ async def start(engine, n: int, loop: asyncio.AbstractEventLoop):
     engine.cluster = cluster
     engine.role = "front"
     engine.stats = cluster.stats
-    engine.ingest = cluster.ingest
+    engine.ingest = cluster.ingest           # nothing ingests on the front: all goes to
+    engine.ingest_batch = cluster.ingest_batch   # the worker that owns the agent
     from ..collector import receiver_kind
     engine.receive_queue = ReceiveQueues(engine) if receiver_kind(props) == "thread" else None
     for slot in cluster.slots:

@@ -3,7 +3,8 @@ frames of a 4-byte big-endian length and a pickle (protocol 5) of one message tu
 
 Front -> worker: ``("init", config)`` first, then in order ``("apply", target, method, args,
 kw)`` (configuration), ``("call", qid, target, method, args)`` (a query; answered by
-``("reply", qid, ok, value)``), ``("ingest", data, src, now)``, ``("shared", topic, changes)``,
+``("reply", qid, ok, value)``), ``("ingest", data, src, now)``, ``("ingest_batch", [(data,
+src, now), ...])``, ``("shared", topic, changes)``,
 ``("stop",)``.
 Worker -> front: ``("ready", pid)``, replies, and ``("pushes", [(kind, payload), ...])``
 (flow records, events, shared-table changes, log lines) sent before any later reply.

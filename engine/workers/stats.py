@@ -1,18 +1,23 @@
 """Analyzer counters of the workers in shared memory: each worker writes its counters into
 its own slot after every batch of datagrams, the front sums the slots without asking.
 
-A slot is ``FIELDS`` 64-bit integers. When a worker is replaced, what it had counted is
-added to ``base`` so the totals never go back.
+A slot is ``FIELDS`` 64-bit integers (AnalyzerStats' counters, then the receive queue's and
+the agent table's, Engine.ingest_counters) and, in its last place, the number of agents the
+worker holds: a gauge, written at once whenever it changes, which the other workers read to
+apply ``agents.max`` to all of them together (AgentTable.share). When a worker is replaced,
+what it had counted is added to ``base`` so the totals never go back (the gauge is not).
 """
 from __future__ import annotations
 
 import mmap
 import os
 
-from ..core import AnalyzerStats
+from ..core import INGEST_COUNTERS, AnalyzerStats
 
-FIELDS = AnalyzerStats.COUNTERS + ("queue_drops",)
+FIELDS = AnalyzerStats.COUNTERS + INGEST_COUNTERS
 _SLOT = 16                     # int64 per slot (room for more counters)
+_AGENTS = _SLOT - 1            # the agents gauge's place in a slot
+assert len(FIELDS) <= _AGENTS
 
 
 class SharedCounters:
@@ -29,18 +34,35 @@ class SharedCounters:
         self.view = memoryview(self.map).cast("q")
 
     def writer(self, slot: int):
-        """A worker's write function: write(stats, queue_drops)."""
+        """A worker's write function: write(stats, counters) with its AnalyzerStats and its
+        Engine.ingest_counters()."""
         view = self.view
         start = slot * _SLOT
         names = AnalyzerStats.COUNTERS
 
-        def write(stats, queue_drops: int = 0) -> None:
+        def write(stats, counters: dict) -> None:
             i = start
             for name in names:
                 view[i] = getattr(stats, name)
                 i += 1
-            view[i] = queue_drops
+            for name in INGEST_COUNTERS:
+                view[i] = counters[name]
+                i += 1
         return write
+
+    def agents_gauge(self, slot: int):
+        """A worker's (others(), publish(n)) for AgentTable.share: the agents the other
+        workers hold, and where its own count goes."""
+        view = self.view
+        mine = slot * _SLOT + _AGENTS
+        theirs = [s * _SLOT + _AGENTS for s in range(self.slots) if s != slot]
+
+        def others() -> int:
+            return sum(view[i] for i in theirs)
+
+        def publish(n: int) -> None:
+            view[mine] = n
+        return others, publish
 
     def read(self, slot: int) -> list[int]:
         start = slot * _SLOT

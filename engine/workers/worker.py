@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import ctypes
+import gc
 import logging
 import os
 import select
@@ -112,8 +113,8 @@ class Worker:
             self.stopping.set()          # the front is gone
 
     def write_stats(self) -> None:
-        queue = self.engine.receive_queue
-        self._write_stats(self.engine.stats, queue.stats()["dropped"] if queue is not None else 0)
+        engine = self.engine
+        self._write_stats(engine.stats, engine.ingest_counters())
 
     def control_waiting(self) -> bool:
         return bool(self._poll.poll(0))
@@ -141,10 +142,14 @@ class Worker:
                 reply = ("reply", qid, True, getattr(engine.target(target), method)(*args))
             except Exception as exc:
                 reply = ("reply", qid, False, exc)
+            self.write_stats()        # counters a query moved (agents expired) read current
             self.flush()              # what it pushed comes first
             self._send(reply)
         elif kind == "ingest":
             engine.ingest(msg[1], msg[2], msg[3])
+            self.write_stats()
+        elif kind == "ingest_batch":
+            engine.ingest_batch(msg[1])
             self.write_stats()
         elif kind == "apply":
             _, target, method, args, kw = msg
@@ -175,6 +180,7 @@ async def run(ctl: socket.socket, init: dict, counters: SharedCounters, sflow_fd
     engine = Engine(Properties(init["props"]), init["home"], role="worker")
     engine.worker_id = slot
     worker = Worker(engine, ctl, counters.writer(slot))
+    engine.agents.share(*counters.agents_gauge(slot))
     worker.decoder = decoder          # it may hold the start of the next frame
     handler = PushLogHandler(worker)
     log.log.addHandler(handler)
@@ -194,6 +200,10 @@ async def run(ctl: socket.socket, init: dict, counters: SharedCounters, sflow_fd
     worker.transport = await collector.receive(engine, sock, loop, ingest=worker.ingest,
                                                after_batch=worker.write_stats,
                                                should_yield=worker.control_waiting)
+    # what start-up made lives as long as the worker: out of the collector's sight, as in
+    # the in-process engine (engine/main.py)
+    gc.collect()
+    gc.freeze()
     worker.flush()                    # its log lines first
     worker._send(("ready", os.getpid()))
     try:
