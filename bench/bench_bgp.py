@@ -26,9 +26,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from engine import props  # noqa: E402
-from engine.bgp.testpeer import RawPeer, attrs_bytes, pack_updates  # noqa: E402
-from engine.core import Engine  # noqa: E402
+from engine import props
+from engine.bgp.testpeer import RawPeer, attrs_bytes, pack_updates
+from engine.core import Engine
 
 
 def rss_mb() -> float:

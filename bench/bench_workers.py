@@ -41,8 +41,8 @@ from engine.sflow.gen import TrafficGenerator, open_sender, send_paced  # noqa: 
 from engine.sflow.pcap import read_pcap  # noqa: E402
 
 DEFINITIONS = {
-    "f1": ("ipsource,ipdestination,ipprotocol,or:tcpsourceport:udpsourceport,"
-           "or:tcpdestinationport:udpdestinationport", "frames"),
+    "f1": (("ipsource,ipdestination,ipprotocol,or:tcpsourceport:udpsourceport,"
+            "or:tcpdestinationport:udpdestinationport"), "frames"),
     "f2": ("ipsource,ipdestination", "bytes"),
     "f3": ("macsource,macdestination,vlan", "frames"),
     "f4": ("or:tcpdestinationport:udpdestinationport,ipprotocol", "bytes"),

@@ -11,7 +11,6 @@ import time
 import urllib.request
 
 from conftest import free_port
-from engine.bgp import message as m
 from engine.bgp.testpeer import RawPeer
 from test_start import start_engine
 

@@ -443,7 +443,7 @@ class FlowEngine:
             raise KeyError(name)
         mode = (agg_mode or table.spec.agg_mode or "max").lower()
         if mode not in ("max", "sum", "edge", "core", "agent"):
-            raise ValueError(f"aggMode must be max, sum, edge or core")
+            raise ValueError("aggMode must be max, sum, edge or core")
         if mode == "agent":
             mode = "max"
         if key_filter:

@@ -90,13 +90,13 @@ def build_python(tables: list, on_error) -> object:
         return None
     gen = _Gen()
     body: list[str] = []
-    for idx, table in enumerate(tables):
+    for table in tables:
         spec = table.spec
         ind = "        "
         block: list[str] = []
         if spec.filter is not None:
             fkeys = {k.text: k for k in spec.filter_keys}
-            expr = filters.compile_expr(spec.filter, lambda text: gen.ref(fkeys[text]), gen.const)
+            expr = filters.compile_expr(spec.filter, lambda text: gen.ref(fkeys[text]), gen.const)  # noqa: B023 (called at once)
             block.append(f"{ind}if {expr}:")
             ind += "    "
         names = []
@@ -155,7 +155,7 @@ def build_python(tables: list, on_error) -> object:
         body.append("    try:")
         body.append("        pass")
         body.extend(block)
-        body.append(f"    except Exception as exc:")
+        body.append("    except Exception as exc:")
         body.append(f"        {ERR}(exc)")
     nslots = len(gen.slot_src)
     head = ["def process(attrs, agent, ds, rate, now):", "    g = attrs.get"]
@@ -285,7 +285,7 @@ def _build_c(tables: list, on_error):
         tree = None
         if spec.filter is not None:
             fkeys = {k.text: k for k in spec.filter_keys}
-            tree = _filter_tree(spec.filter, lambda text: slot(fkeys[text]))
+            tree = _filter_tree(spec.filter, lambda text: slot(fkeys[text]))  # noqa: B023 (called at once)
         keys = tuple(slot(k) for k in spec.keys)
         # the instance dict: table.entries is rebound by FlowTable.clear()
         tdict = vars(table)
