@@ -18,7 +18,7 @@ from . import accel_disabled, log
 try:
     from . import _net
 except ImportError:   # no compiler at install time, or not Linux
-    _net = None
+    _net = None  # type: ignore[assignment]
 
 DEFAULT_QUEUE_BYTES = 64 * 1024 * 1024
 # One drain callback ingests at most this many datagrams / this long, then yields to the loop
@@ -122,7 +122,7 @@ class ThreadReceiver:
         self.loop = loop
         self.receiver = _net.Receiver(sock.fileno(), capacity)
         self.closed = False
-        self._again = None
+        self._again: asyncio.Handle | None = None
         self.after_batch = after_batch
         self.should_yield = should_yield
         try:

@@ -20,7 +20,7 @@ from .udp_sockets import FamilySockets
 try:
     from jsapi.registry import register_global
 except ImportError:  # JS runtime not installed: forwarding works without its globals
-    register_global = None
+    register_global = None  # type: ignore[assignment]
 
 DEFAULT_PORT = 6343
 
@@ -73,8 +73,8 @@ class Forward:
             if not isinstance(agents, list):
                 raise ValueError("agents must be a list of IP addresses")
             parsed = [_ip(a, "agent") for a in agents]
-            self.agents = [str(a) for a in parsed]
-            self.agent_set = frozenset(a.packed for a in parsed)
+            self.agents: list[str] | None = [str(a) for a in parsed]
+            self.agent_set: frozenset | None = frozenset(a.packed for a in parsed)
         else:
             self.agents = None
             self.agent_set = None
@@ -161,7 +161,7 @@ class Forwarding:
 
     # -- the per-datagram path -----------------------------------------------------------------
     def on_datagram(self, data: bytes, src: str, now: float) -> None:
-        agent = False           # not read yet: only definitions with an agents list need it
+        agent: bytes | bool | None = False   # not read yet: only definitions with an agents list need it
         for fwd, sock in self._targets:
             agent_set = fwd.agent_set
             if agent_set is not None:

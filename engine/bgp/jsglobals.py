@@ -5,7 +5,7 @@ from __future__ import annotations
 try:
     from jsapi.registry import register_global
 except ImportError:  # JS runtime not installed: the subsystem works without its globals
-    register_global = None
+    register_global = None  # type: ignore[assignment]
 
 
 def _bgp(script):

@@ -13,10 +13,12 @@ state). Bad arguments, history off and store errors throw a JS Error with the re
 """
 from __future__ import annotations
 
+from collections.abc import Callable
+
 try:
     from jsapi.registry import register_global
 except ImportError:  # JS runtime not installed: history works without its functions
-    register_global = None
+    register_global = None  # type: ignore[assignment]
 
 
 def _h(script):
@@ -49,7 +51,7 @@ def _events(s, frm=None, to=None, options=None):
                         o.get("node"))
 
 
-_GLOBALS = {
+_GLOBALS: dict[str, Callable] = {
     "historyStatus": lambda s: _h(s).status(),
     "historyFlowNames": lambda s, frm=None, to=None: _h(s).flow_names(frm, to),
     "historyTopKeys": lambda s, agents, name, frm=None, to=None, max_keys=None:

@@ -2,12 +2,14 @@
 engine loop: the learned node/port mapping reads the metric store)."""
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from engine import log
 
 try:
     from jsapi.registry import NULL, register_global
 except ImportError:  # JS runtime not installed: the subsystem works without its globals
-    register_global = None
+    register_global = None  # type: ignore[assignment]
 
 
 def _t(script):
@@ -27,7 +29,7 @@ def _set(script, obj):
         return False
 
 
-_GLOBALS = {
+_GLOBALS: dict[str, Callable] = {
     "setTopology": _set,
     "topologyLinkMetric": lambda s, name, metrics, node=None, *_: _or_null(_t(s).link_metric(name, metrics, node)),
     "getTopology": lambda s: _t(s).get(),
