@@ -211,7 +211,7 @@ class PathAttrs:
         self.communities = communities  # tuple of 32-bit ints
         self.large_communities = large_communities  # tuple of (a, b, c)
         self.ext_communities = ext_communities  # tuple of 8-byte values
-        self._json = None
+        self._json: dict[str, object] | None = None
         self.flow_keys = None  # bgp* destination keys, built once (engine/bgp/flowkeys.py)
 
     def key(self):
@@ -247,7 +247,7 @@ class PathAttrs:
 
     def json(self) -> dict:
         """Route attributes as sFlow-RT reports them (a fresh dict each call)."""
-        j = self._json
+        j: dict[str, object] | None = self._json
         if j is None:  # keys in alphabetical order, as sFlow-RT prints them
             j = {"aspath": self.aspath_str()}
             if self.communities or self.large_communities:

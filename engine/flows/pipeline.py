@@ -278,7 +278,7 @@ def _build_c(tables: list, on_error):
                 i = slot_index[expr.text] = extractor_slot(expr.extract, expr.text)
         return i
 
-    defs = []
+    defs: list[tuple] = []
     listing = []
     for table in tables:
         spec = table.spec
