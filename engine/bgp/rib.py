@@ -149,6 +149,7 @@ class Rib:
 
     def _announce_paths(self, nlri: list, attrs: PathAttrs) -> None:
         paths = self.paths
+        assert paths is not None   # called only for an ADD-PATH table
         trie = self.trie
         insert = trie.insert
         new = new_paths = 0
@@ -177,6 +178,7 @@ class Rib:
 
     def _withdraw_paths(self, nlri: list) -> None:
         paths = self.paths
+        assert paths is not None   # called only for an ADD-PATH table
         trie = self.trie
         removed = gone = 0
         for packed, plen, path_id, name in self._entries(nlri):
@@ -210,7 +212,7 @@ class Rib:
             return []
         best = trie[prefix]
         cur = 0 if self.paths is None else self.paths.get(prefix, 0)
-        if type(cur) is int:
+        if isinstance(cur, int):
             return [(cur, best)]
         return sorted(cur.items(), key=lambda e: (e[1] is not best, _rank(e[1]), e[0]))
 
