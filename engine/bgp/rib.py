@@ -14,10 +14,15 @@ from __future__ import annotations
 import ipaddress
 import socket
 import time
+from typing import TYPE_CHECKING
 
 import pytricia
 
 from .message import AFI_IPV4, AFI_IPV6, PathAttrs
+
+if TYPE_CHECKING:   # type-only: the session and flowspec modules import this one
+    from .flowspec import FlowRule
+    from .session import Session
 
 
 CACHE_MAX = 100_000  # addresses remembered per table (~200 bytes each)
@@ -320,8 +325,8 @@ class NeighborState:
         self.pushed: dict[str, PushedRoute] = {}
         self.pushed_added = 0
         self.pushed_removed = 0
-        self.flows: dict[str, object] = {}  # FlowSpec rules pushed, by canonical key
-        self.session = None
+        self.flows: dict[str, FlowRule] = {}  # FlowSpec rules pushed, by canonical key
+        self.session: Session | None = None
         self.peer_as = 0
         self.peer_id = None
         self.start_time = int(time.time() * 1000)

@@ -23,7 +23,7 @@ def link_factory(args, engine):
         if ifindex is None:
             return None
         return lookup(attrs.get("agent"), ifindex)
-    extract.uses = ("agent",)  # type: ignore[attr-defined]  # read by the key registry; the agent enricher puts the sample's agent in attrs
+    extract.uses = ("agent",)     # the agent enricher puts the sample's agent in attrs
     return extract
 
 
