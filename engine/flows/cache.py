@@ -18,9 +18,12 @@ from __future__ import annotations
 
 import heapq
 from math import exp
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from .spec import FlowSpec
+
+if TYPE_CHECKING:   # type-only: ipfix imports this module
+    from .ipfix import Exporter
 
 
 def idle_timeout(t: float) -> float:
@@ -31,7 +34,7 @@ def idle_timeout(t: float) -> float:
 
 
 class FlowTable:
-    exporter = None     # IPFIX export of ended and flushed flows (ipfix.ExportTable sets it)
+    exporter: Exporter | None = None   # IPFIX export of ended and flushed flows (ExportTable)
     intervals = None    # intervals.IntervalTotals while an interval subscriber wants this one
 
     def __init__(self, spec: FlowSpec, max_entries: int, emit_record: Callable, now: float):
