@@ -35,8 +35,13 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
-from bench_ingest import (OVERFLOWD, analyzer, cpu_seconds, socket_drops,  # noqa: E402
-                          start_engine)
+from bench_ingest import (  # noqa: E402
+    OVERFLOWD,
+    analyzer,
+    cpu_seconds,
+    socket_drops,
+    start_engine,
+)
 from engine.sflow.gen import TrafficGenerator, open_sender, send_paced  # noqa: E402
 from engine.sflow.pcap import read_pcap  # noqa: E402
 

@@ -160,8 +160,8 @@ class FlowTable:
             if now - e[1] > idle:
                 continue
             if key_filter is not None and not key_filter(
-                    lambda k: fk[index[k]] if k in index else  # noqa: B023 (called at once)
-                    (agent if k == "agent" else fk[1] if k == "datasource" else None)):  # noqa: B023
+                    lambda k, fk=fk, agent=agent: fk[index[k]] if k in index else
+                    (agent if k == "agent" else fk[1] if k == "datasource" else None)):
                 continue
             v = self.value(e, now)
             k = fk[2:]

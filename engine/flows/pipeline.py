@@ -96,7 +96,8 @@ def build_python(tables: list, on_error) -> object:
         block: list[str] = []
         if spec.filter is not None:
             fkeys = {k.text: k for k in spec.filter_keys}
-            expr = filters.compile_expr(spec.filter, lambda text: gen.ref(fkeys[text]), gen.const)  # noqa: B023 (called at once)
+            expr = filters.compile_expr(spec.filter, lambda text, fkeys=fkeys: gen.ref(fkeys[text]),
+                                        gen.const)
             block.append(f"{ind}if {expr}:")
             ind += "    "
         names = []
@@ -285,7 +286,7 @@ def _build_c(tables: list, on_error):
         tree = None
         if spec.filter is not None:
             fkeys = {k.text: k for k in spec.filter_keys}
-            tree = _filter_tree(spec.filter, lambda text: slot(fkeys[text]))  # noqa: B023 (called at once)
+            tree = _filter_tree(spec.filter, lambda text, fkeys=fkeys: slot(fkeys[text]))
         keys = tuple(slot(k) for k in spec.keys)
         # the instance dict: table.entries is rebound by FlowTable.clear()
         tdict = vars(table)
