@@ -86,7 +86,7 @@ class _HTTPSHandler(urllib.request.HTTPSHandler):
         self._conn = sockets.https_class
 
     def https_open(self, req):
-        return self.do_open(self._conn, req, context=self._context)
+        return self.do_open(self._conn, req, context=self._context)  # type: ignore[attr-defined]  # HTTPSHandler's own
 
 
 LOOPBACK_NAMES = {"127.0.0.1", "::1", "localhost", "0.0.0.0", "::"}

@@ -205,7 +205,7 @@ class Script:
             self._http.clear()
             self._flows.clear()
             self._events.clear()
-        for req, fut, _ in pending:
+        for _req, fut, _ in pending:
             fut.set({"status": 503, "type": "text", "body": "script not running"})
 
     def _shutdown(self) -> None:
@@ -213,7 +213,7 @@ class Script:
         with self._cond:
             pending = list(self._http)
             self._http.clear()
-        for req, fut, _ in pending:
+        for _req, fut, _ in pending:
             fut.set({"status": 503, "type": "text", "body": "script not running"})
         if self.alive and self._stop:
             self.alive = False
@@ -468,7 +468,7 @@ class Script:
             return self.cpu_ms_closed
 
     def status_json(self) -> dict:
-        out = {"alive": self.alive, "gracefulExit": self.graceful_exit, "cpuMs": self.cpu_ms()}
+        out: dict = {"alive": self.alive, "gracefulExit": self.graceful_exit, "cpuMs": self.cpu_ms()}
         if self.error:
             out["error"] = self.error
         for k in ("flowsReceived", "flowsLost", "eventsReceived", "eventsLost",

@@ -365,7 +365,7 @@ def test_random_garbage_never_hurts_the_speaker(speaker):
             except (TimeoutError, socket.timeout):
                 outcomes["survived"] += 1
             except ConnectionError:
-                raise AssertionError("closed without a NOTIFICATION")
+                raise AssertionError("closed without a NOTIFICATION") from None
         finally:
             peer.close()
         wait(lambda: bgp.neighbors["127.0.0.1"].state == "idle")

@@ -117,7 +117,7 @@ def test_mutated_streams_into_established_sessions(make_engine, caplog):
             except (TimeoutError, socket.timeout):
                 outcomes["survived"] += 1
             except ConnectionError:
-                raise AssertionError(f"closed without a NOTIFICATION after {stream.hex()}")
+                raise AssertionError(f"closed without a NOTIFICATION after {stream.hex()}") from None
         finally:
             peer.close()
         wait_until(lambda: bgp.neighbors["127.0.0.1"].state == "idle", 5)

@@ -129,10 +129,10 @@ def test_installed_wheel_runs_from_an_empty_directory(release):
     home = work / "home"
     home.mkdir()
     # the code and its resources come from the venv, not from the checkout
-    where = run([bin_dir / "python", "-c", "import engine, engine.bundled as b, jsapi.script as s; "
+    where = run([bin_dir / "python", "-c", ("import engine, engine.bundled as b, jsapi.script as s; "
                  "from engine.geo import oui; print(engine.__file__); print(b.RESOURCES); "
                  "print(b.example_conf()); print(oui.default_registry()); "
-                 "assert len(oui.OuiTable()) > 10000 and 'setIntervalHandler' in s.PRELUDE"], cwd=home)
+                 "assert len(oui.OuiTable()) > 10000 and 'setIntervalHandler' in s.PRELUDE")], cwd=home)
     assert len(where.stdout.split()) == 4, where.stdout
     for line in where.stdout.split():
         assert Path(line).resolve().is_relative_to(venv.resolve()) and Path(line).exists(), where.stdout

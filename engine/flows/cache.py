@@ -25,6 +25,9 @@ from .. import native
 if TYPE_CHECKING:
     from .spec import FlowSpec
 
+if TYPE_CHECKING:   # type-only: ipfix imports this module
+    from .ipfix import Exporter
+
 
 def idle_timeout(t: float) -> float:
     """Seconds without samples after which a flow has ended: its rate has decayed below
@@ -34,7 +37,7 @@ def idle_timeout(t: float) -> float:
 
 
 class FlowTable:
-    exporter = None     # IPFIX export of ended and flushed flows (ipfix.ExportTable sets it)
+    exporter: Exporter | None = None   # IPFIX export of ended and flushed flows (ExportTable)
     intervals = None    # intervals.IntervalTotals while an interval subscriber wants this one
 
     def __init__(self, spec: FlowSpec, max_entries: int, emit_record: Callable, now: float):
@@ -160,7 +163,7 @@ class FlowTable:
             if now - e[1] > idle:
                 continue
             if key_filter is not None and not key_filter(
-                    lambda k: fk[index[k]] if k in index else
+                    lambda k, fk=fk, agent=agent: fk[index[k]] if k in index else
                     (agent if k == "agent" else fk[1] if k == "datasource" else None)):
                 continue
             v = self.value(e, now)

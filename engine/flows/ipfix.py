@@ -60,7 +60,8 @@ class Template:
     def __init__(self, spec, template_id: int):
         self.id = template_id
         keys = [k.strip() for k in spec.key_texts]
-        fields, fmt, getters = [], "!", []
+        fields, fmt = [], "!"
+        getters: list = []
         for i, k in enumerate(keys):
             ie, length, kind = KEY_IES[k]
             fields.append((ie, length))
@@ -98,7 +99,7 @@ class Template:
         self.set_bytes = struct.pack("!HH", 2, 4 + len(body)) + body
 
     def pack(self, fk: tuple, e: list) -> bytes:
-        vals = []
+        vals: list = []
         for g in self.getters:
             if g.__class__ is int:
                 vals.append(g)
@@ -317,13 +318,14 @@ class Exporter:
 
 class ExportTable(FlowTable):
     """The flow cache of a definition with ipfixCollectors."""
+    exporter: Exporter
 
     def __init__(self, spec, max_entries, emit_record, now):
         super().__init__(spec, max_entries, emit_record, now)
         self.exporter = Exporter(spec, SENDER)     # looked up now: tests swap SENDER
         if len(self.vfuncs) == 2:
             # bytes and frames: the pipeline calls this instead of FlowTable.update
-            self.update = self._update_both
+            self.update = self._update_both  # type: ignore[method-assign]  # per instance
 
     def _update_both(self, fk: tuple, xs: tuple, rate, now: float) -> list:
         """FlowTable.update for two plain sums, with the same float operations, that also

@@ -91,13 +91,14 @@ def build_python(tables: list, on_error) -> object:
         return None
     gen = _Gen()
     body: list[str] = []
-    for idx, table in enumerate(tables):
+    for table in tables:
         spec = table.spec
         ind = "        "
         block: list[str] = []
         if spec.filter is not None:
             fkeys = {k.text: k for k in spec.filter_keys}
-            expr = filters.compile_expr(spec.filter, lambda text: gen.ref(fkeys[text]), gen.const)
+            expr = filters.compile_expr(spec.filter, lambda text, fkeys=fkeys: gen.ref(fkeys[text]),
+                                        gen.const)
             block.append(f"{ind}if {expr}:")
             ind += "    "
         names = []
@@ -156,7 +157,7 @@ def build_python(tables: list, on_error) -> object:
         body.append("    try:")
         body.append("        pass")
         body.extend(block)
-        body.append(f"    except Exception as exc:")
+        body.append("    except Exception as exc:")
         body.append(f"        {ERR}(exc)")
     nslots = len(gen.slot_src)
     head = ["def process(attrs, agent, ds, rate, now):", "    g = attrs.get"]
@@ -295,14 +296,14 @@ def _build_c(tables: list, on_error):
                 i = slot_index[expr.text] = extractor_slot(expr.extract, expr.text)
         return i
 
-    defs = []
+    defs: list[tuple] = []
     listing = []
     for table in tables:
         spec = table.spec
         tree = None
         if spec.filter is not None:
             fkeys = {k.text: k for k in spec.filter_keys}
-            tree = _filter_tree(spec.filter, lambda text: slot(fkeys[text]))
+            tree = _filter_tree(spec.filter, lambda text, fkeys=fkeys: slot(fkeys[text]))
         keys = tuple(slot(k) for k in spec.keys)
         # the instance dict: table.entries is rebound by FlowTable.clear()
         tdict = vars(table)

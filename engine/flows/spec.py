@@ -158,7 +158,7 @@ class FlowSpec:
         return names
 
     def as_json(self) -> dict:
-        out = {
+        out: dict = {
             "keys": ",".join(self.key_texts),
             "value": self.value.text,
             "filter": self.filter_text or None,

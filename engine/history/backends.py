@@ -212,7 +212,7 @@ class ChdbBackend:
         self.path = path = str(path)
         self._lock = threading.Lock()       # one statement at a time on the session
         try:
-            self._session = chs.Session(path)
+            self._session: chs.Session | None = chs.Session(path)
         except Exception as exc:
             raise BackendError(f"chDB at {path}: {exc}") from None
 
