@@ -125,7 +125,7 @@ class ThreadReceiver:
         self.loop = loop
         self.receiver = _net.Receiver(sock.fileno(), capacity)
         self.closed = False
-        self._again = None
+        self._again: asyncio.Handle | None = None
         self.after_batch = after_batch
         self.should_yield = should_yield
         try:

@@ -317,7 +317,7 @@ class Engine:
             stats = self.stats
             return {name: getattr(stats, name) for name in INGEST_COUNTERS}
         queue = self.receive_queue
-        q = queue.stats() if queue is not None else {}
+        q: dict = queue.stats() if queue is not None else {}
         agents = self.agents
         return {"queue_drops": q.get("dropped", 0), "queue_expired": q.get("expired", 0),
                 "agents_refused": agents.refused, "agents_expired": agents.expired}

@@ -60,8 +60,8 @@ class Forward:
             if not isinstance(agents, list):
                 raise ValueError("agents must be a list of IP addresses")
             parsed = [destination_ip(a, "agent") for a in agents]
-            self.agents = [str(a) for a in parsed]
-            self.agent_set = frozenset(a.packed for a in parsed)
+            self.agents: list[str] | None = [str(a) for a in parsed]
+            self.agent_set: frozenset | None = frozenset(a.packed for a in parsed)
         else:
             self.agents = None
             self.agent_set = None

@@ -208,7 +208,7 @@ class MetricStore:
         self._next_sweep = 0.0
         self._min_expires = _INF       # no data source expires before this (lower bound)
         self._next_query_sweep = 0.0
-        self._c_config = None
+        self._c_config: tuple | None = None
 
     @property
     def names_version(self) -> int:
