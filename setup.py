@@ -16,6 +16,9 @@ C extensions:
   engine/flows/pipeline.py).
 
 All are optional: without a compiler or Python headers the install still succeeds.
+engine/native.py loads them and reports which paths run natively. The headers _layouts.h and
+_fastpath_ops.h are generated from the Python declarations and committed
+(engine/native_headers.py; a test checks them), so a build needs no Python step.
 """
 import os
 
@@ -61,13 +64,15 @@ setup(
                                                       "engine/sflow/_ingest.c",
                                                       "engine/sflow/_counters.c"],
                            depends=["engine/sflow/_accel.h", "engine/sflow/_counters.h",
-                                    "engine/flows/_fastpath_api.h"],
+                                    "engine/sflow/_layouts.h", "engine/flows/_fastpath_api.h",
+                                    "engine/flows/_fastpath_ops.h"],
                            optional=True),
                  Extension("engine._net", ["engine/_net.c"], optional=True),
                  # no fused multiply-add: flow-cache updates must round exactly like the
                  # Python fallback (engine/flows/pipeline.py)
                  Extension("engine.flows._fastpath", ["engine/flows/_fastpath.c"], optional=True,
-                           depends=["engine/flows/_fastpath_api.h"],
+                           depends=["engine/flows/_fastpath_api.h",
+                                    "engine/flows/_fastpath_ops.h"],
                            extra_compile_args=["-ffp-contract=off"])],
     cmdclass={"build_ext": OptionalBuildExt, "build_py": BuildPyWithExampleConf},
 )

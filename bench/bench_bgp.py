@@ -25,10 +25,11 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))   # bgp_peer
 
 from engine import props  # noqa: E402
-from engine.bgp.testpeer import RawPeer, attrs_bytes, pack_updates  # noqa: E402
 from engine.core import Engine  # noqa: E402
+from bgp_peer import RawPeer, attrs_bytes, pack_updates  # noqa: E402
 
 
 def rss_mb() -> float:

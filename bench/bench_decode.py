@@ -20,8 +20,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from engine.sflow import decode_datagram  # noqa: E402
-from engine.sflow.pcap import read_pcap  # noqa: E402
+from engine.sflow import decode_datagram
+from engine.sflow.pcap import read_pcap
 
 DATA = Path(os.environ.get("FLOWRT_SHARED", Path(__file__).resolve().parents[2] / "shared")) / "testdata/sflow"
 

@@ -18,10 +18,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import engine.flows.keyfuncs  # noqa: E402,F401  built-in key functions (or:, if:, ...)
-from engine.dns.service import DnsService  # noqa: E402
-from engine.flows.keys import compile_key  # noqa: E402
-from engine.geo import GeoService  # noqa: E402
+import engine.flows.keyfuncs  # noqa: F401  built-in key functions (or:, if:, ...)
+from engine.dns.service import DnsService
+from engine.flows.keys import compile_key
+from engine.geo import GeoService
 
 
 class BenchEngine:

@@ -135,7 +135,7 @@ function hostLoop(n, call) { var t0 = Date.now(); for (var i = 0; i < n; i++) ca
     script.submit_eval(f"setTarget({n})")
     time.sleep(0.2)
     with script._cond:
-        for i in range(n):
+        for _ in range(n):
             script._flows.append(record)
         t0 = time.perf_counter()
         script._cond.notify()

@@ -22,9 +22,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from engine.metrics import MetricStore  # noqa: E402
-from engine.sflow import decode_datagram  # noqa: E402
-from engine.sflow.gen import Scenario, TrafficGenerator  # noqa: E402
+from engine.metrics import MetricStore
+from engine.sflow import decode_datagram
+from engine.sflow.gen import Scenario, TrafficGenerator
 
 QUERIES = [
     ("metric avg:load_one", lambda s, now: s.query_metric("ALL", "avg:load_one", now=now)),

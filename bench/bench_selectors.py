@@ -19,8 +19,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from engine.core import Engine  # noqa: E402
-from engine.props import DEFAULTS, Properties  # noqa: E402
+from engine.core import Engine
+from engine.props import DEFAULTS, Properties
 
 
 def agent(i: int) -> str:

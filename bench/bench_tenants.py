@@ -21,10 +21,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from engine import props  # noqa: E402
-from engine.core import Engine  # noqa: E402
-from engine.sflow import decode_datagram  # noqa: E402
-from engine.sflow.pcap import read_pcap  # noqa: E402
+from engine import props
+from engine.core import Engine
+from engine.sflow import decode_datagram
+from engine.sflow.pcap import read_pcap
 
 DATA = Path(os.environ.get("FLOWRT_SHARED", Path(__file__).resolve().parents[2] / "shared")) / "testdata/sflow"
 

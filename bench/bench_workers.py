@@ -35,14 +35,19 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
-from bench_ingest import (OVERFLOWD, analyzer, cpu_seconds, socket_drops,  # noqa: E402
-                          start_engine)
+from bench_ingest import (  # noqa: E402
+    OVERFLOWD,
+    analyzer,
+    cpu_seconds,
+    socket_drops,
+    start_engine,
+)
 from engine.sflow.gen import TrafficGenerator, open_sender, send_paced  # noqa: E402
 from engine.sflow.pcap import read_pcap  # noqa: E402
 
 DEFINITIONS = {
-    "f1": ("ipsource,ipdestination,ipprotocol,or:tcpsourceport:udpsourceport,"
-           "or:tcpdestinationport:udpdestinationport", "frames"),
+    "f1": (("ipsource,ipdestination,ipprotocol,or:tcpsourceport:udpsourceport,"
+            "or:tcpdestinationport:udpdestinationport"), "frames"),
     "f2": ("ipsource,ipdestination", "bytes"),
     "f3": ("macsource,macdestination,vlan", "frames"),
     "f4": ("or:tcpdestinationport:udpdestinationport,ipprotocol", "bytes"),

@@ -13,12 +13,9 @@ import socket
 import sys
 import time
 
-from . import accel_disabled, log
+from . import accel_disabled, log, native
 
-try:
-    from . import _net
-except ImportError:   # no compiler at install time, or not Linux
-    _net = None
+_net = native.path("receiver")   # None: not built, not Linux, FLOWRT_NO_ACCEL (engine/native.py)
 
 DEFAULT_QUEUE_BYTES = 64 * 1024 * 1024
 # Datagrams that waited longer than this in the receive queue are dropped when dequeued and
@@ -128,7 +125,7 @@ class ThreadReceiver:
         self.loop = loop
         self.receiver = _net.Receiver(sock.fileno(), capacity)
         self.closed = False
-        self._again = None
+        self._again: asyncio.Handle | None = None
         self.after_batch = after_batch
         self.should_yield = should_yield
         try:

@@ -32,7 +32,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-from . import __version__, log
+from . import __version__, log, native
 from .agents import AgentTable
 from .ingest import IngestPath
 from .props import Properties
@@ -195,6 +195,7 @@ class Engine:
 
     # -- lifecycle ---------------------------------------------------------------------------
     async def start(self) -> None:
+        native.log_status()     # once per process: which paths run in C, which in Python and why
         for sub in self.subsystems.values():
             start = getattr(sub, "start", None)
             if start is not None:
@@ -274,6 +275,7 @@ class Engine:
             "httpConnectionsCurrent": http.current if http is not None else 0,
             "httpConnectionsTotal": http.total if http is not None else 0,
             **self._subsystem_stats(),
+            "native": native.status(),      # which paths run in C (engine/native.py)
         }
 
     def _subsystem_stats(self) -> dict:
@@ -315,7 +317,7 @@ class Engine:
             stats = self.stats
             return {name: getattr(stats, name) for name in INGEST_COUNTERS}
         queue = self.receive_queue
-        q = queue.stats() if queue is not None else {}
+        q: dict = queue.stats() if queue is not None else {}
         agents = self.agents
         return {"queue_drops": q.get("dropped", 0), "queue_expired": q.get("expired", 0),
                 "agents_refused": agents.refused, "agents_expired": agents.expired}

@@ -9,18 +9,14 @@ definition, no datagram handler is registered, so collection pays nothing.
 """
 from __future__ import annotations
 
-import ipaddress
 import socket
+
+from jsapi.registry import js_global
 
 from . import log
 from .fanout import fronted, gather, replicate
 from .flows.spec import check_name
-from .udp_sockets import FamilySockets
-
-try:
-    from jsapi.registry import register_global
-except ImportError:  # JS runtime not installed: forwarding works without its globals
-    register_global = None
+from .udp_sockets import FamilySockets, destination_ip
 
 DEFAULT_PORT = 6343
 
@@ -40,15 +36,6 @@ def agent_address(data: bytes) -> bytes | None:
     return bytes(data[8:8 + n])
 
 
-def _ip(value, what: str):
-    if not isinstance(value, str):
-        raise ValueError(f"{what} must be an IP address string")
-    try:
-        return ipaddress.ip_address(value.strip())
-    except ValueError:
-        raise ValueError(f"{what} {value!r} is not an IP address") from None
-
-
 class Forward:
     """One forwarding definition and its counters."""
     __slots__ = ("name", "address", "port", "agents", "family", "dest", "agent_set",
@@ -60,7 +47,7 @@ class Forward:
         unknown = set(spec) - {"address", "port", "agents"}
         if unknown:
             raise ValueError(f"unknown forwarding field(s): {', '.join(sorted(unknown))}")
-        ip = _ip(spec.get("address"), "address")
+        ip = destination_ip(spec.get("address"), "address")
         port = spec.get("port")
         if port is None:
             port = DEFAULT_PORT
@@ -72,9 +59,9 @@ class Forward:
         if agents is not None:
             if not isinstance(agents, list):
                 raise ValueError("agents must be a list of IP addresses")
-            parsed = [_ip(a, "agent") for a in agents]
-            self.agents = [str(a) for a in parsed]
-            self.agent_set = frozenset(a.packed for a in parsed)
+            parsed = [destination_ip(a, "agent") for a in agents]
+            self.agents: list[str] | None = [str(a) for a in parsed]
+            self.agent_set: frozenset | None = frozenset(a.packed for a in parsed)
         else:
             self.agents = None
             self.agent_set = None
@@ -191,6 +178,7 @@ def attach(engine) -> Forwarding:
 
 
 # -- JavaScript globals (spec 3.7) ---------------------------------------------------------------
+@js_global("setForward", requires=("forwarding",), loop=True)
 def _set_forward(script, name, address, port=None, agents=None):
     spec = {"address": address}
     if port is not None:
@@ -201,10 +189,7 @@ def _set_forward(script, name, address, port=None, agents=None):
     return True
 
 
+@js_global("clearForward", requires=("forwarding",), loop=True)
 def _clear_forward(script, name):
     return script.engine.subsystems["forwarding"].clear_forward(str(name))
 
-
-if register_global is not None:
-    register_global("setForward", _set_forward, requires=("forwarding",), loop=True)
-    register_global("clearForward", _clear_forward, requires=("forwarding",), loop=True)

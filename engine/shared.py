@@ -55,7 +55,7 @@ class SharedTable:
         self.version += 1
         dirty = self._dirty
         if dirty is not None:
-            if not dirty:
+            if not dirty and self._notify is not None:
                 self._notify(self)
             dirty.add(key)
 

@@ -28,14 +28,16 @@ from .fanout import fronted, gather, replicate
 from .flows.spec import check_name
 from .sflow import DecodeError
 from .sflow import attributes as _attributes
-from .udp_sockets import FamilySockets
+from .sflow.sample_layouts import SAMPLE_LAYOUTS
+from .udp_sockets import FamilySockets, destination_ip
 
 DEFAULT_PORT = 6343
 FILTER_KINDS = ("cidr", "mac", "ifindex", "ifname")
 
 # sample tag -> (sample format, bytes of its fixed fields between the 8-byte sample header and
-# its records); only these (sFlow v5 flow, counter and discard samples) can be forwarded
-_SPANS = {"0:1": (1, 32), "0:2": (2, 12), "0:3": (3, 44), "0:4": (4, 16), "0:5": (5, 32)}
+# its records), from the decoder's declarations; only these (sFlow v5 flow, counter and
+# discard samples) can be forwarded
+_SPANS = {tag: (x.format, x.size) for tag, x in SAMPLE_LAYOUTS.items()}
 _TAG_LEN = struct.Struct(">2I")
 _U32 = struct.Struct(">I")
 _V5 = b"\0\0\0\5"
@@ -44,15 +46,6 @@ _V4_KEYS = ("ipsource", "ipdestination")
 _V6_KEYS = ("ip6source", "ip6destination")
 _MAC_KEYS = ("macsource", "macdestination")
 _CACHE_MAX = 65536
-
-
-def _ip(value, what: str):
-    if not isinstance(value, str):
-        raise ValueError(f"{what} must be an IP address string, not {value!r}")
-    try:
-        return ipaddress.ip_address(value.strip())
-    except ValueError:
-        raise ValueError(f"{what} {value!r} is not an IP address") from None
 
 
 def _port(value) -> int:
@@ -151,7 +144,7 @@ class Tenant:
         unknown = set(spec) - {"collectorAddress", "collectorPort", "filters"}
         if unknown:
             raise ValueError(f"unknown tenant field(s): {', '.join(sorted(unknown))}")
-        ip = _ip(spec.get("collectorAddress"), "collectorAddress")
+        ip = destination_ip(spec.get("collectorAddress"), "collectorAddress")
         self.port = _port(spec.get("collectorPort"))
         self.address = str(ip)
         self.family = socket.AF_INET if ip.version == 4 else socket.AF_INET6

@@ -1,10 +1,23 @@
 """Sending sockets shared by the senders (forwarding, tenants, IPFIX export): one non-blocking
 UDP socket per address family, opened on first use, so that a full socket buffer is a send
-error the caller counts instead of a stall on the sample path."""
+error the caller counts instead of a stall on the sample path. ``destination_ip`` checks the
+address a definition sends to."""
 from __future__ import annotations
 
+import ipaddress
 import socket
 from typing import Callable, Iterable
+
+
+def destination_ip(value, what: str):
+    """``value`` (a definition's address field, named ``what`` in the error) as an
+    ipaddress object; ValueError (400 in REST) when it is not an IP address string."""
+    if not isinstance(value, str):
+        raise ValueError(f"{what} must be an IP address string, not {value!r}")
+    try:
+        return ipaddress.ip_address(value.strip())
+    except ValueError:
+        raise ValueError(f"{what} {value!r} is not an IP address") from None
 
 
 class FamilySockets:

@@ -1,7 +1,7 @@
 """flowrt's JavaScript runtime: sFlow-RT scripts and apps in V8 (mini-racer), one isolate and
 one thread per script, with synchronous host calls (see bridge.py and docs/scripting.md).
 
-Other subsystems add globals with ``register_global`` (see jsapi.registry)."""
-from .registry import JSThrow, RawJSON, register_global
+Other subsystems add globals with the ``js_global`` decorator (see jsapi.registry)."""
+from .registry import JSThrow, RawJSON, js_global, register_global
 
-__all__ = ["JSThrow", "RawJSON", "register_global"]
+__all__ = ["JSThrow", "RawJSON", "js_global", "register_global"]

@@ -36,7 +36,9 @@ def _split_quoted(pattern: str):
 
 def format_number(number, pattern: str) -> str:
     positive = pattern.split(";")[0] if "'" not in pattern else pattern
-    prefix, body, suffix, state = [], [], [], 0
+    prefix: list[str] = []
+    suffix: list[str] = []
+    body, state = [], 0
     percent = permille = False
     for literal, text in _split_quoted(positive):
         if not literal and text in "#0,." and state < 2:
@@ -72,7 +74,7 @@ def format_number(number, pattern: str) -> str:
     if len(ip) < min_int:
         ip = "0" * (min_int - len(ip)) + ip
     if grouping > 0 and ip:
-        groups = []
+        groups: list[str] = []
         while len(ip) > grouping:
             groups.insert(0, ip[-grouping:])
             ip = ip[:-grouping]

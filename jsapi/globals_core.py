@@ -10,10 +10,11 @@ from pathlib import Path
 
 from engine import log
 from engine.agents import agents_json
+from engine.errors import UnknownName
 from engine.metrics.store import flatten_agents
 
 from . import baseline, formats, rewrite, store
-from .registry import NULL, RawJSON, register_global as reg
+from .registry import NULL, RawJSON, js_global
 
 
 def _num(value, name: str, default=None):
@@ -32,10 +33,17 @@ def _num(value, name: str, default=None):
 
 
 # -- server ---------------------------------------------------------------------------------
-reg("version", lambda s: s.engine.version)
-reg("analyzer", lambda s: s.engine.analyzer_json(), loop=True)
+@js_global("version")
+def _version(script):
+    return script.engine.version
 
 
+@js_global("analyzer", loop=True)
+def _analyzer(script):
+    return script.engine.analyzer_json()
+
+
+@js_global("agents", loop=True)
 def _agents(script, selected=None):
     # the same selectors as metric(): addresses, host names, ALL, TOPOLOGY/EDGE/CORE
     if isinstance(selected, (list, tuple)):
@@ -43,24 +51,40 @@ def _agents(script, selected=None):
     return agents_json(script.engine, selected or None)
 
 
-reg("agents", _agents, loop=True)
-
-
+@js_global("getSystemProperty")
 def _get_property(script, name):
     value = script.engine.props.get_str(str(name))
     return NULL if value is None else value
 
 
-reg("getSystemProperty", _get_property)
-reg("getSystemPropertyNames", lambda s: list(s.engine.props.names()))
+@js_global("getSystemPropertyNames")
+def _get_property_names(script):
+    return list(script.engine.props.names())
+
 
 # -- logging: the prelude converts the message to a string ----------------------------------
-reg("_logInfo", lambda s, msg="": log.info(str(msg)))
-reg("_logWarning", lambda s, msg="": log.warning(str(msg)))
-reg("_logSevere", lambda s, msg="": log.severe(str(msg)))
-reg("_logFine", lambda s, msg="": log.fine(str(msg)))
+@js_global("_logInfo")
+def _log_info(script, msg=""):
+    log.info(str(msg))
+
+
+@js_global("_logWarning")
+def _log_warning(script, msg=""):
+    log.warning(str(msg))
+
+
+@js_global("_logSevere")
+def _log_severe(script, msg=""):
+    log.severe(str(msg))
+
+
+@js_global("_logFine")
+def _log_fine(script, msg=""):
+    log.fine(str(msg))
+
 
 # -- handlers -------------------------------------------------------------------------------
+@js_global("_memoryExceeded")
 def _memory_exceeded(script, wanted=0):
     """buffers.js: the script asked for ArrayBuffer memory over script.memory; end the
     running call (terminated, so the script cannot catch it) and let the script die."""
@@ -74,22 +98,21 @@ def _memory_exceeded(script, wanted=0):
         iso.interrupt()
 
 
+@js_global("_memoryPressure")
 def _memory_pressure(script):
     """buffers.js: ArrayBuffer data passed half of script.memory; collect after this call so
     that dropped buffers are credited (V8 alone waits for tens of MB more)."""
     script.collect_wanted = True
 
 
-reg("_memoryExceeded", _memory_exceeded)
-reg("_memoryPressure", _memory_pressure)
-reg("_setInterval", lambda s, seconds=1: s.set_interval(float(_num(seconds, "seconds", 1))))
+@js_global("_setInterval")
+def _set_interval(script, seconds=1):
+    script.set_interval(float(_num(seconds, "seconds", 1)))
 
 
+@js_global("_setHttpHandler")
 def _set_http(script, enabled):
     script.http_handler = bool(enabled)
-
-
-reg("_setHttpHandler", _set_http)
 
 
 def _names(names):
@@ -100,24 +123,27 @@ def _names(names):
     return [str(n) for n in names]
 
 
-def _subscriber(kind: str, method: str, deliver: str):
-    def set_handler(script, enabled, names=None):
-        old = script.subscriptions.pop(kind, None)
-        if old is not None:
-            old()
-        if enabled:
-            sub = getattr(script.engine.subsystems["flows"], method)
-            script.subscriptions[kind] = sub(getattr(script, deliver), _names(names))
-    return set_handler
+def _subscribe(script, kind: str, method: str, deliver: str, enabled, names) -> None:
+    old = script.subscriptions.pop(kind, None)
+    if old is not None:
+        old()
+    if enabled:
+        sub = getattr(script.engine.subsystems["flows"], method)
+        script.subscriptions[kind] = sub(getattr(script, deliver), _names(names))
 
 
-reg("_setFlowHandler", _subscriber("flows", "subscribe_flows", "deliver_flow"),
-    requires=("flows",), loop=True)
-reg("_setEventHandler", _subscriber("events", "subscribe_events", "deliver_event"),
-    requires=("flows",), loop=True)
+@js_global("_setFlowHandler", requires=("flows",), loop=True)
+def _set_flow_handler(script, enabled, names=None):
+    _subscribe(script, "flows", "subscribe_flows", "deliver_flow", enabled, names)
+
+
+@js_global("_setEventHandler", requires=("flows",), loop=True)
+def _set_event_handler(script, enabled, names=None):
+    _subscribe(script, "events", "subscribe_events", "deliver_event", enabled, names)
 
 
 # -- include --------------------------------------------------------------------------------
+@js_global("_include")
 def _include(script, path):
     rt = script.runtime
     p = Path(str(path))
@@ -136,10 +162,8 @@ def _include(script, path):
     raise FileNotFoundError(f"include: cannot read {path} (only files under {rt.relative(root)})")
 
 
-reg("_include", _include)
-
-
 # -- shared (in memory, between scripts) and persistent stores ------------------------------
+@js_global("sharedSet")
 def _shared_set(script, key, value=None):
     rt = script.runtime
     with rt.shared_lock:
@@ -149,15 +173,20 @@ def _shared_set(script, key, value=None):
             rt.shared[str(key)] = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
+@js_global("sharedGet")
 def _shared_get(script, key):
     text = script.runtime.shared.get(str(key))
     return NULL if text is None else RawJSON(text)
 
 
-reg("sharedSet", _shared_set)
-reg("sharedGet", _shared_get)
-reg("sharedDelete", lambda s, key: _shared_set(s, key, None))
-reg("sharedKeys", lambda s: sorted(s.runtime.shared))
+@js_global("sharedDelete")
+def _shared_delete(script, key):
+    _shared_set(script, key, None)
+
+
+@js_global("sharedKeys")
+def _shared_keys(script):
+    return sorted(script.runtime.shared)
 
 
 def _store(script) -> store.Store:
@@ -167,6 +196,7 @@ def _store(script) -> store.Store:
     return st
 
 
+@js_global("storeSet")
 def _store_set(script, key, value=None):
     if value is None:
         _store(script).delete(str(key))
@@ -174,25 +204,40 @@ def _store_set(script, key, value=None):
         _store(script).set(str(key), value)
 
 
+@js_global("storeGet")
 def _store_get(script, key):
     text = _store(script).get_text(str(key))
     return NULL if text is None else RawJSON(text)
 
 
-reg("storeSet", _store_set)
-reg("storeGet", _store_get)
-reg("storeDelete", lambda s, key: _store(s).delete(str(key)))
-reg("storeKeys", lambda s: _store(s).keys())
+@js_global("storeDelete")
+def _store_delete(script, key):
+    return _store(script).delete(str(key))
+
+
+@js_global("storeKeys")
+def _store_keys(script):
+    return _store(script).keys()
+
 
 # -- formatting -----------------------------------------------------------------------------
-reg("formatNumber", lambda s, number, pattern="#,##0.###", language=None, country=None:
-    formats.format_number(_num(number, "number", 0), str(pattern)))
-reg("formatDate", lambda s, date, pattern="yyyy-MM-dd'T'HH:mm:ssZ", language=None, country=None:
-    formats.format_date(date, str(pattern)))
-reg("md5", lambda s, text: hashlib.md5(str(text).encode("utf-8")).hexdigest())
+@js_global("formatNumber")
+def _format_number(script, number, pattern="#,##0.###", language=None, country=None):
+    return formats.format_number(_num(number, "number", 0), str(pattern))
+
+
+@js_global("formatDate")
+def _format_date(script, date, pattern="yyyy-MM-dd'T'HH:mm:ssZ", language=None, country=None):
+    return formats.format_date(date, str(pattern))
+
+
+@js_global("md5")
+def _md5(script, text):
+    return hashlib.md5(str(text).encode("utf-8")).hexdigest()
 
 
 # -- syslog and graphite --------------------------------------------------------------------
+@js_global("syslog")
 def _syslog(script, host, port=None, facility=None, severity=None, message=""):
     port = int(_num(port, "port", 514) or 514)
     facility = int(_num(facility, "facility", 16))
@@ -208,9 +253,7 @@ def _syslog(script, host, port=None, facility=None, severity=None, message=""):
         sock.sendto(line.encode("utf-8"), addr)
 
 
-reg("syslog", _syslog)
-
-
+@js_global("graphite")
 def _graphite(script, host, port=None, metrics=None):
     port = int(_num(port, "port", 2003) or 2003)
     now = int(time.time())
@@ -219,10 +262,8 @@ def _graphite(script, host, port=None, metrics=None):
         sock.sendall(lines.encode("utf-8"))
 
 
-reg("graphite", _graphite)
-
-
 # -- DNS ------------------------------------------------------------------------------------
+@js_global("dnsGetAllByName")
 def _dns_get_all_by_name(script, name):
     resolver = getattr(script.engine.subsystems.get("dns"), "get_all_by_name", None)
     if resolver is not None:
@@ -239,9 +280,6 @@ def _dns_get_all_by_name(script, name):
     return out
 
 
-reg("dnsGetAllByName", _dns_get_all_by_name)
-
-
 # -- baselines (per script) -----------------------------------------------------------------
 def _baselines(script) -> dict:
     b = getattr(script, "_baselines", None)
@@ -250,6 +288,7 @@ def _baselines(script) -> dict:
     return b
 
 
+@js_global("baselineCreate")
 def _baseline_create(script, name, window=None, sensitivity=None, repeat=None):
     _baselines(script)[str(name)] = baseline.Baseline(
         int(_num(window, "window", baseline.WINDOW)),
@@ -261,12 +300,25 @@ def _baseline_create(script, name, window=None, sensitivity=None, repeat=None):
 def _baseline(script, name) -> baseline.Baseline:
     b = _baselines(script).get(str(name))
     if b is None:
-        raise KeyError(f"no baseline {name}")
+        raise UnknownName(f"no baseline {name}")
     return b
 
 
-reg("baselineCreate", _baseline_create)
-reg("baselineCheck", lambda s, name, value: _baseline(s, name).check(float(_num(value, "value", 0))))
-reg("baselineStatistics", lambda s, name: _baseline(s, name).statistics())
-reg("baselineReset", lambda s, name: _baseline(s, name).reset())
-reg("baselineDelete", lambda s, name: _baselines(s).pop(str(name), None) and None)
+@js_global("baselineCheck")
+def _baseline_check(script, name, value):
+    return _baseline(script, name).check(float(_num(value, "value", 0)))
+
+
+@js_global("baselineStatistics")
+def _baseline_statistics(script, name):
+    return _baseline(script, name).statistics()
+
+
+@js_global("baselineReset")
+def _baseline_reset(script, name):
+    return _baseline(script, name).reset()
+
+
+@js_global("baselineDelete")
+def _baseline_delete(script, name):
+    _baselines(script).pop(str(name), None)

@@ -5,19 +5,12 @@ coerce what the engine functions do not already accept (REST bodies and query st
 the same engine-side checks: numbers as strings, key lists as arrays, scalar filter values)."""
 from __future__ import annotations
 
-from .registry import NULL, register_global
+from functools import partial
 
+from .registry import NULL, js_global
 
-def metrics_global(name, **kw):
-    def wrap(fn):
-        return register_global(name, fn, requires=("metrics",), loop=True, **kw)
-    return wrap
-
-
-def flows_global(name, **kw):
-    def wrap(fn):
-        return register_global(name, fn, requires=("flows",), loop=True, **kw)
-    return wrap
+metrics_global = partial(js_global, requires=("metrics",), loop=True)
+flows_global = partial(js_global, requires=("flows",), loop=True)
 
 
 def _m(script):
@@ -93,13 +86,10 @@ def _flow_keys(script):
     return _f(script).flow_keys()
 
 
-@flows_global("activeFlows")
+@flows_global("activeFlows", unknown=[])     # sFlow-RT: [] for a flow not defined
 def _active_flows(script, agents, name, max_flows=None, min_value=None, agg_mode=None):
-    try:
-        return _f(script).active_flows(agents, str(name), max_flows, min_value,
-                                       None if agg_mode is None else str(agg_mode))
-    except KeyError:
-        return []
+    return _f(script).active_flows(agents, str(name), max_flows, min_value,
+                                   None if agg_mode is None else str(agg_mode))
 
 
 @flows_global("flowValue")

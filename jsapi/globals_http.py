@@ -19,7 +19,7 @@ import urllib.request
 import weakref
 from pathlib import Path
 
-from .registry import register_global
+from .registry import js_global
 
 
 MAX_BODY = 64 << 20   # bytes of response body a script may receive
@@ -86,7 +86,7 @@ class _HTTPSHandler(urllib.request.HTTPSHandler):
         self._conn = sockets.https_class
 
     def https_open(self, req):
-        return self.do_open(self._conn, req, context=self._context)
+        return self.do_open(self._conn, req, context=self._context)  # type: ignore[attr-defined]  # HTTPSHandler's own
 
 
 LOOPBACK_NAMES = {"127.0.0.1", "::1", "localhost", "0.0.0.0", "::"}
@@ -226,6 +226,7 @@ def _text(data: bytes, headers) -> str:
     return data.decode(charset or "utf-8", "replace")
 
 
+@js_global("http")
 def _http(script, url, method="get", *rest):
     """http(url), http(url,'get'[,user,password[,accept]]),
     http(url,'put'|'post'|'delete', contentType, content[,user,password[,accept]])."""
@@ -253,12 +254,14 @@ def _spec(req):
                 user=req.get("user"), password=req.get("password"), certs=req.get("certs"))
 
 
+@js_global("http2")
 def _http2(script, req):
     spec = _spec(req)
     status, text, headers = request(script, **spec)
     return {"status": status, "body": text, "headers": headers}
 
 
+@js_global("_httpAsync")
 def _http_async(script, req, success_id=0, error_id=0):
     spec = _spec(req)
     from .script import JSCallback
@@ -277,8 +280,3 @@ def _http_async(script, req, success_id=0, error_id=0):
         if target is not None:
             target(res, release=True)
     script.runtime.executor.submit(run)
-
-
-register_global("http", _http)
-register_global("http2", _http2)
-register_global("_httpAsync", _http_async)

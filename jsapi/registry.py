@@ -1,13 +1,18 @@
-"""The table of JavaScript globals backed by Python functions. Other subsystems add their own.
+"""The table of JavaScript globals backed by Python functions. Other subsystems add their own,
+all the same way: the ``js_global`` decorator.
 
-    from jsapi import register_global
+    from jsapi.registry import js_global
 
-    def bgp_add_neighbor(script, peer, local_as, router_id=None, options=None,
-                         on_open=None, on_close=None):
+    @js_global("bgpAddNeighbor", requires=("bgp",), loop=True, callbacks=True)
+    def _add_neighbor(script, peer, local_as, router_id=None, options=None,
+                      on_open=None, on_close=None):
         ...                               # on_open is a JSCallback (see below) or None
         return True
 
-    register_global("bgpAddNeighbor", bgp_add_neighbor, requires=("bgp",), loop=True)
+A module whose globals share options binds them once:
+``bgp_global = functools.partial(js_global, requires=("bgp",), loop=True)``.
+``register_global(name, fn, ...)`` is what the decorator calls (tests use it, with
+``unregister_global``, for globals that exist during one test).
 
 * ``fn(script, *args)``: ``script`` is the calling ``jsapi.script.Script`` (``script.engine``,
   ``script.id``, ``script.log_error`` ...); ``args`` are the JS arguments converted through JSON
@@ -16,6 +21,10 @@
   ``RawJSON(text)`` to hand back text that already is JSON.
 * Raising an exception throws a JS ``Error`` with ``str(exc)`` as message (``JSThrow(value)``
   throws ``value`` itself, e.g. a string; ``exc.js_name = "TypeError"`` picks the class).
+* ``unknown``: what the global answers when the engine raises ``engine.errors.UnknownName``
+  (e.g. ``[]`` for activeFlows of an unknown flow, ``NULL`` for null), as sFlow-RT answers;
+  without it UnknownName throws like any error. Only UnknownName: a KeyError from a bug
+  still throws.
 * ``requires``: subsystem names (keys of ``engine.subsystems``) that must be present, else the
   global does not exist in scripts (calling it is a ReferenceError, as in sFlow-RT).
 * ``loop=True``: run on the engine's event-loop thread (the script thread waits for it). Use it
@@ -35,6 +44,9 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 
+RAISE = object()     # ``unknown`` default: UnknownName throws
+
+
 @dataclass(frozen=True)
 class GlobalSpec:
     name: str
@@ -43,6 +55,7 @@ class GlobalSpec:
     loop: bool = False
     callbacks: bool = False
     available: Callable[[Any], bool] | None = None
+    unknown: Any = RAISE
 
 
 GLOBALS: dict[str, GlobalSpec] = {}
@@ -50,14 +63,16 @@ GLOBALS: dict[str, GlobalSpec] = {}
 
 def register_global(name: str, fn: Callable[..., Any], *, requires: tuple[str, ...] | list = (),
                     loop: bool = False, callbacks: bool = False,
-                    available: Callable[[Any], bool] | None = None) -> Callable[..., Any]:
+                    available: Callable[[Any], bool] | None = None,
+                    unknown: Any = RAISE) -> Callable[..., Any]:
     """Expose ``fn`` to scripts as the global ``name`` (see module docstring)."""
-    GLOBALS[name] = GlobalSpec(name, fn, tuple(requires), loop, callbacks, available)
+    GLOBALS[name] = GlobalSpec(name, fn, tuple(requires), loop, callbacks, available, unknown)
     return fn
 
 
-def js_global(name: str, **kw):
-    """Decorator form of register_global()."""
+def js_global(name: str, **kw) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Decorator: ``@js_global("name", requires=..., loop=..., ...)`` registers the function
+    it decorates (the keywords of register_global) and returns it unchanged."""
     def wrap(fn):
         return register_global(name, fn, **kw)
     return wrap

@@ -81,7 +81,7 @@ def tokenize(src: str) -> list[Token]:
         elif src.startswith("/*", i):
             j = src.find("*/", i + 2)
             end = n if j < 0 else j + 2
-            for k in range(src.count("\n", i, end)):
+            for _ in range(src.count("\n", i, end)):
                 out.append(Token("nl", i, i, "\n"))
             i = end
         elif c in "'\"":

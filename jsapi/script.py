@@ -19,11 +19,12 @@ from pathlib import Path
 from typing import Any
 
 from engine import limits, log
+from engine.errors import UnknownName
 from engine.jsonvalues import finite
 
 from . import rewrite
 from .bridge import Isolate, JSError
-from .registry import JSThrow, RawJSON
+from .registry import RAISE, JSThrow, RawJSON
 
 PRELUDE = files(__package__).joinpath("prelude.js").read_text(encoding="utf-8")  # package data
 BUFFERS = files(__package__).joinpath("buffers.js").read_text(encoding="utf-8")
@@ -204,7 +205,7 @@ class Script:
             self._http.clear()
             self._flows.clear()
             self._events.clear()
-        for req, fut, _ in pending:
+        for _req, fut, _ in pending:
             fut.set({"status": 503, "type": "text", "body": "script not running"})
 
     def _shutdown(self) -> None:
@@ -212,7 +213,7 @@ class Script:
         with self._cond:
             pending = list(self._http)
             self._http.clear()
-        for req, fut, _ in pending:
+        for _req, fut, _ in pending:
             fut.set({"status": 503, "type": "text", "body": "script not running"})
         if self.alive and self._stop:
             self.alive = False
@@ -384,15 +385,22 @@ class Script:
             spec = self.specs[fid]
             if spec.callbacks:
                 args = [self._callbacks_in(a) for a in args]
-            if spec.loop:
-                result = self.runtime.on_loop(spec.fn, self, *args)
-            else:
-                result = spec.fn(self, *args)
+            try:
+                if spec.loop:
+                    result = self.runtime.on_loop(spec.fn, self, *args)
+                else:
+                    result = spec.fn(self, *args)
+            except UnknownName:
+                # the one JS mapping of the engine's "no such name": the global's declared
+                # answer (sFlow-RT's [] or null), else an Error as for any other exception
+                if spec.unknown is RAISE:
+                    raise
+                result = spec.unknown
         except JSThrow as exc:
             return False, _dumps({"throw": exc.value})
         except Exception as exc:
             name = getattr(exc, "js_name", None) or ("TypeError" if isinstance(exc, TypeError) else "Error")
-            message = str(exc) if not isinstance(exc, KeyError) else str(exc.args[0] if exc.args else exc)
+            message = str(exc)
             # bounded as REST bounds its reasons: messages may quote megabytes of input
             return False, _dumps({"name": name, "message": limits.reason(message)})
         if result is None:
@@ -460,7 +468,7 @@ class Script:
             return self.cpu_ms_closed
 
     def status_json(self) -> dict:
-        out = {"alive": self.alive, "gracefulExit": self.graceful_exit, "cpuMs": self.cpu_ms()}
+        out: dict = {"alive": self.alive, "gracefulExit": self.graceful_exit, "cpuMs": self.cpu_ms()}
         if self.error:
             out["error"] = self.error
         for k in ("flowsReceived", "flowsLost", "eventsReceived", "eventsLost",

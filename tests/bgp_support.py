@@ -8,6 +8,8 @@ import subprocess
 import time
 from pathlib import Path
 
+import waiting
+
 BIRD = shutil.which("bird") or ("/usr/sbin/bird" if Path("/usr/sbin/bird").exists() else None)
 BIRDC = shutil.which("birdc") or ("/usr/sbin/birdc" if Path("/usr/sbin/birdc").exists() else None)
 
@@ -66,14 +68,8 @@ class Bird:
 
 
 def wait_until(predicate, timeout: float = 20.0, interval: float = 0.1):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout}s")
-        time.sleep(interval)
+    """waiting.wait_until with the patience BGP sessions need."""
+    return waiting.wait_until(predicate, timeout, interval)
 
 
 def bird_config(flowrt_port: int, static4: list[str], static6: list[str], *, local_as: int = 65254,

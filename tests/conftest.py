@@ -27,6 +27,7 @@ from pathlib import Path
 
 import pytest
 from paths import TESTDATA
+from waiting import wait_until
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -172,15 +173,9 @@ class RunningEngine:
         return asyncio.run_coroutine_threadsafe(run(), self.loop).result(30)
 
     def wait_for(self, predicate, timeout: float = 10.0, interval: float = 0.02):
-        """Poll predicate() until it returns something truthy; returns that value."""
-        deadline = time.monotonic() + timeout
-        while True:
-            value = predicate()
-            if value:
-                return value
-            if time.monotonic() > deadline:
-                raise AssertionError(f"condition not met within {timeout}s")
-            time.sleep(interval)
+        """Poll predicate() until it returns something truthy; returns that value
+        (waiting.wait_until)."""
+        return wait_until(predicate, timeout, interval)
 
     def wait_datagrams(self, n: int, timeout: float = 10.0) -> int:
         """Wait until the engine has received at least n datagrams in total."""

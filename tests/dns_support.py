@@ -107,7 +107,7 @@ class Nsd:
             except Exception:
                 if time.monotonic() > deadline:
                     self.stop()
-                    raise RuntimeError(f"nsd did not answer: {self.log.read_text()[-2000:]}")
+                    raise RuntimeError(f"nsd did not answer: {self.log.read_text()[-2000:]}") from None
                 time.sleep(0.05)
 
     def stop(self) -> None:

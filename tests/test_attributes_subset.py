@@ -299,7 +299,7 @@ def _bgp_table(eng):
     import socket
 
     from engine.bgp import message as m
-    from engine.bgp.testpeer import attrs_bytes, pack_updates
+    from bgp_peer import attrs_bytes, pack_updates
     bgp = eng.subsystems["bgp"]
     bgp.add_neighbor("127.0.0.1", 65162, "10.0.0.162")
     n = bgp.neighbors["127.0.0.1"]

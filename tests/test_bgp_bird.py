@@ -12,8 +12,8 @@ from bgp_support import BIRD, Bird, bird_config, free_tcp_port, sflow_datagram, 
 pytestmark = pytest.mark.skipif(BIRD is None, reason="BIRD 2 (Debian bird2) not installed")
 
 ROUTES4 = [
-    "192.0.2.0/24 blackhole { bgp_path.prepend(3356); bgp_path.prepend(174); "
-    "bgp_community.add((65000,666)); bgp_large_community.add((65254,1,2)); }",
+    ("192.0.2.0/24 blackhole { bgp_path.prepend(3356); bgp_path.prepend(174); "
+     "bgp_community.add((65000,666)); bgp_large_community.add((65254,1,2)); }"),
     "198.51.100.0/24 blackhole { bgp_path.prepend(15169); }",
     "203.0.113.0/24 blackhole { bgp_path.prepend(2914); bgp_path.prepend(6453); }",
     "203.0.113.128/25 blackhole { bgp_path.prepend(2914); }",
@@ -53,7 +53,7 @@ class Peering:
     def n6(self):
         return self.bgp.neighbors["::1"]
 
-    def wait_tables(self, n4=len(ROUTES4), n6=len(ROUTES6), timeout=20):
+    def wait_tables(self, n4=len(ROUTES4), n6=len(ROUTES6), timeout=20):  # noqa: B008 (constants)
         wait_until(lambda: len(self.n4().rib4) == n4 and len(self.n6().rib6) == n6, timeout)
 
     def get(self, path):

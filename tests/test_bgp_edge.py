@@ -18,7 +18,7 @@ import urllib.request
 import pytest
 
 from conftest import RunningEngine
-from engine.bgp.testpeer import RawPeer, attrs_bytes, pack_updates
+from bgp_peer import RawPeer, attrs_bytes, pack_updates
 from engine.sflow import encode as e
 
 LEAF1, LEAF2, OTHER = "192.0.2.11", "192.0.2.12", "192.0.2.99"

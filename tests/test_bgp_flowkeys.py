@@ -10,7 +10,7 @@ import urllib.request
 import pytest
 
 from bgp_support import sflow_datagram
-from engine.bgp.testpeer import RawPeer, attrs_bytes, pack_updates
+from bgp_peer import RawPeer, attrs_bytes, pack_updates
 
 
 def put(running, path, body):

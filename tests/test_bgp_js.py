@@ -13,14 +13,13 @@ import time
 import urllib.error
 import urllib.request
 import uuid
-from pathlib import Path
 
 import pytest
 
 from bgp_support import BIRD, Bird, sflow_datagram, wait_until
 from conftest import REPO, RunningEngine
 from engine.bgp import message as m
-from engine.bgp.testpeer import RawPeer, attrs_bytes, pack_updates
+from bgp_peer import RawPeer, attrs_bytes, pack_updates
 from paths import SEED_SCRIPTS
 
 SEED_BGP_JS = SEED_SCRIPTS / "bgp.js"

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import socket
 import struct
-import time
 
 import pytest
 
 from engine.bgp import message as m
-from engine.bgp.testpeer import RawPeer, attrs_bytes, pack_updates
+from bgp_peer import RawPeer, attrs_bytes, pack_updates
+from waiting import wait_until
 
 PFX = (socket.inet_aton("10.9.0.0"), 16)
 NLRI = m.encode_prefix(*PFX)
@@ -44,11 +44,7 @@ def connect(bgp, asn=65254, **kw) -> RawPeer:
 
 
 def wait(pred, timeout=5.0):
-    deadline = time.monotonic() + timeout
-    while not pred():
-        if time.monotonic() > deadline:
-            raise AssertionError("timeout")
-        time.sleep(0.02)
+    return wait_until(pred, timeout)
 
 
 def announced(bgp) -> bool:
@@ -369,7 +365,7 @@ def test_random_garbage_never_hurts_the_speaker(speaker):
             except (TimeoutError, socket.timeout):
                 outcomes["survived"] += 1
             except ConnectionError:
-                raise AssertionError("closed without a NOTIFICATION")
+                raise AssertionError("closed without a NOTIFICATION") from None
         finally:
             peer.close()
         wait(lambda: bgp.neighbors["127.0.0.1"].state == "idle")

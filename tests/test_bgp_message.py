@@ -10,7 +10,7 @@ from hypothesis import given, settings, strategies as st
 
 from engine.bgp import message as m
 from engine.bgp.flowspec import compile_flow
-from engine.bgp.testpeer import pack_updates
+from bgp_peer import pack_updates
 
 
 def test_open_round_trip_with_four_octet_as():

@@ -7,7 +7,7 @@ from __future__ import annotations
 import socket
 
 from engine.bgp import message as m
-from engine.bgp.testpeer import RawPeer, attrs_bytes
+from bgp_peer import RawPeer, attrs_bytes
 
 
 def p4(a: str) -> bytes:

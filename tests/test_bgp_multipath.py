@@ -16,7 +16,7 @@ from conftest import RunningEngine
 from engine.bgp import message as m
 from engine.bgp.flowkeys import bgp_attributes
 from engine.bgp.rib import NeighborState, Rib
-from engine.bgp.testpeer import RawPeer, attrs_bytes, pack_updates
+from bgp_peer import RawPeer, attrs_bytes, pack_updates
 from engine.sflow import encode as e
 
 V4, V6 = (m.AFI_IPV4, m.SAFI_UNICAST), (m.AFI_IPV6, m.SAFI_UNICAST)

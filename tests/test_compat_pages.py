@@ -4,7 +4,6 @@ pages do with the shared /inc widgets."""
 from __future__ import annotations
 
 import importlib.util
-import json
 import shutil
 import sys
 from pathlib import Path

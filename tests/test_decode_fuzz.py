@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import random
 import struct
-from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -79,13 +79,63 @@ def test_mutated_captures_only_raise_decode_error():
     assert outcomes["ok"] and outcomes["error"]      # both paths were exercised
 
 
-def test_absurd_sample_and_record_counts():
-    base = SEEDS[0]
-    # samplesInPacket lives right after the 28-byte IPv4-agent header start
-    for v in ABSURD:
-        b = bytearray(base)
-        b[24:28] = struct.pack(">I", v)
-        exercise(bytes(b))
+# words of a v5 sample between its (tag, length) and its record count, by sample format
+_BEFORE_NREC = {1: 7, 2: 2, 3: 10, 4: 3}
+
+
+def _count_fields(buf: bytes):
+    """Offsets in a v5 datagram of its sample count and of each (flow or counter) sample's
+    record count, with the bytes that follow each count: what those elements could fill."""
+    version, atype = struct.unpack_from(">II", buf, 0)
+    if version != 5:
+        return None, []
+    at = 8 + (4 if atype == 1 else 16) + 12          # agent, sub-agent, seq, uptime
+    nsamples = struct.unpack_from(">I", buf, at)[0]
+    samples = (at, len(buf) - at - 4)
+    records, off = [], at + 4
+    for _ in range(nsamples):
+        tag, length = struct.unpack_from(">II", buf, off)
+        words = _BEFORE_NREC.get(tag)
+        if words is not None:
+            nrec_at = off + 8 + 4 * words
+            records.append((nrec_at, off + 8 + length - nrec_at - 4))
+        off += 8 + length
+    return samples, records
+
+
+def _with_count(buf: bytes, at: int, value: int) -> bytes:
+    b = bytearray(buf)
+    b[at:at + 4] = struct.pack(">I", value)
+    return bytes(b)
+
+
+def test_absurd_sample_and_record_counts_are_decode_errors():
+    """A count of samples or records that the bytes after it cannot hold (each element is
+    at least its 8-byte tag and length) is rejected as a DecodeError, in every capture;
+    plausible counts merely have to decode or fail cleanly."""
+    rejected = 0
+    for base in SEEDS:
+        samples, records = _count_fields(base)
+        if samples is None:
+            continue
+        at, room = samples
+        for v in ABSURD:
+            data = _with_count(base, at, v)
+            if v * 8 > room:
+                with pytest.raises(DecodeError):   # before any sample is handed on
+                    decode_datagram(data)
+                rejected += 1
+            else:
+                exercise(data)
+        for at, room in records:
+            for v in ABSURD:
+                data = _with_count(base, at, v)
+                if v * 8 > room:
+                    assert exercise(data) == "error", (v, room)
+                    rejected += 1
+                else:
+                    exercise(data)
+    assert rejected > 1000, rejected
 
 
 def test_header_decoder_never_raises_on_random_bytes():

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import time
 import urllib.request
 from pathlib import Path
 
@@ -11,6 +10,7 @@ import pytest
 from dns_support import NSD, Nsd, SilentServer
 from engine.sflow import encode, packets
 from paths import GEOIP_DATA
+from waiting import wait_until
 
 GEOIP = GEOIP_DATA
 if not GEOIP.is_dir():
@@ -49,15 +49,10 @@ class Sender:
 
 def poll(eng, send, predicate, timeout: float = 15.0):
     """Send traffic and poll until predicate() is truthy."""
-    deadline = time.monotonic() + timeout
-    while True:
+    def sent_then():
         send()
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        time.sleep(0.1)
+        return predicate()
+    return wait_until(sent_then, timeout, 0.1)
 
 
 @pytest.mark.skipif(NSD is None, reason="nsd (Debian package nsd) not installed")

@@ -11,6 +11,7 @@ from engine.dns.cache import NameCache
 from engine.dns.service import DnsService, parse_servers
 from engine.flows.keys import compile_key
 from dns_support import NSD, Nsd, SilentServer
+from waiting import async_wait_until as wait_until
 
 needs_nsd = pytest.mark.skipif(NSD is None, reason="nsd (Debian package nsd) not installed")
 
@@ -43,14 +44,6 @@ def run_service(props: dict, body, timeout: float = 20):
         finally:
             await service.stop()
     return asyncio.run(main())
-
-
-async def wait_until(predicate, timeout: float = 10.0):
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.01)
 
 
 # -- pure units --------------------------------------------------------------------------------

@@ -4,6 +4,7 @@ import math
 
 import pytest
 
+from engine.errors import UnknownName
 from engine.flows.cache import idle_timeout
 from engine.flows.engine import FlowEngine
 
@@ -89,7 +90,7 @@ def test_agg_mode_max_and_sum_across_locations_and_agent_selection():
     assert fe.active_flows("10.0.0.3;10.0.0.2", "src", now=now)[0]["agent"] == "10.0.0.2"
     assert fe.flow_value("10.0.0.2", "7.src", "10.0.0.1", now=now) == pytest.approx(10, rel=0.02)
     assert fe.flow_value("ALL", "9.src", "10.0.0.1", now=now) is None
-    with pytest.raises(KeyError):
+    with pytest.raises(UnknownName, match="no flow nosuch"):
         fe.active_flows("ALL", "nosuch")
     with pytest.raises(ValueError):
         fe.active_flows("ALL", "src", agg_mode="bogus")

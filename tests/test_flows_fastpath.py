@@ -22,7 +22,7 @@ from accel_support import c_unavailable_reason
 from paths import REPO as ROOT
 
 sys.path.insert(0, str(ROOT / "bench"))
-from bench_flows import DEFS, GROUPS, MAP  # noqa: E402
+from bench_flows import DEFS, GROUPS, MAP
 
 _why_no_c = c_unavailable_reason()
 needs_c = pytest.mark.skipif(_why_no_c is not None, reason=str(_why_no_c))
@@ -112,7 +112,7 @@ def samples(seconds=10.0, step=0.5, seed=7, **kw):
     gen = TrafficGenerator(Scenario(**sc))
     out = []
     t = T0
-    for k in range(int(seconds / step)):
+    for _ in range(int(seconds / step)):
         dgs = gen.step(step)
         for i, dg in enumerate(dgs):
             now = t + step * i / max(1, len(dgs))
@@ -400,11 +400,11 @@ def test_errors_do_not_leak(monkeypatch):
     c, _ = engines([("f", {"keys": "fail:x", "value": "frames"}),
                     ("g", {"value": "frames", "filter": "fail:y=1"})], [])
     process, attrs = c._process_flow, {"frames": 1}
-    for i in range(2000):
+    for _ in range(2000):
         process(attrs, "a", "1", 1, T0)
     gc.collect()
     tracemalloc.start()
-    for i in range(20000):
+    for _ in range(20000):
         process(attrs, "a", "1", 1, T0)
     gc.collect()
     grown = tracemalloc.get_traced_memory()[0]

@@ -5,7 +5,6 @@ import threading
 import time
 import urllib.request
 
-import pytest
 
 from engine.sflow.gen import Scenario, TrafficGenerator
 

@@ -7,11 +7,11 @@ from __future__ import annotations
 import logging
 import socket
 import struct
-import time
 
 from engine.bgp import message as m
-from engine.bgp.testpeer import RawPeer, attrs_bytes, pack_updates
+from bgp_peer import RawPeer, attrs_bytes, pack_updates
 from fuzz_support import count, mutate_bytes, rng
+from waiting import wait_until
 
 V4 = [(socket.inet_aton(f"10.{i}.0.0"), 16) for i in range(40)]
 V6 = [(socket.inet_pton(socket.AF_INET6, f"2001:db8:{i:x}::"), 48) for i in range(20)]
@@ -117,13 +117,10 @@ def test_mutated_streams_into_established_sessions(make_engine, caplog):
             except (TimeoutError, socket.timeout):
                 outcomes["survived"] += 1
             except ConnectionError:
-                raise AssertionError(f"closed without a NOTIFICATION after {stream.hex()}")
+                raise AssertionError(f"closed without a NOTIFICATION after {stream.hex()}") from None
         finally:
             peer.close()
-        deadline = time.monotonic() + 5
-        while bgp.neighbors["127.0.0.1"].state != "idle":
-            assert time.monotonic() < deadline
-            time.sleep(0.02)
+        wait_until(lambda: bgp.neighbors["127.0.0.1"].state == "idle", 5)
     print(f"\nmutated sessions: {outcomes}")
     assert outcomes["notification"] and outcomes["survived"]
     assert running.engine.stats.handler_errors == 0
@@ -135,9 +132,6 @@ def test_mutated_streams_into_established_sessions(make_engine, caplog):
         last.handshake()
         for msg in MESSAGES[:2]:
             last.send(msg)
-        deadline = time.monotonic() + 5
-        while len(bgp.neighbors["127.0.0.1"].rib4) == 0:
-            assert time.monotonic() < deadline
-            time.sleep(0.02)
+        wait_until(lambda: len(bgp.neighbors["127.0.0.1"].rib4), 5)
     finally:
         last.close()

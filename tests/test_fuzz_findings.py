@@ -1,7 +1,6 @@
 """What the fuzz and abuse suite found (issue 14), one regression test each."""
 from __future__ import annotations
 
-import json
 import logging
 import socket
 import urllib.error

@@ -11,7 +11,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
-from fuzz_support import ODD_STRINGS, count, json_text, mutate_json, odd_value, rng
+from fuzz_support import count, json_text, mutate_json, odd_value, rng
 
 BODIES = {
     "/flow/{name}/json": [

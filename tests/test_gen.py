@@ -43,7 +43,7 @@ def test_datagrams_decode_with_promised_sample_counts():
     for dg in dgs:
         seqs[dg.agent].append(dg.seq)
         assert 0 < dg.uptime <= 10_000
-    for agent, s in seqs.items():
+    for s in seqs.values():
         assert s == list(range(1, len(s) + 1))
 
 
@@ -122,7 +122,7 @@ def test_interface_counters_count_the_true_traffic():
                            ("ifOutOctets", "out_bytes"), ("ifOutUcastPkts", "out_frames")):
             assert (last[name] - first[name]) / dt == pytest.approx(rates[ifindex][true], abs=1 / dt)
         assert first["ifSpeed"] == sc.port_speed and first["ifStatus"] == 3
-    for ifindex, seq in pools.items():
+    for seq in pools.values():
         # per data source: sample sequence numbers count up; the pool grows by ~rate per sample
         assert [q for q, _, _ in seq] == list(range(1, len(seq) + 1))
         (_, p0, rate), (_, p1, _) = seq[0], seq[-1]
@@ -154,7 +154,7 @@ def test_host_and_container_counters():
     assert hosts["vx0host"]["0:2100"]["vnode_num_domains"] == 4
     assert hosts["vx0host"]["0:2003"]["cpu_num"] == sc.host_cpus
     assert len(containers) == 8
-    for (agent, name), seq in containers.items():
+    for (_agent, name), seq in containers.items():
         assert re.fullmatch(r"(apache|nginx|redis)\.\d+\.[a-z0-9]{3}", name), name
         (t0, a), (t1, b) = seq[0], seq[-1]
         assert t1 - t0 == 6

@@ -283,3 +283,9 @@ def test_history_off_says_why(make_engine):
     bad = make_engine({"history.enabled": "yes", "history.clickhouse": "gopher://x"})
     status = bad.get_json("/history/json")
     assert status["mode"] == "off" and "unknown scheme" in status["reason"]
+    # a property that cannot be read leaves no configuration: queries still say why
+    unread = make_engine({"history.enabled": "yes", "history.interval": "soon"})
+    for path in ("/history/flows/json", "/history/topkeys/ALL/x/json",
+                 "/history/flowseries/ALL/x/json"):
+        code, body = unread.request("GET", path)
+        assert code == 503 and "bad property" in body["error"], (path, code, body)

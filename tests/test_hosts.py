@@ -11,8 +11,8 @@ import pytest
 
 from engine import props
 from engine.core import Engine
-from engine.hosts import HostLearner, HostRecord, HostTable
-from engine.sflow.gen import Scenario, TrafficGenerator, container_mac
+from engine.hosts import HostRecord, HostTable
+from engine.sflow.gen import Scenario, TrafficGenerator
 
 JS = Path(__file__).parent / "js" / "hosts"
 

@@ -505,7 +505,7 @@ def test_bytes_and_frames_update_matches_the_general_path(collectors):
     rng = random.Random(4)
     now = T0
     frames = defaultdict(int)
-    for i in range(5000):
+    for _ in range(5000):
         now += rng.choice((0.0, 0.001, 0.05, 0.3))       # equal times too (dt = 0)
         a = {"ipsource": f"10.0.0.{rng.randrange(20)}", "tcpdestinationport": 80,
              "bytes": rng.choice((64, 1500, 9000))}

@@ -9,9 +9,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-import trustme  # noqa: E402  (test extra in pyproject.toml)
+import trustme
 
-from conftest import RunningEngine  # noqa: E402
+from conftest import RunningEngine
 
 
 class Docker(BaseHTTPRequestHandler):

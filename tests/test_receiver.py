@@ -23,6 +23,7 @@ from engine.sflow.pcap import read_pcap
 
 from accel_support import c_unavailable_reason
 from conftest import SFLOW_TESTDATA, free_port
+from waiting import wait_until
 
 OVERFLOWD = SFLOW_TESTDATA / "overflowd" / "sflow.pcap"
 BIG_RCVBUF = 16_000_000   # root may exceed rmem_max: the kernel buffer never limits these tests
@@ -71,11 +72,7 @@ def _tx_socket(port, host="127.0.0.1"):
 
 
 def _wait(predicate, timeout=20.0, what="condition"):
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what} not met within {timeout}s")
-        time.sleep(0.005)
+    return wait_until(predicate, timeout, 0.005, what)
 
 
 def _drain_all(receiver, expected, timeout=20.0):

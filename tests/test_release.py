@@ -84,6 +84,8 @@ def test_build_and_install_are_clean_and_carry_everything(release):
                    "jsapi/prelude.js", "engine/main.py"):
         assert wanted in names, wanted
     assert not [n for n in names if n.startswith(("tests/", "resources/")) or "__pycache__" in n]
+    # test code (the BGP test peer was once engine/bgp/testpeer.py) lives in tests/ only
+    assert not [n for n in names if re.search(r"(^|/)test[^/]*\.py$", n)]
     assert "License-Expression: Apache-2.0" in metadata
     with tarfile.open(release["sdist"]) as sdist:
         top = f"flowrt-{engine.__version__}/"
@@ -92,8 +94,9 @@ def test_build_and_install_are_clean_and_carry_everything(release):
                    "engine/sflow/_accel.c", "resources/geo/flowrt-country.mmdb", "LICENSE",
                    # every source and header of the C extensions: the wheel is built from it
                    "engine/sflow/_agents.c", "engine/sflow/_ingest.c", "engine/sflow/_counters.c",
-                   "engine/sflow/_accel.h", "engine/sflow/_counters.h",
-                   "engine/flows/_fastpath.c", "engine/flows/_fastpath_api.h", "engine/_net.c"):
+                   "engine/sflow/_accel.h", "engine/sflow/_counters.h", "engine/sflow/_layouts.h",
+                   "engine/flows/_fastpath.c", "engine/flows/_fastpath_api.h",
+                   "engine/flows/_fastpath_ops.h", "engine/_net.c"):
         assert top + wanted in members, wanted
     # ... and they built (this machine has a compiler: tests/accel_support.py)
     for ext in ("engine/sflow/_accel.", "engine/flows/_fastpath.", "engine/_net."):
@@ -137,10 +140,10 @@ def test_installed_wheel_runs_from_an_empty_directory(release):
     home = work / "home"
     home.mkdir()
     # the code and its resources come from the venv, not from the checkout
-    where = run([bin_dir / "python", "-c", "import engine, engine.bundled as b, jsapi.script as s; "
+    where = run([bin_dir / "python", "-c", ("import engine, engine.bundled as b, jsapi.script as s; "
                  "from engine.geo import oui; print(engine.__file__); print(b.RESOURCES); "
                  "print(b.example_conf()); print(oui.default_registry()); "
-                 "assert len(oui.OuiTable()) > 10000 and 'setIntervalHandler' in s.PRELUDE"], cwd=home)
+                 "assert len(oui.OuiTable()) > 10000 and 'setIntervalHandler' in s.PRELUDE")], cwd=home)
     assert len(where.stdout.split()) == 4, where.stdout
     for line in where.stdout.split():
         assert Path(line).resolve().is_relative_to(venv.resolve()) and Path(line).exists(), where.stdout

@@ -12,7 +12,6 @@ elb.js scales out while a container's average CPU is above 1 % or its bytes in+o
 """
 from __future__ import annotations
 
-import time
 
 import pytest
 
@@ -20,6 +19,7 @@ from lab import netns
 from lab.scenario import LabScenario
 from lab.servers import DockerAPI
 from lab.swarm import Swarm
+from waiting import wait_until
 
 pytestmark = pytest.mark.skipif(netns.available() is not None, reason=str(netns.available()))
 
@@ -30,11 +30,7 @@ LOW = (0.4, 40_000)
 
 
 def wait(predicate, timeout, what):
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.1)
+    return wait_until(predicate, timeout, 0.1, what)
 
 
 def polls_of(api, path="/services/apache"):

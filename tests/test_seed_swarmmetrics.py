@@ -21,6 +21,7 @@ from lab.agents import DockerHost, Sender
 from lab.scenario import LabScenario
 from lab.servers import DockerAPI
 from lab.swarm import FLOWRT_SFLOW, Swarm
+from waiting import wait_until
 
 pytestmark = [
     pytest.mark.skipif(netns.available() is not None, reason=str(netns.available())),
@@ -38,14 +39,7 @@ SERVICES = {"apache": (3, 3, 30.0, 600_000), "nginx": (2, 2, 5.0, 80_000),
 
 
 def wait(predicate, timeout, what):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.2)
+    return wait_until(predicate, timeout, 0.2, what)
 
 
 def last(db, measurement, **tags):

@@ -12,7 +12,7 @@ import urllib.request
 
 from conftest import free_port
 from engine.bgp import message as m
-from engine.bgp.testpeer import RawPeer
+from bgp_peer import RawPeer
 from test_start import start_engine
 
 STOP_SECONDS = 5.0

@@ -60,7 +60,7 @@ def stop_engine(proc, timeout=30.0) -> int:
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait()
-        raise AssertionError("engine ignored SIGTERM")
+        raise AssertionError("engine ignored SIGTERM") from None
 
 
 def _get(port, path):

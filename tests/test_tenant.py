@@ -46,6 +46,23 @@ def tenants(eng):
     return eng.engine.subsystems["tenants"]
 
 
+def settle(eng, inputs: int, *tenant_receivers) -> list[int]:
+    """Wait on counters, not on time: the engine has processed ``inputs`` datagrams in all
+    (its own count), a flush the last one scheduled has run, and each (tenant name, receiver)
+    pair's receiver holds every datagram the tenant's counter says it sent. Returns those
+    counts: a datagram the engine should not have sent shows in them, so the caller's "nothing
+    else arrived" compares with what the engine did, not with what arrived in some delay."""
+    eng.wait_datagrams(inputs)
+    eng.call(lambda: None)           # one loop turn: a flush scheduled by the last datagram ran
+    sent = []
+    for name, receiver in tenant_receivers:
+        state = eng.request("GET", f"/tenant/{name}/json")[1]
+        assert state["drops"] == 0, state
+        receiver.wait_count(state["datagrams"])
+        sent.append(state["datagrams"])
+    return sent
+
+
 def handlers(eng, t) -> set[str]:
     e = eng.engine
     return {kind for kind, hs, h in (("flow", e.flow_handlers, t.on_flow_sample),
@@ -194,10 +211,9 @@ def test_pcap_replay_forwards_exactly_the_selected_samples(make_engine, receiver
         assert eng.request("PUT", f"/tenant/{name}/json", tenant_spec(recv[name], **f)) == (204, None)
     assert handlers(eng, t) == {"flow", "counter", "other"}
     eng.send_paced(sent)
-    for name, m in models.items():
-        recv[name].wait_count(len(m.expected))
-    time.sleep(0.3)       # anything extra would have arrived by now (loopback)
-    for name, m in models.items():
+    counts = settle(eng, len(sent), *recv.items())
+    for (name, m), count in zip(models.items(), counts):
+        assert count == len(m.expected) == len(recv[name].got), name
         check_received(list(recv[name].got), m)
 
     status, all_ = eng.request("GET", "/tenant/json")
@@ -295,9 +311,9 @@ def test_ifname_follows_the_agents_counters(make_engine, receivers):
     # ifIndex 3 renamed, 5 becomes eth9: selection follows within the same datagram
     two = send(flow(4, 3, 8), ifname_counters(3, 3, "eth3-old"), flow(5, 3, 8),
                ifname_counters(1, 5, "eth9"), flow(6, 7, 5), sub_agent=1)
-    got = r.wait_count(2)
-    time.sleep(0.2)
-    assert len(r.got) == 2
+    assert settle(eng, 3, ("t", r)) == [2]
+    got = list(r.got)
+    assert len(got) == 2
     _, _, _, s1 = split_v5(one)
     _, _, _, s2 = split_v5(two)
     assert split_v5(got[0])[3] == [s1[0], s1[2], s1[3]]
@@ -323,10 +339,10 @@ def test_ifindex_counters_discards_and_same_bytes_twice(make_engine, receivers):
     # the same bytes object ingested twice is two datagrams, not one with samples twice
     eng.call(eng.engine.ingest, data, "127.0.0.1", time.time())
     eng.call(eng.engine.ingest, data, "127.0.0.1", time.time())
-    got = r.wait_count(2)
-    time.sleep(0.2)
+    assert settle(eng, 2, ("p", r)) == [2]
+    got = list(r.got)
     _, _, _, raw = split_v5(data)
-    assert len(r.got) == 2
+    assert len(got) == 2
     for seq, g in enumerate(got, 1):
         dg = decode_datagram(g)
         assert (dg.agent, dg.seq, dg.uptime) == (agent, seq, 123456)
@@ -391,9 +407,9 @@ def test_v4_datagrams_and_unselected_samples_send_nothing(make_engine, receivers
         SFLOW_DATA / "akvorado" / "data-icmpv4.pcap", "flow"))])
     marker = encode.datagram("192.0.2.1", 6, 1, [flow(2, 1, 2)])
     eng.send([v4, other, marker])
-    got = r.wait_count(1)
-    time.sleep(0.2)
-    assert len(r.got) == 1 and split_v5(got[0])[3] == split_v5(marker)[3]
+    assert settle(eng, 3, ("t", r)) == [1]
+    got = list(r.got)
+    assert len(got) == 1 and split_v5(got[0])[3] == split_v5(marker)[3]
     assert decode_datagram(got[0]).seq == 1       # v4 and unselected datagrams use no number
 
 
@@ -428,8 +444,9 @@ def test_delete_stops_and_redefinition_keeps_the_sequence(make_engine, receivers
     assert handlers(eng, t) == set()
     n = eng.engine.stats.datagrams
     eng.send(encode.datagram("192.0.2.1", 4, 4, [flow(4, 1, 2)]))
-    eng.wait_datagrams(n + 1)
-    time.sleep(0.3)
+    settle(eng, n + 1)
+    # no handler saw it and no tenant socket is left to send it with
+    assert t._sockets.by_family == {}
     assert len(r.got) == 2 and len(r6.got) == 1 and r2.got == []
     assert eng.request("GET", "/tenant/json") == (200, {})
 
@@ -504,8 +521,7 @@ def test_unknown_names_read_only_and_empty_filters(make_engine, receivers):
         "samples": 0, "datagrams": 0, "bytes": 0, "drops": 0}
     n = eng.engine.stats.datagrams
     eng.send([d.payload for d in read_pcap(OVERFLOWD)][:20])
-    eng.wait_datagrams(n + 20)
-    time.sleep(0.2)
+    assert settle(eng, n + 20, ("none", r)) == [0]
     assert r.got == []
     ro = make_engine({"http.readonly": "yes"})
     assert ro.request("PUT", "/tenant/x/json", {"collectorAddress": "127.0.0.1"})[0] == 403
@@ -572,9 +588,9 @@ def test_ifname_is_kept_when_a_counter_sample_brings_no_name(make_engine, receiv
     # a different name does take it out
     send(ifname_counters(3, 3, "eth3-new"), flow(2, 3, 7))
     marker = send(ifname_counters(4, 4, "eth3"), flow(3, 4, 7))
-    got = r.wait_count(2)
-    time.sleep(0.2)
-    assert len(r.got) == 2 and split_v5(got[1])[3] == split_v5(marker)[3]
+    assert settle(eng, 4, ("t", r)) == [2]
+    got = list(r.got)
+    assert len(got) == 2 and split_v5(got[1])[3] == split_v5(marker)[3]
 
 
 def test_ipv4_mapped_ipv6_agent_matches_its_port_filters(make_engine, receivers):

@@ -258,7 +258,7 @@ def test_random_graphs_match_brute_force(eng):
     """Seeded random multigraphs (parallel links, a self-loop, several components): Yen's k
     paths have exactly the k best lengths of all loopless paths."""
     rnd = random.Random(6343)
-    for trial in range(4):
+    for _ in range(4):
         names = [f"n{i}" for i in range(8)]
         links = {}
         for j in range(13):

@@ -201,7 +201,8 @@ def test_flows_page(open_page, site):
     page.wait_for("$('#f-filter').val() === \"ipsource='%s'\"" % src)
     page.wait_for("$('#f-table tbody tr').length >= 1 && $('#f-table tbody td.key').first().text() === %r" % src, timeout=30)
     # flows defined elsewhere are listed; the widget page's flow may exist, so define one here
-    import json, urllib.request
+    import json
+    import urllib.request
     req = urllib.request.Request(site.http_url + "/flow/webtest_listed/json", method="PUT",
                                  data=json.dumps({"keys": "ipprotocol", "value": "frames"}).encode(),
                                  headers={"Content-Type": "application/json"})
@@ -224,7 +225,8 @@ def test_flows_page(open_page, site):
 
 
 def test_history_page(open_page, site):
-    import json, urllib.request
+    import json
+    import urllib.request
     req = urllib.request.Request(site.http_url + "/flow/webtest_history/json", method="PUT",
                                  data=json.dumps({"keys": "ipsource", "value": "bytes",
                                                   "history": True}).encode(),

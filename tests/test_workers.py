@@ -24,7 +24,7 @@ from engine import log
 from engine.agents import agents_json
 from engine.flows import topn
 from engine.metrics.aggregate import AGGREGATIONS
-from engine.bgp.testpeer import RawPeer, attrs_bytes, pack_updates
+from bgp_peer import RawPeer, attrs_bytes, pack_updates
 from engine.bgp.traffic import DST, SRC
 from engine.sflow import encode
 from engine.sflow.gen import TrafficGenerator, container_mac

@@ -6,6 +6,8 @@ import socket
 import threading
 import time
 
+from waiting import wait_until
+
 
 class Receiver:
     """Bound to (host, 0) on creation; .host and .port say where to send. close() when done."""
@@ -44,11 +46,7 @@ class Receiver:
 
     def wait_for(self, datagram: bytes, timeout: float = 10.0) -> list[bytes]:
         """Everything received up to and including `datagram` (a marker sent last)."""
-        deadline = time.monotonic() + timeout
-        while datagram not in self.got:
-            if time.monotonic() > deadline:
-                raise AssertionError("marker datagram not forwarded")
-            time.sleep(0.01)
+        wait_until(lambda: datagram in self.got, timeout, 0.01, "marker datagram forwarded")
         got = list(self.got)
         return got[:got.index(datagram) + 1]
 

@@ -98,10 +98,13 @@ def _terms(text: str):
 
 
 def _numeric(text: str) -> bytes:
-    out = []
+    out: list[list] = []
     for term in _terms(text):
         for i, atom in enumerate(term):
-            op, val = _ATOM.match(atom).groups()
+            found = _ATOM.match(atom)
+            if found is None:   # cannot happen: atoms are stripped and not empty
+                raise ValueError(f"bad term {atom!r} in {text!r}")
+            op, val = found.groups()
             op = op or "="
             bits = {"=": 1, "==": 1, "<": 4, ">": 2, "<=": 5, ">=": 3, "!=": 6, "!": 6}[op]
             v = int(val, 0)
@@ -115,10 +118,13 @@ def _numeric(text: str) -> bytes:
 
 
 def _bitmask(text: str, names: dict) -> bytes:
-    out = []
+    out: list[list] = []
     for term in _terms(text):
         for i, atom in enumerate(term):
-            op, val = _ATOM.match(atom).groups()
+            found = _ATOM.match(atom)
+            if found is None:   # cannot happen: atoms are stripped and not empty
+                raise ValueError(f"bad term {atom!r} in {text!r}")
+            op, val = found.groups()
             mbit = 1 if op in ("=", "==", "!=") else 0
             notbit = 2 if op in ("!", "!=") else 0
             if op in ("<", ">", "<=", ">="):

@@ -211,7 +211,7 @@ class PathAttrs:
         self.communities = communities  # tuple of 32-bit ints
         self.large_communities = large_communities  # tuple of (a, b, c)
         self.ext_communities = ext_communities  # tuple of 8-byte values
-        self._json = None
+        self._json: dict[str, object] | None = None
         self.flow_keys = None  # bgp* destination keys, built once (engine/bgp/flowkeys.py)
 
     def key(self):
@@ -247,7 +247,7 @@ class PathAttrs:
 
     def json(self) -> dict:
         """Route attributes as sFlow-RT reports them (a fresh dict each call)."""
-        j = self._json
+        j: dict[str, object] | None = self._json
         if j is None:  # keys in alphabetical order, as sFlow-RT prints them
             j = {"aspath": self.aspath_str()}
             if self.communities or self.large_communities:
@@ -518,7 +518,7 @@ def decode_update(body: bytes, as4: bool, intern: Interner | None = None,
             u.errors.append(str(exc))
         except (struct.error, IndexError) as exc:
             if code in (MP_REACH, MP_UNREACH):
-                raise BgpError(ERR_UPDATE, UPD_OPTIONAL, f"malformed MP attribute: {exc}")
+                raise BgpError(ERR_UPDATE, UPD_OPTIONAL, f"malformed MP attribute: {exc}") from exc
             u.treat_as_withdraw = True
             u.errors.append(f"attribute {code}: {exc}")
     if as_path is not None:
@@ -701,7 +701,8 @@ def encode_attrs(attrs: PathAttrs, as4: bool, ibgp: bool, local_as: int,
 def _encode_aspath(path: list, width: int) -> bytes:
     fmt = "I" if width == 4 else "H"
     clip = (lambda a: a) if width == 4 else (lambda a: a if a <= 0xFFFF else AS_TRANS)
-    out, seq = b"", []
+    out = b""
+    seq: list[int] = []
 
     def flush():
         nonlocal out, seq
@@ -721,7 +722,7 @@ def _encode_aspath(path: list, width: int) -> bytes:
     return out
 
 
-def encode_update_v4(attrs_bytes: bytes, nlri: list[bytes], withdrawn: list[bytes] = ()) -> bytes:
+def encode_update_v4(attrs_bytes: bytes, nlri: list[bytes], withdrawn: list[bytes] | tuple[bytes, ...] = ()) -> bytes:
     w = b"".join(withdrawn)
     n = b"".join(nlri)
     body = struct.pack(">H", len(w)) + w + struct.pack(">H", len(attrs_bytes)) + attrs_bytes + n

@@ -14,10 +14,15 @@ from __future__ import annotations
 import ipaddress
 import socket
 import time
+from typing import TYPE_CHECKING
 
 import pytricia
 
 from .message import AFI_IPV4, AFI_IPV6, PathAttrs
+
+if TYPE_CHECKING:   # type-only: the session and flowspec modules import this one
+    from .flowspec import FlowRule
+    from .session import Session
 
 
 CACHE_MAX = 100_000  # addresses remembered per table (~200 bytes each)
@@ -149,6 +154,7 @@ class Rib:
 
     def _announce_paths(self, nlri: list, attrs: PathAttrs) -> None:
         paths = self.paths
+        assert paths is not None   # called only for an ADD-PATH table
         trie = self.trie
         insert = trie.insert
         new = new_paths = 0
@@ -177,6 +183,7 @@ class Rib:
 
     def _withdraw_paths(self, nlri: list) -> None:
         paths = self.paths
+        assert paths is not None   # called only for an ADD-PATH table
         trie = self.trie
         removed = gone = 0
         for packed, plen, path_id, name in self._entries(nlri):
@@ -210,7 +217,7 @@ class Rib:
             return []
         best = trie[prefix]
         cur = 0 if self.paths is None else self.paths.get(prefix, 0)
-        if type(cur) is int:
+        if isinstance(cur, int):
             return [(cur, best)]
         return sorted(cur.items(), key=lambda e: (e[1] is not best, _rank(e[1]), e[0]))
 
@@ -318,8 +325,8 @@ class NeighborState:
         self.pushed: dict[str, PushedRoute] = {}
         self.pushed_added = 0
         self.pushed_removed = 0
-        self.flows: dict[str, object] = {}  # FlowSpec rules pushed, by canonical key
-        self.session = None
+        self.flows: dict[str, FlowRule] = {}  # FlowSpec rules pushed, by canonical key
+        self.session: Session | None = None
         self.peer_as = 0
         self.peer_id = None
         self.start_time = int(time.time() * 1000)

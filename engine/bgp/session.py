@@ -45,10 +45,10 @@ class Session(asyncio.Protocol):
         # when there are none, which keeps decode_update on its plain path
         self.add_path_rx: frozenset | None = None
         self.hold = 0
-        self.hold_timer = None
+        self.hold_timer: asyncio.TimerHandle | None = None
         self.hold_limit = 0.0  # seconds the peer may stay silent (0: no hold timer)
         self.last_rx = 0.0
-        self.keepalive_timer = None
+        self.keepalive_timer: asyncio.TimerHandle | None = None
         self.closed = False
         self.ibgp = False
         self.messages_in = 0
@@ -154,6 +154,7 @@ class Session(asyncio.Protocol):
                             (m.AFI_IPV6, m.SAFI_UNICAST) in rx, o.asn, o.bgp_id)
         self.hold = min(o.hold, self.speaker.hold_time)
         self.ibgp = o.asn == n.local_as
+        assert self.transport is not None   # an OPEN came in over it
         self.transport.write(m.KEEPALIVE_MSG)
         self.state = "openconfirm"
         if self.hold:

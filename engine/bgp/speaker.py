@@ -6,9 +6,10 @@ import asyncio
 import re
 import socket
 import time
-from typing import Callable
+from typing import Any, Callable
 
 from .. import log
+from ..errors import UnknownName
 from ..fanout import gather, replicate
 from ..sflow import attributes as _attributes
 from . import message as m
@@ -74,8 +75,8 @@ class BgpSpeaker:
         # Selection, taken again only when the topology is set or the store's learned
         # ifname/host_name mapping changes (the two version numbers the topology keys its
         # own cache by), so a sample costs two integer compares and one Selection.has
-        self._topo = None                 # the topology subsystem (attached after us)
-        self._store = _NoStore            # the metric store, for names_version
+        self._topo: Any = None            # the topology subsystem (attached after us)
+        self._store: Any = _NoStore       # the metric store, for names_version
         self._scoped = False              # some wildcard source follows the topology
         self._filtering = False           # ... and a topology is installed
         self._topo_version = self._names_version = -1
@@ -113,7 +114,7 @@ class BgpSpeaker:
     # what fill() reads: the addresses, the MACs (to pick among a prefix's paths after
     # bgpSetNextHops), and the bgp* keys an agent may have sent itself (they win, and their
     # presence decides how the table's keys are merged)
-    enrich.reads = ADDRESS_KEYS | MAC_KEYS | frozenset(BGP_KEYS)
+    enrich.reads = ADDRESS_KEYS | MAC_KEYS | frozenset(BGP_KEYS)  # type: ignore[attr-defined]
 
     async def stop(self) -> None:
         """Cease every session and close the listener; within STOP_GRACE seconds, whatever
@@ -231,7 +232,7 @@ class BgpSpeaker:
     def replica_state(self) -> list:
         """The calls that give a (re)started worker the neighbors, their tables, the next hops
         and the sources (docs/ingest.md)."""
-        out = []
+        out: list[tuple] = []
         for n in self.neighbors.values():
             out.append(("add_neighbor", (n.address, n.local_as, n.router_id, n.options), {}))
             out.append(("replica_peer", (n.address, n.peer_as, n.peer_id), {}))
@@ -562,14 +563,15 @@ class BgpSpeaker:
                      family: int = 4) -> dict:
         n = self.neighbor(router)
         if n is None:
-            raise LookupError(f"no BGP neighbor {router}")
+            raise UnknownName(f"no BGP neighbor {router}")
         d = DIRECTIONS.get(str(direction or "destination").lower())
         if d is None:
             raise ValueError(f"direction must be destination or source, not {direction}")
         v6 = family == 6
         rib = n.rib6 if v6 else n.rib4
         # traffic is accounted where the samples are (with workers: in each of them)
-        values, total = {}, 0.0
+        values: dict = {}
+        total = 0.0
         for part_values, part_total in gather(self.engine, "bgp", self, "prefix_values_partial",
                                               n.address, v6, d, time.time()):
             total += part_total
@@ -601,7 +603,7 @@ class BgpSpeaker:
     def prefix_info(self, router, address) -> dict | None:
         n = self.neighbor(router)
         if n is None:
-            raise LookupError(f"no BGP neighbor {router}")
+            raise UnknownName(f"no BGP neighbor {router}")
         addr = normalize_address(address)
         rib = n.rib6 if ":" in addr else n.rib4
         found = rib.lookup(addr)
@@ -805,7 +807,7 @@ def _options(options) -> dict:
         return {}
     if not isinstance(options, dict):
         raise ValueError("options must be an object")
-    out = {}
+    out: dict = {}
     for k in ("ipv4", "ipv6", "flowspec", "flowspec6", "multipath"):
         if k in options:
             out[k] = _bool(options[k])

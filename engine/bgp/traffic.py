@@ -30,7 +30,7 @@ class Accumulator:
         self.by_prefix: tuple[dict, dict] = ({}, {})  # SRC, DST
         self.total = 0.0
         self.weight = 1.0 / self.t
-        self.weight_at = now
+        self.weight_at: float | None = now
 
     def weight_for(self, now: float) -> float:
         """Scaled weight of one unit of value arriving at `now` (cached per timestamp)."""
@@ -109,7 +109,7 @@ _value = operator.itemgetter(1)
 
 
 def _present(candidates, limit: int, min_prefix: int, has) -> list:
-    ranked = []
+    ranked: list[tuple] = []
     for prefix, v in candidates:
         if len(ranked) >= limit:
             break
@@ -143,7 +143,7 @@ def top_prefixes(rib, values: dict, total: float, max_prefixes: int, min_value: 
         entry["value"] = v
         chosen[prefix] = entry
     if include_covered:
-        for v, prefix in ranked:
+        for _, prefix in ranked:
             for child in trie.children(prefix):
                 if child in chosen or int(child.rsplit("/", 1)[1]) < min_prefix:
                     continue

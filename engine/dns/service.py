@@ -127,10 +127,11 @@ class DnsService:
         pending.add(ip)
         self.queue.append(ip)
         self.stats.queued += 1
-        if self._sleeping:
+        loop, wake = self._loop, self._wake
+        if self._sleeping and loop is not None and wake is not None:
             self._sleeping = False
             try:
-                self._loop.call_soon_threadsafe(self._wake.set)
+                loop.call_soon_threadsafe(wake.set)
             except RuntimeError:          # loop closed while stopping
                 pass
 
@@ -170,7 +171,8 @@ class DnsService:
 
     # -- worker ------------------------------------------------------------------------------
     async def _run(self) -> None:
-        queue, cache = self.queue, self.cache
+        queue, cache, wake = self.queue, self.cache, self._wake
+        assert wake is not None           # start() makes it before the task
         slots = asyncio.Semaphore(self.concurrency)
         interval = 1.0 / self.rate
         burst = max(1.0, min(self.rate, float(self.concurrency)))
@@ -182,11 +184,11 @@ class DnsService:
                 self._sleeping = True
                 if not queue:             # re-check: a request may have come in meanwhile
                     try:
-                        await asyncio.wait_for(self._wake.wait(), 1.0)
+                        await asyncio.wait_for(wake.wait(), 1.0)
                     except asyncio.TimeoutError:
                         pass
                 self._sleeping = False
-                self._wake.clear()
+                wake.clear()
                 continue
             tokens = min(burst, tokens + (now - last) * self.rate)
             last = now
@@ -259,7 +261,7 @@ class DnsService:
             for family in (socket.AF_INET, socket.AF_INET6):
                 for fam, *_, sockaddr in infos:
                     if fam == family and sockaddr[0] not in addrs:
-                        addrs.append(sockaddr[0])
+                        addrs.append(str(sockaddr[0]))
         if not addrs:
             raise LookupError(f"dnsGetAllByName {name}: unknown host")
         return addrs

@@ -13,8 +13,8 @@ Flows
       -> list of ``{key, value, agent, dataSource, flowN[, values]}``, largest first;
       ``agents``: None/"ALL", a str ("a,b" or "a;b") or a list, resolved by the metric
       store's ``select_agents`` (host names, TOPOLOGY/EDGE/CORE down to data sources);
-      aggMode ``edge``/``core`` narrow it to the EDGE/CORE ports. Raises ``KeyError`` for an unknown
-      flow name, ``ValueError`` for a bad aggMode, filter or agent selector.
+      aggMode ``edge``/``core`` narrow it to the EDGE/CORE ports. Raises ``UnknownName``
+      (engine.errors) for an unknown flow name, ``ValueError`` for a bad aggMode, filter or agent selector.
   ``flow_value(agents, name, key) -> float | None``   name = "<dataSource>.<flowName>"
   ``flow_locations(agents, name, key) -> [{agent, dataSource, value}] | None``  largest first;
       name = flow name or "<dataSource>.<flowName>"; None for an unknown flow

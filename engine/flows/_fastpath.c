@@ -21,7 +21,7 @@
 
 static PyObject *s_entries, *s_get, *zero_f, *idx0, *idx1, *idx2;
 
-enum { SLOT_ATTR, SLOT_AGENT, SLOT_FN, SLOT_TABLE, SLOT_OR, SLOT_NULL };
+/* SLOT_*, F_*, TEST_*: generated from engine/flows/pipeline.py OPCODES */
 typedef struct {
     int kind;
     PyObject *obj;          /* interned attribute name or extractor(attrs) */
@@ -38,8 +38,6 @@ typedef struct {
     PyObject *holder, *attr;
 } Slot;
 
-enum { F_AND, F_OR, F_NOT, F_TERM };
-enum { TEST_NONE, TEST_EQ, TEST_IN, TEST_RE };
 typedef struct {
     int op;
     int nkids, kids;        /* kids: offset of the child node indices in Pipeline.ints */

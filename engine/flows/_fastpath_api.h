@@ -5,15 +5,14 @@
 #define FLOWRT_FASTPATH_API_H
 
 #include <Python.h>
+#include "_fastpath_ops.h"      /* generated: FP_ID_OTHER, FP_ID_AGENT, opcodes */
 
 #define FP_API_VERSION 1
 #define FP_API_CAPSULE "engine.flows._fastpath._C_API"
 
 /* attribute ids a Pipeline's attribute slots carry (Pipeline(..., ids={name: id})): the
  * decoder's key numbers (>= 0), FP_ID_AGENT for "agent" (set by the agent enricher), or
- * FP_ID_OTHER for names the decoder has no number for */
-#define FP_ID_OTHER (-1)
-#define FP_ID_AGENT (-2)
+ * FP_ID_OTHER for names the decoder has no number for (both in _fastpath_ops.h) */
 
 typedef struct FpView FpView;
 struct FpView {

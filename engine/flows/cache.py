@@ -18,9 +18,15 @@ from __future__ import annotations
 
 import heapq
 from math import exp
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
-from .spec import FlowSpec
+from .. import native
+
+if TYPE_CHECKING:
+    from .spec import FlowSpec
+
+if TYPE_CHECKING:   # type-only: ipfix imports this module
+    from .ipfix import Exporter
 
 
 def idle_timeout(t: float) -> float:
@@ -31,7 +37,7 @@ def idle_timeout(t: float) -> float:
 
 
 class FlowTable:
-    exporter = None     # IPFIX export of ended and flushed flows (ipfix.ExportTable sets it)
+    exporter: Exporter | None = None   # IPFIX export of ended and flushed flows (ExportTable)
     intervals = None    # intervals.IntervalTotals while an interval subscriber wants this one
 
     def __init__(self, spec: FlowSpec, max_entries: int, emit_record: Callable, now: float):
@@ -157,7 +163,7 @@ class FlowTable:
             if now - e[1] > idle:
                 continue
             if key_filter is not None and not key_filter(
-                    lambda k: fk[index[k]] if k in index else
+                    lambda k, fk=fk, agent=agent: fk[index[k]] if k in index else
                     (agent if k == "agent" else fk[1] if k == "datasource" else None)):
                 continue
             v = self.value(e, now)
@@ -307,18 +313,7 @@ def _c_scan(entries: dict, now: float, idle: float, active_timeout) -> tuple[lis
     return ended, due
 
 
-def _load_scan():
-    from .. import accel_disabled
-    if accel_disabled():
-        return None
-    try:
-        from . import _fastpath as fp
-    except ImportError:
-        return None
-    return fp if hasattr(fp, "scan") else None
-
-
-_fastpath = _load_scan()
+_fastpath = native.path("scan")        # None: _python_scan (engine/native.py)
 _scan = _c_scan if _fastpath is not None else _python_scan
 
 

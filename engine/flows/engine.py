@@ -9,6 +9,7 @@ from collections import OrderedDict
 from typing import Callable
 
 from .. import log
+from ..errors import InvalidDefinition, UnknownName
 from ..fanout import fronted, gather, replicate, sync
 from ..jsonvalues import whole
 from ..metrics.filters import compile_filter
@@ -561,10 +562,10 @@ class FlowEngine:
         With workers the answer is the exact top N of the merged flows (engine/flows/topn.py)."""
         table = self.tables.get(name)
         if table is None:
-            raise KeyError(name)
+            raise UnknownName(f"no flow {name}")
         mode = (agg_mode or table.spec.agg_mode or "max").lower()
         if mode not in ("max", "sum", "edge", "core", "agent"):
-            raise ValueError(f"aggMode must be max, sum, edge or core")
+            raise InvalidDefinition("aggMode must be max, sum, edge or core")
         if mode == "agent":
             mode = "max"
         if key_filter:

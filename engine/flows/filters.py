@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import NoReturn
 
 from ..limits import FILTER_MAX_DEPTH
 from .keys import unescape
@@ -51,7 +52,7 @@ class _Parser:
         self.i = 0
         self.depth = 0   # ( and ! levels open: bounded, the parser and compiler recurse
 
-    def error(self, msg: str):
+    def error(self, msg: str) -> NoReturn:
         raise FilterError(f"filter {self.s!r}: {msg} at offset {self.i}")
 
     def ws(self):
@@ -154,7 +155,7 @@ class _Parser:
 
     def rhs(self) -> list:
         s = self.s
-        values = []
+        values: list[str | None] = []
         while True:
             self.ws()
             i = self.i
@@ -194,7 +195,7 @@ class _Parser:
             return values
 
 
-def _quoted(s: str, i: int, parser) -> tuple[str, int]:
+def _quoted(s: str, i: int, parser: _Parser) -> tuple[str, int]:
     q = s[i]
     i += 1
     buf = []

@@ -34,8 +34,9 @@ from math import exp
 from .. import log
 from ..udp_sockets import FamilySockets
 from .cache import FlowTable
+from .ipfix_spec import (_IP4, _IP6, _MAC, _U, DEFAULT_PORT, KEY_IES, VALUE_IES,  # noqa: F401
+                         check_definition, parse_collector)
 
-DEFAULT_PORT = 4739            # IANA port of IPFIX over UDP
 FIRST_TEMPLATE_ID = 256
 TEMPLATE_REFRESH = 30.0        # seconds between template re-sends to a domain
 MAX_MESSAGE = 1400             # bytes: no IP fragmentation on Ethernet paths
@@ -44,92 +45,11 @@ MAX_DOMAINS = 65536            # agent -> domain id memo per definition (then cl
 MAX_U64 = 0xFFFFFFFFFFFFFFFF   # octetDeltaCount / packetDeltaCount saturate here
 VERSION = 10
 
-_U = "u"                       # unsigned integer key
-_MAC, _IP4, _IP6 = "mac", "ip4", "ip6"
-
-# flow key -> (Information Element id, length, kind); IANA "IPFIX Information Elements"
-KEY_IES = {
-    "macsource": (56, 6, _MAC),              # sourceMacAddress
-    "macdestination": (80, 6, _MAC),         # destinationMacAddress
-    "ethernetprotocol": (256, 2, _U),        # ethernetType
-    "vlan": (58, 2, _U),                     # vlanId
-    "priority": (244, 1, _U),                # dot1qPriority
-    "ipprotocol": (4, 1, _U),                # protocolIdentifier
-    "ipsource": (8, 4, _IP4),                # sourceIPv4Address
-    "ipdestination": (12, 4, _IP4),          # destinationIPv4Address
-    "ip6source": (27, 16, _IP6),             # sourceIPv6Address
-    "ip6destination": (28, 16, _IP6),        # destinationIPv6Address
-    "ip6nexthdr": (193, 1, _U),              # nextHeaderIPv6
-    "tcpsourceport": (7, 2, _U),             # sourceTransportPort
-    "tcpdestinationport": (11, 2, _U),       # destinationTransportPort
-    "udpsourceport": (7, 2, _U),
-    "udpdestinationport": (11, 2, _U),
-    "inputifindex": (10, 4, _U),             # ingressInterface
-    "outputifindex": (14, 4, _U),            # egressInterface
-}
-VALUE_IES = {"bytes": 1, "frames": 2}        # octetDeltaCount, packetDeltaCount (8 bytes)
 IE_PROTOCOL = 4
 IE_FLOW_START_MS, IE_FLOW_END_MS = 152, 153
 _FMT = {(_U, 1): "B", (_U, 2): "H", (_U, 4): "I", (_MAC, 6): "6s", (_IP4, 4): "4s",
         (_IP6, 16): "16s"}
 _ZERO = {_MAC: bytes(6), _IP4: bytes(4), _IP6: bytes(16)}
-
-
-# -- validation (FlowSpec) ----------------------------------------------------------------------
-def parse_collector(text) -> tuple[str, int, int]:
-    """"ip", "ip:port", "[ipv6]" or "[ipv6]:port" -> (address, port, family); ValueError."""
-    if not isinstance(text, str) or not text.strip():
-        raise ValueError("ipfixCollectors: an address must be a non-empty string")
-    s = text.strip()
-    host, port = s, None
-    if s.startswith("["):
-        end = s.find("]")
-        if end < 0:
-            raise ValueError(f"ipfixCollectors: bad address {text!r}")
-        host, rest = s[1:end], s[end + 1:]
-        if rest:
-            if not rest.startswith(":"):
-                raise ValueError(f"ipfixCollectors: bad address {text!r}")
-            port = rest[1:]
-    elif s.count(":") == 1:
-        host, port = s.split(":")
-    try:
-        ip = ipaddress.ip_address(host)
-    except ValueError:
-        raise ValueError(f"ipfixCollectors: {text!r} is not an IP address (ip or ip:port)") from None
-    if port is None:
-        p = DEFAULT_PORT
-    else:
-        if not (port.isascii() and port.isdigit()) or not 0 < int(port) < 65536:
-            raise ValueError(f"ipfixCollectors: bad port in {text!r}")
-        p = int(port)
-    return str(ip), p, socket.AF_INET if ip.version == 4 else socket.AF_INET6
-
-
-def check_definition(spec, collectors) -> list[tuple[str, int, int]]:
-    """The collectors of a FlowSpec (ValueError(reason) for anything IPFIX cannot carry)."""
-    if not (isinstance(collectors, list) and all(isinstance(c, str) for c in collectors)):
-        raise ValueError("ipfixCollectors must be an array of strings")
-    out = [parse_collector(c) for c in collectors]
-    if not out:
-        return out
-    ies = set()
-    for k in spec.key_texts:
-        k = k.strip()
-        if k not in KEY_IES:
-            raise ValueError(f"ipfixCollectors: key {k!r} cannot be exported "
-                             f"(allowed: {', '.join(KEY_IES)})")
-        ie = KEY_IES[k][0]
-        if ie in ies:
-            raise ValueError(f"ipfixCollectors: key {k!r} repeats an exported field")
-        ies.add(ie)
-    names = [spec.value.text] + [v.text for v in spec.values]
-    for v in names:
-        if v not in VALUE_IES:
-            raise ValueError(f"ipfixCollectors: value {v!r} cannot be exported (bytes or frames)")
-    if len(set(names)) != len(names):
-        raise ValueError("ipfixCollectors: bytes and frames may each be given once")
-    return out
 
 
 # -- the template and the records -------------------------------------------------------------
@@ -140,7 +60,8 @@ class Template:
     def __init__(self, spec, template_id: int):
         self.id = template_id
         keys = [k.strip() for k in spec.key_texts]
-        fields, fmt, getters = [], "!", []
+        fields, fmt = [], "!"
+        getters: list = []
         for i, k in enumerate(keys):
             ie, length, kind = KEY_IES[k]
             fields.append((ie, length))
@@ -178,7 +99,7 @@ class Template:
         self.set_bytes = struct.pack("!HH", 2, 4 + len(body)) + body
 
     def pack(self, fk: tuple, e: list) -> bytes:
-        vals = []
+        vals: list = []
         for g in self.getters:
             if g.__class__ is int:
                 vals.append(g)
@@ -397,13 +318,14 @@ class Exporter:
 
 class ExportTable(FlowTable):
     """The flow cache of a definition with ipfixCollectors."""
+    exporter: Exporter
 
     def __init__(self, spec, max_entries, emit_record, now):
         super().__init__(spec, max_entries, emit_record, now)
         self.exporter = Exporter(spec, SENDER)     # looked up now: tests swap SENDER
         if len(self.vfuncs) == 2:
             # bytes and frames: the pipeline calls this instead of FlowTable.update
-            self.update = self._update_both
+            self.update = self._update_both  # type: ignore[method-assign]  # per instance
 
     def _update_both(self, fk: tuple, xs: tuple, rate, now: float) -> list:
         """FlowTable.update for two plain sums, with the same float operations, that also

@@ -64,7 +64,7 @@ class Journal:
         return unsubscribe
 
     def since(self, after: int, names, limit: int, id_field: str) -> list:
-        out = []
+        out: list = []
         if limit <= 0:
             return out
         field = self.name_field

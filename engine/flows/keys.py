@@ -82,6 +82,10 @@ def split_key_list(keys) -> list[str]:
 class KeyExpr:
     """A parsed expression: plain ``name`` or function ``fn`` with ``args`` (texts)."""
     __slots__ = ("text", "name", "fn", "args", "extract", "names")
+    name: Any              # str; None for a function key (callers test fn first)
+    fn: str | None
+    args: tuple[str, ...]
+    extract: Any
 
     def __init__(self, text: str, engine: Any = None):
         self.text = text

@@ -21,6 +21,7 @@ import sys
 from math import exp
 from operator import methodcaller
 
+from .. import native
 from . import filters
 from .keys import KeyExpr, unescape
 
@@ -90,13 +91,14 @@ def build_python(tables: list, on_error) -> object:
         return None
     gen = _Gen()
     body: list[str] = []
-    for idx, table in enumerate(tables):
+    for table in tables:
         spec = table.spec
         ind = "        "
         block: list[str] = []
         if spec.filter is not None:
             fkeys = {k.text: k for k in spec.filter_keys}
-            expr = filters.compile_expr(spec.filter, lambda text: gen.ref(fkeys[text]), gen.const)
+            expr = filters.compile_expr(spec.filter, lambda text, fkeys=fkeys: gen.ref(fkeys[text]),
+                                        gen.const)
             block.append(f"{ind}if {expr}:")
             ind += "    "
         names = []
@@ -155,7 +157,7 @@ def build_python(tables: list, on_error) -> object:
         body.append("    try:")
         body.append("        pass")
         body.extend(block)
-        body.append(f"    except Exception as exc:")
+        body.append("    except Exception as exc:")
         body.append(f"        {ERR}(exc)")
     nslots = len(gen.slot_src)
     head = ["def process(attrs, agent, ds, rate, now):", "    g = attrs.get"]
@@ -171,26 +173,24 @@ def build_python(tables: list, on_error) -> object:
 
 # ------------------------------------------------------------------ C pipeline
 
-from .. import accel_disabled  # noqa: E402
-
-
-def _load_fastpath():
-    if accel_disabled():
-        return None
-    try:
-        from . import _fastpath
-    except ImportError:
-        return None
-    return _fastpath if hasattr(_fastpath, "Pipeline") else None
-
-
-fastpath = _load_fastpath()
+fastpath = native.path("pipeline")     # None: the generated Python function (engine/native.py)
 _accel_on = fastpath is not None
 
-# slot kinds, filter node ops and term tests of _fastpath.c
-_ATTR, _AGENT, _FN, _TABLE, _OR_SLOT, _NULL_SLOT = 0, 1, 2, 3, 4, 5
-_AND, _OR, _NOT, _TERM = 0, 1, 2, 3
-_NONE, _EQ, _IN, _RE = 0, 1, 2, 3
+# The numbers of the compact description _build_c hands _fastpath.c: slot kinds, filter node
+# ops, term tests and the attribute ids of a decoder's view. This table is their one source:
+# engine/flows/_fastpath_ops.h is generated from it (engine/native_headers.py; a test
+# regenerates it and compares).
+OPCODES = {
+    "SLOT_ATTR": 0, "SLOT_AGENT": 1, "SLOT_FN": 2, "SLOT_TABLE": 3, "SLOT_OR": 4, "SLOT_NULL": 5,
+    "F_AND": 0, "F_OR": 1, "F_NOT": 2, "F_TERM": 3,
+    "TEST_NONE": 0, "TEST_EQ": 1, "TEST_IN": 2, "TEST_RE": 3,
+    "FP_ID_OTHER": -1,      # an attribute the decoder has no number for
+    "FP_ID_AGENT": -2,      # "agent", set by the agent enricher
+}
+_ATTR, _AGENT, _FN, _TABLE, _OR_SLOT, _NULL_SLOT = (OPCODES[k] for k in (
+    "SLOT_ATTR", "SLOT_AGENT", "SLOT_FN", "SLOT_TABLE", "SLOT_OR", "SLOT_NULL"))
+_AND, _OR, _NOT, _TERM = (OPCODES[k] for k in ("F_AND", "F_OR", "F_NOT", "F_TERM"))
+_NONE, _EQ, _IN, _RE = (OPCODES[k] for k in ("TEST_NONE", "TEST_EQ", "TEST_IN", "TEST_RE"))
 
 
 def use_accelerator(enabled: bool = True) -> bool:
@@ -296,14 +296,14 @@ def _build_c(tables: list, on_error):
                 i = slot_index[expr.text] = extractor_slot(expr.extract, expr.text)
         return i
 
-    defs = []
+    defs: list[tuple] = []
     listing = []
     for table in tables:
         spec = table.spec
         tree = None
         if spec.filter is not None:
             fkeys = {k.text: k for k in spec.filter_keys}
-            tree = _filter_tree(spec.filter, lambda text: slot(fkeys[text]))
+            tree = _filter_tree(spec.filter, lambda text, fkeys=fkeys: slot(fkeys[text]))
         keys = tuple(slot(k) for k in spec.keys)
         # the instance dict: table.entries is rebound by FlowTable.clear()
         tdict = vars(table)
@@ -337,7 +337,7 @@ def _view_ids() -> dict | None:
         from ..sflow import attributes
         ids = getattr(attributes.accel, "KEY_IDS", None)
         if ids is not None:
-            _VIEW_IDS = dict(ids, agent=-2)   # FP_ID_AGENT: set by the agent enricher
+            _VIEW_IDS = dict(ids, agent=OPCODES["FP_ID_AGENT"])   # set by the agent enricher
     return _VIEW_IDS
 
 

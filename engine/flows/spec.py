@@ -5,6 +5,7 @@ import math
 import re
 
 from . import filters
+from .ipfix_spec import check_definition
 from .keys import KeyExpr, compile_key, split_key_list, split_top
 from .registry import KeyFunctionError
 from .values import ValueFunc
@@ -144,8 +145,6 @@ class FlowSpec:
         ipfix = spec.get("ipfixCollectors")
         self.ipfix_collectors: list = []    # [(address, port, family)]: docs/flows.md
         if ipfix is not None:
-            # imported here: ipfix imports the cache, which imports this module
-            from .ipfix import check_definition
             self.ipfix_collectors = check_definition(self, ipfix)
 
     def referenced_names(self) -> set[str]:
@@ -159,7 +158,7 @@ class FlowSpec:
         return names
 
     def as_json(self) -> dict:
-        out = {
+        out: dict = {
             "keys": ",".join(self.key_texts),
             "value": self.value.text,
             "filter": self.filter_text or None,

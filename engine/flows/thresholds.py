@@ -14,6 +14,7 @@ the event's flowKey) until the data source's largest flow has gone back below th
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 from . import cache as _cache
 from .spec import check_name, number, plain
@@ -72,7 +73,7 @@ class Threshold:
         self.spec = dict(spec)
         # key -> [flow_key or None, below_since or None]
         self.states: dict[tuple, list] = {}
-        self.fire = None          # set by the engine: fire(threshold, agent, ds, value, table, fk, now)
+        self.fire: Callable[..., None] = None  # type: ignore[assignment]  # set by the engine: fire(threshold, agent, ds, value, table, fk, now)
         self.location_ok = None   # set by the engine when a filter is present
         self.compiled_filter = None
 
@@ -100,7 +101,7 @@ class Threshold:
     def rearm_flows(self, table, now: float) -> None:
         if not self.states:
             return
-        maxima = None
+        maxima: dict | None = None
         for key, st in list(self.states.items()):
             if table is None:
                 value = 0.0

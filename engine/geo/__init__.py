@@ -40,9 +40,9 @@ class GeoService:
                        f"using {DEFAULT_CACHE_SIZE}")
             self.cache_size = DEFAULT_CACHE_SIZE
         self._lock = threading.Lock()
-        self._opened: dict[str, object] = {}     # property -> GeoDatabase | GeoError | None
-        self._lookups: dict[str, object] = {}    # "country" / "asn" -> CachedLookup | GeoError
-        self._oui: object = None                 # OuiTable | OuiError
+        self._opened: dict[str, GeoDatabase | GeoError | None] = {}   # by property
+        self._lookups: dict[str, CachedLookup | GeoError] = {}   # "country" / "asn"
+        self._oui: OuiTable | OuiError | None = None
 
     # -- files -------------------------------------------------------------------------------
     def path_of(self, prop: str) -> Path | None:
@@ -131,7 +131,7 @@ class GeoService:
                 db.close()
 
     def json(self) -> dict:
-        out = {}
+        out: dict = {}
         for prop, db in self._opened.items():
             out[prop] = db.describe() if isinstance(db, GeoDatabase) else str(db)
         for kind, lk in self._lookups.items():

@@ -48,7 +48,7 @@ def _address_extractor(fn: str, kind: str, args, engine, attrs_table, default: s
     cache, miss, absent = lookup.cache, lookup.miss, object()
 
     if name is not None:
-        def extract(attrs):
+        def extract_named(attrs):
             ip = attrs.get(name)
             if ip is None:
                 return None
@@ -56,7 +56,7 @@ def _address_extractor(fn: str, kind: str, args, engine, attrs_table, default: s
             if answer is absent:
                 answer = miss(ip)
             return None if answer is None else answer[index]
-        return extract
+        return extract_named
 
     def extract(attrs):
         ip = key(attrs)
@@ -99,7 +99,7 @@ def oui_factory(args, engine):
                 oui = oui_of(mac)             # lower case or separators: the slow way
                 vendor = names.get(oui) if oui else None
             return vendor
-    elif attr == "name":
+    elif attr == "name" and key is not None:
         def extract(attrs):
             mac = key(attrs)
             if mac is None:

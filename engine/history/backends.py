@@ -18,11 +18,12 @@ import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..errors import NotRunning
 from .sqltext import parse_json_compact, tsv
 
 
-class BackendError(Exception):
-    """The store refused or could not be reached; the text says why."""
+class BackendError(NotRunning):
+    """The store refused or could not be reached; the text says why (REST: 503)."""
 
 
 class NotInstalled(BackendError):
@@ -211,7 +212,7 @@ class ChdbBackend:
         self.path = path = str(path)
         self._lock = threading.Lock()       # one statement at a time on the session
         try:
-            self._session = chs.Session(path)
+            self._session: chs.Session | None = chs.Session(path)
         except Exception as exc:
             raise BackendError(f"chDB at {path}: {exc}") from None
 

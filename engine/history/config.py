@@ -45,7 +45,7 @@ class HistoryConfig:
         return 0
 
 
-def from_props(props, home: Path) -> HistoryConfig:
+def from_props(props, home: Path | str) -> HistoryConfig:
     """Raises ValueError naming the property when a value is wrong."""
     def text(name, default=""):
         v = props.get_str(name) if props is not None else None

@@ -13,10 +13,11 @@ state). Bad arguments, history off and store errors throw a JS Error with the re
 """
 from __future__ import annotations
 
-try:
-    from jsapi.registry import register_global
-except ImportError:  # JS runtime not installed: history works without its functions
-    register_global = None
+from functools import partial
+
+from jsapi.registry import js_global
+
+history_global = partial(js_global, requires=("history",))
 
 
 def _h(script):
@@ -31,35 +32,42 @@ def _opts(options, *names) -> dict:
     return {n: options.get(n) for n in names if options.get(n) is not None}
 
 
+@history_global("historyStatus")
+def _status(s):
+    return _h(s).status()
+
+
+@history_global("historyFlowNames")
+def _flow_names(s, frm=None, to=None):
+    return _h(s).flow_names(frm, to)
+
+
+@history_global("historyTopKeys")
+def _top_keys(s, agents, name, frm=None, to=None, max_keys=None):
+    return _h(s).top_keys(agents, name, frm, to, max_keys)
+
+
+@history_global("historyFlowSeries")
 def _flow_series(s, agents, name, frm=None, to=None, options=None):
     o = _opts(options, "step", "keys", "maxKeys", "node")
     return _h(s).flow_series(agents, name, frm, to, o.get("step"), o.get("keys"),
                              o.get("maxKeys"), o.get("node"))
 
 
+@history_global("historyMetricNames")
+def _metric_names(s, frm=None, to=None):
+    return _h(s).metric_names(frm, to)
+
+
+@history_global("historyMetric")
 def _metric(s, agents, metric, frm=None, to=None, options=None):
     o = _opts(options, "step", "agg", "dataSource", "maxSeries", "node")
     return _h(s).metric_series(agents, metric, frm, to, o.get("step"), o.get("agg"),
                                o.get("dataSource"), o.get("maxSeries"), o.get("node"))
 
 
+@history_global("historyEvents")
 def _events(s, frm=None, to=None, options=None):
     o = _opts(options, "thresholdID", "agents", "maxEvents", "node")
     return _h(s).events(frm, to, o.get("thresholdID"), o.get("agents"), o.get("maxEvents"),
                         o.get("node"))
-
-
-_GLOBALS = {
-    "historyStatus": lambda s: _h(s).status(),
-    "historyFlowNames": lambda s, frm=None, to=None: _h(s).flow_names(frm, to),
-    "historyTopKeys": lambda s, agents, name, frm=None, to=None, max_keys=None:
-        _h(s).top_keys(agents, name, frm, to, max_keys),
-    "historyFlowSeries": _flow_series,
-    "historyMetricNames": lambda s, frm=None, to=None: _h(s).metric_names(frm, to),
-    "historyMetric": _metric,
-    "historyEvents": _events,
-}
-
-if register_global is not None:
-    for _name, _fn in _GLOBALS.items():
-        register_global(_name, _fn, requires=("history",))

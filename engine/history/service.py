@@ -7,13 +7,14 @@ import time
 
 from .. import log
 from . import queries
+from ..errors import NotRunning
 from .backends import BackendError, ChdbBackend, NotInstalled, open_server
 from .config import HistoryConfig, from_props
 from .writer import RowBuffer, Writer
 
 
-class HistoryOff(Exception):
-    """History is not recording here (the text says why)."""
+class HistoryOff(NotRunning):
+    """History is not recording here (the text says why; REST: 503)."""
 
 
 class History:
@@ -95,7 +96,7 @@ class History:
         return getattr(self.engine, "subsystems", {}).get(name)
 
     def _subscribe(self) -> None:
-        c = self.config
+        c, _ = self._sink()
         flows = self._sub("flows")
         if flows is not None:
             self._unsubscribe.append(
@@ -113,14 +114,16 @@ class History:
         rest summed per location under "-other-": engine/flows/intervals.py)."""
         t0 = int(start)
         seconds = max(1, int(math.ceil(end - start)))
-        node = self.config.node
-        self.buffer.add("flows", [(t0, seconds, node, name, a, ds, k, float(v))
+        config, buffer = self._sink()
+        node = config.node
+        buffer.add("flows", [(t0, seconds, node, name, a, ds, k, float(v))
                                   for a, ds, k, v in rows if v == v])
 
     def _on_metrics(self, agent: str, data_source: str, values: dict, now: float) -> None:
-        wanted = self.config.metrics
+        config, buffer = self._sink()
+        wanted = config.metrics
         t = int(now)
-        node = self.config.node
+        node = config.node
         rows = []
         for m, v in values.items():
             cls = v.__class__
@@ -132,14 +135,15 @@ class History:
             if wanted is None or m in wanted:
                 rows.append((t, node, agent, data_source, m, float(v)))
         if rows:
-            self.buffer.add("metrics", rows)
+            buffer.add("metrics", rows)
 
     def _on_event(self, evt: dict) -> None:
         ts = int(evt.get("timestamp") or time.time() * 1000)
         value = evt.get("value")
         threshold = evt.get("threshold")
-        self.buffer.add("events", [(
-            ts // 1000, ts, self.config.node, int(evt.get("eventID") or 0),
+        config, buffer = self._sink()
+        buffer.add("events", [(
+            ts // 1000, ts, config.node, int(evt.get("eventID") or 0),
             str(evt.get("thresholdID", "")), str(evt.get("metric", "")),
             str(evt.get("agent", "")), str(evt.get("dataSource", "")),
             str(evt.get("flowKey") or ""), _float(value), _float(threshold))])
@@ -162,13 +166,13 @@ class History:
 
     def status(self) -> dict:
         c = self.config
-        out = {"mode": self.mode}
+        out: dict = {"mode": self.mode}
         if self.mode == "off":
             out["reason"] = self.reason
         if c is not None:
             out.update({"database": c.database, "cluster": c.cluster, "node": c.node,
                         "interval": c.interval, "days": c.days})
-        if self.writer is not None:
+        if self.writer is not None and self.buffer is not None:
             w, b = self.writer, self.buffer
             flows = self._sub("flows")
             recorded = sorted(n for n, t in flows.tables.items() if t.intervals is not None) \
@@ -194,11 +198,22 @@ class History:
                 return backends[(first + i) % len(backends)].query(sql)
             except BackendError as exc:
                 last = exc
-        raise last
+        raise last if last is not None else HistoryOff("history has no backend")
+
+    def _configured(self) -> HistoryConfig:
+        """The configuration; HistoryOff (503 in REST) when a bad property left none."""
+        if self.config is None:
+            raise HistoryOff(f"history is off: {self.reason}")
+        return self.config
+
+    def _sink(self) -> tuple[HistoryConfig, RowBuffer]:
+        """Configuration and row buffer for the hooks, which start() subscribes after both."""
+        assert self.config is not None and self.buffer is not None
+        return self.config, self.buffer
 
     @property
     def _db(self) -> str:
-        return self.config.database
+        return self._configured().database
 
     def flow_names(self, frm=None, to=None, node=None) -> list:
         start, end = queries.time_range(frm, to, default_from="-1d")
@@ -216,7 +231,7 @@ class History:
         if isinstance(keys, str):
             keys = [keys]
         return queries.flow_series(self._run, self._db, _name(name), agents, start, end, step,
-                                   int(self.config.interval), keys or None, n, node)
+                                   int(self._configured().interval), keys or None, n, node)
 
     def metric_names(self, frm=None, to=None, node=None) -> list:
         start, end = queries.time_range(frm, to, default_from="-1d")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 
 from .. import log
 from .backends import BackendError
@@ -29,7 +30,7 @@ class RowBuffer:
         self.lock = threading.Lock()
         self.ready = threading.Event()        # set when a batch's worth is waiting
         self.batch = 1
-        self.on_first_drop = None             # called (outside the lock) when drops start
+        self.on_first_drop: Callable[[], None] | None = None   # called (outside the lock) when drops start
         self._drop_quiet = False              # the next drop is the first of an outage
 
     def add(self, table: str, rows: list) -> int:
@@ -211,7 +212,7 @@ class Writer:
             self.current = idx
             self.next_retention = 0.0
             return
-        raise last
+        raise last if last is not None else BackendError("history: no backend")
 
     def _create(self, backend) -> None:
         for sql in create_statements(self.database, self.cluster):

@@ -128,11 +128,12 @@ class HostTable:
             self.index.pop(address, None)
 
     def _choose(self, address: str) -> None:
-        best = None
+        best: HostRecord | None = None
         for key in self._claims[address]:
             r = self.records[key]
             if best is None or r.virtual or not best.virtual:
                 best = r
+        assert best is not None   # an address without claims was removed, not chosen for
         self.index[address] = best
 
     # -- lookups -----------------------------------------------------------------------------
@@ -142,7 +143,7 @@ class HostTable:
         if r is None and address is not None:
             text = str(address)
             norm = normal_mac(text) if len(text) >= 12 and "." not in text else None
-            r = self.index.get(norm or normal_ip(text))
+            r = self.index.get(norm or normal_ip(text) or "")
         return r
 
     def attribute(self, address, name: str):

@@ -53,7 +53,7 @@ def partial(agg: str, vals: list, lasts: list, where) -> tuple | None:
     if agg in ("max", "min"):
         if pool is None and type(vals[0]) is str:    # only strings (a mix raised above)
             pool = []
-            pv = pl = ()
+            pv = pl = []
         if not pv:                       # no numbers: max/min of the strings
             spool = [i for i, v in enumerate(vals) if type(v) is str]
             strings = _selection(agg, [vals[i] for i in spool], [lasts[i] for i in spool],

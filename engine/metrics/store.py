@@ -62,14 +62,14 @@ class DataSource:
         self.values: dict = {}
         self.prev: dict = {}          # record tag -> (record, time, uptime, seq) of the previous sample
         self.last = 0.0               # time of the latest sample
-        self.uptime = None            # agent sysUpTime (ms) at the latest sample
+        self.uptime: int | None = None   # agent sysUpTime (ms) at the latest sample
         self.seq = None
         self.samples = 0
-        self.interval = None          # measured polling interval, seconds
+        self.interval: float | None = None   # measured polling interval, seconds
         self.expires = 0.0
-        self.parent = None            # data source id of the host_parent (virtual machines)
+        self.parent: str | None = None   # data source id of the host_parent (virtual machines)
         self.sub = None               # sub-agent whose datagrams carry it (whose clock it follows)
-        self.deadline = None          # agent clock (ms) after which it has missed 3 polls
+        self.deadline: float | None = None   # agent clock (ms) after which it has missed 3 polls
 
 
 class AgentState:
@@ -107,7 +107,7 @@ class _RTMetricMap:
                 out[name] = d / dt
 
 
-_MAPS = dict(RECORD_MAPS)
+_MAPS: dict = dict(RECORD_MAPS)   # and the class below
 _MAPS[_RTMETRIC_TAG] = _RTMetricMap
 
 
@@ -187,7 +187,7 @@ class MetricStore:
         self.providers: list = []
         # callback(agent, data_source, values, now) after each counter sample (history)
         self.update_subscribers: list = []
-        self.selectors: dict[str, object] = {}
+        self.selectors: dict[str, Callable] = {}
         # Interface and host names, the cross-agent state the topology maps nodes and ports
         # with: (agent, ifIndex data source) -> ifname and (agent, "") -> host_name, shared
         # by every worker (engine/shared.py). Its version changes whenever a name appears,
@@ -208,7 +208,7 @@ class MetricStore:
         self._next_sweep = 0.0
         self._min_expires = _INF       # no data source expires before this (lower bound)
         self._next_query_sweep = 0.0
-        self._c_config = None
+        self._c_config: tuple | None = None
 
     @property
     def names_version(self) -> int:
@@ -477,7 +477,7 @@ class MetricStore:
             d = other.deadline
             if other.sub != sub or d is None:
                 continue
-            if d < uptime and other.uptime <= uptime:
+            if d < uptime and other.uptime <= uptime:  # type: ignore[operator]  # has a deadline: has an uptime
                 self._drop(other)
             elif d < soonest:
                 soonest = d
@@ -729,7 +729,7 @@ class MetricStore:
             vals = list(vals) + [e.value for e in pentries]
             lasts += [now - e.last_update_ms / 1000.0 for e in pentries]
 
-        listed = []
+        listed: list = []
 
         def where(i: int):
             if i < n_counter:
@@ -792,7 +792,7 @@ class MetricStore:
         for i in order:
             r = refs[i]
             agent, ds_id = _ref_where(r)
-            row = []
+            row: list = []
             for c, (spec, nullable) in enumerate(cols):
                 if c == base:
                     cell = _ref_dict(r, bname, now)
@@ -800,16 +800,16 @@ class MetricStore:
                     raw = self._cell_raw(agent, spec.ds or ds_id, spec, now, provider_maps, c)
                     cell = None if raw is None else _raw_dict(agent, spec.name, raw)
                 if cell is None and not nullable:
-                    row = None
-                    break
+                    break           # no row for this data source
                 row.append(cell)
-            if row is not None:
+            else:
                 rows.append(row)
                 if limit is not None and len(rows) >= limit:
                     break
         return rows
 
-    def _cell_raw(self, agent: str, ds_id: str, spec: MetricSpec, now: float, provider_maps, col):
+    def _cell_raw(self, agent: str, ds_id: str, spec: MetricSpec, now: float,
+                  provider_maps: dict[int, dict], col):
         """(dataSource, value, lastUpdate ms, topKeys) of a table cell, or None."""
         name = spec.name
         a = self.agents.get(agent)
@@ -1014,7 +1014,7 @@ class _FilterRun:
         self.store = store
         self.compiled = compiled
         # (name, matcher, index getter, value -> bool, agent or (agent, parent) -> inherited value)
-        self.checks = [(name, matcher, (store.index.get(name) or {}).get, {}, {})
+        self.checks: list[tuple] = [(name, matcher, (store.index.get(name) or {}).get, {}, {})
                        for name, matcher in compiled]
         self.verdicts: dict = {}
 
@@ -1104,7 +1104,7 @@ def _is_int(text: str) -> bool:
 def _table_columns(columns):
     """Parsed table() columns: ([(spec, nullable)], base column, sort column, sort N);
     ValueError for a bad column list."""
-    cols = []            # (spec, nullable)
+    cols: list[tuple] = []   # (spec, nullable)
     sort_col, sort_n = None, None
     for text in split_list(columns):
         nullable = False

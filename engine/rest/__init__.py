@@ -1,7 +1,10 @@
 """aiohttp application: every module in this package with a ``setup(app, engine)`` adds its routes.
 
-Handlers are thin adapters over engine functions; errors are raised as engine.rest.errors
-exceptions and rendered once, by the middleware here.
+Handlers are thin adapters over engine functions. Errors are rendered once, by the middleware
+here: engine.rest.errors exceptions (HTTP-level: a missing parameter, read-only) and the engine's
+domain errors (engine.errors: UnknownName 404, InvalidDefinition or any ValueError 400,
+NotRunning 503), each as ``{"status": N, "error": reason}``. Anything else is a bug: logged
+with its traceback and answered 500 (docs/rest.md, "Errors").
 """
 from __future__ import annotations
 
@@ -13,6 +16,7 @@ import pkgutil
 from aiohttp import web as aioweb
 
 from .. import limits, log
+from ..errors import NotRunning, UnknownName, not_running
 from ..jsonvalues import finite
 from .errors import ApiError, BadRequest, Forbidden, NotFound
 
@@ -22,7 +26,7 @@ DUMPS_KEY = aioweb.AppKey("json_dumps", object)
 
 def _dumps_factory(indent: int | None):
     def dumps(obj) -> str:
-        kw = {"indent": indent, "separators": (",", ":") if indent is None else None,
+        kw: dict = {"indent": indent, "separators": (",", ":") if indent is None else None,
               "allow_nan": False, "default": str}
         try:
             return json.dumps(obj, **kw)
@@ -31,13 +35,33 @@ def _dumps_factory(indent: int | None):
     return dumps
 
 
+def status_of(exc: Exception) -> int | None:
+    """The HTTP status of an error a handler let through; None for a bug (500, logged)."""
+    if isinstance(exc, ApiError):
+        return exc.status
+    if isinstance(exc, UnknownName):
+        return 404
+    if isinstance(exc, NotRunning):
+        return 503
+    if isinstance(exc, ValueError):   # InvalidDefinition and the engine's other bad-input checks
+        return 400
+    return None
+
+
 @aioweb.middleware
 async def error_middleware(request: aioweb.Request, handler):
     try:
         return await handler(request)
-    except ApiError as exc:
-        return aioweb.json_response({"status": exc.status, "error": limits.reason(exc.reason)},
-                                    status=exc.status)
+    except (aioweb.HTTPException, ConnectionError):   # aiohttp's own (a client gone: ignored)
+        raise
+    except Exception as exc:
+        status = status_of(exc)
+        if status is None:     # a bug: logged with its traceback, never read as "not found"
+            log.log.error("%s %s failed", request.method, request.path, exc_info=True)
+            return aioweb.json_response(
+                {"status": 500, "error": f"internal error: {type(exc).__name__}"}, status=500)
+        return aioweb.json_response({"status": status, "error": limits.reason(str(exc))},
+                                    status=status)
 
 
 def build_app(engine) -> aioweb.Application:
@@ -70,11 +94,20 @@ async def _access_log(request: aioweb.Request, handler):
 
 def json_response(request: aioweb.Request, obj, status: int = 200) -> aioweb.Response:
     """JSON reply using the engine's http.json.indent setting."""
-    return aioweb.json_response(obj, status=status, dumps=request.app[DUMPS_KEY])
+    return aioweb.json_response(obj, status=status, dumps=request.app[DUMPS_KEY])  # type: ignore[arg-type]  # _dumps_factory's
 
 
 def engine_of(request: aioweb.Request):
     return request.app[ENGINE_KEY]
+
+
+def subsystem_of(request: aioweb.Request, name: str):
+    """engine.subsystems[name]; NotRunning (503) when it is not attached. Routes of every
+    subsystem exist whether or not it runs, so a client learns why rather than a bare 404."""
+    sub = engine_of(request).subsystems.get(name)
+    if sub is None:
+        raise not_running(name)
+    return sub
 
 
 def check_writable(request: aioweb.Request) -> None:
@@ -101,7 +134,7 @@ def add_named_resource(router, kind: str, subsystem: str, get_one, get_all, put,
     raising ValueError (400), delete(sub, name) -> False when absent (404). Flows,
     thresholds, groups and maps all answer the same way."""
     def sub_of(request):
-        return engine_of(request).subsystems[subsystem]
+        return subsystem_of(request, subsystem)
 
     async def list_all(request):
         return json_response(request, get_all(sub_of(request)))
@@ -116,10 +149,7 @@ def add_named_resource(router, kind: str, subsystem: str, get_one, get_all, put,
     async def set_one(request):
         check_writable(request)
         body = await read_json(request)
-        try:
-            put(sub_of(request), request.match_info["name"], body)
-        except ValueError as exc:
-            raise BadRequest(str(exc)) from None
+        put(sub_of(request), request.match_info["name"], body)
         return aioweb.Response(status=204)
 
     async def del_one(request):

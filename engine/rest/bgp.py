@@ -1,17 +1,16 @@
-"""/bgp/... REST endpoints: thin adapters over engine.subsystems["bgp"] (engine/bgp/speaker.py)."""
+"""/bgp/... REST endpoints: thin adapters over engine.subsystems["bgp"] (engine/bgp/speaker.py).
+An unknown neighbor in a query is the speaker's UnknownName (404), a bad argument its
+ValueError (400); both are rendered by the middleware in engine.rest."""
 from __future__ import annotations
 
 from aiohttp import web
 
-from . import check_writable, engine_of, json_response, read_json
+from . import check_writable, json_response, read_json, subsystem_of
 from .errors import BadRequest, NotFound
 
 
 def _bgp(request):
-    bgp = engine_of(request).subsystems.get("bgp")
-    if bgp is None:
-        raise NotFound("BGP is not available")
-    return bgp
+    return subsystem_of(request, "bgp")
 
 
 def _q(request, name, default=None):
@@ -21,17 +20,12 @@ def _q(request, name, default=None):
 async def topprefixes(request: web.Request, family: int) -> web.Response:
     bgp = _bgp(request)
     router = request.match_info["router"]
-    try:
-        out = bgp.top_prefixes(router, int(_q(request, "maxPrefixes", 100)),
-                               float(_q(request, "minValue", 0)),
-                               _q(request, "direction", "destination"),
-                               _q(request, "includeCovered", "false"),
-                               int(_q(request, "minPrefix", 0)),
-                               _q(request, "pruneCovered", "false"), family)
-    except LookupError as exc:
-        raise NotFound(str(exc)) from None
-    except ValueError as exc:
-        raise BadRequest(str(exc)) from None
+    out = bgp.top_prefixes(router, int(_q(request, "maxPrefixes", 100)),
+                           float(_q(request, "minValue", 0)),
+                           _q(request, "direction", "destination"),
+                           _q(request, "includeCovered", "false"),
+                           int(_q(request, "minPrefix", 0)),
+                           _q(request, "pruneCovered", "false"), family)
     return json_response(request, out)
 
 
@@ -47,12 +41,7 @@ async def prefix(request: web.Request) -> web.Response:
     address = _q(request, "address")
     if not address:
         raise BadRequest("address query parameter required")
-    try:
-        info = _bgp(request).prefix_info(request.match_info["router"], address)
-    except LookupError as exc:
-        raise NotFound(str(exc)) from None
-    except ValueError as exc:
-        raise BadRequest(str(exc)) from None
+    info = _bgp(request).prefix_info(request.match_info["router"], address)
     if info is None:
         raise NotFound(f"no route covers {address}")
     return json_response(request, info)
@@ -70,10 +59,7 @@ def _route_prefix(request) -> str:
 
 
 async def routepusher_get(request: web.Request) -> web.Response:
-    try:
-        route = _bgp(request).pushed_route(request.match_info["router"], _route_prefix(request))
-    except ValueError as exc:
-        raise BadRequest(str(exc)) from None
+    route = _bgp(request).pushed_route(request.match_info["router"], _route_prefix(request))
     if route is None:
         raise NotFound("no such route")
     return json_response(request, route)
@@ -92,10 +78,7 @@ async def routepusher_put(request: web.Request) -> web.Response:
     check_writable(request)
     route = await _body(request)
     route["prefix"] = _route_prefix(request)
-    try:
-        ok = _bgp(request).add_route(request.match_info["router"], route)
-    except ValueError as exc:
-        raise BadRequest(str(exc)) from None
+    ok = _bgp(request).add_route(request.match_info["router"], route)
     if not ok:
         raise NotFound("no such BGP neighbor")
     return web.Response(status=204)
@@ -103,10 +86,7 @@ async def routepusher_put(request: web.Request) -> web.Response:
 
 async def routepusher_delete(request: web.Request) -> web.Response:
     check_writable(request)
-    try:
-        ok = _bgp(request).remove_route(request.match_info["router"], _route_prefix(request))
-    except ValueError as exc:
-        raise BadRequest(str(exc)) from None
+    ok = _bgp(request).remove_route(request.match_info["router"], _route_prefix(request))
     if not ok:
         raise NotFound("no such route")
     return web.Response(status=204)
@@ -124,10 +104,7 @@ async def flowspec_change(request: web.Request) -> web.Response:
     spec = await _body(request)
     bgp = _bgp(request)
     router = request.match_info["router"]
-    try:
-        ok = (bgp.add_flow if request.method == "PUT" else bgp.remove_flow)(router, spec)
-    except ValueError as exc:
-        raise BadRequest(str(exc)) from None
+    ok = (bgp.add_flow if request.method == "PUT" else bgp.remove_flow)(router, spec)
     if not ok:
         raise NotFound("no such BGP neighbor" if bgp.neighbor(router) is None else "no such flow")
     return web.Response(status=204)

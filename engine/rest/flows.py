@@ -4,12 +4,12 @@ from __future__ import annotations
 from aiohttp import web
 
 from .. import limits
-from . import add_named_resource, engine_of, json_response
+from . import add_named_resource, engine_of, json_response, subsystem_of
 from .errors import BadRequest, NotFound
 
 
 def flows_of(request: web.Request):
-    return engine_of(request).subsystems["flows"]
+    return subsystem_of(request, "flows")
 
 
 def q_int(request: web.Request, name: str, default: int) -> int:
@@ -37,16 +37,12 @@ async def flow_keys(request):
 
 
 async def active_flows(request):
-    flows = flows_of(request)
-    try:
-        q = request.query
-        result = flows.active_flows(request.match_info["agent"], request.match_info["name"],
-                                    q.get("maxFlows") or None, q.get("minValue") or None,
-                                    q.get("aggMode") or None, key_filter=q.get("filter") or None)
-    except KeyError:
-        raise NotFound(f"no flow {request.match_info['name']}") from None
-    except ValueError as exc:
-        raise BadRequest(str(exc)) from None
+    q = request.query
+    # an unknown flow is the engine's UnknownName (404), a bad argument its ValueError (400)
+    result = flows_of(request).active_flows(request.match_info["agent"], request.match_info["name"],
+                                            q.get("maxFlows") or None, q.get("minValue") or None,
+                                            q.get("aggMode") or None,
+                                            key_filter=q.get("filter") or None)
     return json_response(request, result)
 
 
@@ -55,11 +51,8 @@ async def _flow_key_query(request, method: str, missing: str):
     key = request.query.get("key")
     if key is None:
         raise BadRequest("key parameter required")
-    try:
-        result = getattr(flows_of(request), method)(request.match_info["agent"],
-                                                    request.match_info["name"], key)
-    except ValueError as exc:
-        raise BadRequest(str(exc)) from None
+    result = getattr(flows_of(request), method)(request.match_info["agent"],
+                                                request.match_info["name"], key)
     if result is None:
         raise NotFound(missing.format(name=request.match_info["name"]))
     return json_response(request, result)
@@ -94,8 +87,6 @@ async def flow_records(request):
 
 
 def setup(app: web.Application, engine) -> None:
-    if "flows" not in engine.subsystems:
-        return
     r = app.router
     r.add_get("/flowkeys/json", flow_keys)
     add_named_resource(r, "flow", "flows", lambda f, n: f.get_flow(n), lambda f: f.flows_json(),

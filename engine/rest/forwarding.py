@@ -7,8 +7,6 @@ from . import add_named_resource
 
 
 def setup(app: web.Application, engine) -> None:
-    if "forwarding" not in engine.subsystems:
-        return
     add_named_resource(app.router, "forwarding", "forwarding",
                        lambda f, n: f.get_forward(n), lambda f: f.forwards_json(),
                        lambda f, n, b: f.set_forward(n, b), lambda f, n: f.clear_forward(n))

@@ -7,8 +7,6 @@ from . import add_named_resource
 
 
 def setup(app: web.Application, engine) -> None:
-    if "flows" not in engine.subsystems:
-        return
     add_named_resource(app.router, "group", "flows", lambda f, n: f.get_groups(n),
                        lambda f: f.groups_json(), lambda f, n, b: f.set_groups(n, b),
                        lambda f, n: f.clear_groups(n))

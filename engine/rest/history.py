@@ -8,24 +8,16 @@ import asyncio
 
 from aiohttp import web
 
-from . import engine_of, json_response
-from .errors import BadRequest, ServiceUnavailable
+from . import json_response, subsystem_of
 
 
 def history_of(request: web.Request):
-    return engine_of(request).subsystems["history"]
+    return subsystem_of(request, "history")
 
 
 async def _answer(request: web.Request, fn, *args):
-    from ..history.backends import BackendError
-    from ..history.service import HistoryOff
-    try:
-        result = await asyncio.to_thread(fn, *args)
-    except ValueError as exc:
-        raise BadRequest(str(exc)) from None
-    except (HistoryOff, BackendError) as exc:
-        raise ServiceUnavailable(str(exc)) from None
-    return json_response(request, result)
+    # ValueError (400), HistoryOff and BackendError (NotRunning: 503) are the middleware's
+    return json_response(request, await asyncio.to_thread(fn, *args))
 
 
 async def status(request):
@@ -73,8 +65,6 @@ async def events(request):
 
 
 def setup(app: web.Application, engine) -> None:
-    if "history" not in engine.subsystems:
-        return
     r = app.router
     r.add_get("/history/json", status)
     r.add_get("/history/flows/json", flow_names)

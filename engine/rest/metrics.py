@@ -4,15 +4,12 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from . import engine_of, json_response
-from .errors import BadRequest, NotFound, ServiceUnavailable
+from . import json_response, subsystem_of
+from .errors import NotFound
 
 
 def store_of(request: web.Request):
-    store = engine_of(request).subsystems.get("metrics")
-    if store is None:
-        raise ServiceUnavailable("metrics subsystem not loaded")
-    return store
+    return subsystem_of(request, "metrics")
 
 
 def query_filter(request: web.Request) -> dict | None:
@@ -32,10 +29,7 @@ async def metric_names(request: web.Request) -> web.Response:
 
 async def agent_metrics(request: web.Request) -> web.Response:
     agent = request.match_info["agent"]
-    try:
-        result = store_of(request).agent_metrics(agent)
-    except ValueError as exc:
-        raise BadRequest(str(exc)) from None
+    result = store_of(request).agent_metrics(agent)
     if result is None:
         raise NotFound(f"unknown agent {agent}")
     return json_response(request, result)
@@ -43,12 +37,9 @@ async def agent_metrics(request: web.Request) -> web.Response:
 
 def _query(method: str):
     async def handler(request: web.Request) -> web.Response:
-        store = store_of(request)
-        try:
-            result = getattr(store, method)(request.match_info["agent"], request.match_info["metric"],
-                                            query_filter(request))
-        except ValueError as exc:
-            raise BadRequest(str(exc)) from None
+        result = getattr(store_of(request), method)(request.match_info["agent"],
+                                                    request.match_info["metric"],
+                                                    query_filter(request))
         return json_response(request, result)
     handler.__name__ = method
     return handler

@@ -10,7 +10,6 @@ from aiohttp import web
 
 from ..metrics.catalog import describe
 from . import engine_of
-from .errors import BadRequest
 from .metrics import query_filter, store_of
 
 PREFIX = "sflow_"
@@ -132,11 +131,8 @@ def analyzer_text(analyzer: dict) -> str:
 
 
 async def prometheus_metrics(request: web.Request) -> web.Response:
-    try:
-        text = metrics_text(store_of(request), request.match_info["agent"],
-                            request.match_info["metric"], query_filter(request))
-    except ValueError as exc:
-        raise BadRequest(str(exc)) from None
+    text = metrics_text(store_of(request), request.match_info["agent"],
+                        request.match_info["metric"], query_filter(request))
     return web.Response(text=text, headers={"Content-Type": CONTENT_TYPE})
 
 

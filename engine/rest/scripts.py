@@ -7,7 +7,7 @@ from pathlib import Path
 from aiohttp import web
 
 from .. import limits
-from . import engine_of, json_response
+from . import json_response, subsystem_of
 from .errors import NotFound
 from .web import static_response
 
@@ -21,10 +21,7 @@ CONTENT_TYPES = {"json": "application/json", "txt": "text/plain", "html": "text/
 
 
 def _runtime(request: web.Request):
-    rt = engine_of(request).subsystems.get("runtime")
-    if rt is None:
-        raise NotFound("no script runtime")
-    return rt
+    return subsystem_of(request, "runtime")
 
 
 async def _request_object(request: web.Request, rest: str) -> dict | None:

@@ -7,8 +7,6 @@ from . import add_named_resource
 
 
 def setup(app: web.Application, engine) -> None:
-    if "tenants" not in engine.subsystems:
-        return
     add_named_resource(app.router, "tenant", "tenants",
                        lambda t, n: t.get_tenant(n), lambda t: t.tenants_json(),
                        lambda t, n, b: t.set_tenant(n, b), lambda t, n: t.clear_tenant(n))

@@ -14,8 +14,6 @@ async def events(request):
 
 
 def setup(app: web.Application, engine) -> None:
-    if "flows" not in engine.subsystems:
-        return
     r = app.router
     add_named_resource(r, "threshold", "flows", lambda f, n: f.get_threshold(n),
                        lambda f: f.thresholds_json(), lambda f, n, b: f.set_threshold(n, b),

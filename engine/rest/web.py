@@ -30,7 +30,7 @@ def static_response(request: web.Request, root: Path, rel: str) -> web.FileRespo
         target = (root / rel).resolve()
         target.relative_to(root)  # refuses ../ escapes and symlinks out of the tree
     except (ValueError, OSError):
-        raise NotFound("no such file")
+        raise NotFound("no such file") from None
     if target.is_dir():
         if rel and not rel.endswith("/"):
             raise web.HTTPFound(request.path + "/")
@@ -89,7 +89,7 @@ def _int_param(request: web.Request, name: str, default: int) -> int:
     try:
         return int(raw)
     except ValueError:
-        raise BadRequest(f"{name} must be an integer, got {raw!r}")
+        raise BadRequest(f"{name} must be an integer, got {raw!r}") from None
 
 
 async def log_json(request: web.Request) -> web.Response:
@@ -121,7 +121,7 @@ def app_api_document(engine, name: str) -> dict:
     try:
         doc = yaml.safe_load((folder / "api.yml").read_text(encoding="utf-8"))
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise BadRequest(f"app {name} api.yml is not valid YAML: {exc}")
+        raise BadRequest(f"app {name} api.yml is not valid YAML: {exc}") from exc
     if not isinstance(doc, dict):
         raise BadRequest(f"app {name} api.yml is not an OpenAPI document")
     if "swagger" in doc:                      # OpenAPI 2.0

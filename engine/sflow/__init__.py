@@ -12,9 +12,16 @@ The contract every consumer relies on:
   Flow and discard samples add sampling_rate, sample_pool, drops, input, output,
   input_format, output_format (discard: reason) and ``attributes()`` -> dict of sFlow-RT flow
   keys (cached). Every sample has ``records()`` -> list of dicts named as sflowtool names them.
+
+Modules, bottom to top (each imports only those before it; tests/test_import_cycles.py):
+errors, registry, sample_layouts, wire, header, xdr -> flow_keys -> flow_records,
+counter_records -> records -> attributes -> samples -> custom_samples, v2v4 -> datagram ->
+accel; encode (on wire, the registry and sample_layouts), gen, pcap, packets beside.
 """
-from .datagram import (CounterSample, Datagram, DecodeError, DiscardSample, FlowSample,
-                       decode_datagram)
+from . import accel  # noqa: F401  (chooses the C or Python decoder, once)
+from .datagram import decode_datagram
+from .errors import DecodeError
+from .samples import CounterSample, Datagram, DiscardSample, FlowSample
 
 __all__ = ["CounterSample", "Datagram", "DecodeError", "DiscardSample", "FlowSample",
            "decode_datagram"]

@@ -742,7 +742,7 @@ int acc_fields_attrs(const sfields_t *fl, attrs_t *a)
     PyObject *bufobj = fl->bufobj;
     int r = FALLBACK;
     unsigned long long off = fl->rec_off, end = fl->rec_end, nrec = fl->nrec;
-    if (end > (unsigned long long)fl->buflen || off > end || nrec > 1024)
+    if (end > (unsigned long long)fl->buflen || off > end || nrec > SFLOW_MAX_RECORDS)
         return FALLBACK;
     for (unsigned long long i = 0; i < nrec; i++) {
         if (off + 8 > end)
@@ -1362,7 +1362,7 @@ static int walk(PyObject *bufobj, PyObject **result)
         return FALLBACK;
     uint32_t sub_agent = rd32(b + off), seq = rd32(b + off + 4), uptime = rd32(b + off + 8),
              nsamples = rd32(b + off + 12);
-    if (nsamples > 1024)
+    if (nsamples > SFLOW_MAX_SAMPLES)
         return FALLBACK;
     /* framing first, so that a datagram the Python walker rejects goes to it before any
      * sample decoder runs here (they count unknown sample types) */
@@ -1372,9 +1372,9 @@ static int walk(PyObject *bufobj, PyObject **result)
             return FALLBACK;
         uint32_t tag = rd32(b + o), length = rd32(b + o + 4);
         o += 8;
-        if (o + (Py_ssize_t)length > n || (length & 3) || (tag == 1 && length < 32) ||
-            (tag == 1 && rd32(b + o + 28) > 1024) ||
-            (tag == 3 && (length < 44 || rd32(b + o + 40) > 1024)))
+        if (o + (Py_ssize_t)length > n || (length & 3) ||
+            (tag == 1 && (length < SFLOW_FLOW_SAMPLE_SIZE || rd32(b + o + SFLOW_FLOW_SAMPLE_NREC) > SFLOW_MAX_RECORDS)) ||
+            (tag == 3 && (length < SFLOW_FLOW_SAMPLE_EXPANDED_SIZE || rd32(b + o + SFLOW_FLOW_SAMPLE_EXPANDED_NREC) > SFLOW_MAX_RECORDS)))
             return FALLBACK;
         o += length;
     }
@@ -1400,24 +1400,25 @@ static int walk(PyObject *bufobj, PyObject **result)
         }
         const unsigned char *p = b + off;
         PyObject *s = NULL;
-        if (tag == 1 && length >= 32) {
-            uint32_t src = rd32(p + 4), inp = rd32(p + 20), out = rd32(p + 24), nrec = rd32(p + 28);
-            if (nrec > 1024) {
+        if (tag == 1 && length >= SFLOW_FLOW_SAMPLE_SIZE) {
+            uint32_t src = rd32(p + 4), inp = rd32(p + 20), out = rd32(p + 24),
+                     nrec = rd32(p + SFLOW_FLOW_SAMPLE_NREC);
+            if (nrec > SFLOW_MAX_RECORDS) {
                 r = FALLBACK;
                 goto done;
             }
             s = flow_sample(bufobj, agent, tag01, rd32(p), src >> 24, src & 0xFFFFFF, rd32(p + 8),
                             rd32(p + 12), rd32(p + 16), inp >> 30, inp & 0x3FFFFFFF, out >> 30,
-                            out & 0x3FFFFFFF, off + 32, end, nrec);
-        } else if (tag == 3 && length >= 44) {
-            uint32_t nrec = rd32(p + 40);
-            if (nrec > 1024) {
+                            out & 0x3FFFFFFF, off + SFLOW_FLOW_SAMPLE_SIZE, end, nrec);
+        } else if (tag == 3 && length >= SFLOW_FLOW_SAMPLE_EXPANDED_SIZE) {
+            uint32_t nrec = rd32(p + SFLOW_FLOW_SAMPLE_EXPANDED_NREC);
+            if (nrec > SFLOW_MAX_RECORDS) {
                 r = FALLBACK;
                 goto done;
             }
             s = flow_sample(bufobj, agent, tag03, rd32(p), rd32(p + 4), rd32(p + 8), rd32(p + 12),
                             rd32(p + 16), rd32(p + 20), rd32(p + 24), rd32(p + 28), rd32(p + 32),
-                            rd32(p + 36), off + 44, end, nrec);
+                            rd32(p + 36), off + SFLOW_FLOW_SAMPLE_EXPANDED_SIZE, end, nrec);
         } else {
             s = PyObject_CallFunction(py_sample, "OInn", bufobj, tag, off, end);
             if (s == NULL) {

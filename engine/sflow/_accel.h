@@ -9,6 +9,7 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <stdint.h>
+#include "_layouts.h"     /* generated: sample layouts and limits (errors.py, sample_layouts.py) */
 
 /* attribute keys the C decoder produces; acc_K[k] is the interned name */
 enum {

@@ -570,7 +570,7 @@ static int datagram(Run *run, PyObject *data, PyObject *src, PyObject *now)
         if (n >= 28 && acc_rd32(b) == 5 && alen && off + 16 <= n) {
             uint32_t nsamples = acc_rd32(b + off + 12);
             Py_ssize_t o = off + 16;
-            int framed = nsamples <= 1024;
+            int framed = nsamples <= SFLOW_MAX_SAMPLES;
             for (uint32_t k = 0; framed && k < nsamples; k++) {
                 if (o + 8 > n) {
                     framed = 0;
@@ -578,9 +578,10 @@ static int datagram(Run *run, PyObject *data, PyObject *src, PyObject *now)
                 }
                 uint32_t tag = acc_rd32(b + o), length = acc_rd32(b + o + 4);
                 o += 8;
-                if (o + (Py_ssize_t)length > n || (length & 3) || (tag == 1 && length < 32) ||
-                    (tag == 1 && acc_rd32(b + o + 28) > 1024) ||
-                    (tag == 3 && (length < 44 || acc_rd32(b + o + 40) > 1024)))
+                if (o + (Py_ssize_t)length > n || (length & 3) ||
+                    (tag == 1 && (length < SFLOW_FLOW_SAMPLE_SIZE || acc_rd32(b + o + SFLOW_FLOW_SAMPLE_NREC) > SFLOW_MAX_RECORDS)) ||
+                    (tag == 3 && (length < SFLOW_FLOW_SAMPLE_EXPANDED_SIZE ||
+                                  acc_rd32(b + o + SFLOW_FLOW_SAMPLE_EXPANDED_NREC) > SFLOW_MAX_RECORDS)))
                     framed = 0;
                 o += length;
             }
@@ -629,20 +630,25 @@ walk:;
             uint32_t src_id = acc_rd32(p + 4), inp = acc_rd32(p + 20), out = acc_rd32(p + 24);
             *d = (desc_t){D_FLOW, 1, acc_rd32(p), src_id >> 24, src_id & 0xFFFFFF, acc_rd32(p + 8),
                           acc_rd32(p + 12), acc_rd32(p + 16), inp >> 30, inp & 0x3FFFFFFF,
-                          out >> 30, out & 0x3FFFFFFF, acc_rd32(p + 28), off + 32, end, NULL};
+                          out >> 30, out & 0x3FFFFFFF, acc_rd32(p + SFLOW_FLOW_SAMPLE_NREC), off + SFLOW_FLOW_SAMPLE_SIZE, end,
+                          NULL};
         } else if (tag == 3) {
             *d = (desc_t){D_FLOW, 3, acc_rd32(p), acc_rd32(p + 4), acc_rd32(p + 8),
                           acc_rd32(p + 12), acc_rd32(p + 16), acc_rd32(p + 20), acc_rd32(p + 24),
-                          acc_rd32(p + 28), acc_rd32(p + 32), acc_rd32(p + 36), acc_rd32(p + 40),
-                          off + 44, end, NULL};
-        } else if (tag == 2 && length >= 12 && acc_rd32(p + 8) <= 1024) {
+                          acc_rd32(p + 28), acc_rd32(p + 32), acc_rd32(p + 36), acc_rd32(p + SFLOW_FLOW_SAMPLE_EXPANDED_NREC),
+                          off + SFLOW_FLOW_SAMPLE_EXPANDED_SIZE, end, NULL};
+        } else if (tag == 2 && length >= SFLOW_COUNTERS_SAMPLE_SIZE &&
+                   acc_rd32(p + SFLOW_COUNTERS_SAMPLE_NREC) <= SFLOW_MAX_RECORDS) {
             /* datagram._sample's checks pass: it makes the object later, if needed */
             uint32_t src_id = acc_rd32(p + 4);
             *d = (desc_t){D_COUNTER, 2, acc_rd32(p), src_id >> 24, src_id & 0xFFFFFF, 0, 0, 0, 0,
-                          0, 0, 0, acc_rd32(p + 8), off + 12, end, NULL};
-        } else if (tag == 4 && length >= 16 && acc_rd32(p + 12) <= 1024) {
+                          0, 0, 0, acc_rd32(p + SFLOW_COUNTERS_SAMPLE_NREC), off + SFLOW_COUNTERS_SAMPLE_SIZE,
+                          end, NULL};
+        } else if (tag == 4 && length >= SFLOW_COUNTERS_SAMPLE_EXPANDED_SIZE &&
+                   acc_rd32(p + SFLOW_COUNTERS_SAMPLE_EXPANDED_NREC) <= SFLOW_MAX_RECORDS) {
             *d = (desc_t){D_COUNTER, 4, acc_rd32(p), acc_rd32(p + 4), acc_rd32(p + 8), 0, 0, 0, 0,
-                          0, 0, 0, acc_rd32(p + 12), off + 16, end, NULL};
+                          0, 0, 0, acc_rd32(p + SFLOW_COUNTERS_SAMPLE_EXPANDED_NREC),
+                          off + SFLOW_COUNTERS_SAMPLE_EXPANDED_SIZE, end, NULL};
         } else {
             PyObject *s = acc_py_sample(data, tag, off, end);
             if (s == NULL) {

@@ -1,19 +1,29 @@
-"""Counter record decoders (sflowtool field names; values are Python ints/floats/strings).
+"""Counter record types, each declared once: decoder and encoder (registry.py).
 
-Most counter records are fixed layouts: they are declared as "name:type" lists and decoded
-with one precompiled struct each (I = u32, Q = u64, f = float).
+Decoders give sflowtool's field names (values are Python ints/floats/strings); the encoder
+beside each writes the same layout from such a dict. Most counter records are fixed layouts:
+declared as one "name:type" list (I = u32, Q = u64, f = float) that gives the decoder (one
+precompiled struct), the encoder and the layout the C counter path (_counters.c) is handed.
 """
 from __future__ import annotations
 
 import struct
+import uuid as _uuid
 
-from .records import counter_record
+from .registry import COUNTER, declare
+from .wire import as_int, mac, pack_fields, simple, string, u32, u64
+from .wire import fields as _fields
 from .xdr import Reader
 
+_WIRE_KIND = {"I": "u32", "Q": "u64", "f": "f32"}
 
-# tag (enterprise << 12 | format) -> (field names, struct codes without the ">"): the
-# fixed-layout records, which the C counter path (engine/sflow/_counters.c) decodes itself
-FIXED_LAYOUTS: dict[int, tuple[tuple[str, ...], str]] = {}
+
+def counter_record(enterprise: int, fmt: int, **kw):
+    """Declare the decorated decoder's record type (keywords: see registry.declare)."""
+    def deco(fn):
+        declare("counter", enterprise, fmt, fn, **kw)
+        return fn
+    return deco
 
 
 def _fixed(enterprise: int, fmt: int, spec: str) -> None:
@@ -26,13 +36,14 @@ def _fixed(enterprise: int, fmt: int, spec: str) -> None:
     st = struct.Struct(codes)
     size = st.size
     names = tuple(names)
-    FIXED_LAYOUTS[(enterprise << 12) | fmt] = (names, codes[1:])
 
     def fn(r: Reader, length: int, d: dict) -> None:
         p = r._need(size)
         d.update(zip(names, st.unpack_from(r.buf, p)))
     fn.__name__ = f"counters_{enterprise}_{fmt}"
-    counter_record(enterprise, fmt)(fn)
+    wire = [(n, _WIRE_KIND[c]) for n, c in zip(names, codes[1:])]
+    declare("counter", enterprise, fmt, fn, encode=lambda d: pack_fields(wire, d),
+            fixed=(names, codes[1:]))
 
 
 def _u32s(prefix: str, *names: str) -> str:
@@ -158,7 +169,16 @@ def _percent(r: Reader):
     return "unknown" if v == 0xFFFFFFFF else round(v / 100.0, 2)
 
 
-@counter_record(0, 7)
+def _lacp(d: dict) -> bytes:
+    states = bytes(as_int(d.get(k)) & 0xFF for k in ("actorAdminPortState", "actorOperPortState",
+                                                   "partnerAdminPortState", "partnerOperPortState"))
+    return (mac(d.get("actorSystemID")) + mac(d.get("partnerSystemID")) + u32(d.get("attachedAggID"))
+            + states + pack_fields(_fields(
+                "LACPDUsRx markerPDUsRx markerResponsePDUsRx unknownRx illegalRx LACPDUsTx "
+                "markerPDUsTx markerResponsePDUsTx"), d))
+
+
+@counter_record(0, 7, encode=_lacp)
 def lag_port_stats(r, length, d):
     d["actorSystemID"] = r.mac()
     d["partnerSystemID"] = r.mac()
@@ -179,7 +199,25 @@ _SFP_LANE = ("index", "tx_bias_current_uA", "tx_power_uW", "tx_power_min_uW", "t
              "rx_wavelength_nM")
 
 
-@counter_record(0, 10)
+def _lane_value(lane: dict, name: str):
+    if name in lane:
+        return lane[name]
+    for key, value in lane.items():  # sflowtool's JSON names some lane fields "x.%u"
+        if key.split(".")[0] == name:
+            return value
+    return 0
+
+
+def _sfp(d: dict) -> bytes:
+    lanes = d.get("sfp_lanes") or []
+    out = pack_fields(_fields("sfp_module_id sfp_module_total_lanes sfp_module_supply_voltage "
+                               "sfp_module_temperature"), d) + u32(len(lanes))
+    for lane in lanes:
+        out += b"".join(u32(_lane_value(lane, n)) for n in _SFP_LANE)
+    return out
+
+
+@counter_record(0, 10, encode=_sfp)
 def sfp(r, length, d):
     d["sfp_module_id"] = r.u32()
     d["sfp_module_total_lanes"] = r.u32()
@@ -190,7 +228,8 @@ def sfp(r, length, d):
         d["sfp_lanes"] = [{k: r.u32() for k in _SFP_LANE} for _ in range(n)]
 
 
-@counter_record(0, 1001)
+@counter_record(0, 1001, encode=simple("5s_cpu:pct 1m_cpu:pct 5m_cpu:pct total_memory_bytes:u64 "
+                                              "free_memory_bytes:u64"))
 def processor(r, length, d):
     d["5s_cpu"] = _percent(r)
     d["1m_cpu"] = _percent(r)
@@ -199,20 +238,39 @@ def processor(r, length, d):
     d["free_memory_bytes"] = r.u64()
 
 
-@counter_record(0, 1004)
+def _of_port(d: dict) -> bytes:
+    dpid = d.get("openflow_datapath_id")
+    dpid = int(dpid, 16) if isinstance(dpid, str) else as_int(dpid)
+    return u64(dpid) + u32(d.get("openflow_port"))
+
+
+@counter_record(0, 1004, encode=_of_port)
 def openflow_port(r, length, d):
     d["openflow_datapath_id"] = f"{r.u64():016x}"
     d["openflow_port"] = r.u32()
 
 
-@counter_record(0, 1005)
+@counter_record(0, 1005, encode=simple("ifName:str"))
 def port_name(r, length, d):
     s = r.string()
     if s:
         d["ifName"] = s
 
 
-@counter_record(0, 2000)
+def _uuid_bytes(v) -> bytes:
+    if v in (None, ""):
+        return b"\0" * 16
+    if isinstance(v, (bytes, bytearray)):
+        return bytes(v)
+    return _uuid.UUID(str(v)).bytes
+
+
+def _host_descr(d: dict) -> bytes:
+    return (string(d.get("hostname")) + _uuid_bytes(d.get("UUID")) + u32(d.get("machine_type"))
+            + u32(d.get("os_name")) + string(d.get("os_release")))
+
+
+@counter_record(0, 2000, encode=_host_descr)
 def host_descr(r, length, d):
     s = r.string()
     if s:
@@ -226,7 +284,16 @@ def host_descr(r, length, d):
         d["os_release"] = s
 
 
-@counter_record(0, 2001)
+def _adaptors(d: dict) -> bytes:
+    adaptors = d.get("adaptor_list") or []
+    out = [u32(len(adaptors))]
+    for a in adaptors:
+        macs = a.get("mac_list") or []
+        out.append(u32(a.get("ifIndex")) + u32(len(macs)) + b"".join(mac(m) for m in macs))
+    return b"".join(out)
+
+
+@counter_record(0, 2001, encode=_adaptors)
 def host_adapters(r, length, d):
     adaptors = []
     for _ in range(r.count("adaptor")):
@@ -241,7 +308,21 @@ _CPU = ("cpu_proc_run", "cpu_proc_total", "cpu_num", "cpu_speed", "cpu_uptime", 
         "cpu_contexts")
 
 
-@counter_record(0, 2003)
+_ENC_CPU = _fields("cpu_load_one:f32 cpu_load_five:f32 cpu_load_fifteen:f32 cpu_proc_run "
+               "cpu_proc_total cpu_num cpu_speed cpu_uptime cpu_user cpu_nice cpu_system "
+               "cpu_idle cpu_wio cpuintr cpu_sintr cpuinterrupts cpu_contexts")
+_ENC_CPU_2014 = _fields("cpu_steal cpu_guest cpu_guest_nice")
+
+
+def _host_cpu(d: dict) -> bytes:
+    out = pack_fields(_ENC_CPU, d)
+    # The three 2014 fields make the record 80 bytes; agents that predate them send 68.
+    if any(k in d for k in ("cpu_steal", "cpu_guest", "cpu_guest_nice")):
+        out += pack_fields(_ENC_CPU_2014, d)
+    return out
+
+
+@counter_record(0, 2003, encode=_host_cpu)
 def host_cpu(r, length, d):
     # sflowtool prints loads with %.3f; keep the float rounded the same way
     d["cpu_load_one"] = round(r.f32(), 3)
@@ -255,7 +336,9 @@ def host_cpu(r, length, d):
         d["cpu_guest_nice"] = r.u32()
 
 
-@counter_record(0, 2005)
+@counter_record(0, 2005, encode=simple("disk_total:u64 disk_free:u64 disk_partition_max_used:pct "
+                                              "disk_reads disk_bytes_read:u64 disk_read_time disk_writes "
+                                              "disk_bytes_written:u64 disk_write_time"))
 def host_disk_io(r, length, d):
     d["disk_total"] = r.u64()
     d["disk_free"] = r.u64()
@@ -268,7 +351,7 @@ def host_disk_io(r, length, d):
     d["disk_write_time"] = r.u32()
 
 
-@counter_record(0, 2105)
+@counter_record(0, 2105, encode=simple("jvm_name:str jvm_vendor:str jvm_version:str"))
 def jvm_runtime(r, length, d):
     for n in ("jvm_name", "jvm_vendor", "jvm_version"):
         s = r.string()
@@ -283,7 +366,20 @@ _JMX32 = ("gc_count", "gc_mS", "classes_loaded", "classes_total", "classes_unloa
           "compilation_mS", "threads_live", "threads_daemon", "threads_started")
 
 
-@counter_record(0, 2106)
+_ENC_JMX = _fields("heap_mem_initial:u64 heap_mem_used:u64 heap_mem_committed:u64 heap_mem_max:u64 "
+               "non_heap_mem_initial:u64 non_heap_mem_used:u64 non_heap_mem_committed:u64 "
+               "non_heap_mem_max:u64 gc_count gc_mS classes_loaded classes_total "
+               "classes_unloaded compilation_mS threads_live threads_daemon threads_started")
+
+
+def _jmx(d: dict) -> bytes:
+    out = pack_fields(_ENC_JMX, d)
+    if "fds_open" in d or "fds_max" in d:
+        out += u32(d.get("fds_open")) + u32(d.get("fds_max"))
+    return out
+
+
+@counter_record(0, 2106, encode=_jmx)
 def jmx(r, length, d):
     for n in _JMX64:
         d[n] = r.u64()
@@ -300,10 +396,19 @@ _APP_ERRORS = ("status_OK", "errors_OTHER", "errors_TIMEOUT", "errors_INTERNAL_E
                "errors_UNAUTHORIZED")
 
 
-@counter_record(0, 2202)
+@counter_record(0, 2202, encode=simple("application:str status_OK errors_OTHER errors_TIMEOUT "
+                                              "errors_INTERNAL_ERROR errors_BAD_REQUEST errors_FORBIDDEN "
+                                              "errors_TOO_LARGE errors_NOT_IMPLEMENTED errors_NOT_FOUND "
+                                              "errors_UNAVAILABLE errors_UNAUTHORIZED"))
 def app_operations(r, length, d):
     s = r.string()
     if s:
         d["application"] = s
     for n in _APP_ERRORS:
         d[n] = r.u32()
+
+
+# tag -> (field names, struct codes without the ">"): the fixed-layout records, which the C
+# counter path (engine/sflow/_counters.c) decodes itself (plans: metrics/store.counter_plans)
+FIXED_LAYOUTS: dict[int, tuple[tuple[str, ...], str]] = {
+    tag: rt.fixed for tag, rt in COUNTER.items() if rt.fixed is not None}

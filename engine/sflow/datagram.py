@@ -1,37 +1,38 @@
-"""Datagram and sample headers (sFlow v5). Records are decoded lazily by the sample objects."""
+"""The walker: datagram and sample headers (sFlow v5, and v2/v4 through v2v4.py).
+
+Records are decoded lazily by the sample objects (samples.py). The C walker (_accel.c),
+installed by accel.py, hands whatever it does not decode itself to python_decode_datagram.
+"""
 from __future__ import annotations
 
 import socket
 import struct
 
+from . import samples as _samples
+from .custom_samples import other_sample
+from .errors import MAX_RECORDS, MAX_SAMPLES, DecodeError  # noqa: F401  (re-exported)
+from .sample_layouts import COUNTER_COMPACT, COUNTER_EXPANDED, DISCARD, FLOW_COMPACT, FLOW_EXPANDED
+from .samples import (CounterSample, Datagram, DiscardSample, FlowSample,  # noqa: F401
+                      OtherSample, _data_source)
+from .v2v4 import decode_v2v4
+
 _U32 = struct.Struct(">I")
 _HDR_V5_V4 = struct.Struct(">4I")        # sub_agent, seq, uptime, nsamples after an IPv4 agent
 _SAMPLE_HDR = struct.Struct(">2I")       # tag, length
-_FLOW_COMPACT = struct.Struct(">8I")     # seq, source_id, rate, pool, drops, input, output, nrec
-_FLOW_EXPANDED = struct.Struct(">11I")   # seq, class, index, rate, pool, drops, in_fmt, in, out_fmt, out, nrec
-_CNT_COMPACT = struct.Struct(">3I")      # seq, source_id, nrec
-_CNT_EXPANDED = struct.Struct(">4I")     # seq, class, index, nrec
+_FLOW_COMPACT = FLOW_COMPACT.struct
+_FLOW_EXPANDED = FLOW_EXPANDED.struct
+_DISCARD = DISCARD.struct
+_CNT_COMPACT = COUNTER_COMPACT.struct
+_CNT_EXPANDED = COUNTER_EXPANDED.struct
 
 _TAG_NAMES = ("0:0", "0:1", "0:2", "0:3", "0:4", "0:5")
 
-MAX_SAMPLES = 1024
-MAX_RECORDS = 1024
 
-
-class DecodeError(ValueError):
-    """The bytes are not a well-formed sFlow datagram (or sample, or record)."""
-
-
-class Datagram:
-    __slots__ = ("version", "agent", "sub_agent", "seq", "uptime", "samples")
-
-    def __init__(self, version, agent, sub_agent, seq, uptime, samples):
-        self.version = version
-        self.agent = agent
-        self.sub_agent = sub_agent
-        self.seq = seq
-        self.uptime = uptime
-        self.samples = samples
+def __getattr__(name: str):
+    # datagram.flow_attributes: what FlowSample.attributes() calls (it lives in samples.py)
+    if name == "flow_attributes":
+        return _samples.flow_attributes
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 _AGENTS: dict = {}     # agent address bytes -> string (few agents, many datagrams)
@@ -42,47 +43,6 @@ def _agent(family, raw: bytes) -> str:
         _AGENTS.clear()
     a = _AGENTS[raw] = socket.inet_ntop(family, raw)
     return a
-
-
-def _data_source(ds_class: int, ds_index: int) -> str:
-    return str(ds_index) if ds_class == 0 else f"{ds_class}.{ds_index}"
-
-
-class _Sample:
-    __slots__ = ("agent", "tag", "seq", "ds_class", "ds_index", "data_source", "buf",
-                 "rec_off", "rec_end", "nrec", "_records")
-    kind = "other"
-
-    def records(self) -> list[dict]:
-        if self._records is None:
-            self._records = decode_records(self)
-        return self._records
-
-
-class FlowSample(_Sample):
-    __slots__ = ("sampling_rate", "sample_pool", "drops", "input", "output", "input_format",
-                 "output_format", "_attrs")
-    kind = "flow"
-
-    def attributes(self) -> dict:
-        attrs = self._attrs
-        if attrs is None:
-            attrs = self._attrs = flow_attributes(self)
-        return attrs
-
-
-class DiscardSample(FlowSample):
-    __slots__ = ("reason",)
-    kind = "discard"
-
-
-class CounterSample(_Sample):
-    __slots__ = ()
-    kind = "counter"
-
-
-class OtherSample(_Sample):
-    __slots__ = ("kind",)
 
 
 def decode_datagram(buf) -> Datagram:
@@ -132,7 +92,7 @@ def _decode(buf) -> Datagram:
         end = off + length
         if end > n or length & 3:
             raise DecodeError(f"sample length {length} invalid")
-        if tag == 1 and length >= 32:
+        if tag == 1 and length >= FLOW_COMPACT.size:
             # compact flow sample, by far the most common: inlined
             seq_, src, rate, pool, drops, inp, out, nrec = _FLOW_COMPACT.unpack_from(buf, off)
             if nrec > MAX_RECORDS:
@@ -152,7 +112,7 @@ def _decode(buf) -> Datagram:
             s.sample_pool = pool
             s.drops = drops
             s.buf = buf
-            s.rec_off = off + 32
+            s.rec_off = off + FLOW_COMPACT.size
             s.rec_end = end
             s.nrec = nrec
             s._records = None
@@ -172,52 +132,52 @@ def _sample(buf, tag: int, off: int, end: int):
     enterprise = tag >> 12
     if enterprise == 0 and fmt in (1, 3, 5):
         if fmt == 1:
-            if off + 32 > end:
+            if off + FLOW_COMPACT.size > end:
                 raise DecodeError("flow sample too short")
             seq, src, rate, pool, drops, inp, out, nrec = _FLOW_COMPACT.unpack_from(buf, off)
             s = FlowSample()
             s.ds_class, s.ds_index = src >> 24, src & 0xFFFFFF
             s.input_format, s.input = inp >> 30, inp & 0x3FFFFFFF
             s.output_format, s.output = out >> 30, out & 0x3FFFFFFF
-            rec = off + 32
+            rec = off + FLOW_COMPACT.size
         elif fmt == 3:
-            if off + 44 > end:
+            if off + FLOW_EXPANDED.size > end:
                 raise DecodeError("expanded flow sample too short")
             (seq, s_class, s_index, rate, pool, drops, in_fmt, inp, out_fmt, out,
              nrec) = _FLOW_EXPANDED.unpack_from(buf, off)
             s = FlowSample()
             s.ds_class, s.ds_index = s_class, s_index
             s.input_format, s.input, s.output_format, s.output = in_fmt, inp, out_fmt, out
-            rec = off + 44
+            rec = off + FLOW_EXPANDED.size
         else:
             # discard: seq, class, index, drops, input, output, reason, nrec
-            if off + 32 > end:
+            if off + DISCARD.size > end:
                 raise DecodeError("discard sample too short")
-            seq, s_class, s_index, drops, inp, out, reason, nrec = _FLOW_COMPACT.unpack_from(buf, off)
+            seq, s_class, s_index, drops, inp, out, reason, nrec = _DISCARD.unpack_from(buf, off)
             s = DiscardSample()
             s.ds_class, s.ds_index = s_class, s_index
             s.input_format, s.input = 0, inp
             s.output_format, s.output = 0, out
             s.reason = reason
             rate, pool = 1, 0
-            rec = off + 32
+            rec = off + DISCARD.size
         s.sampling_rate, s.sample_pool, s.drops = rate, pool, drops
         s._attrs = None
     elif enterprise == 0 and fmt in (2, 4):
         if fmt == 2:
-            if off + 12 > end:
+            if off + COUNTER_COMPACT.size > end:
                 raise DecodeError("counter sample too short")
             seq, src, nrec = _CNT_COMPACT.unpack_from(buf, off)
             s = CounterSample()
             s.ds_class, s.ds_index = src >> 24, src & 0xFFFFFF
-            rec = off + 12
+            rec = off + COUNTER_COMPACT.size
         else:
-            if off + 16 > end:
+            if off + COUNTER_EXPANDED.size > end:
                 raise DecodeError("expanded counter sample too short")
             seq, s_class, s_index, nrec = _CNT_EXPANDED.unpack_from(buf, off)
             s = CounterSample()
             s.ds_class, s.ds_index = s_class, s_index
-            rec = off + 16
+            rec = off + COUNTER_EXPANDED.size
     else:
         return other_sample(buf, tag, off, end)
     if nrec > MAX_RECORDS:
@@ -228,9 +188,3 @@ def _sample(buf, tag: int, off: int, end: int):
     s.buf, s.rec_off, s.rec_end, s.nrec = buf, rec, end, nrec
     s._records = None
     return s
-
-
-# imported last: these modules need the classes above (import cycle resolved by order)
-from .attributes import flow_attributes  # noqa: E402
-from .records import decode_records, other_sample  # noqa: E402
-from .v2v4 import decode_v2v4  # noqa: E402

@@ -28,6 +28,7 @@ import zlib
 from dataclasses import dataclass
 from typing import Iterable
 
+from .. import native
 from . import encode, packets
 from .encode import counter_sample, datagram, flow_sample, record
 
@@ -553,15 +554,9 @@ class Pacer:
         self.n += 1
 
 
-def _load_net():
-    try:
-        from .. import _net
-    except ImportError:   # the C extension is optional: plain send() below
-        return None
-    return _net
-
-
-_net = _load_net()
+# the C extension is optional: plain send() below without it. A test tool, not an engine
+# path, so FLOWRT_NO_ACCEL does not turn it off.
+_net = native.module("engine._net", tool=True)
 
 
 def send_cycle(sock: socket.socket, dgs: list[bytes], start: int, count: int) -> int:

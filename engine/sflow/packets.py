@@ -146,9 +146,5 @@ def sampled_header(frame_bytes: bytes, header_len: int = 128) -> bytes:
     return frame_bytes[:header_len]
 
 
-def is_ipv6(addr: str) -> bool:
-    return ":" in addr
-
-
 def inet_aton(addr: str) -> bytes:
     return socket.inet_pton(socket.AF_INET6 if ":" in addr else socket.AF_INET, addr)

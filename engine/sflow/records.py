@@ -1,7 +1,7 @@
-"""Full decode of the records inside a sample, and the non-standard sample types.
+"""Full decode of the records inside a sample (records()), and the discard reasons.
 
-One small decoder function per record type, registered by (enterprise, format) in FLOW_RECORDS
-and COUNTER_RECORDS (see flow_records.py and counter_records.py). A decoder receives a Reader
+Each record type is declared once (flow_records.py, counter_records.py) in the registry
+(registry.py); this walks a sample's records and calls each one's decoder with a Reader
 bounded by the record's declared length and the output dict (already holding the
 "flowBlock_tag"/"counterBlock_tag"); it adds sflowtool's field names with Python values.
 
@@ -14,41 +14,23 @@ from __future__ import annotations
 import struct
 from collections import Counter
 
-from .datagram import DecodeError, OtherSample
+from . import counter_records, flow_records  # noqa: F401  (declare the record types)
+from .errors import DecodeError
+from .registry import COUNTER, FLOW, V2V4_ENTERPRISE  # noqa: F401  (V2V4_ENTERPRISE: re-export)
 from .xdr import Reader
 
 _REC_HDR = struct.Struct(">II").unpack_from
 
-FLOW_RECORDS: dict[tuple[int, int], object] = {}
-COUNTER_RECORDS: dict[tuple[int, int], object] = {}
-# int-keyed views of the two tables (tag = enterprise << 12 | format), for the walker
-_FLOW_BY_TAG: dict[int, object] = {}
-_COUNTER_BY_TAG: dict[int, object] = {}
+# (enterprise, format) -> decoder: the declared types, as tests and tools list them
+FLOW_RECORDS: dict[tuple[int, int], object] = {
+    (rt.enterprise, rt.format): rt.decode for rt in FLOW.values()}
+COUNTER_RECORDS: dict[tuple[int, int], object] = {
+    (rt.enterprise, rt.format): rt.decode for rt in COUNTER.values()}
+# tag -> (decoder, tag as printed), for the walker below
+_FLOW_BY_TAG = {tag: (rt.decode, rt.shown) for tag, rt in FLOW.items()}
+_COUNTER_BY_TAG = {tag: (rt.decode, rt.shown) for tag, rt in COUNTER.items()}
 
 UNKNOWN_RECORDS: Counter = Counter()   # ("flow"|"counter"|"sample", "e:f") -> times skipped
-
-# tags for v2/v4 element layouts that differ from v5 (see v2v4.py); enterprise 0xFFFFF is
-# never assigned, and the decoders print the v5 tag sflowtool would show
-V2V4_ENTERPRISE = 0xFFFFF
-
-
-def _register(table, bytag, enterprise, fmt, fn, shown=None):
-    table[(enterprise, fmt)] = fn
-    bytag[(enterprise << 12) | fmt] = (fn, shown or f"{enterprise}:{fmt}")
-
-
-def flow_record(enterprise: int, fmt: int, shown: str | None = None):
-    def deco(fn):
-        _register(FLOW_RECORDS, _FLOW_BY_TAG, enterprise, fmt, fn, shown)
-        return fn
-    return deco
-
-
-def counter_record(enterprise: int, fmt: int, shown: str | None = None):
-    def deco(fn):
-        _register(COUNTER_RECORDS, _COUNTER_BY_TAG, enterprise, fmt, fn, shown)
-        return fn
-    return deco
 
 
 def decode_records(sample) -> list[dict]:
@@ -83,142 +65,6 @@ def decode_records(sample) -> list[dict]:
     except (struct.error, IndexError, ValueError, OverflowError, KeyError, TypeError) as exc:
         raise DecodeError(f"malformed {what} record: {exc}") from None
     return out
-
-
-# ---------------------------------------------------------------- sFlow-RT custom samples
-
-class RTMetricSample(OtherSample):
-    """4300:1002: named metrics pushed by an agent (sFlow-RT custom metrics)."""
-    __slots__ = ("datasource", "metrics", "metrics_typed")
-
-    def values(self) -> dict:
-        return self.metrics
-
-    def records(self) -> list[dict]:
-        if self._records is None:
-            d = {"rtmetric_datasource_name": self.datasource}
-            for name, (mtype, value) in self.metrics_typed.items():
-                d[_RTMETRIC_PREFIX[mtype] + name] = value
-            self._records = [d]
-        return self._records
-
-
-class RTFlowSample(OtherSample):
-    """4300:1003: a flow described by named attributes (sFlow-RT custom flows)."""
-    __slots__ = ("datasource", "sampling_rate", "sample_pool", "_attrs", "typed")
-
-    def attributes(self) -> dict:
-        return self._attrs
-
-    def records(self) -> list[dict]:
-        if self._records is None:
-            d = {"rtflow_datasource_name": self.datasource,
-                 "rtflow_sampling_rate": self.sampling_rate,
-                 "rtflow_sample_pool": self.sample_pool}
-            for name, ftype in self.typed.items():
-                d[_RTFLOW_PREFIX[ftype] + name] = self._attrs[name]
-            self._records = [d]
-        return self._records
-
-
-_RTMETRIC_PREFIX = ("rtmetric_string_", "rtmetric_counter32_", "rtmetric_counter64_",
-                    "rtmetric_gauge32_", "rtmetric_gauge64_", "rtmetric_gaugeFloat_",
-                    "rtmetric_gaugeDouble_")
-_RTFLOW_PREFIX = ("rtflow_string_", "rtflow_mac_", "rtflow_ip_", "rtflow_ip6_", "rtflow_int32_",
-                  "rtflow_int64_", "rtflow_float_", "rtflow_double_")
-MAX_RT_FIELDS = 1024
-
-
-def _base(s, tag: str, name: str):
-    s.tag = tag
-    s.seq = 0
-    s.ds_class = 0
-    s.ds_index = 0
-    s.data_source = name
-    s.buf = None
-    s.rec_off = s.rec_end = s.nrec = 0
-    s._records = None
-
-
-def _rtmetric(r: Reader):
-    s = RTMetricSample()
-    s.kind = "rtmetric"
-    s.datasource = r.string()
-    n = r.count("rtmetric field", MAX_RT_FIELDS)
-    metrics, typed = {}, {}
-    for _ in range(n):
-        name = r.string()
-        t = r.u32()
-        if t == 0:
-            v = r.string()
-        elif t in (1, 3):
-            v = r.u32()
-        elif t in (2, 4):
-            v = r.u64()
-        elif t == 5:
-            v = r.f32()
-        elif t == 6:
-            v = r.f64()
-        else:
-            raise DecodeError(f"rtmetric unknown type {t}")
-        metrics[name] = v
-        typed[name] = (t, v)
-    s.metrics = metrics
-    s.metrics_typed = typed
-    _base(s, "4300:1002", s.datasource)
-    return s
-
-
-def _rtflow(r: Reader):
-    s = RTFlowSample()
-    s.kind = "rtflow"
-    s.datasource = r.string()
-    s.sampling_rate = r.u32()
-    s.sample_pool = r.u32()
-    n = r.count("rtflow field", MAX_RT_FIELDS)
-    attrs, typed = {}, {}
-    for _ in range(n):
-        name = r.string()
-        t = r.u32()
-        if t == 0:
-            v = r.string()
-        elif t == 1:
-            v = r.opaque(6).hex().upper()
-        elif t == 2:
-            v = r.ip4()
-        elif t == 3:
-            v = r.ip6()
-        elif t == 4:
-            v = r.u32()
-        elif t == 5:
-            v = r.u64()
-        elif t == 6:
-            v = r.f32()
-        elif t == 7:
-            v = r.f64()
-        else:
-            raise DecodeError(f"rtflow unknown type {t}")
-        attrs[name] = v
-        typed[name] = t
-    s._attrs = attrs
-    s.typed = typed
-    _base(s, "4300:1003", s.datasource)
-    return s
-
-
-def other_sample(buf, tag: int, off: int, end: int):
-    """Non-standard sample types: RTMETRIC/RTFLOW objects, or None to skip (counted)."""
-    try:
-        if tag == (4300 << 12) | 1002:
-            return _rtmetric(Reader(buf, off, end))
-        if tag == (4300 << 12) | 1003:
-            return _rtflow(Reader(buf, off, end))
-    except DecodeError:
-        raise
-    except (struct.error, IndexError, ValueError, OverflowError) as exc:
-        raise DecodeError(f"malformed sFlow-RT sample: {exc}") from None
-    UNKNOWN_RECORDS[("sample", f"{tag >> 12}:{tag & 0xFFF}")] += 1
-    return None
 
 
 # ---------------------------------------------------------------- discard reasons (sflow_drops)
@@ -261,10 +107,3 @@ DROP_REASONS = {
     363: "tap_filter", 364: "tap_txfilter", 365: "tc_ingress", 366: "tc_egress", 367: "xdp",
     368: "cpu_backlog", 369: "bpf_cgroup_egress", 370: "xfrm_policy", 371: "socket_filter",
 }
-
-
-def drop_reason_name(code: int) -> str:
-    return DROP_REASONS.get(code) or str(code)
-
-
-from . import counter_records, flow_records  # noqa: E402,F401  (fill the tables)

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import struct
 
-from .datagram import MAX_SAMPLES, CounterSample, Datagram, DecodeError, FlowSample, _data_source
-from .records import V2V4_ENTERPRISE
+from .errors import MAX_SAMPLES, DecodeError
+from .registry import V2V4_ENTERPRISE
+from .samples import CounterSample, Datagram, FlowSample, _data_source
 from .xdr import Reader
 
 _TLV = struct.Struct(">II").pack

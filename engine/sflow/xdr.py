@@ -7,7 +7,7 @@ from __future__ import annotations
 import socket
 import struct
 
-from .datagram import DecodeError
+from .errors import MAX_ARRAY, MAX_STRING, DecodeError
 
 _U32 = struct.Struct(">I").unpack_from
 _U64 = struct.Struct(">Q").unpack_from
@@ -16,9 +16,6 @@ _F64 = struct.Struct(">d").unpack_from
 _inet_ntoa = socket.inet_ntoa
 _inet_ntop = socket.inet_ntop
 _AF_INET6 = socket.AF_INET6
-
-MAX_STRING = 65535       # no sFlow string can be longer than a datagram
-MAX_ARRAY = 1000         # AS paths, communities, label stacks, MAC lists (goflow2's limit)
 
 
 def ip6_str(b) -> str:

@@ -96,10 +96,10 @@ class _Maps:
         self.version, self.names = version, names
         self.node_agent, self.port_of, self.port_link = node_agent, port_of, port_link
         agents = set(node_agent.values())
-        links: dict[str, set] = {}
+        learned: dict[str, set] = {}
         for agent, ifindex in port_link:
-            links.setdefault(agent, set()).add(ifindex)
-        links = {a: frozenset(p) for a, p in links.items()}
+            learned.setdefault(agent, set()).add(ifindex)
+        links = {a: frozenset(p) for a, p in learned.items()}
         known: dict[str, set] = {}
         for agent, ifindex in port_of:
             if agent in pending and ifindex.isdigit() and (agent, ifindex) not in port_link:
@@ -132,7 +132,7 @@ class Topology:
 
     def replica_state(self) -> list:
         """The calls that give a (re)started worker this topology (docs/ingest.md)."""
-        out = [("set", (self.topology,), {})] if self.topology else []
+        out: list[tuple] = [("set", (self.topology,), {})] if self.topology else []
         if self.locator is not None and self.locator.started:
             out.append(("learn_hosts", (), {}))
         return out

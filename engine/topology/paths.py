@@ -33,7 +33,7 @@ class Graph:
             adj.setdefault(b, []).append((name, a))
         self.adj = adj
         self._paths: dict = {}
-        self._mst = None
+        self._mst: tuple | None = None
 
     # -- one shortest path -------------------------------------------------------------------
     def _best(self, src, dst, skip_nodes=frozenset(), skip_links=frozenset()):

@@ -14,6 +14,7 @@ import collections
 import os
 import pickle
 import select
+import socket
 import subprocess
 import sys
 import threading
@@ -45,7 +46,7 @@ class Slot:
         self.index = index
         self.udp = udp
         self.proc: subprocess.Popen | None = None
-        self.sock = None
+        self.sock: socket.socket | None = None
         self.decoder = protocol.Decoder()
         self.replies: dict = {}
         self.alive = False
@@ -190,7 +191,7 @@ class Cluster:
                 pass
         slot.restarts += 1
         self.spawn(slot)
-        log.info(f"sFlow worker {slot.index} restarted (pid {slot.proc.pid}); the previous one "
+        log.info(f"sFlow worker {slot.index} restarted (pid {slot.proc and slot.proc.pid}); the previous one "
                  f"exited with status {status}")
 
     def _call_in_loop(self, fn, *args) -> None:
@@ -212,6 +213,8 @@ class Cluster:
         deadline = deadline or time.monotonic() + self.timeout
         view = memoryview(data)
         sock = slot.sock
+        if sock is None:
+            raise WorkerLost("no control socket")
         while view:
             try:
                 sent = sock.send(view)
@@ -231,6 +234,8 @@ class Cluster:
     def _read(self, slot: Slot) -> None:
         """Everything the worker sent so far; pushes are queued, replies kept by query id."""
         sock = slot.sock
+        if sock is None:
+            raise WorkerLost("no control socket")
         while True:
             try:
                 data = sock.recv(1 << 20)
@@ -259,7 +264,10 @@ class Cluster:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise WorkerLost(f"did not answer within {self.timeout:g} s")
-            r, _, _ = select.select([slot.sock], [], [], remaining)
+            sock = slot.sock
+            if sock is None:
+                raise WorkerLost("no control socket")
+            r, _, _ = select.select([sock], [], [], remaining)
             if r:
                 self._read(slot)
 

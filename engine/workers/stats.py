@@ -87,7 +87,7 @@ class ClusterStats:
     AnalyzerStats), plus what replaced workers had counted."""
 
     def __init__(self, counters: SharedCounters, start: float):
-        self._counters = counters
+        self._counters: SharedCounters | None = counters
         self.base = [0] * len(FIELDS)
         self.start = start
 
@@ -117,5 +117,9 @@ class ClusterStats:
         return self.base[i] + sum(view[s * _SLOT + i] for s in range(counters.slots))
 
 
+def _summed(i: int) -> property:
+    return property(lambda self: self._sum(i))
+
+
 for _i, _name in enumerate(FIELDS):
-    setattr(ClusterStats, _name, property(lambda self, _i=_i: self._sum(_i)))
+    setattr(ClusterStats, _name, _summed(_i))

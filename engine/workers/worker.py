@@ -57,7 +57,7 @@ class Worker:
         self.dirty: set = set()
         self.scheduled = False
         self.stopping = asyncio.Event()
-        self.transport = None
+        self.transport: asyncio.BaseTransport | None = None
         self._write_stats = write_stats
         self._poll = select.poll()
         self._poll.register(ctl.fileno(), select.POLLIN)
@@ -209,7 +209,8 @@ async def run(ctl: socket.socket, init: dict, counters: SharedCounters, sflow_fd
     try:
         await worker.stopping.wait()
     finally:
-        worker.transport.close()
+        if worker.transport is not None:
+            worker.transport.close()
         try:
             await engine.stop()
         finally:

@@ -115,7 +115,7 @@ class ForkedWorker:
     def __init__(self, pid: int, zygote: Zygote):
         self.pid = pid
         self.zygote = zygote
-        self.returncode = None
+        self.returncode: int | None = None
 
     def poll(self):
         if self.returncode is not None:
@@ -135,7 +135,7 @@ class ForkedWorker:
         deadline = None if timeout is None else time.monotonic() + timeout
         while self.poll() is None:
             if deadline is not None and time.monotonic() >= deadline:
-                raise subprocess.TimeoutExpired(f"worker {self.pid}", timeout)
+                raise subprocess.TimeoutExpired(f"worker {self.pid}", timeout or 0.0)
             time.sleep(0.01)
         return None if self.returncode == UNKNOWN else self.returncode
 

@@ -34,8 +34,9 @@ class LabScenario:
         try:
             if exc[0] is not None and self.flowrt is not None:
                 print(f"--- {self.flowrt.describe()}, log tail:\n{self.flowrt.tail(80)}")
-        finally:
-            return self._stack.__exit__(*exc)
+        except Exception as diag:  # a failing diagnostic must not skip the teardown
+            print(f"--- flowrt could not be described: {diag!r}")
+        return self._stack.__exit__(*exc)
 
     def started(self, obj):
         """Register something already started (has .stop()) for teardown; returns it."""

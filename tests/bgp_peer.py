@@ -10,7 +10,7 @@ import socket
 import struct
 import time
 
-from . import message as m
+from engine.bgp import message as m
 
 
 class RawPeer:
@@ -87,7 +87,8 @@ def pack_updates(prefixes, attrs: bytes, family: int = 4, nexthop6: bytes | None
     out = []
     if family == 4:
         room = max_len - 19 - 4 - len(attrs)
-        chunk, size = [], 0
+        chunk: list[bytes] = []
+        size = 0
         for entry in prefixes:
             p = m.encode_prefix(*entry)
             if size + len(p) > room:
@@ -98,6 +99,8 @@ def pack_updates(prefixes, attrs: bytes, family: int = 4, nexthop6: bytes | None
         if chunk:
             out.append(m.encode_update_v4(attrs, chunk))
         return out
+    if nexthop6 is None:
+        raise ValueError("IPv6 prefixes need nexthop6")
     room = max_len - 19 - 4 - len(attrs) - 4 - 5 - len(nexthop6) - 1
     chunk, size = [], 0
 
