@@ -123,7 +123,10 @@ def test_withdrawals_remove_prefixes(peering):
 def test_session_flap_recovers(peering):
     peering.wait_tables()
     assert "disabled" in peering.bird.cmd("disable", "flowrt4")
-    wait_until(lambda: peering.n4().state == "idle" and len(peering.n4().rib4) == 0)
+    # the close handler is called after the state changes: wait for it too (a loaded machine
+    # can run this check in between)
+    wait_until(lambda: peering.n4().state == "idle" and len(peering.n4().rib4) == 0
+               and peering.closed)
     assert peering.closed == ["127.0.0.2"]
     assert peering.n6().state == "established"  # the other session is untouched
     peering.bird.cmd("enable", "flowrt4")
