@@ -20,6 +20,7 @@ engine/native.py loads them and reports which paths run natively. The headers _l
 _fastpath_ops.h are generated from the Python declarations and committed
 (engine/native_headers.py; a test checks them), so a build needs no Python step.
 """
+
 import os
 
 from setuptools import Extension, find_packages, setup
@@ -42,7 +43,9 @@ class OptionalBuildExt(build_ext):
         try:
             super().build_extension(ext)
         except Exception as exc:
-            self.warn(f"flowrt: C extension {ext.name} not built ({exc}); using its pure-Python path")
+            self.warn(
+                f"flowrt: C extension {ext.name} not built ({exc}); using its pure-Python path"
+            )
 
 
 class BuildPyWithExampleConf(build_py):
@@ -51,28 +54,44 @@ class BuildPyWithExampleConf(build_py):
 
     def run(self):
         super().run()
-        if not getattr(self, "editable_mode", False):   # an editable install reads the checkout's
+        if not getattr(self, "editable_mode", False):  # an editable install reads the checkout's
             target = os.path.join(self.build_lib, "flowrt_resources", EXAMPLE_CONF)
             self.mkpath(os.path.dirname(target))
             self.copy_file(EXAMPLE_CONF, target)
 
 
 setup(
-    packages=find_packages(include=["engine", "engine.*", "jsapi", "jsapi.*"]) + ["flowrt_resources"],
+    packages=find_packages(include=["engine", "engine.*", "jsapi", "jsapi.*"])
+    + ["flowrt_resources"],
     package_dir={"flowrt_resources": "resources"},
-    ext_modules=[Extension("engine.sflow._accel", ["engine/sflow/_accel.c", "engine/sflow/_agents.c",
-                                                      "engine/sflow/_ingest.c",
-                                                      "engine/sflow/_counters.c"],
-                           depends=["engine/sflow/_accel.h", "engine/sflow/_counters.h",
-                                    "engine/sflow/_layouts.h", "engine/flows/_fastpath_api.h",
-                                    "engine/flows/_fastpath_ops.h"],
-                           optional=True),
-                 Extension("engine._net", ["engine/_net.c"], optional=True),
-                 # no fused multiply-add: flow-cache updates must round exactly like the
-                 # Python fallback (engine/flows/pipeline.py)
-                 Extension("engine.flows._fastpath", ["engine/flows/_fastpath.c"], optional=True,
-                           depends=["engine/flows/_fastpath_api.h",
-                                    "engine/flows/_fastpath_ops.h"],
-                           extra_compile_args=["-ffp-contract=off"])],
+    ext_modules=[
+        Extension(
+            "engine.sflow._accel",
+            [
+                "engine/sflow/_accel.c",
+                "engine/sflow/_agents.c",
+                "engine/sflow/_ingest.c",
+                "engine/sflow/_counters.c",
+            ],
+            depends=[
+                "engine/sflow/_accel.h",
+                "engine/sflow/_counters.h",
+                "engine/sflow/_layouts.h",
+                "engine/flows/_fastpath_api.h",
+                "engine/flows/_fastpath_ops.h",
+            ],
+            optional=True,
+        ),
+        Extension("engine._net", ["engine/_net.c"], optional=True),
+        # no fused multiply-add: flow-cache updates must round exactly like the
+        # Python fallback (engine/flows/pipeline.py)
+        Extension(
+            "engine.flows._fastpath",
+            ["engine/flows/_fastpath.c"],
+            optional=True,
+            depends=["engine/flows/_fastpath_api.h", "engine/flows/_fastpath_ops.h"],
+            extra_compile_args=["-ffp-contract=off"],
+        ),
+    ],
     cmdclass={"build_ext": OptionalBuildExt, "build_py": BuildPyWithExampleConf},
 )

@@ -10,6 +10,7 @@ and /32s for IPv6, about one distinct attribute set (AS path, next hop, communit
 attributes in as few 4096-byte messages as fit). A separate process plays the router, so its
 CPU is not charged to the speaker.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -25,11 +26,11 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))   # bgp_peer
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))  # bgp_peer
 
-from engine import props  # noqa: E402
-from engine.core import Engine  # noqa: E402
-from bgp_peer import RawPeer, attrs_bytes, pack_updates  # noqa: E402
+from engine import props
+from engine.core import Engine
+from bgp_peer import RawPeer, attrs_bytes, pack_updates
 
 
 def rss_mb() -> float:
@@ -113,6 +114,7 @@ class Loop:
     def call(self, fn, *a):
         async def c():
             return fn(*a)
+
         return self.run(c())
 
 
@@ -121,8 +123,12 @@ def main() -> None:
     ap.add_argument("--prefixes", type=int, default=1_000_000)
     ap.add_argument("--v6-share", type=float, default=0.1)
     ap.add_argument("--samples", type=int, default=200_000)
-    ap.add_argument("--set-size", type=int, default=8,
-                    help="prefixes per distinct attribute set (real tables: ~2-10)")
+    ap.add_argument(
+        "--set-size",
+        type=int,
+        default=8,
+        help="prefixes per distinct attribute set (real tables: ~2-10)",
+    )
     args = ap.parse_args()
     n6 = int(args.prefixes * args.v6_share)
     n4 = args.prefixes - n6
@@ -139,8 +145,9 @@ def main() -> None:
 
     ctx = mp.get_context("fork")
     ready, go = ctx.Queue(), ctx.Event()
-    router = ctx.Process(target=router_process, args=(bgp.listen_port, n4, n6, args.set_size, ready, go),
-                         daemon=True)
+    router = ctx.Process(
+        target=router_process, args=(bgp.listen_port, n4, n6, args.set_size, ready, go), daemon=True
+    )
     router.start()
     n_msgs, n_bytes = ready.get(timeout=900)
     n = bgp.neighbors["127.0.0.1"]
@@ -154,17 +161,24 @@ def main() -> None:
     cpu = time.process_time() - cpu0
     gc.collect()
     rss1 = rss_mb()
-    print(f"table load: {args.prefixes} prefixes ({n4} IPv4, {n6} IPv6) in {n_msgs} UPDATEs "
-          f"({n_bytes / 1e6:.1f} MB) over loopback TCP")
-    print(f"  {elapsed:.2f} s wall, {cpu:.2f} s CPU -> {args.prefixes / elapsed:,.0f} prefixes/s "
-          f"wall, {args.prefixes / cpu:,.0f} prefixes per CPU second "
-          f"({n_msgs / elapsed:,.0f} UPDATEs/s wall)")
-    print(f"  memory: RSS +{rss1 - rss0:.0f} MB for the table "
-          f"({(rss1 - rss0) * 1e6 / args.prefixes:.0f} bytes/prefix), "
-          f"{len(bgp.intern)} distinct attribute sets")
+    print(
+        f"table load: {args.prefixes} prefixes ({n4} IPv4, {n6} IPv6) in {n_msgs} UPDATEs "
+        f"({n_bytes / 1e6:.1f} MB) over loopback TCP"
+    )
+    print(
+        f"  {elapsed:.2f} s wall, {cpu:.2f} s CPU -> {args.prefixes / elapsed:,.0f} prefixes/s "
+        f"wall, {args.prefixes / cpu:,.0f} prefixes per CPU second "
+        f"({n_msgs / elapsed:,.0f} UPDATEs/s wall)"
+    )
+    print(
+        f"  memory: RSS +{rss1 - rss0:.0f} MB for the table "
+        f"({(rss1 - rss0) * 1e6 / args.prefixes:.0f} bytes/prefix), "
+        f"{len(bgp.intern)} distinct attribute sets"
+    )
 
     # -- traffic accounting and bgp* keys per sample -------------------------------------------
     from engine.sflow import decode_datagram, encode as e
+
     rng = random.Random(7)
     keys4 = list(n.rib4.trie.keys())
     dests = []
@@ -179,8 +193,15 @@ def main() -> None:
         for j in range(min(100, args.samples - i)):
             src = dests[rng.randrange(len(dests))]
             dst = dests[rng.randrange(len(dests))]
-            rec = e.encode_flow_record({"flowBlock_tag": "0:3", "sampledPacketSize": 1500,
-                                        "IPProtocol": 6, "srcIP": src, "dstIP": dst})
+            rec = e.encode_flow_record(
+                {
+                    "flowBlock_tag": "0:3",
+                    "sampledPacketSize": 1500,
+                    "IPProtocol": 6,
+                    "srcIP": src,
+                    "dstIP": dst,
+                }
+            )
             recs.append(e.flow_sample(i + j, 0, 3, 1000, 1000, 0, 1, 2, [rec]))
         samples += decode_datagram(e.datagram("10.0.0.253", i, 0, recs)).samples
     for s in samples:
@@ -189,28 +210,35 @@ def main() -> None:
 
     def timed(fn):
         """(wall, CPU of this thread) seconds: the machine is shared, CPU time is steadier."""
+
         def run():
             t, c = time.perf_counter(), time.thread_time()
             fn()
             return time.perf_counter() - t, time.thread_time() - c
+
         return loop.call(run)
 
     def per_sample(label, fn):
         wall, cpu = timed(fn)
-        print(f"{label}: {cpu / len(samples) * 1e6:.2f} us CPU/sample "
-              f"({len(samples) / cpu:,.0f} samples/s; wall {wall / len(samples) * 1e6:.2f} us)")
+        print(
+            f"{label}: {cpu / len(samples) * 1e6:.2f} us CPU/sample "
+            f"({len(samples) / cpu:,.0f} samples/s; wall {wall / len(samples) * 1e6:.2f} us)"
+        )
 
     def account():
         now = time.time()
         for s in samples:
             bgp.on_flow_sample(s, now)
+
     for label in ("first pass, cold LPM cache", "second pass, warm cache"):
-        per_sample(f"traffic accounting (bgpAddSource, LPM on source and destination), {label}",
-                   account)
+        per_sample(
+            f"traffic accounting (bgpAddSource, LPM on source and destination), {label}", account
+        )
 
     def keys():
         for s in samples:
             bgp.flow_attributes(s.agent, s.attributes())
+
     per_sample("bgp* flow keys (all 12 for one sample), warm cache", keys)
     for rib in (n.rib4, n.rib6):
         rib.cache.clear()
@@ -222,27 +250,41 @@ def main() -> None:
         now = time.time()
         for s in samples:
             bgp.on_flow_sample(s, now)
+
     per_sample("  samples from agents without a source", other_agent)
     for s in samples:
         s.agent = "10.0.0.253"
 
-    for maxp, extra in ((100, {}), (1000, {}), (10000, {}),
-                        (1000, {"include_covered": True, "prune_covered": True})):
+    for maxp, extra in (
+        (100, {}),
+        (1000, {}),
+        (10000, {}),
+        (1000, {"include_covered": True, "prune_covered": True}),
+    ):
         reps = 5
         result = {}
 
         def query():
             for _ in range(reps):
-                result["out"] = bgp.top_prefixes("127.0.0.1", maxp, 0, "destination",
-                                                 extra.get("include_covered", False), 0,
-                                                 extra.get("prune_covered", False))
+                result["out"] = bgp.top_prefixes(
+                    "127.0.0.1",
+                    maxp,
+                    0,
+                    "destination",
+                    extra.get("include_covered", False),
+                    0,
+                    extra.get("prune_covered", False),
+                )
+
         wall, cpu = timed(query)
         out = result["out"]
-        print(f"topprefixes maxPrefixes={maxp}{' includeCovered+pruneCovered' if extra else ''}: "
-              f"{cpu / reps * 1000:.1f} ms CPU (wall {wall / reps * 1000:.1f} ms; "
-              f"{len(out['topPrefixes'])} entries, "
-              f"{out['valuePercentCoverage']:.1f}% coverage, "
-              f"{len(bgp.sources['10.0.0.253'][0].acc4.by_prefix[1])} prefixes with traffic)")
+        print(
+            f"topprefixes maxPrefixes={maxp}{' includeCovered+pruneCovered' if extra else ''}: "
+            f"{cpu / reps * 1000:.1f} ms CPU (wall {wall / reps * 1000:.1f} ms; "
+            f"{len(out['topPrefixes'])} entries, "
+            f"{out['valuePercentCoverage']:.1f}% coverage, "
+            f"{len(bgp.sources['10.0.0.253'][0].acc4.by_prefix[1])} prefixes with traffic)"
+        )
 
     # -- wildcard sources: ALL, and EDGE following a topology (the samples' agent is a switch
     # whose ifIndex 3 is an edge port, then a link port) -----------------------------------
@@ -250,13 +292,24 @@ def main() -> None:
     topo = engine.subsystems["topology"]
 
     def fabric(link_port: str):
-        loop.call(topo.set, {
-            "nodes": {"sw": {"agent": "10.0.0.253",
-                             "ports": {"p3": {"ifindex": "3"}, "p9": {"ifindex": "9"}}}},
-            "links": {"l": {"node1": "sw", "port1": link_port, "node2": "spine", "port2": "x"}}})
-    for kind, link_port, label in (("ALL", "p9", "ALL source"),
-                                   ("EDGE", "p9", "EDGE source, samples on an edge port"),
-                                   ("EDGE", "p3", "EDGE source, samples on a link port (skipped)")):
+        loop.call(
+            topo.set,
+            {
+                "nodes": {
+                    "sw": {
+                        "agent": "10.0.0.253",
+                        "ports": {"p3": {"ifindex": "3"}, "p9": {"ifindex": "9"}},
+                    }
+                },
+                "links": {"l": {"node1": "sw", "port1": link_port, "node2": "spine", "port2": "x"}},
+            },
+        )
+
+    for kind, link_port, label in (
+        ("ALL", "p9", "ALL source"),
+        ("EDGE", "p9", "EDGE source, samples on an edge port"),
+        ("EDGE", "p3", "EDGE source, samples on a link port (skipped)"),
+    ):
         fabric(link_port)
         loop.call(bgp.add_source, kind, "127.0.0.1", 60, "bytes")
         account()  # warm the LPM cache and take the topology's selection

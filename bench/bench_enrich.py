@@ -8,6 +8,7 @@ cache (the steady state: the same hosts keep talking); "miss" uses a new address
 (country:/asn: read the .mmdb; dns: queues the address and returns at once). A plain
 attribute key (ipsource) is the baseline. Geo lookups use the bundled databases.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -55,34 +56,54 @@ def main(argv=None) -> int:
     rng = random.Random(1)
 
     # public-looking addresses spread over the space, so the databases have answers
-    v4 = [f"{rng.randint(1, 223)}.{rng.randint(0, 255)}.{rng.randint(0, 255)}.{rng.randint(1, 254)}"
-          for _ in range(1000)]
-    v6 = [f"2a0{rng.randint(0, 9)}:{rng.randint(0, 0xffff):x}::{rng.randint(1, 0xffff):x}"
-          for _ in range(1000)]
+    v4 = [
+        f"{rng.randint(1, 223)}.{rng.randint(0, 255)}.{rng.randint(0, 255)}.{rng.randint(1, 254)}"
+        for _ in range(1000)
+    ]
+    v6 = [
+        f"2a0{rng.randint(0, 9)}:{rng.randint(0, 0xFFFF):x}::{rng.randint(1, 0xFFFF):x}"
+        for _ in range(1000)
+    ]
     ouis = ["00000C", "080027", "3C5AB4", "001B21", "F0DEF1", "B827EB", "000D3A", "00155D"]
     macs = [rng.choice(ouis) + "%06X" % rng.getrandbits(24) for _ in range(1000)]
-    samples = [{"ipsource": a, "ip6source": b, "macsource": m, "stack": "eth.ip.tcp"}
-               for a, b, m in zip(v4, v6, macs)]
+    samples = [
+        {"ipsource": a, "ip6source": b, "macsource": m, "stack": "eth.ip.tcp"}
+        for a, b, m in zip(v4, v6, macs)
+    ]
 
     eng = BenchEngine({"dns.queue.size": "1000000"})
     dns = eng.subsystems["dns"]
-    for i, a in enumerate(v4):                    # pre-answered names: the cached steady state
+    for i, a in enumerate(v4):  # pre-answered names: the cached steady state
         dns.cache.put(a, f"host{i}.example.com.", 3600, time.monotonic())
 
-    keys = ["ipsource", "dns:ipsource", "or:[dns:ipsource]:ipsource", "country:ipsource",
-            "country:ip6source", "country:ipsource:both", "asn:ipsource", "asn:ipsource:both",
-            "oui:macsource", "oui:macsource:number",
-            "if:[first:stack:.:ip:ip6]:ip:[country:ipsource]:[country:ip6source]"]
+    keys = [
+        "ipsource",
+        "dns:ipsource",
+        "or:[dns:ipsource]:ipsource",
+        "country:ipsource",
+        "country:ip6source",
+        "country:ipsource:both",
+        "asn:ipsource",
+        "asn:ipsource:both",
+        "oui:macsource",
+        "oui:macsource:number",
+        "if:[first:stack:.:ip:ip6]:ip:[country:ipsource]:[country:ip6source]",
+    ]
     print(f"{'key':70s} {'cached ns/sample':>17s}")
     for k in keys:
         fn = compile_key(k, eng).extract
-        for a in samples:                         # warm the caches
+        for a in samples:  # warm the caches
             fn(a)
         print(f"{k:70s} {per_call(fn, samples, args.seconds):17.0f}")
 
     print(f"\n{'miss (a new address every call)':70s} {'ns/sample':>17s}")
-    fresh = [{"ipsource": f"{rng.randint(1, 223)}.{rng.randint(0, 255)}."
-                          f"{rng.randint(0, 255)}.{rng.randint(1, 254)}"} for _ in range(200000)]
+    fresh = [
+        {
+            "ipsource": f"{rng.randint(1, 223)}.{rng.randint(0, 255)}."
+            f"{rng.randint(0, 255)}.{rng.randint(1, 254)}"
+        }
+        for _ in range(200000)
+    ]
     for k in ("country:ipsource", "asn:ipsource", "dns:ipsource"):
         fresh_eng = BenchEngine({"dns.queue.size": "1000000", "geo.cache.size": "1000000"})
         fn = compile_key(k, fresh_eng).extract

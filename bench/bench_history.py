@@ -23,6 +23,7 @@ started by hand on loopback ports (as the tests do; HTTP and native protocol).
     .venv/bin/python bench/bench_history.py --only query --query-rows 10000000
 Wall-clock figures on a shared machine are indicative; the CPU figures less so.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -51,8 +52,9 @@ from engine.sflow.gen import Scenario, TrafficGenerator  # noqa: E402
 
 
 def datagram_pool(n_samples: int) -> tuple[list[bytes], int]:
-    gen = TrafficGenerator(Scenario(agents=4, flows=5000, samples_per_second=20000,
-                                    sampling_rate=1000, seed=5))
+    gen = TrafficGenerator(
+        Scenario(agents=4, flows=5000, samples_per_second=20000, sampling_rate=1000, seed=5)
+    )
     out, count = [], 0
     while count < n_samples:
         for dg in gen.step(0.1):
@@ -112,57 +114,89 @@ def run_ingest(pool, pool_samples, seconds, history_props: dict | None, home: st
                 if i == n:
                     i = 0
                     samples += pool_samples
-            await asyncio.sleep(0)        # the ticker and the rest of the loop run here
+            await asyncio.sleep(0)  # the ticker and the rest of the loop run here
         samples += pool_samples * i // n
         wall = time.perf_counter() - t_wall
         main_cpu = time.thread_time() - t_cpu
         proc_cpu = time.process_time() - t_proc
         await asyncio.sleep(0)
-        out = {"samples": samples, "wall": wall, "main_cpu": main_cpu, "proc_cpu": proc_cpu,
-               "hooks": sum(t.seconds for t in hooks), "boundaries": publish.calls,
-               "entries": sum(len(t.entries) for t in fe.tables.values())}
+        out = {
+            "samples": samples,
+            "wall": wall,
+            "main_cpu": main_cpu,
+            "proc_cpu": proc_cpu,
+            "hooks": sum(t.seconds for t in hooks),
+            "boundaries": publish.calls,
+            "entries": sum(len(t.entries) for t in fe.tables.values()),
+        }
         if h.writer is not None:
-            out.update(writer_cpu=h.writer.cpu_seconds - w0, written=h.writer.written,
-                       dropped=h.buffer.dropped, buffered=h.buffer.count)
+            out.update(
+                writer_cpu=h.writer.cpu_seconds - w0,
+                written=h.writer.written,
+                dropped=h.buffer.dropped,
+                buffered=h.buffer.count,
+            )
         await eng.stop()
         return out
+
     return asyncio.run(main())
 
 
 def bench_ingest(args, stores) -> None:
     pool, pool_samples = datagram_pool(args.pool)
-    print(f"\n1. ingest, 5 definitions with history, interval {args.interval:g} s, "
-          f"{args.seconds:g} s per run ({len(pool)} datagrams, {pool_samples} samples cycled)")
+    print(
+        f"\n1. ingest, 5 definitions with history, interval {args.interval:g} s, "
+        f"{args.seconds:g} s per run ({len(pool)} datagrams, {pool_samples} samples cycled)"
+    )
     with tempfile.TemporaryDirectory() as home:
-        run_ingest(pool, pool_samples, min(2.0, args.seconds), None, home)     # warm-up
+        run_ingest(pool, pool_samples, min(2.0, args.seconds), None, home)  # warm-up
         base = run_ingest(pool, pool_samples, args.seconds, None, home)
-    print(f"  history off        : {base['samples'] / base['wall']:>9,.0f} samples/s, "
-          f"main thread {base['main_cpu'] / base['samples'] * 1e6:.2f} us CPU/sample")
+    print(
+        f"  history off        : {base['samples'] / base['wall']:>9,.0f} samples/s, "
+        f"main thread {base['main_cpu'] / base['samples'] * 1e6:.2f} us CPU/sample"
+    )
     for label, store_props in stores:
         with tempfile.TemporaryDirectory() as home:
-            p = {"history.enabled": "yes", "history.interval": str(args.interval),
-                 "history.flush": "1", "history.node": "bench", "history.keys": str(args.keys),
-                 **store_props}
+            p = {
+                "history.enabled": "yes",
+                "history.interval": str(args.interval),
+                "history.flush": "1",
+                "history.node": "bench",
+                "history.keys": str(args.keys),
+                **store_props,
+            }
             r = run_ingest(pool, pool_samples, args.seconds, p, home)
         own = r["hooks"] + r["writer_cpu"]
         share = own / (r["main_cpu"] + r["writer_cpu"])
         per_boundary = r["hooks"] / max(1, r["boundaries"])
         store = max(0.0, r["proc_cpu"] - r["main_cpu"] - r["writer_cpu"])
-        print(f"  history {label:11s}: {r['samples'] / r['wall']:>9,.0f} samples/s, "
-              f"main thread {r['main_cpu'] / r['samples'] * 1e6:.2f} us CPU/sample; "
-              f"{(r['written'] + r['buffered']) / r['wall']:,.0f} rows/s recorded "
-              f"({r['written']:,} written, {r['dropped']} dropped)\n"
-              f"  {'':19s}  history CPU: intervals + hooks {r['hooks']:.3f} s "
-              f"({per_boundary * 1000:.0f} ms per boundary, {r['entries']:,} cache entries) "
-              f"+ writer thread {r['writer_cpu']:.3f} s = {share:.1%} of main + writer; "
-              f"at a 60 s interval {(per_boundary / 60 + r['writer_cpu'] / r['wall'] / 60 * args.interval) / (r['main_cpu'] / r['wall']):.2%}; "
-              f"other threads (the store's own, collector) {store:.3f} s")
+        print(
+            f"  history {label:11s}: {r['samples'] / r['wall']:>9,.0f} samples/s, "
+            f"main thread {r['main_cpu'] / r['samples'] * 1e6:.2f} us CPU/sample; "
+            f"{(r['written'] + r['buffered']) / r['wall']:,.0f} rows/s recorded "
+            f"({r['written']:,} written, {r['dropped']} dropped)\n"
+            f"  {'':19s}  history CPU: intervals + hooks {r['hooks']:.3f} s "
+            f"({per_boundary * 1000:.0f} ms per boundary, {r['entries']:,} cache entries) "
+            f"+ writer thread {r['writer_cpu']:.3f} s = {share:.1%} of main + writer; "
+            f"at a 60 s interval {(per_boundary / 60 + r['writer_cpu'] / r['wall'] / 60 * args.interval) / (r['main_cpu'] / r['wall']):.2%}; "
+            f"other threads (the store's own, collector) {store:.3f} s"
+        )
 
 
 def flow_rows(n: int, t0: int) -> list[tuple]:
-    return [(t0 + (i // 5000) * 60, 60, "bench", "pair", f"192.0.2.{i % 5}", "1",
-             f"10.{(i >> 16) & 255}.{(i >> 8) & 255}.{i & 255},10.2.0.{i % 200}",
-             float(1000 + i % 7919)) for i in range(n)]
+    return [
+        (
+            t0 + (i // 5000) * 60,
+            60,
+            "bench",
+            "pair",
+            f"192.0.2.{i % 5}",
+            "1",
+            f"10.{(i >> 16) & 255}.{(i >> 8) & 255}.{i & 255},10.2.0.{i % 200}",
+            float(1000 + i % 7919),
+        )
+        for i in range(n)
+    ]
 
 
 def bench_writer(args, backends) -> None:
@@ -172,15 +206,17 @@ def bench_writer(args, backends) -> None:
         buf = RowBuffer(args.rows + 1)
         w = Writer([backend], buf, "flowrt_bench_w", None, 0, 100_000, 0.05, 1.0)
         w.start()
-        time.sleep(0.5)                    # tables made
+        time.sleep(0.5)  # tables made
         t0 = time.perf_counter()
         buf.add("flows", rows)
         while w.written < args.rows and w.healthy():
             time.sleep(0.01)
         dt = time.perf_counter() - t0
-        print(f"  {label:11s}: {w.written / dt:>9,.0f} rows/s, writer thread "
-              f"{w.cpu_seconds / max(w.written, 1) * 1e6:.2f} us CPU/row"
-              + ("" if w.healthy() else f"  FAILED: {w.last_error}"))
+        print(
+            f"  {label:11s}: {w.written / dt:>9,.0f} rows/s, writer thread "
+            f"{w.cpu_seconds / max(w.written, 1) * 1e6:.2f} us CPU/row"
+            + ("" if w.healthy() else f"  FAILED: {w.last_error}")
+        )
         w.stop()
         backend.execute("DROP DATABASE IF EXISTS flowrt_bench_w")
 
@@ -188,16 +224,21 @@ def bench_writer(args, backends) -> None:
 def bench_query(args, backends) -> None:
     n = args.query_rows
     per_interval = max(1, n // 1440)
-    print(f"\n3. query: {n:,} rows over 24 h ({per_interval:,} per 1-minute interval, "
-          f"5 agents); median of 5 runs")
+    print(
+        f"\n3. query: {n:,} rows over 24 h ({per_interval:,} per 1-minute interval, "
+        f"5 agents); median of 5 runs"
+    )
     db = "flowrt_bench_q"
     now = int(time.time()) // 60 * 60
     start = now - 86400
     for label, backend in backends:
         for sql in create_statements(db, None):
             backend.execute(sql)
-        backend.execute(f"TRUNCATE TABLE {db}.flows_local" if label == "chDB" else
-                        f"DROP TABLE IF EXISTS {db}.flows_local")
+        backend.execute(
+            f"TRUNCATE TABLE {db}.flows_local"
+            if label == "chDB"
+            else f"DROP TABLE IF EXISTS {db}.flows_local"
+        )
         for sql in create_statements(db, None):
             backend.execute(sql)
         t0 = time.perf_counter()
@@ -208,7 +249,8 @@ def bench_query(args, backends) -> None:
             f"concat('10.1.', toString(intDiv(number % {per_interval}, 256)), '.', "
             f"toString(number % 256), ',10.2.0.', toString(number % 7)), "
             f"toFloat64(1000 + (number % {per_interval}) * 7 + number % 13) "
-            f"FROM numbers({n})")
+            f"FROM numbers({n})"
+        )
         load = time.perf_counter() - t0
         run = backend.query
 
@@ -219,20 +261,27 @@ def bench_query(args, backends) -> None:
                 out = fn()
                 times.append(time.perf_counter() - t)
             return statistics.median(times), out
+
         top_t, top = timed(lambda: queries.top_keys(run, db, "pair", None, start, now + 60, 20))
-        ser_t, ser = timed(lambda: queries.flow_series(run, db, "pair", None, start, now + 60,
-                                                       300, 60, None, 10))
+        ser_t, ser = timed(
+            lambda: queries.flow_series(run, db, "pair", None, start, now + 60, 300, 60, None, 10)
+        )
         assert len(top) == 20 and len(ser["keys"]) == 10
-        print(f"  {label:11s}: load {load:6.2f} s ({n / load:,.0f} rows/s); 24 h top-20 "
-              f"{top_t * 1000:7.1f} ms; 24 h top-10 series (5 min) {ser_t * 1000:7.1f} ms")
+        print(
+            f"  {label:11s}: load {load:6.2f} s ({n / load:,.0f} rows/s); 24 h top-20 "
+            f"{top_t * 1000:7.1f} ms; 24 h top-10 series (5 min) {ser_t * 1000:7.1f} ms"
+        )
         backend.execute(f"DROP DATABASE IF EXISTS {db}")
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--only", choices=("ingest", "writer", "query"))
-    ap.add_argument("--server", action="store_true",
-                    help="also Debian's clickhouse-server, started on loopback ports")
+    ap.add_argument(
+        "--server",
+        action="store_true",
+        help="also Debian's clickhouse-server, started on loopback ports",
+    )
     ap.add_argument("--seconds", type=float, default=8.0)
     ap.add_argument("--interval", type=float, default=1.0)
     ap.add_argument("--keys", type=int, default=1000)
@@ -247,19 +296,25 @@ def main() -> None:
         stores = [("chDB", {})]
         if args.server:
             from clickhouse_support import shards
+
             [server] = shards(Path(tmp.name), 1)
-            stores += [("HTTP 18.16", {"history.clickhouse": server.http_url}),
-                       ("native", {"history.clickhouse": server.native_url})]
+            stores += [
+                ("HTTP 18.16", {"history.clickhouse": server.http_url}),
+                ("native", {"history.clickhouse": server.native_url}),
+            ]
         if args.only in (None, "ingest"):
             bench_ingest(args, stores)
         if args.only in (None, "writer", "query"):
             chdb = ChdbBackend(Path(tmp.name) / "chdb")
             backends = [("chDB", chdb)]
             if server is not None:
-                backends += [("HTTP 18.16", open_server(ServerSpec("http", "127.0.0.1",
-                                                                   server.http_port), 60)),
-                             ("native", open_server(ServerSpec("native", "127.0.0.1",
-                                                               server.tcp_port), 60))]
+                backends += [
+                    (
+                        "HTTP 18.16",
+                        open_server(ServerSpec("http", "127.0.0.1", server.http_port), 60),
+                    ),
+                    ("native", open_server(ServerSpec("native", "127.0.0.1", server.tcp_port), 60)),
+                ]
             try:
                 if args.only in (None, "writer"):
                     bench_writer(args, backends)

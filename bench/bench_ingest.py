@@ -15,6 +15,7 @@ processes can move too), CPU per datagram of the engine process and of its main 
     .venv/bin/python bench/bench_ingest.py --rates 2000,4000 --seconds 5
     .venv/bin/python bench/bench_ingest.py -- -Dsflow.receiver=asyncio   # the old receive path
 """
+
 from __future__ import annotations
 
 import argparse
@@ -36,7 +37,10 @@ sys.path.insert(0, str(REPO))
 from engine.sflow.gen import Scenario, TrafficGenerator, open_sender, send_paced  # noqa: E402
 from engine.sflow.pcap import read_pcap  # noqa: E402
 
-OVERFLOWD = Path(os.environ.get("FLOWRT_SHARED", Path(__file__).resolve().parents[2] / "shared")) / "testdata/sflow/overflowd/sflow.pcap"
+OVERFLOWD = (
+    Path(os.environ.get("FLOWRT_SHARED", Path(__file__).resolve().parents[2] / "shared"))
+    / "testdata/sflow/overflowd/sflow.pcap"
+)
 
 
 def free_port(kind) -> int:
@@ -74,7 +78,7 @@ def analyzer(http: int) -> dict:
         return json.loads(r.read())
 
 
-HOMES: list[str] = []   # temporary engine homes, removed at exit
+HOMES: list[str] = []  # temporary engine homes, removed at exit
 
 
 def start_engine(extra: list[str]):
@@ -84,9 +88,22 @@ def start_engine(extra: list[str]):
     env = dict(os.environ, FLOWRT_HOME=home)
     env.pop("RTPROP", None)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "engine.main", f"-Dhttp.port={http}", f"-Dsflow.port={sflow}",
-         "-Dhttp.hostname=127.0.0.1", "-Dsflow.hostname=127.0.0.1", *extra],
-        cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        [
+            sys.executable,
+            "-m",
+            "engine.main",
+            f"-Dhttp.port={http}",
+            f"-Dsflow.port={sflow}",
+            "-Dhttp.hostname=127.0.0.1",
+            "-Dsflow.hostname=127.0.0.1",
+            *extra,
+        ],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     deadline = time.monotonic() + 60
     for line in proc.stdout:
         if "Listening, HTTP port" in line:
@@ -102,8 +119,12 @@ def start_engine(extra: list[str]):
 
 def define_flow(http: int, keys: str, value: str) -> None:
     body = json.dumps({"keys": keys, "value": value}).encode()
-    req = urllib.request.Request(f"http://127.0.0.1:{http}/flow/bench/json", data=body,
-                                 method="PUT", headers={"Content-Type": "application/json"})
+    req = urllib.request.Request(
+        f"http://127.0.0.1:{http}/flow/bench/json",
+        data=body,
+        method="PUT",
+        headers={"Content-Type": "application/json"},
+    )
     urllib.request.urlopen(req, timeout=10).read()
 
 
@@ -112,8 +133,16 @@ def datagrams_from(source: str) -> tuple[list[bytes], float]:
     if source == "pcap":
         dgs = [p.payload for p in read_pcap(OVERFLOWD)]
         return dgs, 5855 / len(dgs)
-    gen = TrafficGenerator(Scenario(agents=20, samples_per_second=2000, flows=200, seed=1,
-                                    ipv6_fraction=0.2, polling_interval=20))
+    gen = TrafficGenerator(
+        Scenario(
+            agents=20,
+            samples_per_second=2000,
+            flows=200,
+            seed=1,
+            ipv6_fraction=0.2,
+            polling_interval=20,
+        )
+    )
     dgs = [d for _, step in gen.run(10) for d in step]
     return dgs, gen.flow_samples() / len(dgs)
 
@@ -122,6 +151,7 @@ def inprocess_ceiling(dgs: list[bytes], flow: str, value: str, seconds: float = 
     """Engine.ingest called directly (no sockets): the CPU-bound ceiling of one process."""
     from engine import props
     from engine.core import Engine
+
     home = tempfile.mkdtemp(prefix="flowrt-bench-")
     HOMES.append(home)
     engine = Engine(props.Properties(dict(props.DEFAULTS)), home)
@@ -163,8 +193,9 @@ def receive_thread(pid: int) -> int | None:
     return None
 
 
-def run_step(sflow: int, http: int, dgs: list[bytes], rate: float, seconds: float,
-             pid: int) -> dict:
+def run_step(
+    sflow: int, http: int, dgs: list[bytes], rate: float, seconds: float, pid: int
+) -> dict:
     before = analyzer(http)
     cpu0 = cpu_seconds(pid)
     recv_tid = receive_thread(pid)
@@ -209,53 +240,79 @@ def run_step(sflow: int, http: int, dgs: list[bytes], rate: float, seconds: floa
     recv_cpu = cpu_seconds(pid, recv_tid) - recv0 if recv_tid else float("nan")
     received = after["sFlowDatagramsReceived"] - before["sFlowDatagramsReceived"]
     flows = after["sFlowFlowSamples"] - before["sFlowFlowSamples"]
-    return {"rate": rate, "sent": n, "send_rate": n / send_time, "received": received,
-            "socket_drops": socket_drops(sflow) - drops0, "rcvbuf_errors": rcvbuf_errors() - errs0,
-            "flow_samples": flows, "flow_rate": flows / max(send_time, 1e-9),
-            "drain_time": drain_time, "cpu_us": cpu / max(received, 1) * 1e6,
-            "queue_drops": after.get("sFlowQueueDrops", 0) - before.get("sFlowQueueDrops", 0),
-            "backlog": backlog, "main_us": main_cpu / max(received, 1) * 1e6,
-            "recv_us": recv_cpu / max(received, 1) * 1e6,
-            "rest_ms": max(latencies, default=0.0) * 1000}
+    return {
+        "rate": rate,
+        "sent": n,
+        "send_rate": n / send_time,
+        "received": received,
+        "socket_drops": socket_drops(sflow) - drops0,
+        "rcvbuf_errors": rcvbuf_errors() - errs0,
+        "flow_samples": flows,
+        "flow_rate": flows / max(send_time, 1e-9),
+        "drain_time": drain_time,
+        "cpu_us": cpu / max(received, 1) * 1e6,
+        "queue_drops": after.get("sFlowQueueDrops", 0) - before.get("sFlowQueueDrops", 0),
+        "backlog": backlog,
+        "main_us": main_cpu / max(received, 1) * 1e6,
+        "recv_us": recv_cpu / max(received, 1) * 1e6,
+        "rest_ms": max(latencies, default=0.0) * 1000,
+    }
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--source", choices=("pcap", "gen"), default="pcap")
-    ap.add_argument("--flow", default="",
-                    help="define flow 'bench' with these keys first, e.g. ipsource,ipdestination")
+    ap.add_argument(
+        "--flow",
+        default="",
+        help="define flow 'bench' with these keys first, e.g. ipsource,ipdestination",
+    )
     ap.add_argument("--value", default="bytes", help="value of the --flow definition")
-    ap.add_argument("--rates", default="1000,2000,4000,8000,12000,16000,20000,24000,32000",
-                    help="datagram rates to try, increasing")
+    ap.add_argument(
+        "--rates",
+        default="1000,2000,4000,8000,12000,16000,20000,24000,32000",
+        help="datagram rates to try, increasing",
+    )
     ap.add_argument("--seconds", type=float, default=4.0, help="duration of each step")
     ap.add_argument("engine_args", nargs="*", help="extra -D properties for the engine")
     args = ap.parse_args()
     dgs, per_dg = datagrams_from(args.source)
     try:
         ceiling = inprocess_ceiling(dgs, args.flow, args.value)
-        print(f"Engine.ingest in-process (no UDP): {ceiling:.0f} datagrams/s = "
-              f"{ceiling * per_dg:.0f} flow samples/s")
-    except Exception as exc:   # a subsystem API change must not stop the UDP measurement
+        print(
+            f"Engine.ingest in-process (no UDP): {ceiling:.0f} datagrams/s = "
+            f"{ceiling * per_dg:.0f} flow samples/s"
+        )
+    except Exception as exc:  # a subsystem API change must not stop the UDP measurement
         print(f"Engine.ingest in-process: not measured ({exc!r})")
     proc, http, sflow = start_engine(args.engine_args)
     if args.flow:
         define_flow(http, args.flow, args.value)
     best = None
     cpu_us: list[float] = []
-    print(f"source={args.source} ({per_dg:.2f} flow samples/datagram), {args.seconds:g} s per step, "
-          f"flow definition: {args.flow or 'none'}, engine pid {proc.pid}")
-    print(f"{'dgram/s':>8} {'sent/s':>8} {'recv':>7} {'lost':>6} {'sockdrop':>8} {'qdrop':>6} "
-          f"{'backlog':>7} {'rcvbufErr':>9} {'flows/s':>9} {'total s':>7} {'cpu us/dg':>9} "
-          f"{'main us':>7} {'recv us':>7} {'REST max ms':>11}")
+    print(
+        f"source={args.source} ({per_dg:.2f} flow samples/datagram), {args.seconds:g} s per step, "
+        f"flow definition: {args.flow or 'none'}, engine pid {proc.pid}"
+    )
+    print(
+        f"{'dgram/s':>8} {'sent/s':>8} {'recv':>7} {'lost':>6} {'sockdrop':>8} {'qdrop':>6} "
+        f"{'backlog':>7} {'rcvbufErr':>9} {'flows/s':>9} {'total s':>7} {'cpu us/dg':>9} "
+        f"{'main us':>7} {'recv us':>7} {'REST max ms':>11}"
+    )
     try:
         for rate in (float(r) for r in args.rates.split(",")):
             r = run_step(sflow, http, dgs, rate, args.seconds, proc.pid)
             lost = r["sent"] - r["received"]
-            print(f"{rate:8.0f} {r['send_rate']:8.0f} {r['received']:7d} {lost:6d} "
-                  f"{r['socket_drops']:8d} {r['queue_drops']:6d} {r['backlog']:7d} "
-                  f"{r['rcvbuf_errors']:9d} {r['flow_rate']:9.0f} {r['drain_time']:7.2f} "
-                  f"{r['cpu_us']:9.1f} {r['main_us']:7.1f} {r['recv_us']:7.1f} "
-                  f"{r['rest_ms']:11.1f}", flush=True)
+            print(
+                f"{rate:8.0f} {r['send_rate']:8.0f} {r['received']:7d} {lost:6d} "
+                f"{r['socket_drops']:8d} {r['queue_drops']:6d} {r['backlog']:7d} "
+                f"{r['rcvbuf_errors']:9d} {r['flow_rate']:9.0f} {r['drain_time']:7.2f} "
+                f"{r['cpu_us']:9.1f} {r['main_us']:7.1f} {r['recv_us']:7.1f} "
+                f"{r['rest_ms']:11.1f}",
+                flush=True,
+            )
             cpu_us.append(r["cpu_us"])
             # sustained: nothing lost and at most ~0.1 s of traffic still queued at the end
             if lost == 0 and r["socket_drops"] == 0 and r["backlog"] <= rate * 0.1:
@@ -269,15 +326,19 @@ def main() -> int:
         except subprocess.TimeoutExpired:
             proc.kill()
     if best:
-        print(f"highest sustained rate with zero drops (backlog <= 0.1 s): {best['rate']:.0f} datagrams/s = "
-              f"{best['flow_rate']:.0f} flow samples/s")
+        print(
+            f"highest sustained rate with zero drops (backlog <= 0.1 s): {best['rate']:.0f} datagrams/s = "
+            f"{best['flow_rate']:.0f} flow samples/s"
+        )
     else:
         print("drops already at the lowest rate")
     if cpu_us:
         low = min(cpu_us)
-        print(f"engine CPU per datagram (UDP receive + ingest, includes idle polling): {low:.1f} us "
-              f"-> one busy core would take ~{1e6 / low:.0f} datagrams/s; drops below that mean the "
-              f"engine was not scheduled in time for its receive buffer (shared machine)")
+        print(
+            f"engine CPU per datagram (UDP receive + ingest, includes idle polling): {low:.1f} us "
+            f"-> one busy core would take ~{1e6 / low:.0f} datagrams/s; drops below that mean the "
+            f"engine was not scheduled in time for its receive buffer (shared machine)"
+        )
     return 0
 
 
@@ -286,5 +347,6 @@ if __name__ == "__main__":
         sys.exit(main())
     finally:
         import shutil
+
         for h in HOMES:
             shutil.rmtree(h, ignore_errors=True)

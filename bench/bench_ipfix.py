@@ -9,6 +9,7 @@
 
 Run: .venv/bin/python bench/bench_ipfix.py [--samples N] [--flows N]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -24,9 +25,15 @@ KEYS = "ipsource,ipdestination,tcpsourceport,tcpdestinationport"
 
 def attrs(i: int, flows: int) -> dict:
     f = i % flows
-    return {"ipsource": f"10.1.{f >> 8 & 255}.{f & 255}", "ipdestination": "10.2.0.1",
-            "tcpsourceport": 1024 + f % 50000, "tcpdestinationport": 443, "bytes": 1000,
-            "frames": 1, "ipprotocol": 6}
+    return {
+        "ipsource": f"10.1.{f >> 8 & 255}.{f & 255}",
+        "ipdestination": "10.2.0.1",
+        "tcpsourceport": 1024 + f % 50000,
+        "tcpdestinationport": 443,
+        "bytes": 1000,
+        "frames": 1,
+        "ipprotocol": 6,
+    }
 
 
 def per_sample(spec: dict, samples: int, flows: int) -> float:
@@ -44,8 +51,9 @@ def per_sample(spec: dict, samples: int, flows: int) -> float:
 
 def export_cost(flows: int, sink: str) -> tuple[float, dict]:
     fe = FlowEngine(None)
-    fe.set_flow("f", {"keys": KEYS, "value": "bytes", "values": ["frames"],
-                      "ipfixCollectors": [sink]})
+    fe.set_flow(
+        "f", {"keys": KEYS, "value": "bytes", "values": ["frames"], "ipfixCollectors": [sink]}
+    )
     for i in range(flows):
         fe.process(attrs(i, flows), "192.0.2.1", "1", 100, T0)
     t = time.process_time()
@@ -66,17 +74,20 @@ def main():
     sink.bind(("127.0.0.1", 0))
     addr = f"127.0.0.1:{sink.getsockname()[1]}"
     base = {"keys": KEYS, "value": "bytes"}
-    rows = [("no ipfixCollectors", base),
-            ("ipfixCollectors, bytes", dict(base, ipfixCollectors=[addr])),
-            ("ipfixCollectors, bytes + frames", dict(base, values=["frames"],
-                                                     ipfixCollectors=[addr]))]
+    rows = [
+        ("no ipfixCollectors", base),
+        ("ipfixCollectors, bytes", dict(base, ipfixCollectors=[addr])),
+        ("ipfixCollectors, bytes + frames", dict(base, values=["frames"], ipfixCollectors=[addr])),
+    ]
     print(f"per sample, 5-tuple definition, {args.samples} samples over 1000 flows (CPU us):")
     for name, spec in rows:
         best = min(per_sample(spec, args.samples, 1000) for _ in range(3))
         print(f"  {name:34s} {best:6.2f}")
     per, stats = export_cost(args.flows, addr)
-    print(f"export at the tick, {args.flows} flows ending at once: {per:.2f} CPU us per record "
-          f"(sweep + pack + send), {stats['messages']} messages, {stats['errors']} send errors")
+    print(
+        f"export at the tick, {args.flows} flows ending at once: {per:.2f} CPU us per record "
+        f"(sweep + pack + send), {stats['messages']} messages, {stats['errors']} send errors"
+    )
     sink.close()
 
 

@@ -7,6 +7,7 @@ an event-loop global (agents(), hops to the engine's loop thread and back). Hand
 records through setFlowHandler (batched dispatch), single dispatches (JS callbacks, the path of
 interval ticks and HTTP requests) and HTTP requests end to end through aiohttp.
 """
+
 from __future__ import annotations
 
 import concurrent.futures
@@ -34,7 +35,9 @@ def rss() -> int:
 
 
 def per_call_us(iso: Isolate, js_call: str, n: int) -> float:
-    iso_time = iso.eval(f"var t0 = Date.now(); for (var i = 0; i < {n}; i++) {js_call}; Date.now() - t0")
+    iso_time = iso.eval(
+        f"var t0 = Date.now(); for (var i = 0; i < {n}; i++) {js_call}; Date.now() - t0"
+    )
     return iso_time * 1000.0 / n
 
 
@@ -61,8 +64,10 @@ def bench_isolates() -> None:
     for i in isos:
         i.close()
     print(f"isolate start (bare):                  {statistics.median(starts):6.1f} ms median")
-    print(f"isolate memory:                        {grown / 2**20:6.1f} MB RSS each, V8 heap {heap / 2**20:.1f} MB used"
-          f" / {phys / 2**20:.1f} MB physical")
+    print(
+        f"isolate memory:                        {grown / 2**20:6.1f} MB RSS each, V8 heap {heap / 2**20:.1f} MB used"
+        f" / {phys / 2**20:.1f} MB physical"
+    )
 
 
 def main() -> None:
@@ -90,7 +95,9 @@ function hostLoop(n, call) { var t0 = Date.now(); for (var i = 0; i < n; i++) ca
     eng = RunningEngine({"bench.prop": "v"}, home=home).start()
     rt = eng.engine.subsystems["runtime"]
     eng.wait_for(lambda: all(s.started for s in rt.scripts.values()), 60)
-    print(f"engine start with {n_scripts + 1} scripts:          {(time.perf_counter() - t0) * 1000:6.0f} ms")
+    print(
+        f"engine start with {n_scripts + 1} scripts:          {(time.perf_counter() - t0) * 1000:6.0f} ms"
+    )
     script = rt.scripts["bench~b.js"]
 
     results = {}
@@ -98,22 +105,31 @@ function hostLoop(n, call) { var t0 = Date.now(); for (var i = 0; i < n; i++) ca
     def host_bench(name, call, n):
         box.pop("v", None)
         done.clear()
-        script.submit_eval(f"benchResult(hostLoop({n}, function () {{ return {call}; }})); benchDone();")
+        script.submit_eval(
+            f"benchResult(hostLoop({n}, function () {{ return {call}; }})); benchDone();"
+        )
         done.wait(120)
         results[name] = box["v"] * 1000.0 / n
+
     host_bench("script thread", "getSystemProperty('bench.prop')", 50_000)
     host_bench("event loop", "agents()", 10_000)
-    print(f"host call, getSystemProperty():        {results['script thread']:6.1f} us (script thread)")
-    print(f"host call, agents():                   {results['event loop']:6.1f} us (hop to event loop)")
+    print(
+        f"host call, getSystemProperty():        {results['script thread']:6.1f} us (script thread)"
+    )
+    print(
+        f"host call, agents():                   {results['event loop']:6.1f} us (hop to event loop)"
+    )
 
     # the same while the engine ingests sFlow as fast as this process can send it
     from engine.sflow.gen import Scenario, TrafficGenerator
+
     datagrams = TrafficGenerator(Scenario(agents=4, samples_per_second=2000, seed=1)).step(2.0)
     stop = threading.Event()
 
     def blast():
         while not stop.is_set():
             eng.send(datagrams)
+
     sender = threading.Thread(target=blast, daemon=True)
     before = eng.engine.stats.datagrams
     t0 = time.perf_counter()
@@ -123,14 +139,24 @@ function hostLoop(n, call) { var t0 = Date.now(); for (var i = 0; i < n; i++) ca
     stop.set()
     sender.join()
     rate = (eng.engine.stats.datagrams - before) / (time.perf_counter() - t0)
-    print(f"  while ingesting {rate:8.0f} datagrams/s: getSystemProperty() {results['script thread']:.1f} us, "
-          f"agents() {results['event loop']:.1f} us")
+    print(
+        f"  while ingesting {rate:8.0f} datagrams/s: getSystemProperty() {results['script thread']:.1f} us, "
+        f"agents() {results['event loop']:.1f} us"
+    )
 
     # flow records through setFlowHandler: batched dispatch. The queue is filled while the
     # script thread is held back, so this measures the handler side alone.
     n = 10_000
-    record = {"flowID": 1, "name": "x", "flowKeys": "10.0.0.1,10.0.0.2", "value": 1234.5,
-              "start": 0, "end": 1, "agent": "10.0.0.254", "dataSource": "3"}
+    record = {
+        "flowID": 1,
+        "name": "x",
+        "flowKeys": "10.0.0.1,10.0.0.2",
+        "value": 1234.5,
+        "start": 0,
+        "end": 1,
+        "agent": "10.0.0.254",
+        "dataSource": "3",
+    }
     done.clear()
     script.submit_eval(f"setTarget({n})")
     time.sleep(0.2)
@@ -145,6 +171,7 @@ function hostLoop(n, call) { var t0 = Date.now(); for (var i = 0; i < n; i++) ca
 
     # single dispatches: JS callbacks (same path as interval ticks and HTTP requests)
     from jsapi.script import JSCallback
+
     done.clear()
     script.submit_eval("var k = 0; benchCb(function () { if (++k === 5000) benchDone(); });")
     while "cb" not in box:
@@ -163,6 +190,7 @@ function hostLoop(n, call) { var t0 = Date.now(); for (var i = 0; i < n; i++) ca
     def hit(_):
         with urllib.request.urlopen(url, timeout=10) as r:
             r.read()
+
     with concurrent.futures.ThreadPoolExecutor(4) as pool:
         list(pool.map(hit, range(50)))
         t0 = time.perf_counter()
@@ -177,8 +205,10 @@ function hostLoop(n, call) { var t0 = Date.now(); for (var i = 0; i < n; i++) ca
     added = []
     for k in range(20):
         f = extra / f"s{k}.js"
-        f.write_text("var a = []; for (var i = 0; i < 100; i++) a.push({i: i});\n"
-                     "setIntervalHandler(function(){ a.length; }, 60);\n")
+        f.write_text(
+            "var a = []; for (var i = 0; i < 100; i++) a.push({i: i});\n"
+            "setIntervalHandler(function(){ a.length; }, 60);\n"
+        )
         added.append(rt.add_script(f"extra{k}.js", f))
     eng.wait_for(lambda: all(s.started for s in added), 60)
     per_ms = (time.perf_counter() - t0) * 1000 / len(added)
@@ -187,8 +217,10 @@ function hostLoop(n, call) { var t0 = Date.now(); for (var i = 0; i < n; i++) ca
     heap = statistics.mean(h["used_heap_size"] for h in stats)
     phys = statistics.mean(h["total_physical_size"] for h in stats)
     print(f"script start (isolate+prelude+eval):   {per_ms:6.1f} ms each (20 started at once)")
-    print(f"script memory:                         {grown / 2**20:6.1f} MB RSS each, V8 heap {heap / 2**20:.1f} MB used"
-          f" / {phys / 2**20:.1f} MB physical")
+    print(
+        f"script memory:                         {grown / 2**20:6.1f} MB RSS each, V8 heap {heap / 2**20:.1f} MB used"
+        f" / {phys / 2**20:.1f} MB physical"
+    )
     eng.stop()
 
 

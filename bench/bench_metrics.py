@@ -10,6 +10,7 @@ Memory is tracemalloc's count of what the store keeps after both polls, divided 
 Times are CPU time of this process (time.process_time), so other load on a shared machine
 stretches them less than wall-clock time would; wall-clock medians are printed alongside.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -28,28 +29,48 @@ from engine.sflow.gen import Scenario, TrafficGenerator
 
 QUERIES = [
     ("metric avg:load_one", lambda s, now: s.query_metric("ALL", "avg:load_one", now=now)),
-    ("metric avg:load_one,max:cpu_utilization,avg:mem_utilization,sum:ifinoctets",
-     lambda s, now: s.query_metric("ALL", "avg:load_one,max:cpu_utilization,avg:mem_utilization,"
-                                          "sum:ifinoctets", now=now)),
-    ("metric avg:load_one,max:cpu_utilization filter host_name=vx1*",
-     lambda s, now: s.query_metric("ALL", "avg:load_one,max:cpu_utilization",
-                                   {"host_name": ["vx1*"]}, now=now)),
-    ("metric sum:ifinoctets filter host_name=vx1*,ifspeed=10e9",
-     lambda s, now: s.query_metric("ALL", "sum:ifinoctets",
-                                   {"host_name": ["vx1*"], "ifspeed": ["10e9"]}, now=now)),
-    ("metric med:ifinutilization",
-     lambda s, now: s.query_metric("ALL", "med:ifinutilization", now=now)),
-    ("table sort:ifinutilization:-10,ifspeed,host_name",
-     lambda s, now: s.query_table("ALL", "sort:ifinutilization:-10,ifspeed,host_name", now=now)),
-    ("dump one agent ALL",
-     lambda s, now: s.query_dump("192.0.2.7", "ALL", now=now)),
+    (
+        "metric avg:load_one,max:cpu_utilization,avg:mem_utilization,sum:ifinoctets",
+        lambda s, now: s.query_metric(
+            "ALL", "avg:load_one,max:cpu_utilization,avg:mem_utilization,sum:ifinoctets", now=now
+        ),
+    ),
+    (
+        "metric avg:load_one,max:cpu_utilization filter host_name=vx1*",
+        lambda s, now: s.query_metric(
+            "ALL", "avg:load_one,max:cpu_utilization", {"host_name": ["vx1*"]}, now=now
+        ),
+    ),
+    (
+        "metric sum:ifinoctets filter host_name=vx1*,ifspeed=10e9",
+        lambda s, now: s.query_metric(
+            "ALL", "sum:ifinoctets", {"host_name": ["vx1*"], "ifspeed": ["10e9"]}, now=now
+        ),
+    ),
+    (
+        "metric med:ifinutilization",
+        lambda s, now: s.query_metric("ALL", "med:ifinutilization", now=now),
+    ),
+    (
+        "table sort:ifinutilization:-10,ifspeed,host_name",
+        lambda s, now: s.query_table("ALL", "sort:ifinutilization:-10,ifspeed,host_name", now=now),
+    ),
+    ("dump one agent ALL", lambda s, now: s.query_dump("192.0.2.7", "ALL", now=now)),
     ("metric_names()", lambda s, now: s.metric_names(now=now)),
 ]
 
 
 def polls(n_agents: int) -> list[list[bytes]]:
-    gen = TrafficGenerator(Scenario(agents=n_agents, hosts=True, ports=4, flows=1,
-                                    samples_per_second=0.001, polling_interval=20.0))
+    gen = TrafficGenerator(
+        Scenario(
+            agents=n_agents,
+            hosts=True,
+            ports=4,
+            flows=1,
+            samples_per_second=0.001,
+            polling_interval=20.0,
+        )
+    )
     return [gen.step(20.0), gen.step(20.0)]
 
 
@@ -60,7 +81,9 @@ def feed(store: MetricStore, datagrams: list[bytes], now: float) -> tuple[int, f
         dg = decode_datagram(data)
         for s in dg.samples:
             if s.kind == "counter":
-                store.update(dg.agent, s.data_source, s.ds_class, s.seq, s.records(), now, dg.uptime)
+                store.update(
+                    dg.agent, s.data_source, s.ds_class, s.seq, s.records(), now, dg.uptime
+                )
                 n += 1
     return n, time.process_time() - t0
 
@@ -81,11 +104,15 @@ def run(n_agents: int, repeat: int) -> None:
     store = MetricStore(timeout=600)
     feed(store, first, now - 20)
     n, secs = feed(store, second, now)
-    print(f"update: {n} counter samples, {secs / n * 1e6:.1f} us per sample "
-          f"(decode + records() + update)")
-    print(f"memory: {mem / n_agents / 1024:.1f} KiB per agent "
-          f"({store.memory_stats()['dataSources'] // n_agents} data sources, "
-          f"{len(store.agents['192.0.2.7'].sources['2.1'].values)} host metrics)")
+    print(
+        f"update: {n} counter samples, {secs / n * 1e6:.1f} us per sample "
+        f"(decode + records() + update)"
+    )
+    print(
+        f"memory: {mem / n_agents / 1024:.1f} KiB per agent "
+        f"({store.memory_stats()['dataSources'] // n_agents} data sources, "
+        f"{len(store.agents['192.0.2.7'].sources['2.1'].values)} host metrics)"
+    )
     for label, fn in QUERIES:
         cpu, wall = [], []
         for _ in range(repeat):
@@ -93,14 +120,18 @@ def run(n_agents: int, repeat: int) -> None:
             fn(store, now + 1)
             cpu.append(time.process_time() - c0)
             wall.append(time.perf_counter() - w0)
-        print(f"{label:62s} cpu median {statistics.median(cpu) * 1000:7.2f} ms  "
-              f"min {min(cpu) * 1000:7.2f} ms  (wall median {statistics.median(wall) * 1000:7.2f} ms)")
+        print(
+            f"{label:62s} cpu median {statistics.median(cpu) * 1000:7.2f} ms  "
+            f"min {min(cpu) * 1000:7.2f} ms  (wall median {statistics.median(wall) * 1000:7.2f} ms)"
+        )
     res = store.query_metric("ALL", "avg:load_one", now=now + 1)[0]
     assert res["metricN"] == n_agents, res
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--agents", default="1000,10000")
     ap.add_argument("--repeat", type=int, default=20)
     args = ap.parse_args()

@@ -15,6 +15,7 @@ With --pinned the engine runs on CPU 0 and the sender on CPU 1 (the engine's cap
 one core, so 2x is reachable on a 2-core machine with a sender that needs little CPU).
 Wall-clock figures: indicative on a shared machine.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -27,9 +28,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench_flows import ISSUE_DEFS, Flowrt, _send  # noqa: E402
-from engine.sflow import decode_datagram  # noqa: E402
-from engine.sflow.gen import Scenario, TrafficGenerator  # noqa: E402
+from bench_flows import ISSUE_DEFS, Flowrt, _send
+from engine.sflow import decode_datagram
+from engine.sflow.gen import Scenario, TrafficGenerator
 
 PAIR = ("pair", {"keys": "ipsource,ipdestination", "value": "bytes"})
 
@@ -37,8 +38,17 @@ PAIR = ("pair", {"keys": "ipsource,ipdestination", "value": "bytes"})
 def traffic() -> tuple[list[bytes], list[tuple[str, str]], float]:
     """Datagrams with heavy hitters, the address pairs by true byte volume (largest first),
     and flow samples per datagram."""
-    gen = TrafficGenerator(Scenario(agents=4, flows=500, zipf=1.0, samples_per_second=5000,
-                                    sampling_rate=1000, seed=3, polling_interval=20))
+    gen = TrafficGenerator(
+        Scenario(
+            agents=4,
+            flows=500,
+            zipf=1.0,
+            samples_per_second=5000,
+            sampling_rate=1000,
+            seed=3,
+            polling_interval=20,
+        )
+    )
     dgs = [d for _, step in gen.run(20, 0.5) for d in step]
     volume: dict = {}
     samples = 0
@@ -69,6 +79,7 @@ def run(eng: Flowrt, dgs, rate_dg: float, seconds: float, sender_cpus) -> dict:
             eng.analyzer()
             latencies.append(time.perf_counter() - t0)
             time.sleep(0.05)
+
     a0 = eng.analyzer()
     poller = threading.Thread(target=poll)
     poller.start()
@@ -82,11 +93,16 @@ def run(eng: Flowrt, dgs, rate_dg: float, seconds: float, sender_cpus) -> dict:
         poller.join()
     a1 = eng.analyzer()
     got = a1["sFlowDatagramsReceived"] - a0["sFlowDatagramsReceived"]
-    return {"sent": sent, "processed": got, "rate": got / elapsed, "top": top,
-            "expired": a1["sFlowQueueExpired"] - a0["sFlowQueueExpired"],
-            "queue_drops": a1["sFlowQueueDrops"] - a0["sFlowQueueDrops"],
-            "kernel": a1["sFlowKernelDrops"] - a0["sFlowKernelDrops"],
-            "latencies": latencies}
+    return {
+        "sent": sent,
+        "processed": got,
+        "rate": got / elapsed,
+        "top": top,
+        "expired": a1["sFlowQueueExpired"] - a0["sFlowQueueExpired"],
+        "queue_drops": a1["sFlowQueueDrops"] - a0["sFlowQueueDrops"],
+        "kernel": a1["sFlowKernelDrops"] - a0["sFlowKernelDrops"],
+        "latencies": latencies,
+    }
 
 
 def calibrate(eng: Flowrt, dgs, sender_cpus) -> float:
@@ -105,34 +121,44 @@ def calibrate(eng: Flowrt, dgs, sender_cpus) -> float:
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--factor", type=float, default=2.0, help="offered load / capacity")
     ap.add_argument("--seconds", type=float, default=30.0, help="length of the overload run")
     ap.add_argument("--pinned", action="store_true", help="engine on CPU 0, sender on CPU 1")
     args = ap.parse_args()
     cpus, sender_cpus = ({0}, {1}) if args.pinned else (None, None)
     dgs, ranked, per_dg = traffic()
-    print(f"{len(dgs)} datagrams, {per_dg:.2f} flow samples each, {len(ranked)} address pairs; "
-          f"engine CPUs {sorted(cpus) if cpus else 'any'}", flush=True)
+    print(
+        f"{len(dgs)} datagrams, {per_dg:.2f} flow samples each, {len(ranked)} address pairs; "
+        f"engine CPUs {sorted(cpus) if cpus else 'any'}",
+        flush=True,
+    )
     with tempfile.TemporaryDirectory(prefix="flowrt-bench-") as home:
         eng = Flowrt(cpus, home, ISSUE_DEFS + [PAIR], extra=("-Dhistory.enabled=no",))
         try:
             capacity = calibrate(eng, dgs, sender_cpus)
-            print(f"capacity: {capacity:,.0f} datagrams/s = {capacity * per_dg:,.0f} flow "
-                  f"samples/s", flush=True)
+            print(
+                f"capacity: {capacity:,.0f} datagrams/s = {capacity * per_dg:,.0f} flow samples/s",
+                flush=True,
+            )
             time.sleep(2.0)
             r = run(eng, dgs, args.factor * capacity, args.seconds, sender_cpus)
         finally:
             eng.close()
     lat = [x * 1000 for x in r["latencies"]]
     lost = r["sent"] - r["processed"]
-    print(f"offered {args.factor:g}x: {args.factor * capacity:,.0f} datagrams/s for "
-          f"{args.seconds:g} s; processed {r['processed']:,} of {r['sent']:,} "
-          f"({r['rate']:,.0f}/s); not processed {lost:,}: expired in the queue "
-          f"{r['expired']:,}, queue full {r['queue_drops']:,}, kernel {r['kernel']:,}")
-    print(f"/analyzer/json during the overload: {len(lat)} requests, p50 {percentile(lat, 50):.1f} "
-          f"ms, p99 {percentile(lat, 99):.1f} ms, max {max(lat, default=0):.1f} ms")
+    print(
+        f"offered {args.factor:g}x: {args.factor * capacity:,.0f} datagrams/s for "
+        f"{args.seconds:g} s; processed {r['processed']:,} of {r['sent']:,} "
+        f"({r['rate']:,.0f}/s); not processed {lost:,}: expired in the queue "
+        f"{r['expired']:,}, queue full {r['queue_drops']:,}, kernel {r['kernel']:,}"
+    )
+    print(
+        f"/analyzer/json during the overload: {len(lat)} requests, p50 {percentile(lat, 50):.1f} "
+        f"ms, p99 {percentile(lat, 99):.1f} ms, max {max(lat, default=0):.1f} ms"
+    )
     shown = [tuple(f["key"].split(",")) for f in r["top"]]
     for n in (5, 10, 20):
         true = set(ranked[:n])

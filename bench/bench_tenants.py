@@ -9,6 +9,7 @@ Scenarios: no tenant (the baseline), tenants whose filters select nothing (the c
 evaluating them), and tenants that select part or all of the traffic (plus building and
 sending the datagrams).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -26,7 +27,10 @@ from engine.core import Engine
 from engine.sflow import decode_datagram
 from engine.sflow.pcap import read_pcap
 
-DATA = Path(os.environ.get("FLOWRT_SHARED", Path(__file__).resolve().parents[2] / "shared")) / "testdata/sflow"
+DATA = (
+    Path(os.environ.get("FLOWRT_SHARED", Path(__file__).resolve().parents[2] / "shared"))
+    / "testdata/sflow"
+)
 
 
 def scenarios(port: int, agent: str, addr: str, mac: str, ifindex: int) -> list[tuple[str, dict]]:
@@ -34,23 +38,48 @@ def scenarios(port: int, agent: str, addr: str, mac: str, ifindex: int) -> list[
     return [
         ("no tenant", {}),
         ("1 tenant, cidr, selects nothing", {"a": {**dest, "filters": {"cidr": ["10.99.0.0/16"]}}}),
-        ("1 tenant, ifindex, selects nothing", {"a": {**dest, "filters": {
-            "ifindex": [f"{agent}_99999"]}}}),
-        ("3 tenants (cidr, mac, ifindex+ifname), select nothing", {
-            "a": {**dest, "filters": {"cidr": ["10.99.0.0/16", "2001:db8:99::/48"]}},
-            "b": {**dest, "filters": {"mac": ["0200000000FF"]}},
-            "c": {**dest, "filters": {"ifindex": [f"{agent}_99999"], "ifname": [f"{agent}_x9"]}}}),
-        ("100 tenants (a /24, a MAC and a port each), select nothing", {
-            f"t{i}": {**dest, "filters": {"cidr": [f"10.{i}.0.0/24"], "mac": [f"0200000001{i:02X}"],
-                                          "ifindex": [f"{agent}_{10000 + i}"]}}
-            for i in range(100)}),
-        ("1 tenant, cidr, selects the flow samples of one address",
-         {"a": {**dest, "filters": {"cidr": [addr]}}}),
+        (
+            "1 tenant, ifindex, selects nothing",
+            {"a": {**dest, "filters": {"ifindex": [f"{agent}_99999"]}}},
+        ),
+        (
+            "3 tenants (cidr, mac, ifindex+ifname), select nothing",
+            {
+                "a": {**dest, "filters": {"cidr": ["10.99.0.0/16", "2001:db8:99::/48"]}},
+                "b": {**dest, "filters": {"mac": ["0200000000FF"]}},
+                "c": {
+                    **dest,
+                    "filters": {"ifindex": [f"{agent}_99999"], "ifname": [f"{agent}_x9"]},
+                },
+            },
+        ),
+        (
+            "100 tenants (a /24, a MAC and a port each), select nothing",
+            {
+                f"t{i}": {
+                    **dest,
+                    "filters": {
+                        "cidr": [f"10.{i}.0.0/24"],
+                        "mac": [f"0200000001{i:02X}"],
+                        "ifindex": [f"{agent}_{10000 + i}"],
+                    },
+                }
+                for i in range(100)
+            },
+        ),
+        (
+            "1 tenant, cidr, selects the flow samples of one address",
+            {"a": {**dest, "filters": {"cidr": [addr]}}},
+        ),
         ("1 tenant, mac, selects one MAC", {"a": {**dest, "filters": {"mac": [mac]}}}),
-        ("1 tenant, ifindex, selects one port", {"a": {**dest, "filters": {
-            "ifindex": [f"{agent}_{ifindex}"]}}}),
-        ("1 tenant, cidr 0.0.0.0/0 + ::/0, selects every flow sample",
-         {"a": {**dest, "filters": {"cidr": ["0.0.0.0/0", "::/0"]}}}),
+        (
+            "1 tenant, ifindex, selects one port",
+            {"a": {**dest, "filters": {"ifindex": [f"{agent}_{ifindex}"]}}},
+        ),
+        (
+            "1 tenant, cidr 0.0.0.0/0 + ::/0, selects every flow sample",
+            {"a": {**dest, "filters": {"cidr": ["0.0.0.0/0", "::/0"]}}},
+        ),
     ]
 
 
@@ -80,8 +109,12 @@ def describe(dgs: list[bytes]):
         for s in decode_datagram(dg).samples:
             if s.kind == "flow":
                 a = s.attributes()
-                return (s.agent, a.get("ipsource") or a.get("ip6source"),
-                        a.get("macsource", "000000000000"), s.input)
+                return (
+                    s.agent,
+                    a.get("ipsource") or a.get("ip6source"),
+                    a.get("macsource", "000000000000"),
+                    s.input,
+                )
     raise SystemExit("no flow sample")
 
 
@@ -94,8 +127,11 @@ def main() -> None:
     port = sink.getsockname()[1]
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     from bench_flows import datagrams
-    inputs = [("overflowd/sflow.pcap", [d.payload for d in read_pcap(DATA / "overflowd/sflow.pcap")]),
-              ("generator, 4 agents, 1000 flows", datagrams(20000))]
+
+    inputs = [
+        ("overflowd/sflow.pcap", [d.payload for d in read_pcap(DATA / "overflowd/sflow.pcap")]),
+        ("generator, 4 agents, 1000 flows", datagrams(20000)),
+    ]
     for label, dgs in inputs:
         decoded = [decode_datagram(d) for d in dgs]
         nsamples = sum(len(d.samples) for d in decoded)

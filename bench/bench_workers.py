@@ -19,6 +19,7 @@ CPU time is what to compare on a busy machine; rates and losses depend on what e
     .venv/bin/python bench/bench_workers.py [--workers 1,2] [--rate 8000] [--seconds 8]
         [--agents 1000] [--rounds 2] [--skip-ingest] [--skip-queries]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -46,8 +47,13 @@ from engine.sflow.gen import TrafficGenerator, open_sender, send_paced  # noqa: 
 from engine.sflow.pcap import read_pcap  # noqa: E402
 
 DEFINITIONS = {
-    "f1": (("ipsource,ipdestination,ipprotocol,or:tcpsourceport:udpsourceport,"
-            "or:tcpdestinationport:udpdestinationport"), "frames"),
+    "f1": (
+        (
+            "ipsource,ipdestination,ipprotocol,or:tcpsourceport:udpsourceport,"
+            "or:tcpdestinationport:udpdestinationport"
+        ),
+        "frames",
+    ),
     "f2": ("ipsource,ipdestination", "bytes"),
     "f3": ("macsource,macdestination,vlan", "frames"),
     "f4": ("or:tcpdestinationport:udpdestinationport,ipprotocol", "bytes"),
@@ -96,8 +102,12 @@ def worker_pids(pid: int) -> list[int]:
 
 
 def put(http: int, path: str, body) -> None:
-    req = urllib.request.Request(f"http://127.0.0.1:{http}{path}", data=json.dumps(body).encode(),
-                                 method="PUT", headers={"Content-Type": "application/json"})
+    req = urllib.request.Request(
+        f"http://127.0.0.1:{http}{path}",
+        data=json.dumps(body).encode(),
+        method="PUT",
+        headers={"Content-Type": "application/json"},
+    )
     urllib.request.urlopen(req, timeout=10).read()
 
 
@@ -133,56 +143,80 @@ def ingest_step(n: int, dgs: list, per_dg: float, rate: float, seconds: float) -
         proc.wait(30)
     received = after["sFlowDatagramsReceived"] - before["sFlowDatagramsReceived"]
     samples = after["sFlowFlowSamples"] - before["sFlowFlowSamples"]
-    return {"workers": n, "rate": rate, "sent": sent, "send_rate": sent / send_time,
-            "received": received, "lost": sent - received,
-            "socket_drops": socket_drops(sflow) - drops0, "samples": samples,
-            "cpu": cpu, "front_cpu": front,
-            "per_core": samples / max(sum(cpu), 1e-9),      # flow samples per worker CPU second
-            "us_per_dg": sum(cpu) / max(received, 1) * 1e6}
+    return {
+        "workers": n,
+        "rate": rate,
+        "sent": sent,
+        "send_rate": sent / send_time,
+        "received": received,
+        "lost": sent - received,
+        "socket_drops": socket_drops(sflow) - drops0,
+        "samples": samples,
+        "cpu": cpu,
+        "front_cpu": front,
+        "per_core": samples / max(sum(cpu), 1e-9),  # flow samples per worker CPU second
+        "us_per_dg": sum(cpu) / max(received, 1) * 1e6,
+    }
 
 
 def bench_ingest(args) -> None:
     dgs, per_dg = replay(args.agents)
-    print(f"overflowd replay over {args.agents} agents ({per_dg:.2f} flow samples/datagram), "
-          f"5 definitions f1-f5, {args.rate:g} datagrams/s "
-          f"({args.rate * per_dg:,.0f} flow samples/s){' per worker' if args.per_worker else ''}"
-          f" for {args.seconds:g} s")
+    print(
+        f"overflowd replay over {args.agents} agents ({per_dg:.2f} flow samples/datagram), "
+        f"5 definitions f1-f5, {args.rate:g} datagrams/s "
+        f"({args.rate * per_dg:,.0f} flow samples/s){' per worker' if args.per_worker else ''}"
+        f" for {args.seconds:g} s"
+    )
     # each worker count measured `rounds` times, alternating (1, 2, 1, 2, ...): the best of
     # each (the least disturbed by whatever else the machine ran meanwhile) is compared
     counts = [int(w) for w in args.workers.split(",")]
-    runs = [ingest_step(n, dgs, per_dg, args.rate * (n if args.per_worker else 1), args.seconds)
-            for _ in range(args.rounds) for n in counts]
-    rows = [max((r for r in runs if r["workers"] == n), key=lambda r: r["per_core"])
-            for n in counts]
+    runs = [
+        ingest_step(n, dgs, per_dg, args.rate * (n if args.per_worker else 1), args.seconds)
+        for _ in range(args.rounds)
+        for n in counts
+    ]
+    rows = [
+        max((r for r in runs if r["workers"] == n), key=lambda r: r["per_core"]) for n in counts
+    ]
     one = next((r["per_core"] for r in rows if r["workers"] == 1), None)
-    print(f"{'workers':>7} {'dgram/s':>7} {'sent':>7} {'received':>8} {'lost':>6} {'flow samples/s':>14} "
-          f"{'CPU s per worker':>20} {'front CPU s':>11} {'us CPU/dgram':>12} "
-          f"{'per core (samples/CPU s)':>24} {'share':>6}")
+    print(
+        f"{'workers':>7} {'dgram/s':>7} {'sent':>7} {'received':>8} {'lost':>6} {'flow samples/s':>14} "
+        f"{'CPU s per worker':>20} {'front CPU s':>11} {'us CPU/dgram':>12} "
+        f"{'per core (samples/CPU s)':>24} {'share':>6}"
+    )
     for r in rows:
         share = f"{r['per_core'] / one:6.0%}" if one else "     -"
-        print(f"{r['workers']:7d} {r['rate']:7.0f} {r['sent']:7d} {r['received']:8d} {r['lost']:6d} "
-              f"{r['samples'] / args.seconds:14,.0f} {' '.join(f'{c:.2f}' for c in r['cpu']):>20} "
-              f"{r['front_cpu']:11.2f} {r['us_per_dg']:12.1f} {r['per_core']:24,.0f} {share}")
+        print(
+            f"{r['workers']:7d} {r['rate']:7.0f} {r['sent']:7d} {r['received']:8d} {r['lost']:6d} "
+            f"{r['samples'] / args.seconds:14,.0f} {' '.join(f'{c:.2f}' for c in r['cpu']):>20} "
+            f"{r['front_cpu']:11.2f} {r['us_per_dg']:12.1f} {r['per_core']:24,.0f} {share}"
+        )
 
 
 def bench_queries(args) -> None:
     sys.path.insert(0, str(REPO / "tests"))
     os.environ.setdefault("FLOWRT_WORKERS", "1")
     from conftest import RunningEngine
+
     gen = TrafficGenerator(agents=200, flows=50, samples_per_second=20, hosts=True, seed=2)
     feeds = [(time.time() - 10 + sim, dgs) for sim, dgs in gen.run(10, 1.0)]
     calls = {
         "ping (one round trip)": lambda e: e.gather(None, "ping"),
         "metric(ALL, sum:ifinoctets)": lambda e: e.subsystems["metrics"].query_metric(
-            "ALL", "sum:ifinoctets"),
+            "ALL", "sum:ifinoctets"
+        ),
         "metric(1 agent, ifinoctets)": lambda e: e.subsystems["metrics"].query_metric(
-            "192.0.2.7", "ifinoctets"),
+            "192.0.2.7", "ifinoctets"
+        ),
         "table(ALL, sort:ifinoctets:-10)": lambda e: e.subsystems["metrics"].query_table(
-            "ALL", "ifindex,sort:ifinoctets:-10"),
+            "ALL", "ifindex,sort:ifinoctets:-10"
+        ),
         "activeFlows(ALL, pair, 10)": lambda e: e.subsystems["flows"].active_flows(
-            "ALL", "pair", 10),
+            "ALL", "pair", 10
+        ),
         "activeFlows(ALL, proto, 10, sum)": lambda e: e.subsystems["flows"].active_flows(
-            "ALL", "proto", 10, None, "sum"),
+            "ALL", "proto", 10, None, "sum"
+        ),
     }
     results = {}
     for n in (1, 2):
@@ -196,6 +230,7 @@ def bench_queries(args) -> None:
                 for now, dgs in feeds:
                     for dg in dgs:
                         eng.engine.ingest(dg, "127.0.0.1", now)
+
             total = sum(len(d) for _, d in feeds)
             eng.call(feed)
             eng.wait_for(lambda: eng.engine.stats.datagrams >= total, 60)
@@ -210,27 +245,35 @@ def bench_queries(args) -> None:
                         fn(eng.engine)
                         times.append(time.perf_counter() - t0)
                     return statistics.median(times)
+
                 results[(name, n)] = eng.call(timed)
         finally:
             eng.stop()
-    print(f"query round trips, 200 agents, median of {args.repeat} calls on the engine's loop "
-          f"thread (wall time: indicative)")
+    print(
+        f"query round trips, 200 agents, median of {args.repeat} calls on the engine's loop "
+        f"thread (wall time: indicative)"
+    )
     print(f"{'call':<34} {'1 worker (in process)':>22} {'2 workers':>10}")
     for name in calls:
         one = results.get((name, 1))
         two = results[(name, 2)]
-        print(f"{name:<34} {('-' if one is None else f'{one * 1e6:.0f} us'):>22} "
-              f"{two * 1e6:8.0f} us")
+        print(
+            f"{name:<34} {('-' if one is None else f'{one * 1e6:.0f} us'):>22} {two * 1e6:8.0f} us"
+        )
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--workers", default="1,2", help="worker counts to measure (first: 1)")
     ap.add_argument("--rate", type=float, default=6000, help="datagrams/s offered")
-    ap.add_argument("--per-worker", action="store_true",
-                    help="offer --rate per worker (N workers: N x rate), so that each worker "
-                         "has the load one worker alone has")
+    ap.add_argument(
+        "--per-worker",
+        action="store_true",
+        help="offer --rate per worker (N workers: N x rate), so that each worker "
+        "has the load one worker alone has",
+    )
     ap.add_argument("--seconds", type=float, default=8.0)
     ap.add_argument("--agents", type=int, default=1000)
     ap.add_argument("--rounds", type=int, default=2, help="measurements per worker count")

@@ -11,6 +11,7 @@ so spoofed agent addresses cannot grow it without limit. With worker processes t
 holds for all of them together (each worker's table reads the others' counts from shared
 memory, ``share()``).
 """
+
 from __future__ import annotations
 
 import time
@@ -18,14 +19,28 @@ import time
 from . import log
 from .sflow import attributes as _sflow
 
-DEFAULT_TIMEOUT = 120.0     # seconds: two missed polls at the longest usual interval (60 s)
+DEFAULT_TIMEOUT = 120.0  # seconds: two missed polls at the longest usual interval (60 s)
 DEFAULT_MAX = 20000
 
 
 class AgentStats:
-    __slots__ = ("agent", "sources", "datagrams", "datagrams_lost", "datagrams_out_of_order",
-                 "datagrams_duplicate", "decode_errors", "last_seq", "sub_seq", "uptime",
-                 "sub_agent", "first_seen", "last_seen", "samples", "ds_seq")
+    __slots__ = (
+        "agent",
+        "sources",
+        "datagrams",
+        "datagrams_lost",
+        "datagrams_out_of_order",
+        "datagrams_duplicate",
+        "decode_errors",
+        "last_seq",
+        "sub_seq",
+        "uptime",
+        "sub_agent",
+        "first_seen",
+        "last_seen",
+        "samples",
+        "ds_seq",
+    )
 
     def __init__(self, agent: str, now: float):
         self.agent = agent
@@ -35,14 +50,17 @@ class AgentStats:
         self.datagrams_out_of_order = 0
         self.datagrams_duplicate = 0
         self.decode_errors = 0
-        self.sub_seq: dict[int, int] = {}   # sub-agent id -> last datagram sequence number
-        self.uptime = 0               # sysUpTime (ms) and sub-agent of the latest datagram
+        self.sub_seq: dict[int, int] = {}  # sub-agent id -> last datagram sequence number
+        self.uptime = 0  # sysUpTime (ms) and sub-agent of the latest datagram
         self.sub_agent = 0
         self.first_seen = now
         self.last_seen = now
         # kind -> [samples, lost, duplicates, out_of_order, drops]
-        self.samples = {"flow": [0, 0, 0, 0, 0], "counter": [0, 0, 0, 0, 0],
-                        "notification": [0, 0, 0, 0, 0]}
+        self.samples = {
+            "flow": [0, 0, 0, 0, 0],
+            "counter": [0, 0, 0, 0, 0],
+            "notification": [0, 0, 0, 0, 0],
+        }
         # kind -> {data source: last sample sequence number}
         self.ds_seq: dict[str, dict[str, int]] = {"flow": {}, "counter": {}, "notification": {}}
 
@@ -74,11 +92,18 @@ class AgentStats:
         track = _sflow.track_samples
         if track is not None:
             seqs, counts = self.ds_seq, self.samples
-            done = track(samples, seqs["flow"], counts["flow"], seqs["counter"],
-                         counts["counter"], seqs["notification"], counts["notification"])
+            done = track(
+                samples,
+                seqs["flow"],
+                counts["flow"],
+                seqs["counter"],
+                counts["counter"],
+                seqs["notification"],
+                counts["notification"],
+            )
             if done >= len(samples):
                 return
-            samples = samples[done:]    # something the C code does not know: Python decides
+            samples = samples[done:]  # something the C code does not know: Python decides
         self.samples_seen_py(samples)
 
     def samples_seen_py(self, samples) -> None:
@@ -105,8 +130,9 @@ class AgentStats:
             seq = s.seq
             last = seqs.get(ds)
             if last is not None and seq != last + 1:
-                counts = self.samples["flow" if seqs is fs else "counter" if seqs is cs
-                                      else "notification"]
+                counts = self.samples[
+                    "flow" if seqs is fs else "counter" if seqs is cs else "notification"
+                ]
                 if seq == last:
                     counts[2] += 1
                 elif seq > last:
@@ -168,15 +194,16 @@ def record_type():
 class AgentTable:
     """Agent address -> record, bounded in number (``max_agents``) and in time (``timeout``)."""
 
-    def __init__(self, max_agents: int = DEFAULT_MAX, timeout: float = DEFAULT_TIMEOUT,
-                 record=None):
+    def __init__(
+        self, max_agents: int = DEFAULT_MAX, timeout: float = DEFAULT_TIMEOUT, record=None
+    ):
         # never rebound: the C ingest path (engine/ingest.py) holds this dict
         self.by_address: dict = {}
         self.record = record or record_type()
         self.max_agents = max(1, int(max_agents))
         self.timeout = float(timeout) if timeout and timeout > 0 else DEFAULT_TIMEOUT
-        self.refused = 0            # datagrams refused while the table was full
-        self.expired = 0            # agents forgotten after `timeout` without a datagram
+        self.refused = 0  # datagrams refused while the table was full
+        self.expired = 0  # agents forgotten after `timeout` without a datagram
         self._next_expiry = 0.0
         self._warned = float("-inf")
         # In a worker (share()): how many agents the other workers hold, and where this
@@ -190,6 +217,7 @@ class AgentTable:
     @classmethod
     def from_props(cls, props) -> "AgentTable":
         """``agents.max`` and ``agents.timeout`` (a WARNING for values that are not numbers)."""
+
         def number(name, default, cast):
             raw = props.get_str(name, "") if props is not None else ""
             if raw in (None, ""):
@@ -202,8 +230,10 @@ class AgentTable:
                 pass
             log.warning(f"{name}={raw!r} is not a positive number, using {default:g}")
             return default
-        return cls(number("agents.max", DEFAULT_MAX, int),
-                   number("agents.timeout", DEFAULT_TIMEOUT, float))
+
+        return cls(
+            number("agents.max", DEFAULT_MAX, int), number("agents.timeout", DEFAULT_TIMEOUT, float)
+        )
 
     def share(self, others, publish) -> None:
         """In a worker process: ``agents.max`` bounds the agents of all workers together, as
@@ -241,8 +271,10 @@ class AgentTable:
                 self.refused += 1
                 if now - self._warned >= 60.0:
                     self._warned = now
-                    log.warning(f"{known} sFlow agents known (agents.max): datagrams "
-                                f"from new agents such as {agent} are refused")
+                    log.warning(
+                        f"{known} sFlow agents known (agents.max): datagrams "
+                        f"from new agents such as {agent} are refused"
+                    )
                 return None
         stats = by_address[agent] = self.record(agent, float(now))
         if self._publish is not None:

@@ -4,6 +4,7 @@ They are the checkout's resources/ folder, installed as the package ``flowrt_res
 (setup.py maps the folder to that name), so a wheel in site-packages and the editable install
 that ./start.sh and ./test.sh make find them the same way, through importlib.resources.
 """
+
 from __future__ import annotations
 
 from importlib.resources import files
@@ -18,10 +19,14 @@ def resources_dir() -> Path:
     try:
         root = files(PACKAGE)
     except ModuleNotFoundError:
-        raise RuntimeError(f"flowrt is not installed properly: package {PACKAGE} is missing; "
-                           "reinstall it (pip install flowrt, or ./start.sh in a checkout)") from None
+        raise RuntimeError(
+            f"flowrt is not installed properly: package {PACKAGE} is missing; "
+            "reinstall it (pip install flowrt, or ./start.sh in a checkout)"
+        ) from None
     if not isinstance(root, Path) or not root.is_dir():
-        raise RuntimeError(f"flowrt resources must be installed as files, not in an archive: {root}")
+        raise RuntimeError(
+            f"flowrt resources must be installed as files, not in an archive: {root}"
+        )
     return root
 
 

@@ -6,6 +6,7 @@ Two receive paths (docs/ingest.md, "Receive path"):
 - asyncio: a datagram endpoint, one callback per datagram (sflow.receiver=asyncio,
   FLOWRT_NO_ACCEL=1, or no C extension).
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -15,7 +16,7 @@ import time
 
 from . import accel_disabled, log, native
 
-_net = native.path("receiver")   # None: not built, not Linux, FLOWRT_NO_ACCEL (engine/native.py)
+_net = native.path("receiver")  # None: not built, not Linux, FLOWRT_NO_ACCEL (engine/native.py)
 
 DEFAULT_QUEUE_BYTES = 64 * 1024 * 1024
 # Datagrams that waited longer than this in the receive queue are dropped when dequeued and
@@ -57,7 +58,11 @@ def open_socket(host: str, port: int, rcvbuf: int, reuse_port: bool = False) -> 
         infos = socket.getaddrinfo(host, port, family, socket.SOCK_DGRAM)
         family, addr = infos[0][0], infos[0][4]
     else:
-        family, addr = (socket.AF_INET6, ("::", port)) if socket.has_ipv6 else (socket.AF_INET, ("0.0.0.0", port))
+        family, addr = (
+            (socket.AF_INET6, ("::", port))
+            if socket.has_ipv6
+            else (socket.AF_INET, ("0.0.0.0", port))
+        )
     sock = socket.socket(family, socket.SOCK_DGRAM)
     try:
         if family == socket.AF_INET6 and not host:
@@ -93,7 +98,7 @@ def set_receive_buffer(sock: socket.socket, wanted: int) -> int:
     As root SO_RCVBUFFORCE can pass net.core.rmem_max; try it before giving up."""
     if wanted <= 0:
         return sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF)
-    request = min(wanted, 2**31 - 1)   # setsockopt takes a C int; the kernel caps it anyway
+    request = min(wanted, 2**31 - 1)  # setsockopt takes a C int; the kernel caps it anyway
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, request)
     granted = sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF) // 2
     if granted < wanted and SO_RCVBUFFORCE is not None:
@@ -103,8 +108,10 @@ def set_receive_buffer(sock: socket.socket, wanted: int) -> int:
         except OSError:
             pass
     if granted < wanted:
-        log.warning(f"sFlow receive buffer {granted} bytes, less than sflow.rcvpktsbuffer={wanted}; "
-                    f"raise net.core.rmem_max")
+        log.warning(
+            f"sFlow receive buffer {granted} bytes, less than sflow.rcvpktsbuffer={wanted}; "
+            f"raise net.core.rmem_max"
+        )
     return granted
 
 
@@ -116,9 +123,16 @@ class ThreadReceiver:
     control socket has a message waiting: the slice ends early so queries are answered
     within one batch, not one slice)."""
 
-    def __init__(self, engine, sock: socket.socket, capacity: int,
-                 loop: asyncio.AbstractEventLoop, max_age: float = DEFAULT_MAX_AGE,
-                 after_batch=None, should_yield=None):
+    def __init__(
+        self,
+        engine,
+        sock: socket.socket,
+        capacity: int,
+        loop: asyncio.AbstractEventLoop,
+        max_age: float = DEFAULT_MAX_AGE,
+        after_batch=None,
+        should_yield=None,
+    ):
         self.ingest_batch = engine.ingest_batch
         self.max_age = max(0.0, max_age)
         self.sock = sock
@@ -131,7 +145,7 @@ class ThreadReceiver:
         try:
             loop.add_reader(self.receiver.fileno(), self._drain)
         except BaseException:
-            self.receiver.close()   # no thread may outlive a failed start
+            self.receiver.close()  # no thread may outlive a failed start
             raise
         engine.receive_queue = self.receiver
 
@@ -153,10 +167,13 @@ class ThreadReceiver:
             if after_batch is not None:
                 after_batch()
             if len(batch) < DRAIN_BATCH:
-                return    # queue empty: the eventfd wakes us for the next datagram
+                return  # queue empty: the eventfd wakes us for the next datagram
             n += DRAIN_BATCH
-            if n >= DRAIN_MAX or clock() >= deadline or (
-                    should_yield is not None and should_yield()):
+            if (
+                n >= DRAIN_MAX
+                or clock() >= deadline
+                or (should_yield is not None and should_yield())
+            ):
                 break
         # more queued: continue after whatever else the loop has ready
         self._again = self.loop.call_soon(self._drain)
@@ -175,7 +192,7 @@ class ThreadReceiver:
             self._again.cancel()
         try:
             self.loop.remove_reader(self.receiver.fileno())
-        except (ValueError, RuntimeError):   # loop already closed
+        except (ValueError, RuntimeError):  # loop already closed
             pass
         self.receiver.close()
         self.sock.close()
@@ -193,8 +210,9 @@ def max_age_property(props) -> float:
             return value
     except ValueError:
         pass
-    log.warning(f"sflow.receiver.maxage={raw!r} is not a number of seconds >= 0, "
-                f"using {DEFAULT_MAX_AGE:g}")
+    log.warning(
+        f"sflow.receiver.maxage={raw!r} is not a number of seconds >= 0, using {DEFAULT_MAX_AGE:g}"
+    )
     return DEFAULT_MAX_AGE
 
 
@@ -210,8 +228,10 @@ def receiver_kind(props) -> str:
         return "asyncio"
     if _net is None:
         if props.get_str("sflow.receiver", ""):
-            log.warning("sflow.receiver=thread needs the C extension engine._net, which is not "
-                        "built; using asyncio")
+            log.warning(
+                "sflow.receiver=thread needs the C extension engine._net, which is not "
+                "built; using asyncio"
+            )
         return "asyncio"
     return "thread"
 
@@ -224,20 +244,31 @@ async def start(engine, loop: asyncio.AbstractEventLoop | None = None):
     props = engine.props
     if engine.role == "single":
         from .workers import worker_count
+
         n = worker_count(props)
         if n >= 2:
             from .workers import cluster
+
             return await cluster.start(engine, n, loop)
-    sock = open_socket(props.get_str("sflow.hostname", "") or "", props.get_int("sflow.port", 6343),
-                       props.get_int("sflow.rcvpktsbuffer", 2048000))
+    sock = open_socket(
+        props.get_str("sflow.hostname", "") or "",
+        props.get_int("sflow.port", 6343),
+        props.get_int("sflow.rcvpktsbuffer", 2048000),
+    )
     port = sock.getsockname()[1]
     transport = await receive(engine, sock, loop)
     log.info(f"Listening, sFlow port {port}")
     return transport, port
 
 
-async def receive(engine, sock: socket.socket, loop: asyncio.AbstractEventLoop,
-                  ingest=None, after_batch=None, should_yield=None):
+async def receive(
+    engine,
+    sock: socket.socket,
+    loop: asyncio.AbstractEventLoop,
+    ingest=None,
+    after_batch=None,
+    should_yield=None,
+):
     """Start receiving on a bound socket with the receiver sflow.receiver asks for; returns
     the transport (close() stops it and closes the socket). ``ingest`` replaces
     engine.ingest on the asyncio path (a worker's, which also publishes its counters)."""
@@ -246,16 +277,21 @@ async def receive(engine, sock: socket.socket, loop: asyncio.AbstractEventLoop,
         capacity = engine.props.get_int("sflow.receiver.buffer", DEFAULT_QUEUE_BYTES)
         max_age = max_age_property(engine.props)
         try:
-            transport = ThreadReceiver(engine, sock, max(capacity, 65536), loop, max_age,
-                                       after_batch, should_yield)
+            transport = ThreadReceiver(
+                engine, sock, max(capacity, 65536), loop, max_age, after_batch, should_yield
+            )
         except BaseException:
             sock.close()
             raise
-        log.info(f"sFlow receiver: thread, {transport.receiver.stats()['capacity']} byte queue, "
-                 f"datagrams older than {max_age:g} s dropped" if max_age else
-                 f"sFlow receiver: thread, {transport.receiver.stats()['capacity']} byte queue")
+        log.info(
+            f"sFlow receiver: thread, {transport.receiver.stats()['capacity']} byte queue, "
+            f"datagrams older than {max_age:g} s dropped"
+            if max_age
+            else f"sFlow receiver: thread, {transport.receiver.stats()['capacity']} byte queue"
+        )
     else:
-        transport, _ = await loop.create_datagram_endpoint(lambda: SflowProtocol(engine, ingest),
-                                                           sock=sock)
+        transport, _ = await loop.create_datagram_endpoint(
+            lambda: SflowProtocol(engine, ingest), sock=sock
+        )
         log.info("sFlow receiver: asyncio")
     return transport

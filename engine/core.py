@@ -22,6 +22,7 @@ the difference:
   registered with ``on_publish(kind, fn)`` gets it; elsewhere that handler is called at once.
 - ``shared(topic) -> SharedTable``: cross-agent state (engine/shared.py).
 """
+
 from __future__ import annotations
 
 import importlib
@@ -64,10 +65,27 @@ SampleHandler = Callable[[Any, float], None]
 
 
 class AnalyzerStats:
-    __slots__ = ("datagrams", "bytes", "flow_samples", "counter_samples", "discard_samples",
-                 "other_samples", "decode_errors", "handler_errors", "start")
-    COUNTERS = ("datagrams", "bytes", "flow_samples", "counter_samples", "discard_samples",
-                "other_samples", "decode_errors", "handler_errors")
+    __slots__ = (
+        "datagrams",
+        "bytes",
+        "flow_samples",
+        "counter_samples",
+        "discard_samples",
+        "other_samples",
+        "decode_errors",
+        "handler_errors",
+        "start",
+    )
+    COUNTERS = (
+        "datagrams",
+        "bytes",
+        "flow_samples",
+        "counter_samples",
+        "discard_samples",
+        "other_samples",
+        "decode_errors",
+        "handler_errors",
+    )
 
     def __init__(self):
         self.datagrams = self.bytes = 0
@@ -84,9 +102,9 @@ class Engine:
         self.home = Path(home).resolve()
         self.version = __version__
         self.role = role
-        self.worker_id = 0          # a worker: its slot (its socket in the sFlow group)
-        self.cluster = None         # the front's workers (engine/workers/cluster.py)
-        self._publish = None        # worker: sends a record to the front
+        self.worker_id = 0  # a worker: its slot (its socket in the sFlow group)
+        self.cluster = None  # the front's workers (engine/workers/cluster.py)
+        self._publish = None  # worker: sends a record to the front
         self._subscribers: dict[str, Callable] = {}
         self._shared: dict[str, SharedTable] = {}
         self.stats = AnalyzerStats()
@@ -98,8 +116,8 @@ class Engine:
         self.datagram_handlers: list[Callable[[bytes, str, float], None]] = []
         self.subsystems: dict[str, Any] = {}
         self.kernel_drops = KernelDrops()
-        self.receive_queue = None   # the collector's native receive thread (engine._net.Receiver)
-        self.http_port = 0          # the REST port once it listens (engine.http_server)
+        self.receive_queue = None  # the collector's native receive thread (engine._net.Receiver)
+        self.http_port = 0  # the REST port once it listens (engine.http_server)
         self.http_tls = False
         self.http_connections = None
         self.internal_token = None  # the secret scripts' requests to this engine carry
@@ -127,8 +145,9 @@ class Engine:
         handlers = getattr(self, attr)
         if (handler in handlers) == active:
             return
-        setattr(self, attr, handlers + [handler] if active
-                else [h for h in handlers if h != handler])
+        setattr(
+            self, attr, handlers + [handler] if active else [h for h in handlers if h != handler]
+        )
         self.ingest_path.invalidate()
 
     # -- one engine, several processes (docs/ingest.md, "Workers") -------------------------
@@ -190,12 +209,16 @@ class Engine:
     def _handler_failed(self, handler, exc: Exception) -> None:
         self.stats.handler_errors += 1
         if self.stats.handler_errors <= 10 or self.stats.handler_errors % 10000 == 0:
-            log.log.error("sample handler %s failed: %r", getattr(handler, "__qualname__", handler),
-                          exc, exc_info=exc)
+            log.log.error(
+                "sample handler %s failed: %r",
+                getattr(handler, "__qualname__", handler),
+                exc,
+                exc_info=exc,
+            )
 
     # -- lifecycle ---------------------------------------------------------------------------
     async def start(self) -> None:
-        native.log_status()     # once per process: which paths run in C, which in Python and why
+        native.log_status()  # once per process: which paths run in C, which in Python and why
         for sub in self.subsystems.values():
             start = getattr(sub, "start", None)
             if start is not None:
@@ -227,6 +250,7 @@ class Engine:
 
     def agents_partial(self, items: list, now: float) -> dict:
         from .agents import local_agents
+
         return local_agents(self, items, now)
 
     # -- health ------------------------------------------------------------------------------
@@ -234,11 +258,14 @@ class Engine:
         """What /analyzer/json needs from each process holding samples: its agents, CPU
         seconds and peak memory (agents silent for agents.timeout forgotten first)."""
         usage = resource.getrusage(resource.RUSAGE_SELF)
-        return {"agents": len(self.agents.current()), "cpu": usage.ru_utime + usage.ru_stime,
-                "rss": usage.ru_maxrss * 1024}
+        return {
+            "agents": len(self.agents.current()),
+            "cpu": usage.ru_utime + usage.ru_stime,
+            "rss": usage.ru_maxrss * 1024,
+        }
 
     def analyzer_json(self) -> dict:
-        s = self.stats                # on the front: the workers' counters, summed
+        s = self.stats  # on the front: the workers' counters, summed
         now = time.time()
         parts = self.gather(None, "process_partial")
         if self.cluster is not None:  # the front's own CPU and memory count too
@@ -248,8 +275,8 @@ class Engine:
         cpu = sum(p["cpu"] for p in parts)
         elapsed = max(now - s.start, 1e-6)
         ncpu = os.cpu_count() or 1
-        http = self.http_connections      # set by engine.http_server while it serves
-        counters = self.ingest_counters()   # after the parts: the workers' are written by now
+        http = self.http_connections  # set by engine.http_server while it serves
+        counters = self.ingest_counters()  # after the parts: the workers' are written by now
         return {
             "version": self.version,
             "updateAvailable": False,
@@ -275,7 +302,7 @@ class Engine:
             "httpConnectionsCurrent": http.current if http is not None else 0,
             "httpConnectionsTotal": http.total if http is not None else 0,
             **self._subsystem_stats(),
-            "native": native.status(),      # which paths run in C (engine/native.py)
+            "native": native.status(),  # which paths run in C (engine/native.py)
         }
 
     def _subsystem_stats(self) -> dict:
@@ -297,9 +324,15 @@ class Engine:
         s = self.stats
         elapsed = max(time.time() - s.start, 1e-6)
         return {
-            "license": {"type": "open-source", "product": "flowrt", "license": "Apache-2.0",
-                        "host": socket.gethostname(), "host_ok": True, "max_bps_ok": True,
-                        "expires_ok": True},
+            "license": {
+                "type": "open-source",
+                "product": "flowrt",
+                "license": "Apache-2.0",
+                "host": socket.gethostname(),
+                "host_ok": True,
+                "max_bps_ok": True,
+                "expires_ok": True,
+            },
             "analyzer": {"bps": int(s.bytes * 8 / elapsed), "host": socket.gethostname()},
         }
 
@@ -319,8 +352,12 @@ class Engine:
         queue = self.receive_queue
         q: dict = queue.stats() if queue is not None else {}
         agents = self.agents
-        return {"queue_drops": q.get("dropped", 0), "queue_expired": q.get("expired", 0),
-                "agents_refused": agents.refused, "agents_expired": agents.expired}
+        return {
+            "queue_drops": q.get("dropped", 0),
+            "queue_expired": q.get("expired", 0),
+            "agents_refused": agents.refused,
+            "agents_expired": agents.expired,
+        }
 
     def queue_drops(self) -> int:
         """Datagrams the receive thread(s) dropped because the queue was full (0 on asyncio)."""

@@ -21,6 +21,7 @@ REST: ``engine.rest.error_middleware``; JavaScript: ``jsapi.script.Script._host`
 argument), so an error raised in a worker process reaches the front with its type
 (engine/workers/cluster.py ``gather``).
 """
+
 from __future__ import annotations
 
 

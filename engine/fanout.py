@@ -1,6 +1,7 @@
 """Helpers for subsystems that may run without an engine (unit tests build a MetricStore or a
 FlowEngine alone): the engine's gather/replicate/sync when there is one, the local call (or
 nothing) otherwise. See engine/core.py and docs/ingest.md, "Workers"."""
+
 from __future__ import annotations
 
 

@@ -7,6 +7,7 @@ non-blocking UDP socket per address family: a full socket buffer (EAGAIN/ENOBUFS
 send error counts a drop for that definition instead of stalling the sample path. With no
 definition, no datagram handler is registered, so collection pays nothing.
 """
+
 from __future__ import annotations
 
 import socket
@@ -33,13 +34,24 @@ def agent_address(data: bytes) -> bytes | None:
     n = _AGENT_BYTES.get(data[7])
     if n is None or len(data) < 8 + n:
         return None
-    return bytes(data[8:8 + n])
+    return bytes(data[8 : 8 + n])
 
 
 class Forward:
     """One forwarding definition and its counters."""
-    __slots__ = ("name", "address", "port", "agents", "family", "dest", "agent_set",
-                 "datagrams", "bytes", "drops")
+
+    __slots__ = (
+        "name",
+        "address",
+        "port",
+        "agents",
+        "family",
+        "dest",
+        "agent_set",
+        "datagrams",
+        "bytes",
+        "drops",
+    )
 
     def __init__(self, name: str, spec):
         if not isinstance(spec, dict):
@@ -91,7 +103,7 @@ class Forwarding:
     def __init__(self, engine):
         self.engine = engine
         self.forwards: dict[str, Forward] = {}
-        self._targets: tuple = ()           # (Forward, socket) pairs the handler walks
+        self._targets: tuple = ()  # (Forward, socket) pairs the handler walks
         self._sockets = FamilySockets()
         self._errors_logged = 0
 
@@ -148,7 +160,7 @@ class Forwarding:
 
     # -- the per-datagram path -----------------------------------------------------------------
     def on_datagram(self, data: bytes, src: str, now: float) -> None:
-        agent = False           # not read yet: only definitions with an agents list need it
+        agent = False  # not read yet: only definitions with an agents list need it
         for fwd, sock in self._targets:
             agent_set = fwd.agent_set
             if agent_set is not None:
@@ -158,7 +170,7 @@ class Forwarding:
                     continue
             try:
                 sock.sendto(data, fwd.dest)
-            except OSError as exc:    # EAGAIN/ENOBUFS (buffer full), unreachable, ...
+            except OSError as exc:  # EAGAIN/ENOBUFS (buffer full), unreachable, ...
                 fwd.drops += 1
                 if self._errors_logged < 10:
                     self._errors_logged += 1
@@ -192,4 +204,3 @@ def _set_forward(script, name, address, port=None, agents=None):
 @js_global("clearForward", requires=("forwarding",), loop=True)
 def _clear_forward(script, name):
     return script.engine.subsystems["forwarding"].clear_forward(str(name))
-

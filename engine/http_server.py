@@ -7,6 +7,7 @@
   (``Engine.closing``), then requests still running get ``STOP_GRACE`` seconds before they are
   cancelled and their connections closed.
 """
+
 from __future__ import annotations
 
 import logging
@@ -20,7 +21,7 @@ from . import log
 from .props import PropertyError
 from .rest.auth import auth_required
 
-STOP_GRACE = 1.0   # seconds requests still running at a stop may take to finish
+STOP_GRACE = 1.0  # seconds requests still running at a stop may take to finish
 
 
 class _BadRequestFilter(logging.Filter):
@@ -35,10 +36,13 @@ class _BadRequestFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         exc = record.exc_info[1] if record.exc_info else None
         if not isinstance(exc, HttpProcessingError):
-            return True      # a handler failing is a bug: keep it whole
+            return True  # a handler failing is a bug: keep it whole
         remote = record.args[0] if isinstance(record.args, tuple) and record.args else "?"
-        self.limited(remote, log.fine, f"HTTP bad request from {remote}: "
-                                       f"{type(exc).__name__} {str(exc)[:200]}")
+        self.limited(
+            remote,
+            log.fine,
+            f"HTTP bad request from {remote}: {type(exc).__name__} {str(exc)[:200]}",
+        )
         return False
 
 
@@ -49,6 +53,7 @@ logging.getLogger("aiohttp.server").addFilter(_bad_requests)
 class ConnectionStats:
     """Open and accepted HTTP connections (each TCP connection once, however many requests it
     carries)."""
+
     __slots__ = ("current", "total")
 
     def __init__(self):
@@ -88,24 +93,29 @@ class HttpServer:
 
     async def start(self, host: str | None, port: int, reuse_address: bool = True) -> int:
         from .rest import build_app
+
         engine = self.engine
         ctx = tls_context(engine.props, engine.home)
         self.tls = ctx is not None
         engine.http_tls = self.tls
         engine.http_connections = self.stats
-        self.runner = web.AppRunner(build_app(engine), access_log=None, handle_signals=False,
-                                    shutdown_timeout=STOP_GRACE)
+        self.runner = web.AppRunner(
+            build_app(engine), access_log=None, handle_signals=False, shutdown_timeout=STOP_GRACE
+        )
         await self.runner.setup()
         self._count_connections(self.runner.server)
-        site = web.TCPSite(self.runner, host=host, port=port, ssl_context=ctx,
-                           reuse_address=reuse_address)
+        site = web.TCPSite(
+            self.runner, host=host, port=port, ssl_context=ctx, reuse_address=reuse_address
+        )
         await site.start()
-        sockets = getattr(site._server, "sockets", None) or ()   # the bound port (port 0)
+        sockets = getattr(site._server, "sockets", None) or ()  # the bound port (port 0)
         self.port = sockets[0].getsockname()[1] if sockets else port
         engine.http_port = self.port
         if not self.tls and auth_required(engine.props):
-            log.warning("HTTP credentials are required but travel in clear text: set "
-                        "http.tls.certificate and http.tls.key for HTTPS")
+            log.warning(
+                "HTTP credentials are required but travel in clear text: set "
+                "http.tls.certificate and http.tls.key for HTTPS"
+            )
         return self.port
 
     def _count_connections(self, server) -> None:

@@ -13,6 +13,7 @@ Two implementations of one behaviour:
     counter and other samples to the handler lists), so both give the same agents, counters,
     flow caches and analyzer counts (tests/test_ingest_batch.py).
 """
+
 from __future__ import annotations
 
 from . import log
@@ -24,7 +25,7 @@ from .sflow import datagram as _datagram
 class IngestPath:
     def __init__(self, engine):
         self.engine = engine
-        self._c = None          # the C Ingest, made on first use where it can run
+        self._c = None  # the C Ingest, made on first use where it can run
         self._c_checked = False
 
     # -- entry points ------------------------------------------------------------------------
@@ -77,12 +78,12 @@ class IngestPath:
             return
         agent = eng.agents.get(dg.agent, now)
         if agent is None:
-            return      # refused: the agent table is full (counted there)
+            return  # refused: the agent table is full (counted there)
         agent.datagram(dg.sub_agent, dg.seq, dg.uptime, src, now)
         samples = dg.samples
         if not samples:
             return
-        agent.samples_seen(samples)     # per-data-source sequence numbers, gaps, drops
+        agent.samples_seen(samples)  # per-data-source sequence numbers, gaps, drops
         # sample counts are added once per datagram
         nflow = ncounter = ndiscard = 0
         flow_handlers = eng.flow_handlers
@@ -148,12 +149,20 @@ class IngestPath:
     def _make_c(self):
         accel = _attributes.accel
         from .flows import pipeline
+
         if accel is None or not hasattr(accel, "Ingest") or pipeline.fastpath is None:
             return None
         eng = self.engine
-        return accel.Ingest(self.config, self.ingest_python, self.decode_failed,
-                            self.handler_failed, eng.agents.admit, eng.agents.by_address,
-                            eng.stats, pipeline.fastpath._C_API)
+        return accel.Ingest(
+            self.config,
+            self.ingest_python,
+            self.decode_failed,
+            self.handler_failed,
+            eng.agents.admit,
+            eng.agents.by_address,
+            eng.stats,
+            pipeline.fastpath._C_API,
+        )
 
     def config(self) -> tuple:
         """What the C path needs to know, read at the start of every batch and after
@@ -173,15 +182,40 @@ class IngestPath:
             # the other counter readers may only be ones that skip interface samples (the
             # host learner): the C path then takes interface samples only
             others = ch[1:]
-            if all(getattr(getattr(h, "__self__", None), "skips_interfaces", False)
-                   for h in others):
+            if all(
+                getattr(getattr(h, "__self__", None), "skips_interfaces", False) for h in others
+            ):
                 counters, interfaces_only = metrics.c_counter_config(), bool(others)
         if fast is None:
-            return (fh, ch, eng.other_handlers, False, None, None, None, False, None, None,
-                    counters, interfaces_only)
+            return (
+                fh,
+                ch,
+                eng.other_handlers,
+                False,
+                None,
+                None,
+                None,
+                False,
+                None,
+                None,
+                counters,
+                interfaces_only,
+            )
         pipeline, wanted, agent_on, keys_seen, sources = fast
-        return (fh, ch, eng.other_handlers, True, flows, pipeline, wanted, agent_on, keys_seen,
-                sources, counters, interfaces_only)
+        return (
+            fh,
+            ch,
+            eng.other_handlers,
+            True,
+            flows,
+            pipeline,
+            wanted,
+            agent_on,
+            keys_seen,
+            sources,
+            counters,
+            interfaces_only,
+        )
 
 
 def _accel_walk():

@@ -1,6 +1,7 @@
 """JSON has no NaN or Infinity (browsers' and V8's JSON.parse reject them), yet agents can send
 such floats (float32 gauges, sFlow-RT custom metrics). Replies and script messages show them
 as null instead of failing."""
+
 from __future__ import annotations
 
 import math

@@ -7,6 +7,7 @@ of failing half way with a RecursionError. The limits are far beyond anything an
 app sends and far below what would break (sFlow-RT 3.0 refuses 2,000 nested parentheses and
 20,000 nested JSON arrays with 400).
 """
+
 from __future__ import annotations
 
 import json
@@ -107,6 +108,6 @@ def bracket_depth(text: str, open_: str = "[", close: str = "]") -> int:
 def long_poll_seconds(timeout: float, cap: float = LONG_POLL_MAX) -> float:
     """A long-poll ``timeout`` query value bounded to [0, cap]: NaN, negative or absent values
     do not wait, and a huge one (1e9, inf) waits ``cap`` seconds."""
-    if not timeout > 0:        # also NaN
+    if not timeout > 0:  # also NaN
         return 0.0
     return min(float(timeout), cap)

@@ -1,4 +1,5 @@
 """Log lines in sFlow-RT's format: 2016-09-24T00:57:10+0000 INFO: Listening, sFlow port 6343."""
+
 from __future__ import annotations
 
 import collections
@@ -34,8 +35,9 @@ class _RecentHandler(logging.Handler):
         # emit() runs under the handler lock, but record.created was taken before it, so two
         # threads logging at once could append out of time order; keep the deque monotonic.
         stamp = self._last = max(record.created, self._last)
-        recent.append({"time": int(stamp * 1000), "level": record.levelname,
-                       "message": record.getMessage()})
+        recent.append(
+            {"time": int(stamp * 1000), "level": record.levelname, "message": record.getMessage()}
+        )
 
 
 def setup(level: str = "INFO", stream=None) -> logging.Logger:
@@ -47,8 +49,13 @@ def setup(level: str = "INFO", stream=None) -> logging.Logger:
         log.addHandler(_RecentHandler())
         log.propagate = False
         log._flowrt_configured = True  # type: ignore[attr-defined]
-    levels = {"FINE": FINE, "FINEST": FINE, "INFO": logging.INFO, "WARNING": logging.WARNING,
-              "SEVERE": logging.ERROR}
+    levels = {
+        "FINE": FINE,
+        "FINEST": FINE,
+        "INFO": logging.INFO,
+        "WARNING": logging.WARNING,
+        "SEVERE": logging.ERROR,
+    }
     log.setLevel(levels.get(level.upper(), logging.INFO))
     return log
 
@@ -77,7 +84,7 @@ class RateLimited:
     def __init__(self, interval: float = 60.0, max_keys: int = 10000):
         self.interval = interval
         self.max_keys = max_keys
-        self.state: dict = {}        # key -> [time of the last line, lines held back since]
+        self.state: dict = {}  # key -> [time of the last line, lines held back since]
 
     def __call__(self, key, emit, message: str, now: float | None = None) -> bool:
         now = time.monotonic() if now is None else now

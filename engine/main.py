@@ -1,5 +1,6 @@
 """flowrt entry point: `flowrt [--home DIR] -Dname=value ...` (./start.sh in a checkout),
 `flowrt get-app USER PROJECT`; `flowrt --help` lists the options."""
+
 from __future__ import annotations
 
 import argparse
@@ -15,8 +16,9 @@ from .core import Engine
 from .http_server import HttpServer
 
 
-async def run(engine: Engine, ready: asyncio.Event | None = None,
-              stop: asyncio.Event | None = None) -> None:
+async def run(
+    engine: Engine, ready: asyncio.Event | None = None, stop: asyncio.Event | None = None
+) -> None:
     p = engine.props
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -67,17 +69,29 @@ property and its default: the Configuration table in README.md, and the commente
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="flowrt", allow_abbrev=False, formatter_class=argparse.RawDescriptionHelpFormatter,
+        prog="flowrt",
+        allow_abbrev=False,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
         usage="flowrt [--home DIR] [-Dname=value ...]\n       flowrt [--home DIR] get-app "
-              "USER PROJECT | get-app url ZIP\n       flowrt --version | --help",
+        "USER PROJECT | get-app url ZIP\n       flowrt --version | --help",
         description="flowrt: real-time sFlow analytics, a drop-in replacement for sFlow-RT "
-                    "(sFlow on UDP 6343, REST API and web UI on http://localhost:8008/).",
-        epilog=EPILOG.format(example=bundled.example_conf()))
+        "(sFlow on UDP 6343, REST API and web UI on http://localhost:8008/).",
+        epilog=EPILOG.format(example=bundled.example_conf()),
+    )
     parser.add_argument("--version", action="version", version=f"flowrt {__version__}")
-    parser.add_argument("--home", metavar="DIR",
-                        help="home directory (default: $FLOWRT_HOME, else the current directory)")
-    parser.add_argument("-D", dest="properties", action="append", default=[], metavar="name=value",
-                        help="set a system property, as in sFlow-RT (-Dhttp.port=8008)")
+    parser.add_argument(
+        "--home",
+        metavar="DIR",
+        help="home directory (default: $FLOWRT_HOME, else the current directory)",
+    )
+    parser.add_argument(
+        "-D",
+        dest="properties",
+        action="append",
+        default=[],
+        metavar="name=value",
+        help="set a system property, as in sFlow-RT (-Dhttp.port=8008)",
+    )
     parser.add_argument("command", nargs="*", help=argparse.SUPPRESS)
     return parser
 
@@ -94,10 +108,14 @@ def main(argv: list[str] | None = None) -> int:
     home = home_dir(args.home)
     if args.command[:1] == ["get-app"]:
         from jsapi import getapp
+
         return getapp.main(args.command[1:], home=home, prog="flowrt get-app")
     if args.command:
-        print(f"flowrt: unexpected arguments {args.command}; properties are given as "
-              "-Dname=value (flowrt --help)", file=sys.stderr)
+        print(
+            f"flowrt: unexpected arguments {args.command}; properties are given as "
+            "-Dname=value (flowrt --help)",
+            file=sys.stderr,
+        )
         return 2
     if not home.is_dir():
         print(f"flowrt: home directory {home} does not exist", file=sys.stderr)
@@ -108,7 +126,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"flowrt: {exc}", file=sys.stderr)
         return 2
     log.setup(properties.get_str("log.level", "INFO") or "INFO")
-    os.chdir(home)  # relative paths (apps/, store/, script.file) resolve against home, as in sFlow-RT
+    os.chdir(
+        home
+    )  # relative paths (apps/, store/, script.file) resolve against home, as in sFlow-RT
     log.info(f"Starting flowrt {__version__}, home {home}")
     try:
         engine = Engine(properties, home)

@@ -23,6 +23,7 @@ engine.flows._fastpath     pipeline (per-sample flow update), scan (flow-cache s
 engine._net                receiver (the collector's receive thread and batch sender)
 =========================  ==================================================================
 """
+
 from __future__ import annotations
 
 import importlib
@@ -34,31 +35,61 @@ from . import accel_disabled, log
 class Path(NamedTuple):
     name: str
     module: str
-    needs: tuple          # names the module must export for this path
-    python: str           # the fallback
+    needs: tuple  # names the module must export for this path
+    python: str  # the fallback
     requires: tuple = ()  # paths it runs on: not native without them
 
 
 PATHS = (
-    Path("decoder", "engine.sflow._accel",
-         ("setup", "setup_walk", "decode_datagram", "flow_attributes", "flow_attributes_subset",
-          "fast_attributes", "track_samples", "KEY_IDS"),
-         "engine/sflow/datagram.py + attributes.py"),
-    Path("agents", "engine.sflow._accel", ("AgentRecord",), "engine/agents.py AgentStats",
-         ("decoder",)),
-    Path("ingest", "engine.sflow._accel", ("Ingest",), "engine/ingest.py ingest_python",
-         ("decoder", "agents", "pipeline")),
-    Path("counters", "engine.sflow._accel", ("Ingest",), "engine/metrics/store.py update",
-         ("ingest",)),
-    Path("pipeline", "engine.flows._fastpath", ("Pipeline", "_C_API"),
-         "engine/flows/pipeline.py generated function"),
+    Path(
+        "decoder",
+        "engine.sflow._accel",
+        (
+            "setup",
+            "setup_walk",
+            "decode_datagram",
+            "flow_attributes",
+            "flow_attributes_subset",
+            "fast_attributes",
+            "track_samples",
+            "KEY_IDS",
+        ),
+        "engine/sflow/datagram.py + attributes.py",
+    ),
+    Path(
+        "agents",
+        "engine.sflow._accel",
+        ("AgentRecord",),
+        "engine/agents.py AgentStats",
+        ("decoder",),
+    ),
+    Path(
+        "ingest",
+        "engine.sflow._accel",
+        ("Ingest",),
+        "engine/ingest.py ingest_python",
+        ("decoder", "agents", "pipeline"),
+    ),
+    Path(
+        "counters",
+        "engine.sflow._accel",
+        ("Ingest",),
+        "engine/metrics/store.py update",
+        ("ingest",),
+    ),
+    Path(
+        "pipeline",
+        "engine.flows._fastpath",
+        ("Pipeline", "_C_API"),
+        "engine/flows/pipeline.py generated function",
+    ),
     Path("scan", "engine.flows._fastpath", ("scan",), "engine/flows/cache.py _python_scan"),
     Path("receiver", "engine._net", ("Receiver",), "asyncio datagram endpoint"),
 )
 
-_modules: dict[str, object] = {}        # module name -> module, or None when unusable
-_reasons: dict[str, str] = {}           # module name -> why it is unusable
-_path_reasons: dict[str, str] = {}      # path name -> why it is not native (beyond the module)
+_modules: dict[str, object] = {}  # module name -> module, or None when unusable
+_reasons: dict[str, str] = {}  # module name -> why it is unusable
+_path_reasons: dict[str, str] = {}  # path name -> why it is not native (beyond the module)
 _logged = False
 
 
@@ -82,7 +113,7 @@ def module(name: str, tool: bool = False):
         except ModuleNotFoundError as exc:
             reason = "not built" if exc.name == name else f"import failed: {exc}"
             _reasons[name] = reason
-        except Exception as exc:     # a build for another Python, missing symbol, ...
+        except Exception as exc:  # a build for another Python, missing symbol, ...
             _reasons[name] = f"import failed: {exc.__class__.__name__}: {exc}"
     _modules[name] = mod
     return mod
@@ -102,7 +133,7 @@ def path(name: str):
         return None
     for dep in p.requires:
         if path(dep) is None:
-            return None         # not remembered: the dependency's reason is reported
+            return None  # not remembered: the dependency's reason is reported
     return mod
 
 
@@ -155,7 +186,8 @@ def log_status(force: bool = False) -> None:
         reason = e["reason"]
         deliberate = reason in ("FLOWRT_NO_ACCEL is set", "not built")
         (log.log.info if deliberate else log.log.warning)(
-            "native path %s falls back to Python (%s): %s", name, e["python"], reason)
+            "native path %s falls back to Python (%s): %s", name, e["python"], reason
+        )
 
 
 def reset() -> None:

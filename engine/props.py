@@ -9,6 +9,7 @@ Precedence, lowest to highest (a later source overrides an earlier one):
 This mirrors start.sh in sFlow-RT, which passes ${RTPROP} before "$@" to the JVM, so
 command-line arguments win.
 """
+
 from __future__ import annotations
 
 import os
@@ -45,7 +46,7 @@ def parse_conf_text(text: str, source: str = "<conf>") -> dict[str, str]:
         sep = min((i for i in (line.find("="), line.find(":")) if i > 0), default=-1)
         if sep < 0:
             raise PropertyError(f"{source}:{lineno}: expected name=value, got {raw!r}")
-        out[line[:sep].strip()] = line[sep + 1:].strip()
+        out[line[:sep].strip()] = line[sep + 1 :].strip()
     return out
 
 
@@ -108,8 +109,9 @@ class Properties(Mapping[str, str]):
         return sorted(self._values)
 
 
-def load(argv: Iterable[str] = (), environ: Mapping[str, str] | None = None,
-         home: Path | str = ".") -> tuple[Properties, list[str]]:
+def load(
+    argv: Iterable[str] = (), environ: Mapping[str, str] | None = None, home: Path | str = "."
+) -> tuple[Properties, list[str]]:
     """Gather properties from every source; returns (properties, non -D arguments)."""
     environ = os.environ if environ is None else environ
     home = Path(home)
@@ -122,8 +124,11 @@ def load(argv: Iterable[str] = (), environ: Mapping[str, str] | None = None,
         for path in sorted(conf_dir.glob("*.conf")):
             merged.update(parse_conf_text(path.read_text(), str(path)))
 
-    files = cli.get("system.propertyFiles") or rtprop.get("system.propertyFiles") \
+    files = (
+        cli.get("system.propertyFiles")
+        or rtprop.get("system.propertyFiles")
         or merged.get("system.propertyFiles")
+    )
     if files:
         for name in (f.strip() for f in files.split(",")):
             if not name:

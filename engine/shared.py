@@ -18,6 +18,7 @@ and an agent's ``host_name`` (the topology maps nodes and ports with them, for `
 
 Without workers the table is a plain dict with a version number.
 """
+
 from __future__ import annotations
 
 from typing import Callable
@@ -26,17 +27,16 @@ _ABSENT = object()
 
 
 class SharedTable:
-    __slots__ = ("topic", "local", "remote", "origin", "version", "_dirty", "_notify",
-                 "listeners")
+    __slots__ = ("topic", "local", "remote", "origin", "version", "_dirty", "_notify", "listeners")
 
     def __init__(self, topic: str, notify: Callable[["SharedTable"], None] | None = None):
         self.topic = topic
-        self.local: dict = {}      # learned here
-        self.remote: dict = {}     # learned by other workers (front: by every worker)
-        self.origin: dict = {}     # front: key -> the worker it came from
-        self.version = 0           # changes whenever anything readable changes
+        self.local: dict = {}  # learned here
+        self.remote: dict = {}  # learned by other workers (front: by every worker)
+        self.origin: dict = {}  # front: key -> the worker it came from
+        self.version = 0  # changes whenever anything readable changes
         self._dirty: set | None = set() if notify is not None else None
-        self._notify = notify      # worker: schedules a publish of the dirty keys
+        self._notify = notify  # worker: schedules a publish of the dirty keys
         self.listeners: list = []  # fn(changes) after other processes' changes are applied
 
     # -- writes (this process's own agents) ---------------------------------------------------

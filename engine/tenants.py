@@ -14,6 +14,7 @@ sub-agent) so the receiver sees no gaps, and the selected samples copied byte fo
 spans come from the decoder's record offsets: a sample's fixed fields have a size given by its
 format). With no tenant no handler is registered, so collection pays nothing.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -61,8 +62,10 @@ def _port(value) -> int:
 def _mac(value) -> str:
     text = value.strip().upper() if isinstance(value, str) else None
     if text is None or not _MAC.match(text):
-        raise ValueError(f"mac {value!r} is not a MAC address (12 hex digits, optionally "
-                         f"separated by ':' or '-')")
+        raise ValueError(
+            f"mac {value!r} is not a MAC address (12 hex digits, optionally "
+            f"separated by ':' or '-')"
+        )
     return text.replace(":", "").replace("-", "")
 
 
@@ -79,8 +82,10 @@ def _agent_port(value, kind: str) -> tuple[str, str]:
     """``agent_port`` -> (normalized agent address, port text); the agent is an IP address,
     which never holds '_', so the first '_' separates them (ifNames may contain '_')."""
     if not isinstance(value, str) or "_" not in value:
-        raise ValueError(f"{kind} {value!r} must be agent_port, e.g. 10.0.0.1_"
-                         + ("2" if kind == "ifindex" else "eth3"))
+        raise ValueError(
+            f"{kind} {value!r} must be agent_port, e.g. 10.0.0.1_"
+            + ("2" if kind == "ifindex" else "eth3")
+        )
     agent, _, port = value.partition("_")
     try:
         agent = _agent_name(agent.strip())
@@ -98,13 +103,15 @@ class Prefixes:
     """Every tenant's CIDRs of one address family as one sorted list of elementary intervals,
     each with the mask of the tenants whose prefixes cover it: one bisect per address,
     however many tenants and prefixes."""
+
     __slots__ = ("family", "starts", "masks")
 
     def __init__(self, family: int, ranges):
         """ranges: (first, last, bit) integer address ranges."""
         self.family = family
-        events = sorted([(lo, bit, 1) for lo, _, bit in ranges] +
-                        [(hi + 1, bit, -1) for _, hi, bit in ranges])
+        events = sorted(
+            [(lo, bit, 1) for lo, _, bit in ranges] + [(hi + 1, bit, -1) for _, hi, bit in ranges]
+        )
         counts: dict[int, int] = {}
         starts: list[int] = []
         masks: list[int] = []
@@ -134,9 +141,27 @@ class Prefixes:
 
 class Tenant:
     """One tenant definition, its compiled filters, sequence numbers and counters."""
-    __slots__ = ("name", "address", "port", "family", "dest", "filters", "nets", "macs",
-                 "static_ports", "ifnames", "named_ports", "ports", "seqs", "pending",
-                 "samples", "datagrams", "bytes", "drops")
+
+    __slots__ = (
+        "name",
+        "address",
+        "port",
+        "family",
+        "dest",
+        "filters",
+        "nets",
+        "macs",
+        "static_ports",
+        "ifnames",
+        "named_ports",
+        "ports",
+        "seqs",
+        "pending",
+        "samples",
+        "datagrams",
+        "bytes",
+        "drops",
+    )
 
     def __init__(self, name: str, spec):
         if not isinstance(spec, dict):
@@ -154,11 +179,15 @@ class Tenant:
         if filters is None:
             filters = {}
         if not isinstance(filters, dict):
-            raise ValueError("filters must be a JSON object with cidr, mac, ifindex and ifname lists")
+            raise ValueError(
+                "filters must be a JSON object with cidr, mac, ifindex and ifname lists"
+            )
         unknown = set(filters) - set(FILTER_KINDS)
         if unknown:
-            raise ValueError(f"unknown filter(s): {', '.join(sorted(unknown))} "
-                             f"(known: {', '.join(FILTER_KINDS)})")
+            raise ValueError(
+                f"unknown filter(s): {', '.join(sorted(unknown))} "
+                f"(known: {', '.join(FILTER_KINDS)})"
+            )
         lists = {}
         for kind in FILTER_KINDS:
             values = filters.get(kind)
@@ -194,11 +223,11 @@ class Tenant:
         for agent, port in ifname:
             self.ifnames.setdefault(agent, set()).add(port)
         self.named_ports: dict[str, set[int]] = {a: set() for a in self.ifnames}
-        self.ports: dict[str, frozenset[int]] = {}   # agent -> ifIndexes, both kinds merged
+        self.ports: dict[str, frozenset[int]] = {}  # agent -> ifIndexes, both kinds merged
         for agent in set(self.static_ports) | set(self.ifnames):
             self._merge(agent)
-        self.seqs: dict[bytes, int] = {}      # (address type, agent, sub-agent) bytes -> last seq
-        self.pending: list[tuple[int, int]] = []   # sample spans selected in the current datagram
+        self.seqs: dict[bytes, int] = {}  # (address type, agent, sub-agent) bytes -> last seq
+        self.pending: list[tuple[int, int]] = []  # sample spans selected in the current datagram
         self.samples = self.datagrams = self.bytes = self.drops = 0
 
     def _merge(self, agent: str) -> None:
@@ -227,13 +256,17 @@ class Tenant:
 
     def spec(self) -> dict:
         """The definition (without counters), as set_tenant takes it."""
-        return {"collectorAddress": self.address, "collectorPort": self.port,
-                "filters": {k: list(v) for k, v in self.filters.items() if v}}
+        return {
+            "collectorAddress": self.address,
+            "collectorPort": self.port,
+            "filters": {k: list(v) for k, v in self.filters.items() if v},
+        }
 
     def as_json(self) -> dict:
         out = self.spec()
-        out.update(samples=self.samples, datagrams=self.datagrams, bytes=self.bytes,
-                   drops=self.drops)
+        out.update(
+            samples=self.samples, datagrams=self.datagrams, bytes=self.bytes, drops=self.drops
+        )
         return out
 
 
@@ -246,21 +279,21 @@ class Tenants:
     def __init__(self, engine):
         self.engine = engine
         self.tenants: dict[str, Tenant] = {}
-        self._order: tuple[Tenant, ...] = ()     # bit i of a mask = _order[i]
-        self._ifname_agents: dict[str, tuple[int, ...]] = {}   # agent -> bits learning ifNames
-        self._port_masks: dict[str, dict[int, int]] = {}      # agent -> ifIndex -> mask
+        self._order: tuple[Tenant, ...] = ()  # bit i of a mask = _order[i]
+        self._ifname_agents: dict[str, tuple[int, ...]] = {}  # agent -> bits learning ifNames
+        self._port_masks: dict[str, dict[int, int]] = {}  # agent -> ifIndex -> mask
         self._mac_masks: dict[str, int] = {}
-        self._addr_masks: dict[str, int] = {}    # address string -> mask (cache)
-        self._addr_keys: tuple[str, ...] = ()    # attribute names holding addresses to test
+        self._addr_masks: dict[str, int] = {}  # address string -> mask (cache)
+        self._addr_keys: tuple[str, ...] = ()  # attribute names holding addresses to test
         self._prefixes: dict[int, Prefixes] = {}  # 4/6 -> every tenant's cidrs
-        self._wanted: frozenset | None = None    # attribute subset to decode, None: none
+        self._wanted: frozenset | None = None  # attribute subset to decode, None: none
         self._sockets = FamilySockets()
-        self._buf = None          # the datagram whose samples are being seen
-        self._off = -1            # record offset of the last of its samples seen
-        self._v5 = False          # _buf is an sFlow v5 datagram
-        self._pending: list[Tenant] = []     # tenants with selected samples of _buf
+        self._buf = None  # the datagram whose samples are being seen
+        self._off = -1  # record offset of the last of its samples seen
+        self._v5 = False  # _buf is an sFlow v5 datagram
+        self._pending: list[Tenant] = []  # tenants with selected samples of _buf
         self._scheduled = False
-        self._loop = None         # the engine's event loop, once started
+        self._loop = None  # the engine's event loop, once started
         self._errors_logged = 0
 
     # -- definitions ---------------------------------------------------------------------------
@@ -271,9 +304,11 @@ class Tenants:
         try:
             # opened before anything changes: _changed() then cannot fail half-way
             self._sockets.get(tenant.family)
-        except OSError as exc:    # no descriptors left, no IPv6 in the kernel, ...
-            raise ValueError(f"collectorAddress {tenant.address}: cannot open a UDP socket "
-                             f"({exc.strerror or exc})") from None
+        except OSError as exc:  # no descriptors left, no IPv6 in the kernel, ...
+            raise ValueError(
+                f"collectorAddress {tenant.address}: cannot open a UDP socket "
+                f"({exc.strerror or exc})"
+            ) from None
         self._flush()
         old = self.tenants.get(name)
         if old is not None and old.dest == tenant.dest:
@@ -353,14 +388,19 @@ class Tenants:
             for mac in t.macs:
                 macs[mac] = macs.get(mac, 0) | 1 << i
             for net in t.nets:
-                ranges[net.version].append((int(net.network_address),
-                                            int(net.broadcast_address), 1 << i))
+                ranges[net.version].append(
+                    (int(net.network_address), int(net.broadcast_address), 1 << i)
+                )
         self._ifname_agents = {a: tuple(bits) for a, bits in learners.items()}
         self._mac_masks = macs
-        self._prefixes = {v: Prefixes(socket.AF_INET if v == 4 else socket.AF_INET6, r)
-                          for v, r in ranges.items() if r}
+        self._prefixes = {
+            v: Prefixes(socket.AF_INET if v == 4 else socket.AF_INET6, r)
+            for v, r in ranges.items()
+            if r
+        }
         self._addr_keys = (_V4_KEYS if 4 in self._prefixes else ()) + (
-            _V6_KEYS if 6 in self._prefixes else ())
+            _V6_KEYS if 6 in self._prefixes else ()
+        )
         self._addr_masks = {}
         wanted.update(self._addr_keys)
         if macs:
@@ -373,8 +413,11 @@ class Tenants:
         use = self.engine.use_handler
         # counter samples are selected by data source only and teach ifName filters; every
         # tenant sees them, as a datagram is sent when its last sample (often one) is seen
-        for kind, handler in (("flow", self.on_flow_sample), ("counter", self.on_counter_sample),
-                              ("other", self.on_other_sample)):
+        for kind, handler in (
+            ("flow", self.on_flow_sample),
+            ("counter", self.on_counter_sample),
+            ("other", self.on_other_sample),
+        ):
             use(kind, handler, bool(order))
 
     def _index_ports(self, agent: str) -> None:
@@ -441,7 +484,7 @@ class Tenants:
     def on_flow_sample(self, sample, now: float) -> None:
         buf = sample.buf
         off = sample.rec_off
-        if buf is not self._buf or off <= self._off:   # a new datagram (or the same bytes again)
+        if buf is not self._buf or off <= self._off:  # a new datagram (or the same bytes again)
             self._boundary(buf)
         self._off = off
         mask = 0
@@ -456,7 +499,7 @@ class Tenants:
         if wanted is not None:
             try:
                 attrs = _attributes.flow_attributes_subset(sample, wanted, True)
-            except DecodeError as exc:       # counted by the engine once re-raised
+            except DecodeError as exc:  # counted by the engine once re-raised
                 attrs, error = {}, exc
             masks = self._addr_masks
             for key in self._addr_keys:
@@ -466,7 +509,9 @@ class Tenants:
                     mask |= self._addr_mask(a) if m is None else m
             macs = self._mac_masks
             if macs:
-                mask |= macs.get(attrs.get("macsource"), 0) | macs.get(attrs.get("macdestination"), 0)
+                mask |= macs.get(attrs.get("macsource"), 0) | macs.get(
+                    attrs.get("macdestination"), 0
+                )
         if mask:
             self._add(mask, sample)
         if sample.rec_end == len(buf) and self._pending:
@@ -517,9 +562,9 @@ class Tenants:
         buf = self._buf
         # v5 header: version, address type, agent (4 or 16), sub-agent, seq, uptime, count
         hdr = 12 if buf[7] == 1 else 24
-        key = bytes(buf[4:hdr + 4])
-        head = bytes(buf[:hdr + 4])
-        uptime = bytes(buf[hdr + 8:hdr + 12])
+        key = bytes(buf[4 : hdr + 4])
+        head = bytes(buf[: hdr + 4])
+        uptime = bytes(buf[hdr + 8 : hdr + 12])
         sockets = self._sockets.by_family
         for tenant in pending:
             spans = tenant.pending
@@ -534,7 +579,7 @@ class Tenants:
             data = b"".join(parts)
             try:
                 sockets[tenant.family].sendto(data, tenant.dest)
-            except (OSError, KeyError) as exc:   # EAGAIN/ENOBUFS, EMSGSIZE, unreachable, ...
+            except (OSError, KeyError) as exc:  # EAGAIN/ENOBUFS, EMSGSIZE, unreachable, ...
                 tenant.drops += 1
                 if self._errors_logged < 10:
                     self._errors_logged += 1

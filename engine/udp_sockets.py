@@ -2,6 +2,7 @@
 UDP socket per address family, opened on first use, so that a full socket buffer is a send
 error the caller counts instead of a stall on the sample path. ``destination_ip`` checks the
 address a definition sends to."""
+
 from __future__ import annotations
 
 import ipaddress
@@ -25,6 +26,7 @@ class FamilySockets:
 
     ``on_open(family)``, when given, is called each time a family's socket is (re)opened: a
     new socket is a new source port, so a receiver sees a new transport session."""
+
     __slots__ = ("by_family", "on_open")
 
     def __init__(self, on_open: Callable[[int], None] | None = None):

@@ -5,6 +5,7 @@ A baseline keeps the last ``window`` values. Until it has them all, baselineChec
 outlier; "high" ("low") is answered once ``repeat`` consecutive outliers in that direction were
 seen, "normal" otherwise. Every value joins the window, so the baseline follows lasting changes.
 """
+
 from __future__ import annotations
 
 import collections
@@ -16,9 +17,13 @@ REPEAT = 3
 
 
 class Baseline:
-    def __init__(self, window: int = WINDOW, sensitivity: float = SENSITIVITY, repeat: int = REPEAT):
+    def __init__(
+        self, window: int = WINDOW, sensitivity: float = SENSITIVITY, repeat: int = REPEAT
+    ):
         if window < 2 or sensitivity <= 0 or repeat < 1:
-            raise ValueError("baselineCreate: window >= 2, sensitivity > 0 and repeat >= 1 expected")
+            raise ValueError(
+                "baselineCreate: window >= 2, sensitivity > 0 and repeat >= 1 expected"
+            )
         self.window, self.sensitivity, self.repeat = window, sensitivity, repeat
         self.reset()
 
@@ -32,8 +37,13 @@ class Baseline:
         n = len(self.values)
         mean = sum(self.values) / n
         var = sum((v - mean) ** 2 for v in self.values) / n
-        return {"mean": mean, "variance": var, "sdev": math.sqrt(var),
-                "min": min(self.values), "max": max(self.values)}
+        return {
+            "mean": mean,
+            "variance": var,
+            "sdev": math.sqrt(var),
+            "min": min(self.values),
+            "max": max(self.values),
+        }
 
     def check(self, value: float) -> str:
         stats = self.statistics()

@@ -18,6 +18,7 @@ memory-ordering issue. Payloads larger than the buffer travel in chunks (OP_APPE
 Python must never wait for the isolate from inside a host call (the isolate is busy running
 the caller); ``eval`` refuses that instead of deadlocking.
 """
+
 from __future__ import annotations
 
 import codecs
@@ -71,8 +72,13 @@ class ReentrantCall(RuntimeError):
 
 HostFunction = Callable[[str], "tuple[bool, str]"]
 
-_KINDS = {_T_EXECUTE: "error", _T_PARSE: "syntax", _T_OOM: "memory", _T_TIMEOUT: "timeout",
-          _T_TERMINATED: "terminated"}
+_KINDS = {
+    _T_EXECUTE: "error",
+    _T_PARSE: "syntax",
+    _T_OOM: "memory",
+    _T_TIMEOUT: "timeout",
+    _T_TERMINATED: "terminated",
+}
 
 # JS half of the channel; installed once per isolate (the prelude builds on __bridge).
 BRIDGE_JS = r"""
@@ -113,19 +119,18 @@ BRIDGE_JS = r"""
 class Isolate:
     """A V8 isolate. ``host(request_text) -> (ok, reply_text)`` serves ``__bridge.call``."""
 
-    def __init__(self, host: HostFunction, buffer_bytes: int = 1 << 20,
-                 memory_limit: int = 0):
+    def __init__(self, host: HostFunction, buffer_bytes: int = 1 << 20, memory_limit: int = 0):
         self._dll = dll()
         self._host = host
         self._lock = threading.Lock()
         self._next_id = HOST_CALLBACK_ID + 1
-        self._pending: dict[int, list] = {}   # callback id -> [Event, raw result]
+        self._pending: dict[int, list] = {}  # callback id -> [Event, raw result]
         self._request_parts: list[str] = []
-        self._reply = b""                      # outgoing message (UTF-16), sent in chunks
+        self._reply = b""  # outgoing message (UTF-16), sent in chunks
         self._reply_pos = 0
-        self.host_seconds = 0.0               # time spent inside host calls, in total
+        self.host_seconds = 0.0  # time spent inside host calls, in total
         self._running_task: int | None = None
-        self._interrupt_asked = False   # interrupt() came before _wait knew the task id
+        self._interrupt_asked = False  # interrupt() came before _wait knew the task id
         self._close_lock = threading.Lock()
         self._host_since: float | None = None
         self.thread_native_id: int | None = None
@@ -143,7 +148,9 @@ class Isolate:
     def _setup(self, buffer_bytes: int, memory_limit: int) -> None:
         if memory_limit:
             self._dll.mr_set_hard_memory_limit(self._ctx, int(memory_limit))
-        raw = self._eval_raw(f"globalThis.__sab = new SharedArrayBuffer({int(buffer_bytes)}); __sab")
+        raw = self._eval_raw(
+            f"globalThis.__sab = new SharedArrayBuffer({int(buffer_bytes)}); __sab"
+        )
         c = raw.contents
         if c.type != _T_SAB:
             raise RuntimeError("mini-racer did not return the SharedArrayBuffer")
@@ -190,7 +197,7 @@ class Isolate:
             self._send_chunk()
             return
         n = hdr[H_LEN]
-        text = _utf16_decode(self._data[:2 * n], "surrogatepass", True)[0]
+        text = _utf16_decode(self._data[: 2 * n], "surrogatepass", True)[0]
         if op == OP_APPEND:
             self._request_parts.append(text)
             return
@@ -216,8 +223,8 @@ class Isolate:
 
     def _send_chunk(self) -> None:
         pos = self._reply_pos
-        chunk = self._reply[pos:pos + 2 * self._cap]
-        self._data[:len(chunk)] = chunk
+        chunk = self._reply[pos : pos + 2 * self._cap]
+        self._data[: len(chunk)] = chunk
         self._hdr[H_LEN] = len(chunk) // 2
         self._reply_pos = pos + len(chunk)
 
@@ -259,7 +266,7 @@ class Isolate:
         """Terminate the JavaScript running now, if any (from any thread: engine shutdown, or
         a host call of the running task itself). The task may run, and call the host, before
         its waiter has recorded its id: then the waiter cancels it as soon as it has."""
-        with self._close_lock:   # never cancel on a context that close() is freeing
+        with self._close_lock:  # never cancel on a context that close() is freeing
             task = self._running_task
             if self.closed:
                 return
@@ -299,7 +306,7 @@ class Isolate:
         typ = c.type
         try:
             if typ == _T_STR:
-                return c.value.bytes_val[0:c.len].decode("utf-8", "surrogatepass")
+                return c.value.bytes_val[0 : c.len].decode("utf-8", "surrogatepass")
             if typ == _T_INT:
                 return int(c.value.int_val)
             if typ == _T_DOUBLE:
@@ -310,7 +317,7 @@ class Isolate:
                 return None
             kind = _KINDS.get(typ)
             if kind is not None:
-                msg = c.value.bytes_val[0:c.len].decode("utf-8", "replace") if c.len else ""
+                msg = c.value.bytes_val[0 : c.len].decode("utf-8", "replace") if c.len else ""
                 if kind == "memory":
                     msg = msg or "JavaScript heap limit reached"
                 raise JSError(kind, msg or kind)

@@ -1,5 +1,6 @@
 """formatNumber / formatDate: the parts of Java's DecimalFormat and SimpleDateFormat patterns
 that sFlow-RT scripts use (English symbols: ',' grouping, '.' decimal point; local time)."""
+
 from __future__ import annotations
 
 import datetime as _dt
@@ -20,7 +21,7 @@ def _split_quoted(pattern: str):
             j, text = i + 1, []
             while j < n:
                 if pattern[j] == "'":
-                    if j + 1 < n and pattern[j + 1] == "'":   # '' inside quotes: a quote
+                    if j + 1 < n and pattern[j + 1] == "'":  # '' inside quotes: a quote
                         text.append("'")
                         j += 2
                         continue
@@ -89,8 +90,20 @@ def format_number(number, pattern: str) -> str:
 
 
 _DAYS = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"]
-_MONTHS = ["January", "February", "March", "April", "May", "June", "July", "August",
-           "September", "October", "November", "December"]
+_MONTHS = [
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+]
 
 
 def _to_datetime(date) -> _dt.datetime:
@@ -124,7 +137,7 @@ def _field(letter: str, count: int, d: _dt.datetime) -> str:
     if letter == "s":
         return f"{d.second:0{count}d}"
     if letter == "S":
-        return f"{d.microsecond // 1000:03d}"[:max(count, 3)]
+        return f"{d.microsecond // 1000:03d}"[: max(count, 3)]
     if letter == "E":
         day = _DAYS[d.weekday()]
         return day if count >= 4 else day[:3]
@@ -145,7 +158,9 @@ def _field(letter: str, count: int, d: _dt.datetime) -> str:
         minutes = int(off.total_seconds() // 60)
         sign = "+" if minutes >= 0 else "-"
         minutes = abs(minutes)
-        return f"{sign}{minutes // 60:02d}" + ("" if count == 1 else (":" if count >= 3 else "") + f"{minutes % 60:02d}")
+        return f"{sign}{minutes // 60:02d}" + (
+            "" if count == 1 else (":" if count >= 3 else "") + f"{minutes % 60:02d}"
+        )
     return letter * count
 
 

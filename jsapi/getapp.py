@@ -14,6 +14,7 @@ zip holding absolute paths, '..' or links is refused before anything is written.
 (runs before the virtual environment exists). FLOWRT_GITHUB_URL / FLOWRT_GITHUB_API override
 https://github.com / https://api.github.com (tests point them at a loopback server).
 """
+
 from __future__ import annotations
 
 import io
@@ -44,8 +45,13 @@ class GetAppError(Exception):
 
 
 def fetch(url: str) -> bytes:
-    opener = urllib.request.build_opener(urllib.request.ProxyHandler(
-        {k: v for k, v in urllib.request.getproxies().items()} if os.environ.get("FLOWRT_USE_PROXY") else {}))
+    opener = urllib.request.build_opener(
+        urllib.request.ProxyHandler(
+            {k: v for k, v in urllib.request.getproxies().items()}
+            if os.environ.get("FLOWRT_USE_PROXY")
+            else {}
+        )
+    )
     req = urllib.request.Request(url, headers={"User-Agent": "flowrt-get-app"})
     with opener.open(req, timeout=TIMEOUT) as resp:
         return resp.read()
@@ -82,8 +88,10 @@ def read_source(source: str) -> bytes:
             raise GetAppError(f"{source}: file URLs must name a local file (file:///path/app.zip)")
         path = Path(urllib.request.url2pathname(parts.path))
     elif re.match(r"^[A-Za-z][A-Za-z0-9+.-]*://", source):
-        raise GetAppError(f"{source}: unsupported URL; give an http://, https:// or file:// URL "
-                          "or a path to a zip file")
+        raise GetAppError(
+            f"{source}: unsupported URL; give an http://, https:// or file:// URL "
+            "or a path to a zip file"
+        )
     else:
         path = Path(source)
     try:

@@ -1,5 +1,6 @@
 """Server and utility globals (spec §3.1): version, properties, logging, shared and persistent
 stores, handlers, include, formatting, syslog, graphite, DNS, md5, baselines."""
+
 from __future__ import annotations
 
 import hashlib
@@ -90,7 +91,7 @@ def _memory_exceeded(script, wanted=0):
     running call (terminated, so the script cannot catch it) and let the script die."""
     try:
         wanted = int(float(wanted))
-    except (TypeError, ValueError, OverflowError):   # Infinity arrives as null
+    except (TypeError, ValueError, OverflowError):  # Infinity arrives as null
         wanted = 0
     script.buffer_overrun = max(wanted, script.runtime.memory_limit + 1)
     iso = script.isolate
@@ -293,7 +294,8 @@ def _baseline_create(script, name, window=None, sensitivity=None, repeat=None):
     _baselines(script)[str(name)] = baseline.Baseline(
         int(_num(window, "window", baseline.WINDOW)),
         float(_num(sensitivity, "sensitivity", baseline.SENSITIVITY)),
-        int(_num(repeat, "repeat", baseline.REPEAT)))
+        int(_num(repeat, "repeat", baseline.REPEAT)),
+    )
     return True
 
 

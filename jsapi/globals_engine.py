@@ -3,6 +3,7 @@
 They run on the engine's event-loop thread (``loop=True``), which owns that state. Adapters only
 coerce what the engine functions do not already accept (REST bodies and query strings get
 the same engine-side checks: numbers as strings, key lists as arrays, scalar filter values)."""
+
 from __future__ import annotations
 
 from functools import partial
@@ -86,10 +87,11 @@ def _flow_keys(script):
     return _f(script).flow_keys()
 
 
-@flows_global("activeFlows", unknown=[])     # sFlow-RT: [] for a flow not defined
+@flows_global("activeFlows", unknown=[])  # sFlow-RT: [] for a flow not defined
 def _active_flows(script, agents, name, max_flows=None, min_value=None, agg_mode=None):
-    return _f(script).active_flows(agents, str(name), max_flows, min_value,
-                                   None if agg_mode is None else str(agg_mode))
+    return _f(script).active_flows(
+        agents, str(name), max_flows, min_value, None if agg_mode is None else str(agg_mode)
+    )
 
 
 @flows_global("flowValue")
@@ -134,5 +136,8 @@ def _clear_threshold(script, name):
 
 @flows_global("thresholdTriggered")
 def _threshold_triggered(script, threshold_id, agent, metric, flow_key=None):
-    return bool(_f(script).threshold_triggered(str(threshold_id), str(agent), str(metric),
-                                               None if flow_key is None else str(flow_key)))
+    return bool(
+        _f(script).threshold_triggered(
+            str(threshold_id), str(agent), str(metric), None if flow_key is None else str(flow_key)
+        )
+    )

@@ -6,6 +6,7 @@ success/error function back on the script's thread. Relative URLs ("/flows/json"
 flowrt. ``certs`` names a folder holding key.pem, cert.pem and ca.pem for mutual TLS (the
 Docker API pattern); proxies from the environment are not used.
 """
+
 from __future__ import annotations
 
 import base64
@@ -22,7 +23,7 @@ from pathlib import Path
 from .registry import js_global
 
 
-MAX_BODY = 64 << 20   # bytes of response body a script may receive
+MAX_BODY = 64 << 20  # bytes of response body a script may receive
 
 
 class HttpFailure(Exception):
@@ -64,10 +65,12 @@ class OpenSockets:
 
 def _tracked(base, sockets: OpenSockets):
     """An http.client connection class whose sockets join ``sockets``."""
+
     class Tracked(base):
         def connect(self):
             super().connect()
             sockets.add(self.sock)
+
     return Tracked
 
 
@@ -148,8 +151,9 @@ def _certs_folder(script, certs) -> Path:
         if folder == root or root in folder.parents:
             return folder
     names = ", ".join(script.runtime.relative(r) for r in allowed) or "none (script.certs is empty)"
-    raise HttpFailure(f"certs {str(certs)!r}: not allowed; certs must name a folder under "
-                      f"{names} (script.certs)")
+    raise HttpFailure(
+        f"certs {str(certs)!r}: not allowed; certs must name a folder under {names} (script.certs)"
+    )
 
 
 def _ssl_context(folder: Path):
@@ -167,8 +171,9 @@ def _self_context():
     return ctx
 
 
-def request(script, url, method="GET", headers=None, body=None, user=None, password=None,
-            certs=None):
+def request(
+    script, url, method="GET", headers=None, body=None, user=None, password=None, certs=None
+):
     """One HTTP exchange -> (status, body text, headers dict). Raises HttpFailure."""
     url, to_self = _absolute(script, url)
     if not url.startswith(("http://", "https://")):
@@ -194,6 +199,7 @@ def request(script, url, method="GET", headers=None, body=None, user=None, passw
         # once a request that would wait for a script that waits for it (engine/rest/scripts.py)
         from engine.rest.auth import INTERNAL_HEADER
         from engine.rest.scripts import CALLERS_HEADER
+
         token = getattr(script.engine, "internal_token", None)
         if token:
             req.add_header(INTERNAL_HEADER, token)
@@ -201,13 +207,18 @@ def request(script, url, method="GET", headers=None, body=None, user=None, passw
         if ctx is None:
             ctx = _self_context()
     sockets = script.runtime.http_sockets
-    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}), _HTTPHandler(sockets),
-                                         _HTTPSHandler(sockets, ctx))
+    opener = urllib.request.build_opener(
+        urllib.request.ProxyHandler({}), _HTTPHandler(sockets), _HTTPSHandler(sockets, ctx)
+    )
     try:
         with opener.open(req, timeout=script.runtime.http_timeout) as resp:
             return resp.status, _text(_read(resp, url), resp.headers), dict(resp.headers.items())
     except urllib.error.HTTPError as exc:
-        return exc.code, _text(_read(exc, url), exc.headers), dict(exc.headers.items()) if exc.headers else {}
+        return (
+            exc.code,
+            _text(_read(exc, url), exc.headers),
+            dict(exc.headers.items()) if exc.headers else {},
+        )
     except urllib.error.URLError as exc:
         raise HttpFailure(f"{url}: {exc.reason}") from None
     except (OSError, ValueError, ssl.SSLError) as exc:
@@ -249,9 +260,15 @@ def _http(script, url, method="get", *rest):
 def _spec(req):
     if not isinstance(req, dict) or "url" not in req:
         raise TypeError("request object with url expected")
-    return dict(url=req["url"], method=req.get("operation") or req.get("method") or "GET",
-                headers=req.get("headers") or {}, body=req.get("body"),
-                user=req.get("user"), password=req.get("password"), certs=req.get("certs"))
+    return dict(
+        url=req["url"],
+        method=req.get("operation") or req.get("method") or "GET",
+        headers=req.get("headers") or {},
+        body=req.get("body"),
+        user=req.get("user"),
+        password=req.get("password"),
+        certs=req.get("certs"),
+    )
 
 
 @js_global("http2")
@@ -265,6 +282,7 @@ def _http2(script, req):
 def _http_async(script, req, success_id=0, error_id=0):
     spec = _spec(req)
     from .script import JSCallback
+
     ok = JSCallback(script, success_id) if success_id else None
     bad = JSCallback(script, error_id) if error_id else None
 
@@ -279,4 +297,5 @@ def _http_async(script, req, success_id=0, error_id=0):
             other.release()
         if target is not None:
             target(res, release=True)
+
     script.runtime.executor.submit(run)

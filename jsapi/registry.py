@@ -38,13 +38,14 @@ A module whose globals share options binds them once:
 Register at import time of your subsystem module (jsapi.runtime is attached last, so every
 registration made during other subsystems' import/attach is seen when scripts start).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any, Callable
 
 
-RAISE = object()     # ``unknown`` default: UnknownName throws
+RAISE = object()  # ``unknown`` default: UnknownName throws
 
 
 @dataclass(frozen=True)
@@ -61,10 +62,16 @@ class GlobalSpec:
 GLOBALS: dict[str, GlobalSpec] = {}
 
 
-def register_global(name: str, fn: Callable[..., Any], *, requires: tuple[str, ...] | list = (),
-                    loop: bool = False, callbacks: bool = False,
-                    available: Callable[[Any], bool] | None = None,
-                    unknown: Any = RAISE) -> Callable[..., Any]:
+def register_global(
+    name: str,
+    fn: Callable[..., Any],
+    *,
+    requires: tuple[str, ...] | list = (),
+    loop: bool = False,
+    callbacks: bool = False,
+    available: Callable[[Any], bool] | None = None,
+    unknown: Any = RAISE,
+) -> Callable[..., Any]:
     """Expose ``fn`` to scripts as the global ``name`` (see module docstring)."""
     GLOBALS[name] = GlobalSpec(name, fn, tuple(requires), loop, callbacks, available, unknown)
     return fn
@@ -73,8 +80,10 @@ def register_global(name: str, fn: Callable[..., Any], *, requires: tuple[str, .
 def js_global(name: str, **kw) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Decorator: ``@js_global("name", requires=..., loop=..., ...)`` registers the function
     it decorates (the keywords of register_global) and returns it unchanged."""
+
     def wrap(fn):
         return register_global(name, fn, **kw)
+
     return wrap
 
 
@@ -100,6 +109,7 @@ def available_globals(engine) -> list[GlobalSpec]:
 
 class RawJSON:
     """A host function result that is already JSON text."""
+
     __slots__ = ("text",)
 
     def __init__(self, text: str):

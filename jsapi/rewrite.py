@@ -17,17 +17,66 @@ A small tokenizer (strings, template literals, comments, regular-expression lite
 the rewrite away from text inside literals. Only newlines are preserved exactly; columns of
 rewritten lines shift by the inserted text.
 """
+
 from __future__ import annotations
 
 import re
 
 _IDENT = re.compile(r"[A-Za-z_$\u0080-\uffff][\w$\u0080-\uffff]*")
-_NUMBER = re.compile(r"(?:0[xXoObB][0-9a-fA-F_]+n?|(?:\d[\d_]*\.?[\d_]*|\.\d[\d_]*)(?:[eE][+-]?\d+)?n?)")
-_PUNCT = ["...", ">>>=", "===", "!==", "**=", "<<=", ">>=", ">>>", "&&=", "||=", "??=",
-          "=>", "==", "!=", "<=", ">=", "&&", "||", "??", "?.", "++", "--", "+=", "-=", "*=",
-          "/=", "%=", "&=", "|=", "^=", "<<", ">>", "**"]
-_REGEX_AFTER_WORDS = {"return", "typeof", "case", "do", "else", "in", "of", "new", "delete",
-                      "void", "throw", "instanceof", "yield", "await"}
+_NUMBER = re.compile(
+    r"(?:0[xXoObB][0-9a-fA-F_]+n?|(?:\d[\d_]*\.?[\d_]*|\.\d[\d_]*)(?:[eE][+-]?\d+)?n?)"
+)
+_PUNCT = [
+    "...",
+    ">>>=",
+    "===",
+    "!==",
+    "**=",
+    "<<=",
+    ">>=",
+    ">>>",
+    "&&=",
+    "||=",
+    "??=",
+    "=>",
+    "==",
+    "!=",
+    "<=",
+    ">=",
+    "&&",
+    "||",
+    "??",
+    "?.",
+    "++",
+    "--",
+    "+=",
+    "-=",
+    "*=",
+    "/=",
+    "%=",
+    "&=",
+    "|=",
+    "^=",
+    "<<",
+    ">>",
+    "**",
+]
+_REGEX_AFTER_WORDS = {
+    "return",
+    "typeof",
+    "case",
+    "do",
+    "else",
+    "in",
+    "of",
+    "new",
+    "delete",
+    "void",
+    "throw",
+    "instanceof",
+    "yield",
+    "await",
+}
 
 
 class Token:
@@ -88,7 +137,7 @@ def tokenize(src: str) -> list[Token]:
             j = i + 1
             while j < n and src[j] != c and src[j] != "\n":
                 j += 2 if src[j] == "\\" else 1
-            out.append(Token("str", i, min(j + 1, n), src[i:j + 1]))
+            out.append(Token("str", i, min(j + 1, n), src[i : j + 1]))
             i = j + 1
         elif c == "`":
             j = scan_template(i + 1)
@@ -101,8 +150,11 @@ def tokenize(src: str) -> list[Token]:
             i = j
         elif c == "/":
             p = prev_sig()
-            is_regex = (p is None or (p.kind == "p" and p.text not in (")", "]"))
-                        or (p.kind == "id" and p.text in _REGEX_AFTER_WORDS))
+            is_regex = (
+                p is None
+                or (p.kind == "p" and p.text not in (")", "]"))
+                or (p.kind == "id" and p.text in _REGEX_AFTER_WORDS)
+            )
             if p is not None and p.kind == "p" and p.text == "}":
                 is_regex = True
             if is_regex:
@@ -187,8 +239,13 @@ def rewrite(src: str, toplevel_var: bool = False) -> str:
     for k, t in enumerate(sig):
         if t.kind != "id":
             continue
-        if t.text == "for" and k + 2 < len(sig) and sig[k + 1].text == "each" \
-                and sig[k + 1].kind == "id" and sig[k + 2].text == "(":
+        if (
+            t.text == "for"
+            and k + 2 < len(sig)
+            and sig[k + 1].text == "each"
+            and sig[k + 1].kind == "id"
+            and sig[k + 2].text == "("
+        ):
             close = _match(sig, k + 2)
             depth = 0
             for j in range(k + 3, close):
@@ -227,10 +284,17 @@ def rewrite(src: str, toplevel_var: bool = False) -> str:
                 depth -= 1
             elif depth == 0 and t.kind == "id" and k + 1 < len(sig):
                 prev = sig[k - 1] if k else None
-                at_start = prev is None or (prev.kind == "p" and prev.text in (";", "}")) \
+                at_start = (
+                    prev is None
+                    or (prev.kind == "p" and prev.text in (";", "}"))
                     or _newline_between(tokens, pos_in_all, prev, t)
+                )
                 nxt = sig[k + 1]
-                if t.text in ("let", "const") and at_start and (nxt.kind == "id" or nxt.text in "[{"):
+                if (
+                    t.text in ("let", "const")
+                    and at_start
+                    and (nxt.kind == "id" or nxt.text in "[{")
+                ):
                     edits.append((t.start, t.end, "var"))
                 elif t.text == "class" and at_start and nxt.kind == "id":
                     edits.append((t.start, t.start, f"var {nxt.text} = "))
@@ -248,7 +312,7 @@ def rewrite(src: str, toplevel_var: bool = False) -> str:
 
 
 def _newline_between(tokens, pos_in_all, a: Token, b: Token) -> bool:
-    for t in tokens[pos_in_all[id(a)] + 1:pos_in_all[id(b)]]:
+    for t in tokens[pos_in_all[id(a)] + 1 : pos_in_all[id(b)]]:
         if t.kind == "nl":
             return True
     return False
@@ -271,7 +335,11 @@ def _expression_end(sig: list[Token], tokens, pos_in_all, k: int) -> int:
                 return j
         if depth == 0 and j > k and _newline_between(tokens, pos_in_all, sig[j - 1], t):
             prev = sig[j - 1]
-            ends_value = prev.kind in ("id", "num", "str", "tmpl", "re") or prev.text in (")", "]", "}")
+            ends_value = prev.kind in ("id", "num", "str", "tmpl", "re") or prev.text in (
+                ")",
+                "]",
+                "}",
+            )
             starts_stmt = t.kind == "id" and t.text not in ("in", "instanceof", "of")
             if ends_value and starts_stmt:
                 return j

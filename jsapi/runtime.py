@@ -12,6 +12,7 @@ time in host calls included; default 20), ``script.memory`` (heap limit per scri
 MB, default 256), ``script.store`` (folder of persistent stores, default ``store``),
 ``script.http.timeout`` (seconds for http()/http2()/httpAsync(), default 10).
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -30,6 +31,7 @@ APP_FOLDERS = ("apps", "app")
 
 def attach(engine) -> "Runtime":
     from . import globals_core, globals_engine, globals_http  # noqa: F401  (register globals)
+
     rt = Runtime(engine)
     engine.status_ok = rt.status_ok
     return rt
@@ -53,7 +55,8 @@ class Runtime:
         self.shared_lock = threading.Lock()
         self.executor = concurrent.futures.ThreadPoolExecutor(4, thread_name_prefix="script-http")
         from .globals_http import OpenSockets
-        self.http_sockets = OpenSockets()   # script HTTP requests in flight, ended by stop()
+
+        self.http_sockets = OpenSockets()  # script HTTP requests in flight, ended by stop()
         self._discover()
 
     # -- discovery -------------------------------------------------------------------------
@@ -84,8 +87,11 @@ class Runtime:
                             sid = f"{name}~{f.name}"
                             self.scripts[sid] = Script(self, sid, f, self.relative(f), name)
                             ids.append(sid)
-                self.apps[name] = {"dir": app_dir, "scripts": ids,
-                                   "html": (app_dir / "html").is_dir()}
+                self.apps[name] = {
+                    "dir": app_dir,
+                    "scripts": ids,
+                    "html": (app_dir / "html").is_dir(),
+                }
 
     def relative(self, path: Path) -> str:
         try:
@@ -99,6 +105,7 @@ class Runtime:
     # -- lifecycle -------------------------------------------------------------------------
     async def start(self) -> None:
         from .store import remove_leftovers
+
         removed = remove_leftovers(self.store_dir)
         if removed:
             log.info(f"store: removed {removed} unfinished write(s) left by a crash")
@@ -123,13 +130,14 @@ class Runtime:
             starter.cancel()
         for script in self.scripts.values():
             script.stop()
-        self.http_sockets.close_all()   # http() calls waiting on a server return now
+        self.http_sockets.close_all()  # http() calls waiting on a server return now
 
         def join_all():
             deadline = time.monotonic() + 5.0
             for script in self.scripts.values():
                 if script.thread.is_alive():
                     script.thread.join(max(0.0, deadline - time.monotonic()))
+
         await asyncio.get_running_loop().run_in_executor(None, join_all)
         self.executor.shutdown(wait=False, cancel_futures=True)
         self.loop = None
@@ -145,16 +153,21 @@ class Runtime:
 
     # -- status ----------------------------------------------------------------------------
     def status_ok(self, app: str | None = None) -> bool:
-        scripts = self.scripts.values() if app is None else \
-            (self.scripts[s] for s in self.apps.get(app, {}).get("scripts", []))
+        scripts = (
+            self.scripts.values()
+            if app is None
+            else (self.scripts[s] for s in self.apps.get(app, {}).get("scripts", []))
+        )
         return all(s.ok for s in scripts)
 
     def scripts_json(self) -> dict:
         return {sid: s.status_json() for sid, s in self.scripts.items()}
 
     def apps_json(self) -> dict:
-        return {name: ({"entry": "/html/"} if app["html"] else {}) | {"scripts": list(app["scripts"])}
-                for name, app in self.apps.items()}
+        return {
+            name: ({"entry": "/html/"} if app["html"] else {}) | {"scripts": list(app["scripts"])}
+            for name, app in self.apps.items()
+        }
 
     # -- threads ---------------------------------------------------------------------------
     def on_loop(self, fn, *args):
@@ -169,6 +182,7 @@ class Runtime:
                 fut.set_result(fn(*args))
             except BaseException as exc:
                 fut.set_exception(exc)
+
         try:
             loop.call_soon_threadsafe(run)
         except RuntimeError:  # loop closed meanwhile

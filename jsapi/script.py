@@ -6,6 +6,7 @@ item at a time, so a script's handlers never run concurrently. JavaScript itself
 isolate's own thread (mini-racer's message pump); host calls run there too (see bridge.py).
 A slow or stuck script only delays its own queue; the engine and the other scripts go on.
 """
+
 from __future__ import annotations
 
 import collections
@@ -32,9 +33,9 @@ _FN_MARK = "\u0000fn"
 _WRAPGLOBALS = re.compile(r"^\s*//\s*wrapglobals\s*:\s*([A-Za-z_$][\w$]*)", re.M)
 _LOCATION = re.compile(r"\(?((?:[^()\s]+)):(\d+):\d+\)?")
 
-MAX_QUEUE = 10000          # flow records / events waiting for one script
-MAX_REQUESTS = 200         # HTTP requests waiting for one script
-BATCH = 64                 # flow records / events per handler dispatch
+MAX_QUEUE = 10000  # flow records / events waiting for one script
+MAX_REQUESTS = 200  # HTTP requests waiting for one script
+BATCH = 64  # flow records / events per handler dispatch
 
 
 # one encoder, built once: json.dumps() with options builds a new encoder per call
@@ -56,10 +57,9 @@ def _default(o):
     return str(o)
 
 
-
-
 class JSCallback:
     """A JS function handed to a host function; calling it queues a call on the script."""
+
     __slots__ = ("script", "id", "released")
 
     def __init__(self, script: "Script", cb_id: int):
@@ -89,7 +89,7 @@ class Script:
         self.engine = runtime.engine
         self.id = script_id
         self.path = path
-        self.display = display          # path as logged, relative to the engine home
+        self.display = display  # path as logged, relative to the engine home
         self.app = app
         self.dir = path.parent
         self.alive = False
@@ -98,9 +98,15 @@ class Script:
         self.started = False
         self.isolate: Isolate | None = None
         self.specs: list = []
-        self.counters = {"flowsReceived": 0, "flowsLost": 0, "eventsReceived": 0,
-                         "eventsLost": 0, "requestsReceived": 0, "requestsLost": 0,
-                         "handlerErrors": 0}
+        self.counters = {
+            "flowsReceived": 0,
+            "flowsLost": 0,
+            "eventsReceived": 0,
+            "eventsLost": 0,
+            "requestsReceived": 0,
+            "requestsLost": 0,
+            "handlerErrors": 0,
+        }
         self.cpu_ms_closed = 0
         self.interval = 0.0
         self._next_tick = 0.0
@@ -116,8 +122,8 @@ class Script:
         # scripts waiting (through this engine's REST API) on the HTTP request this script
         # handles now: its own requests to the engine carry them on (jsapi/globals_http.py)
         self.http_callers: tuple = ()
-        self.buffer_overrun = 0     # ArrayBuffer bytes asked for when over script.memory
-        self.collect_wanted = False # buffers.js asked for a full collection after this call
+        self.buffer_overrun = 0  # ArrayBuffer bytes asked for when over script.memory
+        self.collect_wanted = False  # buffers.js asked for a full collection after this call
         self.thread = threading.Thread(target=self._run, name=f"script {script_id}", daemon=True)
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -132,7 +138,7 @@ class Script:
         iso = self.isolate
         if iso is not None:
             try:
-                iso.interrupt()   # a handler still running is cut short: the engine stops
+                iso.interrupt()  # a handler still running is cut short: the engine stops
             except Exception:
                 pass
 
@@ -157,19 +163,25 @@ class Script:
         except (OSError, UnicodeDecodeError) as exc:
             self._die(f"{self.display} cannot read script: {exc}")
             return False
-        self.isolate = Isolate(self._host, buffer_bytes=rt.buffer_bytes, memory_limit=rt.memory_limit)
+        self.isolate = Isolate(
+            self._host, buffer_bytes=rt.buffer_bytes, memory_limit=rt.memory_limit
+        )
         self.specs = rt.globals_for(self)
         m = _WRAPGLOBALS.search(source)
-        config = {"names": [s.name for s in self.specs],
-                  "callbacks": [s.name for s in self.specs if s.callbacks],
-                  "scriptdir": self.runtime.relative(self.dir),
-                  "file": self.display,
-                  "wrapglobals": m.group(1) if m else None,
-                  "memoryLimit": rt.memory_limit}
-        install = (f"globalThis.__buffers = (0, eval)({json.dumps(BUFFERS)} + "
-                   f"'\\n//# sourceURL=flowrt/buffers.js'); "
-                   f"(0, eval)({json.dumps(PRELUDE)} + '\\n//# sourceURL=flowrt/prelude.js')"
-                   f"(globalThis, {json.dumps(config)}); 0")
+        config = {
+            "names": [s.name for s in self.specs],
+            "callbacks": [s.name for s in self.specs if s.callbacks],
+            "scriptdir": self.runtime.relative(self.dir),
+            "file": self.display,
+            "wrapglobals": m.group(1) if m else None,
+            "memoryLimit": rt.memory_limit,
+        }
+        install = (
+            f"globalThis.__buffers = (0, eval)({json.dumps(BUFFERS)} + "
+            f"'\\n//# sourceURL=flowrt/buffers.js'); "
+            f"(0, eval)({json.dumps(PRELUDE)} + '\\n//# sourceURL=flowrt/prelude.js')"
+            f"(globalThis, {json.dumps(config)}); 0"
+        )
         self.isolate.eval(install, timeout=rt.call_timeout)
         try:
             self.isolate.eval(rewrite.rewrite(source), timeout=rt.call_timeout)
@@ -177,7 +189,7 @@ class Script:
             if self.alive and not self._stop:
                 self._die(self.describe_js_error(exc))
             return False
-        if self.buffer_overrun:     # over script.memory at the top level, the error caught
+        if self.buffer_overrun:  # over script.memory at the top level, the error caught
             self._die(self.describe_js_error(JSError("terminated", "memory")))
         if not self.alive:
             return False
@@ -188,8 +200,14 @@ class Script:
     def _has_work(self) -> bool:
         """Handlers, subscriptions or JS callbacks held by other subsystems keep a script."""
         with self._cond:
-            return bool(self.interval > 0 or self.http_handler or self.subscriptions
-                        or self.callbacks_issued or self._calls or self._http)
+            return bool(
+                self.interval > 0
+                or self.http_handler
+                or self.subscriptions
+                or self.callbacks_issued
+                or self._calls
+                or self._http
+            )
 
     def _die(self, message: str, graceful: bool = False) -> None:
         if not self.alive:
@@ -284,13 +302,15 @@ class Script:
         try:
             text = _dumps(message)
             try:
-                result = iso.post_and_eval(text, "__rt.dispatch()", timeout=self.runtime.call_timeout)
+                result = iso.post_and_eval(
+                    text, "__rt.dispatch()", timeout=self.runtime.call_timeout
+                )
             finally:
                 if self.collect_wanted:
                     self.collect_wanted = False
                     iso.collect()
         except JSError as exc:
-            if not self._stop:   # interrupted by an engine stop is no error
+            if not self._stop:  # interrupted by an engine stop is no error
                 self._die(self.describe_js_error(exc))
             return {"status": 503, "type": "text", "body": "script stopped"}
         if self.buffer_overrun:
@@ -317,7 +337,9 @@ class Script:
             n = self.counters["handlerErrors"]
             if n > 10 and n % 100:
                 continue
-            log.warning(f"{self.display} {where}: {self._format_error(err.get('message', ''), err.get('stack', ''))}")
+            log.warning(
+                f"{self.display} {where}: {self._format_error(err.get('message', ''), err.get('stack', ''))}"
+            )
 
     # -- submissions (any thread) ----------------------------------------------------------
     def submit_http(self, req: dict, fut, callers: tuple = ()) -> bool:
@@ -399,7 +421,9 @@ class Script:
         except JSThrow as exc:
             return False, _dumps({"throw": exc.value})
         except Exception as exc:
-            name = getattr(exc, "js_name", None) or ("TypeError" if isinstance(exc, TypeError) else "Error")
+            name = getattr(exc, "js_name", None) or (
+                "TypeError" if isinstance(exc, TypeError) else "Error"
+            )
             message = str(exc)
             # bounded as REST bounds its reasons: messages may quote megabytes of input
             return False, _dumps({"name": name, "message": limits.reason(message)})
@@ -423,9 +447,11 @@ class Script:
         if exc.kind in ("timeout", "terminated") and not self.buffer_overrun:
             return f"{self.display} stopped: exceeded the {self.runtime.call_timeout:g}s time limit per call"
         if self.buffer_overrun:
-            return (f"{self.display} stopped: its ArrayBuffer data would reach "
-                    f"{self.buffer_overrun >> 20} MB, over the {self.runtime.memory_limit >> 20} MB "
-                    "limit (script.memory)")
+            return (
+                f"{self.display} stopped: its ArrayBuffer data would reach "
+                f"{self.buffer_overrun >> 20} MB, over the {self.runtime.memory_limit >> 20} MB "
+                "limit (script.memory)"
+            )
         if exc.kind == "memory":
             return f"{self.display} stopped: exceeded the {self.runtime.memory_limit >> 20} MB heap limit"
         first, _, rest = exc.message.partition("\n")
@@ -468,11 +494,21 @@ class Script:
             return self.cpu_ms_closed
 
     def status_json(self) -> dict:
-        out: dict = {"alive": self.alive, "gracefulExit": self.graceful_exit, "cpuMs": self.cpu_ms()}
+        out: dict = {
+            "alive": self.alive,
+            "gracefulExit": self.graceful_exit,
+            "cpuMs": self.cpu_ms(),
+        }
         if self.error:
             out["error"] = self.error
-        for k in ("flowsReceived", "flowsLost", "eventsReceived", "eventsLost",
-                  "requestsReceived", "requestsLost"):
+        for k in (
+            "flowsReceived",
+            "flowsLost",
+            "eventsReceived",
+            "eventsLost",
+            "requestsReceived",
+            "requestsLost",
+        ):
             out[k] = self.counters[k]
         return out
 
@@ -484,6 +520,7 @@ class Script:
 
 class HttpResult:
     """Carries a script's HTTP reply from the script thread to the event loop."""
+
     __slots__ = ("loop", "future")
 
     def __init__(self, loop, future):
@@ -494,6 +531,7 @@ class HttpResult:
         def done():
             if not self.future.done():
                 self.future.set_result(result)
+
         try:
             self.loop.call_soon_threadsafe(done)
         except RuntimeError:

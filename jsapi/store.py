@@ -4,6 +4,7 @@ Values are JSON (one-space indent, as sFlow-RT writes them). A write goes to a t
 that is fsynced and renamed over the old one (then the folder is fsynced), so a crash or
 kill -9 leaves either the old or the new value, never a torn file.
 """
+
 from __future__ import annotations
 
 import json
@@ -102,4 +103,6 @@ class Store:
             names = os.listdir(self.folder)
         except FileNotFoundError:
             return []
-        return sorted(unquote(n) if n != "%00" else "" for n in names if not n.startswith(TMP_PREFIX))
+        return sorted(
+            unquote(n) if n != "%00" else "" for n in names if not n.startswith(TMP_PREFIX)
+        )

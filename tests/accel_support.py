@@ -1,4 +1,5 @@
 """Shared by tests/test_accel_*.py: compare the C accelerator with the pure-Python path."""
+
 from __future__ import annotations
 
 import os
@@ -19,8 +20,9 @@ def c_unavailable_reason(env_turns_off: bool = True) -> str | None:
     if env_turns_off and os.environ.get("FLOWRT_NO_ACCEL", "") not in ("", "0"):
         return "FLOWRT_NO_ACCEL is set"
     cc = (sysconfig.get_config_var("CC") or "cc").split()[0]
-    if not shutil.which(cc) or not os.path.exists(os.path.join(sysconfig.get_paths()["include"],
-                                                                 "Python.h")):
+    if not shutil.which(cc) or not os.path.exists(
+        os.path.join(sysconfig.get_paths()["include"], "Python.h")
+    ):
         return "no C compiler/Python headers: C extensions cannot be built here"
     return None
 
@@ -32,8 +34,10 @@ def require_accel():
     reason = c_unavailable_reason()
     if reason:
         pytest.skip(reason)
-    pytest.fail("engine.sflow._accel did not import although a compiler is present; "
-                "reinstall with `pip install -e .`")
+    pytest.fail(
+        "engine.sflow._accel did not import although a compiler is present; "
+        "reinstall with `pip install -e .`"
+    )
 
 
 def outcome(fn, sample):
@@ -46,10 +50,30 @@ def outcome(fn, sample):
 
 # Names for the random subsets every comparison also checks (besides the sample's own keys):
 # keys of other layers and records, names produced by enrichers, names nobody decodes.
-SUBSET_NAMES = ("bytes", "frames", "ipsource", "ipdestination", "ip6source", "macsource",
-                "vlan", "vni", "stack", "tcpflags", "dnsqname", "dnsqtypename", "bgpas",
-                "bgpdestinationaspath", "ipnexthoprouter", "ipsourcemaskbits", "url",
-                "ipsource.1", "agent", "dns:", "24", "no-such-key")
+SUBSET_NAMES = (
+    "bytes",
+    "frames",
+    "ipsource",
+    "ipdestination",
+    "ip6source",
+    "macsource",
+    "vlan",
+    "vni",
+    "stack",
+    "tcpflags",
+    "dnsqname",
+    "dnsqtypename",
+    "bgpas",
+    "bgpdestinationaspath",
+    "ipnexthoprouter",
+    "ipsourcemaskbits",
+    "url",
+    "ipsource.1",
+    "agent",
+    "dns:",
+    "24",
+    "no-such-key",
+)
 
 
 def subset_outcome(fn, sample, wanted):
@@ -95,13 +119,15 @@ class Tally:
         wanted = frozenset(n for n in names if self.rng.random() < 0.5)
         if sample._attrs is None:
             c = outcome(lambda s: accel.flow_attributes_subset(s, wanted), sample)
-            native = sample._attrs is None     # no full dict was needed
+            native = sample._attrs is None  # no full dict was needed
             sample._attrs = None
         else:
             c, native = subset_outcome(accel.flow_attributes_subset, sample, wanted), False
         expected = py if py[0] == "error" else ("ok", [kv for kv in py[1] if kv[0] in wanted])
-        assert c == expected, (f"C subset differs for a {sample.tag} sample, wanted "
-                               f"{sorted(wanted)}:\nC:  {c}\nPy: {expected}")
+        assert c == expected, (
+            f"C subset differs for a {sample.tag} sample, wanted "
+            f"{sorted(wanted)}:\nC:  {c}\nPy: {expected}"
+        )
         self.subsets += 1
         self.native_subsets += native and c[0] == "ok"
 

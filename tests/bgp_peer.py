@@ -4,6 +4,7 @@ the OPEN exchange, then sends whatever UPDATEs (well-formed or not) the caller b
 Also builds UPDATEs the way routers pack them: many prefixes sharing one attribute set per
 message, up to the 4096-byte limit.
 """
+
 from __future__ import annotations
 
 import socket
@@ -14,10 +15,18 @@ from engine.bgp import message as m
 
 
 class RawPeer:
-    def __init__(self, host: str, port: int, asn: int, bgp_id: str = "192.0.2.1",
-                 families=((m.AFI_IPV4, m.SAFI_UNICAST), (m.AFI_IPV6, m.SAFI_UNICAST)),
-                 hold: int = 90, source: str | None = None, timeout: float = 10.0,
-                 add_path: dict | None = None):
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        asn: int,
+        bgp_id: str = "192.0.2.1",
+        families=((m.AFI_IPV4, m.SAFI_UNICAST), (m.AFI_IPV6, m.SAFI_UNICAST)),
+        hold: int = 90,
+        source: str | None = None,
+        timeout: float = 10.0,
+        add_path: dict | None = None,
+    ):
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         self.sock = socket.socket(family, socket.SOCK_STREAM)
         self.sock.settimeout(timeout)
@@ -30,8 +39,9 @@ class RawPeer:
         self.peer_open: m.Open | None = None
 
     def handshake(self) -> m.Open:
-        self.send(m.encode_open(self.asn, self.hold, self.bgp_id, self.families,
-                                add_path=self.add_path))
+        self.send(
+            m.encode_open(self.asn, self.hold, self.bgp_id, self.families, add_path=self.add_path)
+        )
         kind, body = self.recv()
         if kind != m.OPEN:
             raise AssertionError(f"expected OPEN, got {kind} {body!r}")
@@ -79,8 +89,13 @@ class RawPeer:
             pass
 
 
-def pack_updates(prefixes, attrs: bytes, family: int = 4, nexthop6: bytes | None = None,
-                 max_len: int = m.MAX_MESSAGE) -> list[bytes]:
+def pack_updates(
+    prefixes,
+    attrs: bytes,
+    family: int = 4,
+    nexthop6: bytes | None = None,
+    max_len: int = m.MAX_MESSAGE,
+) -> list[bytes]:
     """UPDATE messages announcing `prefixes` ((packed, len) pairs, or (packed, len, path id)
     for an ADD-PATH session) with the encoded attribute bytes `attrs`, as many per message as
     fit. IPv6 goes in MP_REACH_NLRI with nexthop6."""
@@ -121,14 +136,31 @@ def pack_updates(prefixes, attrs: bytes, family: int = 4, nexthop6: bytes | None
     return out
 
 
-def attrs_bytes(aspath=(), nexthop: str | None = "192.0.2.254", med=None, localpref=None,
-                communities=(), large_communities=(), origin: int = 0, as4: bool = True) -> bytes:
+def attrs_bytes(
+    aspath=(),
+    nexthop: str | None = "192.0.2.254",
+    med=None,
+    localpref=None,
+    communities=(),
+    large_communities=(),
+    origin: int = 0,
+    as4: bool = True,
+) -> bytes:
     """Encoded path attributes for test UPDATEs (AS path given as sent, nothing prepended)."""
-    a = m.PathAttrs(origin=origin, aspath=tuple(aspath), nexthop=nexthop, med=med,
-                    localpref=localpref, communities=tuple(communities),
-                    large_communities=tuple(large_communities))
-    return m.encode_attrs(a, as4, ibgp=localpref is not None, local_as=0) if localpref is not None \
+    a = m.PathAttrs(
+        origin=origin,
+        aspath=tuple(aspath),
+        nexthop=nexthop,
+        med=med,
+        localpref=localpref,
+        communities=tuple(communities),
+        large_communities=tuple(large_communities),
+    )
+    return (
+        m.encode_attrs(a, as4, ibgp=localpref is not None, local_as=0)
+        if localpref is not None
         else _ebgp_attrs(a, as4)
+    )
 
 
 def _ebgp_attrs(a: m.PathAttrs, as4: bool) -> bytes:

@@ -1,5 +1,6 @@
 """BIRD 2 as a real BGP peer for the BGP tests: own config, control socket and pid file in a temp
 folder, run in the foreground as a child process (never the system service)."""
+
 from __future__ import annotations
 
 import shutil
@@ -36,9 +37,11 @@ class Bird:
         check = subprocess.run([BIRD, "-p", "-c", str(self.conf)], capture_output=True, text=True)
         if check.returncode != 0:
             raise RuntimeError(f"bird config rejected: {check.stderr}{check.stdout}")
-        self.proc = subprocess.Popen([BIRD, "-f", "-c", str(self.conf), "-s", str(self.sock),
-                                      "-P", str(self.pidfile)],
-                                     stdout=open(self.logfile, "ab"), stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(
+            [BIRD, "-f", "-c", str(self.conf), "-s", str(self.sock), "-P", str(self.pidfile)],
+            stdout=open(self.logfile, "ab"),
+            stderr=subprocess.STDOUT,
+        )
         deadline = time.monotonic() + 10
         while not self.sock.exists():
             if self.proc.poll() is not None:
@@ -49,8 +52,9 @@ class Bird:
         return self
 
     def cmd(self, *args: str) -> str:
-        out = subprocess.run([BIRDC, "-s", str(self.sock), *args], capture_output=True, text=True,
-                             timeout=10)
+        out = subprocess.run(
+            [BIRDC, "-s", str(self.sock), *args], capture_output=True, text=True, timeout=10
+        )
         return out.stdout
 
     def reconfigure(self, config: str) -> str:
@@ -72,9 +76,19 @@ def wait_until(predicate, timeout: float = 20.0, interval: float = 0.1):
     return waiting.wait_until(predicate, timeout, interval)
 
 
-def bird_config(flowrt_port: int, static4: list[str], static6: list[str], *, local_as: int = 65254,
-                flowrt_as: int = 65162, listen4: int = 0, listen6: int = 0,
-                export4: str = "all", export6: str = "all", flowspec: bool = False) -> str:
+def bird_config(
+    flowrt_port: int,
+    static4: list[str],
+    static6: list[str],
+    *,
+    local_as: int = 65254,
+    flowrt_as: int = 65162,
+    listen4: int = 0,
+    listen6: int = 0,
+    export4: str = "all",
+    export6: str = "all",
+    flowspec: bool = False,
+) -> str:
     """BIRD peering with flowrt over loopback: 127.0.0.2 -> 127.0.0.1 for IPv4 and ::1 for IPv6.
     static4/static6 are BIRD route statements (with optional filter blocks)."""
     s4 = "\n".join(f"  route {r};" for r in static4)
@@ -119,25 +133,44 @@ protocol bgp flowrt6 {{
 """
 
 
-def sflow_datagram(agent: str, flows: list[tuple], size: int = 1000, rate: int = 100,
-                   seq: int = 1) -> bytes:
+def sflow_datagram(
+    agent: str, flows: list[tuple], size: int = 1000, rate: int = 100, seq: int = 1
+) -> bytes:
     """One sFlow v5 datagram from `agent` with a flow sample per (source, destination
     [, protocol, source port, destination port]) tuple (sampled_ipv4 / sampled_ipv6 records,
     `size` bytes, sampling rate `rate`)."""
     from engine.sflow import encode as e
+
     samples = []
     for i, flow in enumerate(flows):
         src, dst = flow[0], flow[1]
-        proto, sport, dport = (list(flow[2:5]) + [6, 40000, 80][len(flow[2:5]):])[:3]
-        ports = ({"TCPSrcPort": sport, "TCPDstPort": dport} if proto == 6
-                 else {"UDPSrcPort": sport, "UDPDstPort": dport})
+        proto, sport, dport = (list(flow[2:5]) + [6, 40000, 80][len(flow[2:5]) :])[:3]
+        ports = (
+            {"TCPSrcPort": sport, "TCPDstPort": dport}
+            if proto == 6
+            else {"UDPSrcPort": sport, "UDPDstPort": dport}
+        )
         if ":" in dst:
-            rec = e.encode_flow_record({"flowBlock_tag": "0:4", "sampledPacketSize": size,
-                                        "IPProtocol": proto, "srcIP6": src, "dstIP6": dst,
-                                        **ports})
+            rec = e.encode_flow_record(
+                {
+                    "flowBlock_tag": "0:4",
+                    "sampledPacketSize": size,
+                    "IPProtocol": proto,
+                    "srcIP6": src,
+                    "dstIP6": dst,
+                    **ports,
+                }
+            )
         else:
-            rec = e.encode_flow_record({"flowBlock_tag": "0:3", "sampledPacketSize": size,
-                                        "IPProtocol": proto, "srcIP": src, "dstIP": dst,
-                                        **ports})
+            rec = e.encode_flow_record(
+                {
+                    "flowBlock_tag": "0:3",
+                    "sampledPacketSize": size,
+                    "IPProtocol": proto,
+                    "srcIP": src,
+                    "dstIP": dst,
+                    **ports,
+                }
+            )
         samples.append(e.flow_sample(seq * 1000 + i, 0, 3, rate, rate * (i + 1), 0, 1, 2, [rec]))
     return e.datagram(agent, seq, 1000, samples)

@@ -3,6 +3,7 @@ by hand with its own config, data and logs in a temp folder, on loopback ephemer
 the system service). ``shards(tmp, n)`` starts n servers that all know a cluster ``flowrt_test``
 with one shard per server, for Distributed tables.
 """
+
 from __future__ import annotations
 
 import json
@@ -18,11 +19,13 @@ import pytest
 from conftest import free_port
 
 BINARY = shutil.which("clickhouse-server") or (
-    "/usr/sbin/clickhouse-server" if Path("/usr/sbin/clickhouse-server").exists() else None)
+    "/usr/sbin/clickhouse-server" if Path("/usr/sbin/clickhouse-server").exists() else None
+)
 CLUSTER = "flowrt_test"
 
-needs_server = pytest.mark.skipif(BINARY is None, reason="clickhouse-server is not installed "
-                                  "(apt-get install clickhouse-server)")
+needs_server = pytest.mark.skipif(
+    BINARY is None, reason="clickhouse-server is not installed (apt-get install clickhouse-server)"
+)
 
 _CONFIG = """<?xml version="1.0"?>
 <yandex>
@@ -70,11 +73,20 @@ class ClickHouseServer:
         self.inter_port = free_port()
         for sub in ("data", "tmp", "user_files", "format_schemas"):
             (self.dir / sub).mkdir(parents=True, exist_ok=True)
-        shards = "".join(f"<shard><replica><host>127.0.0.1</host><port>{p}</port></replica>"
-                         f"</shard>" for p in shard_tcp_ports)
-        (self.dir / "config.xml").write_text(_CONFIG.format(
-            d=self.dir, http=http_port, tcp=tcp_port, inter=self.inter_port, cluster=CLUSTER,
-            shards=shards))
+        shards = "".join(
+            f"<shard><replica><host>127.0.0.1</host><port>{p}</port></replica></shard>"
+            for p in shard_tcp_ports
+        )
+        (self.dir / "config.xml").write_text(
+            _CONFIG.format(
+                d=self.dir,
+                http=http_port,
+                tcp=tcp_port,
+                inter=self.inter_port,
+                cluster=CLUSTER,
+                shards=shards,
+            )
+        )
         (self.dir / "users.xml").write_text(_USERS)
         self.proc: subprocess.Popen | None = None
 
@@ -88,14 +100,19 @@ class ClickHouseServer:
 
     def start(self, timeout: float = 30.0) -> "ClickHouseServer":
         out = open(self.dir / "stdout.log", "ab")
-        self.proc = subprocess.Popen([BINARY, f"--config-file={self.dir / 'config.xml'}"],
-                                     stdout=out, stderr=subprocess.STDOUT, cwd=self.dir)
+        self.proc = subprocess.Popen(
+            [BINARY, f"--config-file={self.dir / 'config.xml'}"],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            cwd=self.dir,
+        )
         out.close()
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"clickhouse-server exited {self.proc.returncode}: "
-                                   + self._log_tail())
+                raise RuntimeError(
+                    f"clickhouse-server exited {self.proc.returncode}: " + self._log_tail()
+                )
             try:
                 with urllib.request.urlopen(self.http_url + "/ping", timeout=1) as r:
                     if r.read().strip() == b"Ok.":
@@ -139,7 +156,7 @@ class ClickHouseServer:
         doc = json.loads(raw)
         ints = [i for i, m in enumerate(doc["meta"]) if m["type"] in ("UInt64", "Int64")]
         rows = doc["data"]
-        for row in rows:       # 64-bit integers come quoted
+        for row in rows:  # 64-bit integers come quoted
             for i in ints:
                 row[i] = int(row[i])
         return rows
@@ -148,8 +165,10 @@ class ClickHouseServer:
 def shards(tmp: Path, n: int) -> list[ClickHouseServer]:
     """n started servers, each one shard of cluster ``flowrt_test``."""
     ports = [(free_port(), free_port()) for _ in range(n)]
-    servers = [ClickHouseServer(Path(tmp) / f"ch{i}", http, tcp, [p[1] for p in ports])
-               for i, (http, tcp) in enumerate(ports)]
+    servers = [
+        ClickHouseServer(Path(tmp) / f"ch{i}", http, tcp, [p[1] for p in ports])
+        for i, (http, tcp) in enumerate(ports)
+    ]
     started = []
     try:
         for s in servers:

@@ -13,6 +13,7 @@ A RunningEngine has .engine, .http_url, .sflow_port, .send(datagram[s]), .send_p
 
 Under CI (CI=1/true/yes) a skipped test is reported failed: see pytest_runtest_makereport.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -57,7 +58,9 @@ class RunningEngine:
         self.props = dict(props or {})
         self.home = home or REPO
         self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, name="engine-loop", daemon=True)
+        self.thread = threading.Thread(
+            target=self.loop.run_forever, name="engine-loop", daemon=True
+        )
         self.engine = None
         self.http_port = 0
         self.sflow_port = 0
@@ -69,7 +72,7 @@ class RunningEngine:
         try:
             asyncio.run_coroutine_threadsafe(self._start(), self.loop).result(30)
         except BaseException:
-            self.engine = None   # half-started: only the loop thread to tear down
+            self.engine = None  # half-started: only the loop thread to tear down
             self.stop()
             raise
         return self
@@ -80,15 +83,21 @@ class RunningEngine:
         from engine.http_server import HttpServer
 
         values = dict(props.DEFAULTS)
-        values.update({"http.hostname": "127.0.0.1", "sflow.hostname": "127.0.0.1",
-                       "sflow.port": "0", "http.port": "0",
-                       # tests count every datagram they send: a machine busy enough to keep
-                       # one queued for a second must not drop it (tests/test_overload.py
-                       # runs the default)
-                       "sflow.receiver.maxage": "0",
-                       # chDB allows one data folder per process: engines record history
-                       # only in the tests that ask for it (tests/test_history_*.py)
-                       "history.enabled": "no"})
+        values.update(
+            {
+                "http.hostname": "127.0.0.1",
+                "sflow.hostname": "127.0.0.1",
+                "sflow.port": "0",
+                "http.port": "0",
+                # tests count every datagram they send: a machine busy enough to keep
+                # one queued for a second must not drop it (tests/test_overload.py
+                # runs the default)
+                "sflow.receiver.maxage": "0",
+                # chDB allows one data folder per process: engines record history
+                # only in the tests that ask for it (tests/test_history_*.py)
+                "history.enabled": "no",
+            }
+        )
         values.update({k: str(v) for k, v in self.props.items()})
         self.engine = Engine(props.Properties(values), self.home)
         await self.engine.start()
@@ -155,9 +164,17 @@ class RunningEngine:
     def request(self, method: str, path: str, body=None):
         """One REST call: (status, decoded JSON reply or None when the reply is empty). Error
         statuses are returned, not raised. A bytes body is sent as is, anything else as JSON."""
-        data = None if body is None else (body if isinstance(body, bytes) else json.dumps(body).encode())
-        req = urllib.request.Request(self.http_url + path, data=data, method=method,
-                                     headers={"Content-Type": "application/json"})
+        data = (
+            None
+            if body is None
+            else (body if isinstance(body, bytes) else json.dumps(body).encode())
+        )
+        req = urllib.request.Request(
+            self.http_url + path,
+            data=data,
+            method=method,
+            headers={"Content-Type": "application/json"},
+        )
         try:
             with urllib.request.urlopen(req, timeout=30) as reply:
                 raw = reply.read()
@@ -168,8 +185,10 @@ class RunningEngine:
 
     def call(self, fn, *args):
         """Run fn(*args) in the engine's event-loop thread and return its result."""
+
         async def run():
             return fn(*args)
+
         return asyncio.run_coroutine_threadsafe(run(), self.loop).result(30)
 
     def wait_for(self, predicate, timeout: float = 10.0, interval: float = 0.02):
@@ -246,19 +265,34 @@ def pytest_report_teststatus(report, config):
 # an `alone` test takes it exclusively. The turnstile makes a waiting `alone` test go next
 # (without it a steady stream of shared holders could keep it waiting until the run ends).
 
+
 def pytest_configure(config):
-    config.addinivalue_line("markers", "alone: run with no other test running at the same time "
-                            "(tests/conftest.py, docs/testing.md)")
+    config.addinivalue_line(
+        "markers",
+        "alone: run with no other test running at the same time "
+        "(tests/conftest.py, docs/testing.md)",
+    )
 
 
 # Files whose tests take longest (tens of seconds; most of it waiting, some of it CPU-bound
 # hypothesis runs): under workers they are handed out first, so that no worker is still busy
 # with one of them while the others have run out of files. Only an ordering hint: a stale
 # entry costs some seconds, never a failure. A single-process run keeps file order.
-SLOW_FILES = ("test_accel_equivalence.py", "test_release.py", "test_ingest_batch.py",
-              "test_decode_fuzz.py", "test_accel_walk.py", "test_seed_elb.py", "test_web_pages.py",
-              "test_history_clickhouse.py", "test_cli.py", "test_flows_fastpath.py",
-              "test_seed_swarmmetrics.py", "test_http_security.py", "test_workers.py")
+SLOW_FILES = (
+    "test_accel_equivalence.py",
+    "test_release.py",
+    "test_ingest_batch.py",
+    "test_decode_fuzz.py",
+    "test_accel_walk.py",
+    "test_seed_elb.py",
+    "test_web_pages.py",
+    "test_history_clickhouse.py",
+    "test_cli.py",
+    "test_flows_fastpath.py",
+    "test_seed_swarmmetrics.py",
+    "test_http_security.py",
+    "test_workers.py",
+)
 
 
 def pytest_collection_modifyitems(config, items):
@@ -271,7 +305,7 @@ def pytest_collection_modifyitems(config, items):
 
 def _run_locks(item) -> tuple[Path, Path] | None:
     if not os.environ.get("PYTEST_XDIST_WORKER"):
-        return None          # one process: tests already run one at a time
+        return None  # one process: tests already run one at a time
     # every worker's basetemp is <run's basetemp>/popen-gwN: the parent is shared by the run
     root = item.config._tmp_path_factory.getbasetemp().parent
     return root / "alone.turnstile", root / "alone.gate"
@@ -284,6 +318,7 @@ def pytest_runtest_protocol(item, nextitem):
         yield
         return
     import fcntl
+
     alone = item.get_closest_marker("alone") is not None
     with open(locks[0], "a") as turnstile, open(locks[1], "a") as gate:
         fcntl.flock(turnstile, fcntl.LOCK_EX)

@@ -4,6 +4,7 @@
 records and a forward zone for the A/AAAA records, runs ``nsd -d`` on 127.0.0.1 at a free
 UDP+TCP port in the foreground (never the system service) and stops it on ``stop()``.
 """
+
 from __future__ import annotations
 
 import ipaddress
@@ -42,9 +43,14 @@ def _reverse_zone(ip: str) -> tuple[str, str]:
 
 
 class Nsd:
-    def __init__(self, workdir: Path, ptr: dict[str, str] | None = None,
-                 hosts: dict[str, list[str]] | None = None, domain: str = "example.test",
-                 ttl: int = 60):
+    def __init__(
+        self,
+        workdir: Path,
+        ptr: dict[str, str] | None = None,
+        hosts: dict[str, list[str]] | None = None,
+        domain: str = "example.test",
+        ttl: int = 60,
+    ):
         self.dir = Path(workdir)
         self.dir.mkdir(parents=True, exist_ok=True)
         self.port = free_udp_tcp_port()
@@ -79,8 +85,9 @@ class Nsd:
         ]
         for i, (zone, records) in enumerate(sorted(zones.items())):
             fname = f"zone{i}.db"
-            (self.dir / fname).write_text(f"$ORIGIN {zone}.\n$TTL {ttl}\n" + SOA.format(ttl=ttl)
-                                          + "\n".join(records) + "\n")
+            (self.dir / fname).write_text(
+                f"$ORIGIN {zone}.\n$TTL {ttl}\n" + SOA.format(ttl=ttl) + "\n".join(records) + "\n"
+            )
             conf += ["zone:", f'  name: "{zone}"', f'  zonefile: "{fname}"']
         self.conf = self.dir / "nsd.conf"
         self.conf.write_text("\n".join(conf) + "\n")
@@ -92,10 +99,12 @@ class Nsd:
         return f"127.0.0.1:{self.port}"
 
     def start(self) -> "Nsd":
-        self.proc = subprocess.Popen([NSD, "-d", "-c", str(self.conf)],
-                                     stdout=open(self.log, "ab"), stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(
+            [NSD, "-d", "-c", str(self.conf)], stdout=open(self.log, "ab"), stderr=subprocess.STDOUT
+        )
         import dns.message
         import dns.query
+
         deadline = time.monotonic() + 10
         query = dns.message.make_query(f"{self.domain}.", "SOA")
         while True:
@@ -107,7 +116,9 @@ class Nsd:
             except Exception:
                 if time.monotonic() > deadline:
                     self.stop()
-                    raise RuntimeError(f"nsd did not answer: {self.log.read_text()[-2000:]}") from None
+                    raise RuntimeError(
+                        f"nsd did not answer: {self.log.read_text()[-2000:]}"
+                    ) from None
                 time.sleep(0.05)
 
     def stop(self) -> None:

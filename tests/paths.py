@@ -1,5 +1,6 @@
 """Where the shared test data lives: ../shared beside the checkout (as in CI, which lays a copy
 of shared/ beside its clone), or wherever FLOWRT_SHARED points."""
+
 import os
 from pathlib import Path
 

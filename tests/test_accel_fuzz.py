@@ -4,6 +4,7 @@ Whatever the bytes, the C path must give what the Python path gives (the same di
 same DecodeError) and never crash. The same cases were run once under AddressSanitizer and
 valgrind (docs/decoder.md, "Accelerator").
 """
+
 from __future__ import annotations
 
 import random
@@ -12,8 +13,15 @@ import struct
 from accel_support import Tally, require_accel
 from test_decode_fuzz import SEEDS, mutate
 
-TEMPLATES = (b"\x08\x00\x45", b"\x86\xdd\x60", b"\x81\x00\x00", b"\x88\xa8\x00", b"\x08\x06\x00",
-             b"\x88\x47\x00", b"\x00\x40\xaa")
+TEMPLATES = (
+    b"\x08\x00\x45",
+    b"\x86\xdd\x60",
+    b"\x81\x00\x00",
+    b"\x88\xa8\x00",
+    b"\x08\x06\x00",
+    b"\x88\x47\x00",
+    b"\x00\x40\xaa",
+)
 
 
 def _sample(headers: list[tuple[int, bytes]], rng: random.Random) -> bytes:
@@ -38,8 +46,10 @@ def test_mutated_captures_match():
     decoded = 0
     for k in range(5000):
         decoded += t.datagram(mutate(rng, SEEDS[k % len(SEEDS)]))
-    print(f"\nmutated datagrams decoded {decoded}; flow samples {t.samples}, native {t.native}, "
-          f"DecodeError {t.errors}")
+    print(
+        f"\nmutated datagrams decoded {decoded}; flow samples {t.samples}, native {t.native}, "
+        f"DecodeError {t.errors}"
+    )
     assert t.native and t.errors and t.samples > t.native
 
 

@@ -1,4 +1,5 @@
 """Choosing between the C accelerator and the pure-Python attributes() path."""
+
 from __future__ import annotations
 
 import os
@@ -29,8 +30,15 @@ def _probe(**env) -> list[str]:
     e = dict(os.environ)
     e.pop("FLOWRT_NO_ACCEL", None)
     e.update(env)
-    out = subprocess.run([sys.executable, "-c", PROBE.format(capture=str(CAPTURE))], cwd=REPO,
-                         env=e, capture_output=True, text=True, timeout=60, check=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-c", PROBE.format(capture=str(CAPTURE))],
+        cwd=REPO,
+        env=e,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    ).stdout
     return out.split()
 
 
@@ -47,10 +55,14 @@ def test_use_accelerator_switches_sample_attributes():
     try:
         assert at.use_accelerator(False) is False
         assert dg.flow_attributes is at.python_flow_attributes
-        py = [s.attributes() for p in payloads for s in decode_datagram(p).samples if s.kind == "flow"]
+        py = [
+            s.attributes() for p in payloads for s in decode_datagram(p).samples if s.kind == "flow"
+        ]
         assert at.use_accelerator(True) is True
         assert dg.flow_attributes is at.accel.flow_attributes
-        c = [s.attributes() for p in payloads for s in decode_datagram(p).samples if s.kind == "flow"]
+        c = [
+            s.attributes() for p in payloads for s in decode_datagram(p).samples if s.kind == "flow"
+        ]
     finally:
         at.use_accelerator(True)
     assert len(c) == len(py) > 0
@@ -77,8 +89,8 @@ def test_subclass_and_incomplete_samples_use_python():
         __slots__ = ()
 
     s = Custom()
-    assert accel.fast_attributes(s) is None          # not the exact FlowSample type
-    empty = FlowSample()                             # slots never set
+    assert accel.fast_attributes(s) is None  # not the exact FlowSample type
+    empty = FlowSample()  # slots never set
     assert accel.fast_attributes(empty) is None
     assert accel.fast_attributes(object()) is None
 
@@ -88,8 +100,8 @@ def test_no_reference_leaks():
     reference counts where they were (a leaked reference per datagram would show here)."""
     accel = require_accel()
     good = next(p.payload for p in read_pcap(SFLOW_DATA / "overflowd/sflow.pcap"))
-    bad = good[:-4]                     # the last sample's length now passes the end
-    odd = bytearray(good)               # not bytes: the Python walker's case
+    bad = good[:-4]  # the last sample's length now passes the end
+    odd = bytearray(good)  # not bytes: the Python walker's case
     agent = accel.decode_datagram(good).agent
     refs = sys.getrefcount(agent), sys.getrefcount(good), sys.getrefcount(odd)
     for _ in range(500):

@@ -1,6 +1,7 @@
 """The C datagram walker gives exactly what the Python walker gives: the same Datagram and
 sample fields for every datagram of the captures, of the generator and of the decoder's fuzz
 corpus (mutated captures, hypothesis-built datagrams, raw bytes), or the same DecodeError."""
+
 from __future__ import annotations
 
 import random
@@ -30,7 +31,9 @@ def _view(fn, buf):
         d = fn(buf)
     except DecodeError as exc:
         return ("error", str(exc))
-    samples = [(type(s).__name__, s.kind, _slots(s), s.buf is buf or s.buf == buf) for s in d.samples]
+    samples = [
+        (type(s).__name__, s.kind, _slots(s), s.buf is buf or s.buf == buf) for s in d.samples
+    ]
     return ("ok", _slots(d), samples)
 
 
@@ -41,7 +44,9 @@ def _counted(fn, buf):
     """The result, and what decoding added to the unknown-sample/record counters."""
     before = dict(UNKNOWN_RECORDS)
     view = _view(fn, buf)
-    return view, {k: v - before.get(k, 0) for k, v in UNKNOWN_RECORDS.items() if v != before.get(k, 0)}
+    return view, {
+        k: v - before.get(k, 0) for k, v in UNKNOWN_RECORDS.items() if v != before.get(k, 0)
+    }
 
 
 def check(buf) -> None:
@@ -60,8 +65,18 @@ def test_captures_and_generator():
         for p in read_pcap(f):
             check(p.payload)
             n += 1
-    gen = TrafficGenerator(Scenario(agents=2, flows=100, ipv6_fraction=0.3, expanded=True,
-                                    discards_per_second=50, hosts=True, containers=2, seed=3))
+    gen = TrafficGenerator(
+        Scenario(
+            agents=2,
+            flows=100,
+            ipv6_fraction=0.3,
+            expanded=True,
+            discards_per_second=50,
+            hosts=True,
+            containers=2,
+            seed=3,
+        )
+    )
     for dg in gen.step(2.0):
         check(dg)
         n += 1

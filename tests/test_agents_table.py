@@ -5,6 +5,7 @@
 - the number of agents is bounded (agents.max): datagrams from further agents are refused and
   counted, so bit-flipped (spoofed) agent addresses cannot grow the table, /agents/json or the
   metric and flow state, and the real agents go on being counted."""
+
 from __future__ import annotations
 
 import json
@@ -34,7 +35,7 @@ def test_agent_record_counts_as_agent_stats():
     py, c = AgentStats("192.0.2.1", 5.0), accel.AgentRecord("192.0.2.1", 5.0)
     seq = {}
     for n, samples in enumerate(_batches(rng, 3000)):
-        samples = [s for s in samples if type(s).__name__ != "_S"]   # real decoder samples
+        samples = [s for s in samples if type(s).__name__ != "_S"]  # real decoder samples
         sub = rng.choice((0, 0, 0, 1))
         last = seq.get(sub, rng.randint(0, 3000))
         step = rng.choice((1, 1, 1, 2, 9, 0, -1, -2000, None))
@@ -48,8 +49,14 @@ def test_agent_record_counts_as_agent_stats():
             assert c.to_json(now + 1.5) == py.to_json(now + 1.5)
     assert c.to_json(800.0) == py.to_json(800.0)
     out = c.to_json(800.0)
-    assert out["sFlowFlowSamples"] and out["sFlowCounterSamples"] and out["sFlowNotificationSamples"]
-    assert out["sFlowDatagramsLost"] and out["sFlowDatagramsOutOfOrder"] and out["sFlowFlowLostSamples"]
+    assert (
+        out["sFlowFlowSamples"] and out["sFlowCounterSamples"] and out["sFlowNotificationSamples"]
+    )
+    assert (
+        out["sFlowDatagramsLost"]
+        and out["sFlowDatagramsOutOfOrder"]
+        and out["sFlowFlowLostSamples"]
+    )
     assert c.uptime == py.uptime and c.datagrams == py.datagrams and c.last_seen == py.last_seen
     c.decode_errors += 2
     assert c.to_json(800.0)["sFlowDecodeErrors"] == 2
@@ -68,7 +75,7 @@ def test_agents_expire_after_the_timeout(record):
         table.get(f"192.0.2.{i}", 100.0).datagram(0, 1, 1, "10.0.0.1", 100.0)
     table.get("192.0.2.0", 125.0).datagram(0, 2, 2, "10.0.0.1", 125.0)
     assert len(table.current(129.0)) == 5
-    assert sorted(table.to_json(now=131.0)) == ["192.0.2.0"]    # silent for 31 s: forgotten
+    assert sorted(table.to_json(now=131.0)) == ["192.0.2.0"]  # silent for 31 s: forgotten
     assert table.expired == 4
     assert len(table.current(154.9)) == 1 and table.current(155.1) == {} and table.expired == 5
 
@@ -92,8 +99,11 @@ def _flip_agent(rng, dg: bytes) -> bytes:
 
 
 def _engine_with(max_agents, timeout):
-    return Engine(props.Properties(dict(props.DEFAULTS, **{
-        "agents.max": str(max_agents), "agents.timeout": str(timeout)})))
+    return Engine(
+        props.Properties(
+            dict(props.DEFAULTS, **{"agents.max": str(max_agents), "agents.timeout": str(timeout)})
+        )
+    )
 
 
 @pytest.mark.parametrize("accel", [True, False])
@@ -149,7 +159,7 @@ def test_spoofed_agents_over_udp_keep_agents_json_small_and_fast(make_engine):
     rng = random.Random(2)
     # every datagram from another one-bit flip of a random address: 5,000 would-be agents
     flood = []
-    for i in range(5000):
+    for _ in range(5000):
         b = bytearray(rng.choice(dgs))
         struct.pack_into(">I", b, 8, rng.getrandbits(32))
         flood.append(bytes(b))
@@ -161,7 +171,7 @@ def test_spoofed_agents_over_udp_keep_agents_json_small_and_fast(make_engine):
     took = time.monotonic() - t0
     analyzer = running.get_json("/analyzer/json")
     assert analyzer["sFlowAgents"] == 200 and analyzer["sFlowDatagramsRefused"] >= 4700
-    assert len(body) < 250_000 and took < 2.0       # 200 agents: small, and answered at once
+    assert len(body) < 250_000 and took < 2.0  # 200 agents: small, and answered at once
     assert running.get_json(f"/agents/json?agent={real}")[real]["sFlowDatagramsReceived"] == 40
     # silent for agents.timeout: forgotten (the real agent goes on sending)
     deadline = time.monotonic() + 20

@@ -6,6 +6,7 @@ tests (accel_support.Tally.compare_subset); here: every capture sample with many
 both paths, the cases with their own code (cached full dict, handlers that read the dict,
 fallback samples, an earlier key changing the decision), reference counts, and end to end.
 """
+
 from __future__ import annotations
 
 import random
@@ -26,8 +27,18 @@ from engine.sflow.pcap import read_pcap
 from paths import SFLOW_DATA
 
 PCAPS = sorted(p for p in SFLOW_DATA.glob("*/*.pcap") if p.name != "sflow_print-segv.pcap")
-EXTRA_NAMES = ("agent", "dns:", "group:", "nets", "24", "ipsource.1", "vni", "bgpas",
-               "no-such-key", "")
+EXTRA_NAMES = (
+    "agent",
+    "dns:",
+    "group:",
+    "nets",
+    "24",
+    "ipsource.1",
+    "vni",
+    "bgpas",
+    "no-such-key",
+    "",
+)
 
 
 def capture_samples() -> list:
@@ -74,14 +85,30 @@ def test_every_capture_sample_with_many_wanted_sets(fn):
     rng = random.Random(11)
     fulls = [full_outcome(s) for s in samples]
     every = sorted({k for f in fulls if f[0] == "ok" for k, _ in f[1]} | set(EXTRA_NAMES))
-    fixed = [frozenset(), frozenset(every), frozenset(EXTRA_NAMES),
-             frozenset({"ipsource", "ipdestination", "bytes", "frames", "ipprotocol",
-                        "tcpsourceport", "tcpdestinationport", "group:", "nets", "mask:", "24"}),
-             frozenset({"macsource", "macdestination", "vlan", "stack", "bgpdestinationaspath"})]
+    fixed = [
+        frozenset(),
+        frozenset(every),
+        frozenset(EXTRA_NAMES),
+        frozenset(
+            {
+                "ipsource",
+                "ipdestination",
+                "bytes",
+                "frames",
+                "ipprotocol",
+                "tcpsourceport",
+                "tcpdestinationport",
+                "group:",
+                "nets",
+                "mask:",
+                "24",
+            }
+        ),
+        frozenset({"macsource", "macdestination", "vlan", "stack", "bgpdestinationaspath"}),
+    ]
     native = compared = 0
     for s, full in zip(samples, fulls):
-        sets = fixed + [frozenset(rng.sample(every, rng.randint(1, len(every))))
-                        for _ in range(3)]
+        sets = fixed + [frozenset(rng.sample(every, rng.randint(1, len(every)))) for _ in range(3)]
         for wanted in sets:
             s._attrs = None
             got = subset_outcome(fn, s, wanted)
@@ -99,10 +126,12 @@ def test_cached_full_dict_and_none(fn):
     s = next(s for s in capture_samples() if s.kind == "flow")
     s._attrs = None
     full = s.attributes()
-    assert fn(s, None) is full              # None: the sample's own cached dict
-    full["agent"] = "192.0.2.1"             # enrichers add to the cached dict
+    assert fn(s, None) is full  # None: the sample's own cached dict
+    full["agent"] = "192.0.2.1"  # enrichers add to the cached dict
     assert fn(s, frozenset({"agent", "bytes", "no-such-key"})) == {
-        "bytes": full["bytes"], "agent": "192.0.2.1"}
+        "bytes": full["bytes"],
+        "agent": "192.0.2.1",
+    }
     assert fn(s, frozenset()) == {}
     # shared (readers): the cached full dict itself where there is one
     assert fn(s, frozenset({"bytes"}), True) is full
@@ -118,29 +147,70 @@ def test_cached_full_dict_and_none(fn):
 
 
 def _sample(records, fmt=0, expanded=False):
-    raw = enc.datagram("192.0.2.1", 1, 1, [enc.flow_sample(7, 0, 3, 100, 700, 0, 3, 4, records,
-                                                           expanded=expanded)])
+    raw = enc.datagram(
+        "192.0.2.1", 1, 1, [enc.flow_sample(7, 0, 3, 100, 700, 0, 3, 4, records, expanded=expanded)]
+    )
     (s,) = decode_datagram(raw).samples
     return s
 
 
 def _header(frame: bytes, proto: int = 1) -> bytes:
-    return enc.record("0:1", struct.pack(">4I", proto, len(frame) + 4, 4, len(frame))
-                      + enc.pad(frame))
+    return enc.record(
+        "0:1", struct.pack(">4I", proto, len(frame) + 4, 4, len(frame)) + enc.pad(frame)
+    )
 
 
-FRAME = packets.frame("020000000001", "020000000002", "192.0.2.10", "198.51.100.1", 6, 1000,
-                      40000, 443)
-TAGGED = packets.frame("020000000001", "020000000002", "192.0.2.10", "198.51.100.1", 17, 300,
-                       5000, 53, vlans=(7,))
-SAMPLED_IPV4 = enc.record("0:3", struct.pack(">II4s4sIIII", 1000, 6, bytes([203, 0, 113, 5]),
-                                             bytes([192, 0, 2, 99]), 1234, 80, 0x12, 0))
-GATEWAY = enc.record("0:1003", b"".join(enc.u32(v) for v in (
-    1, 0xC0000201, 65001, 65002, 65003, 1, 2, 2, 65010, 65020, 1, 65000 << 16 | 1, 150)))
-HTTP = enc.record("0:2201", b"".join([enc.u32(2), enc.u32(1001), enc.string("/index.html"),
-                                      enc.string("example.test"), enc.string(""),
-                                      enc.string("curl"), enc.string(""), enc.string("text/html"),
-                                      enc.u64(5000), enc.u32(20), enc.u32(200)]))
+FRAME = packets.frame(
+    "020000000001", "020000000002", "192.0.2.10", "198.51.100.1", 6, 1000, 40000, 443
+)
+TAGGED = packets.frame(
+    "020000000001", "020000000002", "192.0.2.10", "198.51.100.1", 17, 300, 5000, 53, vlans=(7,)
+)
+SAMPLED_IPV4 = enc.record(
+    "0:3",
+    struct.pack(
+        ">II4s4sIIII", 1000, 6, bytes([203, 0, 113, 5]), bytes([192, 0, 2, 99]), 1234, 80, 0x12, 0
+    ),
+)
+GATEWAY = enc.record(
+    "0:1003",
+    b"".join(
+        enc.u32(v)
+        for v in (
+            1,
+            0xC0000201,
+            65001,
+            65002,
+            65003,
+            1,
+            2,
+            2,
+            65010,
+            65020,
+            1,
+            65000 << 16 | 1,
+            150,
+        )
+    ),
+)
+HTTP = enc.record(
+    "0:2201",
+    b"".join(
+        [
+            enc.u32(2),
+            enc.u32(1001),
+            enc.string("/index.html"),
+            enc.string("example.test"),
+            enc.string(""),
+            enc.string("curl"),
+            enc.string(""),
+            enc.string("text/html"),
+            enc.u64(5000),
+            enc.u32(20),
+            enc.u32(200),
+        ]
+    ),
+)
 CASES = {
     "header": [_header(FRAME)],
     "header+gateway (write-only handler)": [_header(FRAME), GATEWAY],
@@ -151,11 +221,15 @@ CASES = {
     "two tagged headers (the second tag falls back)": [_header(TAGGED), _header(TAGGED)],
     "truncated gateway": [_header(FRAME), GATEWAY[:-8]],
 }
-WANTED = [frozenset(), frozenset({"vlan"}), frozenset({"ipsource", "bytes"}),
-          frozenset({"bgpas", "bgpdestinationaspath", "ipsource"}),
-          frozenset({"bgpcommunities", "bgplocalpref", "tcpflags", "dnsqname"}),
-          frozenset({"httpurl", "bytes", "requests", "no-such-key"}),
-          frozenset({"ipsource", "ipprotocol", "tcpsourceport", "udpsourceport", "priority"})]
+WANTED = [
+    frozenset(),
+    frozenset({"vlan"}),
+    frozenset({"ipsource", "bytes"}),
+    frozenset({"bgpas", "bgpdestinationaspath", "ipsource"}),
+    frozenset({"bgpcommunities", "bgplocalpref", "tcpflags", "dnsqname"}),
+    frozenset({"httpurl", "bytes", "requests", "no-such-key"}),
+    frozenset({"ipsource", "ipprotocol", "tcpsourceport", "udpsourceport", "priority"}),
+]
 
 
 @pytest.mark.parametrize("records", CASES.values(), ids=CASES.keys())
@@ -183,10 +257,11 @@ def test_wanted_set_evicted_from_the_mask_cache_runs_python_code():
         def __del__(self):
             s._attrs = None
             inner.append(fn(s, wanted))
+
     wanted = frozenset({"ipsource"})
-    fn(s, frozenset({"bytes", Asks()}))      # cached, then only the cache holds it
+    fn(s, frozenset({"bytes", Asks()}))  # cached, then only the cache holds it
     for _ in range(3):
-        fn(s, frozenset({"bytes"}))          # the next new set takes its place
+        fn(s, frozenset({"bytes"}))  # the next new set takes its place
     s._attrs = None
     assert fn(s, wanted) == {"ipsource": "192.0.2.10"}
     assert inner == [{"ipsource": "192.0.2.10"}]
@@ -196,9 +271,11 @@ def test_write_only_samples_stay_native_and_readers_build_the_full_dict():
     accel = require_accel()
     wanted = frozenset({"bgpdestinationaspath", "ipsource"})
     s = _sample([_header(FRAME), GATEWAY])
-    assert accel.flow_attributes_subset(s, wanted) == {"ipsource": "192.0.2.10",
-                                                       "bgpdestinationaspath": "65010-65020"}
-    assert s._attrs is None                 # the handler ran on a scratch dict
+    assert accel.flow_attributes_subset(s, wanted) == {
+        "ipsource": "192.0.2.10",
+        "bgpdestinationaspath": "65010-65020",
+    }
+    assert s._attrs is None  # the handler ran on a scratch dict
     s = _sample([_header(FRAME), SAMPLED_IPV4])
     assert accel.flow_attributes_subset(s, wanted) == {"ipsource": "192.0.2.10"}
     assert s._attrs == at.python_flow_attributes(s)
@@ -209,6 +286,7 @@ class ReadTrap(dict):
 
     def _read(self, *args, **kwargs):
         raise AssertionError("record handler read the attribute dict")
+
     __contains__ = __getitem__ = get = setdefault = pop = keys = items = values = _read
     __iter__ = __len__ = copy = _read
 
@@ -218,8 +296,10 @@ def _handler_inputs(rng):
     yield b"".join(enc.u32(1) for _ in range(64))
     yield b"".join(enc.u32(2) for _ in range(64))
     for _ in range(300):
-        yield bytes(rng.randrange(256) if rng.random() < 0.3 else rng.choice((0, 1, 2))
-                    for _ in range(rng.randrange(0, 160)))
+        yield bytes(
+            rng.randrange(256) if rng.random() < 0.3 else rng.choice((0, 1, 2))
+            for _ in range(rng.randrange(0, 160))
+        )
 
 
 def test_write_only_handlers_never_read_the_dict():
@@ -249,8 +329,9 @@ def test_reference_counts_unchanged():
     wanted = frozenset({"ipsource", "bgpas", "bytes", "vlan", "no-such-key"})
     other = frozenset({"macsource"})
     for records in CASES.values():
-        raw = enc.datagram("192.0.2.1", 1, 1, [enc.flow_sample(7, 0, 3, 100, 700, 0, 3, 4,
-                                                               records)])
+        raw = enc.datagram(
+            "192.0.2.1", 1, 1, [enc.flow_sample(7, 0, 3, 100, 700, 0, 3, 4, records)]
+        )
         samples = [decode_datagram(raw).samples[0] for _ in range(50)]
         buf = samples[0].buf
         # the C code keeps a reference to the last few sets it compiled: compile both first
@@ -280,16 +361,25 @@ DEFINITIONS = {
     "geo": {"keys": "country:ipsource,asn:ipdestination", "value": "bytes"},
     "oui": {"keys": "oui:macsource,null:vlan", "value": "frames"},
     "groups": {"keys": "group:ipsource:nets,map:ipprotocol:protos", "value": "bytes"},
-    "uri": {"keys": "uri:[concat:/:ipdestination:ipsource]:path", "value": "frames",
-            "filter": "ipprotocol=6,17"},
+    "uri": {
+        "keys": "uri:[concat:/:ipdestination:ipsource]:path",
+        "value": "frames",
+        "filter": "ipprotocol=6,17",
+    },
     # agents' own extended_gateway data (data-1140) must win over the table: whether it is
     # there decides how the BGP enricher merges, so it reads those keys even if not asked for
     "bgp": {"keys": "bgpdestinationaspath,bgpsourceas", "value": "bytes"},
-    "route": {"keys": "mask:ipdestination", "value": "bytes"},     # uses ipdestinationmaskbits
-    "agent": {"keys": "agent,inputifindex,stack", "value": "frames",
-              "filter": "macsource~^[0-9A-F]{12}$"},
-    "values": {"keys": "ipprotocol", "value": "avg:bytes",
-               "values": ["max:ipbytes", "count:ip6source", "count:tcpflags"]},
+    "route": {"keys": "mask:ipdestination", "value": "bytes"},  # uses ipdestinationmaskbits
+    "agent": {
+        "keys": "agent,inputifindex,stack",
+        "value": "frames",
+        "filter": "macsource~^[0-9A-F]{12}$",
+    },
+    "values": {
+        "keys": "ipprotocol",
+        "value": "avg:bytes",
+        "values": ["max:ipbytes", "count:ip6source", "count:tcpflags"],
+    },
     "ip6": {"keys": "ip6source,ip6destination,ip6dscpname", "value": "bytes"},
 }
 
@@ -300,6 +390,7 @@ def _bgp_table(eng):
 
     from engine.bgp import message as m
     from bgp_peer import attrs_bytes, pack_updates
+
     bgp = eng.subsystems["bgp"]
     bgp.add_neighbor("127.0.0.1", 65162, "10.0.0.162")
     n = bgp.neighbors["127.0.0.1"]
@@ -315,8 +406,10 @@ def _bgp_table(eng):
 def _engine(datagrams, now, full_only: bool, monkeypatch, definitions=DEFINITIONS):
     eng = Engine(props.Properties(dict(props.DEFAULTS)))
     fe = eng.subsystems["flows"]
-    fe.set_groups("nets", {"private": ["10.0.0.0/8", "192.168.0.0/16", "172.16.0.0/12"],
-                           "other": ["0.0.0.0/0"]})
+    fe.set_groups(
+        "nets",
+        {"private": ["10.0.0.0/8", "192.168.0.0/16", "172.16.0.0/12"], "other": ["0.0.0.0/0"]},
+    )
     fe.set_map("protos", {"tcp": ["6"], "udp": ["17"]})
     for ip in ("192.168.1.2", "10.10.10.2", "::1"):
         eng.subsystems["dns"].cache.put(ip, f"host-{ip}.example.", 3600, now)
@@ -324,9 +417,8 @@ def _engine(datagrams, now, full_only: bool, monkeypatch, definitions=DEFINITION
     for name, spec in definitions.items():
         fe.set_flow(name, spec)
     with monkeypatch.context() as mp:
-        if full_only:       # what the engine did before subsets: the full dict every time
-            mp.setattr(at, "flow_attributes_subset",
-                       lambda s, wanted, shared=False: s.attributes())
+        if full_only:  # what the engine did before subsets: the full dict every time
+            mp.setattr(at, "flow_attributes_subset", lambda s, wanted, shared=False: s.attributes())
         for dg in datagrams:
             eng.ingest(dg, "127.0.0.1", now)
     return eng
@@ -353,7 +445,7 @@ def test_definitions_get_the_same_values_as_with_full_dicts(accel_on, monkeypatc
     at.use_accelerator(accel_on)
     try:
         datagrams = [p.payload for pcap in PCAPS for p in read_pcap(pcap)] * 2
-        now = time.time()       # one timestamp for every sample and query of both engines
+        now = time.time()  # one timestamp for every sample and query of both engines
         subset = _engine(datagrams, now, False, monkeypatch)
         full = _engine(datagrams, now, True, monkeypatch)
     finally:
@@ -367,16 +459,22 @@ def test_definitions_get_the_same_values_as_with_full_dicts(accel_on, monkeypatc
         got = fs.active_flows(None, name, 100000, now=now)
         assert got, f"{name}: no flows (the test traffic must give every definition values)"
         assert got == ff.active_flows(None, name, 100000, now=now), name
-    keys = {k for name in ("dns", "geo", "oui", "bgp", "agent", "groups")
-            for f in fs.active_flows(None, name, 100000, now=now) for k in f["key"].split(",")}
+    keys = {
+        k
+        for name in ("dns", "geo", "oui", "bgp", "agent", "groups")
+        for f in fs.active_flows(None, name, 100000, now=now)
+        for k in f["key"].split(",")
+    }
     assert {"host-192.168.1.2.example.", "65254-174", "192.168.1.1"} <= keys, keys
     # /flowkeys/json: the same keys as with full dicts, i.e. every key of the samples it reads
     assert fs.flow_keys(now) == ff.flow_keys(now)
-    assert {"ipsource", "macsource", "tcpflags", "ip6source", "bgpdestinationaspath"} <= \
-        set(fs.flow_keys(now))
+    assert {"ipsource", "macsource", "tcpflags", "ip6source", "bgpdestinationaspath"} <= set(
+        fs.flow_keys(now)
+    )
     assert subset.agents.to_json(now=now) == full.agents.to_json(now=now)
     # BGP accounting (its own subset: the addresses and the sources' value attribute)
     from engine.bgp.traffic import DST, SRC, prefix_values
+
     bs, bf = subset.subsystems["bgp"], full.subsystems["bgp"]
     assert (bs._reads is not None) == accel_on
     for d in (DST, SRC):
@@ -390,6 +488,7 @@ def test_definitions_get_the_same_values_as_with_full_dicts(accel_on, monkeypatc
 def test_keys_seen_lists_keys_only_present_in_late_samples():
     """A key that first appears after the subset path took over still reaches /flowkeys/json."""
     from engine.flows.engine import KEYS_SEEN_ACTIVE
+
     eng = Engine(props.Properties(dict(props.DEFAULTS)))
     fe = eng.subsystems["flows"]
     fe.set_flow("pair", {"keys": "ipsource,ipdestination", "value": "bytes"})

@@ -1,4 +1,5 @@
 """flowrt's BGP speaker against a real BIRD 2 peer over loopback (IPv4 via 127.0.0.2, IPv6 via ::1)."""
+
 from __future__ import annotations
 
 import json
@@ -12,8 +13,10 @@ from bgp_support import BIRD, Bird, bird_config, free_tcp_port, sflow_datagram, 
 pytestmark = pytest.mark.skipif(BIRD is None, reason="BIRD 2 (Debian bird2) not installed")
 
 ROUTES4 = [
-    ("192.0.2.0/24 blackhole { bgp_path.prepend(3356); bgp_path.prepend(174); "
-     "bgp_community.add((65000,666)); bgp_large_community.add((65254,1,2)); }"),
+    (
+        "192.0.2.0/24 blackhole { bgp_path.prepend(3356); bgp_path.prepend(174); "
+        "bgp_community.add((65000,666)); bgp_large_community.add((65254,1,2)); }"
+    ),
     "198.51.100.0/24 blackhole { bgp_path.prepend(15169); }",
     "203.0.113.0/24 blackhole { bgp_path.prepend(2914); bgp_path.prepend(6453); }",
     "203.0.113.128/25 blackhole { bgp_path.prepend(2914); }",
@@ -25,27 +28,53 @@ ROUTES6 = [
 
 
 class Peering:
-    def __init__(self, make_engine, tmp_path, routes4=ROUTES4, routes6=ROUTES6, flowspec=False,
-                 local_as=65254, flowrt_as=65162):
+    def __init__(
+        self,
+        make_engine,
+        tmp_path,
+        routes4=ROUTES4,
+        routes6=ROUTES6,
+        flowspec=False,
+        local_as=65254,
+        flowrt_as=65162,
+    ):
         self.local_as, self.flowrt_as = local_as, flowrt_as
         self.running = make_engine({"bgp.start": "yes", "bgp.port": "0"})
         self.bgp = self.running.engine.subsystems["bgp"]
         self.opened: list[str] = []
         self.closed: list[str] = []
         self.flowspec = flowspec
-        self.running.call(self.bgp.add_neighbor, "127.0.0.2", str(flowrt_as), "10.0.0.162",
-                          {"flowspec": True} if flowspec else None,
-                          self.opened.append, self.closed.append)
-        self.running.call(self.bgp.add_neighbor, "::1", flowrt_as, "10.0.0.162",
-                          {"ipv6": True, "flowspec6": flowspec})
+        self.running.call(
+            self.bgp.add_neighbor,
+            "127.0.0.2",
+            str(flowrt_as),
+            "10.0.0.162",
+            {"flowspec": True} if flowspec else None,
+            self.opened.append,
+            self.closed.append,
+        )
+        self.running.call(
+            self.bgp.add_neighbor,
+            "::1",
+            flowrt_as,
+            "10.0.0.162",
+            {"ipv6": True, "flowspec6": flowspec},
+        )
         self.listen4, self.listen6 = free_tcp_port(), free_tcp_port("::1")
         self.tmp = tmp_path
         self.bird = Bird(tmp_path / "bird", self.config(routes4, routes6)).start()
 
     def config(self, routes4, routes6) -> str:
-        return bird_config(self.bgp.listen_port, routes4, routes6, listen4=self.listen4,
-                           listen6=self.listen6, flowspec=self.flowspec,
-                           local_as=self.local_as, flowrt_as=self.flowrt_as)
+        return bird_config(
+            self.bgp.listen_port,
+            routes4,
+            routes6,
+            listen4=self.listen4,
+            listen6=self.listen6,
+            flowspec=self.flowspec,
+            local_as=self.local_as,
+            flowrt_as=self.flowrt_as,
+        )
 
     def n4(self):
         return self.bgp.neighbors["127.0.0.2"]
@@ -61,8 +90,12 @@ class Peering:
 
     def request(self, method, path, body=None):
         data = None if body is None else json.dumps(body).encode()
-        req = urllib.request.Request(self.running.http_url + path, data=data, method=method,
-                                     headers={"Content-Type": "application/json"})
+        req = urllib.request.Request(
+            self.running.http_url + path,
+            data=data,
+            method=method,
+            headers={"Content-Type": "application/json"},
+        )
         try:
             with urllib.request.urlopen(req, timeout=10) as reply:
                 return reply.status, reply.read()
@@ -125,8 +158,9 @@ def test_session_flap_recovers(peering):
     assert "disabled" in peering.bird.cmd("disable", "flowrt4")
     # the close handler is called after the state changes: wait for it too (a loaded machine
     # can run this check in between)
-    wait_until(lambda: peering.n4().state == "idle" and len(peering.n4().rib4) == 0
-               and peering.closed)
+    wait_until(
+        lambda: peering.n4().state == "idle" and len(peering.n4().rib4) == 0 and peering.closed
+    )
     assert peering.closed == ["127.0.0.2"]
     assert peering.n6().state == "established"  # the other session is untouched
     peering.bird.cmd("enable", "flowrt4")
@@ -139,28 +173,44 @@ def test_session_flap_recovers(peering):
 def test_pushed_routes_appear_in_bird(peering):
     peering.wait_tables()
     bgp, run = peering.bgp, peering.running
-    assert run.call(bgp.add_route, "127.0.0.2", {
-        "prefix": "100.64.1.0/24", "nexthop": "127.0.0.9", "aspath": "65001-65002",
-        "communities": "65000:1 65000:2", "med": 7})
-    assert run.call(bgp.add_route, "::1", {"prefix": "2001:db8:99::/48",
-                                           "nexthop": "2001:db8:ffff::9",
-                                           "communities": "1:2:3"})
+    assert run.call(
+        bgp.add_route,
+        "127.0.0.2",
+        {
+            "prefix": "100.64.1.0/24",
+            "nexthop": "127.0.0.9",
+            "aspath": "65001-65002",
+            "communities": "65000:1 65000:2",
+            "med": 7,
+        },
+    )
+    assert run.call(
+        bgp.add_route,
+        "::1",
+        {"prefix": "2001:db8:99::/48", "nexthop": "2001:db8:ffff::9", "communities": "1:2:3"},
+    )
     assert run.call(bgp.route_count, "127.0.0.2") == 1
     out = wait_until(lambda: (lambda s: "100.64.1.0/24" in s and s)(peering.bird_routes()))
     assert "BGP.as_path: 65162 65001 65002" in out
     assert "(65000,1) (65000,2)" in out
     assert "BGP.med: 7" in out
-    out6 = wait_until(lambda: (lambda s: "2001:db8:99::/48" in s and s)(peering.bird_routes("master6")))
+    out6 = wait_until(
+        lambda: (lambda s: "2001:db8:99::/48" in s and s)(peering.bird_routes("master6"))
+    )
     assert "BGP.large_community: (1, 2, 3)" in out6
     # REST view of the pusher, then a REST-pushed route and its removal
     assert peering.get("/bgp/routepusher/127.0.0.2/json") == ["100.64.1.0/24"]
-    status, _ = peering.request("PUT", "/bgp/routepusher/127.0.0.2/100.64.2.0/24/json",
-                                {"nexthop": "127.0.0.9", "aspath": "65003", "localpref": 200})
+    status, _ = peering.request(
+        "PUT",
+        "/bgp/routepusher/127.0.0.2/100.64.2.0/24/json",
+        {"nexthop": "127.0.0.9", "aspath": "65003", "localpref": 200},
+    )
     assert status == 204
     wait_until(lambda: "100.64.2.0/24" in peering.bird_routes())
     assert peering.get("/bgp/routepusher/127.0.0.2/100.64.2.0/24/json")["aspath"] == "65003"
-    status, body = peering.request("PUT", "/bgp/routepusher/127.0.0.2/100.64.3.0/24/json",
-                                   {"aspath": "1"})
+    status, body = peering.request(
+        "PUT", "/bgp/routepusher/127.0.0.2/100.64.3.0/24/json", {"aspath": "1"}
+    )
     assert status == 400 and b"nexthop" in body
     assert run.call(bgp.remove_route, "127.0.0.2", "100.64.1.0/24")
     status, _ = peering.request("DELETE", "/bgp/routepusher/127.0.0.2/100.64.2.0/24/json")
@@ -176,11 +226,17 @@ def test_pushed_routes_appear_in_bird(peering):
 def test_topprefixes_ranking_and_coverage_from_sflow(peering):
     peering.wait_tables()
     run, bgp = peering.running, peering.bgp
-    assert run.call(bgp.add_source, "10.0.0.253", {"router": "127.0.0.2", "router6": "::1"},
-                    60, "bytes")
-    flows = ([("10.1.1.1", "192.0.2.10")] * 6 + [("10.1.1.1", "198.51.100.7")] * 3
-             + [("10.1.1.1", "203.0.113.5")] * 1 + [("10.1.1.1", "8.8.8.8")] * 2
-             + [("2001:db8:ff::1", "2001:db8:2::1")] * 4 + [("2001:db8:ff::1", "2001:db8:1::1")])
+    assert run.call(
+        bgp.add_source, "10.0.0.253", {"router": "127.0.0.2", "router6": "::1"}, 60, "bytes"
+    )
+    flows = (
+        [("10.1.1.1", "192.0.2.10")] * 6
+        + [("10.1.1.1", "198.51.100.7")] * 3
+        + [("10.1.1.1", "203.0.113.5")] * 1
+        + [("10.1.1.1", "8.8.8.8")] * 2
+        + [("2001:db8:ff::1", "2001:db8:2::1")] * 4
+        + [("2001:db8:ff::1", "2001:db8:1::1")]
+    )
     before = run.engine.stats.flow_samples
     run.send([sflow_datagram("10.0.0.253", flows, seq=1)])
     run.send([sflow_datagram("10.0.0.99", flows, seq=1)])  # not a source: ignored
@@ -222,11 +278,19 @@ def test_bgp_flow_attributes_from_table(peering):
     run.call(bgp.add_source, "10.0.0.253", "127.0.0.2", 60, "bytes")
     attrs = {"ipsource": "203.0.113.130", "ipdestination": "192.0.2.10"}
     got = run.call(bgp.flow_attributes, "10.0.0.253", attrs)
-    assert got == {"bgpas": 65254, "ipdestinationmaskbits": 24, "bgpnexthop": "127.0.0.2",
-                   "bgpdestinationas": 3356, "bgpdestinationpeeras": 65254,
-                   "bgpdestinationaspath": "65254-174-3356",
-                   "bgpcommunities": "65000:666-65254:1:2", "bgplocalpref": 100,
-                   "ipsourcemaskbits": 25, "bgpsourceas": 2914, "bgpsourcepeeras": 65254}
+    assert got == {
+        "bgpas": 65254,
+        "ipdestinationmaskbits": 24,
+        "bgpnexthop": "127.0.0.2",
+        "bgpdestinationas": 3356,
+        "bgpdestinationpeeras": 65254,
+        "bgpdestinationaspath": "65254-174-3356",
+        "bgpcommunities": "65000:666-65254:1:2",
+        "bgplocalpref": 100,
+        "ipsourcemaskbits": 25,
+        "bgpsourceas": 2914,
+        "bgpsourcepeeras": 65254,
+    }
     assert run.call(bgp.flow_attributes, "10.0.0.99", attrs) == {}
 
 
@@ -235,25 +299,46 @@ def test_flowspec_rules_reach_bird(make_engine, tmp_path):
     try:
         p.wait_tables()
         run, bgp = p.running, p.bgp
-        ddos = {"match": {"destination": "192.0.2.1/32", "protocol": "=17", "source-port": "=53"},
-                "then": {"traffic-rate": "0", "communities": "65535:666"}}
+        ddos = {
+            "match": {"destination": "192.0.2.1/32", "protocol": "=17", "source-port": "=53"},
+            "then": {"traffic-rate": "0", "communities": "65535:666"},
+        }
         assert run.call(bgp.add_flow, "127.0.0.2", ddos)
-        status, _ = p.request("PUT", "/bgp/flowspec/127.0.0.2/json", {
-            "match": {"destination": "192.0.2.2/32", "port": ">=137&<=139|=8080",
-                      "tcp-flags": "=S"},
-            "then": {"traffic-rate": "1000", "traffic-marking": "le"}})
+        status, _ = p.request(
+            "PUT",
+            "/bgp/flowspec/127.0.0.2/json",
+            {
+                "match": {
+                    "destination": "192.0.2.2/32",
+                    "port": ">=137&<=139|=8080",
+                    "tcp-flags": "=S",
+                },
+                "then": {"traffic-rate": "1000", "traffic-marking": "le"},
+            },
+        )
         assert status == 204
-        assert run.call(bgp.add_flow, "::1", {"match": {"destination": "2001:db8:1::1/128",
-                                                        "protocol": "=6"},
-                                              "then": {"traffic-action": "sample"}})
-        out = wait_until(lambda: (lambda s: s.count("flow4 {") == 2 and s)(
-            p.bird.cmd("show", "route", "table", "ft4", "all")))
+        assert run.call(
+            bgp.add_flow,
+            "::1",
+            {
+                "match": {"destination": "2001:db8:1::1/128", "protocol": "=6"},
+                "then": {"traffic-action": "sample"},
+            },
+        )
+        out = wait_until(
+            lambda: (lambda s: s.count("flow4 {") == 2 and s)(
+                p.bird.cmd("show", "route", "table", "ft4", "all")
+            )
+        )
         assert "flow4 { dst 192.0.2.1/32; proto 17; sport 53; }" in out
         assert "flow4 { dst 192.0.2.2/32; port 137..139,8080; tcp flags 0x2/0x2; }" in out
         assert "(generic, 0x80060000, 0x447a0000)" in out  # rate 1000.0 bytes/s as IEEE float
         assert "(65535,666)" in out
-        out6 = wait_until(lambda: (lambda s: "flow6 {" in s and s)(
-            p.bird.cmd("show", "route", "table", "ft6", "all")))
+        out6 = wait_until(
+            lambda: (lambda s: "flow6 {" in s and s)(
+                p.bird.cmd("show", "route", "table", "ft6", "all")
+            )
+        )
         assert "dst 2001:db8:1::1/128" in out6 and "0x80070000, 0x2" in out6
         assert len(p.get("/bgp/flowspec/127.0.0.2/json")) == 2
         assert run.call(bgp.flow_count, "127.0.0.2") == 2
@@ -261,8 +346,11 @@ def test_flowspec_rules_reach_bird(make_engine, tmp_path):
         assert status == 204
         wait_until(lambda: "192.0.2.1/32" not in p.bird.cmd("show", "route", "table", "ft4"))
         assert p.request("DELETE", "/bgp/flowspec/127.0.0.2/json", ddos)[0] == 404
-        status, body = p.request("PUT", "/bgp/flowspec/127.0.0.2/json",
-                                 {"match": {"protocol": "=6"}, "then": {"teleport": "1"}})
+        status, body = p.request(
+            "PUT",
+            "/bgp/flowspec/127.0.0.2/json",
+            {"match": {"protocol": "=6"}, "then": {"teleport": "1"}},
+        )
         assert status == 400 and b"teleport" in body
     finally:
         p.stop()
@@ -277,8 +365,16 @@ def test_ibgp_session_like_the_active_route_manager(make_engine, tmp_path):
         r = p.get("/bgp/prefix/127.0.0.2/json?address=192.0.2.1")
         assert r["aspath"] == "174-3356" and r["localpref"] == 100
         assert p.get("/bgp/topprefixes/127.0.0.2/json")["as"] == 65136
-        assert p.running.call(p.bgp.add_route, "127.0.0.2", {
-            "prefix": "100.64.9.0/24", "nexthop": "127.0.0.9", "localpref": 300, "aspath": "64999"})
+        assert p.running.call(
+            p.bgp.add_route,
+            "127.0.0.2",
+            {
+                "prefix": "100.64.9.0/24",
+                "nexthop": "127.0.0.9",
+                "localpref": 300,
+                "aspath": "64999",
+            },
+        )
         out = wait_until(lambda: (lambda s: "100.64.9.0/24" in s and s)(p.bird_routes()))
         assert "BGP.as_path: 64999\n" in out and "BGP.local_pref: 300" in out
     finally:

@@ -1,6 +1,7 @@
 """The bgp* JavaScript globals in real V8: a test script drives them against a raw BGP peer, and
 the user's seed bgp.js runs unmodified against BIRD 2, inside a network namespace this test
 creates so the blog's lab addresses (router 10.0.0.254, sFlow-RT 10.0.0.162) exist."""
+
 from __future__ import annotations
 
 import json
@@ -73,10 +74,13 @@ def js(eng, op):
 @pytest.fixture
 def scripted(tmp_path):
     (tmp_path / "bgptest.js").write_text(SCRIPT)
-    eng = RunningEngine({"bgp.start": "yes", "bgp.port": "0", "script.file": "bgptest.js"},
-                        home=tmp_path).start()
+    eng = RunningEngine(
+        {"bgp.start": "yes", "bgp.port": "0", "script.file": "bgptest.js"}, home=tmp_path
+    ).start()
     try:
-        eng.wait_for(lambda: all(s.started for s in eng.engine.subsystems["runtime"].scripts.values()), 30)
+        eng.wait_for(
+            lambda: all(s.started for s in eng.engine.subsystems["runtime"].scripts.values()), 30
+        )
         yield eng
     finally:
         eng.stop()
@@ -86,21 +90,31 @@ def test_bgp_globals_from_javascript(scripted):
     eng = scripted
     bgp = eng.engine.subsystems["bgp"]
     assert "127.0.0.1" in bgp.neighbors and bgp.sources["10.0.0.253"][0].t == 60
-    peer = RawPeer("127.0.0.1", bgp.listen_port, 65254, "10.0.0.254",
-                   families={(1, 1), (2, 1), (1, 133)})
+    peer = RawPeer(
+        "127.0.0.1", bgp.listen_port, 65254, "10.0.0.254", families={(1, 1), (2, 1), (1, 133)}
+    )
     peer.handshake()
     try:
-        for msg in pack_updates([(socket.inet_aton("192.0.2.0"), 24)], attrs_bytes(aspath=(65254, 3356))):
+        for msg in pack_updates(
+            [(socket.inet_aton("192.0.2.0"), 24)], attrs_bytes(aspath=(65254, 3356))
+        ):
             peer.send(msg)
-        for msg in pack_updates([(socket.inet_aton("198.51.100.0"), 24)], attrs_bytes(aspath=(65254, 174))):
+        for msg in pack_updates(
+            [(socket.inet_aton("198.51.100.0"), 24)], attrs_bytes(aspath=(65254, 174))
+        ):
             peer.send(msg)
         eng.wait_for(lambda: len(bgp.neighbors["127.0.0.1"].rib4) == 2)
         eng.wait_for(lambda: js(eng, "state")["events"] == ["open 127.0.0.1"], 10)
-        eng.send(sflow_datagram("10.0.0.253", [("10.1.1.1", "198.51.100.1")] * 3
-                                + [("10.1.1.1", "192.0.2.1")]))
+        eng.send(
+            sflow_datagram(
+                "10.0.0.253", [("10.1.1.1", "198.51.100.1")] * 3 + [("10.1.1.1", "192.0.2.1")]
+            )
+        )
         top = eng.wait_for(lambda: (lambda t: t["topPrefixes"] and t)(js(eng, "top")))
         assert [e["prefix"] for e in top["topPrefixes"]] == ["198.51.100.0/24", "192.0.2.0/24"]
-        assert top["direction"] == "destination" and top["valuePercentCoverage"] == pytest.approx(100)
+        assert top["direction"] == "destination" and top["valuePercentCoverage"] == pytest.approx(
+            100
+        )
         assert js(eng, "top6")["nPrefixes"] == 0
         assert js(eng, "add") is True
         u = next_update(peer)
@@ -139,15 +153,24 @@ def labns():
 
 
 def in_ns(ns, code: str, *args: str) -> str:
-    return subprocess.run(["ip", "netns", "exec", ns, str(REPO / ".venv/bin/python"), "-c", code,
-                           *args], capture_output=True, text=True, timeout=60, check=True).stdout
+    return subprocess.run(
+        ["ip", "netns", "exec", ns, str(REPO / ".venv/bin/python"), "-c", code, *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    ).stdout
 
 
-GET = ("import sys, urllib.request\n"
-       "print(urllib.request.urlopen('http://127.0.0.1:8008' + sys.argv[1], timeout=20).read().decode())")
-SEND = ("import sys, socket\n"
-        "s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n"
-        "for h in sys.argv[1:]: s.sendto(bytes.fromhex(h), ('127.0.0.1', 6343))")
+GET = (
+    "import sys, urllib.request\n"
+    "print(urllib.request.urlopen('http://127.0.0.1:8008' + sys.argv[1], timeout=20).read().decode())"
+)
+SEND = (
+    "import sys, socket\n"
+    "s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n"
+    "for h in sys.argv[1:]: s.sendto(bytes.fromhex(h), ('127.0.0.1', 6343))"
+)
 
 BIRD_LAB = """
 router id 10.0.0.254;
@@ -177,10 +200,24 @@ def test_seed_bgp_js_unmodified_with_bird(labns, tmp_path):
     assert (home / "bgp.js").read_bytes() == SEED_BGP_JS.read_bytes()
     env = dict(os.environ, FLOWRT_HOME=str(home))
     env.pop("RTPROP", None)
-    proc = subprocess.Popen(["ip", "netns", "exec", labns, str(REPO / ".venv/bin/python"), "-m",
-                             "engine.main", "-Dscript.file=bgp.js", "-Dbgp.start=yes"],
-                            cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True)
+    proc = subprocess.Popen(
+        [
+            "ip",
+            "netns",
+            "exec",
+            labns,
+            str(REPO / ".venv/bin/python"),
+            "-m",
+            "engine.main",
+            "-Dscript.file=bgp.js",
+            "-Dbgp.start=yes",
+        ],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     lines: list[str] = []
     sel = selectors.DefaultSelector()
     sel.register(proc.stdout, selectors.EVENT_READ)
@@ -203,27 +240,54 @@ def test_seed_bgp_js_unmodified_with_bird(labns, tmp_path):
         read_until({"Listening, BGP port 1179", "bgp.js started", "Listening, HTTP port 8008"})
         bird_dir = tmp_path / "bird"
         bird = Bird(bird_dir, BIRD_LAB)
-        bird.proc = subprocess.Popen(["ip", "netns", "exec", labns, BIRD, "-f", "-c", str(bird.conf),
-                                      "-s", str(bird.sock), "-P", str(bird.pidfile)],
-                                     stdout=open(bird.logfile, "ab"), stderr=subprocess.STDOUT)
+        bird.proc = subprocess.Popen(
+            [
+                "ip",
+                "netns",
+                "exec",
+                labns,
+                BIRD,
+                "-f",
+                "-c",
+                str(bird.conf),
+                "-s",
+                str(bird.sock),
+                "-P",
+                str(bird.pidfile),
+            ],
+            stdout=open(bird.logfile, "ab"),
+            stderr=subprocess.STDOUT,
+        )
         read_until({"BGP open 10.0.0.254"}, 30)
 
         def top(query=""):
             return json.loads(in_ns(labns, GET, f"/bgp/topprefixes/10.0.0.254/json{query}"))
+
         wait_until(lambda: top()["nPrefixes"] == 3, 20)
         # sFlow from the switch 10.0.0.253: 5 : 3 : 1 samples to the three routes + 1 unrouted
-        flows = ([("172.16.0.1", "198.51.100.9")] * 5 + [("172.16.0.1", "192.0.2.9")] * 3
-                 + [("172.16.0.1", "203.0.113.9")] + [("172.16.0.1", "100.64.0.1")])
-        in_ns(labns, SEND, sflow_datagram("10.0.0.253", flows).hex(),
-              sflow_datagram("10.0.0.99", flows, seq=2).hex())
-        result = wait_until(lambda: (lambda t: len(t["topPrefixes"]) == 2 and t)(
-            top("?maxPrefixes=2")), 20)
+        flows = (
+            [("172.16.0.1", "198.51.100.9")] * 5
+            + [("172.16.0.1", "192.0.2.9")] * 3
+            + [("172.16.0.1", "203.0.113.9")]
+            + [("172.16.0.1", "100.64.0.1")]
+        )
+        in_ns(
+            labns,
+            SEND,
+            sflow_datagram("10.0.0.253", flows).hex(),
+            sflow_datagram("10.0.0.99", flows, seq=2).hex(),
+        )
+        result = wait_until(
+            lambda: (lambda t: len(t["topPrefixes"]) == 2 and t)(top("?maxPrefixes=2")), 20
+        )
         assert result["state"] == "established" and result["as"] == 65254
         assert result["id"] == "10.0.0.254" and result["direction"] == "destination"
         assert [e["prefix"] for e in result["topPrefixes"]] == ["198.51.100.0/24", "192.0.2.0/24"]
         best = result["topPrefixes"][0]
         assert best["aspath"] == "65254-15169" and best["nexthop"] == "10.0.0.254"
-        assert best["value"] == pytest.approx(5 * 1000 * 100 / 60, rel=0.05)  # 60 s average of bytes
+        assert best["value"] == pytest.approx(
+            5 * 1000 * 100 / 60, rel=0.05
+        )  # 60 s average of bytes
         assert result["valuePercentCoverage"] == pytest.approx(80.0, rel=0.01)
         assert result["valueTotal"] == pytest.approx(10 * 1000 * 100 / 60, rel=0.05)
     finally:

@@ -1,5 +1,6 @@
 """Malformed input from a raw test peer over TCP: RFC 7606 treat-as-withdraw where the error can be
 contained, a NOTIFICATION (and a clean close) where it cannot; the engine never crashes."""
+
 from __future__ import annotations
 
 import socket
@@ -25,7 +26,9 @@ NEXTHOP_OK = attr(0x40, 3, socket.inet_aton("192.0.2.1"))
 
 
 def update(attrs: bytes, nlri: bytes = NLRI, withdrawn: bytes = b"") -> bytes:
-    body = struct.pack(">H", len(withdrawn)) + withdrawn + struct.pack(">H", len(attrs)) + attrs + nlri
+    body = (
+        struct.pack(">H", len(withdrawn)) + withdrawn + struct.pack(">H", len(attrs)) + attrs + nlri
+    )
     return m.frame(m.UPDATE, body)
 
 
@@ -54,8 +57,12 @@ def announced(bgp) -> bool:
 TREAT_AS_WITHDRAW = {
     "origin value": attr(0x40, 1, b"\x07") + ASPATH_OK + NEXTHOP_OK,
     "origin length": attr(0x40, 1, b"\0\0") + ASPATH_OK + NEXTHOP_OK,
-    "as_path segment overrun": ORIGIN_OK + attr(0x40, 2, struct.pack(">BBI", 2, 3, 65254)) + NEXTHOP_OK,
-    "as_path bad segment type": ORIGIN_OK + attr(0x40, 2, struct.pack(">BBI", 9, 1, 65254)) + NEXTHOP_OK,
+    "as_path segment overrun": ORIGIN_OK
+    + attr(0x40, 2, struct.pack(">BBI", 2, 3, 65254))
+    + NEXTHOP_OK,
+    "as_path bad segment type": ORIGIN_OK
+    + attr(0x40, 2, struct.pack(">BBI", 9, 1, 65254))
+    + NEXTHOP_OK,
     "next_hop length": ORIGIN_OK + ASPATH_OK + attr(0x40, 3, b"\1\2\3"),
     "missing next_hop": ORIGIN_OK + ASPATH_OK,
     "missing as_path": ORIGIN_OK + NEXTHOP_OK,
@@ -64,23 +71,40 @@ TREAT_AS_WITHDRAW = {
     "med length": ORIGIN_OK + ASPATH_OK + NEXTHOP_OK + attr(0x80, 4, b"\0\0"),
     "local_pref length": ORIGIN_OK + ASPATH_OK + NEXTHOP_OK + attr(0x40, 5, b"\0"),
     "origin flagged optional": attr(0xC0, 1, b"\0") + ASPATH_OK + NEXTHOP_OK,
-    "attribute overruns list": ORIGIN_OK + ASPATH_OK + NEXTHOP_OK + bytes((0xC0, 8, 40)) + b"\0" * 4,
+    "attribute overruns list": ORIGIN_OK
+    + ASPATH_OK
+    + NEXTHOP_OK
+    + bytes((0xC0, 8, 40))
+    + b"\0" * 4,
     # RFC 7606 §7: malformed attributes the route depends on -> treat-as-withdraw
     "extended communities length": ORIGIN_OK + ASPATH_OK + NEXTHOP_OK + attr(0xC0, 16, b"\0" * 7),
-    "as_path flagged optional": ORIGIN_OK + attr(0xC0, 2, struct.pack(">BBI", 2, 1, 65254)) + NEXTHOP_OK,
-    "next_hop flagged optional": ORIGIN_OK + ASPATH_OK + attr(0xC0, 3, socket.inet_aton("192.0.2.1")),
-    "communities flagged well-known": ORIGIN_OK + ASPATH_OK + NEXTHOP_OK + attr(0x40, 8, b"\0\1\0\2"),
+    "as_path flagged optional": ORIGIN_OK
+    + attr(0xC0, 2, struct.pack(">BBI", 2, 1, 65254))
+    + NEXTHOP_OK,
+    "next_hop flagged optional": ORIGIN_OK
+    + ASPATH_OK
+    + attr(0xC0, 3, socket.inet_aton("192.0.2.1")),
+    "communities flagged well-known": ORIGIN_OK
+    + ASPATH_OK
+    + NEXTHOP_OK
+    + attr(0x40, 8, b"\0\1\0\2"),
     "missing origin": ASPATH_OK + NEXTHOP_OK,
     "as_path truncated segment header": ORIGIN_OK + attr(0x40, 2, b"\2") + NEXTHOP_OK,
-    "extended-length attribute overruns list": ORIGIN_OK + ASPATH_OK + NEXTHOP_OK
-                                               + bytes((0xD0, 8)) + struct.pack(">H", 999) + b"\0" * 4,
+    "extended-length attribute overruns list": ORIGIN_OK
+    + ASPATH_OK
+    + NEXTHOP_OK
+    + bytes((0xD0, 8))
+    + struct.pack(">H", 999)
+    + b"\0" * 4,
 }
 
 # RFC 7606 §7: errors in attributes the route does not depend on discard the attribute only;
 # unknown optional attributes are passed over (RFC 4271 §5)
 ATTRIBUTE_DISCARD = {
     "malformed as4_path": attr(0xC0, 17, b"\2\5\0"),
-    "aggregator flagged well-known": attr(0x40, 7, struct.pack(">I4s", 65254, socket.inet_aton("10.0.0.1"))),
+    "aggregator flagged well-known": attr(
+        0x40, 7, struct.pack(">I4s", 65254, socket.inet_aton("10.0.0.1"))
+    ),
     "atomic_aggregate flagged optional": attr(0xC0, 6, b""),
     "unknown optional transitive": attr(0xC0, 99, b"\1\2\3"),
     "unknown optional non-transitive": attr(0x80, 98, b"\1\2"),
@@ -113,8 +137,15 @@ def test_attribute_discard_keeps_the_route(speaker, case):
     _, bgp = speaker
     peer = connect(bgp)
     try:
-        peer.send(update(ORIGIN_OK + ASPATH_OK + NEXTHOP_OK + ATTRIBUTE_DISCARD[case]
-                         + attr(0x80, 4, struct.pack(">I", 7))))
+        peer.send(
+            update(
+                ORIGIN_OK
+                + ASPATH_OK
+                + NEXTHOP_OK
+                + ATTRIBUTE_DISCARD[case]
+                + attr(0x80, 4, struct.pack(">I", 7))
+            )
+        )
         wait(lambda: announced(bgp))
         entry = bgp.neighbors["127.0.0.1"].rib4.lookup("10.9.1.1")[1]
         assert entry.med == 7 and entry.aspath == (65254, 3356) and entry.nexthop == "192.0.2.1"
@@ -130,8 +161,15 @@ def test_duplicate_attribute_keeps_first(speaker):
     _, bgp = speaker
     peer = connect(bgp)
     try:
-        peer.send(update(ORIGIN_OK + ASPATH_OK + NEXTHOP_OK + attr(0x80, 4, struct.pack(">I", 5))
-                         + attr(0x80, 4, struct.pack(">I", 9))))
+        peer.send(
+            update(
+                ORIGIN_OK
+                + ASPATH_OK
+                + NEXTHOP_OK
+                + attr(0x80, 4, struct.pack(">I", 5))
+                + attr(0x80, 4, struct.pack(">I", 9))
+            )
+        )
         wait(lambda: announced(bgp))
         assert bgp.neighbors["127.0.0.1"].rib4.lookup("10.9.1.1")[1].med == 5
     finally:
@@ -143,27 +181,59 @@ def _bad_marker():
 
 
 NOTIFY = {
-    "withdrawn length overrun": (update(b"", b"", b"") [:19] + struct.pack(">H", 500) + b"\0\0",
-                                 (3, 1)),
-    "prefix length 33": (update(ORIGIN_OK + ASPATH_OK + NEXTHOP_OK, bytes((33,)) + b"\1" * 5), (3, 10)),
-    "prefix overruns message": (update(ORIGIN_OK + ASPATH_OK + NEXTHOP_OK, bytes((24, 10))), (3, 10)),
-    "attribute list overruns message": (m.frame(m.UPDATE, struct.pack(">HH", 0, 200) + ORIGIN_OK),
-                                        (3, 1)),
+    "withdrawn length overrun": (
+        update(b"", b"", b"")[:19] + struct.pack(">H", 500) + b"\0\0",
+        (3, 1),
+    ),
+    "prefix length 33": (
+        update(ORIGIN_OK + ASPATH_OK + NEXTHOP_OK, bytes((33,)) + b"\1" * 5),
+        (3, 10),
+    ),
+    "prefix overruns message": (
+        update(ORIGIN_OK + ASPATH_OK + NEXTHOP_OK, bytes((24, 10))),
+        (3, 10),
+    ),
+    "attribute list overruns message": (
+        m.frame(m.UPDATE, struct.pack(">HH", 0, 200) + ORIGIN_OK),
+        (3, 1),
+    ),
     "bad marker": (_bad_marker(), (1, 1)),
     "message too long": (b"\xff" * 16 + struct.pack(">HB", 5000, 2), (1, 2)),
     "unknown message type": (m.frame(9, b"\0\0"), (1, 3)),
     "keepalive with body": (m.frame(m.KEEPALIVE, b"\0"), (1, 2)),
-    "unrecognized well-known attribute": (update(ORIGIN_OK + ASPATH_OK + NEXTHOP_OK
-                                                 + attr(0x40, 99, b"\0")), (3, 2)),
-    "mp_reach overrun": (update(ORIGIN_OK + ASPATH_OK + attr(0x80, 14, struct.pack(
-        ">HBB", 2, 1, 16) + b"\0" * 16 + b"\0" + bytes((64, 1))), b""), (3, 10)),
-    "duplicate mp_unreach": (update(attr(0x80, 15, struct.pack(">HB", 2, 1))
-                                    + attr(0x80, 15, struct.pack(">HB", 2, 1)), b""), (3, 1)),
+    "unrecognized well-known attribute": (
+        update(ORIGIN_OK + ASPATH_OK + NEXTHOP_OK + attr(0x40, 99, b"\0")),
+        (3, 2),
+    ),
+    "mp_reach overrun": (
+        update(
+            ORIGIN_OK
+            + ASPATH_OK
+            + attr(0x80, 14, struct.pack(">HBB", 2, 1, 16) + b"\0" * 16 + b"\0" + bytes((64, 1))),
+            b"",
+        ),
+        (3, 10),
+    ),
+    "duplicate mp_unreach": (
+        update(
+            attr(0x80, 15, struct.pack(">HB", 2, 1)) + attr(0x80, 15, struct.pack(">HB", 2, 1)), b""
+        ),
+        (3, 1),
+    ),
     "second OPEN": (m.encode_open(65254, 90, "10.0.0.254", {(1, 1)}), (5, 0)),
-    "duplicate mp_reach": (update(ORIGIN_OK + ASPATH_OK + 2 * attr(0x80, 14, struct.pack(
-        ">HBB", 2, 1, 16) + b"\0" * 16 + b"\0"), b""), (3, 1)),
-    "withdrawn prefix length 40": (m.frame(m.UPDATE, struct.pack(">H", 6) + bytes((40,)) + b"\1" * 5
-                                           + b"\0\0"), (3, 10)),
+    "duplicate mp_reach": (
+        update(
+            ORIGIN_OK
+            + ASPATH_OK
+            + 2 * attr(0x80, 14, struct.pack(">HBB", 2, 1, 16) + b"\0" * 16 + b"\0"),
+            b"",
+        ),
+        (3, 1),
+    ),
+    "withdrawn prefix length 40": (
+        m.frame(m.UPDATE, struct.pack(">H", 6) + bytes((40,)) + b"\1" * 5 + b"\0\0"),
+        (3, 10),
+    ),
     "message length below the header": (b"\xff" * 16 + struct.pack(">HB", 18, 2), (1, 2)),
     "route refresh too short": (m.frame(m.ROUTE_REFRESH, b"\0\1"), (1, 2)),
 }
@@ -214,7 +284,7 @@ def test_bad_open_is_logged_once_per_peer(speaker, caplog):
     for _ in range(5):
         peer = RawPeer("127.0.0.1", bgp.listen_port, 65254, "10.0.0.254")
         try:
-            bad = bytearray(m.encode_open(65254, 1, "10.0.0.254", {(1, 1)}))   # hold time 1
+            bad = bytearray(m.encode_open(65254, 1, "10.0.0.254", {(1, 1)}))  # hold time 1
             peer.send(bytes(bad))
             body = peer.recv_until(m.NOTIFICATION)
             assert (body[0], body[1]) == (2, 6)
@@ -345,6 +415,7 @@ def test_random_garbage_never_hurts_the_speaker(speaker):
     """Random mutations of valid UPDATE streams: every connection either keeps working or ends
     with a NOTIFICATION; the speaker keeps accepting the router and nothing escapes."""
     import random
+
     running, bgp = speaker
     rng = random.Random(1234)
     valid = update(ORIGIN_OK + ASPATH_OK + NEXTHOP_OK + attr(0xC0, 8, b"\0\1\0\2"))

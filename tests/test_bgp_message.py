@@ -1,5 +1,6 @@
 """BGP wire format: OPEN/UPDATE encode-decode round trips, RFC 7606 containment, FlowSpec NLRI
 against the RFC 8955 examples, and fuzzing that only ever yields BgpError."""
+
 from __future__ import annotations
 
 import socket
@@ -19,16 +20,24 @@ def test_open_round_trip_with_four_octet_as():
     assert (length, kind) == (len(raw), m.OPEN)
     assert struct.unpack_from(">H", raw, 20)[0] == m.AS_TRANS  # my_as field when AS > 65535
     o = m.decode_open(raw[19:])
-    assert (o.asn, o.hold, o.bgp_id, o.as4, o.route_refresh) == (4200000001, 90, "10.0.0.162",
-                                                                 True, True)
+    assert (o.asn, o.hold, o.bgp_id, o.as4, o.route_refresh) == (
+        4200000001,
+        90,
+        "10.0.0.162",
+        True,
+        True,
+    )
     assert o.families == {(1, 1), (2, 1), (1, 133)}
 
 
-@pytest.mark.parametrize("patch,expected", [
-    ((0, 3), (2, 1)),            # version 3
-    ((3, 0), None),              # hold time high byte 0 -> hold = low byte only (90): fine
-    ((4, 1), (2, 6)),            # hold time 1
-])
+@pytest.mark.parametrize(
+    "patch,expected",
+    [
+        ((0, 3), (2, 1)),  # version 3
+        ((3, 0), None),  # hold time high byte 0 -> hold = low byte only (90): fine
+        ((4, 1), (2, 6)),  # hold time 1
+    ],
+)
 def test_open_errors(patch, expected):
     body = bytearray(m.encode_open(65001, 90, "10.0.0.1", {(1, 1)})[19:])
     off, value = patch
@@ -57,15 +66,22 @@ def test_zero_bgp_identifier_rejected():
 
 
 def roundtrip(attrs: m.PathAttrs, prefixes, ibgp=True, as4=True):
-    raw = m.encode_update_v4(m.encode_attrs(attrs, as4, ibgp, 65000),
-                             [m.encode_prefix(p, l) for p, l in prefixes])
+    raw = m.encode_update_v4(
+        m.encode_attrs(attrs, as4, ibgp, 65000), [m.encode_prefix(p, l) for p, l in prefixes]
+    )
     return m.decode_update(raw[19:], as4)
 
 
 def test_update_round_trip_all_attributes():
-    a = m.PathAttrs(origin=2, aspath=(65001, 4200000000, frozenset({7, 9})), nexthop="192.0.2.1",
-                    med=42, localpref=250, communities=(65000 << 16 | 666,),
-                    large_communities=((4200000000, 1, 2),))
+    a = m.PathAttrs(
+        origin=2,
+        aspath=(65001, 4200000000, frozenset({7, 9})),
+        nexthop="192.0.2.1",
+        med=42,
+        localpref=250,
+        communities=(65000 << 16 | 666,),
+        large_communities=((4200000000, 1, 2),),
+    )
     u = roundtrip(a, [(socket.inet_aton("10.1.0.0"), 16), (socket.inet_aton("10.2.3.0"), 24)])
     assert not u.treat_as_withdraw and not u.errors
     assert u.nlri4 == [(socket.inet_aton("10.1.0.0"), 16), (socket.inet_aton("10.2.3.0"), 24)]
@@ -91,7 +107,9 @@ def test_host_bits_are_cleared():
 
 
 def test_ipv6_mp_reach_with_link_local_and_mp_unreach():
-    nh = socket.inet_pton(socket.AF_INET6, "2001:db8::1") + socket.inet_pton(socket.AF_INET6, "fe80::1")
+    nh = socket.inet_pton(socket.AF_INET6, "2001:db8::1") + socket.inet_pton(
+        socket.AF_INET6, "fe80::1"
+    )
     pfx = socket.inet_pton(socket.AF_INET6, "2001:db8:5::")
     mp = m.mp_reach_value(2, 1, nh, m.encode_prefix(pfx, 48))
     raw = m.encode_update_v4(m.encode_attrs(m.PathAttrs(aspath=(1,)), True, True, 1, mp=mp), [])
@@ -126,12 +144,15 @@ def test_pack_updates_fills_messages_up_to_4096_bytes():
     assert got == prefixes
 
 
-@pytest.mark.parametrize("text,std,large", [
-    ("65000:1 65000:2", (65000 << 16 | 1, 65000 << 16 | 2), ()),
-    ("1:2:3,65000:666", (65000 << 16 | 666,), ((1, 2, 3),)),
-    (["7:8"], (7 << 16 | 8,), ()),
-    ("", (), ()),
-])
+@pytest.mark.parametrize(
+    "text,std,large",
+    [
+        ("65000:1 65000:2", (65000 << 16 | 1, 65000 << 16 | 2), ()),
+        ("1:2:3,65000:666", (65000 << 16 | 666,), ((1, 2, 3),)),
+        (["7:8"], (7 << 16 | 8,), ()),
+        ("", (), ()),
+    ],
+)
 def test_parse_communities(text, std, large):
     assert m.parse_communities(text) == (std, large)
 
@@ -151,15 +172,27 @@ def test_parse_aspath():
 
 # -- FlowSpec NLRI: the examples of RFC 8955 §4.3 --------------------------------------------
 def test_flowspec_rfc8955_example_1():
-    r = compile_flow({"match": {"destination": "192.0.2.0/24", "protocol": "=6", "port": "=25"},
-                      "then": {"traffic-rate": "0"}})
+    r = compile_flow(
+        {
+            "match": {"destination": "192.0.2.0/24", "protocol": "=6", "port": "=25"},
+            "then": {"traffic-rate": "0"},
+        }
+    )
     assert r.nlri.hex() == "0b0118c0000203810604 8119".replace(" ", "")
     assert r.ext_communities == (bytes.fromhex("8006000000000000"),)
 
 
 def test_flowspec_rfc8955_example_2():
-    r = compile_flow({"match": {"destination": "192.0.2.0/24", "source": "203.0.113.0/24",
-                                "port": ">=137&<=139|=8080"}, "then": {}})
+    r = compile_flow(
+        {
+            "match": {
+                "destination": "192.0.2.0/24",
+                "source": "203.0.113.0/24",
+                "port": ">=137&<=139|=8080",
+            },
+            "then": {},
+        }
+    )
     assert r.nlri.hex() == "120118c0000202 18cb0071 0403 89 45 8b 91 1f90".replace(" ", "")
 
 
@@ -167,10 +200,12 @@ def test_flowspec_rfc8955_example_3_fragment_and_ipv6():
     r = compile_flow({"match": {"destination": "192.0.1.0/24", "fragment": "=I|F"}, "then": {}})
     # bitmask: '=I' match bit set (0x01), 'I' = 0x02; then any-of F (0x04), end of list
     assert r.nlri.hex() == "0a0118c000010c0102" + "8004"
-    r6 = compile_flow({"match": {"destination": "2001:db8::/32", "tcp-flags": "=S",
-                                 "dscp": "ef"}, "then": {"traffic-marking": "le",
-                                                         "traffic-action": "sample",
-                                                         "communities": "128:6:0"}})
+    r6 = compile_flow(
+        {
+            "match": {"destination": "2001:db8::/32", "tcp-flags": "=S", "dscp": "ef"},
+            "then": {"traffic-marking": "le", "traffic-action": "sample", "communities": "128:6:0"},
+        }
+    )
     assert r6.afi == m.AFI_IPV6
     assert r6.nlri.hex() == "0d012000" + "20010db8" + "098102" + "0b812e"
     assert bytes.fromhex("8009000000000001") in r6.ext_communities
@@ -178,16 +213,19 @@ def test_flowspec_rfc8955_example_3_fragment_and_ipv6():
     assert r6.large_communities == ((128, 6, 0),)
 
 
-@pytest.mark.parametrize("spec", [
-    {"match": {}},
-    {"match": {"protocol": "=x"}},
-    {"match": {"colour": "=1"}},
-    {"match": {"tcp-flags": "=Z"}},
-    {"match": {"destination": "10.0.0.0/8", "version": "6"}},
-    {"match": {"protocol": "=6"}, "then": {"teleport": "yes"}},
-    {"match": {"protocol": "=6"}, "then": {"traffic-action": "explode"}},
-    "not an object",
-])
+@pytest.mark.parametrize(
+    "spec",
+    [
+        {"match": {}},
+        {"match": {"protocol": "=x"}},
+        {"match": {"colour": "=1"}},
+        {"match": {"tcp-flags": "=Z"}},
+        {"match": {"destination": "10.0.0.0/8", "version": "6"}},
+        {"match": {"protocol": "=6"}, "then": {"teleport": "yes"}},
+        {"match": {"protocol": "=6"}, "then": {"traffic-action": "explode"}},
+        "not an object",
+    ],
+)
 def test_flowspec_rejects_bad_specs(spec):
     with pytest.raises((ValueError, KeyError)):
         compile_flow(spec)
@@ -195,10 +233,18 @@ def test_flowspec_rejects_bad_specs(spec):
 
 # -- fuzzing -----------------------------------------------------------------------------------
 def valid_update_body() -> bytes:
-    a = m.PathAttrs(origin=0, aspath=(65001, 65002), nexthop="192.0.2.1", med=1,
-                    communities=(1, 2), large_communities=((1, 2, 3),))
+    a = m.PathAttrs(
+        origin=0,
+        aspath=(65001, 65002),
+        nexthop="192.0.2.1",
+        med=1,
+        communities=(1, 2),
+        large_communities=((1, 2, 3),),
+    )
     nh = socket.inet_pton(socket.AF_INET6, "2001:db8::1")
-    mp = m.mp_reach_value(2, 1, nh, m.encode_prefix(socket.inet_pton(socket.AF_INET6, "2001:db8::"), 32))
+    mp = m.mp_reach_value(
+        2, 1, nh, m.encode_prefix(socket.inet_pton(socket.AF_INET6, "2001:db8::"), 32)
+    )
     attrs = m.encode_attrs(a, True, True, 1, mp=mp) + m.encode_attrs(a, True, True, 1)[:0]
     return m.encode_update_v4(attrs, [m.encode_prefix(b"\n\0\0\0", 8)])[19:]
 
@@ -213,12 +259,11 @@ def test_fuzz_random_bodies_only_raise_bgp_error(body):
 
 
 @settings(max_examples=400, deadline=None)
-@given(st.integers(min_value=0, max_value=10_000), st.binary(min_size=1, max_size=4),
-       st.booleans())
+@given(st.integers(min_value=0, max_value=10_000), st.binary(min_size=1, max_size=4), st.booleans())
 def test_fuzz_mutated_updates_only_raise_bgp_error(pos, patch, as4):
     body = bytearray(valid_update_body())
     pos %= len(body)
-    body[pos:pos + len(patch)] = patch
+    body[pos : pos + len(patch)] = patch
     try:
         u = m.decode_update(bytes(body), as4)
     except m.BgpError:
@@ -238,6 +283,7 @@ def test_fuzz_open_only_raises_bgp_error(body):
 
 def test_interner_sweeps_sets_nobody_uses():
     from engine.bgp.rib import Rib
+
     intern = m.Interner()
     rib = Rib(m.AFI_IPV4)
     kept = []
@@ -256,9 +302,11 @@ def test_interner_sweeps_sets_nobody_uses():
 
 def test_attributes_we_do_not_use_are_discarded_not_withdrawn():
     base = m.encode_attrs(m.PathAttrs(aspath=(65001,), nexthop="192.0.2.1"), True, False, 65000)
-    for extra in (bytes((0x40, 7, 8)) + b"\0" * 8,      # AGGREGATOR without the optional flag
-                  bytes((0xC0, 6, 1, 0)),                # ATOMIC_AGGREGATE flagged optional, length 1
-                  bytes((0x40, 17, 2, 9, 9))):           # AS4_PATH without the optional flag
+    for extra in (
+        bytes((0x40, 7, 8)) + b"\0" * 8,  # AGGREGATOR without the optional flag
+        bytes((0xC0, 6, 1, 0)),  # ATOMIC_AGGREGATE flagged optional, length 1
+        bytes((0x40, 17, 2, 9, 9)),
+    ):  # AS4_PATH without the optional flag
         raw = m.encode_update_v4(base + extra, [m.encode_prefix(b"\n\0\0\0", 8)])
         u = m.decode_update(raw[19:], True)
         assert not u.treat_as_withdraw and u.attrs is not None, extra

@@ -2,6 +2,7 @@
 each family keeps its own next hop (RFC 4760 §3: MP_REACH's next hop is for its NLRI only;
 NEXT_HOP is for the UPDATE's own NLRI field). Sent by the raw test peer over TCP, read back
 from the tables and /bgp/prefix, and decoded directly."""
+
 from __future__ import annotations
 
 import socket
@@ -23,11 +24,16 @@ def mixed_update(mp_afi: int = m.AFI_IPV6) -> bytes:
     2001:db8:9::/48 via 2001:db8:ff::1 (+ link-local fe80::1), or IPv4 10.8.0.0/16 via
     203.0.113.8 when mp_afi is IPv4."""
     if mp_afi == m.AFI_IPV6:
-        mp = m.mp_reach_value(m.AFI_IPV6, m.SAFI_UNICAST, p6("2001:db8:ff::1") + p6("fe80::1"),
-                              m.encode_prefix(p6("2001:db8:9::"), 48))
+        mp = m.mp_reach_value(
+            m.AFI_IPV6,
+            m.SAFI_UNICAST,
+            p6("2001:db8:ff::1") + p6("fe80::1"),
+            m.encode_prefix(p6("2001:db8:9::"), 48),
+        )
     else:
-        mp = m.mp_reach_value(m.AFI_IPV4, m.SAFI_UNICAST, p4("203.0.113.8"),
-                              m.encode_prefix(p4("10.8.0.0"), 16))
+        mp = m.mp_reach_value(
+            m.AFI_IPV4, m.SAFI_UNICAST, p4("203.0.113.8"), m.encode_prefix(p4("10.8.0.0"), 16)
+        )
     attrs = attrs_bytes(aspath=(65254, 3356), nexthop="192.0.2.1", med=7)
     attrs += m._attr(m.F_OPTIONAL, m.MP_REACH, mp)
     return m.encode_update_v4(attrs, [m.encode_prefix(p4("10.9.0.0"), 16)])
@@ -47,17 +53,22 @@ def test_mixed_update_over_a_session_keeps_each_familys_next_hop(make_engine):
         v6 = running.get_json("/bgp/prefix/127.0.0.1/json?address=2001:db8:9::1")
         assert (v4["prefix"], v4["nexthop"]) == ("10.9.0.0/16", "192.0.2.1")
         assert "nexthoplinklocal" not in v4
-        assert (v6["prefix"], v6["nexthop"], v6["nexthoplinklocal"]) == \
-            ("2001:db8:9::/48", "2001:db8:ff::1", "fe80::1")
+        assert (v6["prefix"], v6["nexthop"], v6["nexthoplinklocal"]) == (
+            "2001:db8:9::/48",
+            "2001:db8:ff::1",
+            "fe80::1",
+        )
         # everything else is shared by both families
         for j in (v4, v6):
             assert (j["aspath"], j["med"]) == ("65254-3356", 7)
         # the bgp* flow keys follow: bgpnexthop for IPv4 traffic, bgpnexthop6 for IPv6
         running.call(bgp.add_source, "10.0.0.253", "127.0.0.1")
-        k4 = bgp.flow_attributes("10.0.0.253", {"ipsource": "10.9.1.1",
-                                                "ipdestination": "10.9.2.2"})
-        k6 = bgp.flow_attributes("10.0.0.253", {"ip6source": "2001:db8:9::1",
-                                                "ip6destination": "2001:db8:9::2"})
+        k4 = bgp.flow_attributes(
+            "10.0.0.253", {"ipsource": "10.9.1.1", "ipdestination": "10.9.2.2"}
+        )
+        k6 = bgp.flow_attributes(
+            "10.0.0.253", {"ip6source": "2001:db8:9::1", "ip6destination": "2001:db8:9::2"}
+        )
         assert k4["bgpnexthop"] == "192.0.2.1" and "bgpnexthop6" not in k4
         assert k6["bgpnexthop6"] == "2001:db8:ff::1" and "bgpnexthop" not in k6
     finally:
@@ -86,11 +97,14 @@ def test_ipv4_in_both_the_nlri_field_and_mp_reach():
     assert u.nlri4 == [(p4("10.9.0.0"), 16)] and u.attrs4.nexthop == "192.0.2.1"
     assert u.nlri4_mp == [(p4("10.8.0.0"), 16)] and u.attrs4_mp.nexthop == "203.0.113.8"
     # treat-as-withdraw covers both: a malformed MED withdraws every prefix of the UPDATE
-    mp = m.mp_reach_value(m.AFI_IPV4, m.SAFI_UNICAST, p4("203.0.113.8"),
-                          m.encode_prefix(p4("10.8.0.0"), 16))
-    attrs = (attrs_bytes(aspath=(65254,), nexthop="192.0.2.1")
-             + m._attr(m.F_OPTIONAL, m.MED, b"\0\0\7")          # MED must be 4 octets
-             + m._attr(m.F_OPTIONAL, m.MP_REACH, mp))
+    mp = m.mp_reach_value(
+        m.AFI_IPV4, m.SAFI_UNICAST, p4("203.0.113.8"), m.encode_prefix(p4("10.8.0.0"), 16)
+    )
+    attrs = (
+        attrs_bytes(aspath=(65254,), nexthop="192.0.2.1")
+        + m._attr(m.F_OPTIONAL, m.MED, b"\0\0\7")  # MED must be 4 octets
+        + m._attr(m.F_OPTIONAL, m.MP_REACH, mp)
+    )
     bad = m.encode_update_v4(attrs, [m.encode_prefix(p4("10.9.0.0"), 16)])[19:]
     u = m.decode_update(bad, True, m.Interner())
     assert u.treat_as_withdraw
@@ -101,8 +115,9 @@ def test_ipv4_in_both_the_nlri_field_and_mp_reach():
 def test_mp_reach_only_ignores_a_stray_next_hop():
     """An UPDATE whose only NLRI are in MP_REACH_NLRI should not carry NEXT_HOP; if it does,
     it is ignored (RFC 4760 §3) and the routes use the MP next hop."""
-    mp = m.mp_reach_value(m.AFI_IPV6, m.SAFI_UNICAST, p6("2001:db8:ff::1"),
-                          m.encode_prefix(p6("2001:db8:9::"), 48))
+    mp = m.mp_reach_value(
+        m.AFI_IPV6, m.SAFI_UNICAST, p6("2001:db8:ff::1"), m.encode_prefix(p6("2001:db8:9::"), 48)
+    )
     attrs = attrs_bytes(aspath=(65254,), nexthop="192.0.2.1")
     attrs += m._attr(m.F_OPTIONAL, m.MP_REACH, mp)
     u = m.decode_update(m.encode_update_v4(attrs, [])[19:], True)

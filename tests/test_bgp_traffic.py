@@ -1,5 +1,6 @@
 """Traffic per prefix (moving average, forward decay), the topprefixes selection rules, the
 speaker's configuration API and its bgp.start / bgp.port behaviour."""
+
 from __future__ import annotations
 
 import math
@@ -49,15 +50,26 @@ def make_rib(routes):
     return rib
 
 
-ROUTES = [("10.0.0.0/8", "192.0.2.1"), ("10.1.0.0/16", "192.0.2.1"), ("10.2.0.0/16", "192.0.2.2"),
-          ("10.2.3.0/24", "192.0.2.2"), ("0.0.0.0/0", "192.0.2.9"), ("172.16.0.0/12", "192.0.2.3")]
+ROUTES = [
+    ("10.0.0.0/8", "192.0.2.1"),
+    ("10.1.0.0/16", "192.0.2.1"),
+    ("10.2.0.0/16", "192.0.2.2"),
+    ("10.2.3.0/24", "192.0.2.2"),
+    ("0.0.0.0/0", "192.0.2.9"),
+    ("172.16.0.0/12", "192.0.2.3"),
+]
 
 
 def test_top_prefixes_rules():
     rib = make_rib(ROUTES)
     assert len(rib) == 6
-    values = {"10.0.0.0/8": 50.0, "0.0.0.0/0": 40.0, "172.16.0.0/12": 5.0, "10.2.0.0/16": 1.0,
-              "192.168.0.0/16": 99.0}  # not (any more) in the table: never listed
+    values = {
+        "10.0.0.0/8": 50.0,
+        "0.0.0.0/0": 40.0,
+        "172.16.0.0/12": 5.0,
+        "10.2.0.0/16": 1.0,
+        "192.168.0.0/16": 99.0,
+    }  # not (any more) in the table: never listed
     r = top_prefixes(rib, values, 200.0, 2, 0, 0, False, False)
     assert [e["prefix"] for e in r["topPrefixes"]] == ["10.0.0.0/8", "0.0.0.0/0"]
     assert r["valueTopPrefixes"] == 90 and r["valuePercentCoverage"] == 45
@@ -67,8 +79,12 @@ def test_top_prefixes_rules():
     assert [e["prefix"] for e in r["topPrefixes"]] == ["10.0.0.0/8", "0.0.0.0/0", "172.16.0.0/12"]
     r = top_prefixes(rib, {"10.0.0.0/8": 50.0}, 50.0, 1, 0, 1, True, False)
     got = {e["prefix"]: e.get("parentprefix") for e in r["topPrefixes"]}
-    assert got == {"10.0.0.0/8": None, "10.1.0.0/16": "10.0.0.0/8", "10.2.0.0/16": "10.0.0.0/8",
-                   "10.2.3.0/24": "10.0.0.0/8"}
+    assert got == {
+        "10.0.0.0/8": None,
+        "10.1.0.0/16": "10.0.0.0/8",
+        "10.2.0.0/16": "10.0.0.0/8",
+        "10.2.3.0/24": "10.0.0.0/8",
+    }
     # pruneCovered: 10.1/16 has its parent's next hop; 10.2.3/24 has 10.2/16's next hop
     r = top_prefixes(rib, {"10.0.0.0/8": 50.0}, 50.0, 1, 0, 1, True, True)
     assert sorted(e["prefix"] for e in r["topPrefixes"]) == ["10.0.0.0/8", "10.2.0.0/16"]
@@ -123,8 +139,12 @@ def test_listening_log_line_and_disabled_by_default(make_engine, info_log):
 def test_configuration_api_validation(make_engine):
     run = make_engine({"bgp.start": "yes", "bgp.port": "0"})
     bgp = run.engine.subsystems["bgp"]
-    for bad in (("10.0.0.300", 65000), ("10.0.0.1", "as65000"), ("10.0.0.1", 0),
-                ("10.0.0.1", 65000, "1.2.3")):
+    for bad in (
+        ("10.0.0.300", 65000),
+        ("10.0.0.1", "as65000"),
+        ("10.0.0.1", 0),
+        ("10.0.0.1", 65000, "1.2.3"),
+    ):
         with pytest.raises((ValueError, OSError)):
             run.call(bgp.add_neighbor, *bad)
     assert run.call(bgp.add_neighbor, "10.0.0.254", 65162.0, "10.0.0.162")  # JS numbers are floats
@@ -132,16 +152,24 @@ def test_configuration_api_validation(make_engine):
         run.call(bgp.add_source, "10.0.0.253", "10.9.9.9")  # no such router
     assert run.call(bgp.add_source, "EDGE", "10.0.0.254", 30, "frames")
     assert bgp.wildcard_sources[0].value == "frames"
-    for route in ({"prefix": "10.0.0.0/8"}, {"nexthop": "10.0.0.1"},
-                  {"prefix": "10.0.0.0/8", "nexthop": "2001:db8::1"},
-                  {"prefix": "10.0.0.0/8", "nexthop": "10.0.0.1", "origin": "SOMEWHERE"},
-                  {"prefix": "10.0.0.0/8", "nexthop": "10.0.0.1", "communities": "1:2:3:4"}):
+    for route in (
+        {"prefix": "10.0.0.0/8"},
+        {"nexthop": "10.0.0.1"},
+        {"prefix": "10.0.0.0/8", "nexthop": "2001:db8::1"},
+        {"prefix": "10.0.0.0/8", "nexthop": "10.0.0.1", "origin": "SOMEWHERE"},
+        {"prefix": "10.0.0.0/8", "nexthop": "10.0.0.1", "communities": "1:2:3:4"},
+    ):
         with pytest.raises(ValueError):
             run.call(bgp.add_route, "10.0.0.254", route)
-    assert run.call(bgp.add_route, "10.0.0.9", {"prefix": "10.0.0.0/8", "nexthop": "10.0.0.1"}) is False
+    assert (
+        run.call(bgp.add_route, "10.0.0.9", {"prefix": "10.0.0.0/8", "nexthop": "10.0.0.1"})
+        is False
+    )
     assert run.call(bgp.add_route, "10.0.0.254", {"prefix": "10.0.0.0/8", "nexthop": "10.0.0.1"})
     assert run.call(bgp.route_count, "10.0.0.254") == 1
-    assert run.call(bgp.remove_neighbor, "10.0.0.254") and not run.call(bgp.remove_neighbor, "10.0.0.254")
+    assert run.call(bgp.remove_neighbor, "10.0.0.254") and not run.call(
+        bgp.remove_neighbor, "10.0.0.254"
+    )
     assert bgp.wildcard_sources[0].router4 is None
 
 
@@ -159,15 +187,20 @@ def test_rest_changes_refused_when_read_only(make_engine):
     import json
     import urllib.error
     import urllib.request
+
     run = make_engine({"bgp.start": "yes", "bgp.port": "0", "http.readonly": "yes"})
     bgp = run.engine.subsystems["bgp"]
     run.call(bgp.add_neighbor, "10.0.0.254", 65162, "10.0.0.162")
     for method, path, body in (
-            ("PUT", "/bgp/routepusher/10.0.0.254/10.1.0.0/16/json", {"nexthop": "10.0.0.1"}),
-            ("DELETE", "/bgp/routepusher/10.0.0.254/10.1.0.0/16/json", None),
-            ("PUT", "/bgp/flowspec/10.0.0.254/json", {"match": {"protocol": "=6"}})):
-        req = urllib.request.Request(run.http_url + path, method=method,
-                                     data=None if body is None else json.dumps(body).encode())
+        ("PUT", "/bgp/routepusher/10.0.0.254/10.1.0.0/16/json", {"nexthop": "10.0.0.1"}),
+        ("DELETE", "/bgp/routepusher/10.0.0.254/10.1.0.0/16/json", None),
+        ("PUT", "/bgp/flowspec/10.0.0.254/json", {"match": {"protocol": "=6"}}),
+    ):
+        req = urllib.request.Request(
+            run.http_url + path,
+            method=method,
+            data=None if body is None else json.dumps(body).encode(),
+        )
         with pytest.raises(urllib.error.HTTPError) as err:
             urllib.request.urlopen(req, timeout=10)
         assert err.value.code == 403

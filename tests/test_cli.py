@@ -1,5 +1,6 @@
 """The installed `flowrt` command: --help, --version, the home directory (--home, FLOWRT_HOME,
 else the current directory), `flowrt get-app`, and a clean start and stop from a home."""
+
 from __future__ import annotations
 
 import importlib.metadata
@@ -25,14 +26,17 @@ FLOWRT = Path(sys.executable).parent / "flowrt"
 def flowrt(*args, cwd, env=None, timeout=60):
     full_env = {k: v for k, v in os.environ.items() if k not in ("FLOWRT_HOME", "RTPROP")}
     full_env.update(env or {})
-    return subprocess.run([str(FLOWRT), *args], cwd=cwd, env=full_env, capture_output=True,
-                          text=True, timeout=timeout)
+    return subprocess.run(
+        [str(FLOWRT), *args], cwd=cwd, env=full_env, capture_output=True, text=True, timeout=timeout
+    )
 
 
 def app_zip(path: Path, name: str) -> Path:
     with zipfile.ZipFile(path, "w") as zf:
         zf.writestr(f"{name}-main/html/index.html", f"<p>{name}</p>\n")
-        zf.writestr(f"{name}-main/scripts/{name}.js", "setHttpHandler(function () { return 1; });\n")
+        zf.writestr(
+            f"{name}-main/scripts/{name}.js", "setHttpHandler(function () { return 1; });\n"
+        )
     return path
 
 
@@ -45,9 +49,17 @@ def test_version_matches_the_package_metadata(tmp_path):
 def test_help_lists_the_options_and_points_to_every_property(tmp_path):
     r = flowrt("--help", cwd=tmp_path)
     assert r.returncode == 0, r.stderr
-    for item in ("--home DIR", "--version", "-D name=value", "get-app USER PROJECT",
-                 "get-app url ZIP", "FLOWRT_HOME", "RTPROP", "conf.d/*.conf",
-                 "Configuration table in README.md"):
+    for item in (
+        "--home DIR",
+        "--version",
+        "-D name=value",
+        "get-app USER PROJECT",
+        "get-app url ZIP",
+        "FLOWRT_HOME",
+        "RTPROP",
+        "conf.d/*.conf",
+        "Configuration table in README.md",
+    ):
         assert item in r.stdout, item
     example = Path(r.stdout.rstrip().splitlines()[-1])
     assert example.name == "flowrt.conf" and example.is_file()
@@ -68,7 +80,9 @@ def test_home_comes_from_option_then_environment_then_cwd(tmp_path, chosen):
     r = flowrt(*args, "get-app", "url", str(zipped), cwd=dirs["cwd"], env=env)
     assert r.returncode == 0, r.stderr
     assert "Installed apps/hello" in r.stdout and "Restart flowrt" in r.stdout
-    installed = [name for name, d in dirs.items() if (d / "apps" / "hello" / "html" / "index.html").is_file()]
+    installed = [
+        name for name, d in dirs.items() if (d / "apps" / "hello" / "html" / "index.html").is_file()
+    ]
     assert installed == [chosen]
 
 
@@ -93,8 +107,14 @@ def start(cwd: Path, *args, env=None):
     """Run flowrt; return (process, output lines up to 'Listening, HTTP port')."""
     full_env = {k: v for k, v in os.environ.items() if k not in ("FLOWRT_HOME", "RTPROP")}
     full_env.update(env or {})
-    proc = subprocess.Popen([str(FLOWRT), *args], cwd=cwd, env=full_env, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        [str(FLOWRT), *args],
+        cwd=cwd,
+        env=full_env,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
     lines = []
     with selectors.DefaultSelector() as sel:
         sel.register(proc.stdout, selectors.EVENT_READ)
@@ -120,14 +140,21 @@ def test_starts_in_the_current_directory_and_stops_cleanly(tmp_path, stop_signal
     http, sflow = free_port("tcp"), free_port("udp")
     (tmp_path / "conf.d").mkdir()
     (tmp_path / "conf.d" / "10-test.conf").write_text(
-        f"http.hostname=127.0.0.1\nsflow.hostname=127.0.0.1\nsflow.port={sflow}\nhttp.port=1\n")
+        f"http.hostname=127.0.0.1\nsflow.hostname=127.0.0.1\nsflow.port={sflow}\nhttp.port=1\n"
+    )
     flowrt("get-app", "url", str(app_zip(tmp_path / "hi.zip", "hi")), cwd=tmp_path)
     (tmp_path / "store.js").write_text("storeSet('k', 'v');\n")
-    proc, lines = start(tmp_path, "-Dscript.file=store.js", "-Dlog.level=INFO",
-                        env={"RTPROP": f"-Dhttp.port={http} -Dlog.level=SEVERE"})
+    proc, lines = start(
+        tmp_path,
+        "-Dscript.file=store.js",
+        "-Dlog.level=INFO",
+        env={"RTPROP": f"-Dhttp.port={http} -Dlog.level=SEVERE"},
+    )
     try:
-        assert any(l.endswith(f"INFO: Starting flowrt {engine.__version__}, home {tmp_path}")
-                   for l in lines), lines
+        assert any(
+            l.endswith(f"INFO: Starting flowrt {engine.__version__}, home {tmp_path}")
+            for l in lines
+        ), lines
         assert any(l.endswith(f"Listening, sFlow port {sflow}") for l in lines), lines
         with urllib.request.urlopen(f"http://127.0.0.1:{http}/app/hi/html/", timeout=10) as reply:
             assert reply.read() == b"<p>hi</p>\n"

@@ -1,6 +1,7 @@
 """App pages' JavaScript patterns in headless Chromium against a running engine, with pages
 written for flowrt's tests (tests/js/compat/html) that reproduce what published sFlow-RT app
 pages do with the shared /inc widgets."""
+
 from __future__ import annotations
 
 import importlib.util
@@ -29,7 +30,9 @@ def _load_harness():
 
 harness = _load_harness()
 CHROMIUM = harness.cdp.find_chromium()
-pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (apt-get install chromium)")
+pytestmark = pytest.mark.skipif(
+    CHROMIUM is None, reason="chromium is not installed (apt-get install chromium)"
+)
 
 
 @pytest.fixture(scope="module")
@@ -38,8 +41,9 @@ def eng(tmp_path_factory):
     shutil.copytree(HERE / "js" / "compat", home / "apps" / "compat")
     e = RunningEngine({}, home=home).start()
     # polls 5 s apart (agent clock): current for 16 s of wall time after the last one
-    gen = TrafficGenerator(Scenario(agents=2, samples_per_second=100, flows=5, seed=5,
-                                    polling_interval=5.0))
+    gen = TrafficGenerator(
+        Scenario(agents=2, samples_per_second=100, flows=5, seed=5, polling_interval=5.0)
+    )
     target = 0
     for _ in range(3):
         target += e.send_paced(gen.step(5.0))
@@ -80,8 +84,13 @@ def test_fabric_view_links_tab(eng):
     eng.wait_for(lambda: eng.engine.stats.datagrams >= sent)
     a1, a2 = sorted(eng.get_json("/agents/json"))[:2]
     ports = lambda n: {f"{n}-eth{i}": {"ifindex": str(i)} for i in range(1, 5)}
-    topo = {"nodes": {"s1": {"agent": a1, "ports": ports("s1")}, "s2": {"agent": a2, "ports": ports("s2")}},
-            "links": {"s1-s2": {"node1": "s1", "port1": "s1-eth4", "node2": "s2", "port2": "s2-eth3"}}}
+    topo = {
+        "nodes": {
+            "s1": {"agent": a1, "ports": ports("s1")},
+            "s2": {"agent": a2, "ports": ports("s2")},
+        },
+        "links": {"s1-s2": {"node1": "s1", "port1": "s1-eth4", "node2": "s2", "port2": "s2-eth3"}},
+    }
     status, _ = eng.request("PUT", "/topology/json", topo)
     assert status == 204
     browser, page = _page(eng, "links.html", "document.body.classList.contains('loaded')")
@@ -112,7 +121,7 @@ def test_threshold_line_from_string_value(eng):
     browser, page = _page(eng, "threshold.html", "document.body.classList.contains('drawn')")
     try:
         page.sleep(0.2)
-        orange = harness.canvas_has_color(page, "#udp-flood canvas", (0xff, 0x7f, 0x0e), 10)
+        orange = harness.canvas_has_color(page, "#udp-flood canvas", (0xFF, 0x7F, 0x0E), 10)
         page.screenshot("compat-threshold")
         assert orange > 100, orange
         assert page.errors == [], page.errors

@@ -6,6 +6,7 @@ the code for property names passed to the readers (props.get_*, DEFAULTS tables)
 names an engine actually asks for while it starts, serves, enriches and stops (names built at
 run time, such as geo.country6, only show there).
 """
+
 from __future__ import annotations
 
 import ast
@@ -36,7 +37,9 @@ def example_entries() -> dict[str, str]:
 
 def test_example_changes_nothing_and_every_entry_parses():
     text = EXAMPLE.read_text()
-    assert props.parse_conf_text(text, str(EXAMPLE)) == {}, "an uncommented line would set a property"
+    assert props.parse_conf_text(text, str(EXAMPLE)) == {}, (
+        "an uncommented line would set a property"
+    )
     entries = example_entries()
     assert len(entries) >= 40
     # uncommented, every entry is a valid property line giving back its name and default
@@ -68,22 +71,40 @@ def code_property_names() -> set[str]:
                 func = node.func
                 name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", None)
                 first = node.args[0]
-                if name in READERS and isinstance(first, ast.Constant) and isinstance(first.value, str):
+                if (
+                    name in READERS
+                    and isinstance(first, ast.Constant)
+                    and isinstance(first.value, str)
+                ):
                     found.add(first.value)
-            elif isinstance(node, ast.Assign) and isinstance(node.value, ast.Dict) and any(
-                    isinstance(t, ast.Name) and t.id == "DEFAULTS" for t in node.targets):
-                found.update(k.value for k in node.value.keys
-                             if isinstance(k, ast.Constant) and isinstance(k.value, str))
+            elif (
+                isinstance(node, ast.Assign)
+                and isinstance(node.value, ast.Dict)
+                and any(isinstance(t, ast.Name) and t.id == "DEFAULTS" for t in node.targets)
+            ):
+                found.update(
+                    k.value
+                    for k in node.value.keys
+                    if isinstance(k, ast.Constant) and isinstance(k.value, str)
+                )
     return {n for n in found if PROPERTY.match(n) and not FILE_NAME.search(n)}
 
 
 def test_every_property_named_in_the_code_is_listed():
     names = code_property_names()
     # the scan must see each reading style: get_*, Mapping.get, helpers, DEFAULTS tables
-    assert {"http.port", "geo.cache.size", "flows.cache.max", "dns.rate", "script.store",
-            "system.propertyFiles"} <= names, names
+    assert {
+        "http.port",
+        "geo.cache.size",
+        "flows.cache.max",
+        "dns.rate",
+        "script.store",
+        "system.propertyFiles",
+    } <= names, names
     missing = names - set(example_entries())
-    assert not missing, f"properties read by the code but missing from conf.d/flowrt.conf: {sorted(missing)}"
+    assert not missing, (
+        f"properties read by the code but missing from conf.d/flowrt.conf: {sorted(missing)}"
+    )
 
 
 class RecordingProperties(props.Properties):
@@ -137,9 +158,17 @@ def test_every_property_an_engine_asks_for_is_listed_with_its_default(tmp_path):
     from engine.core import Engine
 
     (tmp_path / "probe.js").write_text("setIntervalHandler(function () {}, 60);\n")
-    values = {"http.hostname": "127.0.0.1", "http.port": "0", "sflow.hostname": "127.0.0.1",
-              "sflow.port": "0", "bgp.start": "yes", "bgp.hostname": "127.0.0.1", "bgp.port": "0",
-              "script.file": "probe.js", "dns.servers": "127.0.0.1:9"}
+    values = {
+        "http.hostname": "127.0.0.1",
+        "http.port": "0",
+        "sflow.hostname": "127.0.0.1",
+        "sflow.port": "0",
+        "bgp.start": "yes",
+        "bgp.hostname": "127.0.0.1",
+        "bgp.port": "0",
+        "script.file": "probe.js",
+        "dns.servers": "127.0.0.1:9",
+    }
     recorded = RecordingProperties(values)
     engine = Engine(recorded, tmp_path)
 
@@ -156,10 +185,14 @@ def test_every_property_an_engine_asks_for_is_listed_with_its_default(tmp_path):
     asyncio.run(scenario())
     # main() itself reads log.level before the engine exists
     asked = recorded.asked | {"log.level"}
-    assert {"geo.country6", "geo.asn6", "oui.names", "bgp.holdtime", "script.timeout"} <= asked, asked
+    assert {"geo.country6", "geo.asn6", "oui.names", "bgp.holdtime", "script.timeout"} <= asked, (
+        asked
+    )
     entries = example_entries()
     missing = asked - set(entries)
-    assert not missing, f"properties asked for but missing from conf.d/flowrt.conf: {sorted(missing)}"
+    assert not missing, (
+        f"properties asked for but missing from conf.d/flowrt.conf: {sorted(missing)}"
+    )
     # where the code names a default, the example shows that default
     for name, default in recorded.defaults.items():
         shown = entries[name]

@@ -3,6 +3,7 @@
 Mutations of the real captures (truncation, byte flips, absurd counts and lengths, 64 KB
 datagrams) plus hypothesis-generated datagrams built around valid sFlow framing.
 """
+
 from __future__ import annotations
 
 import random
@@ -22,8 +23,32 @@ SEEDS = [p.payload for f in sorted(DATA.glob("*/*.pcap")) for p in read_pcap(f)]
 # a few datagrams of every capture, not all 1000 overflowd ones
 SEEDS = SEEDS[:40] + SEEDS[40::37]
 ABSURD = (0, 1, 3, 0x3FFFFFFF, 0x7FFFFFFF, 0x80000000, 0xFFFFFFFF, 1001, 65536, 1 << 20)
-TAGS = (1, 2, 3, 4, 5, 1001, 1002, 1003, 1004, 1005, 1006, 1012, 1013, 2001, 2003, 2100, 2101,
-        2200, 2202, 2206, 2209, (4300 << 12) | 1002, (4300 << 12) | 1003, (5703 << 12) | 1)
+TAGS = (
+    1,
+    2,
+    3,
+    4,
+    5,
+    1001,
+    1002,
+    1003,
+    1004,
+    1005,
+    1006,
+    1012,
+    1013,
+    2001,
+    2003,
+    2100,
+    2101,
+    2200,
+    2202,
+    2206,
+    2209,
+    (4300 << 12) | 1002,
+    (4300 << 12) | 1003,
+    (5703 << 12) | 1,
+)
 
 
 def exercise(buf) -> str:
@@ -36,7 +61,7 @@ def exercise(buf) -> str:
                 s.attributes()
         return "ok"
     except DecodeError as exc:
-        assert str(exc)          # a clear message, never empty
+        assert str(exc)  # a clear message, never empty
         return "error"
 
 
@@ -44,7 +69,7 @@ def mutate(rng: random.Random, data: bytes) -> bytes:
     b = bytearray(data)
     op = rng.randrange(7)
     if op == 0:
-        return bytes(b[:rng.randrange(len(b) + 1)])
+        return bytes(b[: rng.randrange(len(b) + 1)])
     if op == 1:
         for _ in range(rng.randint(1, 8)):
             i = rng.randrange(len(b))
@@ -55,12 +80,12 @@ def mutate(rng: random.Random, data: bytes) -> bytes:
         for _ in range(rng.randint(1, 3)):
             i = rng.randrange(0, max(1, len(b) - 4), 4)
             v = rng.choice(ABSURD) if op == 2 else rng.choice(TAGS)
-            b[i:i + 4] = struct.pack(">I", v)
+            b[i : i + 4] = struct.pack(">I", v)
         return bytes(b)
     if op == 4:
         # declared length pointing past the end
         i = rng.randrange(0, max(1, len(b) - 4), 4)
-        b[i:i + 4] = struct.pack(">I", len(b) - i + rng.randint(1, 64))
+        b[i : i + 4] = struct.pack(">I", len(b) - i + rng.randint(1, 64))
         return bytes(b)
     if op == 5:
         # a 64 KB datagram: real start, random tail
@@ -76,7 +101,7 @@ def test_mutated_captures_only_raise_decode_error():
     for k in range(n):
         outcomes[exercise(mutate(rng, SEEDS[k % len(SEEDS)]))] += 1
     print(f"\nmutation cases: {n}, decoded {outcomes['ok']}, DecodeError {outcomes['error']}")
-    assert outcomes["ok"] and outcomes["error"]      # both paths were exercised
+    assert outcomes["ok"] and outcomes["error"]  # both paths were exercised
 
 
 # words of a v5 sample between its (tag, length) and its record count, by sample format
@@ -89,7 +114,7 @@ def _count_fields(buf: bytes):
     version, atype = struct.unpack_from(">II", buf, 0)
     if version != 5:
         return None, []
-    at = 8 + (4 if atype == 1 else 16) + 12          # agent, sub-agent, seq, uptime
+    at = 8 + (4 if atype == 1 else 16) + 12  # agent, sub-agent, seq, uptime
     nsamples = struct.unpack_from(">I", buf, at)[0]
     samples = (at, len(buf) - at - 4)
     records, off = [], at + 4
@@ -105,7 +130,7 @@ def _count_fields(buf: bytes):
 
 def _with_count(buf: bytes, at: int, value: int) -> bytes:
     b = bytearray(buf)
-    b[at:at + 4] = struct.pack(">I", value)
+    b[at : at + 4] = struct.pack(">I", value)
     return bytes(b)
 
 
@@ -122,7 +147,7 @@ def test_absurd_sample_and_record_counts_are_decode_errors():
         for v in ABSURD:
             data = _with_count(base, at, v)
             if v * 8 > room:
-                with pytest.raises(DecodeError):   # before any sample is handed on
+                with pytest.raises(DecodeError):  # before any sample is handed on
                     decode_datagram(data)
                 rejected += 1
             else:
@@ -143,7 +168,11 @@ def test_header_decoder_never_raises_on_random_bytes():
     for k in range(3000):
         h = rng.randbytes(rng.randrange(0, 160))
         if k % 3 == 0 and len(h) > 14:
-            h = h[:12] + rng.choice((b"\x08\x00\x45", b"\x86\xdd\x60", b"\x81\x00\x00", b"\x88\x47\x00")) + h[15:]
+            h = (
+                h[:12]
+                + rng.choice((b"\x08\x00\x45", b"\x86\xdd\x60", b"\x81\x00\x00", b"\x88\x47\x00"))
+                + h[15:]
+            )
         decode_header(h, rng.choice((1, 11, 12, 15)), {})
 
 
@@ -159,7 +188,7 @@ def _real_records():
             off = smp.rec_off
             for _ in range(smp.nrec):
                 tag, length = struct.unpack_from(">II", smp.buf, off)
-                seen.setdefault((tag, length), (tag, bytes(smp.buf[off + 8:off + 8 + length])))
+                seen.setdefault((tag, length), (tag, bytes(smp.buf[off + 8 : off + 8 + length])))
                 off += 8 + ((length + 3) & ~3)
     return list(seen.values())
 
@@ -170,7 +199,7 @@ _word = st.one_of(st.sampled_from(ABSURD + TAGS), st.integers(0, 0xFFFFFFFF), st
 
 
 def _honest(draw):
-    return draw(st.integers(0, 9)) > 0      # lie about a length or count one time in ten
+    return draw(st.integers(0, 9)) > 0  # lie about a length or count one time in ten
 
 
 @st.composite
@@ -184,10 +213,11 @@ def datagrams(draw):
                 tag, body = draw(st.sampled_from(REAL_RECORDS))
                 if body and draw(st.booleans()):
                     i = draw(st.integers(0, len(body) - 1))
-                    body = body[:i] + bytes([draw(st.integers(0, 255))]) + body[i + 1:]
+                    body = body[:i] + bytes([draw(st.integers(0, 255))]) + body[i + 1 :]
             else:
                 body = draw(st.binary(max_size=64)) + b"".join(
-                    struct.pack(">I", w) for w in draw(st.lists(_word, max_size=8)))
+                    struct.pack(">I", w) for w in draw(st.lists(_word, max_size=8))
+                )
                 tag = draw(st.sampled_from(TAGS))
             body += b"\0" * (-len(body) & 3)
             length = len(body) if _honest(draw) else draw(_word)
@@ -195,12 +225,24 @@ def datagrams(draw):
         stype = draw(st.sampled_from((1, 2, 3, 4, 5, (4300 << 12) | 1002, (4300 << 12) | 1003, 99)))
         head = struct.pack(">11I", *draw(st.lists(_word, min_size=11, max_size=11)))
         nrec = len(recs) if _honest(draw) else draw(_word)
-        body = head[:{1: 28, 2: 8, 3: 40, 4: 12, 5: 28}.get(stype, 0)] + struct.pack(">I", nrec) + b"".join(recs)
+        body = (
+            head[: {1: 28, 2: 8, 3: 40, 4: 12, 5: 28}.get(stype, 0)]
+            + struct.pack(">I", nrec)
+            + b"".join(recs)
+        )
         length = len(body) if _honest(draw) else draw(_word)
         samples.append(struct.pack(">II", stype, length) + body)
     version = draw(st.sampled_from((5, 5, 5, 5, 5, 5, 4, 2, 1)))
-    hdr = struct.pack(">II4sIIII", version, 1, b"\x0a\0\0\x01", 0, 1, 2,
-                      len(samples) if _honest(draw) else draw(_word))
+    hdr = struct.pack(
+        ">II4sIIII",
+        version,
+        1,
+        b"\x0a\0\0\x01",
+        0,
+        1,
+        2,
+        len(samples) if _honest(draw) else draw(_word),
+    )
     return hdr + b"".join(samples)
 
 
@@ -220,16 +262,40 @@ def test_hypothesis_raw_bytes(buf):
 def _v4_datagram() -> bytes:
     """A v4 datagram with every element type (v2/v4 have no lengths: a different walker)."""
     p = struct.pack
-    frame = bytes(12) + b"\x08\x00" + bytes.fromhex("450000280001400040060000") + bytes(8) + bytes(22)
-    flow = (p(">I", 1) + p(">7I", 3, 7, 512, 9999, 1, 4, 0x80000002)
-            + p(">I", 1) + p(">III", 1, len(frame), len(frame)) + frame
-            + p(">I", 5)
-            + p(">I", 1) + p(">4I", 10, 0, 20, 0)
-            + p(">I", 2) + p(">I", 1) + bytes(4) + p(">II", 24, 24)
-            + p(">I", 3) + p(">III", 100, 200, 300) + p(">I", 1) + p(">II", 2, 2) + p(">II", 300, 400)
-            + p(">I", 1) + p(">I", 9) + p(">I", 50)
-            + p(">I", 4) + p(">I", 2) + b"u1\0\0" + p(">I", 2) + b"u2\0\0"
-            + p(">I", 5) + p(">I", 2) + p(">I", 3) + b"url\0")
+    frame = (
+        bytes(12) + b"\x08\x00" + bytes.fromhex("450000280001400040060000") + bytes(8) + bytes(22)
+    )
+    flow = (
+        p(">I", 1)
+        + p(">7I", 3, 7, 512, 9999, 1, 4, 0x80000002)
+        + p(">I", 1)
+        + p(">III", 1, len(frame), len(frame))
+        + frame
+        + p(">I", 5)
+        + p(">I", 1)
+        + p(">4I", 10, 0, 20, 0)
+        + p(">I", 2)
+        + p(">I", 1)
+        + bytes(4)
+        + p(">II", 24, 24)
+        + p(">I", 3)
+        + p(">III", 100, 200, 300)
+        + p(">I", 1)
+        + p(">II", 2, 2)
+        + p(">II", 300, 400)
+        + p(">I", 1)
+        + p(">I", 9)
+        + p(">I", 50)
+        + p(">I", 4)
+        + p(">I", 2)
+        + b"u1\0\0"
+        + p(">I", 2)
+        + b"u2\0\0"
+        + p(">I", 5)
+        + p(">I", 2)
+        + p(">I", 3)
+        + b"url\0"
+    )
     cnt = p(">I", 2) + p(">4I", 4, 4, 30, 2) + bytes(88) + bytes(52)
     return p(">II", 4, 1) + bytes([198, 51, 100, 1]) + p(">III", 5, 6000, 2) + flow + cnt
 

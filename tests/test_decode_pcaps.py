@@ -5,6 +5,7 @@ compression, MAC case and number formatting). The sampled header's sflowtool fie
 TCPSrcPort, decodedVLAN, ...) come from mapping our sFlow-RT header attributes
 (flow_records.sflowtool_header_view), so this also checks header.py against sflowtool.
 """
+
 from __future__ import annotations
 
 import gzip
@@ -22,14 +23,25 @@ DATA = SFLOW_DATA
 PCAPS = sorted(p for p in DATA.glob("*/*.pcap") if p.name != "sflow_print-segv.pcap")
 
 # sflowtool fields we deliberately do not reproduce (documented in docs/decoder.md)
-NOT_EMITTED = {"sampleType", "unixSecondsUTC", "unixSecondsUTC_uS", "localtime", "pcapTimestamp",
-               "pcapTimestamp_uS", "datagramSourceIP", "datagramSize"}
+NOT_EMITTED = {
+    "sampleType",
+    "unixSecondsUTC",
+    "unixSecondsUTC_uS",
+    "localtime",
+    "pcapTimestamp",
+    "pcapTimestamp_uS",
+    "datagramSourceIP",
+    "datagramSize",
+}
 
 RESULTS: dict[str, dict] = {}
 
 
 def _jsonl(pcap: Path):
-    for cand in (pcap.with_suffix(".sflowtool.jsonl"), Path(str(pcap.with_suffix("")) + ".sflowtool.jsonl.gz")):
+    for cand in (
+        pcap.with_suffix(".sflowtool.jsonl"),
+        Path(str(pcap.with_suffix("")) + ".sflowtool.jsonl.gz"),
+    ):
         if cand.exists():
             opener = gzip.open if cand.suffix == ".gz" else open
             with opener(cand, "rt") as fh:
@@ -58,16 +70,17 @@ def _norm(v):
 
 
 def _port(fmt, value):
-    return {0: str(value), 1: f"dropCode {value}", 2: f"multiple {value}",
-            3: f"format==3 {value}"}[fmt]
+    return {0: str(value), 1: f"dropCode {value}", 2: f"multiple {value}", 3: f"format==3 {value}"}[
+        fmt
+    ]
 
 
 class Tally:
     def __init__(self):
         self.matched = 0
         self.mismatched: list[str] = []
-        self.missing: list[str] = []     # sflowtool has it, we do not
-        self.extra = 0                   # we have it, sflowtool does not
+        self.missing: list[str] = []  # sflowtool has it, we do not
+        self.extra = 0  # we have it, sflowtool does not
 
     def compare(self, where, ours: dict, theirs: dict):
         for k, tv in theirs.items():
@@ -109,22 +122,38 @@ def _compare_pcap(pcap: Path) -> Tally:
             t.matched += 1
             continue
         d = decode_datagram(pkt.payload)
-        t.compare(f"#{n}", {"datagramVersion": d.version, "agentSubId": d.sub_agent,
-                            "agent": d.agent, "packetSequenceNo": d.seq, "sysUpTime": d.uptime,
-                            "samplesInPacket": len(d.samples)}, exp)
+        t.compare(
+            f"#{n}",
+            {
+                "datagramVersion": d.version,
+                "agentSubId": d.sub_agent,
+                "agent": d.agent,
+                "packetSequenceNo": d.seq,
+                "sysUpTime": d.uptime,
+                "samplesInPacket": len(d.samples),
+            },
+            exp,
+        )
         assert len(d.samples) == len(exp["samples"])
         for i, (s, es) in enumerate(zip(d.samples, exp["samples"])):
             where = f"#{n}.s{i}"
-            ours = {"sampleType_tag": s.tag, "sampleSequenceNo": s.seq,
-                    "sourceId": f"{s.ds_class}:{s.ds_index}"}
+            ours = {
+                "sampleType_tag": s.tag,
+                "sampleSequenceNo": s.seq,
+                "sourceId": f"{s.ds_class}:{s.ds_index}",
+            }
             if s.kind in ("flow", "discard"):
-                ours.update(meanSkipCount=s.sampling_rate, samplePool=s.sample_pool,
-                            dropEvents=s.drops, inputPort=_port(s.input_format, s.input),
-                            outputPort=_port(s.output_format, s.output))
-                s.attributes()      # must not raise on real data
+                ours.update(
+                    meanSkipCount=s.sampling_rate,
+                    samplePool=s.sample_pool,
+                    dropEvents=s.drops,
+                    inputPort=_port(s.input_format, s.input),
+                    outputPort=_port(s.output_format, s.output),
+                )
+                s.attributes()  # must not raise on real data
             t.compare(where, ours, es)
             recs = s.records()
-            theirs = [e for e in es.get("elements", []) if len(e) > 1]   # tag-only = skipped
+            theirs = [e for e in es.get("elements", []) if len(e) > 1]  # tag-only = skipped
             assert len(recs) == len(theirs), (where, [r.get("flowBlock_tag") for r in recs])
             for j, (o, e) in enumerate(zip(recs, theirs)):
                 t.compare(f"{where}.r{j}", o, e)
@@ -135,8 +164,10 @@ def _compare_pcap(pcap: Path) -> Tally:
 def test_pcap_matches_sflowtool(pcap):
     t = _compare_pcap(pcap)
     RESULTS[f"{pcap.parent.name}/{pcap.name}"] = {"matched": t.matched, "extra": t.extra}
-    print(f"\n{pcap.parent.name}/{pcap.name}: {t.matched} fields matched, "
-          f"{len(t.mismatched)} mismatched, {len(t.missing)} missing, {t.extra} extra")
+    print(
+        f"\n{pcap.parent.name}/{pcap.name}: {t.matched} fields matched, "
+        f"{len(t.mismatched)} mismatched, {len(t.missing)} missing, {t.extra} extra"
+    )
     assert not t.mismatched, t.mismatched[:20]
     assert not t.missing, t.missing[:20]
     assert t.matched > 0
@@ -155,8 +186,11 @@ def test_cve_2018_10105_packet_is_rejected():
 
 
 def test_netflow_on_6343_is_rejected():
-    pkts = [p for p in read_pcap(DATA / "tcpdump/sflow_multiple_counter_30_pdus.pcap")
-            if p.payload[:2] == b"\x00\x05"]
+    pkts = [
+        p
+        for p in read_pcap(DATA / "tcpdump/sflow_multiple_counter_30_pdus.pcap")
+        if p.payload[:2] == b"\x00\x05"
+    ]
     assert len(pkts) == 5
     for p in pkts:
         with pytest.raises(DecodeError, match="version"):

@@ -1,5 +1,6 @@
 """GET /flowlocations/{agent}/{name}/json: where a flow key is active, against a running engine
 fed real UDP sFlow from two agents."""
+
 from __future__ import annotations
 
 import urllib.parse
@@ -18,10 +19,19 @@ def datagram(agent: str, seq: int, ifindex: int, flows) -> bytes:
     samples = []
     for i, (src, dst) in enumerate(flows):
         header = packets.frame("020000000001", "020000000002", src, dst, 6, 1000, 40000, 443)[:128]
-        rec = encode.record("0:1", encode.u32(1) + encode.u32(1000) + encode.u32(4)
-                            + encode.u32(len(header)) + encode.pad(header))
-        samples.append(encode.flow_sample(seq * 10 + i, 0, ifindex, 100, 100 * seq, 0,
-                                          ifindex, 0x3FFFFFFF, [rec]))
+        rec = encode.record(
+            "0:1",
+            encode.u32(1)
+            + encode.u32(1000)
+            + encode.u32(4)
+            + encode.u32(len(header))
+            + encode.pad(header),
+        )
+        samples.append(
+            encode.flow_sample(
+                seq * 10 + i, 0, ifindex, 100, 100 * seq, 0, ifindex, 0x3FFFFFFF, [rec]
+            )
+        )
     return encode.datagram(agent, seq, seq * 1000, samples)
 
 
@@ -30,10 +40,17 @@ def fed(tmp_path_factory):
     """An engine whose flow 'pair' has KEY at A:3 (8 samples), B:7 (4) and B:8 (2), and OTHER
     at A:3 only."""
     from conftest import RunningEngine
+
     eng = RunningEngine({}, tmp_path_factory.mktemp("home")).start()
     try:
-        assert eng.request("PUT", "/flow/pair/json",
-                           {"keys": "ipsource,ipdestination", "value": "bytes", "t": 60})[0] == 204
+        assert (
+            eng.request(
+                "PUT",
+                "/flow/pair/json",
+                {"keys": "ipsource,ipdestination", "value": "bytes", "t": 60},
+            )[0]
+            == 204
+        )
         k, o = KEY.split(","), OTHER.split(",")
         dgs, seq = [], 0
         for agent, ifindex, n in ((A, 3, 8), (B, 7, 4), (B, 8, 2)):
@@ -86,4 +103,6 @@ def test_errors(fed):
     assert fed.request("GET", "/flowlocations/ALL/3.nosuch/json?key=x")[0] == 404
     status, err = fed.request("GET", "/flowlocations/ALL/pair/json")
     assert status == 400 and "key" in err["error"]
-    assert fed.request("GET", "/flowlocations/;/pair/json?key=x")[0] == 400   # malformed agent selector
+    assert (
+        fed.request("GET", "/flowlocations/;/pair/json?key=x")[0] == 400
+    )  # malformed agent selector

@@ -1,6 +1,7 @@
 """Accuracy: known traffic from the generator, sampled 1:N, sent as real sFlow over UDP in real
 time; activeflows must converge to the true rates, rank them right, and decay when traffic
 stops."""
+
 import math
 import threading
 import time
@@ -27,16 +28,27 @@ def send_generated(eng, gen, stop, dt=0.02):
 def test_activeflows_converge_to_true_rates_rank_and_decay(make_engine):
     eng = make_engine()
     t = 1.0
-    gen = TrafficGenerator(Scenario(agents=1, flows=10, samples_per_second=1500, sampling_rate=50,
-                                    sizes=((1000, 1.0),), seed=11))
-    eng.call(eng.engine.subsystems["flows"].set_flow, "pair",
-             {"keys": "ipsource,ipdestination", "value": "bytes", "t": t, "n": 10})
+    gen = TrafficGenerator(
+        Scenario(
+            agents=1,
+            flows=10,
+            samples_per_second=1500,
+            sampling_rate=50,
+            sizes=((1000, 1.0),),
+            seed=11,
+        )
+    )
+    eng.call(
+        eng.engine.subsystems["flows"].set_flow,
+        "pair",
+        {"keys": "ipsource,ipdestination", "value": "bytes", "t": t, "n": 10},
+    )
     eng.call(eng.engine.subsystems["flows"].set_flow, "total", {"value": "frames", "t": t})
     stop = threading.Event()
     sender = threading.Thread(target=send_generated, args=(eng, gen, stop))
     sender.start()
     try:
-        time.sleep(6.0)       # 6 t: the smoothing has converged to 99.75%
+        time.sleep(6.0)  # 6 t: the smoothing has converged to 99.75%
         # read while traffic flows (reading after it stops would see it already decaying)
         flows = eng.get_json("/activeflows/ALL/pair/json?maxFlows=10")
         [total] = eng.get_json("/activeflows/ALL/total/json?aggMode=sum")
@@ -47,8 +59,11 @@ def test_activeflows_converge_to_true_rates_rank_and_decay(make_engine):
     errors = {r["key"]: (r["value"] - truth[r["key"]]) / truth[r["key"]] for r in flows}
     true_frames = sum(f.frames_per_second for f in gen.flows)
     total_error = (total["value"] - true_frames) / true_frames
-    print(f"\nflow rate errors (sampling 1:50, t={t}s): "
-          + ", ".join(f"{e:+.2%}" for e in errors.values()) + f"; total frames {total_error:+.2%}")
+    print(
+        f"\nflow rate errors (sampling 1:50, t={t}s): "
+        + ", ".join(f"{e:+.2%}" for e in errors.values())
+        + f"; total frames {total_error:+.2%}"
+    )
     assert len(flows) == 10
     # the five heaviest carry 34%..7% of the traffic (>= 100 samples/s each): within 5%
     ranked = sorted(truth, key=truth.get, reverse=True)

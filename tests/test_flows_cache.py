@@ -1,5 +1,6 @@
 """Flow caches, smoothing, queries, logging and thresholds through the per-sample entry point
 (FlowEngine.process with attribute dicts and explicit times)."""
+
 import math
 
 import pytest
@@ -54,7 +55,7 @@ def test_exact_smoothing_formula_and_decay():
 def test_top_n_order_max_flows_min_value_and_metric_top_keys():
     fe = FlowEngine(None)
     fe.set_flow("pair", {"keys": "ipsource,ipdestination", "value": "frames", "n": 3})
-    weights = {f"10.0.0.{i}": i for i in range(1, 9)}      # 10.0.0.8 heaviest
+    weights = {f"10.0.0.{i}": i for i in range(1, 9)}  # 10.0.0.8 heaviest
     seq = [s for s, w in weights.items() for _ in range(w)]
     end = feed(fe, 20, len(seq) * 5, lambda i: pkt(src=seq[i % len(seq)]))
     flows = fe.active_flows("ALL", "pair", max_flows=100, now=end)
@@ -98,9 +99,15 @@ def test_agg_mode_max_and_sum_across_locations_and_agent_selection():
 
 def test_value_functions_and_values_array():
     fe = FlowEngine(None)
-    fe.set_flow("v", {"keys": "ipsource", "value": "avg:bytes",
-                      "values": ["count:ipdestination", "min:bytes", "max:bytes", "rate:frames"],
-                      "t": 2})
+    fe.set_flow(
+        "v",
+        {
+            "keys": "ipsource",
+            "value": "avg:bytes",
+            "values": ["count:ipdestination", "min:bytes", "max:bytes", "rate:frames"],
+            "t": 2,
+        },
+    )
     sizes = [100, 300]
     end = feed(fe, 10, 50, lambda i: pkt(dst=f"10.9.0.{i % 4}", size=sizes[i % 2]), rate=5)
     [f] = fe.active_flows("ALL", "v", now=end)
@@ -116,41 +123,66 @@ def test_count_value_is_a_sliding_window_of_distinct_values():
     fe = FlowEngine(None)
     fe.set_flow("fanin", {"keys": "ipdestination", "value": "count:ipsource", "t": 2})
     now = T0
-    for i in range(5000):                      # 5000 sources in 0.5 s
+    for i in range(5000):  # 5000 sources in 0.5 s
         fe.process(pkt(src=f"10.{i >> 8}.{i & 255}.1"), "a", "3", 1, now + i * 1e-4)
     now += 0.5
     assert fe.active_flows("ALL", "fanin", now=now)[0]["value"] == 5000
-    for i in range(300):                       # 2 more seconds: only 3 sources keep sending
+    for i in range(300):  # 2 more seconds: only 3 sources keep sending
         now += 2.0 / 300
         fe.process(pkt(src=f"10.0.{i % 3}.1"), "a", "3", 1, now)
     assert fe.active_flows("ALL", "fanin", now=now)[0]["value"] == 3
     [e] = fe.tables["fanin"].entries.values()
-    assert len(e[4]) == 3                      # expired values are dropped, not just skipped
+    assert len(e[4]) == 3  # expired values are dropped, not just skipped
 
 
 def test_total_flow_without_keys_and_http_transaction_flows():
     fe = FlowEngine(None)
     fe.set_flow("image_bytes", {"value": "resp_bytes", "t": 10, "filter": "httpmimetype~image/.*"})
     fe.set_flow("slow_reqs", {"keys": "httpurl", "value": "duration", "t": 10, "n": 5})
-    fe.set_flow("err_reqs", {"keys": "httpurl,httpstatus", "value": "requests", "t": 10, "n": 5,
-                             "filter": "range:httpstatus:400=true"})
-    fe.set_flow("games_reqs", {"value": "requests", "t": 10, "filter": "uri:httpurl:path~/games/.*"})
-    reqs = [("/login.php", 500000, 200, "text/html", 2000),
-            ("/games/animals.php", 30000, 200, "image/png", 50000),
-            ("/games/puzzles.php", 20000, 404, "text/html", 300),
-            ("/index.php", 1000, 500, "image/gif", 10000)]
+    fe.set_flow(
+        "err_reqs",
+        {
+            "keys": "httpurl,httpstatus",
+            "value": "requests",
+            "t": 10,
+            "n": 5,
+            "filter": "range:httpstatus:400=true",
+        },
+    )
+    fe.set_flow(
+        "games_reqs", {"value": "requests", "t": 10, "filter": "uri:httpurl:path~/games/.*"}
+    )
+    reqs = [
+        ("/login.php", 500000, 200, "text/html", 2000),
+        ("/games/animals.php", 30000, 200, "image/png", 50000),
+        ("/games/puzzles.php", 20000, 404, "text/html", 300),
+        ("/index.php", 1000, 500, "image/gif", 10000),
+    ]
 
     def http(i):
         url, dur, status, mime, resp = reqs[i % 4]
-        return {"httpurl": url, "duration": dur, "httpstatus": status, "httpmimetype": mime,
-                "resp_bytes": resp, "req_bytes": 100, "bytes": resp + 100, "requests": 1}
+        return {
+            "httpurl": url,
+            "duration": dur,
+            "httpstatus": status,
+            "httpmimetype": mime,
+            "resp_bytes": resp,
+            "req_bytes": 100,
+            "bytes": resp + 100,
+            "requests": 1,
+        }
+
     end = feed(fe, 60, 40, http, agent="10.0.0.150", ds="3.80")
     # 10 requests/s of each URL
     [img] = fe.active_flows("ALL", "image_bytes", now=end)
     assert img["value"] == pytest.approx(10 * (50000 + 10000), rel=0.02)
     slow = fe.active_flows("ALL", "slow_reqs", max_flows=5, now=end)
-    assert [s["key"] for s in slow] == ["/login.php", "/games/animals.php", "/games/puzzles.php",
-                                        "/index.php"]
+    assert [s["key"] for s in slow] == [
+        "/login.php",
+        "/games/animals.php",
+        "/games/puzzles.php",
+        "/index.php",
+    ]
     assert slow[0]["dataSource"] == "3.80"
     errs = fe.active_flows("ALL", "err_reqs", now=end)
     assert sorted(e["key"] for e in errs) == ["/games/puzzles.php,404", "/index.php,500"]
@@ -161,8 +193,10 @@ def test_total_flow_without_keys_and_http_transaction_flows():
 
 def test_log_records_active_timeout_end_and_cursor():
     fe = FlowEngine(None)
-    fe.set_flow("pair", {"keys": "ipsource,ipdestination", "value": "bytes", "log": True,
-                         "activeTimeout": 10})
+    fe.set_flow(
+        "pair",
+        {"keys": "ipsource,ipdestination", "value": "bytes", "log": True, "activeTimeout": 10},
+    )
     got = []
     unsub = fe.subscribe_flows(got.append, ["pair"])
     now = T0
@@ -171,14 +205,14 @@ def test_log_records_active_timeout_end_and_cursor():
         fe.process(pkt(size=100), "10.0.0.254", "1", 10, now)
         fe.tick(now)
     recs = fe.flows_since("pair", -1, 100)
-    assert len(recs) == 2                           # flushed at 10 s and 20 s
-    assert recs[0]["flowID"] > recs[1]["flowID"]    # newest first
+    assert len(recs) == 2  # flushed at 10 s and 20 s
+    assert recs[0]["flowID"] > recs[1]["flowID"]  # newest first
     r = recs[1]
     assert r["name"] == "pair" and r["flowKeys"] == "10.0.0.1,10.0.0.2"
     assert r["agent"] == "10.0.0.254" and r["dataSource"] == "1"
-    assert r["value"] == 11 * 100 * 10                # samples at 0..10 s
+    assert r["value"] == 11 * 100 * 10  # samples at 0..10 s
     assert r["end"] - r["start"] == 10000
-    assert recs[0]["value"] == 10 * 100 * 10            # samples at 11..20 s
+    assert recs[0]["value"] == 10 * 100 * 10  # samples at 11..20 s
     assert got == recs[::-1]
     # the flow stops: one final record when it ends
     fe.tick(now + idle_timeout(2) + 1)
@@ -191,8 +225,15 @@ def test_log_records_active_timeout_end_and_cursor():
 def test_flow_start_records_once_per_flow():
     fe = FlowEngine(None)
     fe.set_groups("emerging", {"block": ["192.0.2.0/24"]})
-    fe.set_flow("emerging", {"keys": "ipsource,ipdestination,group:ipdestination:emerging",
-                             "value": "frames", "log": True, "flowStart": True})
+    fe.set_flow(
+        "emerging",
+        {
+            "keys": "ipsource,ipdestination,group:ipdestination:emerging",
+            "value": "frames",
+            "log": True,
+            "flowStart": True,
+        },
+    )
     for i in range(50):
         fe.process(pkt(dst="192.0.2.7"), "10.0.0.253", "1", 1, T0 + i * 0.1)
         fe.process(pkt(dst="198.51.100.1"), "10.0.0.253", "1", 1, T0 + i * 0.1)
@@ -219,6 +260,7 @@ def test_threshold_by_flow_fires_once_per_crossing_and_rearms():
                     fe.process(pkt(src=src), "10.0.0.254", "4", 1, now)
             if step % 10 == 0:
                 fe.tick(now)
+
     run(10, {"10.1.1.1": 500, "10.2.2.2": 50})
     assert [e["flowKey"] for e in events] == ["10.1.1.1"]
     e = events[0]
@@ -226,9 +268,9 @@ def test_threshold_by_flow_fires_once_per_crossing_and_rearms():
     assert e["dataSource"] == "4" and e["value"] > 100 and e["threshold"] == 100
     assert fe.threshold_triggered("ddos", "10.0.0.254", "4.ddos", "10.1.1.1")
     assert not fe.threshold_triggered("ddos", "10.0.0.254", "4.ddos", "10.2.2.2")
-    run(10, {"10.1.1.1": 500, "10.3.3.3": 300})       # still above: no repeat; new flow fires
+    run(10, {"10.1.1.1": 500, "10.3.3.3": 300})  # still above: no repeat; new flow fires
     assert [e["flowKey"] for e in events] == ["10.1.1.1", "10.3.3.3"]
-    run(20, {})                                        # everything stops -> re-armed
+    run(20, {})  # everything stops -> re-armed
     assert not fe.threshold_triggered("ddos", "10.0.0.254", "4.ddos", "10.1.1.1")
     run(10, {"10.1.1.1": 500})
     assert [e["flowKey"] for e in events] == ["10.1.1.1", "10.3.3.3", "10.1.1.1"]
@@ -239,7 +281,7 @@ def test_threshold_by_flow_fires_once_per_crossing_and_rearms():
 
 def test_threshold_not_by_flow_one_event_per_data_source():
     fe = FlowEngine(None)
-    fe.set_threshold("big", {"metric": "tcp", "value": 10})   # before the flow exists
+    fe.set_threshold("big", {"metric": "tcp", "value": 10})  # before the flow exists
     fe.set_flow("tcp", {"keys": "ipsource", "value": "frames"})
     for i in range(200):
         fe.process(pkt(src=f"10.0.0.{i % 5}"), "a", "1", 1, T0 + i * 0.01)
@@ -259,11 +301,20 @@ def test_redefine_and_delete_while_traffic_flows_and_bad_specs():
     assert fe.clear_flow("f") and not fe.clear_flow("f")
     fe.process(pkt(), "a", "1", 1, T0 + 2)
     assert fe.get_flow("f") is None
-    for bad, reason in [({"keys": 5}, "keys"), ({"value": 3}, "value"), ({"t": 0}, "t"),
-                        ({"t": "x"}, "t"), ({"n": -1}, "n"), ({"log": "maybe"}, "log"),
-                        ({"filter": "a="}, ""), ({"keys": "nosuch:x"}, "nosuch"),
-                        ({"aggMode": "weird"}, "aggMode"), ({"value": "avg:"}, ""),
-                        ({"activeTimeout": -1}, "activeTimeout"), ({"fs": 1}, "fs")]:
+    for bad, reason in [
+        ({"keys": 5}, "keys"),
+        ({"value": 3}, "value"),
+        ({"t": 0}, "t"),
+        ({"t": "x"}, "t"),
+        ({"n": -1}, "n"),
+        ({"log": "maybe"}, "log"),
+        ({"filter": "a="}, ""),
+        ({"keys": "nosuch:x"}, "nosuch"),
+        ({"aggMode": "weird"}, "aggMode"),
+        ({"value": "avg:"}, ""),
+        ({"activeTimeout": -1}, "activeTimeout"),
+        ({"fs": 1}, "fs"),
+    ]:
         with pytest.raises(ValueError) as exc:
             fe.set_flow("g", bad)
         assert reason in str(exc.value)
@@ -279,7 +330,9 @@ def test_redefine_and_delete_while_traffic_flows_and_bad_specs():
 
 def test_dropped_flows_see_only_discard_samples_and_fs():
     fe = FlowEngine(None)
-    fe.set_flow("drops", {"keys": "reason,ipsource", "value": "frames", "dropped": True, "fs": "_SEP_"})
+    fe.set_flow(
+        "drops", {"keys": "reason,ipsource", "value": "frames", "dropped": True, "fs": "_SEP_"}
+    )
     fe.set_flow("all", {"value": "frames"})
     fe.process(pkt(reason="acl"), "a", "1", 1, T0, dropped=True)
     fe.process(pkt(), "a", "1", 1, T0)
@@ -294,6 +347,7 @@ def test_enricher_runs_only_when_a_definition_needs_it():
     def enrich(sample, attrs):
         calls.append(1)
         attrs["bgpsourceas"] = 65001
+
     fe.add_enricher(enrich, {"bgpsourceas"})
     fe.set_flow("plain", {"keys": "ipsource"})
     fe.process(pkt(), "a", "1", 1, T0)
@@ -309,7 +363,9 @@ def test_cache_is_bounded():
     fe.max_entries = 1000
     fe.set_flow("f", {"keys": "ipsource", "value": "frames"})
     for i in range(5000):
-        fe.process(pkt(src=f"10.{i // 65536}.{i // 256 % 256}.{i % 256}"), "a", "1", 1, T0 + i * 1e-4)
+        fe.process(
+            pkt(src=f"10.{i // 65536}.{i // 256 % 256}.{i % 256}"), "a", "1", 1, T0 + i * 1e-4
+        )
     assert len(fe.tables["f"].entries) <= 1000
     assert fe.tables["f"].evicted > 0
 
@@ -323,8 +379,9 @@ def test_flow_keys_seen():
 
 def test_enricher_runs_for_attributes_a_key_function_reads():
     fe = FlowEngine(None)
-    fe.add_enricher(lambda sample, attrs: attrs.setdefault("ipsourcemaskbits", 12),
-                    {"ipsourcemaskbits"})
+    fe.add_enricher(
+        lambda sample, attrs: attrs.setdefault("ipsourcemaskbits", 12), {"ipsourcemaskbits"}
+    )
     fe.set_flow("ddos", {"keys": "mask:ipsource,bgpsourceas", "value": "frames"})
     fe.process(pkt(src="198.51.100.7", bgpsourceas=64500), "a", "1", 1, T0)
     assert fe.active_flows("ALL", "ddos", now=T0)[0]["key"] == "198.48.0.0/12,64500"
@@ -332,11 +389,15 @@ def test_enricher_runs_for_attributes_a_key_function_reads():
 
 def test_a_failing_key_function_does_not_stop_other_definitions():
     from engine.flows.registry import KEY_FUNCTIONS, register
+
     if "testboom" not in KEY_FUNCTIONS:
+
         def boom(args, engine):
             def extract(attrs):
                 raise RuntimeError("boom")
+
             return extract
+
         register("testboom", boom)
     fe = FlowEngine(None)
     fe.set_flow("bad", {"keys": "testboom:ipsource", "value": "frames"})
@@ -353,11 +414,16 @@ def test_activeflows_key_filter():
     for i in range(30):
         fe.process(pkt(src=f"10.0.0.{i % 3}", dst="10.9.9.9"), "a", "1", 1, T0 + i * 0.01)
     now = T0 + 1
-    assert {r["key"] for r in fe.active_flows("ALL", "pair", now=now,
-                                              key_filter="ipsource=10.0.0.1,10.0.0.2")} == {
-        "10.0.0.1,10.9.9.0/24", "10.0.0.2,10.9.9.0/24"}
-    assert fe.active_flows("ALL", "pair", now=now, key_filter="mask:ipdestination:24~10\\.8.*") == []
-    assert len(fe.active_flows("ALL", "pair", now=now, key_filter="agent=a&ipsource!=10.0.0.0")) == 2
+    assert {
+        r["key"]
+        for r in fe.active_flows("ALL", "pair", now=now, key_filter="ipsource=10.0.0.1,10.0.0.2")
+    } == {"10.0.0.1,10.9.9.0/24", "10.0.0.2,10.9.9.0/24"}
+    assert (
+        fe.active_flows("ALL", "pair", now=now, key_filter="mask:ipdestination:24~10\\.8.*") == []
+    )
+    assert (
+        len(fe.active_flows("ALL", "pair", now=now, key_filter="agent=a&ipsource!=10.0.0.0")) == 2
+    )
     with pytest.raises(ValueError):
         fe.active_flows("ALL", "pair", now=now, key_filter="ipsource=(")
 
@@ -374,9 +440,23 @@ def test_threshold_filter_uses_metric_filter_patterns():
     metrics, fe = eng.subsystems["metrics"], eng.subsystems["flows"]
     now = time.time()
     for agent, host in (("10.0.0.1", "web1.example"), ("10.0.0.2", "db1.example")):
-        metrics.update(agent, "2.1", 2, 1, [{"counterBlock_tag": "0:2000", "hostname": host,
-                                             "UUID": "", "machine_type": 3, "os_name": 2,
-                                             "os_release": "6.1"}], now)
+        metrics.update(
+            agent,
+            "2.1",
+            2,
+            1,
+            [
+                {
+                    "counterBlock_tag": "0:2000",
+                    "hostname": host,
+                    "UUID": "",
+                    "machine_type": 3,
+                    "os_name": 2,
+                    "os_release": "6.1",
+                }
+            ],
+            now,
+        )
     fe.set_threshold("web", {"metric": "tcp", "value": 10, "filter": {"host_name": ["web*"]}})
     fe.set_flow("tcp", {"keys": "ipsource", "value": "frames"})
     for agent in ("10.0.0.1", "10.0.0.2"):
@@ -400,9 +480,23 @@ def test_flow_queries_select_agents_like_metric_queries():
     eng = Engine(Properties(dict(DEFAULTS)))
     metrics, fe = eng.subsystems["metrics"], eng.subsystems["flows"]
     now = time.time()
-    metrics.update("10.0.0.1", "2.1", 2, 1, [{"counterBlock_tag": "0:2000", "hostname": "web1",
-                                              "UUID": "", "machine_type": 3, "os_name": 2,
-                                              "os_release": "6.1"}], now)
+    metrics.update(
+        "10.0.0.1",
+        "2.1",
+        2,
+        1,
+        [
+            {
+                "counterBlock_tag": "0:2000",
+                "hostname": "web1",
+                "UUID": "",
+                "machine_type": 3,
+                "os_name": 2,
+                "os_release": "6.1",
+            }
+        ],
+        now,
+    )
     fe.set_flow("src", {"keys": "ipsource", "value": "frames"})
     for agent in ("10.0.0.1", "10.0.0.2"):
         for i in range(20):
@@ -425,12 +519,19 @@ def test_threshold_spec_numbers_as_strings_and_echo():
     """REST bodies and JS objects get the same coercion (in the engine, not the adapters)."""
     fe = FlowEngine(None)
     fe.set_threshold("t", {"metric": "load_one", "value": "1.5", "timeout": "10"})
-    assert fe.get_threshold("t") == {"metric": "load_one", "value": 1.5, "byFlow": False,
-                                     "timeout": 10}
+    assert fe.get_threshold("t") == {
+        "metric": "load_one",
+        "value": 1.5,
+        "byFlow": False,
+        "timeout": 10,
+    }
     fe.set_threshold("u", {"metric": "tcp", "value": 125000.0, "byFlow": True})
     assert fe.get_threshold("u")["value"] == 125000 and fe.get_threshold("u")["timeout"] == 0
-    for bad in ({"metric": "x"}, {"metric": "x", "value": "lots"}, {"metric": "x", "value": 1,
-                                                                     "timeout": -1}):
+    for bad in (
+        {"metric": "x"},
+        {"metric": "x", "value": "lots"},
+        {"metric": "x", "value": 1, "timeout": -1},
+    ):
         with pytest.raises(ValueError):
             fe.set_threshold("bad", bad)
     fe.set_flow("f", {"keys": ["ipsource", "ipdestination"], "n": "20", "t": "2"})

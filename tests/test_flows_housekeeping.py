@@ -7,6 +7,7 @@ that register in constant time:
   which all take their turn;
 - set_flow only marks the per-sample pipelines stale: 10,000 definitions cost no rebuild until
   a sample (or a query of the pipeline) needs one, and then one."""
+
 from __future__ import annotations
 
 import math
@@ -32,7 +33,7 @@ def _entries(rng, n, odd=False):
         total = rng.choice((0, 0.0, 5, 1e9, rng.random()))
         e = [rng.random() * 1000, last, total, start]
         if odd and rng.random() < 0.01:
-            e[1] = int(last)            # ints are numbers too
+            e[1] = int(last)  # ints are numbers too
         out[(f"10.0.{i % 7}.1", str(i % 5), i)] = e
     return out
 
@@ -44,8 +45,9 @@ def test_c_scan_finds_what_the_python_loop_finds():
         entries = _entries(rng, n, odd=True)
         for at in (None, 0.5, 60):
             for idle in (0.0, 10.0, 25.0):
-                assert cache._c_scan(entries, T0, idle, at) == \
-                    cache._python_scan(entries, T0, idle, at)
+                assert cache._c_scan(entries, T0, idle, at) == cache._python_scan(
+                    entries, T0, idle, at
+                )
     # an entry that is not a list of numbers sends the whole scan the Python way
     entries = _entries(rng, 100)
     entries[("x", "1", "odd")] = [1.0, "not a time", 0, T0]
@@ -62,8 +64,11 @@ def test_c_location_maxima_match_python():
     fe.set_flow("f", {"keys": "ipsource", "value": "bytes", "t": 3})
     table = fe.tables["f"]
     table.entries.update(_entries(rng, 3000))
-    locs = {("10.0.1.1", "2"): [None, None], ("10.0.3.1", "4"): [None, None],
-            ("10.0.9.9", "1"): [None, None]}
+    locs = {
+        ("10.0.1.1", "2"): [None, None],
+        ("10.0.3.1", "4"): [None, None],
+        ("10.0.9.9", "1"): [None, None],
+    }
     c = thresholds.location_maxima(table, locs, T0 + 1.5)
     fp, cache._fastpath = cache._fastpath, None
     try:
@@ -73,8 +78,10 @@ def test_c_location_maxima_match_python():
     assert c.keys() == py.keys() == {("10.0.1.1", "2"), ("10.0.3.1", "4")}
     assert all(c[k].hex() == py[k].hex() for k in c)
     # values decay with the cache's time constant
-    e = max((e for k, e in table.entries.items() if k[:2] == ("10.0.1.1", "2")),
-            key=lambda e: e[0] * math.exp(-(T0 + 1.5 - e[1]) / 3) if T0 + 1.5 > e[1] else e[0])
+    e = max(
+        (e for k, e in table.entries.items() if k[:2] == ("10.0.1.1", "2")),
+        key=lambda e: e[0] * math.exp(-(T0 + 1.5 - e[1]) / 3) if T0 + 1.5 > e[1] else e[0],
+    )
     assert c[("10.0.1.1", "2")] == pytest.approx(table.value(e, T0 + 1.5))
 
 
@@ -89,8 +96,15 @@ def test_a_tick_sweeps_reporting_caches_always_and_the_others_in_turn(monkeypatc
         t.entries.update(_entries(rng, 400))
     swept, when = [], {}
     real = cache.FlowTable.sweep
-    monkeypatch.setattr(cache.FlowTable, "sweep", lambda self, now: (
-        swept.append(self.name), when.__setitem__(self.name, now), real(self, now))[2])
+    monkeypatch.setattr(
+        cache.FlowTable,
+        "sweep",
+        lambda self, now: (
+            swept.append(self.name),
+            when.__setitem__(self.name, now),
+            real(self, now),
+        )[2],
+    )
     fe.tick(T0)
     # 1000 entries of unreported caches a tick: three caches of 400 (the third passes it)
     assert swept.count("logged") == 1 and len(swept) == 4
@@ -98,7 +112,7 @@ def test_a_tick_sweeps_reporting_caches_always_and_the_others_in_turn(monkeypatc
         fe.tick(T0 + k)
     assert swept.count("logged") == 10
     quiet = [n for n in swept if n != "logged"]
-    assert len(quiet) == 30 and set(quiet) == {f"q{i}" for i in range(30)}   # each in turn
+    assert len(quiet) == 30 and set(quiet) == {f"q{i}" for i in range(30)}  # each in turn
     # a sweep leaves no flow that was idle when it ran
     for t in fe.tables.values():
         assert t.entries and all(when[t.name] - e[1] <= t.idle for e in t.entries.values())
@@ -116,16 +130,28 @@ def test_ten_thousand_definitions_cost_one_pipeline_rebuild():
     fe = CountingFlows(None)
     base = fe.rebuilds
     for i in range(10_000):
-        fe.set_flow(f"f{i}", {"keys": "ipsource,ipdestination", "value": "bytes",
-                              "filter": f"ipprotocol={i % 250}"})
-    assert fe.rebuilds == base          # nothing rebuilt while definitions arrive
-    fe.process({"ipsource": "10.0.0.1", "ipdestination": "10.0.0.2", "ipprotocol": 17,
-                "bytes": 100}, "192.0.2.1", "1", 10, T0)
+        fe.set_flow(
+            f"f{i}",
+            {"keys": "ipsource,ipdestination", "value": "bytes", "filter": f"ipprotocol={i % 250}"},
+        )
+    assert fe.rebuilds == base  # nothing rebuilt while definitions arrive
+    fe.process(
+        {"ipsource": "10.0.0.1", "ipdestination": "10.0.0.2", "ipprotocol": 17, "bytes": 100},
+        "192.0.2.1",
+        "1",
+        10,
+        T0,
+    )
     assert fe.rebuilds == base + 1
     assert list(fe.tables["f17"].entries) == [("192.0.2.1", "1", "10.0.0.1", "10.0.0.2")]
     assert not fe.tables["f18"].entries
-    fe.process({"ipsource": "10.0.0.1", "ipdestination": "10.0.0.2", "ipprotocol": 18,
-                "bytes": 100}, "192.0.2.1", "1", 10, T0)
+    fe.process(
+        {"ipsource": "10.0.0.1", "ipdestination": "10.0.0.2", "ipprotocol": 18, "bytes": 100},
+        "192.0.2.1",
+        "1",
+        10,
+        T0,
+    )
     assert fe.rebuilds == base + 1 and fe.tables["f18"].entries
     fe.clear_flow("f18")
     fe.set_flow("f18", {"keys": "ipsource", "value": "frames"})
@@ -139,17 +165,23 @@ def test_a_definition_the_pipeline_cannot_build_goes_alone(monkeypatch, caplog):
     removed and logged, and every other one keeps counting."""
     real = flows_engine.pipeline.build
 
-    def build(tables, on_error):        # a fault no FlowSpec check would catch
+    def build(tables, on_error):  # a fault no FlowSpec check would catch
         if any(t.name == "bad" for t in tables):
             raise RuntimeError("cannot compile this one")
         return real(tables, on_error)
+
     monkeypatch.setattr(flows_engine.pipeline, "build", build)
     fe = FlowEngine(None)
     fe.set_flow("good", {"keys": "ipsource", "value": "bytes"})
     fe.set_flow("bad", {"keys": "ipdestination", "value": "bytes"})
     fe.set_flow("also", {"keys": "ipprotocol", "value": "bytes"})
-    fe.process({"ipsource": "10.0.0.1", "ipdestination": "10.0.0.2", "ipprotocol": 6,
-                "bytes": 100}, "192.0.2.1", "1", 10, T0)
+    fe.process(
+        {"ipsource": "10.0.0.1", "ipdestination": "10.0.0.2", "ipprotocol": 6, "bytes": 100},
+        "192.0.2.1",
+        "1",
+        10,
+        T0,
+    )
     assert sorted(fe.tables) == ["also", "good"]
     assert fe.tables["good"].entries and fe.tables["also"].entries
     assert any("flow bad: removed" in r.getMessage() for r in caplog.records)

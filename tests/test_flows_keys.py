@@ -1,4 +1,5 @@
 """Key expressions and built-in key functions, evaluated on plain attribute dicts."""
+
 import pytest
 
 from engine.flows.engine import FlowEngine
@@ -45,8 +46,11 @@ def test_mask_fixed_and_routed(fe):
 
 
 def test_prefix_suffix_first(fe):
-    a = {"stack": "eth.vlan.ip.tcp", "dnsqname": "www.example.com.",
-         "httpurl": "http://localhost:8008/metrics/json"}
+    a = {
+        "stack": "eth.vlan.ip.tcp",
+        "dnsqname": "www.example.com.",
+        "httpurl": "http://localhost:8008/metrics/json",
+    }
     assert key(fe, "prefix:stack:.:1")(a) == "eth"
     assert key(fe, "prefix:stack:.:3")(a) == "eth.vlan.ip"
     # the blog's rule: the empty token after a trailing '.' counts as one of the n
@@ -60,8 +64,16 @@ def test_prefix_suffix_first(fe):
 
 
 def test_bits_range_null_or_eq_if_concat(fe):
-    a = {"ip6flowlabel": 0xFFFFF, "bytes": 1500, "httpstatus": 404, "bgpas": 65000,
-         "bgpsourceas": 65000, "tcpsourceport": 80, "stack": "eth.ip.tcp", "ipsource": "10.0.0.1"}
+    a = {
+        "ip6flowlabel": 0xFFFFF,
+        "bytes": 1500,
+        "httpstatus": 404,
+        "bgpas": 65000,
+        "bgpsourceas": 65000,
+        "tcpsourceport": 80,
+        "stack": "eth.ip.tcp",
+        "ipsource": "10.0.0.1",
+    }
     assert key(fe, "bits:ip6flowlabel:255")(a) == 255
     assert key(fe, "range:bytes:1519")(a) == "false"
     assert key(fe, "range:bytes:1000:1500")(a) == "true"
@@ -81,10 +93,20 @@ def test_bits_range_null_or_eq_if_concat(fe):
 
 def test_uri_parts():
     url = "http://user@www.example.com:8080/games/puzzles.php?level=2#top"
-    expect = {"scheme": "http", "user": "user", "authority": "user@www.example.com:8080",
-              "host": "www.example.com", "port": 8080, "path": "/games/puzzles.php",
-              "file": "puzzles.php", "extension": "php", "query": "level=2", "fragment": "top",
-              "isabsolute": "true", "isopaque": "false"}
+    expect = {
+        "scheme": "http",
+        "user": "user",
+        "authority": "user@www.example.com:8080",
+        "host": "www.example.com",
+        "port": 8080,
+        "path": "/games/puzzles.php",
+        "file": "puzzles.php",
+        "extension": "php",
+        "query": "level=2",
+        "fragment": "top",
+        "isabsolute": "true",
+        "isopaque": "false",
+    }
     for part, value in expect.items():
         assert uri_part(url, part) == value, part
     assert uri_part("/login.php", "path") == "/login.php"
@@ -95,8 +117,9 @@ def test_uri_parts():
 
 
 def test_group_longest_match_v4_v6_and_live_update(fe):
-    fe.set_groups("site", {"private": ["10.0.0.0/8"], "lab": ["10.1.0.0/16"],
-                           "v6": ["2001:db8::/32"]})
+    fe.set_groups(
+        "site", {"private": ["10.0.0.0/8"], "lab": ["10.1.0.0/16"], "v6": ["2001:db8::/32"]}
+    )
     g = key(fe, "group:ipsource:site")
     assert g({"ipsource": "10.1.2.3"}) == "lab"
     assert g({"ipsource": "10.9.2.3"}) == "private"
@@ -136,8 +159,17 @@ def test_map(fe):
 
 
 def test_errors(fe):
-    for bad in ("nosuchfn:ipsource", "prefix:stack", "uri:httpurl:bogus", "mask:[ipsource",
-                "bits:x:y", "range:bytes:lo", "group:ipsource", "map:a", "if:a:b:c"):
+    for bad in (
+        "nosuchfn:ipsource",
+        "prefix:stack",
+        "uri:httpurl:bogus",
+        "mask:[ipsource",
+        "bits:x:y",
+        "range:bytes:lo",
+        "group:ipsource",
+        "map:a",
+        "if:a:b:c",
+    ):
         with pytest.raises(KeyFunctionError):
             compile_key(bad, fe)
 
@@ -145,8 +177,10 @@ def test_errors(fe):
 def test_registry_extension_needs_no_parser_change(fe):
     name = "testupper"
     if name not in KEY_FUNCTIONS:
+
         def factory(args, engine):
             k = args[0].key
             return lambda attrs: None if k(attrs) is None else str(k(attrs)).upper()
+
         register(name, factory)
     assert key(fe, "testupper:[prefix:httphost:.:1]")({"httphost": "www.x.org"}) == "WWW"

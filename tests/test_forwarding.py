@@ -1,5 +1,6 @@
 """sFlow forwarding (REST /forwarding, JS setForward/clearForward) against a running engine:
 real UDP in, real UDP out to a receiver socket on loopback standing in for another collector."""
+
 from __future__ import annotations
 
 import json
@@ -27,12 +28,14 @@ def receiver():
 
 def ip(text: str) -> bytes:
     import ipaddress
+
     return ipaddress.ip_address(text).packed
 
 
 def empty_datagram(agent: str, seq: int, version: int = 5) -> bytes:
-    return encode.encode_datagram({"version": version, "agent": agent, "seq": seq,
-                                   "uptime": seq * 1000, "samples": []})
+    return encode.encode_datagram(
+        {"version": version, "agent": agent, "seq": seq, "uptime": seq * 1000, "samples": []}
+    )
 
 
 def forwarding(eng):
@@ -42,28 +45,36 @@ def forwarding(eng):
 def test_pcap_datagrams_forwarded_byte_identical(make_engine, receiver):
     eng = make_engine()
     fwd = forwarding(eng)
-    assert fwd.on_datagram not in eng.engine.datagram_handlers   # nothing defined: no cost
-    assert eng.request("PUT", "/forwarding/other/json",
-                       {"address": "127.0.0.1", "port": receiver.port}) == (204, None)
+    assert fwd.on_datagram not in eng.engine.datagram_handlers  # nothing defined: no cost
+    assert eng.request(
+        "PUT", "/forwarding/other/json", {"address": "127.0.0.1", "port": receiver.port}
+    ) == (204, None)
     assert fwd.on_datagram in eng.engine.datagram_handlers
     sent = [d.payload for d in read_pcap(PCAP)]
     assert len(sent) == 1000
     eng.send_paced(sent)
     got = receiver.wait_count(len(sent))
     assert len(got) == len(sent)
-    assert got == sent            # byte-identical, in order (one sender, loopback)
+    assert got == sent  # byte-identical, in order (one sender, loopback)
     status, spec = eng.request("GET", "/forwarding/other/json")
     assert status == 200
-    assert spec == {"address": "127.0.0.1", "port": receiver.port, "datagrams": len(sent),
-                    "bytes": sum(map(len, sent)), "drops": 0}
+    assert spec == {
+        "address": "127.0.0.1",
+        "port": receiver.port,
+        "datagrams": len(sent),
+        "bytes": sum(map(len, sent)),
+        "drops": 0,
+    }
     assert eng.request("GET", "/forwarding/json") == (200, {"other": spec})
 
 
 def test_agents_filter_v5_and_v4_headers(make_engine, receiver):
     eng = make_engine()
-    assert eng.request("PUT", "/forwarding/one/json",
-                       {"address": "127.0.0.1", "port": receiver.port,
-                        "agents": ["192.0.2.2", "2001:db8::2"]}) == (204, None)
+    assert eng.request(
+        "PUT",
+        "/forwarding/one/json",
+        {"address": "127.0.0.1", "port": receiver.port, "agents": ["192.0.2.2", "2001:db8::2"]},
+    ) == (204, None)
     assert eng.request("GET", "/forwarding/one/json")[1]["agents"] == ["192.0.2.2", "2001:db8::2"]
     wanted, seq = [], 0
     for i in range(20):
@@ -82,8 +93,10 @@ def test_agents_filter_v5_and_v4_headers(make_engine, receiver):
     time.sleep(0.1)
     # each agent's datagrams in its order (with sFlow workers the two agents' streams may
     # come from two processes, interleaved)
-    by_agent = {a: [d for d in receiver.got if agent_address(d) == ip(a)]
-                for a in ("192.0.2.2", "2001:db8::2")}
+    by_agent = {
+        a: [d for d in receiver.got if agent_address(d) == ip(a)]
+        for a in ("192.0.2.2", "2001:db8::2")
+    }
     assert len(receiver.got) == len(wanted) + 2
     for a, got in by_agent.items():
         assert got == [d for d in wanted + markers if agent_address(d) == ip(a)]
@@ -95,7 +108,9 @@ def test_ipv6_loopback_destination(make_engine):
     r6 = Receiver(socket.AF_INET6, "::1")
     try:
         eng = make_engine()
-        assert eng.request("PUT", "/forwarding/v6/json", {"address": "::1", "port": r6.port})[0] == 204
+        assert (
+            eng.request("PUT", "/forwarding/v6/json", {"address": "::1", "port": r6.port})[0] == 204
+        )
         sent = [empty_datagram("192.0.2.1", s) for s in range(1, 11)]
         eng.send(sent)
         assert r6.wait_count(len(sent)) == sent
@@ -108,10 +123,18 @@ def test_two_forwardings_and_delete_stops(make_engine, receiver):
     eng = make_engine()
     other = Receiver()
     try:
-        assert eng.request("PUT", "/forwarding/a/json",
-                           {"address": "127.0.0.1", "port": receiver.port})[0] == 204
-        assert eng.request("PUT", "/forwarding/b/json",
-                           {"address": "127.0.0.1", "port": other.port})[0] == 204
+        assert (
+            eng.request(
+                "PUT", "/forwarding/a/json", {"address": "127.0.0.1", "port": receiver.port}
+            )[0]
+            == 204
+        )
+        assert (
+            eng.request("PUT", "/forwarding/b/json", {"address": "127.0.0.1", "port": other.port})[
+                0
+            ]
+            == 204
+        )
         first = empty_datagram("192.0.2.1", 1)
         eng.send(first)
         assert receiver.wait_count(1) == [first] and other.wait_count(1) == [first]
@@ -137,8 +160,10 @@ def test_send_error_counts_a_drop(make_engine, receiver):
     """A datagram the kernel refuses to send (larger than UDP allows) is a drop, not an error
     that reaches the sample path."""
     eng = make_engine()
-    assert eng.request("PUT", "/forwarding/a/json",
-                       {"address": "127.0.0.1", "port": receiver.port})[0] == 204
+    assert (
+        eng.request("PUT", "/forwarding/a/json", {"address": "127.0.0.1", "port": receiver.port})[0]
+        == 204
+    )
     errors = eng.engine.stats.handler_errors
     eng.call(eng.engine.ingest, b"\0\0\0\5" + b"\0" * 70000, "127.0.0.1", time.time())
     spec = eng.request("GET", "/forwarding/a/json")[1]
@@ -146,17 +171,20 @@ def test_send_error_counts_a_drop(make_engine, receiver):
     assert eng.engine.stats.handler_errors == errors
 
 
-@pytest.mark.parametrize("body, reason", [
-    ({"address": "collector.example"}, "address"),
-    ({"port": 6343}, "address"),
-    ({"address": "10.0.0.1", "port": 70000}, "port"),
-    ({"address": "10.0.0.1", "port": 0}, "port"),
-    ({"address": "10.0.0.1", "port": "x"}, "port"),
-    ({"address": "10.0.0.1", "agents": "10.0.0.254"}, "agents"),
-    ({"address": "10.0.0.1", "agents": ["10.0.0.254", "router1"]}, "agent"),
-    ({"address": "10.0.0.1", "collector": "x"}, "collector"),
-    (["10.0.0.1"], "object"),
-])
+@pytest.mark.parametrize(
+    "body, reason",
+    [
+        ({"address": "collector.example"}, "address"),
+        ({"port": 6343}, "address"),
+        ({"address": "10.0.0.1", "port": 70000}, "port"),
+        ({"address": "10.0.0.1", "port": 0}, "port"),
+        ({"address": "10.0.0.1", "port": "x"}, "port"),
+        ({"address": "10.0.0.1", "agents": "10.0.0.254"}, "agents"),
+        ({"address": "10.0.0.1", "agents": ["10.0.0.254", "router1"]}, "agent"),
+        ({"address": "10.0.0.1", "collector": "x"}, "collector"),
+        (["10.0.0.1"], "object"),
+    ],
+)
 def test_bad_specs_are_refused_with_a_reason(running_engine, body, reason):
     status, err = running_engine.request("PUT", "/forwarding/bad/json", body)
     assert status == 400 and reason in err["error"]
@@ -200,7 +228,7 @@ def test_js_set_and_clear_forward(make_engine, receiver, tmp_path):
         try:
             return json.loads(body)
         except ValueError:
-            return body   # a string result comes back as text
+            return body  # a string result comes back as text
 
     runtime = eng.engine.subsystems["runtime"]
     eng.wait_for(lambda: runtime.scripts and all(s.started for s in runtime.scripts.values()), 30)
@@ -208,8 +236,14 @@ def test_js_set_and_clear_forward(make_engine, receiver, tmp_path):
     op("set", port=receiver.port)
     op("setdefault")
     status, all_ = eng.request("GET", "/forwarding/json")
-    assert all_["js"] == {"address": "127.0.0.1", "port": receiver.port, "agents": ["192.0.2.2"],
-                          "datagrams": 0, "bytes": 0, "drops": 0}
+    assert all_["js"] == {
+        "address": "127.0.0.1",
+        "port": receiver.port,
+        "agents": ["192.0.2.2"],
+        "datagrams": 0,
+        "bytes": 0,
+        "drops": 0,
+    }
     assert all_["dflt"]["port"] == 6343
     # removed before any traffic: nothing goes to a real collector that may listen on 6343
     assert eng.request("DELETE", "/forwarding/dflt/json")[0] == 204

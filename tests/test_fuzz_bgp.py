@@ -2,6 +2,7 @@
 a decoded UPDATE is consistent), then as byte streams over TCP into established sessions of a
 configured neighbor (each connection either keeps working or ends with a NOTIFICATION; the
 speaker never fails and keeps accepting the router) (docs/testing.md)."""
+
 from __future__ import annotations
 
 import logging
@@ -15,16 +16,23 @@ from waiting import wait_until
 
 V4 = [(socket.inet_aton(f"10.{i}.0.0"), 16) for i in range(40)]
 V6 = [(socket.inet_pton(socket.AF_INET6, f"2001:db8:{i:x}::"), 48) for i in range(20)]
-NH6 = socket.inet_pton(socket.AF_INET6, "2001:db8::1") + socket.inet_pton(socket.AF_INET6, "fe80::1")
+NH6 = socket.inet_pton(socket.AF_INET6, "2001:db8::1") + socket.inet_pton(
+    socket.AF_INET6, "fe80::1"
+)
 
 
 def _messages() -> list[bytes]:
     """Valid messages of every kind a session without ADD-PATH reads (header included)."""
-    a = attrs_bytes(aspath=(65254, 1299, 3356), med=10, communities=(65000 << 16 | 666,),
-                    large_communities=((65000, 1, 2),))
+    a = attrs_bytes(
+        aspath=(65254, 1299, 3356),
+        med=10,
+        communities=(65000 << 16 | 666,),
+        large_communities=((65000, 1, 2),),
+    )
     out = pack_updates(V4, a, max_len=600)
-    out += pack_updates(V6, attrs_bytes(aspath=(65254,), nexthop=None), family=6,
-                        nexthop6=NH6, max_len=600)
+    out += pack_updates(
+        V6, attrs_bytes(aspath=(65254,), nexthop=None), family=6, nexthop6=NH6, max_len=600
+    )
     withdrawn = b"".join(m.encode_prefix(*p) for p in V4[:5])
     out.append(m.frame(m.UPDATE, struct.pack(">H", len(withdrawn)) + withdrawn + b"\0\0"))
     out.append(m.encode_mp_unreach(m.AFI_IPV6, m.SAFI_UNICAST, m.encode_prefix(*V6[0])))
@@ -37,11 +45,15 @@ def _messages() -> list[bytes]:
 
 MESSAGES = _messages()
 # with path identifiers (RFC 7911): for the decoder, as a session that negotiated ADD-PATH
-ADD_PATH = pack_updates([(p, l, i + 1) for i, (p, l) in enumerate(V4[:10])],
-                        attrs_bytes(aspath=(65254,)), max_len=600)
-OPENS = [m.encode_open(65254, 90, "10.0.0.254", {(1, 1), (2, 1), (1, 133)},
-                       add_path={(1, 1): m.ADD_PATH_SEND}),
-         m.encode_open(4200000001, 0, "10.0.0.254", {(1, 1)}, route_refresh=False)]
+ADD_PATH = pack_updates(
+    [(p, l, i + 1) for i, (p, l) in enumerate(V4[:10])], attrs_bytes(aspath=(65254,)), max_len=600
+)
+OPENS = [
+    m.encode_open(
+        65254, 90, "10.0.0.254", {(1, 1), (2, 1), (1, 133)}, add_path={(1, 1): m.ADD_PATH_SEND}
+    ),
+    m.encode_open(4200000001, 0, "10.0.0.254", {(1, 1)}, route_refresh=False),
+]
 UPDATES = [msg for msg in MESSAGES if msg[18] == m.UPDATE] + ADD_PATH
 
 
@@ -70,7 +82,9 @@ def test_decoders_only_raise_bgp_errors():
                 assert exc.code == m.ERR_HEADER
         body = whole[19:]
         try:
-            u = m.decode_update(body, r.random() < 0.8, intern, add_path if r.random() < 0.2 else None)
+            u = m.decode_update(
+                body, r.random() < 0.8, intern, add_path if r.random() < 0.2 else None
+            )
         except m.BgpError as exc:
             assert exc.code == m.ERR_UPDATE and str(exc), exc
             outcomes["notification"] += 1
@@ -117,15 +131,20 @@ def test_mutated_streams_into_established_sessions(make_engine, caplog):
             except (TimeoutError, socket.timeout):
                 outcomes["survived"] += 1
             except ConnectionError:
-                raise AssertionError(f"closed without a NOTIFICATION after {stream.hex()}") from None
+                raise AssertionError(
+                    f"closed without a NOTIFICATION after {stream.hex()}"
+                ) from None
         finally:
             peer.close()
         wait_until(lambda: bgp.neighbors["127.0.0.1"].state == "idle", 5)
     print(f"\nmutated sessions: {outcomes}")
     assert outcomes["notification"] and outcomes["survived"]
     assert running.engine.stats.handler_errors == 0
-    unexpected = [rec.getMessage() for rec in caplog.records
-                  if rec.levelno >= logging.ERROR or "unexpected" in rec.getMessage()]
+    unexpected = [
+        rec.getMessage()
+        for rec in caplog.records
+        if rec.levelno >= logging.ERROR or "unexpected" in rec.getMessage()
+    ]
     assert not unexpected, unexpected[:3]
     last = RawPeer("127.0.0.1", bgp.listen_port, 65254, "10.0.0.254")
     try:

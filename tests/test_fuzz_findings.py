@@ -1,4 +1,5 @@
 """What the fuzz and abuse suite found (issue 14), one regression test each."""
+
 from __future__ import annotations
 
 import logging
@@ -25,15 +26,18 @@ def test_a_flow_whose_regex_does_not_compile_changes_nothing():
     assert f.active_flows(None, "good", now=1000.0)[0]["key"] == "10.0.0.1"
 
 
-@pytest.mark.parametrize("route", [
-    {"nexthop": "192.0.2.1", "localpref": {"a": 1}},
-    {"nexthop": "192.0.2.1", "med": [1]},
-    {"nexthop": "192.0.2.1", "med": 1e308},
-    {"nexthop": "192.0.2.1", "localpref": -1},
-    {"nexthop": "192.0.2.1", "aspath": [None]},
-    {"nexthop": "192.0.2.1", "aspath": [1.5e300]},
-    {"nexthop": "192.0.2.1", "communities": "65000:x"},
-])
+@pytest.mark.parametrize(
+    "route",
+    [
+        {"nexthop": "192.0.2.1", "localpref": {"a": 1}},
+        {"nexthop": "192.0.2.1", "med": [1]},
+        {"nexthop": "192.0.2.1", "med": 1e308},
+        {"nexthop": "192.0.2.1", "localpref": -1},
+        {"nexthop": "192.0.2.1", "aspath": [None]},
+        {"nexthop": "192.0.2.1", "aspath": [1.5e300]},
+        {"nexthop": "192.0.2.1", "communities": "65000:x"},
+    ],
+)
 def test_routepusher_odd_numbers_are_400(make_engine, route):
     """A route whose med, localpref, AS path or communities were not numbers gave 500."""
     eng = make_engine({"bgp.start": "yes", "bgp.port": "0", "bgp.hostname": "127.0.0.1"})
@@ -44,8 +48,9 @@ def test_routepusher_odd_numbers_are_400(make_engine, route):
     assert eng.request("PUT", "/bgp/routepusher/127.0.0.1/10.1.0.0/16/json", good)[0] == 204
 
 
-@pytest.mark.parametrize("body", [b'{"web": Infinity}', b'{"web": [NaN]}',
-                                  b'{"keys": "ipsource", "t": -Infinity}'])
+@pytest.mark.parametrize(
+    "body", [b'{"web": Infinity}', b'{"web": [NaN]}', b'{"keys": "ipsource", "t": -Infinity}']
+)
 def test_nan_and_infinity_are_not_json(make_engine, body):
     """Python's parser reads NaN and Infinity; a map holding Infinity gave 500."""
     eng = make_engine()
@@ -70,8 +75,9 @@ def test_malformed_requests_are_not_logged_with_tracebacks(make_engine, caplog):
         s.close()
     assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
     from engine.http_server import _bad_requests
+
     reported = _bad_requests.limited.state.get("127.0.0.1")
-    assert reported is not None and reported[1] >= 9     # one line, nine held back
+    assert reported is not None and reported[1] >= 9  # one line, nine held back
 
 
 def test_update_shorter_than_its_length_fields():

@@ -1,4 +1,5 @@
 """The synthetic sFlow generator: decodable datagrams, exact counts and rates, CLI and replay."""
+
 from __future__ import annotations
 
 import re
@@ -48,8 +49,15 @@ def test_datagrams_decode_with_promised_sample_counts():
 
 
 def test_flow_estimates_converge_to_true_rates():
-    sc = Scenario(agents=1, flows=10, zipf=1.2, samples_per_second=500, sampling_rate=50, seed=5,
-                  ipv6_fraction=0.3)
+    sc = Scenario(
+        agents=1,
+        flows=10,
+        zipf=1.2,
+        samples_per_second=500,
+        sampling_rate=50,
+        seed=5,
+        ipv6_fraction=0.3,
+    )
     gen = TrafficGenerator(sc)
     seconds = 20
     samples = _flow_samples(_decode_all(d for _, dgs in gen.run(seconds) for d in dgs))
@@ -74,13 +82,27 @@ def test_flow_estimates_converge_to_true_rates():
 
 
 def test_sampled_headers_carry_the_flow_keys():
-    gen = TrafficGenerator(Scenario(flows=12, samples_per_second=400, ipv6_fraction=0.3,
-                                    vxlan_fraction=0.3, tagged=True, vlans=(10, 20), seed=7))
+    gen = TrafficGenerator(
+        Scenario(
+            flows=12,
+            samples_per_second=400,
+            ipv6_fraction=0.3,
+            vxlan_fraction=0.3,
+            tagged=True,
+            vlans=(10, 20),
+            seed=7,
+        )
+    )
     seen = {}
     for s in _flow_samples(_decode_all(gen.step(1.0))):
         a = s.attributes()
-        seen[(a.get("ipsource") or a.get("ip6source"), a.get("ipsource.1") or
-              a.get("ip6source.1"), a.get("udpsourceport") or a.get("tcpsourceport"))] = a
+        seen[
+            (
+                a.get("ipsource") or a.get("ip6source"),
+                a.get("ipsource.1") or a.get("ip6source.1"),
+                a.get("udpsourceport") or a.get("tcpsourceport"),
+            )
+        ] = a
     assert any(f.vxlan for f in gen.flows) and any(":" in f.src for f in gen.flows)
     matched = 0
     for f in gen.flows:
@@ -98,10 +120,17 @@ def test_sampled_headers_carry_the_flow_keys():
 
 
 def test_interface_counters_count_the_true_traffic():
-    sc = Scenario(agents=1, ports=3, flows=15, samples_per_second=300, sampling_rate=10,
-                  polling_interval=5, seed=11)
+    sc = Scenario(
+        agents=1,
+        ports=3,
+        flows=15,
+        samples_per_second=300,
+        sampling_rate=10,
+        polling_interval=5,
+        seed=11,
+    )
     gen = TrafficGenerator(sc)
-    polls = defaultdict(list)   # ifIndex -> [(uptime, record)]
+    polls = defaultdict(list)  # ifIndex -> [(uptime, record)]
     pools = defaultdict(list)
     for _, dgs in gen.run(20, dt=1.0):
         for dg in _decode_all(dgs):
@@ -114,13 +143,19 @@ def test_interface_counters_count_the_true_traffic():
     rates = gen.true_rates()["192.0.2.1"]["ports"]
     assert sorted(polls) == [1, 2, 3]
     for ifindex, seq in polls.items():
-        assert len(seq) == 4                       # t = 1, 6, 11, 16
+        assert len(seq) == 4  # t = 1, 6, 11, 16
         (t0, first), (t1, last) = seq[0], seq[-1]
         dt = (t1 - t0) / 1000
         assert dt == 15
-        for name, true in (("ifInOctets", "in_bytes"), ("ifInUcastPkts", "in_frames"),
-                           ("ifOutOctets", "out_bytes"), ("ifOutUcastPkts", "out_frames")):
-            assert (last[name] - first[name]) / dt == pytest.approx(rates[ifindex][true], abs=1 / dt)
+        for name, true in (
+            ("ifInOctets", "in_bytes"),
+            ("ifInUcastPkts", "in_frames"),
+            ("ifOutOctets", "out_bytes"),
+            ("ifOutUcastPkts", "out_frames"),
+        ):
+            assert (last[name] - first[name]) / dt == pytest.approx(
+                rates[ifindex][true], abs=1 / dt
+            )
         assert first["ifSpeed"] == sc.port_speed and first["ifStatus"] == 3
     for seq in pools.values():
         # per data source: sample sequence numbers count up; the pool grows by ~rate per sample
@@ -130,9 +165,17 @@ def test_interface_counters_count_the_true_traffic():
 
 
 def test_host_and_container_counters():
-    sc = Scenario(agents=2, hosts=True, containers=4, container_cpu=0.2,
-                  container_bytes_in=1000.0, container_bytes_out=3000.0, polling_interval=2,
-                  samples_per_second=10, seed=4)
+    sc = Scenario(
+        agents=2,
+        hosts=True,
+        containers=4,
+        container_cpu=0.2,
+        container_bytes_in=1000.0,
+        container_bytes_out=3000.0,
+        polling_interval=2,
+        samples_per_second=10,
+        seed=4,
+    )
     gen = TrafficGenerator(sc)
     hosts, containers = {}, defaultdict(list)
     for now, dgs in gen.run(8, dt=1.0):
@@ -142,13 +185,23 @@ def test_host_and_container_counters():
                     continue
                 recs = {r["counterBlock_tag"]: r for r in s.records()}
                 if s.ds_class == 2:
-                    assert set(recs) == {"0:2000", "0:2001", "0:2003", "0:2004", "0:2005",
-                                         "0:2006", "0:2100"}
+                    assert set(recs) == {
+                        "0:2000",
+                        "0:2001",
+                        "0:2003",
+                        "0:2004",
+                        "0:2005",
+                        "0:2006",
+                        "0:2100",
+                    }
                     hosts[recs["0:2000"]["hostname"]] = recs
                 else:
                     assert s.ds_class == 3
-                    assert recs["0:2002"] == {"counterBlock_tag": "0:2002", "parent_dsClass": 2,
-                                              "parent_dsIndex": 1}
+                    assert recs["0:2002"] == {
+                        "counterBlock_tag": "0:2002",
+                        "parent_dsClass": 2,
+                        "parent_dsIndex": 1,
+                    }
                     containers[(dg.agent, recs["0:2000"]["hostname"])].append((now, recs))
     assert sorted(hosts) == ["vx0host", "vx1host"]
     assert hosts["vx0host"]["0:2100"]["vnode_num_domains"] == 4
@@ -159,9 +212,15 @@ def test_host_and_container_counters():
         (t0, a), (t1, b) = seq[0], seq[-1]
         assert t1 - t0 == 6
         assert b["0:2101"]["vcpu_state"] == 1
-        assert (b["0:2101"]["vcpu_cpu_mS"] - a["0:2101"]["vcpu_cpu_mS"]) / 6 == pytest.approx(200, abs=1)
-        assert (b["0:2104"]["vnio_bytes_in"] - a["0:2104"]["vnio_bytes_in"]) / 6 == pytest.approx(1000, abs=1)
-        assert (b["0:2104"]["vnio_bytes_out"] - a["0:2104"]["vnio_bytes_out"]) / 6 == pytest.approx(3000, abs=1)
+        assert (b["0:2101"]["vcpu_cpu_mS"] - a["0:2101"]["vcpu_cpu_mS"]) / 6 == pytest.approx(
+            200, abs=1
+        )
+        assert (b["0:2104"]["vnio_bytes_in"] - a["0:2104"]["vnio_bytes_in"]) / 6 == pytest.approx(
+            1000, abs=1
+        )
+        assert (b["0:2104"]["vnio_bytes_out"] - a["0:2104"]["vnio_bytes_out"]) / 6 == pytest.approx(
+            3000, abs=1
+        )
     names = {n for _, n in containers}
     assert gen.true_rates()["192.0.2.1"]["containers"].keys() <= names
 
@@ -174,8 +233,9 @@ def test_expanded_samples_option():
 
 def _udp_listener():
     from engine.collector import set_receive_buffer
+
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    set_receive_buffer(sock, 16 << 20)   # holds a whole replay: we read only after sending
+    set_receive_buffer(sock, 16 << 20)  # holds a whole replay: we read only after sending
     sock.bind(("127.0.0.1", 0))
     sock.settimeout(5)
     return sock
@@ -193,9 +253,29 @@ def test_cli_sends_synthetic_sflow():
     port = sock.getsockname()[1]
     try:
         proc = subprocess.run(
-            [sys.executable, "-m", "engine.sflow.gen", "--port", str(port), "--agents", "2",
-             "--rate", "400", "--count", "20", "--duration", "10", "--hosts", "--containers", "2"],
-            cwd=REPO, capture_output=True, text=True, timeout=60)
+            [
+                sys.executable,
+                "-m",
+                "engine.sflow.gen",
+                "--port",
+                str(port),
+                "--agents",
+                "2",
+                "--rate",
+                "400",
+                "--count",
+                "20",
+                "--duration",
+                "10",
+                "--hosts",
+                "--containers",
+                "2",
+            ],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert proc.returncode == 0, proc.stderr
         assert "sent 20 datagrams" in proc.stderr
         dgs = _decode_all(_receive(sock, 20))
@@ -223,6 +303,7 @@ def test_replay_keeps_the_captured_pace():
     """--speed 100 replays the 144 s overflowd capture in about 1.4 s: the last datagram
     cannot go out before its scaled capture time."""
     import time
+
     path = SFLOW_TESTDATA / "overflowd" / "sflow.pcap"
     pkts = list(read_pcap(path))
     span = pkts[-1].time - pkts[0].time
@@ -238,13 +319,21 @@ def test_replay_keeps_the_captured_pace():
 
 
 def test_discard_samples():
-    gen = TrafficGenerator(Scenario(agents=1, samples_per_second=10, discards_per_second=30,
-                                    seed=8))
-    discards = [s for _, dgs in gen.run(4) for dg in _decode_all(dgs) for s in dg.samples
-                if s.kind == "discard"]
+    gen = TrafficGenerator(
+        Scenario(agents=1, samples_per_second=10, discards_per_second=30, seed=8)
+    )
+    discards = [
+        s
+        for _, dgs in gen.run(4)
+        for dg in _decode_all(dgs)
+        for s in dg.samples
+        if s.kind == "discard"
+    ]
     assert len(discards) == 120 == gen.agents[0].discards
     assert [s.seq for s in discards] == list(range(1, 121))
-    assert {s.reason for s in discards} <= {258, 259, 269} and len({s.reason for s in discards}) == 3
+    assert {s.reason for s in discards} <= {258, 259, 269} and len(
+        {s.reason for s in discards}
+    ) == 3
     for s in discards:
         tags = [r["flowBlock_tag"] for r in s.records()]
         assert tags == ["0:1", "0:1036"]
@@ -255,21 +344,42 @@ def test_exact_flow_added_and_removed():
     """An attack-like flow with exact properties starts and stops mid-run."""
     gen = TrafficGenerator(Scenario(agents=2, samples_per_second=50, sampling_rate=100, seed=6))
     gen.step(1.0)
-    attack = gen.add_flow(1, src="203.0.113.9", dst="10.2.0.5", proto="udp", sport=53,
-                          dport=4444, frame_size=1400, frames_per_second=20000, in_port=2,
-                          out_port=3)
-    during = [s for dg in _decode_all(d for _, dgs in gen.run(5) for d in dgs)
-              for s in dg.samples if s.kind == "flow" and s.agent == "192.0.2.2"]
+    attack = gen.add_flow(
+        1,
+        src="203.0.113.9",
+        dst="10.2.0.5",
+        proto="udp",
+        sport=53,
+        dport=4444,
+        frame_size=1400,
+        frames_per_second=20000,
+        in_port=2,
+        out_port=3,
+    )
+    during = [
+        s
+        for dg in _decode_all(d for _, dgs in gen.run(5) for d in dgs)
+        for s in dg.samples
+        if s.kind == "flow" and s.agent == "192.0.2.2"
+    ]
     hits = [s for s in during if s.attributes().get("ipsource") == "203.0.113.9"]
     assert len(hits) == attack.samples == 20000 * 5 // 100
     a = hits[0].attributes()
-    assert (a["ipdestination"], a["udpsourceport"], a["udpdestinationport"], a["bytes"]) == \
-        ("10.2.0.5", 53, 4444, 1400)
+    assert (a["ipdestination"], a["udpsourceport"], a["udpdestinationport"], a["bytes"]) == (
+        "10.2.0.5",
+        53,
+        4444,
+        1400,
+    )
     assert (hits[0].input, hits[0].output) == (2, 3)
     total = gen.flow_samples()
     gen.remove_flow(attack)
-    after = [s for dg in _decode_all(gen.step(2.0)) for s in dg.samples
-             if s.kind == "flow" and s.attributes().get("ipsource") == "203.0.113.9"]
+    after = [
+        s
+        for dg in _decode_all(gen.step(2.0))
+        for s in dg.samples
+        if s.kind == "flow" and s.attributes().get("ipsource") == "203.0.113.9"
+    ]
     assert after == []
     assert gen.flow_samples() >= total
     with pytest.raises(ValueError):
@@ -278,11 +388,22 @@ def test_exact_flow_added_and_removed():
 
 def test_cli_flow_spec():
     from engine.sflow.gen import add_flow_spec
+
     gen = TrafficGenerator(Scenario(agents=2))
-    f = add_flow_spec(gen, "agent=1,src=2001:db8::9,dst=2001:db8::1,proto=tcp,dport=443,"
-                           "size=900,pps=5000,in=1,out=4,vlan=7")
-    assert (f.agent, f.proto, f.dport, f.frame_size, f.frames_per_second, f.out_port, f.vlan) == \
-        ("192.0.2.2", 6, 443, 900, 5000.0, 4, 7)
+    f = add_flow_spec(
+        gen,
+        "agent=1,src=2001:db8::9,dst=2001:db8::1,proto=tcp,dport=443,"
+        "size=900,pps=5000,in=1,out=4,vlan=7",
+    )
+    assert (f.agent, f.proto, f.dport, f.frame_size, f.frames_per_second, f.out_port, f.vlan) == (
+        "192.0.2.2",
+        6,
+        443,
+        900,
+        5000.0,
+        4,
+        7,
+    )
     with pytest.raises(ValueError):
         add_flow_spec(gen, "src=1.2.3.4,bogus=1,dst=1.2.3.5")
 
@@ -296,8 +417,23 @@ def test_cli_sends_to_ipv6_collector():
         pytest.skip("no IPv6 loopback")
     sock.settimeout(5)
     try:
-        assert main(["--host", "::1", "--port", str(sock.getsockname()[1]), "--rate", "200",
-                     "--count", "3", "--duration", "10"]) == 0
+        assert (
+            main(
+                [
+                    "--host",
+                    "::1",
+                    "--port",
+                    str(sock.getsockname()[1]),
+                    "--rate",
+                    "200",
+                    "--count",
+                    "3",
+                    "--duration",
+                    "10",
+                ]
+            )
+            == 0
+        )
         dgs = _decode_all(_receive(sock, 3))
     finally:
         sock.close()

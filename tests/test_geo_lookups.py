@@ -1,5 +1,6 @@
 """country: and asn: against MaxMind's test databases, checked against the table of expected
 answers in ../shared/testdata/geoip/README.md (parsed here, so the table is the oracle)."""
+
 from __future__ import annotations
 
 import re
@@ -16,8 +17,9 @@ from paths import GEOIP_DATA
 GEOIP = GEOIP_DATA
 if not GEOIP.is_dir():
     GEOIP = Path(__file__).resolve().parent.parent.parent / "shared" / "testdata" / "geoip"
-pytestmark = pytest.mark.skipif(not (GEOIP / "README.md").is_file(),
-                                reason="shared GeoIP test data not present")
+pytestmark = pytest.mark.skipif(
+    not (GEOIP / "README.md").is_file(), reason="shared GeoIP test data not present"
+)
 
 COUNTRY_DBS = ("GeoIP2-Country-Test", "GeoLite2-Country-Test")
 
@@ -48,7 +50,7 @@ def _expected_country(cell: str):
     if cell.startswith("same"):
         return "same"
     m = re.match(r"^([A-Z]{2})/([A-Z]{2})/([A-Z]{2})", cell)
-    return m.group(1) if m else None           # "-" and "no country, ..." give nothing
+    return m.group(1) if m else None  # "-" and "no country, ..." give nothing
 
 
 def _expected_asn(cell: str):
@@ -66,8 +68,10 @@ class FakeEngine:
 
 
 def _engine(country_db: str = COUNTRY_DBS[0], **extra):
-    props = {"geo.country": str(GEOIP / f"{country_db}.mmdb"),
-             "geo.asn": str(GEOIP / "GeoLite2-ASN-Test.mmdb")}
+    props = {
+        "geo.country": str(GEOIP / f"{country_db}.mmdb"),
+        "geo.asn": str(GEOIP / "GeoLite2-ASN-Test.mmdb"),
+    }
     props.update(extra)
     return FakeEngine(props)
 
@@ -150,30 +154,32 @@ def test_answers_are_cached_and_the_cache_is_bounded():
     for ip in ("216.160.83.56", "67.43.156.1", "2001:218::1", "10.0.0.1"):
         key({"ipsource": ip})
     assert len(lookup.cache) == 3
-    assert "89.160.20.112" not in lookup.cache      # oldest evicted
+    assert "89.160.20.112" not in lookup.cache  # oldest evicted
     assert key({"ipsource": "89.160.20.112"}) == "SE"
 
 
 def test_separate_ipv6_database():
     # geo.country6 answers IPv6 addresses; geo.country keeps IPv4
-    eng = _engine("GeoLite2-Country-Test",
-                  **{"geo.country6": str(GEOIP / "GeoIP2-Country-Test.mmdb")})
+    eng = _engine(
+        "GeoLite2-Country-Test", **{"geo.country6": str(GEOIP / "GeoIP2-Country-Test.mmdb")}
+    )
     key = compile_key("or:[country:ipsource]:[country:ip6source]", eng).extract
-    assert key({"ipsource": "175.16.199.1"}) is None        # only in GeoIP2-Country-Test
+    assert key({"ipsource": "175.16.199.1"}) is None  # only in GeoIP2-Country-Test
     assert key({"ip6source": "2001:220::1"}) == "KR"
     assert key({"ipsource": "89.160.20.112"}) == "SE"
 
 
 def test_nested_key_functions():
     eng = _engine()
-    key = compile_key("if:[first:stack:.:ip:ip6]:ip:[country:ipsource]:[country:ip6source]",
-                      eng).extract
+    key = compile_key(
+        "if:[first:stack:.:ip:ip6]:ip:[country:ipsource]:[country:ip6source]", eng
+    ).extract
     assert key({"stack": "eth.ip.tcp", "ipsource": "89.160.20.112"}) == "SE"
     assert key({"stack": "eth.ip6.udp", "ip6source": "2001:218::1"}) == "JP"
     pair = compile_key("concat:-:[country:ipsource]:[asn:ipsource]", eng).extract
     assert pair({"ipsource": "216.160.83.56"}) == "US-209"
     fallback = compile_key("null:[asn:ipsource:descr]:unknown", eng).extract
-    assert fallback({"ipsource": "216.160.83.56"}) == "unknown"      # AS209 has no org name
+    assert fallback({"ipsource": "216.160.83.56"}) == "unknown"  # AS209 has no org name
 
 
 def test_bad_arguments_and_files_are_clear_errors(tmp_path):
@@ -189,7 +195,7 @@ def test_bad_arguments_and_files_are_clear_errors(tmp_path):
         compile_key("country:ipsource", broken)
     with pytest.raises(KeyFunctionError, match="no such file"):
         compile_key("asn:ipsource", broken)
-    legacy = tmp_path / "GeoIP.dat"                # as in sFlow-RT 2.x articles
+    legacy = tmp_path / "GeoIP.dat"  # as in sFlow-RT 2.x articles
     legacy.write_bytes(b"\0" * 64 + b"\xff\xff\xff\x01")
     with pytest.raises(KeyFunctionError, match="legacy GeoIP .dat"):
         compile_key("country:ipsource", FakeEngine({"geo.country": str(legacy)}))
@@ -220,6 +226,7 @@ def test_bundled_databases_answer_out_of_the_box():
 
 def test_bundled_databases_read_with_geoip2_too():
     import geoip2.database
+
     with geoip2.database.Reader(str(BUNDLED["geo.country"])) as r:
         assert r.country("193.0.6.139").country.iso_code == "NL"
     with geoip2.database.Reader(str(BUNDLED["geo.asn"])) as r:

@@ -1,4 +1,5 @@
 """./get-app.sh against zips served on loopback (FLOWRT_GITHUB_URL / FLOWRT_GITHUB_API)."""
+
 from __future__ import annotations
 
 import io
@@ -28,8 +29,11 @@ def make_zip(entries: dict, top: str = "browse-flows-master") -> bytes:
     return buf.getvalue()
 
 
-APP = {"README.md": "# demo\n", "scripts/top.js": "setIntervalHandler(function(){},1);\n",
-       "html/index.html": "<html></html>\n"}
+APP = {
+    "README.md": "# demo\n",
+    "scripts/top.js": "setIntervalHandler(function(){},1);\n",
+    "html/index.html": "<html></html>\n",
+}
 
 
 class GitHub(BaseHTTPRequestHandler):
@@ -62,8 +66,12 @@ def github():
 
 
 def run(home, base, *args):
-    env = dict(os.environ, FLOWRT_HOME=str(home), FLOWRT_GITHUB_URL=base, FLOWRT_GITHUB_API=base + "/api")
-    return subprocess.run([str(GET_APP), *args], env=env, capture_output=True, text=True, timeout=60)
+    env = dict(
+        os.environ, FLOWRT_HOME=str(home), FLOWRT_GITHUB_URL=base, FLOWRT_GITHUB_API=base + "/api"
+    )
+    return subprocess.run(
+        [str(GET_APP), *args], env=env, capture_output=True, text=True, timeout=60
+    )
 
 
 def test_installs_master_zip_stripping_top_folder(github, tmp_path):
@@ -116,7 +124,7 @@ def test_file_urls_and_clear_errors(github, tmp_path):
     base, _ = github
     local = tmp_path / "my app.zip"
     local.write_bytes(make_zip(APP, top="file-app-main"))
-    r = run(tmp_path, base, "url", local.as_uri())          # file:///.../my%20app.zip
+    r = run(tmp_path, base, "url", local.as_uri())  # file:///.../my%20app.zip
     assert r.returncode == 0, r.stderr
     assert (tmp_path / "apps" / "file-app" / "scripts" / "top.js").is_file()
     r = run(tmp_path, base, "url", "file:///no/such/x.zip")
@@ -153,23 +161,34 @@ def test_rejects_unsafe_zips_without_writing(github, tmp_path, bad):
 
 
 def test_usage(tmp_path):
-    r = subprocess.run([str(GET_APP)], capture_output=True, text=True, timeout=30,
-                       env=dict(os.environ, FLOWRT_HOME=str(tmp_path)))
+    r = subprocess.run(
+        [str(GET_APP)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env=dict(os.environ, FLOWRT_HOME=str(tmp_path)),
+    )
     assert r.returncode == 2 and "Usage" in r.stderr
 
 
 def test_installed_app_runs_after_restart(github, tmp_path):
     from conftest import RunningEngine
+
     base, routes = github
-    app = {"scripts/hello.js": "setHttpHandler(function () { return {hello: 'world'}; });\n",
-           "html/index.html": "<p>hi</p>\n"}
+    app = {
+        "scripts/hello.js": "setHttpHandler(function () { return {hello: 'world'}; });\n",
+        "html/index.html": "<p>hi</p>\n",
+    }
     routes["/me/hello/archive/master.zip"] = make_zip(app, top="hello-master")
     assert run(tmp_path, base, "me", "hello").returncode == 0
     eng = RunningEngine({}, home=tmp_path).start()
     try:
         rt = eng.engine.subsystems["runtime"]
         eng.wait_for(lambda: rt.scripts["hello~hello.js"].started, 10)
-        assert eng.get_json("/apps/json")["hello"] == {"entry": "/html/", "scripts": ["hello~hello.js"]}
+        assert eng.get_json("/apps/json")["hello"] == {
+            "entry": "/html/",
+            "scripts": ["hello~hello.js"],
+        }
         assert eng.get_json("/app/hello/scripts/hello.js/json") == {"hello": "world"}
     finally:
         eng.stop()
@@ -178,6 +197,7 @@ def test_installed_app_runs_after_restart(github, tmp_path):
 def test_flowrt_get_app_installs_into_the_home(github, tmp_path):
     """`flowrt get-app USER PROJECT`, the pip-install way: same download, into --home's apps/."""
     import sys
+
     base, routes = github
     routes["/sflow-rt/browse-flows/archive/master.zip"] = make_zip(APP)
     env = dict(os.environ, FLOWRT_GITHUB_URL=base, FLOWRT_GITHUB_API=base + "/api")
@@ -185,9 +205,17 @@ def test_flowrt_get_app_installs_into_the_home(github, tmp_path):
     flowrt = Path(sys.executable).parent / "flowrt"
     home = tmp_path / "home"
     home.mkdir()
-    r = subprocess.run([str(flowrt), "--home", str(home), "get-app", "sflow-rt", "browse-flows"],
-                       cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
+    r = subprocess.run(
+        [str(flowrt), "--home", str(home), "get-app", "sflow-rt", "browse-flows"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert r.returncode == 0, r.stderr
     assert "Installed apps/browse-flows" in r.stdout
-    assert (home / "apps" / "browse-flows" / "scripts" / "top.js").read_text() == APP["scripts/top.js"]
+    assert (home / "apps" / "browse-flows" / "scripts" / "top.js").read_text() == APP[
+        "scripts/top.js"
+    ]
     assert not (tmp_path / "apps").exists()

@@ -13,6 +13,7 @@ What the stored values must equal:
 * a counter metric's stored value = the rate the metric store computed from that sample
   (the generator's interface counters are exact, so: the true port rate).
 """
+
 import time
 
 import pytest
@@ -23,8 +24,12 @@ from engine.sflow.gen import Scenario, TrafficGenerator
 chdb = pytest.importorskip("chdb", reason="chDB is not installed (pip install '.[history]')")
 
 RATE = 50
-PROPS = {"history.enabled": "yes", "history.interval": "1", "history.flush": "0.1",
-         "history.node": "node-a"}
+PROPS = {
+    "history.enabled": "yes",
+    "history.interval": "1",
+    "history.flush": "0.1",
+    "history.node": "node-a",
+}
 
 
 def send_realtime(eng, gen, seconds, dt=0.02, at=None):
@@ -49,21 +54,33 @@ def history(eng):
 def wait_written(eng, after: float, timeout: float = 20.0):
     """Wait until the interval containing ``after`` has been published and written."""
     h = history(eng)
-    eng.wait_for(lambda: time.time() > after + 1.5 and h.buffer.count == 0
-                 and h.writer.healthy(), timeout)
+    eng.wait_for(
+        lambda: time.time() > after + 1.5 and h.buffer.count == 0 and h.writer.healthy(), timeout
+    )
 
 
 def test_stored_flows_metrics_and_events_match_the_traffic(make_engine):
     eng = make_engine(PROPS)
     flows = eng.engine.subsystems["flows"]
-    eng.call(flows.set_flow, "pair", {"keys": "ipsource,ipdestination", "value": "bytes",
-                                      "t": 1, "n": 20, "history": True})
+    eng.call(
+        flows.set_flow,
+        "pair",
+        {"keys": "ipsource,ipdestination", "value": "bytes", "t": 1, "n": 20, "history": True},
+    )
     eng.call(flows.set_flow, "total", {"value": "frames", "t": 1, "history": True})
-    eng.call(flows.set_flow, "live", {"keys": "ipsource", "value": "bytes"})    # no history
+    eng.call(flows.set_flow, "live", {"keys": "ipsource", "value": "bytes"})  # no history
     eng.call(flows.set_threshold, "busy", {"metric": "total", "value": 1})
-    gen = TrafficGenerator(Scenario(agents=2, flows=8, samples_per_second=800,
-                                    sampling_rate=RATE, sizes=((1000, 1.0),), seed=11,
-                                    polling_interval=1.0))
+    gen = TrafficGenerator(
+        Scenario(
+            agents=2,
+            flows=8,
+            samples_per_second=800,
+            sampling_rate=RATE,
+            sizes=((1000, 1.0),),
+            seed=11,
+            polling_interval=1.0,
+        )
+    )
     live = {}
     t_start = time.time()
 
@@ -75,7 +92,7 @@ def test_stored_flows_metrics_and_events_match_the_traffic(make_engine):
     t_end = time.time()
     wait_written(eng, t_end)
     h = history(eng)
-    assert eng.engine.stats.datagrams == gen.datagrams          # nothing lost on loopback
+    assert eng.engine.stats.datagrams == gen.datagrams  # nothing lost on loopback
     status = eng.get_json("/history/json")
     assert status["mode"] == "chdb" and status["healthy"] and status["node"] == "node-a"
     assert status["flows"] == ["pair", "total"]
@@ -113,16 +130,16 @@ def test_stored_flows_metrics_and_events_match_the_traffic(make_engine):
         stored = sum(values) / len(values)
         assert abs(stored - row["value"]) / truth[key] < 0.10, (key, stored, row["value"])
     # other = every key not asked for; with all keys asked for, nothing is left
-    everything = h.flow_series("ALL", "pair", mid_from * 1000, mid_to * 1000, 1,
-                               keys=list(want))
+    everything = h.flow_series("ALL", "pair", mid_from * 1000, mid_to * 1000, 1, keys=list(want))
     assert sum(everything["other"]) == 0
     assert sum(map(sum, series["values"])) + sum(series["other"]) == pytest.approx(
-        sum(map(sum, everything["values"])))
+        sum(map(sum, everything["values"]))
+    )
 
     # counter metrics: the stored rates are the ones the metric store computed, here exact
     rates = gen.true_rates()
     stored = h.metric_series("ALL", "ifinoctets", frm, to, 1, agg="max", max_series=100)
-    assert len(stored["series"]) == 2 * 4                       # 2 agents x 4 ports
+    assert len(stored["series"]) == 2 * 4  # 2 agents x 4 ports
     for s in stored["series"]:
         true = rates[s["agent"]]["ports"][int(s["dataSource"])]["in_bytes"]
         values = [v for v in s["values"] if v is not None]
@@ -132,7 +149,8 @@ def test_stored_flows_metrics_and_events_match_the_traffic(make_engine):
         # the newest stored row is the metric store's current value (plain SQL on the schema)
         [[last]] = h.backends[0].query(
             "SELECT value FROM flowrt.metrics WHERE metric = 'ifinoctets' AND agent = "
-            f"'{s['agent']}' AND datasource = '{s['dataSource']}' ORDER BY time DESC LIMIT 1")
+            f"'{s['agent']}' AND datasource = '{s['dataSource']}' ORDER BY time DESC LIMIT 1"
+        )
         current = eng.call(lambda: eng.engine.subsystems["metrics"].agent_metrics(s["agent"]))
         assert last == current[f"{s['dataSource']}.ifinoctets"]
     names = {m["metric"] for m in eng.get_json("/history/metrics/json?from=-5m")}
@@ -143,11 +161,11 @@ def test_stored_flows_metrics_and_events_match_the_traffic(make_engine):
     stored_events = eng.get_json(f"/history/events/json?from={frm}&to={to}")
     assert live_events and len(stored_events) == len(live_events)
     keep = ("eventID", "thresholdID", "metric", "agent", "dataSource", "timestamp")
-    assert [{k: e[k] for k in keep} for e in stored_events] == \
-        [{k: e[k] for k in keep} for e in live_events]
+    assert [{k: e[k] for k in keep} for e in stored_events] == [
+        {k: e[k] for k in keep} for e in live_events
+    ]
     assert all(e["node"] == "node-a" for e in stored_events)
-    assert [e["value"] for e in stored_events] == pytest.approx(
-        [e["value"] for e in live_events])
+    assert [e["value"] for e in stored_events] == pytest.approx([e["value"] for e in live_events])
     names = eng.get_json("/history/flows/json?from=-5m")
     assert [n["name"] for n in names] == ["pair", "total"]
     assert all(n["rows"] > 0 and abs(n["lastTime"] / 1000 - t_end) < 3 for n in names)
@@ -176,17 +194,27 @@ def test_rest_js_odd_keys_limits_retention_and_restart(tmp_path):
     eng = RunningEngine(PROPS, home=tmp_path).start()
     try:
         flows = eng.engine.subsystems["flows"]
-        gen = TrafficGenerator(Scenario(agents=1, flows=10, samples_per_second=400,
-                                        sampling_rate=10, seed=4, polling_interval=1.0))
+        gen = TrafficGenerator(
+            Scenario(
+                agents=1,
+                flows=10,
+                samples_per_second=400,
+                sampling_rate=10,
+                seed=4,
+                polling_interval=1.0,
+            )
+        )
         # keys with tabs, quotes, backslashes, newlines and non-ASCII go through TSV and SQL
         srcs = sorted({f.src for f in gen.flows})
-        labels = {ODD_LABELS[i % len(ODD_LABELS)] + str(i // len(ODD_LABELS)): [s]
-                  for i, s in enumerate(srcs)}
+        labels = {
+            ODD_LABELS[i % len(ODD_LABELS)] + str(i // len(ODD_LABELS)): [s]
+            for i, s in enumerate(srcs)
+        }
         eng.call(flows.set_map, "odd", labels)
-        eng.call(flows.set_flow, "odd", {"keys": "map:ipsource:odd", "value": "frames",
-                                         "history": True})
-        eng.call(flows.set_flow, "capped", {"keys": "ipsource", "value": "frames",
-                                            "history": 3})
+        eng.call(
+            flows.set_flow, "odd", {"keys": "map:ipsource:odd", "value": "frames", "history": True}
+        )
+        eng.call(flows.set_flow, "capped", {"keys": "ipsource", "value": "frames", "history": 3})
         t_start = time.time()
         send_realtime(eng, gen, 3.0)
         wait_written(eng, time.time())
@@ -200,8 +228,7 @@ def test_rest_js_odd_keys_limits_retention_and_restart(tmp_path):
         series = h.flow_series("ALL", "capped", frm, to, 1, max_keys=100)
         assert sum(series["other"]) > 0
         total_capped = sum(map(sum, series["values"])) + sum(series["other"])
-        total_odd = sum(map(sum, h.flow_series("ALL", "odd", frm, to, 1,
-                                               max_keys=100)["values"]))
+        total_odd = sum(map(sum, h.flow_series("ALL", "odd", frm, to, 1, max_keys=100)["values"]))
         assert total_capped == pytest.approx(total_odd)
 
         # REST: parameters, defaults and errors
@@ -210,17 +237,18 @@ def test_rest_js_odd_keys_limits_retention_and_restart(tmp_path):
         keyq = "&".join("key=" + urllib_quote(k) for k in list(labels)[:2])
         rest_series = eng.get_json(f"/history/flowseries/ALL/odd/json?{q}&step=1&{keyq}")
         assert rest_series["keys"] == list(labels)[:2]
-        rel = eng.get_json("/history/topkeys/ALL/odd/json?from=-1m")     # to defaults to now
+        rel = eng.get_json("/history/topkeys/ALL/odd/json?from=-1m")  # to defaults to now
         assert {r["key"] for r in rel} == set(labels)
         iso = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t_start - 60))
         by_iso = eng.get_json(f"/history/topkeys/ALL/odd/json?from={iso}&maxKeys=100")
         assert [(r["key"], r["total"]) for r in by_iso] == [(r["key"], r["total"]) for r in rel]
         for path, reason in [
-                ("/history/topkeys/ALL/odd/json?from=soon", "not a time"),
-                (f"/history/topkeys/ALL/odd/json?from={to}&to={frm}", "after"),
-                ("/history/topkeys/ALL/odd/json?maxKeys=0", "maxKeys"),
-                ("/history/flowseries/ALL/odd/json?step=-1", "step"),
-                ("/history/metric/ALL/ifinoctets/json?agg=median", "agg")]:
+            ("/history/topkeys/ALL/odd/json?from=soon", "not a time"),
+            (f"/history/topkeys/ALL/odd/json?from={to}&to={frm}", "after"),
+            ("/history/topkeys/ALL/odd/json?maxKeys=0", "maxKeys"),
+            ("/history/flowseries/ALL/odd/json?step=-1", "step"),
+            ("/history/metric/ALL/ifinoctets/json?agg=median", "agg"),
+        ]:
             status, body = eng.request("GET", path)
             assert status == 400 and reason in body["error"], (path, body)
         m = eng.get_json(f"/history/metric/ALL/ifinoctets/json?{q}&agg=max&maxSeries=2")
@@ -231,8 +259,9 @@ def test_rest_js_odd_keys_limits_retention_and_restart(tmp_path):
         assert eng.get_json(f"/history/flows/json?{q}&node=someone-else") == []
 
         # the same through the JavaScript functions
-        eng.wait_for(lambda: eng.request("GET", "/scripts/json")[1].get("hist~hist.js", {})
-                     .get("alive"), 20)
+        eng.wait_for(
+            lambda: eng.request("GET", "/scripts/json")[1].get("hist~hist.js", {}).get("alive"), 20
+        )
         js = eng.get_json(f"/app/hist/scripts/hist.js/json?{q}")
         assert js["status"]["mode"] == "chdb"
         assert [n["name"] for n in js["names"]] == ["capped", "odd"]
@@ -245,9 +274,11 @@ def test_rest_js_odd_keys_limits_retention_and_restart(tmp_path):
         # retention: rows older than history.days go, by daily partition
         backend = h.backends[0]
         old = int(time.time()) - 40 * 86400
-        backend.insert("flowrt.flows_local", ("time", "seconds", "node", "name", "agent",
-                                              "datasource", "key", "value"),
-                       [(old, 1, "node-a", "odd", "192.0.2.9", "1", "ancient", 1.0)])
+        backend.insert(
+            "flowrt.flows_local",
+            ("time", "seconds", "node", "name", "agent", "datasource", "key", "value"),
+            [(old, 1, "node-a", "odd", "192.0.2.9", "1", "ancient", 1.0)],
+        )
         assert h.top_keys("ALL", "odd", "-41d", "-39d") != []
         h.writer.next_retention = 0
         h.buffer.ready.set()
@@ -267,6 +298,7 @@ def test_rest_js_odd_keys_limits_retention_and_restart(tmp_path):
 
 def urllib_quote(s):
     import urllib.parse
+
     return urllib.parse.quote(s, safe="")
 
 
@@ -285,7 +317,10 @@ def test_history_off_says_why(make_engine):
     assert status["mode"] == "off" and "unknown scheme" in status["reason"]
     # a property that cannot be read leaves no configuration: queries still say why
     unread = make_engine({"history.enabled": "yes", "history.interval": "soon"})
-    for path in ("/history/flows/json", "/history/topkeys/ALL/x/json",
-                 "/history/flowseries/ALL/x/json"):
+    for path in (
+        "/history/flows/json",
+        "/history/topkeys/ALL/x/json",
+        "/history/flowseries/ALL/x/json",
+    ):
         code, body = unread.request("GET", path)
         assert code == 503 and "bad property" in body["error"], (path, code, body)

@@ -2,6 +2,7 @@
 loopback ports, see tests/clickhouse_support.py): two servers as two shards behind Distributed
 tables with two flowrt engines each writing to its own shard (one over HTTP, one over the
 native protocol), retention on the old server, and the store going away during ingest."""
+
 import logging
 import time
 
@@ -16,8 +17,14 @@ RATE = 20
 
 
 def props(server_url, node, **extra):
-    p = {"history.enabled": "yes", "history.clickhouse": server_url, "history.interval": "1",
-         "history.flush": "0.1", "history.node": node, "history.retry": "0.5"}
+    p = {
+        "history.enabled": "yes",
+        "history.clickhouse": server_url,
+        "history.interval": "1",
+        "history.flush": "0.1",
+        "history.node": node,
+        "history.retry": "0.5",
+    }
     p.update({k.replace("__", "."): str(v) for k, v in extra.items()})
     return p
 
@@ -25,16 +32,19 @@ def props(server_url, node, **extra):
 def wait_written(eng, timeout=20.0):
     h = eng.engine.subsystems["history"]
     after = time.time()
-    eng.wait_for(lambda: time.time() > after + 1.5 and h.buffer.count == 0
-                 and h.writer.healthy(), timeout)
+    eng.wait_for(
+        lambda: time.time() > after + 1.5 and h.buffer.count == 0 and h.writer.healthy(), timeout
+    )
 
 
 def define(eng):
     flows = eng.engine.subsystems["flows"]
-    eng.call(flows.set_flow, "pair", {"keys": "ipsource,ipdestination", "value": "bytes",
-                                      "history": True})
-    eng.call(flows.set_flow, "proto", {"keys": "ipprotocol", "value": "frames",
-                                       "history": True})
+    eng.call(
+        flows.set_flow,
+        "pair",
+        {"keys": "ipsource,ipdestination", "value": "bytes", "history": True},
+    )
+    eng.call(flows.set_flow, "proto", {"keys": "ipprotocol", "value": "frames", "history": True})
 
 
 def expected(*gens):
@@ -54,11 +64,27 @@ def test_two_shards_one_view_through_either_engine(make_engine, tmp_path):
         for eng in (a, b):
             define(eng)
         # the same flows (same seed) seen by different agents at each node
-        gen_a = TrafficGenerator(Scenario(agents=2, flows=12, samples_per_second=2000,
-                                          sampling_rate=RATE, seed=21, polling_interval=1.0))
-        gen_b = TrafficGenerator(Scenario(agents=1, agent_base="198.51.100.1", flows=12,
-                                          samples_per_second=2000, sampling_rate=RATE, seed=21,
-                                          polling_interval=1.0))
+        gen_a = TrafficGenerator(
+            Scenario(
+                agents=2,
+                flows=12,
+                samples_per_second=2000,
+                sampling_rate=RATE,
+                seed=21,
+                polling_interval=1.0,
+            )
+        )
+        gen_b = TrafficGenerator(
+            Scenario(
+                agents=1,
+                agent_base="198.51.100.1",
+                flows=12,
+                samples_per_second=2000,
+                sampling_rate=RATE,
+                seed=21,
+                polling_interval=1.0,
+            )
+        )
         t0 = time.time()
         for _ in range(2):
             for eng, gen in ((a, gen_a), (b, gen_b)):
@@ -69,7 +95,7 @@ def test_two_shards_one_view_through_either_engine(make_engine, tmp_path):
             wait_written(eng)
         frm, to = int(t0 - 2) * 1000, int(time.time() + 2) * 1000
         want = expected(gen_a, gen_b)
-        assert set(expected(gen_b)) < set(expected(gen_a))      # overlapping keys: sums count
+        assert set(expected(gen_b)) < set(expected(gen_a))  # overlapping keys: sums count
         for eng in (a, b):
             h = eng.engine.subsystems["history"]
             assert h.status()["mode"] == "clickhouse" and h.status()["cluster"] == CLUSTER
@@ -77,33 +103,48 @@ def test_two_shards_one_view_through_either_engine(make_engine, tmp_path):
             assert {r["key"]: r["total"] for r in top} == pytest.approx(want, rel=1e-9)
             names = {n["name"] for n in eng.get_json(f"/history/flows/json?from={frm}&to={to}")}
             assert names == {"pair", "proto"}
-            agents = {s["agent"] for s in h.metric_series("ALL", "ifinoctets", frm, to, None,
-                                                          max_series=100)["series"]}
+            agents = {
+                s["agent"]
+                for s in h.metric_series("ALL", "ifinoctets", frm, to, None, max_series=100)[
+                    "series"
+                ]
+            }
             assert agents == {x.address for x in gen_a.agents + gen_b.agents}
         # one node's part, and what each shard holds locally
-        only_b = a.engine.subsystems["history"].top_keys("ALL", "pair", frm, to, 100,
-                                                          node="node-b")
+        only_b = a.engine.subsystems["history"].top_keys("ALL", "pair", frm, to, 100, node="node-b")
         assert {r["key"]: r["total"] for r in only_b} == pytest.approx(expected(gen_b))
         assert servers[0].query("SELECT DISTINCT node FROM flowrt.flows_local") == [["node-a"]]
         assert servers[1].query("SELECT DISTINCT node FROM flowrt.flows_local") == [["node-b"]]
-        engines = servers[0].query("SELECT name, engine FROM system.tables WHERE database = "
-                                   "'flowrt' ORDER BY name")
-        assert engines == [["events", "Distributed"], ["events_local", "MergeTree"],
-                           ["flows", "Distributed"], ["flows_local", "MergeTree"],
-                           ["metrics", "Distributed"], ["metrics_local", "MergeTree"]]
+        engines = servers[0].query(
+            "SELECT name, engine FROM system.tables WHERE database = 'flowrt' ORDER BY name"
+        )
+        assert engines == [
+            ["events", "Distributed"],
+            ["events_local", "MergeTree"],
+            ["flows", "Distributed"],
+            ["flows_local", "MergeTree"],
+            ["metrics", "Distributed"],
+            ["metrics_local", "MergeTree"],
+        ]
 
         # retention on the old server: daily partitions older than history.days are dropped
         old = int(time.time()) - 45 * 86400
-        servers[0].query("INSERT INTO flowrt.flows_local (time, seconds, node, name, agent, "
-                         f"datasource, key, value) VALUES ({old}, 60, 'node-a', 'pair', "
-                         "'192.0.2.1', '1', 'old', 1)")
-        assert servers[0].query("SELECT count() FROM flowrt.flows_local WHERE key = 'old'") \
-            == [[1]]
+        servers[0].query(
+            "INSERT INTO flowrt.flows_local (time, seconds, node, name, agent, "
+            f"datasource, key, value) VALUES ({old}, 60, 'node-a', 'pair', "
+            "'192.0.2.1', '1', 'old', 1)"
+        )
+        assert servers[0].query("SELECT count() FROM flowrt.flows_local WHERE key = 'old'") == [[1]]
         h = a.engine.subsystems["history"]
         h.writer.next_retention = 0
         h.buffer.ready.set()
-        a.wait_for(lambda: servers[0].query(
-            "SELECT count() FROM flowrt.flows_local WHERE key = 'old'") == [[0]], 10)
+        a.wait_for(
+            lambda: (
+                servers[0].query("SELECT count() FROM flowrt.flows_local WHERE key = 'old'")
+                == [[0]]
+            ),
+            10,
+        )
         assert h.top_keys("ALL", "pair", frm, to, 100)[0]["total"] == max(want.values())
     finally:
         for s in servers:
@@ -126,12 +167,19 @@ def test_store_down_during_ingest_buffers_drops_and_resumes(make_engine, tmp_pat
     level = log.log.level
     log.log.setLevel(min(logging.INFO, log.log.getEffectiveLevel()))
     try:
-        eng = make_engine(props(server.http_url, "node-o", history__buffer=800,
-                                history__batch=200))
+        eng = make_engine(props(server.http_url, "node-o", history__buffer=800, history__batch=200))
         define(eng)
         h = eng.engine.subsystems["history"]
-        gen = TrafficGenerator(Scenario(agents=2, flows=30, samples_per_second=3000,
-                                        sampling_rate=RATE, seed=5, polling_interval=1.0))
+        gen = TrafficGenerator(
+            Scenario(
+                agents=2,
+                flows=30,
+                samples_per_second=3000,
+                sampling_rate=RATE,
+                seed=5,
+                polling_interval=1.0,
+            )
+        )
         sent = 0
 
         def feed(seconds):
@@ -171,15 +219,19 @@ def test_store_down_during_ingest_buffers_drops_and_resumes(make_engine, tmp_pat
         dropped_in_outage = h.buffer.dropped
         feed(1)
         wait_written(eng)
-        assert h.buffer.dropped == dropped_in_outage      # nothing lost once it is back
+        assert h.buffer.dropped == dropped_in_outage  # nothing lost once it is back
         # every row the writer counted is in the store, once
-        stored = sum(server.query(f"SELECT count() FROM flowrt.{t}")[0][0]
-                     for t in ("flows_local", "metrics_local", "events_local"))
+        stored = sum(
+            server.query(f"SELECT count() FROM flowrt.{t}")[0][0]
+            for t in ("flows_local", "metrics_local", "events_local")
+        )
         assert stored == h.writer.written
         # rows from the outage made it: intervals while the server was down
-        outage_rows = server.query("SELECT count() FROM flowrt.flows_local WHERE "
-                                   f"time >= toDateTime({log_from // 1000 + 1}) AND "
-                                   f"time < toDateTime({status['outageSince'] // 1000 + 3})")
+        outage_rows = server.query(
+            "SELECT count() FROM flowrt.flows_local WHERE "
+            f"time >= toDateTime({log_from // 1000 + 1}) AND "
+            f"time < toDateTime({status['outageSince'] // 1000 + 3})"
+        )
         assert outage_rows[0][0] > 0
         # logged once per outage: the failure, the first drop, the recovery
         mine = [m for m in lines.messages if server.http_url.split("//")[1] in m]
@@ -197,13 +249,22 @@ def test_servers_are_tried_in_order(make_engine, tmp_path):
     """history.clickhouse names a server that is down first: the next one takes the rows, and
     queries are answered by it."""
     from conftest import free_port
+
     [server] = shards(tmp_path, 1)
     try:
         dead = f"http://127.0.0.1:{free_port()}"
         eng = make_engine(props(f"{dead},{server.native_url}", "node-f"))
         define(eng)
-        gen = TrafficGenerator(Scenario(agents=1, flows=5, samples_per_second=500,
-                                        sampling_rate=RATE, seed=9, polling_interval=1.0))
+        gen = TrafficGenerator(
+            Scenario(
+                agents=1,
+                flows=5,
+                samples_per_second=500,
+                sampling_rate=RATE,
+                seed=9,
+                polling_interval=1.0,
+            )
+        )
         t0 = time.time()
         eng.send_paced([dg for _, dgs in gen.run(2.0, 0.1) for dg in dgs])
         wait_written(eng)

@@ -10,6 +10,7 @@ if/try. Not counted, by design:
 - ``if TYPE_CHECKING:`` blocks: annotations only, never run;
 - a package's own __init__ as the parent of its submodules (Python loads it first anyway).
 """
+
 from __future__ import annotations
 
 import ast
@@ -32,8 +33,9 @@ def _modules() -> dict[str, Path]:
 
 
 def _is_type_checking(test: ast.expr) -> bool:
-    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or \
-        (isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING")
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
+    )
 
 
 def _load_time_imports(body):
@@ -67,17 +69,18 @@ def import_graph() -> dict[str, set[str]]:
             else:
                 if node.level:
                     base = package.split(".")
-                    base = base[:len(base) - (node.level - 1)]
+                    base = base[: len(base) - (node.level - 1)]
                     mod = ".".join(base + ([node.module] if node.module else []))
                 else:
                     mod = node.module or ""
                 # `from pkg import sub` imports the submodule when there is one
-                targets = [f"{mod}.{a.name}" if f"{mod}.{a.name}" in modules else mod
-                           for a in node.names]
+                targets = [
+                    f"{mod}.{a.name}" if f"{mod}.{a.name}" in modules else mod for a in node.names
+                ]
             for t in targets:
-                while t and t not in modules:      # `import engine.x.y` -> nearest module
+                while t and t not in modules:  # `import engine.x.y` -> nearest module
                     t = t.rpartition(".")[0]
-                if t and t != name and not name.startswith(t + "."):   # not its own parents
+                if t and t != name and not name.startswith(t + "."):  # not its own parents
                     graph[name].add(t)
     return graph
 
@@ -99,7 +102,7 @@ def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
                 stack.pop()
                 path.pop()
             elif state.get(nxt) == 1:
-                return path[path.index(nxt):] + [nxt]
+                return path[path.index(nxt) :] + [nxt]
             elif not state.get(nxt):
                 state[nxt] = 1
                 stack.append((nxt, iter(sorted(graph[nxt]))))
@@ -120,18 +123,23 @@ def test_graph_sees_the_imports_it_should():
     assert "engine.sflow.datagram" in graph["engine.sflow"]
 
 
-@pytest.mark.parametrize("source, cycle", [
-    ({"a": {"b"}, "b": {"c"}, "c": {"a"}}, ["a", "b", "c", "a"]),
-    ({"a": {"b"}, "b": set(), "c": {"a", "b"}}, None),
-])
+@pytest.mark.parametrize(
+    "source, cycle",
+    [
+        ({"a": {"b"}, "b": {"c"}, "c": {"a"}}, ["a", "b", "c", "a"]),
+        ({"a": {"b"}, "b": set(), "c": {"a", "b"}}, None),
+    ],
+)
 def test_find_cycle(source, cycle):
     assert find_cycle(source) == cycle
 
 
 def test_type_checking_and_function_imports_are_not_edges(tmp_path):
-    tree = ast.parse("from typing import TYPE_CHECKING\n"
-                     "if TYPE_CHECKING:\n    from .x import A\n"
-                     "def f():\n    from .y import B\n"
-                     "try:\n    from .z import C\nexcept ImportError:\n    pass\n")
+    tree = ast.parse(
+        "from typing import TYPE_CHECKING\n"
+        "if TYPE_CHECKING:\n    from .x import A\n"
+        "def f():\n    from .y import B\n"
+        "try:\n    from .z import C\nexcept ImportError:\n    pass\n"
+    )
     found = [n.module for n in _load_time_imports(tree.body) if isinstance(n, ast.ImportFrom)]
     assert found == ["typing", "z"]

@@ -1,5 +1,6 @@
 """Real UDP into a running engine: pcap replay counts, bad input counted and survived,
 receive-buffer warning, kernel drop counter."""
+
 from __future__ import annotations
 
 import logging
@@ -23,9 +24,24 @@ def test_pcap_replay_shows_agent_counts(make_engine):
     # a roomy socket buffer (root may exceed rmem_max) so a busy CI machine loses nothing
     running_engine = make_engine({"sflow.rcvpktsbuffer": 16_000_000})
     proc = subprocess.run(
-        [sys.executable, "-m", "engine.sflow.gen", "--pcap", str(OVERFLOWD), "--speed", "0",
-         "--rate", "2000", "--port", str(running_engine.sflow_port)],
-        cwd=REPO, capture_output=True, text=True, timeout=60)
+        [
+            sys.executable,
+            "-m",
+            "engine.sflow.gen",
+            "--pcap",
+            str(OVERFLOWD),
+            "--speed",
+            "0",
+            "--rate",
+            "2000",
+            "--port",
+            str(running_engine.sflow_port),
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode == 0, proc.stderr
     assert "sent 1000 datagrams" in proc.stderr
     running_engine.wait_datagrams(1000, timeout=30)
@@ -44,8 +60,9 @@ def test_pcap_replay_shows_agent_counts(make_engine):
 
 
 def test_generator_traffic_counted_per_agent(running_engine):
-    gen = TrafficGenerator(Scenario(agents=3, samples_per_second=100, discards_per_second=5,
-                                    seed=9))
+    gen = TrafficGenerator(
+        Scenario(agents=3, samples_per_second=100, discards_per_second=5, seed=9)
+    )
     dgs = [d for _, step in gen.run(3) for d in step]
     running_engine.send_paced(dgs)
     running_engine.wait_datagrams(len(dgs))
@@ -54,9 +71,9 @@ def test_generator_traffic_counted_per_agent(running_engine):
     assert sum(a["sFlowFlowSamples"] for a in agents.values()) == gen.flow_samples()
     for a in agents.values():
         assert a["sFlowDatagramsLost"] == 0 and a["sFlowFlowLostSamples"] == 0
-        assert a["sFlowCounterSamples"] == 4          # one poll of 4 ports
+        assert a["sFlowCounterSamples"] == 4  # one poll of 4 ports
         assert a["sFlowCounterDatasources"] == 4
-        assert a["sFlowNotificationSamples"] == 15    # 5 discards/s for 3 s
+        assert a["sFlowNotificationSamples"] == 15  # 5 discards/s for 3 s
     assert running_engine.get_json("/analyzer/json")["sFlowDiscardSamples"] == 45
 
 
@@ -65,11 +82,11 @@ def _malformed() -> list[bytes]:
     bad = []
     multi = SFLOW_TESTDATA / "tcpdump" / "sflow_multiple_counter_30_pdus.pcap"
     bad += [p.payload for p in read_pcap(multi) if p.payload[:4] != b"\0\0\0\x05"]
-    assert len(bad) == 5                                   # the NetFlow packets
+    assert len(bad) == 5  # the NetFlow packets
     bad += [p.payload for p in read_pcap(SFLOW_TESTDATA / "tcpdump" / "sflow_print-segv.pcap")]
     good = next(iter(read_pcap(OVERFLOWD))).payload
     bad += [good[:n] for n in (0, 3, 27, 40, 100, len(good) - 1)]
-    bad.append(b"\0\0\0\x05\0\0\0\x07" + good[8:])         # unknown agent address type
+    bad.append(b"\0\0\0\x05\0\0\0\x07" + good[8:])  # unknown agent address type
     bad.append(good[:24] + b"\xff\xff\xff\xff" + good[28:])  # implausible sample count
     return bad
 
@@ -84,6 +101,7 @@ def _record_level_damage() -> bytes:
 
 def test_malformed_datagrams_are_counted_and_survived(running_engine):
     from engine.sflow import DecodeError, decode_datagram
+
     bad = _malformed()
     for b in bad:
         try:
@@ -137,16 +155,28 @@ def test_kernel_drops_counted(running_engine, tmp_path):
     a network namespace of its own (/proc/net/snmp is per namespace), so it cannot disturb
     other tests' engines."""
     import shutil
+
     analyzer = running_engine.get_json("/analyzer/json")
     assert isinstance(analyzer["sFlowKernelDrops"], int) and analyzer["sFlowKernelDrops"] >= 0
     if shutil.which("unshare") is None or shutil.which("ip") is None:
         import pytest
+
         pytest.skip("unshare/ip not installed")
     script = tmp_path / "overflow.py"
     script.write_text(_OVERFLOW_CHILD)
     proc = subprocess.run(
-        ["unshare", "--net", "sh", "-c", f'ip link set lo up && exec "{sys.executable}" "{script}"'],
-        cwd=REPO, capture_output=True, text=True, timeout=60)
+        [
+            "unshare",
+            "--net",
+            "sh",
+            "-c",
+            f'ip link set lo up && exec "{sys.executable}" "{script}"',
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode == 0, proc.stderr
     drops, received = (int(x) for x in proc.stdout.split())
     assert drops > 0
@@ -186,14 +216,19 @@ def test_receive_buffer_warning_without_cap_net_admin(tmp_path):
     """A non-privileged engine cannot exceed net.core.rmem_max: start flowrt with
     CAP_NET_ADMIN dropped and a buffer request above rmem_max; it must warn and still run."""
     import shutil
+
     if shutil.which("setpriv") is None:
         import pytest
+
         pytest.skip("setpriv (util-linux) not installed")
     rmem_max = int(open("/proc/sys/net/core/rmem_max").read())
     from test_start import start_engine, stop_engine
-    proc, lines = start_engine(tmp_path, [f"-Dsflow.rcvpktsbuffer={rmem_max * 2}"],
-                               prefix=["setpriv", "--inh-caps=-net_admin",
-                                       "--bounding-set=-net_admin"])
+
+    proc, lines = start_engine(
+        tmp_path,
+        [f"-Dsflow.rcvpktsbuffer={rmem_max * 2}"],
+        prefix=["setpriv", "--inh-caps=-net_admin", "--bounding-set=-net_admin"],
+    )
     try:
         warnings = [l for l in lines if " WARNING: sFlow receive buffer" in l]
         assert warnings, lines
@@ -205,13 +240,17 @@ def test_receive_buffer_warning_without_cap_net_admin(tmp_path):
 def test_ipv6_agent_capture(running_engine):
     """The tcpdump capture from an agent with an IPv6 address (30::1:1:1)."""
     from engine.sflow.gen import replay_pcap
+
     path = SFLOW_TESTDATA / "tcpdump" / "sflow-print-v6.pcap"
     n = replay_pcap(str(path), "127.0.0.1", running_engine.sflow_port, speed=0, rate=2000)
     assert n == 25
     running_engine.wait_datagrams(25)
     agent = running_engine.get_json("/agents/json")["30::1:1:1"]
-    assert (agent["sFlowDatagramsReceived"], agent["sFlowFlowSamples"],
-            agent["sFlowCounterSamples"]) == (25, 13, 48)
+    assert (
+        agent["sFlowDatagramsReceived"],
+        agent["sFlowFlowSamples"],
+        agent["sFlowCounterSamples"],
+    ) == (25, 13, 48)
 
 
 def test_garbage_from_unknown_sender_is_not_an_agent(running_engine):
@@ -221,6 +260,8 @@ def test_garbage_from_unknown_sender_is_not_an_agent(running_engine):
     assert running_engine.get_json("/analyzer/json")["sFlowDecodeErrors"] == 1
     # counted by source where it was received (with workers: worker 0, the steering default)
     counted = {}
-    for part in running_engine.call(running_engine.engine.gather, "agents.errors_by_source", "copy"):
+    for part in running_engine.call(
+        running_engine.engine.gather, "agents.errors_by_source", "copy"
+    ):
         counted.update(part)
     assert counted == {"127.0.0.1": 1}

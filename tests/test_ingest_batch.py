@@ -6,6 +6,7 @@ metrics, flow records, threshold events and unknown-record counts.
 The reference engine runs IngestPath.ingest_python with the pure-Python decoder, AgentStats
 records and the generated Python flow pipeline; the other runs Engine.ingest_batch with the C
 decoder, AgentRecords, the C pipeline and the C batch path, in batches of random sizes."""
+
 from __future__ import annotations
 
 import random
@@ -28,8 +29,9 @@ from test_decode_fuzz import mutate
 from test_flows_fastpath import EXTRA_DEFS, THRESHOLDS, same
 
 import sys
+
 sys.path.insert(0, str(REPO / "bench"))
-from bench_flows import DEFS, GROUPS, ISSUE_DEFS, MAP  # noqa: E402
+from bench_flows import DEFS, GROUPS, ISSUE_DEFS, MAP
 
 _why_no_c = c_unavailable_reason()
 needs_c = pytest.mark.skipif(_why_no_c is not None, reason=str(_why_no_c))
@@ -37,10 +39,21 @@ needs_c = pytest.mark.skipif(_why_no_c is not None, reason=str(_why_no_c))
 T0 = 1_700_000_000.0
 # compiled key functions (or:, null:) nested in others and in filters
 COMPILED_DEFS = [
-    ("ornull", {"keys": "null:[or:tcpsourceport:udpsourceport:icmptype]:none,"
-                        "or:ip6source:ipsource", "value": "bytes"}),
-    ("ornested", {"keys": "map:[or:tcpdestinationport:udpdestinationport]:svc", "value": "frames",
-                  "filter": "or:vlan:vlansource!=null"}),
+    (
+        "ornull",
+        {
+            "keys": "null:[or:tcpsourceport:udpsourceport:icmptype]:none,or:ip6source:ipsource",
+            "value": "bytes",
+        },
+    ),
+    (
+        "ornested",
+        {
+            "keys": "map:[or:tcpdestinationport:udpdestinationport]:svc",
+            "value": "frames",
+            "filter": "or:vlan:vlansource!=null",
+        },
+    ),
     ("nullfilter", {"keys": "ipprotocol", "value": "frames", "filter": "null:tcpflags:x=x"}),
 ]
 
@@ -76,7 +89,8 @@ def make(python: bool, defs, thresholds=(), extra_handler=False):
     fe.subscribe_events(eng.events.append)
     # a metric update subscriber (as history is): handed every counter sample's metrics
     eng.subsystems["metrics"].subscribe_updates(
-        lambda agent, ds, values, now: eng.updates.append((agent, ds, dict(values), now)))
+        lambda agent, ds, values, now: eng.updates.append((agent, ds, dict(values), now))
+    )
     for name, spec in defs:
         fe.set_flow(name, spec)
     for name, spec in thresholds:
@@ -133,20 +147,41 @@ def snapshot(eng, now: float) -> dict:
 
 def _store_state(store) -> dict:
     """Everything the metric store keeps, data sources named by (agent, id)."""
+
     def where(ds):
         return (ds.agent.address, ds.id)
+
     return {
-        "counts": (store.counter_samples, store.ignored_samples, store.names_version,
-                   store._min_expires, store._next_sweep),
-        "sources": {(a, i): (ds.values, ds.prev, ds.last, ds.uptime, ds.seq, ds.samples,
-                             ds.interval, ds.expires, ds.parent, ds.ds_class, ds.sub,
-                             ds.deadline)
-                    for a, st in store.agents.items() for i, ds in st.sources.items()},
+        "counts": (
+            store.counter_samples,
+            store.ignored_samples,
+            store.names_version,
+            store._min_expires,
+            store._next_sweep,
+        ),
+        "sources": {
+            (a, i): (
+                ds.values,
+                ds.prev,
+                ds.last,
+                ds.uptime,
+                ds.seq,
+                ds.samples,
+                ds.interval,
+                ds.expires,
+                ds.parent,
+                ds.ds_class,
+                ds.sub,
+                ds.deadline,
+            )
+            for a, st in store.agents.items()
+            for i, ds in st.sources.items()
+        },
         "clocks": {a: (st.clocks, st.clock_next) for a, st in store.agents.items()},
-        "hosts": {a: st.host.id if st.host is not None else None
-                  for a, st in store.agents.items()},
-        "index": {name: [(where(ds), v) for ds, v in entry.items()]
-                  for name, entry in store.index.items()},
+        "hosts": {a: st.host.id if st.host is not None else None for a, st in store.agents.items()},
+        "index": {
+            name: [(where(ds), v) for ds, v in entry.items()] for name, entry in store.index.items()
+        },
         "name_seen": store.name_seen,
     }
 
@@ -175,8 +210,9 @@ def assert_same(c: dict, py: dict) -> None:
                 assert not bad, (name, bad[:3])
                 # the same double operations in the same order: bit-identical floats
                 for k, e in ec.items():
-                    assert [x.hex() if isinstance(x, float) else x for x in e] == \
-                        [x.hex() if isinstance(x, float) else x for x in ep[k]], (name, k)
+                    assert [x.hex() if isinstance(x, float) else x for x in e] == [
+                        x.hex() if isinstance(x, float) else x for x in ep[k]
+                    ], (name, k)
         else:
             assert exact(c[part], py[part]), part
 
@@ -188,7 +224,7 @@ def batched(datagrams, seed=1, start=T0, spacing=0.0005):
     out, i = [], 0
     while i < len(items):
         k = rng.choice((1, 2, 7, 64, 80))
-        out.append(items[i:i + k])
+        out.append(items[i : i + k])
         i += k
     return out
 
@@ -202,9 +238,19 @@ def capture_datagrams():
 
 
 def generator_datagrams(seconds=8, **kw):
-    sc = dict(agents=4, flows=120, samples_per_second=250, sampling_rate=100,
-              ipv6_fraction=0.3, vxlan_fraction=0.1, discards_per_second=10, hosts=True,
-              containers=2, polling_interval=2.0, seed=7)
+    sc = dict(
+        agents=4,
+        flows=120,
+        samples_per_second=250,
+        sampling_rate=100,
+        ipv6_fraction=0.3,
+        vxlan_fraction=0.1,
+        discards_per_second=10,
+        hosts=True,
+        containers=2,
+        polling_interval=2.0,
+        seed=7,
+    )
     sc.update(kw)
     gen = TrafficGenerator(Scenario(**sc))
     return [(d, "10.9.9.9") for _, step in gen.run(seconds, 0.5) for d in step]
@@ -223,7 +269,7 @@ def compare(datagrams, defs, thresholds=(), extra_handler=False, hook=None, seed
     snap_c = snapshot(c, end)
     assert_same(snap_c, snapshot(py, end))
     for eng in (py, c):
-        eng.subsystems["flows"].tick(end + 30.0)   # every flow ends: logged ones reported
+        eng.subsystems["flows"].tick(end + 30.0)  # every flow ends: logged ones reported
     assert_same(snapshot(c, end + 30.0), snapshot(py, end + 30.0))
     snap_c["routes"] = counts
     return snap_c
@@ -261,8 +307,7 @@ def test_issue_definitions_only_and_no_definitions():
 def test_mutated_datagrams_decode_errors_and_odd_samples():
     rng = random.Random(13)
     base = capture_datagrams()
-    dgs = [(mutate(rng, rng.choice(base)[0]), "192.0.2.%d" % rng.randrange(4))
-           for _ in range(3000)]
+    dgs = [(mutate(rng, rng.choice(base)[0]), "192.0.2.%d" % rng.randrange(4)) for _ in range(3000)]
     dgs += [(b"not sflow", "198.51.100.1"), (bytearray(base[0][0]), "198.51.100.2")]
     snap = compare(dgs, ISSUE_DEFS + COMPILED_DEFS + EXTRA_DEFS[:6], seed=3)
     assert snap["stats"]["decode_errors"] > 100
@@ -296,12 +341,14 @@ def test_redefinitions_in_the_middle_of_a_batch():
                 fe = eng.subsystems["flows"]
                 fe.set_flow("stack", {"keys": "prefix:stack:.:1", "value": "bytes"})
                 fe.clear_flow("dscp")
+
         eng.subsystems["flows"].subscribe_events(redefine)
 
     def hook_with_subscriber(eng, n):
         if n == 0:
             subscriber(eng)
         hook(eng, n)
+
     snap = compare(dgs, ISSUE_DEFS + DEFS, THRESHOLDS, hook=hook_with_subscriber)
     assert "dscp" not in snap["tables"] and "f3" not in snap["tables"]
     assert any(e["thresholdID"] == "th_total" for e in snap["events"])
@@ -313,10 +360,13 @@ def test_handler_errors_in_a_batch_are_counted_alike():
 
     def hook(eng, n):
         if n == 0:
+
             def broken(sample, now):
                 if sample.seq % 2 == 0:
                     raise RuntimeError("boom")
+
             eng.counter_handlers = [broken] + eng.counter_handlers
+
     snap = compare(dgs, ISSUE_DEFS, hook=hook)
     assert snap["stats"]["handler_errors"] > 0
 
@@ -330,10 +380,11 @@ def test_the_c_path_keeps_no_more_memory_than_the_python_path():
     store drop and remake data sources, whose dicts then resize."""
     import gc
     import tracemalloc
+
     rng = random.Random(21)
     base = capture_datagrams()[::3]
     dgs = base + [(mutate(rng, rng.choice(base)[0]), "192.0.2.77") for _ in range(200)]
-    defs = ISSUE_DEFS + COMPILED_DEFS + DEFS[:5]    # no thresholds: events.max fills up
+    defs = ISSUE_DEFS + COMPILED_DEFS + DEFS[:5]  # no thresholds: events.max fills up
 
     def growth(python: bool) -> int:
         eng = make(python, defs)
@@ -353,6 +404,7 @@ def test_the_c_path_keeps_no_more_memory_than_the_python_path():
             t += 1.0
             fe.tick(t)
             eng.records.clear()
+
         for _ in range(4):
             one_pass()
         gc.collect()
@@ -372,5 +424,6 @@ def test_the_c_path_keeps_no_more_memory_than_the_python_path():
             assert counts["c_flow_samples"] > 10000 and counts["c_counter_samples"] > 100
             assert counts["python_datagrams"] > 500
         return grown
+
     py, c = growth(True), growth(False)
     assert c < py + 64 * 1024, (c, py)

@@ -1,6 +1,7 @@
 """The per-sample path of Engine.ingest: per-datagram batching of the agent bookkeeping and
 sample counters gives the same /agents/json and /analyzer/json as one sample at a time;
 failing handlers are isolated; the BGP handler only runs while a source is configured."""
+
 from __future__ import annotations
 
 import logging
@@ -21,6 +22,7 @@ from engine.sflow.gen import Scenario, TrafficGenerator
 
 class _S:
     """A sample-like object the C tracker does not take (seq 2**70): Python goes on from it."""
+
     __slots__ = ("kind", "data_source", "seq", "drops")
 
     def __init__(self, kind, data_source, seq, drops):
@@ -42,8 +44,11 @@ def _batches(rng, n):
             seqs[(kind, ds)] = seq
             drops = rng.choice((0, 0, 5))
             if kind in ("flow", "expanded"):
-                encoded.append(enc.flow_sample(seq, 0, ds, 10, 10 * seq, drops, ds, 4, [],
-                                               expanded=kind == "expanded"))
+                encoded.append(
+                    enc.flow_sample(
+                        seq, 0, ds, 10, 10 * seq, drops, ds, 4, [], expanded=kind == "expanded"
+                    )
+                )
             elif kind == "counter":
                 encoded.append(enc.counter_sample(seq, 0, ds, []))
             elif kind == "discard":
@@ -52,7 +57,7 @@ def _batches(rng, n):
                 encoded.append(enc.rtmetric_sample(f"ds{ds}", [("m", "gauge32", 1)]))
         samples = decode_datagram(enc.datagram("192.0.2.1", 1, 1, encoded)).samples
         if rng.random() < 0.05:
-            samples.insert(rng.randint(0, len(samples)), _S("flow", "1", 2 ** 70, 0))
+            samples.insert(rng.randint(0, len(samples)), _S("flow", "1", 2**70, 0))
         yield samples
 
 
@@ -80,7 +85,7 @@ def test_samples_seen_equals_one_sample_at_a_time():
     rng = random.Random(4)
     batched, python, single = AgentStats("a", 0.0), AgentStats("a", 0.0), AgentStats("a", 0.0)
     for batch in _batches(rng, 2500):
-        batched.samples_seen(batch)         # in C when the accelerator is loaded
+        batched.samples_seen(batch)  # in C when the accelerator is loaded
         python.samples_seen_py(batch)
         for s in batch:
             kind = {"discard": "notification"}.get(s.kind, s.kind)
@@ -90,9 +95,16 @@ def test_samples_seen_equals_one_sample_at_a_time():
     assert batched.ds_seq == single.ds_seq
     j = batched.to_json(10.0)
     # the random sequences did exercise every counter
-    for key in ("sFlowFlowLostSamples", "sFlowFlowDuplicateSamples", "sFlowFlowOutOfOrderSamples",
-                "sFlowCounterLostSamples", "sFlowCounterOutOfOrderSamples",
-                "sFlowNotificationDuplicateSamples", "sFlowNotificationDrops", "sFlowFlowDrops"):
+    for key in (
+        "sFlowFlowLostSamples",
+        "sFlowFlowDuplicateSamples",
+        "sFlowFlowOutOfOrderSamples",
+        "sFlowCounterLostSamples",
+        "sFlowCounterOutOfOrderSamples",
+        "sFlowNotificationDuplicateSamples",
+        "sFlowNotificationDrops",
+        "sFlowFlowDrops",
+    ):
         assert j[key] > 0, key
     assert j["sFlowFlowDatasources"] == 3 and j["sFlowCounterDatasources"] == 3
 
@@ -102,10 +114,15 @@ def test_c_tracker_stops_where_it_cannot_decide():
     if track is None:
         require_accel()
         pytest.fail("engine.sflow._accel is built but has no track_samples (stale build?)")
-    samples = decode_datagram(enc.datagram("192.0.2.1", 1, 1, [
-        enc.flow_sample(5, 0, 1, 10, 10, 2, 1, 4, []),
-        enc.counter_sample(9, 0, 1, [])])).samples
-    odd = _S("flow", "1", 2 ** 70, 0)
+    samples = decode_datagram(
+        enc.datagram(
+            "192.0.2.1",
+            1,
+            1,
+            [enc.flow_sample(5, 0, 1, 10, 10, 2, 1, 4, []), enc.counter_sample(9, 0, 1, [])],
+        )
+    ).samples
+    odd = _S("flow", "1", 2**70, 0)
     seqs, counts = [{}, {}, {}], [[0] * 5, [0] * 5, [0] * 5]
     args = [x for pair in zip(seqs, counts) for x in pair]
     assert track(samples + [odd] + samples, *args) == 2
@@ -116,7 +133,7 @@ def test_c_tracker_stops_where_it_cannot_decide():
     for _ in range(100):
         track(samples, *args)
     assert (sys.getrefcount(samples[0].data_source), sys.getrefcount(samples[0].seq)) == before
-    assert counts[0][2] == 100      # the same sequence number again: duplicates
+    assert counts[0][2] == 100  # the same sequence number again: duplicates
     with pytest.raises(TypeError):
         track(samples, {}, [0] * 4, {}, [0] * 5, {}, [0] * 5)
 
@@ -124,12 +141,16 @@ def test_c_tracker_stops_where_it_cannot_decide():
 def test_c_tracker_totals_beyond_64_bits_are_pythons():
     # sequence gaps and drops whose sums do not fit 64 bits (not what the decoder makes, but
     # what the Python loop counts exactly): the C tracker hands such a sample to Python
-    batch = [_S("flow", "1", 0, 2 ** 64 - 1), _S("flow", "1", 2 ** 64 - 1, 2 ** 64 - 1),
-             _S("flow", "2", 0, 0), _S("flow", "2", 2 ** 64 - 1, 0)]
+    batch = [
+        _S("flow", "1", 0, 2**64 - 1),
+        _S("flow", "1", 2**64 - 1, 2**64 - 1),
+        _S("flow", "2", 0, 0),
+        _S("flow", "2", 2**64 - 1, 0),
+    ]
     batched, python = AgentStats("a", 0.0), AgentStats("a", 0.0)
     batched.samples_seen(batch)
     python.samples_seen_py(batch)
-    assert python.samples["flow"] == [4, 2 * (2 ** 64 - 2), 0, 0, 2 * (2 ** 64 - 1)]
+    assert python.samples["flow"] == [4, 2 * (2**64 - 2), 0, 0, 2 * (2**64 - 1)]
     assert batched.samples == python.samples and batched.ds_seq == python.ds_seq
 
 
@@ -137,7 +158,9 @@ def test_c_tracker_compares_kinds_as_python_does():
     class Kind(str):
         def __eq__(self, other):
             return other == "flow"
+
         __hash__ = str.__hash__
+
     batch = [_S(Kind("custom"), "1", 3, 1)]
     batched, python = AgentStats("a", 0.0), AgentStats("a", 0.0)
     batched.samples_seen(batch)
@@ -164,8 +187,15 @@ def test_c_tracker_error_propagates_unchanged():
     class Count(int):
         def __add__(self, other):
             return Count(int(self) + other)
-    samples = decode_datagram(enc.datagram("192.0.2.1", 1, 1, [
-        enc.counter_sample(9, 0, 1, []), enc.flow_sample(5, 0, 1, 10, 10, 2, 1, 4, [])])).samples
+
+    samples = decode_datagram(
+        enc.datagram(
+            "192.0.2.1",
+            1,
+            1,
+            [enc.counter_sample(9, 0, 1, []), enc.flow_sample(5, 0, 1, 10, 10, 2, 1, 4, [])],
+        )
+    ).samples
     seqs, counts = [{Boom(): 1}, {}, {}], [[0] * 5, [Count(0), 0, 0, 0, 0], [0] * 5]
     args = [x for pair in zip(seqs, counts) for x in pair]
     with pytest.raises(ValueError, match="boom"):
@@ -185,6 +215,7 @@ def test_c_tracker_error_propagates_unchanged():
         def kind(self):
             del counts[0][1:]
             return "flow"
+
     with pytest.raises(TypeError, match="counts lists of 5"):
         track([Shrinks()] + samples, *args)
 
@@ -194,8 +225,10 @@ def test_c_tracker_count_that_empties_its_list_raises_as_python():
         def __add__(self, other):
             counts.clear()
             return Count(int(self) + other)
-    samples = decode_datagram(enc.datagram("192.0.2.1", 1, 1, [
-        enc.counter_sample(9, 0, 1, [])])).samples
+
+    samples = decode_datagram(
+        enc.datagram("192.0.2.1", 1, 1, [enc.counter_sample(9, 0, 1, [])])
+    ).samples
     for path in ("samples_seen", "samples_seen_py"):
         stats = AgentStats("a", 0.0)
         counts = stats.samples["counter"] = [Count(0), 0, 0, 0, 0]
@@ -208,17 +241,24 @@ def _engine():
 
 
 def test_counts_match_generator_traffic_with_discards():
-    gen = TrafficGenerator(Scenario(agents=3, samples_per_second=400, discards_per_second=20,
-                                    seed=2))
+    gen = TrafficGenerator(
+        Scenario(agents=3, samples_per_second=400, discards_per_second=20, seed=2)
+    )
     dgs = [d for _, step in gen.run(3) for d in step]
     eng = _engine()
     for d in dgs:
         eng.ingest(d, "127.0.0.1", 100.0)
     agents = eng.agents.to_json(now=100.0)
-    assert eng.stats.flow_samples == gen.flow_samples() == \
-        sum(a["sFlowFlowSamples"] for a in agents.values())
-    assert eng.stats.discard_samples == 180 == \
-        sum(a["sFlowNotificationSamples"] for a in agents.values())
+    assert (
+        eng.stats.flow_samples
+        == gen.flow_samples()
+        == sum(a["sFlowFlowSamples"] for a in agents.values())
+    )
+    assert (
+        eng.stats.discard_samples
+        == 180
+        == sum(a["sFlowNotificationSamples"] for a in agents.values())
+    )
     assert eng.stats.counter_samples == sum(a["sFlowCounterSamples"] for a in agents.values()) > 0
     assert all(a["sFlowFlowLostSamples"] == 0 for a in agents.values())
 
@@ -229,6 +269,7 @@ def test_failing_handlers_are_counted_and_do_not_stop_the_others(caplog):
 
     def broken(sample, now):
         raise RuntimeError("boom")
+
     eng.flow_handlers = [broken, lambda s, now: seen.append(s.seq)] + eng.flow_handlers
     rec = enc.record("0:1001", enc.u32(1) + enc.u32(0) + enc.u32(2) + enc.u32(0))
     samples = [enc.flow_sample(i, 0, 3, 10, 10 * i, 0, 3, 4, [rec]) for i in range(1, 4)]
@@ -244,8 +285,15 @@ def test_decode_error_inside_a_sample_is_counted_for_its_agent():
     eng.subsystems["flows"].set_flow("f", {"keys": "ipsource", "value": "bytes"})
     bad = enc.record("0:1", enc.u32(1) + enc.u32(100) + enc.u32(0) + enc.u32(500) + b"\0" * 8)
     good = enc.record("0:1001", enc.u32(1) + enc.u32(0) + enc.u32(2) + enc.u32(0))
-    dg = enc.datagram("192.0.2.7", 1, 1, [enc.flow_sample(1, 0, 3, 10, 10, 0, 3, 4, [bad]),
-                                          enc.flow_sample(2, 0, 3, 10, 20, 0, 3, 4, [good])])
+    dg = enc.datagram(
+        "192.0.2.7",
+        1,
+        1,
+        [
+            enc.flow_sample(1, 0, 3, 10, 10, 0, 3, 4, [bad]),
+            enc.flow_sample(2, 0, 3, 10, 20, 0, 3, 4, [good]),
+        ],
+    )
     eng.ingest(dg, "127.0.0.1", 1.0)
     assert eng.stats.decode_errors == 1 and eng.stats.flow_samples == 2
     assert eng.agents.to_json(now=1.0)["192.0.2.7"]["sFlowDecodeErrors"] == 1
@@ -258,16 +306,17 @@ def test_bgp_handler_runs_only_while_a_source_is_configured():
 
     def names():
         return [getattr(h, "__qualname__", "") for h in eng.flow_handlers]
+
     assert names() == ["FlowEngine.on_flow_sample"]
     bgp.add_neighbor("127.0.0.1", 65000, "10.0.0.1")
     before = eng.flow_handlers
     bgp.add_source("192.0.2.1", "127.0.0.1")
     assert names() == ["FlowEngine.on_flow_sample", "BgpSpeaker.on_flow_sample"]
-    assert before == [flows.on_flow_sample]     # replaced, not changed under a running loop
+    assert before == [flows.on_flow_sample]  # replaced, not changed under a running loop
     bgp.add_source("ALL", "127.0.0.1")
     assert names().count("BgpSpeaker.on_flow_sample") == 1
     assert bgp.remove_source("192.0.2.1")
-    assert "BgpSpeaker.on_flow_sample" in names()     # the wildcard source is left
+    assert "BgpSpeaker.on_flow_sample" in names()  # the wildcard source is left
     assert bgp.remove_source("ALL")
     assert names() == ["FlowEngine.on_flow_sample"]
     assert not bgp.remove_source("ALL")

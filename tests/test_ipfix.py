@@ -3,6 +3,7 @@
 The exported messages are read by a small IPFIX parser written here (templates and data sets,
 RFC 7011) and by a real collector, nfdump's nfcapd; the counts must match traffic generated
 with known rates (engine.sflow.gen)."""
+
 from __future__ import annotations
 
 import ipaddress
@@ -29,7 +30,7 @@ T0 = 1_700_000_000.0
 
 
 # -- an independent IPFIX reader ----------------------------------------------------------------
-ADDRESS_IES = {8: 4, 12: 4, 27: 6, 28: 6}       # IE -> IP version
+ADDRESS_IES = {8: 4, 12: 4, 27: 6, 28: 6}  # IE -> IP version
 MAC_IES = {56, 80}
 
 
@@ -39,15 +40,20 @@ def parse_message(msg: bytes, templates: dict) -> dict:
     version, length, export_time, seq, domain = struct.unpack_from("!HHIII", msg)
     assert version == 10, version
     assert length == len(msg), (length, len(msg))
-    out = {"domain": domain, "seq": seq, "export_time": export_time, "template_ids": [],
-           "records": []}
+    out = {
+        "domain": domain,
+        "seq": seq,
+        "export_time": export_time,
+        "template_ids": [],
+        "records": [],
+    }
     off = 16
     while off < length:
         set_id, set_len = struct.unpack_from("!HH", msg, off)
         assert set_len >= 4 and off + set_len <= length
-        body = msg[off + 4:off + set_len]
+        body = msg[off + 4 : off + set_len]
         off += set_len
-        if set_id == 2:                                  # template set
+        if set_id == 2:  # template set
             p = 0
             while len(body) - p >= 4:
                 tid, count = struct.unpack_from("!HH", body, p)
@@ -56,19 +62,19 @@ def parse_message(msg: bytes, templates: dict) -> dict:
                 for _ in range(count):
                     ie, flen = struct.unpack_from("!HH", body, p)
                     p += 4
-                    if ie & 0x8000:                      # enterprise number follows
+                    if ie & 0x8000:  # enterprise number follows
                         p += 4
                     fields.append((ie & 0x7FFF, flen))
                 templates[(domain, tid)] = fields
                 out["template_ids"].append(tid)
-        elif set_id >= 256:                              # data set
-            fields = templates[(domain, set_id)]          # KeyError: data before its template
+        elif set_id >= 256:  # data set
+            fields = templates[(domain, set_id)]  # KeyError: data before its template
             rlen = sum(flen for _, flen in fields)
             p = 0
             while len(body) - p >= rlen:
                 rec = {}
                 for ie, flen in fields:
-                    raw = body[p:p + flen]
+                    raw = body[p : p + flen]
                     p += flen
                     if ie in ADDRESS_IES:
                         rec[ie] = str(ipaddress.ip_address(raw))
@@ -91,7 +97,7 @@ class Collector:
         self.sock.setblocking(False)
         self.port = self.sock.getsockname()[1]
         self.address = f"[{host}]:{self.port}" if ":" in host else f"{host}:{self.port}"
-        self.messages: list[tuple[int, bytes]] = []     # (sender port, message)
+        self.messages: list[tuple[int, bytes]] = []  # (sender port, message)
 
     def drain(self) -> list[tuple[int, bytes]]:
         while True:
@@ -113,6 +119,7 @@ def collectors():
         c = Collector(family, host)
         made.append(c)
         return c
+
     yield make
     for c in made:
         c.close()
@@ -132,20 +139,49 @@ def decode_all(messages) -> list[dict]:
 # -- (1) exported records against generated traffic (simulated time, parsed here) ---------------
 def test_records_match_generated_traffic_templates_sequence_and_domains(collectors):
     rate = 100
-    gen = TrafficGenerator(Scenario(agents=2, flows=30, samples_per_second=1500,
-                                    sampling_rate=rate, ipv6_fraction=0.4,
-                                    protocols=(("tcp", 0.6), ("udp", 0.4)), start_time=T0,
-                                    seed=5))
+    gen = TrafficGenerator(
+        Scenario(
+            agents=2,
+            flows=30,
+            samples_per_second=1500,
+            sampling_rate=rate,
+            ipv6_fraction=0.4,
+            protocols=(("tcp", 0.6), ("udp", 0.4)),
+            start_time=T0,
+            seed=5,
+        )
+    )
     eng = Engine(props.Properties(dict(props.DEFAULTS)))
     fe = eng.subsystems["flows"]
     c4a, c4b, c6 = collectors(), collectors(), collectors(socket.AF_INET6, "::1")
-    fe.set_flow("tcp4", {"keys": "ipsource,ipdestination,tcpsourceport,tcpdestinationport,"
-                                 "inputifindex,outputifindex",
-                         "value": "bytes", "values": ["frames"], "activeTimeout": 5,
-                         "ipfixCollectors": [c4a.address, c4b.address]})
-    fe.set_flow("udp6", {"keys": ["ip6source", "ip6destination", "ip6nexthdr", "udpsourceport",
-                                  "udpdestinationport", "macsource", "macdestination"],
-                         "value": "frames", "t": 1, "ipfixCollectors": [c6.address]})
+    fe.set_flow(
+        "tcp4",
+        {
+            "keys": "ipsource,ipdestination,tcpsourceport,tcpdestinationport,"
+            "inputifindex,outputifindex",
+            "value": "bytes",
+            "values": ["frames"],
+            "activeTimeout": 5,
+            "ipfixCollectors": [c4a.address, c4b.address],
+        },
+    )
+    fe.set_flow(
+        "udp6",
+        {
+            "keys": [
+                "ip6source",
+                "ip6destination",
+                "ip6nexthdr",
+                "udpsourceport",
+                "udpdestinationport",
+                "macsource",
+                "macdestination",
+            ],
+            "value": "frames",
+            "t": 1,
+            "ipfixCollectors": [c6.address],
+        },
+    )
     assert fe.get_flow("udp6")["ipfixCollectors"] == [c6.address]
     seconds = 12
     last_tick = T0
@@ -172,10 +208,32 @@ def test_records_match_generated_traffic_templates_sequence_and_domains(collecto
     assert tcp_msgs and udp_msgs
 
     # one template per definition, the standard IEs in key order, counters, start/end times
-    tcp_fields = [(8, 4), (12, 4), (7, 2), (11, 2), (10, 4), (14, 4), (4, 1), (1, 8), (2, 8),
-                  (152, 8), (153, 8)]
-    udp_fields = [(27, 16), (28, 16), (193, 1), (7, 2), (11, 2), (56, 6), (80, 6), (4, 1), (2, 8),
-                  (152, 8), (153, 8)]
+    tcp_fields = [
+        (8, 4),
+        (12, 4),
+        (7, 2),
+        (11, 2),
+        (10, 4),
+        (14, 4),
+        (4, 1),
+        (1, 8),
+        (2, 8),
+        (152, 8),
+        (153, 8),
+    ]
+    udp_fields = [
+        (27, 16),
+        (28, 16),
+        (193, 1),
+        (7, 2),
+        (11, 2),
+        (56, 6),
+        (80, 6),
+        (4, 1),
+        (2, 8),
+        (152, 8),
+        (153, 8),
+    ]
     for name, c, fields in (("tcp4", c4a, tcp_fields), ("udp6", c6, udp_fields)):
         tid = fe.tables[name].exporter.template.id
         assert tid >= 256
@@ -221,8 +279,19 @@ def test_records_match_generated_traffic_templates_sequence_and_domains(collecto
             if ":" not in f.src and f.proto == 6:
                 want_tcp[(dom, f.src, f.dst, f.sport, f.dport, f.in_port, f.out_port, 6)] = f
             elif ":" in f.src and f.proto == 17:
-                want_udp[(dom, f.src, f.dst, 17, f.sport, f.dport, f.src_mac.upper(),
-                          f.dst_mac.upper(), 17)] = f
+                want_udp[
+                    (
+                        dom,
+                        f.src,
+                        f.dst,
+                        17,
+                        f.sport,
+                        f.dport,
+                        f.src_mac.upper(),
+                        f.dst_mac.upper(),
+                        17,
+                    )
+                ] = f
     assert want_tcp and want_udp
     assert set(tcp) == set(want_tcp)
     assert set(udp) == set(want_udp)
@@ -235,7 +304,7 @@ def test_records_match_generated_traffic_templates_sequence_and_domains(collecto
             if has_bytes:
                 assert octets == f.samples * rate * f.frame_size
             else:
-                assert octets == 0           # frames only: no octetDeltaCount field
+                assert octets == 0  # frames only: no octetDeltaCount field
             for start, last in spans:
                 assert T0 * 1000 <= start <= last <= end * 1000
     # long flows are exported every activeTimeout (5 s) with delta counts: the heaviest TCP
@@ -246,7 +315,7 @@ def test_records_match_generated_traffic_templates_sequence_and_domains(collecto
         spans = sorted(tcp[k][2])
         assert len(spans) == 3, spans
         assert all(spans[i][1] <= spans[i + 1][0] for i in range(len(spans) - 1))
-        assert sorted(tcp[k][3])[0] < end     # the first report left before the flow ended
+        assert sorted(tcp[k][3])[0] < end  # the first report left before the flow ended
 
 
 def test_template_refresh_shared_sequence_and_send_errors(collectors):
@@ -268,20 +337,25 @@ def test_template_refresh_shared_sequence_and_send_errors(collectors):
     def burst(start, agent="192.0.2.7"):
         for i in range(5):
             fe.process(pkt, agent, "1", 10, start + i)
-        fe.tick(start + 4 + idle_timeout(2) + 1)      # both flows end and are exported
+        fe.tick(start + 4 + idle_timeout(2) + 1)  # both flows end and are exported
 
-    burst(T0)                  # templates (first time)
-    burst(T0 + 20)             # no templates: sent 20 s ago
-    burst(T0 + 40)             # templates again: 40 s ago
-    burst(T0 + 41, agent="192.0.2.8")      # another domain: its own templates and sequence
+    burst(T0)  # templates (first time)
+    burst(T0 + 20)  # no templates: sent 20 s ago
+    burst(T0 + 40)  # templates again: 40 s ago
+    burst(T0 + 41, agent="192.0.2.8")  # another domain: its own templates and sequence
     templates: dict = {}
     msgs = [parse_message(m, templates) for _, m in col.drain()]
     dom7, dom8 = int(ipaddress.ip_address("192.0.2.7")), int(ipaddress.ip_address("192.0.2.8"))
     assert [(m["domain"], m["template_ids"], m["seq"], len(m["records"])) for m in msgs] == [
-        (dom7, [ta.template.id], 0, 1), (dom7, [tb.template.id], 1, 1),
-        (dom7, [], 2, 1), (dom7, [], 3, 1),
-        (dom7, [ta.template.id], 4, 1), (dom7, [tb.template.id], 5, 1),
-        (dom8, [ta.template.id], 0, 1), (dom8, [tb.template.id], 0 + 1, 1)]
+        (dom7, [ta.template.id], 0, 1),
+        (dom7, [tb.template.id], 1, 1),
+        (dom7, [], 2, 1),
+        (dom7, [], 3, 1),
+        (dom7, [ta.template.id], 4, 1),
+        (dom7, [tb.template.id], 5, 1),
+        (dom8, [ta.template.id], 0, 1),
+        (dom8, [tb.template.id], 0 + 1, 1),
+    ]
     assert msgs[0]["records"][0][1] == 5 * 100 * 10
     assert msgs[1]["records"][0][1] == 5 * 100 * 10 and msgs[1]["records"][0][2] == 5 * 10
     assert ta.errors == 4 and tb.errors == 4 and ta.records == 4 and tb.records == 4
@@ -303,31 +377,51 @@ def test_nfcapd_receives_the_flows(make_engine, tmp_path):
     outdir = tmp_path / "nfcapd"
     outdir.mkdir()
     port = free_port("udp")
-    proc = subprocess.Popen([nfcapd, "-b", "127.0.0.1", "-p", str(port), "-w", str(outdir),
-                             "-t", "3600"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        [nfcapd, "-b", "127.0.0.1", "-p", str(port), "-w", str(outdir), "-t", "3600"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
     try:
         rate = 50
-        gen = TrafficGenerator(Scenario(agents=1, flows=12, samples_per_second=2000,
-                                        sampling_rate=rate, ipv6_fraction=0.3,
-                                        protocols=(("tcp", 0.5), ("udp", 0.5)), seed=3))
+        gen = TrafficGenerator(
+            Scenario(
+                agents=1,
+                flows=12,
+                samples_per_second=2000,
+                sampling_rate=rate,
+                ipv6_fraction=0.3,
+                protocols=(("tcp", 0.5), ("udp", 0.5)),
+                seed=3,
+            )
+        )
         eng = make_engine()
-        fields = {"keys": "ipsource,ipdestination,ipprotocol,tcpsourceport,tcpdestinationport,"
-                          "inputifindex,outputifindex",
-                  "value": "bytes", "values": "frames", "activeTimeout": 1,
-                  "ipfixCollectors": [f"127.0.0.1:{port}"]}
+        fields = {
+            "keys": "ipsource,ipdestination,ipprotocol,tcpsourceport,tcpdestinationport,"
+            "inputifindex,outputifindex",
+            "value": "bytes",
+            "values": "frames",
+            "activeTimeout": 1,
+            "ipfixCollectors": [f"127.0.0.1:{port}"],
+        }
         assert eng.request("PUT", "/flow/nf4/json", fields)[0] == 204
-        fields6 = {"keys": "ip6source,ip6destination,ip6nexthdr,udpsourceport,udpdestinationport",
-                   "value": "frames", "values": ["bytes"],
-                   "ipfixCollectors": [f"127.0.0.1:{port}"]}
+        fields6 = {
+            "keys": "ip6source,ip6destination,ip6nexthdr,udpsourceport,udpdestinationport",
+            "value": "frames",
+            "values": ["bytes"],
+            "ipfixCollectors": [f"127.0.0.1:{port}"],
+        }
         assert eng.request("PUT", "/flow/nf6/json", fields6)[0] == 204
-        time.sleep(0.3)     # nfcapd is listening by now (its socket is bound before the loop)
+        time.sleep(0.3)  # nfcapd is listening by now (its socket is bound before the loop)
         assert proc.poll() is None, proc.stdout.read().decode()
         dgs = [dg for _, step in gen.run(4, dt=0.5) for dg in step]
         eng.send_paced(dgs)
         eng.wait_for(lambda: eng.engine.stats.datagrams >= len(dgs))
+
         # nf4 (activeTimeout 1 s) reports from the engine's 1 s housekeeping while it runs ...
-        def exporters():      # each process that exports (with sFlow workers: each worker)
+        def exporters():  # each process that exports (with sFlow workers: each worker)
             return [st for st in eng.call(eng.engine.gather, "flows", "ipfix_stats", "nf4") if st]
+
         eng.wait_for(lambda: sum(st["records"] for st in exporters()) > 0, timeout=10)
         # the exporter's counters, read-only, in the definition as GET shows it
         stats = eng.request("GET", "/flow/nf4/json")[1]["ipfixStats"]
@@ -339,14 +433,15 @@ def test_nfcapd_receives_the_flows(make_engine, tmp_path):
         assert eng.request("DELETE", "/flow/nf6/json")[0] == 204
         time.sleep(0.5)
     finally:
-        proc.send_signal(signal.SIGTERM)       # nfcapd writes its file when it terminates
+        proc.send_signal(signal.SIGTERM)  # nfcapd writes its file when it terminates
         try:
             log = proc.communicate(timeout=10)[0].decode()
         except subprocess.TimeoutExpired:
             proc.kill()
             log = proc.communicate()[0].decode()
-    out = subprocess.run([nfdump, "-R", str(outdir), "-o", "json"], capture_output=True,
-                         text=True, timeout=30)
+    out = subprocess.run(
+        [nfdump, "-R", str(outdir), "-o", "json"], capture_output=True, text=True, timeout=30
+    )
     assert out.returncode == 0, out.stderr + log
     flows = json.loads(out.stdout)
     assert "Sequence Errors: 0" in log, log
@@ -355,8 +450,8 @@ def test_nfcapd_receives_the_flows(make_engine, tmp_path):
         src = f.get("src4_addr") or f.get("src6_addr")
         dst = f.get("dst4_addr") or f.get("dst6_addr")
         key = (src, dst, f["proto"], f["src_port"], f["dst_port"])
-        if key in got:              # an activeTimeout report and a later one: deltas add up
-            assert ":" not in src   # nf6 has the default 60 s: one record per flow
+        if key in got:  # an activeTimeout report and a later one: deltas add up
+            assert ":" not in src  # nf6 has the default 60 s: one record per flow
             got[key]["in_packets"] += f["in_packets"]
             got[key]["in_bytes"] += f["in_bytes"]
             got[key]["last"] = max(got[key]["last"], f["last"])
@@ -387,8 +482,11 @@ BAD = [
     ({"keys": "mask:ipsource:24", "value": "bytes"}, ["1.2.3.4"], "mask:ipsource:24"),
     ({"keys": "ipsource", "value": "requests"}, ["1.2.3.4"], "requests"),
     ({"keys": "ipsource", "value": "avg:bytes"}, ["1.2.3.4"], "avg:bytes"),
-    ({"keys": "ipsource", "value": "bytes", "values": ["count:ipdestination"]}, ["1.2.3.4"],
-     "count:ipdestination"),
+    (
+        {"keys": "ipsource", "value": "bytes", "values": ["count:ipdestination"]},
+        ["1.2.3.4"],
+        "count:ipdestination",
+    ),
     ({"keys": "ipsource", "value": "bytes", "values": ["bytes"]}, ["1.2.3.4"], "once"),
     ({"keys": "tcpsourceport,udpsourceport", "value": "bytes"}, ["1.2.3.4"], "udpsourceport"),
     ({"keys": "ipsource", "value": "bytes"}, ["collector.example.com"], "not an IP address"),
@@ -410,13 +508,20 @@ def test_bad_definitions_are_refused_with_a_reason(make_engine, tmp_path):
         assert reason in body["error"], (reason, body)
     assert eng.request("GET", "/flow/bad/json")[0] == 404
     # accepted forms: ip, ip:port, [ipv6]:port, bare ipv6; an empty list exports nothing
-    ok = {"keys": "macsource,vlan,priority,ethernetprotocol", "value": "frames",
-          "ipfixCollectors": ["127.0.0.1", "127.0.0.1:2055", "[::1]:4740", "::1"]}
+    ok = {
+        "keys": "macsource,vlan,priority,ethernetprotocol",
+        "value": "frames",
+        "ipfixCollectors": ["127.0.0.1", "127.0.0.1:2055", "[::1]:4740", "::1"],
+    }
     assert eng.request("PUT", "/flow/ok/json", ok)[0] == 204
     assert eng.request("GET", "/flow/ok/json")[1]["ipfixCollectors"] == ok["ipfixCollectors"]
     spec = eng.engine.subsystems["flows"].tables["ok"].spec
     assert [(a, p) for a, p, _ in spec.ipfix_collectors] == [
-        ("127.0.0.1", 4739), ("127.0.0.1", 2055), ("::1", 4740), ("::1", 4739)]
+        ("127.0.0.1", 4739),
+        ("127.0.0.1", 2055),
+        ("::1", 4740),
+        ("::1", 4739),
+    ]
     # an exporter where the flows are (with sFlow workers: in each worker), none for []
     assert all(eng.call(eng.engine.gather, "flows", "ipfix_stats", "ok"))
     assert eng.request("PUT", "/flow/none/json", {"keys": "ipttl", "ipfixCollectors": []})[0] == 204
@@ -450,9 +555,17 @@ def test_definition_without_collectors_sends_nothing(collectors):
     from engine.flows.cache import FlowTable
 
     rate = 100
-    gen = TrafficGenerator(Scenario(agents=1, flows=10, samples_per_second=1000,
-                                    sampling_rate=rate, protocols=(("tcp", 1.0),),
-                                    start_time=T0, seed=9))
+    gen = TrafficGenerator(
+        Scenario(
+            agents=1,
+            flows=10,
+            samples_per_second=1000,
+            sampling_rate=rate,
+            protocols=(("tcp", 1.0),),
+            start_time=T0,
+            seed=9,
+        )
+    )
     eng = Engine(props.Properties(dict(props.DEFAULTS)))
     fe = eng.subsystems["flows"]
     col = collectors()
@@ -494,23 +607,32 @@ def test_bytes_and_frames_update_matches_the_general_path(collectors):
     from engine.flows.engine import FlowEngine
 
     col = collectors()
-    spec = {"keys": "ipsource,tcpdestinationport", "value": "bytes", "values": ["frames"],
-            "t": 1.5, "log": True, "flowStart": True}
+    spec = {
+        "keys": "ipsource,tcpdestinationport",
+        "value": "bytes",
+        "values": ["frames"],
+        "t": 1.5,
+        "log": True,
+        "flowStart": True,
+    }
     plain, exp = FlowEngine(None), FlowEngine(None)
     plain.set_flow("f", spec)
     exp.set_flow("f", dict(spec, ipfixCollectors=[col.address]))
-    assert exp.tables["f"].update != exp.tables["f"].__class__.update     # the special path
+    assert exp.tables["f"].update != exp.tables["f"].__class__.update  # the special path
     for fe in (plain, exp):
         fe.set_threshold("big", {"metric": "f", "value": 40_000, "byFlow": True})
     rng = random.Random(4)
     now = T0
     frames = defaultdict(int)
     for _ in range(5000):
-        now += rng.choice((0.0, 0.001, 0.05, 0.3))       # equal times too (dt = 0)
-        a = {"ipsource": f"10.0.0.{rng.randrange(20)}", "tcpdestinationport": 80,
-             "bytes": rng.choice((64, 1500, 9000))}
+        now += rng.choice((0.0, 0.001, 0.05, 0.3))  # equal times too (dt = 0)
+        a = {
+            "ipsource": f"10.0.0.{rng.randrange(20)}",
+            "tcpdestinationport": 80,
+            "bytes": rng.choice((64, 1500, 9000)),
+        }
         if rng.random() < 0.9:
-            a["frames"] = 1                                # else: the second value is missing
+            a["frames"] = 1  # else: the second value is missing
         rate = rng.choice((1, 10, 256))
         for fe in (plain, exp):
             fe.process(dict(a), "192.0.2.1", "1", rate, now)
@@ -520,8 +642,12 @@ def test_bytes_and_frames_update_matches_the_general_path(collectors):
     for fk in pe:
         assert pe[fk][:6] == ee[fk][:6]
         assert ee[fk][6] == frames[fk[2]]
-    assert plain.active_flows("ALL", "f", 100, now=now) == exp.active_flows("ALL", "f", 100, now=now)
-    strip = lambda recs: [{k: v for k, v in r.items() if k not in ("eventID", "flowID")} for r in recs]
+    assert plain.active_flows("ALL", "f", 100, now=now) == exp.active_flows(
+        "ALL", "f", 100, now=now
+    )
+    strip = lambda recs: [
+        {k: v for k, v in r.items() if k not in ("eventID", "flowID")} for r in recs
+    ]
     assert strip(plain.events_since(max_events=1000)) == strip(exp.events_since(max_events=1000))
     assert plain.events_since(max_events=1000)
     assert strip(plain.flows_since(max_flows=1000)) == strip(exp.flows_since(max_flows=1000))
@@ -569,7 +695,10 @@ def test_new_transport_session_restarts_sequence_and_templates(collectors, own_s
     _ended(fe, T0 + 40)
     msgs = decode_all(col.drain())
     assert [(m["seq"], len(m["records"]), bool(m["template_ids"])) for m in msgs] == [
-        (0, 1, True), (1, 1, False), (0, 1, True)]
+        (0, 1, True),
+        (1, 1, False),
+        (0, 1, True),
+    ]
     # the first two share a session; the third socket's port is the kernel's choice (it may
     # hand out the same ephemeral port again), so the restart shows in sequence and template
     assert msgs[0]["session"] == msgs[1]["session"]
@@ -596,9 +725,10 @@ def test_a_template_that_failed_to_leave_is_sent_again(collectors, own_sender):
     _ended(fe, T0)
     _ended(fe, T0 + 5)
     assert len(failures) == 1 and fe.tables["a"].exporter.errors == 1
-    msgs = decode_all(col.drain())     # KeyError here: data before its template
+    msgs = decode_all(col.drain())  # KeyError here: data before its template
     assert [(m["seq"], m["template_ids"]) for m in msgs] == [
-        (1, [fe.tables["a"].exporter.template.id])]
+        (1, [fe.tables["a"].exporter.template.id])
+    ]
 
 
 def test_counts_beyond_64_bits_and_non_finite_values_do_not_stop_the_tick(collectors, own_sender):
@@ -610,19 +740,30 @@ def test_counts_beyond_64_bits_and_non_finite_values_do_not_stop_the_tick(collec
 
     fe = FlowEngine(None)
     col = collectors()
-    spec = {"keys": "ipsource", "value": "bytes", "values": ["frames"],
-            "ipfixCollectors": [col.address]}
+    spec = {
+        "keys": "ipsource",
+        "value": "bytes",
+        "values": ["frames"],
+        "ipfixCollectors": [col.address],
+    }
     fe.set_flow("big", spec)
     fe.set_flow("inf", dict(spec, keys="ipdestination"))
     fe.set_flow("ok", dict(spec, keys="ip6source"))
     big = 0xFFFFFFFF
     for i in range(3):
-        fe.process({"ipsource": "10.0.0.1", "bytes": big, "frames": 1}, "192.0.2.7", "1",
-                   big, T0 + i)
-        fe.process({"ipdestination": "10.0.0.2", "bytes": float("inf"), "frames": 1},
-                   "192.0.2.7", "1", 1, T0 + i)
-        fe.process({"ip6source": "2001:db8::1", "bytes": 100, "frames": 1}, "192.0.2.7", "1",
-                   10, T0 + i)
+        fe.process(
+            {"ipsource": "10.0.0.1", "bytes": big, "frames": 1}, "192.0.2.7", "1", big, T0 + i
+        )
+        fe.process(
+            {"ipdestination": "10.0.0.2", "bytes": float("inf"), "frames": 1},
+            "192.0.2.7",
+            "1",
+            1,
+            T0 + i,
+        )
+        fe.process(
+            {"ip6source": "2001:db8::1", "bytes": 100, "frames": 1}, "192.0.2.7", "1", 10, T0 + i
+        )
     fe.tick(T0 + 3 + idle_timeout(2) + 1)
     got = {}
     templates: dict = {}
@@ -645,29 +786,44 @@ def test_engine_stop_exports_what_the_caches_hold_and_closes_the_sockets(collect
 
     fe = FlowEngine(None)
     col = collectors()
-    fe.set_flow("exp", {"keys": "ipsource,ipdestination", "value": "bytes", "values": ["frames"],
-                        "ipfixCollectors": [col.address]})
+    fe.set_flow(
+        "exp",
+        {
+            "keys": "ipsource,ipdestination",
+            "value": "bytes",
+            "values": ["frames"],
+            "ipfixCollectors": [col.address],
+        },
+    )
     fe.set_flow("plain", {"keys": "ipsource", "value": "bytes"})
     now = time.time()
     for i in range(4):
         fe.process(dict(PKT), "192.0.2.7", "1", 10, now + i * 0.1)
         fe.process(dict(PKT, ipsource="10.0.0.3"), "192.0.2.8", "2", 100, now + i * 0.1)
-    fe.tick(now + 1)                          # nothing ended yet: nothing sent
+    fe.tick(now + 1)  # nothing ended yet: nothing sent
     assert col.drain() == []
     asyncio.run(fe.stop())
     msgs = decode_all(col.drain())
     got = sorted((m["domain"], r[8], r[1], r[2]) for m in msgs for r in m["records"])
-    assert got == [(int(ipaddress.ip_address("192.0.2.7")), "10.0.0.1", 4 * 100 * 10, 4 * 10),
-                   (int(ipaddress.ip_address("192.0.2.8")), "10.0.0.3", 4 * 100 * 100, 4 * 100)]
+    assert got == [
+        (int(ipaddress.ip_address("192.0.2.7")), "10.0.0.1", 4 * 100 * 10, 4 * 10),
+        (int(ipaddress.ip_address("192.0.2.8")), "10.0.0.3", 4 * 100 * 100, 4 * 100),
+    ]
     assert fe.tables["exp"].exporter.closed and own_sender.sockets == {}
     assert own_sender.ids == set()
     # GET shows the exporter's counters; a definition PUT back as GET showed it is accepted
     shown = fe.get_flow("exp")
-    assert shown["ipfixStats"] == {"templateId": fe.tables["exp"].exporter.template.id,
-                                   "records": 2, "messages": 2, "errors": 0, "dropped": 0,
-                                   "pending": 0}
+    assert shown["ipfixStats"] == {
+        "templateId": fe.tables["exp"].exporter.template.id,
+        "records": 2,
+        "messages": 2,
+        "errors": 0,
+        "dropped": 0,
+        "pending": 0,
+    }
     assert "ipfixStats" not in fe.get_flow("plain")
     from engine.flows.spec import FlowSpec
+
     assert "ipfixStats" not in FlowSpec("again", shown).as_json()
 
 
@@ -680,18 +836,27 @@ def test_a_dropped_record_restarts_both_deltas(collectors, own_sender, monkeypat
     monkeypatch.setattr(ipfix, "MAX_PENDING", 1)
     fe = FlowEngine(None)
     col = collectors()
-    fe.set_flow("f", {"keys": "ipsource", "value": "bytes", "values": ["frames"],
-                      "activeTimeout": 5, "ipfixCollectors": [col.address]})
+    fe.set_flow(
+        "f",
+        {
+            "keys": "ipsource",
+            "value": "bytes",
+            "values": ["frames"],
+            "activeTimeout": 5,
+            "ipfixCollectors": [col.address],
+        },
+    )
     for i in range(3):
         for src in ("10.0.0.1", "10.0.0.2"):
             fe.process({"ipsource": src, "bytes": 100, "frames": 1}, "192.0.2.7", "1", 10, T0 + i)
-    fe.tick(T0 + 5)             # both reported; one queued, the other dropped
+    fe.tick(T0 + 5)  # both reported; one queued, the other dropped
     exporter = fe.tables["f"].exporter
     assert exporter.dropped == 1 and exporter.records == 1
     for i in range(2):
-        fe.process({"ipsource": "10.0.0.2", "bytes": 100, "frames": 1}, "192.0.2.7", "1", 10,
-                   T0 + 6 + i)
-    fe.tick(T0 + 20)            # both ended: the dropped flow's counts since its drop go
+        fe.process(
+            {"ipsource": "10.0.0.2", "bytes": 100, "frames": 1}, "192.0.2.7", "1", 10, T0 + 6 + i
+        )
+    fe.tick(T0 + 20)  # both ended: the dropped flow's counts since its drop go
     recs = [(r[8], r[1], r[2]) for m in decode_all(col.drain()) for r in m["records"]]
     assert sorted(recs) == [("10.0.0.1", 3000, 30), ("10.0.0.2", 2000, 20)]
     for _, octets, packets in recs:
@@ -704,13 +869,25 @@ def test_stopping_a_running_engine_exports_its_flows(collectors, own_sender, tmp
     from conftest import RunningEngine
 
     rate = 100
-    gen = TrafficGenerator(Scenario(agents=2, flows=8, samples_per_second=1000,
-                                    sampling_rate=rate, protocols=(("tcp", 1.0),), seed=5))
+    gen = TrafficGenerator(
+        Scenario(
+            agents=2,
+            flows=8,
+            samples_per_second=1000,
+            sampling_rate=rate,
+            protocols=(("tcp", 1.0),),
+            seed=5,
+        )
+    )
     col = collectors()
     eng = RunningEngine({}, tmp_path).start()
     try:
-        fields = {"keys": "ipsource,ipdestination,tcpsourceport,tcpdestinationport",
-                  "value": "bytes", "values": ["frames"], "ipfixCollectors": [col.address]}
+        fields = {
+            "keys": "ipsource,ipdestination,tcpsourceport,tcpdestinationport",
+            "value": "bytes",
+            "values": ["frames"],
+            "ipfixCollectors": [col.address],
+        }
         assert eng.request("PUT", "/flow/stop/json", fields)[0] == 204
         dgs = [dg for _, step in gen.run(2, dt=0.5) for dg in step]
         eng.send_paced(dgs)
@@ -744,7 +921,7 @@ def test_redefining_the_only_exporting_definition_keeps_the_session(collectors, 
     _ended(fe, T0)
     for i in range(2):
         fe.process(dict(PKT), "192.0.2.7", "1", 10, T0 + 20 + i)
-    fe.set_flow("a", dict(spec, n=10))     # exports what the old cache held, then goes on
+    fe.set_flow("a", dict(spec, n=10))  # exports what the old cache held, then goes on
     _ended(fe, T0 + 40)
     msgs = decode_all(col.drain())
     assert [(m["seq"], len(m["records"])) for m in msgs] == [(0, 1), (1, 1), (2, 1)]

@@ -1,4 +1,5 @@
 """The synchronous JS -> Python bridge (jsapi/bridge.py) on real V8 isolates."""
+
 from __future__ import annotations
 
 import json
@@ -23,7 +24,9 @@ def test_sync_call_returns_value_before_next_statement():
 
     iso = Isolate(host)
     try:
-        out = iso.eval("var v = JSON.parse(__bridge.call('[\"q\"]')[1]); v[0].metricN + ':' + v[0].metricValue")
+        out = iso.eval(
+            "var v = JSON.parse(__bridge.call('[\"q\"]')[1]); v[0].metricN + ':' + v[0].metricValue"
+        )
         assert out == "7:1.5"
         assert seen == [["q"]]
     finally:
@@ -41,8 +44,10 @@ def test_large_payloads_both_ways_cross_chunk_boundaries(size):
 
     iso = Isolate(host, buffer_bytes=4096)
     try:
-        js = f"var s = ''; for (var i = 0; i < {size}; i++) s += String.fromCharCode(97 + i % 26);" \
-             "var r = __bridge.call(s); r[1] === s.split('').reverse().join('') ? 'same' : 'diff'"
+        js = (
+            f"var s = ''; for (var i = 0; i < {size}; i++) s += String.fromCharCode(97 + i % 26);"
+            "var r = __bridge.call(s); r[1] === s.split('').reverse().join('') ? 'same' : 'diff'"
+        )
         assert iso.eval(js) == "same"
         assert len(got[0]) == size
     finally:
@@ -75,7 +80,9 @@ def test_python_exception_becomes_js_status_and_js_can_continue():
 
     iso = Isolate(host)
     try:
-        out = iso.eval("var a = __bridge.call('bad'); var b = __bridge.call('ok'); a[0] + '|' + a[1] + '|' + b[1]")
+        out = iso.eval(
+            "var a = __bridge.call('bad'); var b = __bridge.call('ok'); a[0] + '|' + a[1] + '|' + b[1]"
+        )
         status, err, ok = out.split("|")
         assert status == "1" and "nope" in json.loads(err)["message"] and ok == "fine"
     finally:
@@ -87,11 +94,15 @@ def test_js_exceptions_reach_python_with_line_numbers():
     try:
         with pytest.raises(JSError) as info:
             iso.eval("var a = 1;\nvar b = 2;\nthrow new Error('boom');")
-        assert info.value.kind == "error" and "<anonymous>:3:" in info.value.message and "boom" in info.value.message
+        assert (
+            info.value.kind == "error"
+            and "<anonymous>:3:" in info.value.message
+            and "boom" in info.value.message
+        )
         with pytest.raises(JSError) as info:
             iso.eval("var x = ;")
         assert info.value.kind == "syntax"
-        assert iso.eval("1 + 1") == 2   # the isolate is still usable
+        assert iso.eval("1 + 1") == 2  # the isolate is still usable
     finally:
         iso.close()
 
@@ -181,7 +192,10 @@ def test_post_message_is_read_by_js():
     iso = Isolate(echo, buffer_bytes=1024)
     try:
         msg = json.dumps({"k": "v" * 3000, "u": "ü😀"}, ensure_ascii=False)
-        assert iso.post_and_eval(msg, "var m = JSON.parse(__bridge.readMessage()); m.k.length + m.u") == "3000ü😀"
+        assert (
+            iso.post_and_eval(msg, "var m = JSON.parse(__bridge.readMessage()); m.k.length + m.u")
+            == "3000ü😀"
+        )
     finally:
         iso.close()
 
@@ -230,14 +244,17 @@ def test_isolates_created_at_once_in_a_fresh_process():
     # created concurrently; each run needs a fresh process, so run a few.
     import subprocess
     import sys
-    code = ("import sys, threading; sys.path.insert(0, %r)\n"
-            "from jsapi.bridge import Isolate\n"
-            "b = threading.Barrier(12); out = []\n"
-            "def w():\n"
-            "    b.wait(); i = Isolate(lambda t: (True, t)); out.append(i.eval(\"__bridge.call('ok')[1]\")); i.close()\n"
-            "ts = [threading.Thread(target=w) for _ in range(12)]\n"
-            "[t.start() for t in ts]; [t.join() for t in ts]\n"
-            "print(out.count('ok'))\n") % str(Path(__file__).resolve().parent.parent)
+
+    code = (
+        "import sys, threading; sys.path.insert(0, %r)\n"
+        "from jsapi.bridge import Isolate\n"
+        "b = threading.Barrier(12); out = []\n"
+        "def w():\n"
+        "    b.wait(); i = Isolate(lambda t: (True, t)); out.append(i.eval(\"__bridge.call('ok')[1]\")); i.close()\n"
+        "ts = [threading.Thread(target=w) for _ in range(12)]\n"
+        "[t.start() for t in ts]; [t.join() for t in ts]\n"
+        "print(out.count('ok'))\n"
+    ) % str(Path(__file__).resolve().parent.parent)
     for _ in range(4):
         r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
         assert r.returncode == 0 and r.stdout.strip() == "12", r.stderr[-2000:]

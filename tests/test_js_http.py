@@ -1,5 +1,6 @@
 """http2() with mutual TLS (the seed's Docker API pattern: certs = folder of key.pem, cert.pem,
 ca.pem) against a loopback HTTPS server that requires a client certificate."""
+
 from __future__ import annotations
 
 import json
@@ -21,8 +22,9 @@ class Docker(BaseHTTPRequestHandler):
     def do_GET(self):
         peer = self.connection.getpeercert()
         cn = [v for rdn in peer.get("subject", ()) for k, v in rdn if k == "commonName"]
-        body = json.dumps([{"Spec": {"Name": "apache", "Mode": {"Replicated": {"Replicas": 2}}},
-                            "client": cn}]).encode()
+        body = json.dumps(
+            [{"Spec": {"Name": "apache", "Mode": {"Replicated": {"Replicas": 2}}}, "client": cn}]
+        ).encode()
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))
@@ -75,6 +77,6 @@ setHttpHandler(function (req) {{
         assert r["status"] == 200
         assert r["services"][0]["Spec"]["Name"] == "apache"
         assert r["services"][0]["client"] == ["flowrt-client"]
-        assert r["plain"] and "Error" in r["plain"]   # without certs the server is not trusted
+        assert r["plain"] and "Error" in r["plain"]  # without certs the server is not trusted
     finally:
         eng.stop()

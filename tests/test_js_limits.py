@@ -2,6 +2,7 @@
 against script.memory, a script calling its own handler through the REST API fails at once,
 unfinished store writes are cleaned at start, and certs paths stay inside the allowed folders
 without revealing what exists elsewhere."""
+
 from __future__ import annotations
 
 import json
@@ -60,9 +61,10 @@ def test_array_buffers_count_against_script_memory(tmp_path, caplog):
         eng.wait_for(lambda: not status(eng, "grow.js")["alive"], 10)
         s = status(eng, "grow.js")
         assert "ArrayBuffer" in s["error"] and "16 MB limit (script.memory)" in s["error"], s
-        assert any(r.levelname == "SEVERE" and "grow.js stopped" in r.getMessage()
-                   for r in caplog.records)
-        assert eng.engine.subsystems["runtime"].scripts["grow.js"].isolate is None   # freed
+        assert any(
+            r.levelname == "SEVERE" and "grow.js stopped" in r.getMessage() for r in caplog.records
+        )
+        assert eng.engine.subsystems["runtime"].scripts["grow.js"].isolate is None  # freed
         # the other script allocates and drops 6 MB a tick, and 4 MB per request: never stopped
         for _ in range(60):
             assert url(eng, "/script/calm.js/x/json")[0] == 200
@@ -83,12 +85,12 @@ ALLOCATIONS = {
     "resize": "new ArrayBuffer(1, {maxByteLength: 64 << 20}).resize(32 << 20)",
     "transfer": "new ArrayBuffer(8).transfer(32 << 20)",
     "slice of views": "(function () { var a = new Uint8Array(10 << 20), k = []; "
-                      "for (var i = 0; i < 4; i++) k.push(a.slice()); return k; })()",
+    "for (var i = 0; i < 4; i++) k.push(a.slice()); return k; })()",
     "toReversed": "(function () { var a = new Uint8Array(10 << 20), k = []; "
-                  "for (var i = 0; i < 4; i++) k.push(a.toReversed()); return k; })()",
+    "for (var i = 0; i < 4; i++) k.push(a.toReversed()); return k; })()",
     "from": "Uint8Array.from({length: 32 << 20})",
     "caught RangeError": "(function () { var k = []; for (;;) { try { k.push(new ArrayBuffer(4 << 20)); } "
-                         "catch (e) { } } })()",
+    "catch (e) { } } })()",
 }
 
 
@@ -97,8 +99,11 @@ def test_every_way_to_allocate_is_counted(tmp_path, case):
     src = f"""
 setHttpHandler(function () {{ globalThis.held = {ALLOCATIONS[case]}; return 'kept'; }});
 """
-    eng = start(tmp_path, {"alloc.js": src, "other.js": "setHttpHandler(function () { return 'ok'; });"},
-                script__memory=16)
+    eng = start(
+        tmp_path,
+        {"alloc.js": src, "other.js": "setHttpHandler(function () { return 'ok'; });"},
+        script__memory=16,
+    )
     try:
         code, _ = url(eng, "/script/alloc.js/x/json")
         assert code in (500, 503)
@@ -132,11 +137,20 @@ setHttpHandler(function () {
 """
     eng = start(tmp_path, {"ok.js": src}, script__memory=16)
     try:
-        status_code, out = eng.request("GET", "/script/ok.js/x/json")   # an object: JSON
+        status_code, out = eng.request("GET", "/script/ok.js/x/json")  # an object: JSON
         assert status_code == 200
-        assert out == {"view": True, "instance": True, "species": "2,4,6", "from": "1,2,3",
-                       "sub": 10, "resize": 500, "transfer": 100, "dataView": 8,
-                       "subclass": True, "wasm": "undefined"}
+        assert out == {
+            "view": True,
+            "instance": True,
+            "species": "2,4,6",
+            "from": "1,2,3",
+            "sub": 10,
+            "resize": 500,
+            "transfer": 100,
+            "dataView": 8,
+            "subclass": True,
+            "wasm": "undefined",
+        }
     finally:
         eng.stop()
 
@@ -156,17 +170,24 @@ setHttpHandler(function (req) {
 
 
 def test_a_script_calling_its_own_handler_fails_at_once(tmp_path):
-    eng = start(tmp_path, {"a.js": LOOPS % {"me": "a.js", "other": "b.js"},
-                           "b.js": LOOPS % {"me": "b.js", "other": "a.js"}},
-                script__http__timeout=8)
+    eng = start(
+        tmp_path,
+        {
+            "a.js": LOOPS % {"me": "a.js", "other": "b.js"},
+            "b.js": LOOPS % {"me": "b.js", "other": "a.js"},
+        },
+        script__http__timeout=8,
+    )
     try:
-        for path, loop in (("/script/a.js/self/json", "a.js -> a.js"),
-                           ("/script/a.js/other/json", "a.js -> b.js -> a.js")):
+        for path, loop in (
+            ("/script/a.js/self/json", "a.js -> a.js"),
+            ("/script/a.js/other/json", "a.js -> b.js -> a.js"),
+        ):
             t0 = time.monotonic()
             code, out = url(eng, path)
             out = json.loads(out)
             assert code == 200 and time.monotonic() - t0 < 3, (loop, out)
-            if path.endswith("/other/json"):     # b.js answered: its own call failed
+            if path.endswith("/other/json"):  # b.js answered: its own call failed
                 out = json.loads(out["body"])
             assert "508" in out["error"] and out["ms"] < 2000, (loop, out)
         # any other engine route answers from inside a handler
@@ -184,6 +205,7 @@ def test_a_script_calling_its_own_handler_fails_at_once(tmp_path):
 def url(eng, path, headers=None):
     import urllib.error
     import urllib.request
+
     req = urllib.request.Request(eng.http_url + path, headers=headers or {})
     try:
         with urllib.request.urlopen(req, timeout=10) as r:
@@ -195,13 +217,15 @@ def url(eng, path, headers=None):
 # -- item 8: store leftovers -------------------------------------------------------------------
 def test_unfinished_store_writes_are_removed_at_start(tmp_path):
     folder = tmp_path / "store" / "keep.js"
-    code = ("import sys; sys.path.insert(0, %r)\n"
-            "from jsapi.store import Store\n"
-            "s = Store(%r); i = 0\n"
-            "print('ready', flush=True)\n"
-            "while True:\n"
-            "    i += 1; s.set('k', {'i': i, 'pad': 'x' * (i %% 50000)})\n") % (str(REPO), str(folder))
-    for _ in range(5):      # kill -9 while writing, as a crash would
+    code = (
+        "import sys; sys.path.insert(0, %r)\n"
+        "from jsapi.store import Store\n"
+        "s = Store(%r); i = 0\n"
+        "print('ready', flush=True)\n"
+        "while True:\n"
+        "    i += 1; s.set('k', {'i': i, 'pad': 'x' * (i %% 50000)})\n"
+    ) % (str(REPO), str(folder))
+    for _ in range(5):  # kill -9 while writing, as a crash would
         p = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE)
         try:
             assert p.stdout.readline().strip() == b"ready"
@@ -211,13 +235,16 @@ def test_unfinished_store_writes_are_removed_at_start(tmp_path):
             p.wait()
     # and one leftover for certain, in another script's folder
     (tmp_path / "store" / "app~other.js").mkdir(parents=True)
-    (tmp_path / "store" / "app~other.js" / ".tmp-abc123").write_text("{\"half")
-    eng = start(tmp_path, {"keep.js": "var v = storeGet('k');\nsetHttpHandler(function () { return {i: v.i}; });"})
+    (tmp_path / "store" / "app~other.js" / ".tmp-abc123").write_text('{"half')
+    eng = start(
+        tmp_path,
+        {"keep.js": "var v = storeGet('k');\nsetHttpHandler(function () { return {i: v.i}; });"},
+    )
     try:
         left = [p for p in (tmp_path / "store").rglob(".tmp-*")]
         assert left == []
         code, got = eng.request("GET", "/script/keep.js/x/json")
-        assert code == 200 and got["i"] > 0          # the value written last survived
+        assert code == 200 and got["i"] > 0  # the value written last survived
     finally:
         eng.stop()
 
@@ -238,13 +265,25 @@ def test_certs_stay_inside_the_allowed_folders(tmp_path):
     (outside / "ca.pem").write_text("x")
     eng = start(tmp_path, {"probe.js": PROBE})
     try:
+
         def ask(certs):
             code, text = url(eng, "/script/probe.js/x/txt?certs=" + certs)
             assert code == 200
             return text
 
-        refused = {c: ask(c) for c in ("/etc", "/etc/ssl/certs", "/no/such/dir", str(outside),
-                                       "/tmp", "tls/../..", "../", "/proc/self")}
+        refused = {
+            c: ask(c)
+            for c in (
+                "/etc",
+                "/etc/ssl/certs",
+                "/no/such/dir",
+                str(outside),
+                "/tmp",
+                "tls/../..",
+                "../",
+                "/proc/self",
+            )
+        }
         for certs, answer in refused.items():
             assert "not allowed" in answer and "tls, /tls" in answer, (certs, answer)
         # the same answer, whatever exists there: nothing to learn about the file system

@@ -3,6 +3,7 @@ time"): every definition registers within the script's time limit (script.timeou
 host calls), the engine answers REST all along, and sFlow arriving afterwards meets all of
 them. The time bound is deliberately generous (the figure is bench/bench_setflow.py's); the
 constant-time property itself is tests/test_flows_housekeeping.py's rebuild count."""
+
 from __future__ import annotations
 
 import threading
@@ -40,6 +41,7 @@ def test_ten_thousand_flows_from_a_script_while_rest_answers(tmp_path):
                 eng.get_json("/analyzer/json")
                 latencies.append(time.monotonic() - t0)
                 time.sleep(0.02)
+
         poller = threading.Thread(target=poll)
         poller.start()
         rt = eng.engine.subsystems["runtime"]
@@ -54,14 +56,28 @@ def test_ten_thousand_flows_from_a_script_while_rest_answers(tmp_path):
         assert script.error is None and len(flows.tables) == N
         assert len(latencies) >= 10 and max(latencies) < 2.0
         # one sample: the pipeline covering every definition is built once, and counts it
-        hdr = enc.record("0:1", enc.u32(1) + enc.u32(100) + enc.u32(4) + enc.u32(34) + enc.pad(
-            bytes.fromhex("020000000001020000000002080045000014000100004011f96c0a0000010a000002")))
-        eng.send([enc.datagram("192.0.2.1", 1, 1, [enc.flow_sample(1, 0, 3, 1, 1, 0, 3, 4, [hdr])])])
+        hdr = enc.record(
+            "0:1",
+            enc.u32(1)
+            + enc.u32(100)
+            + enc.u32(4)
+            + enc.u32(34)
+            + enc.pad(
+                bytes.fromhex(
+                    "020000000001020000000002080045000014000100004011f96c0a0000010a000002"
+                )
+            ),
+        )
+        eng.send(
+            [enc.datagram("192.0.2.1", 1, 1, [enc.flow_sample(1, 0, 3, 1, 1, 0, 3, 4, [hdr])])]
+        )
         # (asked over REST: with workers the flows are counted in the worker of the agent)
         eng.wait_for(lambda: eng.get_json("/activeflows/ALL/many17/json"), 10)
         assert eng.get_json("/activeflows/ALL/many6/json") == []
         ms = eng.get_json("/script/many.js/json")["ms"]
-        print(f"10,000 setFlow calls took {ms} ms; slowest /analyzer/json {max(latencies) * 1000:.0f} ms")
-        assert ms < 20_000       # within the default script.timeout, host calls included
+        print(
+            f"10,000 setFlow calls took {ms} ms; slowest /analyzer/json {max(latencies) * 1000:.0f} ms"
+        )
+        assert ms < 20_000  # within the default script.timeout, host calls included
     finally:
         eng.stop()

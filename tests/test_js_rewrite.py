@@ -1,4 +1,5 @@
 """Rhino dialect rewriting (jsapi/rewrite.py), checked by running the result in V8."""
+
 from __future__ import annotations
 
 import pytest
@@ -53,7 +54,9 @@ def test_literals_comments_and_regex_are_untouched(iso):
     s + '|' + t + '|' + re.source
     """
     assert run(iso, src) == r"for each (q in r)|for each (x in y) function(z) z|for each \("
-    assert rewrite("var a = 1; function f(x) { return x }") == "var a = 1; function f(x) { return x }"
+    assert (
+        rewrite("var a = 1; function f(x) { return x }") == "var a = 1; function f(x) { return x }"
+    )
     assert rewrite("var q = obj.function(1) + 2;") == "var q = obj.function(1) + 2;"
 
 

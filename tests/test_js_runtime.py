@@ -1,5 +1,6 @@
 """Scripts in a running engine: every global and handler (tests/js/suite), against real
 generated sFlow over UDP, real HTTP, real V8 isolates."""
+
 from __future__ import annotations
 
 import hashlib
@@ -37,7 +38,9 @@ class _Handler(BaseHTTPRequestHandler):
             self.end_headers()
             self.wfile.write(b"nope")
             return
-        out = json.dumps({"method": self.command, "body": body, "xt": self.headers.get("X-T")}).encode()
+        out = json.dumps(
+            {"method": self.command, "body": body, "xt": self.headers.get("X-T")}
+        ).encode()
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(out)))
@@ -63,7 +66,9 @@ def home(tmp_path_factory):
     shutil.copytree(JS / "suite", h / "apps" / "suite")
     shutil.copytree(JS / "peer", h / "apps" / "peer")
     shutil.copytree(JS / "clears", h / "apps" / "clears")
-    (h / "standalone.js").write_text("setHttpHandler(function(req) { return 'standalone ' + req.query.state[0]; });\n")
+    (h / "standalone.js").write_text(
+        "setHttpHandler(function(req) { return 'standalone ' + req.query.state[0]; });\n"
+    )
     return h
 
 
@@ -75,9 +80,13 @@ def rt(home):
     register_global("testExtra", lambda s, x: int(x) * 2)
     register_global("testKeep", lambda s, opts: KEPT.append(opts["onEvent"]), callbacks=True)
     eng = RunningEngine({"suite.prop": "x", "script.file": "standalone.js"}, home=home).start()
-    eng.wait_for(lambda: all(s.started for s in eng.engine.subsystems["runtime"].scripts.values()), 20)
+    eng.wait_for(
+        lambda: all(s.started for s in eng.engine.subsystems["runtime"].scripts.values()), 20
+    )
     # real sFlow from the generator: counters and flow samples from two agents
-    gen = TrafficGenerator(Scenario(agents=2, samples_per_second=300, flows=20, seed=7, polling_interval=1.0))
+    gen = TrafficGenerator(
+        Scenario(agents=2, samples_per_second=300, flows=20, seed=7, polling_interval=1.0)
+    )
     eng.gen = gen
     eng.call(lambda: None)
     yield eng
@@ -129,8 +138,12 @@ def test_scripts_start_and_report_status(rt):
 def test_http_handler_request_object_and_replies(rt):
     status, ctype, body = get(rt, f"{SUITE}/echo/a/b/json?x=1&x=2&y=")
     assert status == 200 and ctype.startswith("application/json")
-    assert json.loads(body) == {"method": "GET", "path": ["echo", "a", "b"], "format": "json",
-                                "query": {"x": ["1", "2"], "y": [""]}}
+    assert json.loads(body) == {
+        "method": "GET",
+        "path": ["echo", "a", "b"],
+        "format": "json",
+        "query": {"x": ["1", "2"], "y": [""]},
+    }
     status, _, body = get(rt, f"{SUITE}/echo/json", data=b'{"k":[1,"\xc3\xbc"]}', method="PUT")
     assert json.loads(body)["body"] == {"k": [1, "ü"]} and json.loads(body)["method"] == "PUT"
     body = json.loads(get(rt, f"{SUITE}/echo/json", data=b"{broken", method="POST")[2])
@@ -138,12 +151,16 @@ def test_http_handler_request_object_and_replies(rt):
     status, ctype, body = get(rt, f"{SUITE}/text/txt")
     assert (status, body) == (200, "plain text") and ctype.startswith("text/plain")
     assert get(rt, f"{SUITE}/nothing/json")[0] == 204
-    for what, code in [("not_found", 404), ("bad_request", 400), ("service_unavailable", 503),
-                       ("internal_server_error", 500)]:
+    for what, code in [
+        ("not_found", 404),
+        ("bad_request", 400),
+        ("service_unavailable", 503),
+        ("internal_server_error", 500),
+    ]:
         assert get(rt, f"{SUITE}/throw/json?what={what}")[0] == code
     status, _, body = get(rt, f"{SUITE}/error/json")
     assert status == 500 and "TypeError: typed" in body
-    status, _, body = get(rt, f"{SUITE}/cyclic/json")   # unserializable reply: 500, script lives
+    status, _, body = get(rt, f"{SUITE}/cyclic/json")  # unserializable reply: 500, script lives
     assert status == 500 and "circular" in body
     assert rt.get_json("/scripts/json")["suite~globals.js"]["alive"] is True
     # the same script through the /script/APP~SCRIPT.js/ form, and a standalone script
@@ -221,7 +238,7 @@ def test_interval_handler_gets_now_in_ms(rt):
     ticks = check(rt, "handlers")["ticks"]
     now = time.time() * 1000
     assert all(abs(now - t) < 60_000 for t in ticks)
-    assert ticks == sorted(set(ticks))   # one call per tick, time moving on
+    assert ticks == sorted(set(ticks))  # one call per tick, time moving on
 
 
 def test_store_persists_on_disk_atomically(rt, home):
@@ -231,7 +248,7 @@ def test_store_persists_on_disk_atomically(rt, home):
     assert sorted(r["keys"]) == ["odd/../key", "plain"]
     folder = home / "store" / "suite~globals.js"
     assert json.loads((folder / "plain").read_text()) == {"a": [1, 2, 3], "s": "ü😀"}
-    assert (folder / "plain").read_text().startswith("{\n \"a\"")   # one-space indent
+    assert (folder / "plain").read_text().startswith('{\n "a"')  # one-space indent
     assert not list(folder.glob(".tmp-*"))
     assert all(p.parent == folder for p in folder.iterdir())  # '..' stayed inside
 
@@ -316,8 +333,12 @@ def test_registry_globals_and_missing_ones_are_reference_errors(rt):
 def test_log_functions(rt):
     assert check(rt, "log") is True
     recent = {(r["level"], r["message"]) for r in log.recent}
-    assert {("INFO", "suite info"), ("WARNING", "suite warn"), ("SEVERE", "suite severe"),
-            ("FINE", "suite fine")} <= recent
+    assert {
+        ("INFO", "suite info"),
+        ("WARNING", "suite warn"),
+        ("SEVERE", "suite severe"),
+        ("FINE", "suite fine"),
+    } <= recent
 
 
 def test_include_is_sandboxed_and_rhino_dialect_runs(rt):
@@ -330,6 +351,7 @@ def test_handlers_of_one_script_never_overlap(rt):
 
     def hit():
         results.append(get(rt, f"{SUITE}/slow/txt"))
+
     threads = [threading.Thread(target=hit) for _ in range(3)]
     for t in threads:
         t.start()
@@ -339,7 +361,7 @@ def test_handlers_of_one_script_never_overlap(rt):
         t.join(30)
     spans = sorted(tuple(int(x) for x in r[2].split("-")) for r in results)
     assert len(spans) == 3 and all(end - start >= 300 for start, end in spans)
-    assert all(a[1] <= b[0] for a, b in zip(spans, spans[1:]))   # one after the other
+    assert all(a[1] <= b[0] for a, b in zip(spans, spans[1:]))  # one after the other
 
 
 def test_js_callbacks_handed_to_host_functions(rt):
@@ -353,12 +375,14 @@ def test_js_callbacks_handed_to_host_functions(rt):
 
 
 def test_clear_handlers(rt):
-    rt.wait_for(lambda: json.loads(get(rt, "/app/clears/scripts/clears.js/json")[2])["ticks"] >= 1, 10)
+    rt.wait_for(
+        lambda: json.loads(get(rt, "/app/clears/scripts/clears.js/json")[2])["ticks"] >= 1, 10
+    )
     status, _, body = get(rt, "/app/clears/scripts/clears.js/clear/json")
     assert status == 200
     at_clear = json.loads(body)["ticks"]
-    assert get(rt, "/app/clears/scripts/clears.js/json")[0] == 404   # no HTTP handler now
+    assert get(rt, "/app/clears/scripts/clears.js/json")[0] == 404  # no HTTP handler now
     time.sleep(2.5)
-    assert check(rt, "sharedTicks") == at_clear                       # no tick since
+    assert check(rt, "sharedTicks") == at_clear  # no tick since
     script = rt.engine.subsystems["runtime"].scripts["clears~clears.js"]
     assert script.interval == 0 and not script.subscriptions and script.alive

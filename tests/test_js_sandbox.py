@@ -1,4 +1,5 @@
 """Misbehaving scripts are stopped and reported; the engine and other scripts carry on."""
+
 from __future__ import annotations
 
 import json
@@ -19,7 +20,7 @@ from engine.sflow.gen import Scenario, TrafficGenerator
 
 APPS = {
     "good": "var n = 0; setIntervalHandler(function () { n++; }, 1);\n"
-            "setHttpHandler(function () { return {n: n}; });\n",
+    "setHttpHandler(function () { return {n: n}; });\n",
     "stuck": "setHttpHandler(function (req) {\n  if (req.path[0] === 'loop') { while (true) {} }\n  return 'ok';\n});\n",
     "hog": "setHttpHandler(function () {\n  var a = [];\n  while (true) a.push('x'.repeat(1000) + a.length);\n});\n",
     "syntax": "var a = 1;\nvar b = 2;\nvar c = ;\n",
@@ -27,13 +28,13 @@ APPS = {
     "bye": "logInfo('nothing to do');\n",
     "spin": "while (true) {}\n",
     "wrapped": "// wrapglobals: rt\nvar v = rt.version();\n"
-               "setHttpHandler(function () { return {v: v, ns: typeof rt.metric}; });\n",
+    "setHttpHandler(function () { return {v: v, ns: typeof rt.metric}; });\n",
     "badinclude": "var x = 1;\ninclude(scriptdir() + '/inc/broken.js');\n",
     # loops of host calls: stopped at script.timeout like loops in JavaScript
     "hostspin": "while (true) { getSystemProperty('x'); }\n",
     "flowloop": "setHttpHandler(function () {\n"
-                "  for (var i = 0; ; i++) setFlow('loop' + (i % 50), {keys: 'ipsource', value: 'bytes'});\n"
-                "});\n",
+    "  for (var i = 0; ; i++) setFlow('loop' + (i % 50), {keys: 'ipsource', value: 'bytes'});\n"
+    "});\n",
 }
 INCLUDES = {"badinclude": "function ok() {}\nvar y = [1, 2;\n"}
 
@@ -70,14 +71,19 @@ def status(eng, sid):
 def test_syntax_error_reports_file_and_line(eng):
     s = status(eng, "syntax~syntax.js")
     assert s["alive"] is False and s["gracefulExit"] is False
-    assert s["error"].startswith("apps/syntax/scripts/syntax.js apps/syntax/scripts/syntax.js#3 SyntaxError")
+    assert s["error"].startswith(
+        "apps/syntax/scripts/syntax.js apps/syntax/scripts/syntax.js#3 SyntaxError"
+    )
     assert any(r["level"] == "SEVERE" and "syntax.js#3" in r["message"] for r in log.recent)
     assert url(eng, "/app/syntax/status") == (503, "UNAVAILABLE")
 
 
 def test_top_level_error_and_graceful_exit(eng):
     s = status(eng, "toperror~toperror.js")
-    assert s["alive"] is False and "toperror.js#3 ReferenceError: undefinedFunction is not defined" in s["error"]
+    assert (
+        s["alive"] is False
+        and "toperror.js#3 ReferenceError: undefinedFunction is not defined" in s["error"]
+    )
     # a script that registered no handlers has nothing left to do: it ends gracefully
     bye = status(eng, "bye~bye.js")
     assert bye["alive"] is False and bye["gracefulExit"] is True and "error" not in bye
@@ -110,8 +116,9 @@ def test_a_top_level_looping_on_host_calls_is_stopped(eng):
 def test_a_handler_looping_on_setflow_is_stopped_and_rest_answers_meanwhile(eng):
     t0 = time.monotonic()
     box = {}
-    hung = threading.Thread(target=lambda: box.setdefault(
-        "r", url(eng, "/app/flowloop/scripts/flowloop.js/json")))
+    hung = threading.Thread(
+        target=lambda: box.setdefault("r", url(eng, "/app/flowloop/scripts/flowloop.js/json"))
+    )
     hung.start()
     slowest = 0.0
     while hung.is_alive() and time.monotonic() - t0 < 30:
@@ -129,17 +136,19 @@ def test_a_handler_looping_on_setflow_is_stopped_and_rest_answers_meanwhile(eng)
 
 
 def test_infinite_loop_in_handler_stops_only_that_script(eng):
-    assert url(eng, "/app/stuck/scripts/stuck.js/json") == (200, '"ok"')    # JSON, as sFlow-RT
+    assert url(eng, "/app/stuck/scripts/stuck.js/json") == (200, '"ok"')  # JSON, as sFlow-RT
     before = json.loads(url(eng, "/app/good/scripts/good.js/json")[1])["n"]
     t0 = time.monotonic()
     box = {}
-    hung = threading.Thread(target=lambda: box.setdefault("r", url(eng, "/app/stuck/scripts/stuck.js/loop/json")))
+    hung = threading.Thread(
+        target=lambda: box.setdefault("r", url(eng, "/app/stuck/scripts/stuck.js/loop/json"))
+    )
     hung.start()
     time.sleep(0.2)
     # while the script spins, the engine answers REST and ingests sFlow
     datagrams = eng.engine.stats.datagrams
     assert url(eng, "/version")[0] == 200
-    assert "r" not in box          # answered while the handler still spins
+    assert "r" not in box  # answered while the handler still spins
     eng.send(TrafficGenerator(Scenario(agents=1, samples_per_second=50, seed=3)).step(1.0))
     eng.wait_datagrams(datagrams + 1, 2)
     hung.join(30)
@@ -147,7 +156,7 @@ def test_infinite_loop_in_handler_stops_only_that_script(eng):
     assert code == 503 and time.monotonic() - t0 < 10
     s = status(eng, "stuck~stuck.js")
     assert s["alive"] is False and "time limit" in s["error"]
-    assert s["cpuMs"] > 0          # the isolate thread spun until the limit
+    assert s["cpuMs"] > 0  # the isolate thread spun until the limit
     assert s["requestsReceived"] == 2
     assert url(eng, "/app/stuck/scripts/stuck.js/json")[0] == 503
     assert url(eng, "/app/stuck/status") == (503, "UNAVAILABLE")
@@ -169,7 +178,8 @@ def test_store_survives_restart(tmp_path):
     app.mkdir(parents=True)
     (app / "keep.js").write_text(
         "var runs = (storeGet('runs') || 0) + 1; storeSet('runs', runs);\n"
-        "setHttpHandler(function () { return {runs: runs}; });\n")
+        "setHttpHandler(function () { return {runs: runs}; });\n"
+    )
     for expected in (1, 2):
         e = RunningEngine({}, home=tmp_path).start()
         try:
@@ -181,12 +191,14 @@ def test_store_survives_restart(tmp_path):
 
 def test_store_writes_are_atomic_under_kill_9(tmp_path):
     folder = tmp_path / "store" / "x~y.js"
-    code = ("import sys; sys.path.insert(0, %r)\n"
-            "from jsapi.store import Store\n"
-            "s = Store(%r); i = 0\n"
-            "print('ready', flush=True)\n"
-            "while True:\n"
-            "    i += 1; s.set('k', {'i': i, 'pad': 'x' * (i %% 5000)})\n") % (str(REPO), str(folder))
+    code = (
+        "import sys; sys.path.insert(0, %r)\n"
+        "from jsapi.store import Store\n"
+        "s = Store(%r); i = 0\n"
+        "print('ready', flush=True)\n"
+        "while True:\n"
+        "    i += 1; s.set('k', {'i': i, 'pad': 'x' * (i %% 5000)})\n"
+    ) % (str(REPO), str(folder))
     for _ in range(3):
         p = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE)
         try:
@@ -200,14 +212,20 @@ def test_store_writes_are_atomic_under_kill_9(tmp_path):
 
 
 def test_sflow_rt_app_folder_is_read_too(tmp_path):
-    for folder, body in (("app", "setHttpHandler(function () { return 'app/'; });"),
-                         ("apps", "setHttpHandler(function () { return 'apps/'; });")):
+    for folder, body in (
+        ("app", "setHttpHandler(function () { return 'app/'; });"),
+        ("apps", "setHttpHandler(function () { return 'apps/'; });"),
+    ):
         (tmp_path / folder / "both" / "scripts").mkdir(parents=True)
         (tmp_path / folder / "both" / "scripts" / "s.js").write_text(body)
     (tmp_path / "app" / "legacy" / "scripts").mkdir(parents=True)
-    (tmp_path / "app" / "legacy" / "scripts" / "l.js").write_text("setHttpHandler(function () { return 'legacy'; });")
+    (tmp_path / "app" / "legacy" / "scripts" / "l.js").write_text(
+        "setHttpHandler(function () { return 'legacy'; });"
+    )
     (tmp_path / "app" / "legacy" / "scripts" / "inc").mkdir()
-    (tmp_path / "app" / "legacy" / "scripts" / "inc" / "not-a-script.js").write_text("throw 'must not run';")
+    (tmp_path / "app" / "legacy" / "scripts" / "inc" / "not-a-script.js").write_text(
+        "throw 'must not run';"
+    )
     e = RunningEngine({}, home=tmp_path).start()
     try:
         rt = e.engine.subsystems["runtime"]
@@ -222,13 +240,14 @@ def test_sflow_rt_app_folder_is_read_too(tmp_path):
 def test_engine_stop_interrupts_a_busy_script(tmp_path):
     (tmp_path / "apps" / "busy" / "scripts").mkdir(parents=True)
     (tmp_path / "apps" / "busy" / "scripts" / "busy.js").write_text(
-        "setIntervalHandler(function () { while (true) { logFine('spin'); } }, 1);\n")
+        "setIntervalHandler(function () { while (true) { logFine('spin'); } }, 1);\n"
+    )
     e = RunningEngine({"script.timeout": "600"}, home=tmp_path).start()
     script = e.engine.subsystems["runtime"].scripts["busy~busy.js"]
     e.wait_for(lambda: script.started, 10)
-    time.sleep(1.5)                      # the interval handler is spinning now
+    time.sleep(1.5)  # the interval handler is spinning now
     t0 = time.monotonic()
     e.stop()
-    assert time.monotonic() - t0 < 10    # not the 600 s time limit
+    assert time.monotonic() - t0 < 10  # not the 600 s time limit
     assert not script.thread.is_alive()
     assert script.error is None and script.graceful_exit is True

@@ -5,6 +5,7 @@ inside a network namespace this test creates, with only loopback up: every outsi
 fails at once and stays off the machine's network. Their end-to-end runs against real servers
 belong to a later issue; here they must start, keep running and answer their HTTP routes.
 """
+
 from __future__ import annotations
 
 import json
@@ -45,14 +46,21 @@ def netns():
 
 def in_ns(ns, path, port=8008):
     """GET from inside the namespace (the engine is unreachable from outside it)."""
-    code = ("import sys, urllib.request, urllib.error\n"
-            "try:\n"
-            f"    r = urllib.request.urlopen('http://127.0.0.1:{port}' + sys.argv[1], timeout=20)\n"
-            "    print(r.status); sys.stdout.write(r.read().decode())\n"
-            "except urllib.error.HTTPError as e:\n"
-            "    print(e.code); sys.stdout.write(e.read().decode())\n")
-    out = subprocess.run(["ip", "netns", "exec", ns, str(REPO / ".venv/bin/python"), "-c", code, path],
-                         capture_output=True, text=True, timeout=60, check=True).stdout
+    code = (
+        "import sys, urllib.request, urllib.error\n"
+        "try:\n"
+        f"    r = urllib.request.urlopen('http://127.0.0.1:{port}' + sys.argv[1], timeout=20)\n"
+        "    print(r.status); sys.stdout.write(r.read().decode())\n"
+        "except urllib.error.HTTPError as e:\n"
+        "    print(e.code); sys.stdout.write(e.read().decode())\n"
+    )
+    out = subprocess.run(
+        ["ip", "netns", "exec", ns, str(REPO / ".venv/bin/python"), "-c", code, path],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    ).stdout
     status, _, body = out.partition("\n")
     return int(status), body
 
@@ -64,9 +72,23 @@ def test_seed_scripts_start_unmodified_in_isolated_namespace(netns, tmp_path):
     env = dict(os.environ, FLOWRT_HOME=str(tmp_path))
     env.pop("RTPROP", None)
     proc = subprocess.Popen(
-        ["ip", "netns", "exec", netns, str(REPO / ".venv/bin/python"), "-m", "engine.main",
-         "-Dscript.file=" + ",".join(SCRIPTS), "-Dscript.http.timeout=3"],
-        cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        [
+            "ip",
+            "netns",
+            "exec",
+            netns,
+            str(REPO / ".venv/bin/python"),
+            "-m",
+            "engine.main",
+            "-Dscript.file=" + ",".join(SCRIPTS),
+            "-Dscript.http.timeout=3",
+        ],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     lines: list[str] = []
     sel = selectors.DefaultSelector()
     sel.register(proc.stdout, selectors.EVENT_READ)
@@ -93,10 +115,14 @@ def test_seed_scripts_start_unmodified_in_isolated_namespace(netns, tmp_path):
 
         # elb.js polls every 2 s: its Docker API call fails (no such host here) and is logged
         deadline = time.monotonic() + 20
-        while time.monotonic() < deadline and not any("cannot get https://10.0.0.134:2376" in l for l in lines):
+        while time.monotonic() < deadline and not any(
+            "cannot get https://10.0.0.134:2376" in l for l in lines
+        ):
             if sel.select(timeout=1):
                 lines.append(proc.stdout.readline().rstrip("\n"))
-        assert any("WARNING: cannot get https://10.0.0.134:2376/services/apache" in l for l in lines), "\n".join(lines)
+        assert any(
+            "WARNING: cannot get https://10.0.0.134:2376/services/apache" in l for l in lines
+        ), "\n".join(lines)
 
         status = json.loads(in_ns(netns, "/scripts/json")[1])
         for name in SCRIPTS:

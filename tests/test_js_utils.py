@@ -1,4 +1,5 @@
 """Utility pieces behind script globals: number/date formats, baselines, the store."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -10,22 +11,25 @@ from jsapi import baseline, formats
 from jsapi.store import Store
 
 
-@pytest.mark.parametrize("number,pattern,expected", [
-    (1234567.891, "#,##0 seconds", "1,234,568 seconds"),
-    (12.5, "0'%' difference", "12% difference"),      # HALF_EVEN, quoted percent is literal
-    (13.5, "0'%' difference", "14% difference"),
-    (1234, "#,### samples", "1,234 samples"),
-    (0.256, "0.0%", "25.6%"),
-    (-3.14159, "0.00", "-3.14"),
-    (0, "#,###", "0"),
-    (5, "000", "005"),
-    (1234.5, "#,##0.00", "1,234.50"),
-    (0.5, "#.##", ".5"),
-    (-0.001, "0.0", "0.0"),
-    (1e9, "#,##,###", "1,000,000,000"),
-    (7, "'#'0", "#7"),
-    (3, "0 'o''clock'", "3 o'clock"),
-])
+@pytest.mark.parametrize(
+    "number,pattern,expected",
+    [
+        (1234567.891, "#,##0 seconds", "1,234,568 seconds"),
+        (12.5, "0'%' difference", "12% difference"),  # HALF_EVEN, quoted percent is literal
+        (13.5, "0'%' difference", "14% difference"),
+        (1234, "#,### samples", "1,234 samples"),
+        (0.256, "0.0%", "25.6%"),
+        (-3.14159, "0.00", "-3.14"),
+        (0, "#,###", "0"),
+        (5, "000", "005"),
+        (1234.5, "#,##0.00", "1,234.50"),
+        (0.5, "#.##", ".5"),
+        (-0.001, "0.0", "0.0"),
+        (1e9, "#,##,###", "1,000,000,000"),
+        (7, "'#'0", "#7"),
+        (3, "0 'o''clock'", "3 o'clock"),
+    ],
+)
 def test_format_number(number, pattern, expected):
     assert formats.format_number(number, pattern) == expected
 
@@ -48,7 +52,7 @@ def test_baseline_learning_normal_high_low():
     assert [b.check(v) for v in (10, 12, 10, 12)] == ["learning"] * 4
     assert b.statistics()["mean"] == 11
     assert b.check(11) == "normal"
-    assert b.check(100) == "normal"      # one outlier is not enough (repeat=2)
+    assert b.check(100) == "normal"  # one outlier is not enough (repeat=2)
     assert b.check(1000) == "high"
     b.reset()
     assert b.statistics() is None and b.check(5) == "learning"

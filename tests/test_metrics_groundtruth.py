@@ -1,5 +1,6 @@
 """Real captures through the real decoder into the store, checked against rates computed
 independently from sflowtool's ground-truth output of the same captures."""
+
 from __future__ import annotations
 
 import gzip
@@ -14,8 +15,14 @@ from engine.sflow.pcap import read_pcap
 
 from conftest import SFLOW_TESTDATA
 
-CAPTURES = ["overflowd/sflow", "tcpdump/sflow_multiple_counter_30_pdus", "tcpdump/sflow-print-v6",
-            "generated/hsflowd-2.1.25-lo-pcap", "nxthdr/sflow", "loghub/sflow"]
+CAPTURES = [
+    "overflowd/sflow",
+    "tcpdump/sflow_multiple_counter_30_pdus",
+    "tcpdump/sflow-print-v6",
+    "generated/hsflowd-2.1.25-lo-pcap",
+    "nxthdr/sflow",
+    "loghub/sflow",
+]
 
 
 def ground_truth(stem: str):
@@ -37,21 +44,23 @@ def ground_truth(stem: str):
                 cls, idx = s["sourceId"].split(":")
                 ds = idx if cls == "0" else f"{cls}.{idx}"
                 recs = {e["counterBlock_tag"]: e for e in s.get("elements", [])}
-                agent = str(ipaddress.ip_address(dg["agent"]))    # sflowtool writes IPv6 in full
+                agent = str(ipaddress.ip_address(dg["agent"]))  # sflowtool writes IPv6 in full
                 out.append((agent, ds, int(s["sampleSequenceNo"]), int(dg["sysUpTime"]), recs))
     return out
 
 
 def feed(stem: str) -> MetricStore:
-    store = MetricStore(timeout=1e9)          # captures are old: never expire in this test
+    store = MetricStore(timeout=1e9)  # captures are old: never expire in this test
     for d in read_pcap(SFLOW_TESTDATA / (stem + ".pcap")):
         try:
             dg = decode_datagram(d.payload)
         except ValueError:
-            continue                          # the NetFlow packets in the tcpdump capture
+            continue  # the NetFlow packets in the tcpdump capture
         for s in dg.samples:
             if s.kind == "counter":
-                store.update(dg.agent, s.data_source, s.ds_class, s.seq, s.records(), d.time, dg.uptime)
+                store.update(
+                    dg.agent, s.data_source, s.ds_class, s.seq, s.records(), d.time, dg.uptime
+                )
     return store
 
 
@@ -78,8 +87,12 @@ def test_interface_rates_match_sflowtool(stem):
         dt = (up2 - up1) / 1000.0
         speed = int(b["ifSpeed"])
         assert values["ifspeed"] == speed
-        for field, metric in (("ifInOctets", "ifinoctets"), ("ifOutOctets", "ifoutoctets"),
-                              ("ifInUcastPkts", "ifinucastpkts"), ("ifOutErrors", "ifouterrors")):
+        for field, metric in (
+            ("ifInOctets", "ifinoctets"),
+            ("ifOutOctets", "ifoutoctets"),
+            ("ifInUcastPkts", "ifinucastpkts"),
+            ("ifOutErrors", "ifouterrors"),
+        ):
             d = int(b[field]) - int(a[field])
             if d < 0 or int(b[field]) == 0xFFFFFFFF:
                 continue
@@ -91,7 +104,7 @@ def test_interface_rates_match_sflowtool(stem):
         status = int(b["ifStatus"])
         assert values["ifoperstatus"] == ("up" if status & 2 else "down")
     if stem.startswith("overflowd"):
-        assert checked > 150              # 52 ports polled repeatedly
+        assert checked > 150  # 52 ports polled repeatedly
     for (agent, ds), (_, _, recs) in last.items():
         descr = recs.get("0:2000")
         if descr:
@@ -99,4 +112,5 @@ def test_interface_rates_match_sflowtool(stem):
         cpu = recs.get("0:2003")
         if cpu:
             assert store.agents[agent].sources[ds].values["load_one"] == pytest.approx(
-                float(cpu["cpu_load_one"]), abs=0.0005)
+                float(cpu["cpu_load_one"]), abs=0.0005
+            )

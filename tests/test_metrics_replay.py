@@ -3,6 +3,7 @@ fast (docs/metrics.md, "Time"): rates and polling intervals come from the agents
 a data source that stops while its agent goes on is retired by the agent's clock. Checked with
 every test capture (arrival times simulated: the captured pace and 0.1 ms apart), generated
 hosts and containers, an agent whose clock sticks, and one capture over real UDP at both speeds."""
+
 from __future__ import annotations
 
 import time
@@ -17,9 +18,11 @@ from engine.sflow.pcap import read_pcap
 
 from conftest import SFLOW_TESTDATA
 
-CAPTURES = sorted(p.relative_to(SFLOW_TESTDATA).with_suffix("").as_posix()
-                  for p in SFLOW_TESTDATA.glob("*/*.pcap"))
-FAST = 0.0001                 # seconds between datagrams when replayed fast
+CAPTURES = sorted(
+    p.relative_to(SFLOW_TESTDATA).with_suffix("").as_posix()
+    for p in SFLOW_TESTDATA.glob("*/*.pcap")
+)
+FAST = 0.0001  # seconds between datagrams when replayed fast
 
 
 def metrics_after(timed_datagrams) -> dict:
@@ -61,20 +64,36 @@ def test_counter_captures_at_both_speeds():
     # the issue's examples: 204 bytes in 2.001 s of the agent's clock (not the 10-11 ms the
     # two datagrams were apart in a fast replay), and hsflowd's loopback 1728 bytes in 4.8 s
     stem = "tcpdump/sflow_multiple_counter_30_pdus"
-    real, _ = both_speeds([(d.time, d.payload) for d in read_pcap(SFLOW_TESTDATA / (stem + ".pcap"), 6343)])
+    real, _ = both_speeds(
+        [(d.time, d.payload) for d in read_pcap(SFLOW_TESTDATA / (stem + ".pcap"), 6343)]
+    )
     assert real[("15.184.1.195", "50", "ifinoctets")] == pytest.approx(204 / 2.001)
     assert real[("15.184.1.195", "10", "ifoutpkts")] == pytest.approx(5 / 2.0)
-    assert len({(agent, ds) for (agent, ds, _) in real if agent in ("15.184.1.194", "15.184.1.195")}) == 68
+    assert (
+        len({(agent, ds) for (agent, ds, _) in real if agent in ("15.184.1.194", "15.184.1.195")})
+        == 68
+    )
     stem = "generated/hsflowd-2.1.25-lo-pcap"
-    real, _ = both_speeds([(d.time, d.payload) for d in read_pcap(SFLOW_TESTDATA / (stem + ".pcap"), 6343)])
+    real, _ = both_speeds(
+        [(d.time, d.payload) for d in read_pcap(SFLOW_TESTDATA / (stem + ".pcap"), 6343)]
+    )
     assert real[("192.0.2.2", "1", "ifinoctets")] == pytest.approx(1728 / 4.8)
 
 
 def test_stopped_container_leaves_at_both_speeds():
     """A container stops while its host goes on: 3 missed polls later it is gone, in real time
     (by the wall clock) and replayed fast (by the host's clock) alike."""
-    gen = TrafficGenerator(Scenario(agents=2, hosts=True, containers=3, polling_interval=2.0,
-                                    samples_per_second=20, flows=4, seed=9))
+    gen = TrafficGenerator(
+        Scenario(
+            agents=2,
+            hosts=True,
+            containers=3,
+            polling_interval=2.0,
+            samples_per_second=20,
+            flows=4,
+            seed=9,
+        )
+    )
     timed = []
     for i in range(20):
         if i == 8:
@@ -88,9 +107,18 @@ def test_stopped_container_leaves_at_both_speeds():
 
 
 def _poll(seq: int, uptime: int, octets: int) -> bytes:
-    rec = encode.encode_counter_record({"counterBlock_tag": "0:1", "ifIndex": 1, "networkType": 6,
-                                        "ifSpeed": 10 ** 9, "ifDirection": 1, "ifStatus": 3,
-                                        "ifInOctets": octets, "ifOutOctets": octets})
+    rec = encode.encode_counter_record(
+        {
+            "counterBlock_tag": "0:1",
+            "ifIndex": 1,
+            "networkType": 6,
+            "ifSpeed": 10**9,
+            "ifDirection": 1,
+            "ifStatus": 3,
+            "ifInOctets": octets,
+            "ifOutOctets": octets,
+        }
+    )
     return encode.datagram("192.0.2.77", seq, uptime, [encode.counter_sample(seq, 0, 1, [rec])])
 
 
@@ -98,11 +126,15 @@ def test_stuck_agent_clock_uses_the_polls_in_between():
     """An agent whose sysUpTime does not advance between two polls (seen with agents that
     stamp datagrams from a cached clock): the polls in between times the measured interval,
     not the arrival gap, divide the increase."""
-    polls = [(0.0, _poll(1, 10_000, 0)), (10.0, _poll(2, 20_000, 10_000)),
-             (20.0, _poll(3, 20_000, 20_000)), (30.0, _poll(4, 40_000, 30_000))]
+    polls = [
+        (0.0, _poll(1, 10_000, 0)),
+        (10.0, _poll(2, 20_000, 10_000)),
+        (20.0, _poll(3, 20_000, 20_000)),
+        (30.0, _poll(4, 40_000, 30_000)),
+    ]
     real, fast = both_speeds(polls)
     same(real, fast)
-    assert real[("192.0.2.77", "1", "ifinoctets")] == pytest.approx(500.0)   # 10000 B / 20 s
+    assert real[("192.0.2.77", "1", "ifinoctets")] == pytest.approx(500.0)  # 10000 B / 20 s
     real3, fast3 = both_speeds(polls[:3])
     same(real3, fast3)
     assert real3[("192.0.2.77", "1", "ifinoctets")] == pytest.approx(1000.0)  # 1 poll of 10 s
@@ -111,8 +143,10 @@ def test_stuck_agent_clock_uses_the_polls_in_between():
 def _dump_over_udp(eng, path, speed) -> dict:
     sent = replay_pcap(str(path), "127.0.0.1", eng.sflow_port, speed=speed, sflow_port=6343)
     eng.wait_for(lambda: eng.engine.stats.datagrams >= sent)
-    return {(e["agent"], e["dataSource"], e["metricName"]): e["metricValue"]
-            for e in eng.get_json("/dump/ALL/ALL/json")}
+    return {
+        (e["agent"], e["dataSource"], e["metricName"]): e["metricValue"]
+        for e in eng.get_json("/dump/ALL/ALL/json")
+    }
 
 
 def test_capture_over_udp_real_time_and_fast(make_engine):

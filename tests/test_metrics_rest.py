@@ -1,5 +1,6 @@
 """Metric REST API and Prometheus exposition against a running engine fed real UDP sFlow from
 the generator (and real captures), compared with the generator's known true values."""
+
 from __future__ import annotations
 
 import json
@@ -24,9 +25,20 @@ def fed():
     """An engine that has received 3 polls (10 s apart on the agents' clocks) from 3 hosts
     with 2 switch ports and 6 containers each."""
     from conftest import RunningEngine
+
     eng = RunningEngine().start()
-    gen = TrafficGenerator(Scenario(agents=3, hosts=True, containers=6, ports=2, flows=4,
-                                    samples_per_second=2, polling_interval=10, seed=7))
+    gen = TrafficGenerator(
+        Scenario(
+            agents=3,
+            hosts=True,
+            containers=6,
+            ports=2,
+            flows=4,
+            samples_per_second=2,
+            polling_interval=10,
+            seed=7,
+        )
+    )
     sent = 0
     for _ in range(3):
         sent += eng.send(gen.step(10.0))
@@ -66,18 +78,33 @@ def text(eng, path) -> str:
 def test_metric_names(fed):
     eng, _ = fed
     names = get(eng, "/metrics/json")
-    for n in ("ifinoctets", "ifinutilization", "load_one", "cpu_utilization", "mem_utilization",
-              "vir_host_name", "vir_cpu_utilization", "vir_bytes_in", "node_domains", "host_name"):
+    for n in (
+        "ifinoctets",
+        "ifinutilization",
+        "load_one",
+        "cpu_utilization",
+        "mem_utilization",
+        "vir_host_name",
+        "vir_cpu_utilization",
+        "vir_bytes_in",
+        "node_domains",
+        "host_name",
+    ):
         assert n in names and 0 <= names[n] < 60_000
 
 
 def test_metric_aggregates_match_generator(fed):
     eng, gen = fed
     truth = gen.true_rates()
-    res = get(eng, "/metric/ALL/avg:load_one,max:cpu_utilization,sum:ifinoctets,"
-                   "avg:vir_cpu_utilization,sum:vir_bytes_out,sum:node_domains/json")
+    res = get(
+        eng,
+        "/metric/ALL/avg:load_one,max:cpu_utilization,sum:ifinoctets,"
+        "avg:vir_cpu_utilization,sum:vir_bytes_out,sum:node_domains/json",
+    )
     by = {r["metricName"]: r for r in res}
-    assert by["avg:load_one"]["metricN"] == 3 and by["avg:load_one"]["metricValue"] == pytest.approx(1.0)
+    assert by["avg:load_one"]["metricN"] == 3 and by["avg:load_one"][
+        "metricValue"
+    ] == pytest.approx(1.0)
     assert by["max:cpu_utilization"]["metricValue"] == pytest.approx(25.0, abs=0.01)
     assert by["max:cpu_utilization"]["dataSource"] == "2.1"
     true_in = sum(p["in_bytes"] for a in truth.values() for p in a["ports"].values())
@@ -100,7 +127,9 @@ def test_agent_metrics_and_datasource_qualified(fed):
     r = get(eng, f"/metric/{agent}/2.1.load_one,1.ifinoctets/json")
     assert r[0]["metricValue"] == pytest.approx(1.0) and r[0]["dataSource"] == "2.1"
     assert r[1]["dataSource"] == "1"
-    assert r[1]["metricValue"] == pytest.approx(gen.true_rates()[agent]["ports"][1]["in_bytes"], abs=0.1)
+    assert r[1]["metricValue"] == pytest.approx(
+        gen.true_rates()[agent]["ports"][1]["in_bytes"], abs=0.1
+    )
     status, body = status_of(eng, "/metric/10.99.99.99/json")
     assert status == 404 and "10.99.99.99" in body["error"]
 
@@ -139,8 +168,12 @@ def test_table_and_dump(fed):
 
 def test_bad_requests(fed):
     eng, _ = fed
-    for path in ("/metric/ALL/bogus:load_one/json", "/table/ALL/null:ifname/json",
-                 "/table/ALL/avg:ifname/json", "/dump/ALL/max:ifname/json"):
+    for path in (
+        "/metric/ALL/bogus:load_one/json",
+        "/table/ALL/null:ifname/json",
+        "/table/ALL/avg:ifname/json",
+        "/dump/ALL/max:ifname/json",
+    ):
         status, body = status_of(eng, path)
         assert status == 400 and body["error"], path
 
@@ -163,7 +196,7 @@ def test_prometheus_metrics(fed):
         assert s.value == pytest.approx(expect, abs=0.1)
     assert len(families["sflow_vir_bytes_in"]) == 18
     one = text(eng, f"/prometheus/metrics/{gen.agents[0].address}/ALL/txt?datasource=none")
-    assert one == ""                                   # filter on a metric nobody has
+    assert one == ""  # filter on a metric nobody has
     every = text(eng, f"/prometheus/metrics/{gen.agents[0].address}/ALL/txt")
     fams = families_of(every)
     assert len(fams) > 40
@@ -188,17 +221,22 @@ def test_license_json(fed):
     assert body["license"]["type"] == "open-source" and body["license"]["product"] == "flowrt"
     assert all(body["license"][k] is True for k in ("host_ok", "max_bps_ok", "expires_ok"))
     assert isinstance(body["analyzer"]["host"], str) and body["analyzer"]["host"]
-    assert isinstance(body["analyzer"]["bps"], int) and body["analyzer"]["bps"] > 0  # sFlow was received
+    assert (
+        isinstance(body["analyzer"]["bps"], int) and body["analyzer"]["bps"] > 0
+    )  # sFlow was received
 
 
 PROMTOOL = shutil.which("promtool")
-needs_promtool = pytest.mark.skipif(PROMTOOL is None, reason="promtool is not installed (apt-get install prometheus)")
+needs_promtool = pytest.mark.skipif(
+    PROMTOOL is None, reason="promtool is not installed (apt-get install prometheus)"
+)
 
 
 def promtool_problems(body: str) -> list[str]:
     """What `promtool check metrics` (Prometheus' own linter) says about an exposition."""
-    run = subprocess.run([PROMTOOL, "check", "metrics"], input=body.encode(), capture_output=True,
-                         timeout=60)
+    run = subprocess.run(
+        [PROMTOOL, "check", "metrics"], input=body.encode(), capture_output=True, timeout=60
+    )
     return [line for line in (run.stdout + run.stderr).decode().splitlines() if line.strip()]
 
 
@@ -207,7 +245,9 @@ def test_prometheus_output_passes_promtool(fed):
     """Every family has HELP text and a name the Prometheus linter accepts, in both
     expositions, with counter, host, container and flow metrics present."""
     eng, gen = fed
-    assert eng.request("PUT", "/flow/promflow/json", {"keys": "ipsource", "value": "bytes"})[0] == 204
+    assert (
+        eng.request("PUT", "/flow/promflow/json", {"keys": "ipsource", "value": "bytes"})[0] == 204
+    )
     eng.wait_datagrams(eng.engine.stats.datagrams + eng.send(gen.step(10.0)))
     eng.wait_for(lambda: "promflow" in eng.get_json("/metrics/json"))
     for path in ("/prometheus/analyzer/txt", "/prometheus/metrics/ALL/ALL/txt"):
@@ -215,7 +255,9 @@ def test_prometheus_output_passes_promtool(fed):
         assert "# HELP sflow_" in body
         assert promtool_problems(body) == [], path
     body = text(eng, "/prometheus/metrics/ALL/ifinoctets,promflow/txt")
-    assert "# HELP sflow_ifinoctets ifInOctets per second (sFlow generic interface record 0:1)" in body
+    assert (
+        "# HELP sflow_ifinoctets ifInOctets per second (sFlow generic interface record 0:1)" in body
+    )
     assert "# HELP sflow_promflow flow promflow: bytes per second" in body
 
 
@@ -227,32 +269,67 @@ def test_every_builtin_metric_name_passes_promtool():
     from engine.metrics.store import MetricStore
     from engine.rest.prometheus import help_line, metric_name
     from engine.metrics.catalog import describe
+
     names = sorted(set(_fields()) | set(DERIVED))
     assert len(names) > 400
-    body = "".join(f"{help_line(metric_name(n), describe(n))}\n{metric_name(n)}{{agent=\"a\"}} 1\n"
-                   for n in names)
+    body = "".join(
+        f'{help_line(metric_name(n), describe(n))}\n{metric_name(n)}{{agent="a"}} 1\n'
+        for n in names
+    )
     assert promtool_problems(body) == []
     # the value follows the unit: 250 ms of GC per second is 0.25 s per second
     from engine.rest.prometheus import metrics_text
+
     store, t = MetricStore(), time.time()
-    store.update("10.0.0.1", "2.1", 2, 1, [{"counterBlock_tag": "0:2106", "gc_mS": 0, "gc_count": 0}], t - 1, 1000)
-    store.update("10.0.0.1", "2.1", 2, 2, [{"counterBlock_tag": "0:2106", "gc_mS": 250, "gc_count": 1}], t, 2000)
-    assert 'sflow_jvm_gc_seconds{agent="10.0.0.1",datasource="2.1"} 0.25' in metrics_text(store, "ALL", "jvm_gc_ms")
+    store.update(
+        "10.0.0.1",
+        "2.1",
+        2,
+        1,
+        [{"counterBlock_tag": "0:2106", "gc_mS": 0, "gc_count": 0}],
+        t - 1,
+        1000,
+    )
+    store.update(
+        "10.0.0.1",
+        "2.1",
+        2,
+        2,
+        [{"counterBlock_tag": "0:2106", "gc_mS": 250, "gc_count": 1}],
+        t,
+        2000,
+    )
+    assert 'sflow_jvm_gc_seconds{agent="10.0.0.1",datasource="2.1"} 0.25' in metrics_text(
+        store, "ALL", "jvm_gc_ms"
+    )
 
 
 def test_real_captures_give_interface_and_host_metrics(make_engine):
     """Real agents' datagrams (tcpdump's multi-agent capture incl. host structures, hsflowd)."""
     eng = make_engine()
     n = 0
-    for path in ("tcpdump/sflow_multiple_counter_30_pdus.pcap",
-                 "generated/hsflowd-2.1.25-lo-pcap.pcap"):
+    for path in (
+        "tcpdump/sflow_multiple_counter_30_pdus.pcap",
+        "generated/hsflowd-2.1.25-lo-pcap.pcap",
+    ):
         n += eng.send([d.payload for d in read_pcap(SFLOW_TESTDATA / path)])
     eng.wait_datagrams(n)
     eng.wait_for(lambda: eng.engine.stats.counter_samples >= 140)
     assert eng.engine.stats.handler_errors == 0
     names = get(eng, "/metrics/json")
-    for metric in ("ifinoctets", "ifspeed", "ifoperstatus", "host_name", "load_one", "mem_total",
-                   "disk_total", "bytes_in", "ip_inreceives", "tcp_activeopens", "udp_indatagrams"):
+    for metric in (
+        "ifinoctets",
+        "ifspeed",
+        "ifoperstatus",
+        "host_name",
+        "load_one",
+        "mem_total",
+        "disk_total",
+        "bytes_in",
+        "ip_inreceives",
+        "tcp_activeopens",
+        "udp_indatagrams",
+    ):
         assert metric in names, metric
     hosts = get(eng, "/metric/ALL/any:host_name/json")[0]
     assert hosts["metricN"] >= 2
@@ -266,13 +343,18 @@ def test_flow_metrics_are_metrics(make_engine):
     """A flow defined over REST is a metric: metric() selects with topKeys, dump carries
     topKeys, table sorts it, /metrics/json lists it, Prometheus exports it."""
     import time
+
     eng = make_engine()
-    req = urllib.request.Request(eng.http_url + "/flow/srcbytes/json", method="PUT",
-                                 data=json.dumps({"keys": "ipsource", "value": "bytes"}).encode(),
-                                 headers={"Content-Type": "application/json"})
+    req = urllib.request.Request(
+        eng.http_url + "/flow/srcbytes/json",
+        method="PUT",
+        data=json.dumps({"keys": "ipsource", "value": "bytes"}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
     assert urllib.request.urlopen(req, timeout=10).status in (200, 204)
-    gen = TrafficGenerator(Scenario(agents=2, ports=2, flows=5, samples_per_second=200,
-                                    polling_interval=1, seed=5))
+    gen = TrafficGenerator(
+        Scenario(agents=2, ports=2, flows=5, samples_per_second=200, polling_interval=1, seed=5)
+    )
     sent = 0
     for _ in range(4):
         sent += eng.send(gen.step(0.5))
@@ -288,23 +370,40 @@ def test_flow_metrics_are_metrics(make_engine):
     assert all(d["topKeys"] and d["topKeys"][0]["key"].startswith("10.1.") for d in dump)
     rows = get(eng, "/table/ALL/sort:srcbytes:-2,ifspeed/json")
     assert len(rows) == 2 and rows[0][0]["metricValue"] >= rows[1][0]["metricValue"]
-    assert all(r[1]["metricValue"] == 10_000_000_000 and r[1]["dataSource"] == r[0]["dataSource"]
-               for r in rows)
+    assert all(
+        r[1]["metricValue"] == 10_000_000_000 and r[1]["dataSource"] == r[0]["dataSource"]
+        for r in rows
+    )
     fams = families_of(text(eng, "/prometheus/metrics/ALL/srcbytes/txt"))
     assert len(fams["sflow_srcbytes"]) == len(dump)
     status, body = status_of(eng, "/metric/ALL/srcbytes/json?ifspeed=1")
-    assert status == 200 and body[0]["metricN"] == 0      # filters apply to flow metrics
+    assert status == 200 and body[0]["metricN"] == 0  # filters apply to flow metrics
 
 
 def test_rtmetric_samples_are_metrics(make_engine):
     """sFlow-RT's custom metric samples (4300:1002): gauges/strings kept, counters as rates."""
     from engine.sflow import encode
+
     eng = make_engine()
 
     def dg(seq, uptime, requests):
-        return encode.datagram("192.0.2.99", seq, uptime, [encode.rtmetric_sample(
-            "shop", [("queue", "gauge32", 7), ("requests", "counter32", requests),
-                     ("tier", "string", "gold"), ("temp", "float", 21.5)])])
+        return encode.datagram(
+            "192.0.2.99",
+            seq,
+            uptime,
+            [
+                encode.rtmetric_sample(
+                    "shop",
+                    [
+                        ("queue", "gauge32", 7),
+                        ("requests", "counter32", requests),
+                        ("tier", "string", "gold"),
+                        ("temp", "float", 21.5),
+                    ],
+                )
+            ],
+        )
+
     eng.send(dg(1, 10_000, 1000))
     eng.send(dg(2, 15_000, 1500))
     eng.wait_datagrams(2)
@@ -318,9 +417,20 @@ def test_rtmetric_samples_are_metrics(make_engine):
 def test_non_finite_values_are_null_not_a_server_error(make_engine):
     """An agent's float can be Infinity (JSON has none): REST shows null, as scripts see it."""
     from engine.sflow import encode
+
     eng = make_engine()
-    eng.send(encode.datagram("10.9.9.9", 1, 1000, [encode.rtmetric_sample(
-        "app", [("odd", "float", float("inf")), ("fine", "float", 1.5)])]))
+    eng.send(
+        encode.datagram(
+            "10.9.9.9",
+            1,
+            1000,
+            [
+                encode.rtmetric_sample(
+                    "app", [("odd", "float", float("inf")), ("fine", "float", 1.5)]
+                )
+            ],
+        )
+    )
     eng.wait_datagrams(1)
     dump = eng.get_json("/dump/10.9.9.9/odd,fine/json")
     assert [(m["metricName"], m["metricValue"]) for m in dump] == [("odd", None), ("fine", 1.5)]

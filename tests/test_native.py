@@ -5,6 +5,7 @@ and shown in /analyzer/json. The stale builds here are real module objects put w
 extension would load from (sys.modules, in a fresh flowrt process), exactly what an import of
 an old build hands the loader; the report is read over real HTTP from a running flowrt.
 """
+
 from __future__ import annotations
 
 import json
@@ -45,6 +46,7 @@ def test_opcode_header_carries_every_python_opcode():
 
 def test_layout_header_sizes_agree_with_the_walker():
     from engine.sflow.sample_layouts import SAMPLE_LAYOUTS
+
     text = (REPO / "engine" / "sflow" / "_layouts.h").read_text()
     assert "#define SFLOW_FLOW_SAMPLE_SIZE 32" in text
     assert "#define SFLOW_FLOW_SAMPLE_EXPANDED_SIZE 44" in text
@@ -52,19 +54,23 @@ def test_layout_header_sizes_agree_with_the_walker():
     assert {x.size for x in SAMPLE_LAYOUTS.values()} == {12, 16, 32, 44}
     for c in ("_accel.c", "_ingest.c"):
         assert "1024" not in (REPO / "engine" / "sflow" / c).read_text().replace(
-            "#define DS_SLOTS 1024", ""), c
+            "#define DS_SLOTS 1024", ""
+        ), c
 
 
 def test_status_lists_every_path():
     st = native.status()
     assert set(st) == {p.name for p in native.PATHS}
-    assert {p.module for p in native.PATHS} == {"engine.sflow._accel", "engine.flows._fastpath",
-                                                 "engine._net"}
+    assert {p.module for p in native.PATHS} == {
+        "engine.sflow._accel",
+        "engine.flows._fastpath",
+        "engine._net",
+    }
     for entry in st.values():
         assert entry["native"] or entry["reason"]
     if NO_ACCEL:
         assert all(e["reason"] == "FLOWRT_NO_ACCEL is set" for e in st.values())
-    else:   # this machine builds them (tests/accel_support.py)
+    else:  # this machine builds them (tests/accel_support.py)
         assert all(e["native"] for e in st.values()), st
 
 
@@ -108,10 +114,22 @@ def _run_flowrt(tmp_path, kind: str):
     http, sflow = _free_port(), _free_port(socket.SOCK_DGRAM)
     env = {k: v for k, v in os.environ.items() if k != "FLOWRT_NO_ACCEL"}
     env["PYTHONPATH"] = str(REPO)
-    proc = subprocess.Popen([sys.executable, "-c", _PRELUDE, kind, f"-Dhttp.port={http}",
-                             "-Dhttp.hostname=127.0.0.1", f"-Dsflow.port={sflow}"],
-                            cwd=tmp_path, env=env, text=True, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            _PRELUDE,
+            kind,
+            f"-Dhttp.port={http}",
+            "-Dhttp.hostname=127.0.0.1",
+            f"-Dsflow.port={sflow}",
+        ],
+        cwd=tmp_path,
+        env=env,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
     lines = []
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -130,12 +148,25 @@ def _run_flowrt(tmp_path, kind: str):
 
 
 @C_ONLY
-@pytest.mark.parametrize("kind, path, reason", [
-    ("lacks", "decoder", "stale build: engine.sflow._accel lacks setup_walk"),
-    ("refuses", "decoder", "stale build: setup() refused this version's tables "
-                           "(TypeError: setup: 'bin3' has the wrong size)"),
-    ("broken", "pipeline", "import failed: ImportError: _fastpath.so: undefined symbol: PyFoo_Bar"),
-])
+@pytest.mark.parametrize(
+    "kind, path, reason",
+    [
+        ("lacks", "decoder", "stale build: engine.sflow._accel lacks setup_walk"),
+        (
+            "refuses",
+            "decoder",
+            (
+                "stale build: setup() refused this version's tables "
+                "(TypeError: setup: 'bin3' has the wrong size)"
+            ),
+        ),
+        (
+            "broken",
+            "pipeline",
+            "import failed: ImportError: _fastpath.so: undefined symbol: PyFoo_Bar",
+        ),
+    ],
+)
 def test_stale_or_broken_extension_is_logged_and_reported(tmp_path, kind, path, reason):
     out, analyzer = _run_flowrt(tmp_path, kind)
     native_json = analyzer["native"]
@@ -155,18 +186,29 @@ def test_stale_or_broken_extension_is_logged_and_reported(tmp_path, kind, path, 
 
 
 def test_no_accel_is_reported_as_the_deliberate_fallback(tmp_path):
-    code = ("import json\nfrom engine import native\nnative.log_status()\n"
-            "print(json.dumps(native.status()))\n")
+    code = (
+        "import json\nfrom engine import native\nnative.log_status()\n"
+        "print(json.dumps(native.status()))\n"
+    )
     env = dict(os.environ, FLOWRT_NO_ACCEL="1", PYTHONPATH=str(REPO))
-    proc = subprocess.run([sys.executable, "-c",
-                           "import logging, sys; logging.basicConfig(level=logging.INFO, "
-                           "stream=sys.stderr)\n" + code],
-                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import logging, sys; logging.basicConfig(level=logging.INFO, "
+            "stream=sys.stderr)\n" + code,
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode == 0, proc.stderr
     st = json.loads(proc.stdout)
     assert all(not e["native"] and e["reason"] == "FLOWRT_NO_ACCEL is set" for e in st.values())
     assert "native paths: none" in proc.stderr
-    assert "WARNING" not in proc.stderr        # deliberate: information, not a warning
+    assert "WARNING" not in proc.stderr  # deliberate: information, not a warning
 
 
 @C_ONLY

@@ -1,4 +1,5 @@
 """oui: against the IEEE registry that netaddr ships, and against user files (oui.names)."""
+
 from __future__ import annotations
 
 import random
@@ -20,6 +21,7 @@ class FakeEngine:
 
 def test_default_registry_agrees_with_netaddr():
     import netaddr
+
     eng = FakeEngine()
     name = compile_key("oui:macsource", eng).extract
     number = compile_key("oui:macsource:number", eng).extract
@@ -76,9 +78,14 @@ AA:BB:CC\tExample\tExample Networks Ltd
 """
 
 
-@pytest.mark.parametrize("text,first", [(IEEE_TXT, "Example Networks Ltd"),
-                                        (IEEE_CSV, "Example Networks, Ltd"),
-                                        (MANUF, "Example Networks Ltd")])
+@pytest.mark.parametrize(
+    "text,first",
+    [
+        (IEEE_TXT, "Example Networks Ltd"),
+        (IEEE_CSV, "Example Networks, Ltd"),
+        (MANUF, "Example Networks Ltd"),
+    ],
+)
 def test_oui_names_file_formats(tmp_path, text, first):
     path = tmp_path / "oui.txt"
     path.write_text(text)
@@ -86,7 +93,7 @@ def test_oui_names_file_formats(tmp_path, text, first):
     name = compile_key("oui:macdestination", eng).extract
     assert name({"macdestination": "AABBCC000001"}) == first
     assert name({"macdestination": "001122334455"}) == "Other Corp."
-    assert name({"macdestination": "00000C000001"}) is None       # not in this file
+    assert name({"macdestination": "00000C000001"}) is None  # not in this file
     assert len(parse(text)) == 2
 
 
@@ -103,4 +110,3 @@ def test_relative_oui_names_and_bad_files(tmp_path):
         compile_key("oui:macsource", FakeEngine({"oui.names": str(tmp_path / "empty.txt")}))
     with pytest.raises(KeyFunctionError, match="unknown attribute"):
         compile_key("oui:macsource:vendor", FakeEngine())
-

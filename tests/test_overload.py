@@ -2,9 +2,9 @@
 bounded in time. A datagram that waited longer than sflow.receiver.maxage when the engine
 dequeues it is dropped without being decoded and counted in /analyzer/json
 (sFlowQueueExpired), so answers stay about the present; what is fresh is processed."""
+
 from __future__ import annotations
 
-import socket
 import threading
 import time
 
@@ -13,7 +13,7 @@ import pytest
 from engine import collector
 from engine.sflow import encode as enc
 
-from test_receiver import _drain_all, _rx_socket, _tx_socket, _wait, require_net
+from test_receiver import _rx_socket, _tx_socket, _wait, require_net
 
 # expiry against the wall clock (maxage 0.3 s): not while other tests load the machine
 pytestmark = pytest.mark.alone
@@ -21,8 +21,10 @@ pytestmark = pytest.mark.alone
 
 def _dgs(n, agent="192.0.2.30"):
     rec = enc.record("0:1001", enc.u32(1) + enc.u32(0) + enc.u32(2) + enc.u32(0))
-    return [enc.datagram(agent, i, i, [enc.flow_sample(i, 0, 3, 10, 10 * i, 0, 3, 4, [rec])])
-            for i in range(1, n + 1)]
+    return [
+        enc.datagram(agent, i, i, [enc.flow_sample(i, 0, 3, 10, 10 * i, 0, 3, 4, [rec])])
+        for i in range(1, n + 1)
+    ]
 
 
 def test_drain_skips_and_counts_what_waited_too_long():
@@ -53,8 +55,9 @@ def test_engine_drops_and_counts_a_stale_backlog(make_engine):
     require_net()
     # one process: blocking its event loop is what stops the draining (with workers each
     # worker drains its own queue: tests/test_workers.py counts their expiries)
-    running = make_engine({"sflow.receiver.maxage": "0.3", "sflow.rcvpktsbuffer": 16_000_000,
-                           "sflow.workers": 1})
+    running = make_engine(
+        {"sflow.receiver.maxage": "0.3", "sflow.rcvpktsbuffer": 16_000_000, "sflow.workers": 1}
+    )
     queue = running.engine.receive_queue
     if queue is None:
         pytest.skip("FLOWRT_NO_ACCEL is set: engines use the asyncio receiver")
@@ -86,6 +89,7 @@ def test_engine_drops_and_counts_a_stale_backlog(make_engine):
 
 def test_maxage_property(make_engine):
     from engine.props import Properties
+
     assert collector.max_age_property(Properties({})) == collector.DEFAULT_MAX_AGE == 1.0
     assert collector.max_age_property(Properties({"sflow.receiver.maxage": "0"})) == 0.0
     assert collector.max_age_property(Properties({"sflow.receiver.maxage": "2.5"})) == 2.5

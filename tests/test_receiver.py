@@ -2,6 +2,7 @@
 reordered against the asyncio path, source address strings, exact queue-overflow counting, ring
 wrap-around, prompt close, REST kept responsive under a flood, the asyncio fallbacks, and the
 sendmmsg batch sender."""
+
 from __future__ import annotations
 
 import gc
@@ -26,7 +27,7 @@ from conftest import SFLOW_TESTDATA, free_port
 from waiting import wait_until
 
 OVERFLOWD = SFLOW_TESTDATA / "overflowd" / "sflow.pcap"
-BIG_RCVBUF = 16_000_000   # root may exceed rmem_max: the kernel buffer never limits these tests
+BIG_RCVBUF = 16_000_000  # root may exceed rmem_max: the kernel buffer never limits these tests
 
 
 def require_net():
@@ -37,8 +38,10 @@ def require_net():
     reason = c_unavailable_reason(env_turns_off=False)
     if reason:
         pytest.skip(reason)
-    pytest.fail("engine._net did not import although a compiler is present; "
-                "reinstall with `pip install -e .`")
+    pytest.fail(
+        "engine._net did not import although a compiler is present; "
+        "reinstall with `pip install -e .`"
+    )
 
 
 @pytest.fixture
@@ -98,8 +101,11 @@ def _traffic() -> list[bytes]:
     """5,000 datagrams: the overflowd capture (1,000) and generator traffic from 4 agents with
     counters and discards, so /agents/json has sequence numbers, sources and samples to compare."""
     dgs = [p.payload for p in read_pcap(OVERFLOWD)]
-    gen = TrafficGenerator(Scenario(agents=4, samples_per_second=1500, discards_per_second=20,
-                                    polling_interval=1, seed=11))
+    gen = TrafficGenerator(
+        Scenario(
+            agents=4, samples_per_second=1500, discards_per_second=20, polling_interval=1, seed=11
+        )
+    )
     while len(dgs) < 5000:
         dgs += gen.step(0.1)
     return dgs[:5000]
@@ -125,7 +131,7 @@ def _send_keeping_up(running, dgs, batch: bool):
             if batch:
                 k = send_cycle(sock, dgs, sent, k)
             else:
-                for dg in dgs[sent:sent + k]:
+                for dg in dgs[sent : sent + k]:
                     sock.send(dg)
             sent += k
     finally:
@@ -146,8 +152,15 @@ def test_every_datagram_counted_as_on_asyncio_path(make_engine, thread_receiver,
     reference.wait_datagrams(len(dgs), timeout=60)
 
     got, want = threaded.get_json("/analyzer/json"), reference.get_json("/analyzer/json")
-    for name in ("sFlowDatagramsReceived", "sFlowBytesReceived", "sFlowFlowSamples",
-                 "sFlowCounterSamples", "sFlowDiscardSamples", "sFlowDecodeErrors", "sFlowAgents"):
+    for name in (
+        "sFlowDatagramsReceived",
+        "sFlowBytesReceived",
+        "sFlowFlowSamples",
+        "sFlowCounterSamples",
+        "sFlowDiscardSamples",
+        "sFlowDecodeErrors",
+        "sFlowAgents",
+    ):
         assert got[name] == want[name], name
     assert got["sFlowDatagramsReceived"] == len(dgs)
     assert got["sFlowBytesReceived"] == sum(map(len, dgs))
@@ -172,8 +185,10 @@ def test_ipv6_and_ipv4_mapped_sources(make_engine, thread_receiver):
         pytest.skip("no IPv6 on this machine")
     running = make_engine({"sflow.hostname": ""})
     assert running.engine.receive_queue is not None
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s4, \
-            socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as s6:
+    with (
+        socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s4,
+        socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as s6,
+    ):
         for seq in range(1, 4):
             s4.sendto(enc.datagram("192.0.2.41", seq, seq, []), ("127.0.0.1", running.sflow_port))
             s6.sendto(enc.datagram("2001:db8::42", seq, seq, []), ("::1", running.sflow_port))
@@ -196,8 +211,11 @@ def test_receiver_source_strings_and_timestamps(net):
             s4.send(b"four again")
         items = _drain_all(receiver, 3)
         after = time.time()
-        assert [(d, s) for d, s, _ in items] == [(b"four", "127.0.0.1"), (b"six", "::1"),
-                                                 (b"four again", "127.0.0.1")]
+        assert [(d, s) for d, s, _ in items] == [
+            (b"four", "127.0.0.1"),
+            (b"six", "::1"),
+            (b"four again", "127.0.0.1"),
+        ]
         assert all(before - 1 <= ts <= after + 1 for _, _, ts in items)
         assert all(type(x) is str and type(ts) is float for _, x, ts in items)
     finally:
@@ -220,9 +238,9 @@ def test_queue_overflow_counted_exactly(net):
         assert stats["dropped"] + stats["queued"] == len(dgs)
         assert stats["high_water"] == stats["queued"]
         # what fits: records of header + 8-aligned payload, none across the slab's end
-        assert sum(len(d) for d in dgs[:stats["queued"]]) <= 65536
+        assert sum(len(d) for d in dgs[: stats["queued"]]) <= 65536
         items = _drain_all(receiver, stats["queued"])
-        assert [d for d, _, _ in items] == dgs[:stats["queued"]]
+        assert [d for d, _, _ in items] == dgs[: stats["queued"]]
         assert receiver.drain() == []
         # the space is usable again after draining
         with _tx_socket(rx.getsockname()[1]) as tx:
@@ -239,8 +257,9 @@ def test_engine_reports_queue_drops(make_engine, thread_receiver):
     queue overflows and /analyzer/json shows sFlowQueueDrops, with received + dropped == sent."""
     # one process: blocking its event loop is what stops the draining (with workers each
     # worker drains its own queue; the loop blocked here would be the front's)
-    running = make_engine({"sflow.receiver.buffer": 65536, "sflow.rcvpktsbuffer": BIG_RCVBUF,
-                           "sflow.workers": 1})
+    running = make_engine(
+        {"sflow.receiver.buffer": 65536, "sflow.rcvpktsbuffer": BIG_RCVBUF, "sflow.workers": 1}
+    )
     queue = running.engine.receive_queue
     dgs = [p.payload for p in read_pcap(OVERFLOWD)][:300]
     blocked = threading.Event()
@@ -325,14 +344,14 @@ def test_close_while_blocked_in_receive(net):
     assert isinstance(tid, int)
     with open(f"/proc/self/task/{tid}/comm") as f:
         assert f.read().strip() == "flowrt-recv"
-    time.sleep(0.05)   # the thread is now waiting in poll()
+    time.sleep(0.05)  # the thread is now waiting in poll()
     done = threading.Event()
     closer = threading.Thread(target=lambda: (receiver.close(), done.set()))
     closer.start()
     assert done.wait(10), "close() did not stop the receive thread"
     closer.join()
     assert not os.path.exists(f"/proc/self/task/{tid}")
-    receiver.close()                      # harmless twice
+    receiver.close()  # harmless twice
     assert receiver.drain() == [] and receiver.pending() is False
     with pytest.raises(ValueError):
         receiver.fileno()
@@ -369,13 +388,13 @@ def test_drain_does_not_leak(net):
             assert len(items) == len(dgs)
             return items
 
-        cycle()   # warm up caches and free lists
+        cycle()  # warm up caches and free lists
         items = cycle()
         item = items[-1]
         data, ts = item[0], item[2]
         # (counted outside assert: pytest's rewriting keeps references of its own)
         refs = sys.getrefcount(item), sys.getrefcount(data), sys.getrefcount(ts)
-        assert refs == (3, 3, 3)     # its container, the local name, getrefcount's argument
+        assert refs == (3, 3, 3)  # its container, the local name, getrefcount's argument
         del items, item, data, ts
         gc.collect()
         tracemalloc.start()
@@ -400,9 +419,9 @@ def test_send_batch_arguments(net):
         with _tx_socket(port) as tx:
             dgs = [b"a", bytearray(b"b"), memoryview(b"c")]
             assert net.send_batch(tx.fileno(), dgs) == 3
-            assert net.send_batch(tx.fileno(), dgs, 2, 3) == 3      # wraps: c, a, b
+            assert net.send_batch(tx.fileno(), dgs, 2, 3) == 3  # wraps: c, a, b
             assert net.send_batch(tx.fileno(), dgs, 1, 0) == 0
-            assert net.send_batch(tx.fileno(), dgs, 5) == 0          # start beyond the end
+            assert net.send_batch(tx.fileno(), dgs, 5) == 0  # start beyond the end
             with pytest.raises(ValueError):
                 net.send_batch(tx.fileno(), dgs, -1)
             with pytest.raises(ValueError):
@@ -413,7 +432,7 @@ def test_send_batch_arguments(net):
         rx.settimeout(5)
         assert [rx.recv(10) for _ in range(6)] == [b"a", b"b", b"c", b"c", b"a", b"b"]
         with pytest.raises(OSError):
-            net.send_batch(rx.fileno(), [b"x"])    # not connected: no destination
+            net.send_batch(rx.fileno(), [b"x"])  # not connected: no destination
     finally:
         rx.close()
     with pytest.raises(TypeError):
@@ -440,9 +459,12 @@ def test_rest_answers_during_flood(make_engine, thread_receiver):
     try:
         running.wait_datagrams(2000, timeout=30)
         for _ in range(3):
-            analyzer = running.get_json("/analyzer/json")   # urllib timeout: 10 s
+            analyzer = running.get_json("/analyzer/json")  # urllib timeout: 10 s
             assert analyzer["sFlowDatagramsReceived"] > 0
-        assert running.engine.receive_queue.stats()["received"] > analyzer["sFlowDatagramsReceived"] // 2
+        assert (
+            running.engine.receive_queue.stats()["received"]
+            > analyzer["sFlowDatagramsReceived"] // 2
+        )
     finally:
         stop.set()
         sender.join(10)
@@ -461,10 +483,18 @@ def test_asyncio_receiver_by_property(make_engine):
 def test_no_accel_environment_uses_asyncio(tmp_path):
     """FLOWRT_NO_ACCEL=1 (the pure-Python CI lane) runs the asyncio receiver end to end."""
     from test_start import _get, start_engine, stop_engine
+
     http, sflow = free_port("tcp"), free_port("udp")
-    proc, lines = start_engine(tmp_path, [f"-Dhttp.port={http}", f"-Dsflow.port={sflow}",
-                                          "-Dhttp.hostname=127.0.0.1", "-Dsflow.hostname=127.0.0.1"],
-                               env={"FLOWRT_NO_ACCEL": "1"})
+    proc, lines = start_engine(
+        tmp_path,
+        [
+            f"-Dhttp.port={http}",
+            f"-Dsflow.port={sflow}",
+            "-Dhttp.hostname=127.0.0.1",
+            "-Dsflow.hostname=127.0.0.1",
+        ],
+        env={"FLOWRT_NO_ACCEL": "1"},
+    )
     try:
         # with workers, each logs it ("INFO: worker 0: sFlow receiver: asyncio")
         assert any(l.endswith(": sFlow receiver: asyncio") for l in lines), lines
@@ -474,6 +504,7 @@ def test_no_accel_environment_uses_asyncio(tmp_path):
                 s.sendto(enc.datagram("192.0.2.8", seq, seq, []), ("127.0.0.1", sflow))
         deadline = time.monotonic() + 10
         import json
+
         while True:
             analyzer = json.loads(_get(http, "/analyzer/json")[1])
             if analyzer["sFlowDatagramsReceived"] == 5 or time.monotonic() > deadline:
@@ -486,14 +517,27 @@ def test_no_accel_environment_uses_asyncio(tmp_path):
 
 def test_thread_receiver_logged_by_default(tmp_path, net):
     from test_start import start_engine, stop_engine
+
     http, sflow = free_port("tcp"), free_port("udp")
     env = {"FLOWRT_NO_ACCEL": ""}
-    proc, lines = start_engine(tmp_path, [f"-Dhttp.port={http}", f"-Dsflow.port={sflow}",
-                                          "-Dhttp.hostname=127.0.0.1", "-Dsflow.hostname=127.0.0.1",
-                                          "-Dsflow.receiver.buffer=1000000"], env=env)
+    proc, lines = start_engine(
+        tmp_path,
+        [
+            f"-Dhttp.port={http}",
+            f"-Dsflow.port={sflow}",
+            "-Dhttp.hostname=127.0.0.1",
+            "-Dsflow.hostname=127.0.0.1",
+            "-Dsflow.receiver.buffer=1000000",
+        ],
+        env=env,
+    )
     try:
-        assert any(l.endswith(": sFlow receiver: thread, 1000000 byte queue, datagrams "
-                              "older than 1 s dropped") for l in lines), lines
+        assert any(
+            l.endswith(
+                ": sFlow receiver: thread, 1000000 byte queue, datagrams older than 1 s dropped"
+            )
+            for l in lines
+        ), lines
         # the thread is there under its name, for top -H and per-thread CPU accounting: in
         # the engine (start.sh execs it: proc is the engine) or, with workers, in each worker
         names = []

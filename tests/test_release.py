@@ -7,6 +7,7 @@ country: with the bundled database and an app installed from a local zip all ans
 stops cleanly. Nothing here may come from the checkout, so every path is checked.
 About 40 s: one build, one install, one engine.
 """
+
 from __future__ import annotations
 
 import json
@@ -29,22 +30,42 @@ import engine
 from conftest import REPO, free_port
 
 # the environment of a user's shell: nothing that points back into the checkout or its venv
-CLEAN_ENV = {k: v for k, v in os.environ.items()
-             if k not in ("PYTHONPATH", "VIRTUAL_ENV", "FLOWRT_HOME", "RTPROP", "PYTHONHOME")}
+CLEAN_ENV = {
+    k: v
+    for k, v in os.environ.items()
+    if k not in ("PYTHONPATH", "VIRTUAL_ENV", "FLOWRT_HOME", "RTPROP", "PYTHONHOME")
+}
 DEPRECATION = re.compile(r"deprecat", re.I)
 
 
 def run(args, *, cwd, timeout=300, env=None) -> subprocess.CompletedProcess:
-    result = subprocess.run([str(a) for a in args], cwd=cwd, env=env or CLEAN_ENV, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=timeout)
+    result = subprocess.run(
+        [str(a) for a in args],
+        cwd=cwd,
+        env=env or CLEAN_ENV,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        timeout=timeout,
+    )
     assert result.returncode == 0, f"{args} failed:\n{result.stdout[-4000:]}"
     return result
 
 
 # what a checkout holds that is not its source: the build would walk these while other tests
 # (parallel workers, docs/testing.md) write and remove files in them
-NOT_SOURCE = shutil.ignore_patterns(".git", ".venv", ".hypothesis", ".pytest_cache", "__pycache__",
-                                    "test-artifacts", "build", "dist", "*.egg-info", "*.so")
+NOT_SOURCE = shutil.ignore_patterns(
+    ".git",
+    ".venv",
+    ".hypothesis",
+    ".pytest_cache",
+    "__pycache__",
+    "test-artifacts",
+    "build",
+    "dist",
+    "*.egg-info",
+    "*.so",
+)
 
 
 @pytest.fixture(scope="module")
@@ -64,24 +85,39 @@ def release(tmp_path_factory):
     venv = work / "venv"
     # a venv without pip of its own, filled by this pip: the same install, a few seconds less
     run([sys.executable, "-m", "venv", "--without-pip", venv], cwd=work)
-    installed = run([sys.executable, "-m", "pip", "--python", venv / "bin" / "python",
-                     "install", wheels[0]], cwd=work)
-    return {"wheel": wheels[0], "sdist": sdists[0], "venv": venv, "work": work,
-            "build_log": built.stdout, "install_log": installed.stdout}
+    installed = run(
+        [sys.executable, "-m", "pip", "--python", venv / "bin" / "python", "install", wheels[0]],
+        cwd=work,
+    )
+    return {
+        "wheel": wheels[0],
+        "sdist": sdists[0],
+        "venv": venv,
+        "work": work,
+        "build_log": built.stdout,
+        "install_log": installed.stdout,
+    }
 
 
 def test_build_and_install_are_clean_and_carry_everything(release):
-    assert not DEPRECATION.search(release["build_log"]), \
-        [l for l in release["build_log"].splitlines() if DEPRECATION.search(l)]
+    assert not DEPRECATION.search(release["build_log"]), [
+        l for l in release["build_log"].splitlines() if DEPRECATION.search(l)
+    ]
     assert not DEPRECATION.search(release["install_log"])
     assert release["wheel"].name.startswith(f"flowrt-{engine.__version__}-")
     with zipfile.ZipFile(release["wheel"]) as whl:
         names = set(whl.namelist())
         metadata = whl.read(f"flowrt-{engine.__version__}.dist-info/METADATA").decode()
-    for wanted in ("flowrt_resources/html/index.html", "flowrt_resources/inc/jquery.min.js",
-                   "flowrt_resources/api/api.yml", "flowrt_resources/geo/flowrt-country.mmdb",
-                   "flowrt_resources/geo/flowrt-asn.mmdb", "flowrt_resources/conf.d/flowrt.conf",
-                   "jsapi/prelude.js", "engine/main.py"):
+    for wanted in (
+        "flowrt_resources/html/index.html",
+        "flowrt_resources/inc/jquery.min.js",
+        "flowrt_resources/api/api.yml",
+        "flowrt_resources/geo/flowrt-country.mmdb",
+        "flowrt_resources/geo/flowrt-asn.mmdb",
+        "flowrt_resources/conf.d/flowrt.conf",
+        "jsapi/prelude.js",
+        "engine/main.py",
+    ):
         assert wanted in names, wanted
     assert not [n for n in names if n.startswith(("tests/", "resources/")) or "__pycache__" in n]
     # test code (the BGP test peer was once engine/bgp/testpeer.py) lives in tests/ only
@@ -90,13 +126,25 @@ def test_build_and_install_are_clean_and_carry_everything(release):
     with tarfile.open(release["sdist"]) as sdist:
         top = f"flowrt-{engine.__version__}/"
         members = set(sdist.getnames())
-    for wanted in ("conf.d/flowrt.conf", "apps/README.md", "packaging/flowrt.service",
-                   "engine/sflow/_accel.c", "resources/geo/flowrt-country.mmdb", "LICENSE",
-                   # every source and header of the C extensions: the wheel is built from it
-                   "engine/sflow/_agents.c", "engine/sflow/_ingest.c", "engine/sflow/_counters.c",
-                   "engine/sflow/_accel.h", "engine/sflow/_counters.h", "engine/sflow/_layouts.h",
-                   "engine/flows/_fastpath.c", "engine/flows/_fastpath_api.h",
-                   "engine/flows/_fastpath_ops.h", "engine/_net.c"):
+    for wanted in (
+        "conf.d/flowrt.conf",
+        "apps/README.md",
+        "packaging/flowrt.service",
+        "engine/sflow/_accel.c",
+        "resources/geo/flowrt-country.mmdb",
+        "LICENSE",
+        # every source and header of the C extensions: the wheel is built from it
+        "engine/sflow/_agents.c",
+        "engine/sflow/_ingest.c",
+        "engine/sflow/_counters.c",
+        "engine/sflow/_accel.h",
+        "engine/sflow/_counters.h",
+        "engine/sflow/_layouts.h",
+        "engine/flows/_fastpath.c",
+        "engine/flows/_fastpath_api.h",
+        "engine/flows/_fastpath_ops.h",
+        "engine/_net.c",
+    ):
         assert top + wanted in members, wanted
     # ... and they built (this machine has a compiler: tests/accel_support.py)
     for ext in ("engine/sflow/_accel.", "engine/flows/_fastpath.", "engine/_net."):
@@ -106,8 +154,14 @@ def test_build_and_install_are_clean_and_carry_everything(release):
 def start(venv: Path, home: Path, *args):
     """Run the installed flowrt in `home`; return (process, output lines up to 'Listening,
     HTTP port')."""
-    proc = subprocess.Popen([str(venv / "bin" / "flowrt"), *args], cwd=home, env=CLEAN_ENV,
-                            text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        [str(venv / "bin" / "flowrt"), *args],
+        cwd=home,
+        env=CLEAN_ENV,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
     lines = []
     with selectors.DefaultSelector() as sel:
         sel.register(proc.stdout, selectors.EVENT_READ)
@@ -123,13 +177,19 @@ def start(venv: Path, home: Path, *args):
             elif proc.poll() is not None:
                 break
     proc.kill()
-    raise AssertionError("installed flowrt did not start:\n" + "\n".join(lines + [proc.stdout.read()]))
+    raise AssertionError(
+        "installed flowrt did not start:\n" + "\n".join(lines + [proc.stdout.read()])
+    )
 
 
 def fetch(port: int, path: str, method: str = "GET", body: dict | None = None):
     data = json.dumps(body).encode() if body is not None else None
-    req = urllib.request.Request(f"http://127.0.0.1:{port}{path}", data=data, method=method,
-                                 headers={"Content-Type": "application/json"} if data else {})
+    req = urllib.request.Request(
+        f"http://127.0.0.1:{port}{path}",
+        data=data,
+        method=method,
+        headers={"Content-Type": "application/json"} if data else {},
+    )
     with urllib.request.urlopen(req, timeout=10) as reply:
         return reply.status, reply.headers.get("Content-Type", ""), reply.read()
 
@@ -140,29 +200,56 @@ def test_installed_wheel_runs_from_an_empty_directory(release):
     home = work / "home"
     home.mkdir()
     # the code and its resources come from the venv, not from the checkout
-    where = run([bin_dir / "python", "-c", ("import engine, engine.bundled as b, jsapi.script as s; "
-                 "from engine.geo import oui; print(engine.__file__); print(b.RESOURCES); "
-                 "print(b.example_conf()); print(oui.default_registry()); "
-                 "assert len(oui.OuiTable()) > 10000 and 'setIntervalHandler' in s.PRELUDE")], cwd=home)
+    where = run(
+        [
+            bin_dir / "python",
+            "-c",
+            (
+                "import engine, engine.bundled as b, jsapi.script as s; "
+                "from engine.geo import oui; print(engine.__file__); print(b.RESOURCES); "
+                "print(b.example_conf()); print(oui.default_registry()); "
+                "assert len(oui.OuiTable()) > 10000 and 'setIntervalHandler' in s.PRELUDE"
+            ),
+        ],
+        cwd=home,
+    )
     assert len(where.stdout.split()) == 4, where.stdout
     for line in where.stdout.split():
-        assert Path(line).resolve().is_relative_to(venv.resolve()) and Path(line).exists(), where.stdout
-    assert run([bin_dir / "flowrt", "--version"], cwd=home).stdout.strip() == f"flowrt {engine.__version__}"
+        assert Path(line).resolve().is_relative_to(venv.resolve()) and Path(line).exists(), (
+            where.stdout
+        )
+    assert (
+        run([bin_dir / "flowrt", "--version"], cwd=home).stdout.strip()
+        == f"flowrt {engine.__version__}"
+    )
 
     # an app from a local zip, installed into the home (the current directory)
     app = work / "hello.zip"
     with zipfile.ZipFile(app, "w") as zf:
         zf.writestr("hello-master/html/index.html", "<h1>hello app</h1>\n")
-        zf.writestr("hello-master/scripts/hello.js",
-                    "setHttpHandler(function () { return {hello: 'world'}; });\n")
+        zf.writestr(
+            "hello-master/scripts/hello.js",
+            "setHttpHandler(function () { return {hello: 'world'}; });\n",
+        )
     got = run([bin_dir / "flowrt", "get-app", "url", app], cwd=home)
-    assert "Installed apps/hello" in got.stdout and (home / "apps" / "hello" / "scripts" / "hello.js").is_file()
+    assert (
+        "Installed apps/hello" in got.stdout
+        and (home / "apps" / "hello" / "scripts" / "hello.js").is_file()
+    )
 
     http, sflow = free_port("tcp"), free_port("udp")
-    proc, lines = start(venv, home, f"-Dhttp.port={http}", f"-Dsflow.port={sflow}",
-                        "-Dhttp.hostname=127.0.0.1", "-Dsflow.hostname=127.0.0.1")
+    proc, lines = start(
+        venv,
+        home,
+        f"-Dhttp.port={http}",
+        f"-Dsflow.port={sflow}",
+        "-Dhttp.hostname=127.0.0.1",
+        "-Dsflow.hostname=127.0.0.1",
+    )
     try:
-        assert any(l.endswith(f"Starting flowrt {engine.__version__}, home {home}") for l in lines), lines
+        assert any(
+            l.endswith(f"Starting flowrt {engine.__version__}, home {home}") for l in lines
+        ), lines
         status, ctype, body = fetch(http, "/html/index.html")
         assert status == 200 and "html" in ctype and b"<html" in body.lower()
         status, _, body = fetch(http, "/inc/jquery.min.js")
@@ -173,11 +260,31 @@ def test_installed_wheel_runs_from_an_empty_directory(release):
         status, _, body = fetch(http, "/app/hello/html/")
         assert status == 200 and body == b"<h1>hello app</h1>\n"
 
-        fetch(http, "/flow/geo/json", "PUT", {"keys": "country:ipsource,asn:ipsource", "value": "frames"})
+        fetch(
+            http,
+            "/flow/geo/json",
+            "PUT",
+            {"keys": "country:ipsource,asn:ipsource", "value": "frames"},
+        )
         # sources in 8.8.8.0/24: the bundled databases say US, AS15169
-        subprocess.run([str(bin_dir / "flowrt-gen"), "--port", str(sflow), "--src-net", "8.8.8.0/24",
-                        "--rate", "400", "--duration", "3"], cwd=home, env=CLEAN_ENV, check=True,
-                       capture_output=True, timeout=60)
+        subprocess.run(
+            [
+                str(bin_dir / "flowrt-gen"),
+                "--port",
+                str(sflow),
+                "--src-net",
+                "8.8.8.0/24",
+                "--rate",
+                "400",
+                "--duration",
+                "3",
+            ],
+            cwd=home,
+            env=CLEAN_ENV,
+            check=True,
+            capture_output=True,
+            timeout=60,
+        )
         deadline = time.monotonic() + 20
         keys = []
         while time.monotonic() < deadline:
@@ -193,7 +300,9 @@ def test_installed_wheel_runs_from_an_empty_directory(release):
         deadline = time.monotonic() + 20
         while True:
             try:
-                if json.loads(fetch(http, "/app/hello/scripts/hello.js/json")[2]) == {"hello": "world"}:
+                if json.loads(fetch(http, "/app/hello/scripts/hello.js/json")[2]) == {
+                    "hello": "world"
+                }:
                     break
             except urllib.error.HTTPError:
                 pass

@@ -8,6 +8,7 @@ flowrt runs bgp.js unmodified with ``-Dbgp.start=yes``. The switch's traffic goe
 /bgp/topprefixes/10.0.0.254/json must rank the prefixes by their 60 s moving-average byte
 rate with the coverage figures of the blog's query.
 """
+
 from __future__ import annotations
 
 import math
@@ -37,7 +38,7 @@ ROUTES = {
 # destination: samples per 0.25 s (1000 B frames, 1-in-1000 sampling: 1 MB of traffic each)
 MIX = {"198.51.100.9": 5, "192.0.2.77": 3, "203.0.113.200": 1, "100.64.0.1": 1}
 SIZE, RATE, TICK = 1000, 1000, 0.25
-TAU = 60.0                                  # bgp.js: 60 s moving average
+TAU = 60.0  # bgp.js: 60 s moving average
 
 
 def bird_config() -> str:
@@ -75,15 +76,18 @@ class Traffic(Paced):
     def __init__(self, switch: Switch, other: Switch):
         super().__init__(TICK, self.send)
         self.switch, self.other = switch, other
-        self.flows = [dict(src="10.0.0.31", dst=d, size=SIZE, rate=RATE, samples=n)
-                      for d, n in MIX.items()]
+        self.flows = [
+            dict(src="10.0.0.31", dst=d, size=SIZE, rate=RATE, samples=n) for d, n in MIX.items()
+        ]
         self.sent: list[float] = []
 
     def send(self, now):
         self.switch.send_flows(self.flows, dt_ms=int(TICK * 1000))
         self.sent.append(time.time())
-        self.other.send_flows([dict(src="10.0.0.32", dst="192.0.2.5", size=SIZE, rate=RATE,
-                                    samples=20)], dt_ms=int(TICK * 1000))
+        self.other.send_flows(
+            [dict(src="10.0.0.32", dst="192.0.2.5", size=SIZE, rate=RATE, samples=20)],
+            dt_ms=int(TICK * 1000),
+        )
 
     def between_ticks(self) -> None:
         """Wait until a tick went out 0.08 s ago. A tick's mix takes two datagrams; a query
@@ -109,7 +113,7 @@ def test_bgp_topprefixes_ranks_routes_carrying_the_traffic(tmp_path):
         fr.wait_log(r"INFO: Listening, BGP port 1179", 5)
 
         bird = Bird(tmp_path / "bird", bird_config())
-        s.started(s.lab.in_hosts(bird.start))           # bird -f inside the lab namespace
+        s.started(s.lab.in_hosts(bird.start))  # bird -f inside the lab namespace
         fr.wait_log(rf"INFO: BGP open {ROUTER.replace('.', '[.]')} \d+", 30)
         n_routes = len(FILLER) + len(ROUTES)
         deadline = time.monotonic() + 30
@@ -117,8 +121,12 @@ def test_bgp_topprefixes_ranks_routes_carrying_the_traffic(tmp_path):
             assert time.monotonic() < deadline, fr.get_json(f"/bgp/topprefixes/{ROUTER}/json")
             time.sleep(0.2)
 
-        traffic = s.started(Traffic(Switch(s.started(Sender(s.lab.hosts_ns, SWITCH, FLOWRT_SFLOW)), SWITCH),
-                                    Switch(s.started(Sender(s.lab.hosts_ns, OTHER_AGENT, FLOWRT_SFLOW)), OTHER_AGENT)))
+        traffic = s.started(
+            Traffic(
+                Switch(s.started(Sender(s.lab.hosts_ns, SWITCH, FLOWRT_SFLOW)), SWITCH),
+                Switch(s.started(Sender(s.lab.hosts_ns, OTHER_AGENT, FLOWRT_SFLOW)), OTHER_AGENT),
+            )
+        )
         traffic.start()
         time.sleep(6.0)
 
@@ -130,11 +138,17 @@ def test_bgp_topprefixes_ranks_routes_carrying_the_traffic(tmp_path):
         assert top["direction"] == "destination"
         assert top["nPrefixes"] == top["learnedPrefixesAdded"] == n_routes
         ranked = top["topPrefixes"]
-        assert [p["prefix"] for p in ranked] == ["198.51.100.0/24", "192.0.2.0/24", "203.0.113.128/25"]
+        assert [p["prefix"] for p in ranked] == [
+            "198.51.100.0/24",
+            "192.0.2.0/24",
+            "203.0.113.128/25",
+        ]
         assert [p["aspath"] for p in ranked] == ["65254-15169", "65254-3356-174", "65254-2914-6453"]
         assert [p["med"] for p in ranked] == [10, 10, 20]
-        assert all(p["nexthop"] == ROUTER and p["origin"] == "IGP" and p["localpref"] == 100
-                   for p in ranked), ranked
+        assert all(
+            p["nexthop"] == ROUTER and p["origin"] == "IGP" and p["localpref"] == 100
+            for p in ranked
+        ), ranked
         # shares of the switch's traffic: each 0.25 s tick carries the whole mix (in two
         # datagrams a moment apart, hence not to the last digit)
         total = sum(MIX.values())

@@ -10,6 +10,7 @@ elb.js scales out while a container's average CPU is above 1 % or its bytes in+o
 360 kB/s settles at 4 replicas (3: 1.07 %, 120 kB/s -> up; 4: 0.8 %, 90 kB/s -> stay);
 0.4 % and 40 kB/s brings it back to 1.
 """
+
 from __future__ import annotations
 
 
@@ -40,9 +41,12 @@ def polls_of(api, path="/services/apache"):
 def test_elb_scales_apache_replicas_with_load(tmp_path):
     with LabScenario(tmp_path, [DOCKER, *HOSTS]) as s:
         swarm = s.started(Swarm(s.lab.hosts_ns, HOSTS))
-        api = DockerAPI(s.lab.hosts_ns, DOCKER,
-                        ssl_context=s.pki.server_context(DOCKER, require_client_cert=True),
-                        on_update=swarm.set_replicas)
+        api = DockerAPI(
+            s.lab.hosts_ns,
+            DOCKER,
+            ssl_context=s.pki.server_context(DOCKER, require_client_cert=True),
+            on_update=swarm.set_replicas,
+        )
         api.add_service("apache", 1)
         s.started(api.start())
         swarm.set_replicas("apache", 1)
@@ -52,11 +56,11 @@ def test_elb_scales_apache_replicas_with_load(tmp_path):
 
         # disabled (the script's default): it polls the Docker API every 2 s but never scales
         wait(lambda: polls_of(api) >= 4, 20, "elb.js polling the Docker API")
-        assert not api.tls_failures, api.tls_failures      # it presented the /tls/ client cert
+        assert not api.tls_failures, api.tls_failures  # it presented the /tls/ client cert
         assert api.updates == [] and api.replicas("apache") == 1
 
         # the blog's curl turns scaling on
-        assert fr.curl("/script/elb.js/json?state=enabled") == '"enabled"'   # JSON, as sFlow-RT 3.0
+        assert fr.curl("/script/elb.js/json?state=enabled") == '"enabled"'  # JSON, as sFlow-RT 3.0
         wait(lambda: api.replicas("apache") == 4, 45, "scale out to 4 replicas")
         fr.wait_log(r"INFO: apache set replicas=4", 5)
         n = polls_of(api)

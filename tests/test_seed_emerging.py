@@ -6,6 +6,7 @@ HTTPS with a certificate from the test CA, which flowrt trusts through SSL_CERT_
 switches (sFlow agents 10.0.0.21 and 10.0.0.22) run the ACL REST API on :8080. flowrt runs
 emerging.js unmodified.
 """
+
 from __future__ import annotations
 
 import threading
@@ -33,9 +34,12 @@ CLEAN = (LEAF1, "10.0.0.33", "198.51.100.200")
 
 
 def acl(local, remote, agent):
-    return ["[iptables]", "# emerging threat capture",
-            f"-A FORWARD --in-interface swp+ -s {local} -d {remote} -j ERSPAN --src-ip {agent} --dst-ip 10.0.0.70",
-            f"-A FORWARD --in-interface swp+ -s {remote} -d {local} -j ERSPAN --src-ip {agent} --dst-ip 10.0.0.70"]
+    return [
+        "[iptables]",
+        "# emerging threat capture",
+        f"-A FORWARD --in-interface swp+ -s {local} -d {remote} -j ERSPAN --src-ip {agent} --dst-ip 10.0.0.70",
+        f"-A FORWARD --in-interface swp+ -s {remote} -d {local} -j ERSPAN --src-ip {agent} --dst-ip 10.0.0.70",
+    ]
 
 
 class Traffic(threading.Thread):
@@ -56,10 +60,13 @@ class Traffic(threading.Thread):
         while not self.halt.is_set():
             for flow in list(self.flows):
                 agent, local, remote = flow
-                self.switches[agent].send_flows([
-                    dict(src=local, dst=remote, dport=443, size=600, samples=2),
-                    dict(src=remote, dst=local, sport=443, dport=40000, size=1400, samples=2)],
-                    dt_ms=250)
+                self.switches[agent].send_flows(
+                    [
+                        dict(src=local, dst=remote, dport=443, size=600, samples=2),
+                        dict(src=remote, dst=local, sport=443, dport=40000, size=1400, samples=2),
+                    ],
+                    dt_ms=250,
+                )
             self.halt.wait(0.25)
 
     def stop(self):
@@ -69,16 +76,20 @@ class Traffic(threading.Thread):
 
 def test_emerging_threat_traffic_triggers_capture_acl(tmp_path):
     with LabScenario(tmp_path, [RULES_IP, LEAF1, LEAF2]) as s:
-        lists = BlockLists(s.lab.hosts_ns, RULES_IP, s.pki.server_context(RULES_HOST),
-                           COMPROMISED, BLOCK)
+        lists = BlockLists(
+            s.lab.hosts_ns, RULES_IP, s.pki.server_context(RULES_HOST), COMPROMISED, BLOCK
+        )
         s.started(lists.start())
         acls = {a: s.started(SwitchACL(s.lab.hosts_ns, a, 8080).start()) for a in (LEAF1, LEAF2)}
-        switches = {a: Switch(s.started(Sender(s.lab.hosts_ns, a, FLOWRT_SFLOW)), a)
-                    for a in (LEAF1, LEAF2)}
+        switches = {
+            a: Switch(s.started(Sender(s.lab.hosts_ns, a, FLOWRT_SFLOW)), a) for a in (LEAF1, LEAF2)
+        }
 
         fr = s.start_flowrt(["emerging.js"], hosts={RULES_HOST: RULES_IP}, ca_bundle=s.pki.ca_file)
-        assert sorted(r[2] for r in lists.requests) == ["/blockrules/compromised-ips.txt",
-                                                        "/fwrules/emerging-Block-IPs.txt"]
+        assert sorted(r[2] for r in lists.requests) == [
+            "/blockrules/compromised-ips.txt",
+            "/fwrules/emerging-Block-IPs.txt",
+        ]
         assert not lists.tls_failures
         group = fr.get_json("/group/emerging/json")
         assert group == {"compromised": COMPROMISED, "block": BLOCK}, group
@@ -96,21 +107,24 @@ def test_emerging_threat_traffic_triggers_capture_acl(tmp_path):
         assert (rule_id, rules) == ("emrg0", acl("10.0.0.31", "203.0.113.66", LEAF1))
         fr.wait_log(r"WARNING: capturing 10\.0\.0\.31 rule emrg0 on 10\.0\.0\.21", 5)
 
-        traffic.add(TO_BLOCKED_NET)         # inside a CIDR of the block list, seen by leaf 2
+        traffic.add(TO_BLOCKED_NET)  # inside a CIDR of the block list, seen by leaf 2
         deadline = time.monotonic() + 10
         while not acls[LEAF2].puts and time.monotonic() < deadline:
             time.sleep(0.05)
         assert [(i, r) for _, i, r in acls[LEAF2].puts] == [
-            ("emrg1", acl("10.0.0.32", "192.0.2.45", LEAF2))]
+            ("emrg1", acl("10.0.0.32", "192.0.2.45", LEAF2))
+        ]
         fr.wait_log(r"WARNING: capturing 10\.0\.0\.32 rule emrg1 on 10\.0\.0\.22", 5)
 
-        time.sleep(2.0)     # the flows go on: flowStart fires once per flow, clean traffic never
+        time.sleep(2.0)  # the flows go on: flowStart fires once per flow, clean traffic never
         assert len(acls[LEAF1].puts) == 1 and len(acls[LEAF2].puts) == 1
         captured = [l for l in fr.log_lines() if "capturing" in l]
         assert len(captured) == 2, captured
         flows = fr.get_json("/activeflows/ALL/emerging/json")
         keys = {f["key"] for f in flows}
-        assert "10.0.0.31,203.0.113.66,compromised" in keys and "10.0.0.32,192.0.2.45,block" in keys, flows
+        assert (
+            "10.0.0.31,203.0.113.66,compromised" in keys and "10.0.0.32,192.0.2.45,block" in keys
+        ), flows
         assert not any(CLEAN[1] in k for k in keys), "clean traffic has no emerging group"
 
 
@@ -118,12 +132,16 @@ def test_emerging_refuses_a_block_list_server_it_does_not_trust(tmp_path):
     # the same lab without SSL_CERT_FILE: the test CA is unknown, so the download must fail
     # certificate verification, be logged by the script, and leave the group empty
     with LabScenario(tmp_path, [RULES_IP]) as s:
-        lists = BlockLists(s.lab.hosts_ns, RULES_IP, s.pki.server_context(RULES_HOST),
-                           COMPROMISED, BLOCK)
+        lists = BlockLists(
+            s.lab.hosts_ns, RULES_IP, s.pki.server_context(RULES_HOST), COMPROMISED, BLOCK
+        )
         s.started(lists.start())
         fr = s.start_flowrt(["emerging.js"], hosts={RULES_HOST: RULES_IP})
-        warnings = fr.wait_log(r"WARNING: failed to load https://rules\.emergingthreats\.net/", 10, count=2)
-        assert all("CERTIFICATE_VERIFY_FAILED" in w or "certificate verify failed" in w
-                   for w in warnings), warnings
+        warnings = fr.wait_log(
+            r"WARNING: failed to load https://rules\.emergingthreats\.net/", 10, count=2
+        )
+        assert all(
+            "CERTIFICATE_VERIFY_FAILED" in w or "certificate verify failed" in w for w in warnings
+        ), warnings
         assert lists.wait_tls_failures() and not lists.requests
         assert fr.get_json("/group/emerging/json") == {}

@@ -8,6 +8,7 @@ the PTR records; the switch 10.0.0.253 sends plain sampled headers (no extended 
 router records), so mask bits, source AS and destination AS path can only come from BGP.
 The clients run inside flowrt's namespace against http://localhost:8008, as in the posts.
 """
+
 from __future__ import annotations
 
 import threading
@@ -30,9 +31,13 @@ pytestmark = [
 ]
 
 ROUTER, SWITCH, DNS = "10.0.0.254", "10.0.0.253", "10.0.0.53"
-PTR = {"198.51.100.7": "resolver.example.test.", "10.0.0.5": "victim.example.test.",
-       "10.0.0.40": "mail1.example.test.", "203.0.113.9": "mx.example.test.",
-       "10.0.0.70": "dhcp20.example.test."}
+PTR = {
+    "198.51.100.7": "resolver.example.test.",
+    "10.0.0.5": "victim.example.test.",
+    "10.0.0.40": "mail1.example.test.",
+    "203.0.113.9": "mx.example.test.",
+    "10.0.0.70": "dhcp20.example.test.",
+}
 BIRD_CONF = f"""
 router id {ROUTER};
 protocol device {{ }}
@@ -57,12 +62,28 @@ class Traffic(Paced):
     frames/s (1-in-1000), a 1.2 Gbit/s TCP elephant 10.0.0.40 -> 203.0.113.9 (1-in-10000) and
     a small ssh flow below both thresholds."""
 
-    FLOWS = [dict(src="198.51.100.7", dst="10.0.0.5", proto=17, sport=53, dport=33000,
-                  size=512, rate=1000, samples=20),
-             dict(src="10.0.0.40", dst="203.0.113.9", sport=60789, dport=25, size=1500,
-                  rate=10000, samples=10),
-             dict(src="10.0.0.70", dst="10.0.0.40", sport=56174, dport=22, size=100,
-                  rate=10, samples=1)]
+    FLOWS = [
+        dict(
+            src="198.51.100.7",
+            dst="10.0.0.5",
+            proto=17,
+            sport=53,
+            dport=33000,
+            size=512,
+            rate=1000,
+            samples=20,
+        ),
+        dict(
+            src="10.0.0.40",
+            dst="203.0.113.9",
+            sport=60789,
+            dport=25,
+            size=1500,
+            rate=10000,
+            samples=10,
+        ),
+        dict(src="10.0.0.70", dst="10.0.0.40", sport=56174, dport=22, size=100, rate=10, samples=1),
+    ]
 
     def __init__(self, switch: Switch):
         super().__init__(0.1, lambda now: switch.send_flows(self.FLOWS, dt_ms=100))
@@ -72,8 +93,11 @@ def test_rest_clients_with_bgp_keys_from_bird_and_names_from_dns(tmp_path):
     with LabScenario(tmp_path, [ROUTER, SWITCH, DNS]) as s:
         nsd = Nsd(tmp_path / "nsd", ptr=PTR)
         # also answer on the lab's DNS address, port 53 (127.0.0.1 stays for the start check)
-        nsd.conf.write_text(nsd.conf.read_text().replace(
-            "  ip-address: 127.0.0.1\n", f"  ip-address: 127.0.0.1\n  ip-address: {DNS}@53\n"))
+        nsd.conf.write_text(
+            nsd.conf.read_text().replace(
+                "  ip-address: 127.0.0.1\n", f"  ip-address: 127.0.0.1\n  ip-address: {DNS}@53\n"
+            )
+        )
         s.started(s.lab.in_hosts(nsd.start))
         fr = s.start_flowrt(["bgp.js"], ["-Dbgp.start=yes", f"-Ddns.servers={DNS}"])
         bird = Bird(tmp_path / "bird", BIRD_CONF)
@@ -87,18 +111,26 @@ def test_rest_clients_with_bgp_keys_from_bird_and_names_from_dns(tmp_path):
         rest = f"http://localhost:{fr.http_port}"
         results = {"dnspair": [], "ddos": [], "elephant": []}
         stop_at = time.time() + 40
-        runs = [(dnspair, (rest, results["dnspair"], stop_at, "dns:ipsource,dns:ipdestination")),
-                (ddos, (rest, results["ddos"], stop_at)),
-                (elephant, (rest, results["elephant"], stop_at))]
-        clients = [threading.Thread(target=s.lab.in_flowrt, args=(fn, *args), daemon=True)
-                   for fn, args in runs]
+        runs = [
+            (dnspair, (rest, results["dnspair"], stop_at, "dns:ipsource,dns:ipdestination")),
+            (ddos, (rest, results["ddos"], stop_at)),
+            (elephant, (rest, results["elephant"], stop_at)),
+        ]
+        clients = [
+            threading.Thread(target=s.lab.in_flowrt, args=(fn, *args), daemon=True)
+            for fn, args in runs
+        ]
         for c in clients:
             c.start()
         deadline = time.monotonic() + 20
-        while not (len(fr.get_json("/flow/json")) == 3 and len(fr.get_json("/threshold/json")) == 2):
+        while not (
+            len(fr.get_json("/flow/json")) == 3 and len(fr.get_json("/threshold/json")) == 2
+        ):
             assert time.monotonic() < deadline, "the clients did not define their flows"
             time.sleep(0.1)
-        traffic = s.started(Traffic(Switch(s.started(Sender(s.lab.hosts_ns, SWITCH, FLOWRT_SFLOW)), SWITCH)))
+        traffic = s.started(
+            Traffic(Switch(s.started(Sender(s.lab.hosts_ns, SWITCH, FLOWRT_SFLOW)), SWITCH))
+        )
         traffic.start()
         for c in clients:
             c.join(50)
@@ -109,14 +141,20 @@ def test_rest_clients_with_bgp_keys_from_bird_and_names_from_dns(tmp_path):
         assert e["agent"] == SWITCH and e["thresholdID"] == "ddos" and e["value"] > 100000
         # elephant.py: destination AS path as the router advertises it
         assert [e["flowKey"] for e in results["elephant"]] == [
-            "10.0.0.40,203.0.113.9,60789,25,65254-64501-64502"], results["elephant"]
+            "10.0.0.40,203.0.113.9,60789,25,65254-64501-64502"
+        ], results["elephant"]
         assert results["elephant"][0]["value"] > 1000000000 / 8
         # dnspair.py: both ends named by the lab's DNS server
         recs = results["dnspair"]
         assert recs, "no dnspair flow records within the deadline\n" + fr.tail()
-        expected = {f"{PTR[a]},{PTR[b]}" for a, b in [("198.51.100.7", "10.0.0.5"),
-                                                      ("10.0.0.40", "203.0.113.9"),
-                                                      ("10.0.0.70", "10.0.0.40")]}
+        expected = {
+            f"{PTR[a]},{PTR[b]}"
+            for a, b in [
+                ("198.51.100.7", "10.0.0.5"),
+                ("10.0.0.40", "203.0.113.9"),
+                ("10.0.0.70", "10.0.0.40"),
+            ]
+        }
         assert {r["flowKeys"] for r in recs} <= expected, recs
         assert all(r["name"] == "dnspair" and r["agent"] == SWITCH and r["value"] > 0 for r in recs)
         assert not [l for l in fr.log_lines() if "SEVERE" in l], fr.tail()

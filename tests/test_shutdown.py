@@ -1,6 +1,7 @@
 """Item 3 of issue 14: SIGTERM ends ./start.sh within seconds whatever is open: a long-poll,
 BGP sessions (an established one that stopped reading, half-open ones, a burst of connects),
 script HTTP calls to a server that never answers (http() and httpAsync()), IPFIX export."""
+
 from __future__ import annotations
 
 import json
@@ -11,7 +12,6 @@ import time
 import urllib.request
 
 from conftest import free_port
-from engine.bgp import message as m
 from bgp_peer import RawPeer
 from test_start import start_engine
 
@@ -65,16 +65,27 @@ def test_sigterm_stops_within_seconds_whatever_is_open(tmp_path):
     silent = SilentServer()
     ipfix = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     ipfix.bind(("127.0.0.1", 0))
-    (tmp_path / "hold.js").write_text(SCRIPT % {"silent": silent.port, "ipfix": ipfix.getsockname()[1]})
+    (tmp_path / "hold.js").write_text(
+        SCRIPT % {"silent": silent.port, "ipfix": ipfix.getsockname()[1]}
+    )
     http, bgp = free_port("tcp"), free_port("tcp")
-    proc, lines = start_engine(tmp_path, [
-        f"-Dhttp.port={http}", f"-Dsflow.port={free_port('udp')}", "-Dhttp.hostname=127.0.0.1",
-        "-Dbgp.start=yes", f"-Dbgp.port={bgp}", "-Dbgp.hostname=127.0.0.1",
-        "-Dscript.file=hold.js", "-Dscript.http.timeout=300"])
+    proc, lines = start_engine(
+        tmp_path,
+        [
+            f"-Dhttp.port={http}",
+            f"-Dsflow.port={free_port('udp')}",
+            "-Dhttp.hostname=127.0.0.1",
+            "-Dbgp.start=yes",
+            f"-Dbgp.port={bgp}",
+            "-Dbgp.hostname=127.0.0.1",
+            "-Dscript.file=hold.js",
+            "-Dscript.http.timeout=300",
+        ],
+    )
     peers, sockets = [], []
     try:
         deadline = time.monotonic() + 60
-        while len(silent.accepted) < 2:      # http() and httpAsync() are both waiting
+        while len(silent.accepted) < 2:  # http() and httpAsync() are both waiting
             assert time.monotonic() < deadline and proc.poll() is None, "script never called out"
             time.sleep(0.1)
         # an established session whose router stopped reading: the routes fill its buffers
@@ -94,11 +105,13 @@ def test_sigterm_stops_within_seconds_whatever_is_open(tmp_path):
 
         def long_poll():
             try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{http}/flows/json?timeout=60",
-                                            timeout=120) as reply:
+                with urllib.request.urlopen(
+                    f"http://127.0.0.1:{http}/flows/json?timeout=60", timeout=120
+                ) as reply:
                     poll_result["body"] = json.loads(reply.read())
             except Exception as exc:
                 poll_result["error"] = exc
+
         poller = threading.Thread(target=long_poll, daemon=True)
         poller.start()
         time.sleep(1.0)
@@ -111,7 +124,7 @@ def test_sigterm_stops_within_seconds_whatever_is_open(tmp_path):
         assert proc.returncode == 0, out[-3000:]
         assert "Stopping" in out
         poller.join(5)
-        assert poll_result.get("body") == [], poll_result     # answered, not cut off
+        assert poll_result.get("body") == [], poll_result  # answered, not cut off
     finally:
         if proc.poll() is None:
             proc.kill()

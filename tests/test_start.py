@@ -1,4 +1,5 @@
 """./start.sh as a user runs it: sFlow-RT log lines, REST answers, properties, clean SIGTERM."""
+
 from __future__ import annotations
 
 import json
@@ -22,8 +23,14 @@ def start_engine(home, args, env=None, prefix=(), timeout=120.0):
     full_env.pop("RTPROP", None)
     full_env["FLOWRT_HOME"] = str(home)
     full_env.update(env or {})
-    proc = subprocess.Popen([*prefix, str(REPO / "start.sh"), *args], cwd=REPO, env=full_env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        [*prefix, str(REPO / "start.sh"), *args],
+        cwd=REPO,
+        env=full_env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     lines: list[str] = []
     sel = selectors.DefaultSelector()
     sel.register(proc.stdout, selectors.EVENT_READ)
@@ -70,8 +77,9 @@ def _get(port, path):
 
 def test_start_logs_answers_and_stops_cleanly(tmp_path):
     http, sflow = free_port("tcp"), free_port("udp")
-    proc, lines = start_engine(tmp_path, [f"-Dhttp.port={http}", f"-Dsflow.port={sflow}",
-                                          "-Dhttp.hostname=127.0.0.1"])
+    proc, lines = start_engine(
+        tmp_path, [f"-Dhttp.port={http}", f"-Dsflow.port={sflow}", "-Dhttp.hostname=127.0.0.1"]
+    )
     try:
         logged = [l for l in lines if LOG_LINE.match(l)]
         assert any(l.endswith(f" INFO: Listening, sFlow port {sflow}") for l in logged), lines
@@ -95,7 +103,8 @@ def test_conf_d_and_rtprop_take_effect(tmp_path):
     http, sflow = free_port("tcp"), free_port("udp")
     (tmp_path / "conf.d").mkdir()
     (tmp_path / "conf.d" / "10-ports.conf").write_text(
-        f"# test\nsflow.port={sflow}\nhttp.port=1\nhttp.hostname=127.0.0.1\n")
+        f"# test\nsflow.port={sflow}\nhttp.port=1\nhttp.hostname=127.0.0.1\n"
+    )
     # RTPROP overrides conf.d's http.port; the command line overrides RTPROP's log level
     env = {"RTPROP": f"-Dhttp.port={http} -Dlog.level=SEVERE"}
     proc, lines = start_engine(tmp_path, ["-Dlog.level=INFO"], env=env)
@@ -113,7 +122,8 @@ def test_bad_property_is_reported(tmp_path):
     (tmp_path / "conf.d" / "bad.conf").write_text("this line has no separator\n")
     env = dict(os.environ, FLOWRT_HOME=str(tmp_path))
     env.pop("RTPROP", None)
-    proc = subprocess.run([str(REPO / "start.sh")], cwd=REPO, env=env, capture_output=True,
-                          text=True, timeout=120)
+    proc = subprocess.run(
+        [str(REPO / "start.sh")], cwd=REPO, env=env, capture_output=True, text=True, timeout=120
+    )
     assert proc.returncode == 2
     assert "bad.conf:1" in proc.stderr

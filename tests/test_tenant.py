@@ -3,6 +3,7 @@ receiver sockets on loopback. The expected datagrams are built here independentl
 is split into samples by a small walker of its own, the samples are selected by re-stating the
 filter rules on the decoded samples (ipaddress networks, ifName learned from the counters in
 stream order), and the tenant datagrams are assembled with struct."""
+
 from __future__ import annotations
 
 import ipaddress
@@ -53,7 +54,7 @@ def settle(eng, inputs: int, *tenant_receivers) -> list[int]:
     counts: a datagram the engine should not have sent shows in them, so the caller's "nothing
     else arrived" compares with what the engine did, not with what arrived in some delay."""
     eng.wait_datagrams(inputs)
-    eng.call(lambda: None)           # one loop turn: a flush scheduled by the last datagram ran
+    eng.call(lambda: None)  # one loop turn: a flush scheduled by the last datagram ran
     sent = []
     for name, receiver in tenant_receivers:
         state = eng.request("GET", f"/tenant/{name}/json")[1]
@@ -65,9 +66,15 @@ def settle(eng, inputs: int, *tenant_receivers) -> list[int]:
 
 def handlers(eng, t) -> set[str]:
     e = eng.engine
-    return {kind for kind, hs, h in (("flow", e.flow_handlers, t.on_flow_sample),
-                                      ("counter", e.counter_handlers, t.on_counter_sample),
-                                      ("other", e.other_handlers, t.on_other_sample)) if h in hs}
+    return {
+        kind
+        for kind, hs, h in (
+            ("flow", e.flow_handlers, t.on_flow_sample),
+            ("counter", e.counter_handlers, t.on_counter_sample),
+            ("other", e.other_handlers, t.on_other_sample),
+        )
+        if h in hs
+    }
 
 
 # -- the independent model ---------------------------------------------------------------------
@@ -76,12 +83,12 @@ def split_v5(data: bytes):
     version, atype = struct.unpack_from(">II", data, 0)
     assert version == 5
     alen = {1: 4, 2: 16}[atype]
-    agent = data[4:8 + alen]
+    agent = data[4 : 8 + alen]
     sub_agent, _seq, uptime, n = struct.unpack_from(">IIII", data, 8 + alen)
     off, out = 24 + alen, []
     for _ in range(n):
         _tag, length = struct.unpack_from(">II", data, off)
-        out.append(data[off:off + 8 + length])
+        out.append(data[off : off + 8 + length])
         off += 8 + length
     return agent, sub_agent, uptime, out
 
@@ -92,8 +99,9 @@ class Model:
     def __init__(self, cidr=(), mac=(), ifindex=(), ifname=()):
         self.nets = [ipaddress.ip_network(c, strict=False) for c in cidr]
         self.macs = {m.replace(":", "").replace("-", "").upper() for m in mac}
-        self.ifindex = {(str(ipaddress.ip_address(a)), int(p))
-                        for a, p in (x.split("_", 1) for x in ifindex)}
+        self.ifindex = {
+            (str(ipaddress.ip_address(a)), int(p)) for a, p in (x.split("_", 1) for x in ifindex)
+        }
         self.ifname = {tuple(x.split("_", 1)) for x in ifname}
         self.seqs: dict = {}
         self.expected: list[bytes] = []
@@ -110,8 +118,10 @@ class Model:
                     return True
             if a.get("macsource") in self.macs or a.get("macdestination") in self.macs:
                 return True
-            return any(fmt == 0 and self.port_hit(s.agent, port, names)
-                       for fmt, port in ((s.input_format, s.input), (s.output_format, s.output)))
+            return any(
+                fmt == 0 and self.port_hit(s.agent, port, names)
+                for fmt, port in ((s.input_format, s.input), (s.output_format, s.output))
+            )
         if s.kind == "counter":
             return s.ds_class == 0 and self.port_hit(s.agent, s.ds_index, names)
         return False
@@ -122,14 +132,16 @@ class Model:
             return
         key = (agent, sub_agent)
         seq = self.seqs[key] = self.seqs.get(key, 0) + 1
-        self.expected.append(data[:8 + len(agent) - 4] + struct.pack(">IIII", sub_agent, seq,
-                                                                     uptime, len(chosen))
-                             + b"".join(chosen))
+        self.expected.append(
+            data[: 8 + len(agent) - 4]
+            + struct.pack(">IIII", sub_agent, seq, uptime, len(chosen))
+            + b"".join(chosen)
+        )
         self.samples += len(chosen)
 
 
 def expected_from(datagrams: list[bytes], models: list[Model]) -> None:
-    names: dict = {}      # (agent, ifIndex) -> ifName, as the counters told so far
+    names: dict = {}  # (agent, ifIndex) -> ifName, as the counters told so far
     for data in datagrams:
         try:
             dg = decode_datagram(data)
@@ -138,7 +150,7 @@ def expected_from(datagrams: list[bytes], models: list[Model]) -> None:
         if dg.version != 5:
             continue
         _, _, _, raw = split_v5(data)
-        assert len(raw) == len(dg.samples)          # no unknown sample types in these captures
+        assert len(raw) == len(dg.samples)  # no unknown sample types in these captures
         chosen: list[list[bytes]] = [[] for _ in models]
         for s, sample_bytes in zip(dg.samples, raw):
             if s.kind == "counter" and s.ds_class == 0:
@@ -158,7 +170,7 @@ def check_received(got: list[bytes], model: Model) -> None:
     # agents' streams come from several processes, interleaved)
     assert _by_agent(got) == _by_agent(model.expected)
     last: dict = {}
-    for data in got:   # valid sFlow v5 to our own decoder; sequence numbers without gaps
+    for data in got:  # valid sFlow v5 to our own decoder; sequence numbers without gaps
         dg = decode_datagram(data)
         assert dg.version == 5 and dg.samples
         key = (dg.agent, dg.sub_agent)
@@ -181,14 +193,32 @@ def knows(eng, agent: str) -> bool:
 
 # -- tests -------------------------------------------------------------------------------------
 FILTERS = {
-    "v4": {"cidr": ["127.0.0.0/8", "192.168.108.0/24", "49.49.49.109/32", "92.222.184.0/24",
-                    "192.168.1.2"]},
+    "v4": {
+        "cidr": [
+            "127.0.0.0/8",
+            "192.168.108.0/24",
+            "49.49.49.109/32",
+            "92.222.184.0/24",
+            "192.168.1.2",
+        ]
+    },
     "v6": {"cidr": ["::1/128", "2a0c:8880:2::/48", "2001:db8::/126"]},
     "mac": {"mac": ["00:1c:c4:47:d3:f9", "d2-5b-45-ee-5e-cf", "001111111103"]},
-    "ports": {"ifindex": ["192.168.1.1_13", "192.168.1.1_4", "30::1:1:1_7001", "30::1:1:1_3001",
-                          "15.184.1.195_3", "15.184.1.129_5", "172.16.0.3_7", "172.16.0.3_1",
-                          "172.16.0.3_28", "172.21.35.17_1043"],
-              "ifname": ["192.0.2.2_lo"]},
+    "ports": {
+        "ifindex": [
+            "192.168.1.1_13",
+            "192.168.1.1_4",
+            "30::1:1:1_7001",
+            "30::1:1:1_3001",
+            "15.184.1.195_3",
+            "15.184.1.129_5",
+            "172.16.0.3_7",
+            "172.16.0.3_1",
+            "172.16.0.3_28",
+            "172.21.35.17_1043",
+        ],
+        "ifname": ["192.0.2.2_lo"],
+    },
 }
 
 
@@ -198,17 +228,20 @@ def test_pcap_replay_forwards_exactly_the_selected_samples(make_engine, receiver
     models = {name: Model(**f) for name, f in FILTERS.items()}
     expected_from(sent, list(models.values()))
     total = sum(1 for d in sent for _ in _samples_or_none(d))
-    for name, m in models.items():     # every filter selects something, none everything
+    for name, m in models.items():  # every filter selects something, none everything
         assert 0 < m.samples < total, name
 
     eng = make_engine({"sflow.receiver": receiver})
-    if receiver == "asyncio":          # one event-loop callback per datagram
+    if receiver == "asyncio":  # one event-loop callback per datagram
         assert eng.engine.receive_queue is None
     t = tenants(eng)
-    assert handlers(eng, t) == set()            # nothing on the sample path without tenants
+    assert handlers(eng, t) == set()  # nothing on the sample path without tenants
     recv = {name: receivers() for name in FILTERS}
     for name, f in FILTERS.items():
-        assert eng.request("PUT", f"/tenant/{name}/json", tenant_spec(recv[name], **f)) == (204, None)
+        assert eng.request("PUT", f"/tenant/{name}/json", tenant_spec(recv[name], **f)) == (
+            204,
+            None,
+        )
     assert handlers(eng, t) == {"flow", "counter", "other"}
     eng.send_paced(sent)
     counts = settle(eng, len(sent), *recv.items())
@@ -222,7 +255,11 @@ def test_pcap_replay_forwards_exactly_the_selected_samples(make_engine, receiver
         spec = all_[name]
         assert spec == eng.request("GET", f"/tenant/{name}/json")[1]
         assert (spec["samples"], spec["datagrams"], spec["bytes"], spec["drops"]) == (
-            m.samples, len(m.expected), sum(map(len, m.expected)), 0)
+            m.samples,
+            len(m.expected),
+            sum(map(len, m.expected)),
+            0,
+        )
         assert (spec["collectorAddress"], spec["collectorPort"]) == ("127.0.0.1", recv[name].port)
     # normalized as documented
     assert all_["mac"]["filters"] == {"mac": ["001CC447D3F9", "D25B45EE5ECF", "001111111103"]}
@@ -243,9 +280,14 @@ def test_model_details_hold_in_the_captures():
     must not match, a datagram of which only some flow samples are selected."""
     sent = {p.name + p.parent.name: [d.payload for d in read_pcap(p)] for p in PCAPS}
     hs_sent = sent["hsflowd-2.1.25-lo-pcap.pcapgenerated"]
-    v6 = [(sum("ip6source" in s.attributes() for s in dg.samples if s.kind == "flow"),
-           len(dg.samples)) for dg in map(decode_datagram, hs_sent)]
-    assert any(0 < a < n for a, n in v6)       # datagrams mixing IPv4 and IPv6 samples
+    v6 = [
+        (
+            sum("ip6source" in s.attributes() for s in dg.samples if s.kind == "flow"),
+            len(dg.samples),
+        )
+        for dg in map(decode_datagram, hs_sent)
+    ]
+    assert any(0 < a < n for a, n in v6)  # datagrams mixing IPv4 and IPv6 samples
     hs = Model(cidr=["::1/128"])
     expected_from(hs_sent, [hs])
     assert hs.samples == sum(a for a, _ in v6)
@@ -257,7 +299,7 @@ def test_model_details_hold_in_the_captures():
     for name in ("data-multiple-interfaces.pcapakvorado", "data-discard-interface.pcapakvorado"):
         m = Model(ifindex=["172.16.0.3_7", "172.16.0.3_1"])
         expected_from(sent[name], [m])
-        assert m.expected == []       # output format 2 (multiple) / 1 (discarded): no ifIndex
+        assert m.expected == []  # output format 2 (multiple) / 1 (discarded): no ifIndex
     raw = Model(cidr=["92.222.184.0/24"])
     expected_from(sent["data-sflow-raw-ipv4.pcapakvorado"], [raw])
     assert [len(decode_datagram(d).samples) for d in raw.expected] == [1]
@@ -280,15 +322,20 @@ def flow(seq, input, output, records=None, ds=None):
     global FLOW_RECORDS
     if records is None:
         if FLOW_RECORDS is None:
-            FLOW_RECORDS = _records(OVERFLOWD, "flow")     # 192.168.1.2 -> 192.168.1.3
+            FLOW_RECORDS = _records(OVERFLOWD, "flow")  # 192.168.1.2 -> 192.168.1.3
         records = FLOW_RECORDS
-    return encode.flow_sample(seq, 0, input if ds is None else ds, 256, seq * 256, 0, input,
-                              output, records)
+    return encode.flow_sample(
+        seq, 0, input if ds is None else ds, 256, seq * 256, 0, input, output, records
+    )
 
 
 def ifname_counters(seq, index, name):
-    return encode.counter_sample(seq, 0, index, [encode.encode_counter_record(
-        {"counterBlock_tag": "0:1005", "ifName": name})])
+    return encode.counter_sample(
+        seq,
+        0,
+        index,
+        [encode.encode_counter_record({"counterBlock_tag": "0:1005", "ifName": name})],
+    )
 
 
 def test_ifname_follows_the_agents_counters(make_engine, receivers):
@@ -305,12 +352,22 @@ def test_ifname_follows_the_agents_counters(make_engine, receivers):
     before = send(ifname_counters(1, 3, "eth3"), ifname_counters(1, 4, "eth4"))
     eng.wait_for(lambda: knows(eng, agent))
     # defined after the names were learned: resolved from what the agent already reported
-    assert eng.request("PUT", "/tenant/t/json",
-                       tenant_spec(r, ifname=[f"{agent}_eth3", f"{agent}_eth9"]))[0] == 204
+    assert (
+        eng.request(
+            "PUT", "/tenant/t/json", tenant_spec(r, ifname=[f"{agent}_eth3", f"{agent}_eth9"])
+        )[0]
+        == 204
+    )
     one = send(flow(1, 3, 7), flow(2, 7, 8), ifname_counters(2, 3, "eth3"), flow(3, 8, 3))
     # ifIndex 3 renamed, 5 becomes eth9: selection follows within the same datagram
-    two = send(flow(4, 3, 8), ifname_counters(3, 3, "eth3-old"), flow(5, 3, 8),
-               ifname_counters(1, 5, "eth9"), flow(6, 7, 5), sub_agent=1)
+    two = send(
+        flow(4, 3, 8),
+        ifname_counters(3, 3, "eth3-old"),
+        flow(5, 3, 8),
+        ifname_counters(1, 5, "eth9"),
+        flow(6, 7, 5),
+        sub_agent=1,
+    )
     assert settle(eng, 3, ("t", r)) == [2]
     got = list(r.got)
     assert len(got) == 2
@@ -318,7 +375,7 @@ def test_ifname_follows_the_agents_counters(make_engine, receivers):
     _, _, _, s2 = split_v5(two)
     assert split_v5(got[0])[3] == [s1[0], s1[2], s1[3]]
     assert split_v5(got[1])[3] == [s2[0], s2[3], s2[4]]
-    assert [decode_datagram(g).seq for g in got] == [1, 1]    # one sequence per sub-agent
+    assert [decode_datagram(g).seq for g in got] == [1, 1]  # one sequence per sub-agent
     assert decode_datagram(got[1]).sub_agent == 1
     assert before not in r.got
 
@@ -331,11 +388,17 @@ def test_ifindex_counters_discards_and_same_bytes_twice(make_engine, receivers):
     records = _records(OVERFLOWD, "flow")
     discard = encode.discard_sample(1, 0, 12, 0, 12, 0, 258, records)
     other_discard = encode.discard_sample(2, 0, 13, 0, 13, 0, 258, records)
-    counters = encode.counter_sample(9, 0, 12, [encode.encode_counter_record(
-        {"counterBlock_tag": "0:1005", "ifName": "x"})], expanded=True)
+    counters = encode.counter_sample(
+        9,
+        0,
+        12,
+        [encode.encode_counter_record({"counterBlock_tag": "0:1005", "ifName": "x"})],
+        expanded=True,
+    )
     expanded = encode.flow_sample(3, 0, 99, 1, 1, 0, 99, 12, records, expanded=True)
-    data = encode.datagram(agent, 77, 123456, [counters, other_discard, flow(1, 1, 2), discard,
-                                               expanded])
+    data = encode.datagram(
+        agent, 77, 123456, [counters, other_discard, flow(1, 1, 2), discard, expanded]
+    )
     # the same bytes object ingested twice is two datagrams, not one with samples twice
     eng.call(eng.engine.ingest, data, "127.0.0.1", time.time())
     eng.call(eng.engine.ingest, data, "127.0.0.1", time.time())
@@ -370,7 +433,7 @@ def test_datagram_ending_in_an_unknown_sample_is_still_sent(make_engine, receive
         eng.engine.ingest(data, "127.0.0.1", time.time())
         return t.tenants["v4"].datagrams
 
-    assert eng.call(twice) == 2        # the first went out when the second began
+    assert eng.call(twice) == 2  # the first went out when the second began
     got = r.wait_count(3)
     assert [decode_datagram(g).seq for g in got] == [1, 2, 3]
     assert all(split_v5(g)[3] == split_v5(data)[3][:1] for g in got)
@@ -398,19 +461,27 @@ def test_sent_on_the_datagrams_last_sample(make_engine, receivers):
 def test_v4_datagrams_and_unselected_samples_send_nothing(make_engine, receivers):
     eng = make_engine()
     r = receivers()
-    assert eng.request("PUT", "/tenant/t/json",
-                       tenant_spec(r, cidr=["192.168.1.0/24"], mac=["001CC447D3F9"]))[0] == 204
+    assert (
+        eng.request(
+            "PUT", "/tenant/t/json", tenant_spec(r, cidr=["192.168.1.0/24"], mac=["001CC447D3F9"])
+        )[0]
+        == 204
+    )
     dg = decode_datagram(next(read_pcap(OVERFLOWD)).payload)
     v4 = encode.encode_datagram({**encode.datagram_to_dict(dg), "version": 4})
     assert decode_datagram(v4).version == 4 and decode_datagram(v4).samples
-    other = encode.datagram("192.0.2.1", 5, 1, [flow(1, 1, 2, records=_records(
-        SFLOW_DATA / "akvorado" / "data-icmpv4.pcap", "flow"))])
+    other = encode.datagram(
+        "192.0.2.1",
+        5,
+        1,
+        [flow(1, 1, 2, records=_records(SFLOW_DATA / "akvorado" / "data-icmpv4.pcap", "flow"))],
+    )
     marker = encode.datagram("192.0.2.1", 6, 1, [flow(2, 1, 2)])
     eng.send([v4, other, marker])
     assert settle(eng, 3, ("t", r)) == [1]
     got = list(r.got)
     assert len(got) == 1 and split_v5(got[0])[3] == split_v5(marker)[3]
-    assert decode_datagram(got[0]).seq == 1       # v4 and unselected datagrams use no number
+    assert decode_datagram(got[0]).seq == 1  # v4 and unselected datagrams use no number
 
 
 def test_delete_stops_and_redefinition_keeps_the_sequence(make_engine, receivers):
@@ -424,8 +495,14 @@ def test_delete_stops_and_redefinition_keeps_the_sequence(make_engine, receivers
     eng.send(dgs[0])
     r.wait_count(1)
     # same destination, other filters: the receiver keeps one sequence; counters restart
-    assert eng.request("PUT", "/tenant/a/json", {**spec, "filters": {
-        "cidr": ["192.168.1.0/24"], "ifindex": ["192.0.2.1_1"]}})[0] == 204
+    assert (
+        eng.request(
+            "PUT",
+            "/tenant/a/json",
+            {**spec, "filters": {"cidr": ["192.168.1.0/24"], "ifindex": ["192.0.2.1_1"]}},
+        )[0]
+        == 204
+    )
     assert handlers(eng, t) == {"flow", "counter", "other"}
     eng.send(dgs[1])
     r.wait_count(2)
@@ -434,7 +511,9 @@ def test_delete_stops_and_redefinition_keeps_the_sequence(make_engine, receivers
     # a second tenant to another collector, over IPv6
     r6 = receivers(socket.AF_INET6, "::1")
     assert eng.request("PUT", "/tenant/b/json", tenant_spec(r6, ifindex=["192.0.2.1_2"]))[0] == 204
-    assert eng.request("PUT", "/tenant/c/json", tenant_spec(r2, mac=["00:00:00:00:00:01"]))[0] == 204
+    assert (
+        eng.request("PUT", "/tenant/c/json", tenant_spec(r2, mac=["00:00:00:00:00:01"]))[0] == 204
+    )
     assert eng.request("DELETE", "/tenant/a/json") == (204, None)
     eng.send(dgs[2])
     assert [split_v5(g)[3] for g in r6.wait_count(1)] == [split_v5(dgs[2])[3]]
@@ -475,31 +554,37 @@ def test_send_error_counts_a_drop(make_engine, receivers):
     assert eng.request("DELETE", "/tenant/d/json")[0] == 204
 
 
-@pytest.mark.parametrize("body, reason", [
-    ({"collectorAddress": "collector.example"}, "collectorAddress"),
-    ({"filters": {"cidr": ["10.0.0.0/8"]}}, "collectorAddress"),
-    ({"collectorAddress": "10.0.0.1", "collectorPort": 70000}, "collectorPort"),
-    ({"collectorAddress": "10.0.0.1", "collectorPort": 0}, "collectorPort"),
-    ({"collectorAddress": "10.0.0.1", "collectorPort": "x"}, "collectorPort"),
-    ({"collectorAddress": "10.0.0.1", "collectorPort": True}, "collectorPort"),
-    ({"collectorAddress": "10.0.0.1", "address": "10.0.0.2"}, "address"),
-    ({"collectorAddress": "10.0.0.1", "filters": {"vlan": ["1"]}}, "vlan"),
-    ({"collectorAddress": "10.0.0.1", "filters": ["10.0.0.0/8"]}, "filters"),
-    ({"collectorAddress": "10.0.0.1", "filters": {"cidr": "10.0.0.0/8"}}, "cidr"),
-    ({"collectorAddress": "10.0.0.1", "filters": {"cidr": ["10.0.0.0/33"]}}, "10.0.0.0/33"),
-    ({"collectorAddress": "10.0.0.1", "filters": {"cidr": ["2001:db8::/129"]}}, "2001:db8::/129"),
-    ({"collectorAddress": "10.0.0.1", "filters": {"cidr": [24]}}, "cidr"),
-    ({"collectorAddress": "10.0.0.1", "filters": {"mac": ["D8D385B2DD2"]}}, "D8D385B2DD2"),
-    ({"collectorAddress": "10.0.0.1", "filters": {"mac": ["D8:D3:85:B2-DD:2B"]}}, "mac"),
-    ({"collectorAddress": "10.0.0.1", "filters": {"mac": ["G8D385B2DD2B"]}}, "mac"),
-    ({"collectorAddress": "10.0.0.1", "filters": {"ifindex": ["10.0.0.1"]}}, "agent_port"),
-    ({"collectorAddress": "10.0.0.1", "filters": {"ifindex": ["10.0.0.1_eth3"]}}, "ifIndex"),
-    ({"collectorAddress": "10.0.0.1", "filters": {"ifindex": ["10.0.0.1_-2"]}}, "ifIndex"),
-    ({"collectorAddress": "10.0.0.1", "filters": {"ifindex": ["switch1_2"]}}, "switch1"),
-    ({"collectorAddress": "10.0.0.1", "filters": {"ifname": ["10.0.0.1_"]}}, "ifname"),
-    ({"collectorAddress": "10.0.0.1", "filters": {"ifname": ["eth3"]}}, "agent_port"),
-    (["10.0.0.1"], "object"),
-])
+@pytest.mark.parametrize(
+    "body, reason",
+    [
+        ({"collectorAddress": "collector.example"}, "collectorAddress"),
+        ({"filters": {"cidr": ["10.0.0.0/8"]}}, "collectorAddress"),
+        ({"collectorAddress": "10.0.0.1", "collectorPort": 70000}, "collectorPort"),
+        ({"collectorAddress": "10.0.0.1", "collectorPort": 0}, "collectorPort"),
+        ({"collectorAddress": "10.0.0.1", "collectorPort": "x"}, "collectorPort"),
+        ({"collectorAddress": "10.0.0.1", "collectorPort": True}, "collectorPort"),
+        ({"collectorAddress": "10.0.0.1", "address": "10.0.0.2"}, "address"),
+        ({"collectorAddress": "10.0.0.1", "filters": {"vlan": ["1"]}}, "vlan"),
+        ({"collectorAddress": "10.0.0.1", "filters": ["10.0.0.0/8"]}, "filters"),
+        ({"collectorAddress": "10.0.0.1", "filters": {"cidr": "10.0.0.0/8"}}, "cidr"),
+        ({"collectorAddress": "10.0.0.1", "filters": {"cidr": ["10.0.0.0/33"]}}, "10.0.0.0/33"),
+        (
+            {"collectorAddress": "10.0.0.1", "filters": {"cidr": ["2001:db8::/129"]}},
+            "2001:db8::/129",
+        ),
+        ({"collectorAddress": "10.0.0.1", "filters": {"cidr": [24]}}, "cidr"),
+        ({"collectorAddress": "10.0.0.1", "filters": {"mac": ["D8D385B2DD2"]}}, "D8D385B2DD2"),
+        ({"collectorAddress": "10.0.0.1", "filters": {"mac": ["D8:D3:85:B2-DD:2B"]}}, "mac"),
+        ({"collectorAddress": "10.0.0.1", "filters": {"mac": ["G8D385B2DD2B"]}}, "mac"),
+        ({"collectorAddress": "10.0.0.1", "filters": {"ifindex": ["10.0.0.1"]}}, "agent_port"),
+        ({"collectorAddress": "10.0.0.1", "filters": {"ifindex": ["10.0.0.1_eth3"]}}, "ifIndex"),
+        ({"collectorAddress": "10.0.0.1", "filters": {"ifindex": ["10.0.0.1_-2"]}}, "ifIndex"),
+        ({"collectorAddress": "10.0.0.1", "filters": {"ifindex": ["switch1_2"]}}, "switch1"),
+        ({"collectorAddress": "10.0.0.1", "filters": {"ifname": ["10.0.0.1_"]}}, "ifname"),
+        ({"collectorAddress": "10.0.0.1", "filters": {"ifname": ["eth3"]}}, "agent_port"),
+        (["10.0.0.1"], "object"),
+    ],
+)
 def test_bad_specs_are_refused_with_a_reason(running_engine, body, reason):
     status, err = running_engine.request("PUT", "/tenant/bad/json", body)
     assert status == 400 and reason in err["error"]
@@ -514,11 +599,23 @@ def test_unknown_names_read_only_and_empty_filters(make_engine, receivers):
     assert eng.request("PUT", "/tenant/x/json", b"{not json")[0] == 400
     # no filters: a tenant that selects nothing (yet)
     r = receivers()
-    assert eng.request("PUT", "/tenant/none/json",
-                       {"collectorAddress": "127.0.0.1", "collectorPort": str(r.port)})[0] == 204
+    assert (
+        eng.request(
+            "PUT",
+            "/tenant/none/json",
+            {"collectorAddress": "127.0.0.1", "collectorPort": str(r.port)},
+        )[0]
+        == 204
+    )
     assert eng.request("GET", "/tenant/none/json")[1] == {
-        "collectorAddress": "127.0.0.1", "collectorPort": r.port, "filters": {},
-        "samples": 0, "datagrams": 0, "bytes": 0, "drops": 0}
+        "collectorAddress": "127.0.0.1",
+        "collectorPort": r.port,
+        "filters": {},
+        "samples": 0,
+        "datagrams": 0,
+        "bytes": 0,
+        "drops": 0,
+    }
     n = eng.engine.stats.datagrams
     eng.send([d.payload for d in read_pcap(OVERFLOWD)][:20])
     assert settle(eng, n + 20, ("none", r)) == [0]
@@ -535,17 +632,24 @@ def test_prefix_index_matches_ipaddress():
     import random
 
     from engine.tenants import Prefixes
+
     rnd = random.Random(7)
     for version, bits, family in ((4, 32, socket.AF_INET), (6, 128, socket.AF_INET6)):
         nets = []
         for _ in range(60):
-            plen = rnd.choice([0, 1, 8, 12, 16, 23, 24, 25, 31, bits] + [bits - 64] * (version == 6))
+            plen = rnd.choice(
+                [0, 1, 8, 12, 16, 23, 24, 25, 31, bits] + [bits - 64] * (version == 6)
+            )
             base = rnd.choice([0, rnd.getrandbits(bits), (1 << bits) - 1, 10 << (bits - 8)])
-            net = ipaddress.ip_network((base, plen), strict=False) if version == 4 else \
-                ipaddress.IPv6Network((base, plen), strict=False)
+            net = (
+                ipaddress.ip_network((base, plen), strict=False)
+                if version == 4
+                else ipaddress.IPv6Network((base, plen), strict=False)
+            )
             nets.append((net, 1 << rnd.randrange(12)))
-        index = Prefixes(family, [(int(n.network_address), int(n.broadcast_address), b)
-                                  for n, b in nets])
+        index = Prefixes(
+            family, [(int(n.network_address), int(n.broadcast_address), b) for n, b in nets]
+        )
         probes = {rnd.getrandbits(bits) for _ in range(2000)}
         for n, _ in nets:
             lo, hi = int(n.network_address), int(n.broadcast_address)
@@ -600,8 +704,10 @@ def test_ipv4_mapped_ipv6_agent_matches_its_port_filters(make_engine, receivers)
     eng = make_engine()
     r = receivers()
     agent = "::ffff:192.0.2.1"
-    assert eng.request("PUT", "/tenant/m/json",
-                       tenant_spec(r, ifindex=["::FFFF:c000:201_5"]))[0] == 204
+    assert (
+        eng.request("PUT", "/tenant/m/json", tenant_spec(r, ifindex=["::FFFF:c000:201_5"]))[0]
+        == 204
+    )
     assert eng.request("GET", "/tenant/m/json")[1]["filters"]["ifindex"] == [f"{agent}_5"]
     data = encode.datagram(agent, 1, 1, [flow(1, 5, 7)])
     assert decode_datagram(data).agent == agent
@@ -650,8 +756,15 @@ def test_a_socket_that_cannot_be_opened_refuses_the_tenant(tmp_path):
     import sys
 
     from paths import REPO
-    run = subprocess.run([sys.executable, "-c", SOCKET_FAILURE], capture_output=True, text=True,
-                         timeout=60, cwd=REPO, env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)})
+
+    run = subprocess.run(
+        [sys.executable, "-c", SOCKET_FAILURE],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=REPO,
+        env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)},
+    )
     assert run.returncode == 0, run.stderr
     out = json.loads(run.stdout.strip().splitlines()[-1])
     assert out["first"].startswith("ValueError: ") and "socket" in out["first"], out

@@ -5,6 +5,7 @@ simple path enumerated by brute force, components by union-find.
 
 Shapes: a path is an array of link names from n1 to n2; ShortestPaths an array of such paths;
 the spanning tree an array of link names."""
+
 from __future__ import annotations
 
 import json
@@ -119,15 +120,25 @@ def leaf_spine(spines=2, leaves=3) -> dict:
     links = {}
     for s in range(1, spines + 1):
         for l in range(1, leaves + 1):
-            links[f"leaf{l}-spine{s}"] = {"node1": f"leaf{l}", "port1": f"swp{s}",
-                                          "node2": f"spine{s}", "port2": f"swp{l}"}
+            links[f"leaf{l}-spine{s}"] = {
+                "node1": f"leaf{l}",
+                "port1": f"swp{s}",
+                "node2": f"spine{s}",
+                "port2": f"swp{l}",
+            }
     return {"links": links}
 
 
 def ring(n=6, prefix="r") -> dict:
-    return {"links": {f"{prefix}{i}-{prefix}{(i + 1) % n}": {"node1": f"{prefix}{i}",
-                                                            "node2": f"{prefix}{(i + 1) % n}"}
-                      for i in range(n)}}
+    return {
+        "links": {
+            f"{prefix}{i}-{prefix}{(i + 1) % n}": {
+                "node1": f"{prefix}{i}",
+                "node2": f"{prefix}{(i + 1) % n}",
+            }
+            for i in range(n)
+        }
+    }
 
 
 # -- engine -------------------------------------------------------------------------------------
@@ -138,15 +149,21 @@ def eng(tmp_path_factory):
     (home / "apps" / "paths" / "scripts" / "paths.js").write_text(SCRIPT)
     e = RunningEngine({}, home=home).start()
     try:
-        e.wait_for(lambda: all(s.started for s in e.engine.subsystems["runtime"].scripts.values()), 20)
+        e.wait_for(
+            lambda: all(s.started for s in e.engine.subsystems["runtime"].scripts.values()), 20
+        )
         yield e
     finally:
         e.stop()
 
 
 def post(e, what: str, body) -> dict:
-    req = urllib.request.Request(f"{e.http_url}{APP}/{what}/json", data=json.dumps(body).encode(),
-                                 method="POST", headers={"Content-Type": "application/json"})
+    req = urllib.request.Request(
+        f"{e.http_url}{APP}/{what}/json",
+        data=json.dumps(body).encode(),
+        method="POST",
+        headers={"Content-Type": "application/json"},
+    )
     try:
         with urllib.request.urlopen(req, timeout=30) as r:
             return json.loads(r.read())
@@ -196,7 +213,7 @@ def check_paths(topo: dict, got: dict, k: int, n=None):
             assert nodes[-1] == b and len(set(nodes)) == len(nodes), (key, p)
             assert n is None or n <= 0 or len(p) <= n
         assert [len(p) for p in paths] == sorted(len(p) for p in paths)
-        assert [len(p) for p in paths] == sorted(len(p) for p in allowed)[:len(paths)]
+        assert [len(p) for p in paths] == sorted(len(p) for p in allowed)[: len(paths)]
         if paths:
             assert paths[0] == path or (n is not None and 0 < n < len(path))
         checked += 1
@@ -207,9 +224,9 @@ def check_tree(topo: dict, nodes: list, mst: list):
     links = topo["links"]
     assert set(mst) <= set(links) and len(set(mst)) == len(mst)
     tree = {name: links[name] for name in mst}
-    assert len(mst) == len(nodes) - components(nodes, links)       # nodes - components links
-    assert components(nodes, tree) == components(nodes, links)      # spans every component
-    parent = {n: n for n in nodes}                                   # no cycle
+    assert len(mst) == len(nodes) - components(nodes, links)  # nodes - components links
+    assert components(nodes, tree) == components(nodes, links)  # spans every component
+    parent = {n: n for n in nodes}  # no cycle
 
     def root(x):
         while parent[x] != x:
@@ -238,7 +255,9 @@ def test_leaf_spine(eng):
     limited = query(eng, all_pairs(["leaf1", "leaf2", "spine1"]), k=10, n=2)
     check_paths(topo, limited, 10, 2)
     assert sorted(map(tuple, limited["paths"]["leaf1|leaf2"])) == [
-        ("leaf1-spine1", "leaf2-spine1"), ("leaf1-spine2", "leaf2-spine2")]
+        ("leaf1-spine1", "leaf2-spine1"),
+        ("leaf1-spine2", "leaf2-spine2"),
+    ]
 
 
 def test_ring(eng):
@@ -264,7 +283,7 @@ def test_random_graphs_match_brute_force(eng):
         for j in range(13):
             a, b = rnd.sample(names, 2)
             links[f"l{j:02d}"] = {"node1": a, "node2": b}
-        links["l99"] = {"node1": "n0", "node2": "n0"}              # self-loop: on no path
+        links["l99"] = {"node1": "n0", "node2": "n0"}  # self-loop: on no path
         topo = {"nodes": {n: {} for n in names}, "links": links}
         install(eng, topo)
         got = query(eng, all_pairs(names), k=6)
@@ -274,36 +293,56 @@ def test_random_graphs_match_brute_force(eng):
 
 
 def test_parallel_links_are_different_paths(eng):
-    topo = {"links": {"b": {"node1": "s1", "node2": "s2"}, "a": {"node1": "s2", "node2": "s1"},
-                      "c": {"node1": "s2", "node2": "s3"}}}
+    topo = {
+        "links": {
+            "b": {"node1": "s1", "node2": "s2"},
+            "a": {"node1": "s2", "node2": "s1"},
+            "c": {"node1": "s2", "node2": "s3"},
+        }
+    }
     install(eng, topo)
     got = query(eng, [["s1", "s3"], ["s3", "s1"]], k=5)
-    assert got["path"]["s1|s3"] == ["a", "c"]                      # tie: link names sort first
+    assert got["path"]["s1|s3"] == ["a", "c"]  # tie: link names sort first
     assert got["path"]["s3|s1"] == ["c", "a"]
     assert got["paths"]["s1|s3"] == [["a", "c"], ["b", "c"]]
     assert got["mst"] == ["a", "c"]
 
 
 def test_unknown_same_and_disconnected(eng):
-    topo = {"nodes": {"lonely": {}},
-            "links": {"a-b": {"node1": "a", "node2": "b"}, "c-d": {"node1": "c", "node2": "d"},
-                      "d-e": {"node1": "d", "node2": "e"}}}
+    topo = {
+        "nodes": {"lonely": {}},
+        "links": {
+            "a-b": {"node1": "a", "node2": "b"},
+            "c-d": {"node1": "c", "node2": "d"},
+            "d-e": {"node1": "d", "node2": "e"},
+        },
+    }
     install(eng, topo)
-    got = query(eng, [["a", "e"], ["a", "nowhere"], ["nowhere", "a"], ["lonely", "a"],
-                      ["lonely", "lonely"], ["c", "e"]], k=3)
+    got = query(
+        eng,
+        [
+            ["a", "e"],
+            ["a", "nowhere"],
+            ["nowhere", "a"],
+            ["lonely", "a"],
+            ["lonely", "lonely"],
+            ["c", "e"],
+        ],
+        k=3,
+    )
     assert got["path"]["a|nowhere"] is None and got["paths"]["a|nowhere"] is None
     assert got["path"]["nowhere|a"] is None and got["paths"]["nowhere|a"] is None
-    assert got["path"]["a|e"] is None and got["paths"]["a|e"] == []        # no path joins them
+    assert got["path"]["a|e"] is None and got["paths"]["a|e"] == []  # no path joins them
     assert got["path"]["lonely|a"] is None and got["paths"]["lonely|a"] == []
     assert got["path"]["lonely|lonely"] == [] and got["paths"]["lonely|lonely"] == [[]]
     assert got["path"]["c|e"] == ["c-d", "d-e"]
     nodes = ["a", "b", "c", "d", "e", "lonely"]
     assert got["nodes"] == nodes
     check_tree(topo, nodes, got["mst"])
-    assert sorted(got["mst"]) == ["a-b", "c-d", "d-e"]                     # 6 nodes - 3 components
+    assert sorted(got["mst"]) == ["a-b", "c-d", "d-e"]  # 6 nodes - 3 components
     odd = post(eng, "odd", {"a": "c", "b": "e"})
     assert odd["missing"] is None and odd["noargs"] is None
-    assert odd["kzero"] == [] and odd["nodefault"] == [["c-d", "d-e"]]   # k defaults to 1
+    assert odd["kzero"] == [] and odd["nodefault"] == [["c-d", "d-e"]]  # k defaults to 1
     assert odd["kfloat"] == [["c-d", "d-e"]] and odd["typeOfPath"] is True
     assert "k must be a number" in odd["thrown"]
 
@@ -314,7 +353,7 @@ def test_results_follow_set_topology(eng):
     v1 = install(eng, topo)
     before = query(eng, [["x0", "x2"]], k=3)
     assert before["version"] == v1 and before["path"]["x0|x2"] == ["x0-x1", "x1-x2"]
-    del topo["links"]["x1-x2"]                                   # break the short way round
+    del topo["links"]["x1-x2"]  # break the short way round
     v2 = install(eng, topo)
     after = query(eng, [["x0", "x2"]], k=3)
     assert after["version"] == v2 > v1
@@ -323,12 +362,16 @@ def test_results_follow_set_topology(eng):
     assert "x1-x2" not in after["mst"] and len(after["mst"]) == 4
     # the same topology through REST PUT /topology/json
     topo["links"]["x0-x2"] = {"node1": "x0", "node2": "x2"}
-    req = urllib.request.Request(eng.http_url + "/topology/json", data=json.dumps(topo).encode(),
-                                 method="PUT", headers={"Content-Type": "application/json"})
+    req = urllib.request.Request(
+        eng.http_url + "/topology/json",
+        data=json.dumps(topo).encode(),
+        method="PUT",
+        headers={"Content-Type": "application/json"},
+    )
     urllib.request.urlopen(req, timeout=30).close()
     rest = query(eng, [["x0", "x2"]], k=3)
     assert rest["version"] > v2 and rest["path"]["x0|x2"] == ["x0-x2"]
-    assert [len(p) for p in rest["paths"]["x0|x2"]] == [1, 3]          # x0-x1 is a dead end now
+    assert [len(p) for p in rest["paths"]["x0|x2"]] == [1, 3]  # x0-x1 is a dead end now
 
 
 def test_nodes_sharing_an_agent_learn_ports_in_name_order():
@@ -336,18 +379,39 @@ def test_nodes_sharing_an_agent_learn_ports_in_name_order():
     node whose name sorts first, whatever order the topology lists them in."""
     from engine.core import Engine
     from engine.props import DEFAULTS, Properties
+
     eng = Engine(Properties(dict(DEFAULTS)))
     topo = eng.subsystems["topology"]
     agent = "192.0.2.21"
-    records = [encode.counter_sample(1, 0, i, [
-        encode.encode_counter_record({"counterBlock_tag": "0:1", "ifIndex": i, "networkType": 6,
-                                      "ifSpeed": 10 ** 9, "ifDirection": 1, "ifStatus": 3}),
-        encode.encode_counter_record({"counterBlock_tag": "0:1005", "ifName": f"eth{i}"})])
-        for i in (1, 2)]
+    records = [
+        encode.counter_sample(
+            1,
+            0,
+            i,
+            [
+                encode.encode_counter_record(
+                    {
+                        "counterBlock_tag": "0:1",
+                        "ifIndex": i,
+                        "networkType": 6,
+                        "ifSpeed": 10**9,
+                        "ifDirection": 1,
+                        "ifStatus": 3,
+                    }
+                ),
+                encode.encode_counter_record({"counterBlock_tag": "0:1005", "ifName": f"eth{i}"}),
+            ],
+        )
+        for i in (1, 2)
+    ]
     eng.ingest(encode.datagram(agent, 1, 1000, records), agent, time.time())
     for order in (["zeta", "alpha", "mid"], ["alpha", "mid", "zeta"], ["mid", "zeta", "alpha"]):
-        topo.set({"nodes": {n: {"agent": agent} for n in order},
-                  "links": {"l": {"node1": "alpha", "port1": "eth2", "node2": "other"}}})
+        topo.set(
+            {
+                "nodes": {n: {"agent": agent} for n in order},
+                "links": {"l": {"node1": "alpha", "port1": "eth2", "node2": "other"}},
+            }
+        )
         assert topo.interface_to_port(agent, 1)["node"] == "alpha"
         assert topo.interface_to_link(agent, 2)["linkname"] == "l"
         assert topo.nodes_for_agent(agent) == ["alpha", "mid", "zeta"]
@@ -357,8 +421,13 @@ def test_k_is_capped_in_a_mesh(eng):
     """A full mesh of 8 nodes has 1957 loopless paths between two nodes: k=5000 gives the
     1000 shortest (the cap, docs/topology.md), still with the best lengths."""
     names = [f"m{i}" for i in range(8)]
-    topo = {"links": {f"{a}-{b}": {"node1": a, "node2": b}
-                      for i, a in enumerate(names) for b in names[i + 1:]}}
+    topo = {
+        "links": {
+            f"{a}-{b}": {"node1": a, "node2": b}
+            for i, a in enumerate(names)
+            for b in names[i + 1 :]
+        }
+    }
     install(eng, topo)
     got = query(eng, [["m0", "m7"]], k=5000)
     paths = got["paths"]["m0|m7"]

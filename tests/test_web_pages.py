@@ -1,6 +1,7 @@
 """Headless Chromium loads every built-in page, the API explorer and two test app pages that use
 each /inc widget, with synthetic sFlow flowing: no console errors or failed requests, charts
 draw data (DOM and canvas pixels checked), screenshots saved in test-artifacts/web/."""
+
 from __future__ import annotations
 
 import importlib.util
@@ -23,7 +24,9 @@ def _load_harness():
 harness = _load_harness()
 
 CHROMIUM = harness.cdp.find_chromium()
-pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (apt-get install chromium)")
+pytestmark = pytest.mark.skipif(
+    CHROMIUM is None, reason="chromium is not installed (apt-get install chromium)"
+)
 
 TEST_APP_SCRIPT = """// description: flowrt web test app
 setHttpHandler(function (req) { return {hello: 'world'}; });
@@ -95,8 +98,9 @@ def site(tmp_path_factory):
 
         mp.setattr(engine.rest, "build_app", build_with_pages)
         # history in chDB (the test install has it), recorded every second for the History tab
-        eng = RunningEngine({"history.enabled": "yes", "history.interval": "1",
-                             "history.flush": "0.2"}, home).start()
+        eng = RunningEngine(
+            {"history.enabled": "yes", "history.interval": "1", "history.flush": "0.2"}, home
+        ).start()
     traffic = harness.Traffic(eng.send).start()
     eng.wait_for(lambda: len(eng.get_json("/agents/json")) >= 3, timeout=20)
     yield eng
@@ -132,6 +136,7 @@ def assert_clean(page):
 
 # -- built-in status UI -------------------------------------------------------------------------
 
+
 def test_status_page(open_page):
     page = open_page("/html/index.html#status")
     page.wait_for("+$('#chart-rates').attr('data-points') >= 4")
@@ -140,10 +145,12 @@ def test_status_page(open_page):
     assert page.eval("$('#s-version').text()")
     assert harness.canvas_ink(page, "#chart-rates canvas") > 0.01
     # the datagram series is drawn in its legend colour
-    assert harness.canvas_has_color(page, "#chart-rates canvas", (0x1f, 0x77, 0xb4)) > 50
+    assert harness.canvas_has_color(page, "#chart-rates canvas", (0x1F, 0x77, 0xB4)) > 50
     assert page.eval("$('#chart-rates .stripchart-legend tbody tr').length") == 3
     assert page.eval("$('#heartbeat').hasClass('ok')")
-    page.wait_for("$('#s-agents tbody tr').length === 3 && $('#s-agents tbody td.num').first().text() !== '–'")
+    page.wait_for(
+        "$('#s-agents tbody tr').length === 3 && $('#s-agents tbody td.num').first().text() !== '–'"
+    )
     page.screenshot("html-status")
     assert_clean(page)
 
@@ -151,7 +158,9 @@ def test_status_page(open_page):
 def test_agents_page(open_page, site):
     page = open_page("/html/index.html#agents")
     page.wait_for("$('#agents-table tbody tr').length === 3")
-    agents = page.eval("$('#agents-table tbody tr td:first-child').map(function(){return $(this).text()}).get()")
+    agents = page.eval(
+        "$('#agents-table tbody tr td:first-child').map(function(){return $(this).text()}).get()"
+    )
     assert sorted(agents) == sorted(site.get_json("/agents/json"))
     # sort by datagrams, descending then ascending
     page.eval("$('#agents-table th[data-key=datagrams]').click()")
@@ -165,15 +174,25 @@ def test_agents_page(open_page, site):
 
 def test_metrics_page(open_page):
     page = open_page("/html/index.html#metrics")
-    page.wait_for("$('#m-metric option').length > 0 && $('#m-agent option').length === 4", timeout=30)
-    page.wait_for("+$('#chart-metric').attr('data-points') >= 3 && $('#m-value').text() !== ''", timeout=30)
+    page.wait_for(
+        "$('#m-metric option').length > 0 && $('#m-agent option').length === 4", timeout=30
+    )
+    page.wait_for(
+        "+$('#chart-metric').attr('data-points') >= 3 && $('#m-value').text() !== ''", timeout=30
+    )
     # pick one agent: its metric names come from /metric/{agent}/json, with data sources
     agent = page.eval("$('#m-agent option').eq(1).val()")
     page.eval("$('#m-agent').val(%r).trigger('change')" % agent)
     page.wait_for("$('#m-datasource option').length > 1", timeout=20)
-    page.wait_for("$('#m-dump tbody tr').length > 0 && $('#m-dump tbody tr td:first-child').map(function(){return $(this).text()})"
-                  ".get().every(function(a){return a === %r}) && $('#m-vagent').text() === %r" % (agent, agent), timeout=20)
-    page.wait_for("+$('#m-n').text() === $('#m-dump tbody tr').length", timeout=10)  # N = values summarised
+    page.wait_for(
+        "$('#m-dump tbody tr').length > 0 && $('#m-dump tbody tr td:first-child').map(function(){return $(this).text()})"
+        ".get().every(function(a){return a === %r}) && $('#m-vagent').text() === %r"
+        % (agent, agent),
+        timeout=20,
+    )
+    page.wait_for(
+        "+$('#m-n').text() === $('#m-dump tbody tr').length", timeout=10
+    )  # N = values summarised
     assert harness.canvas_ink(page, "#chart-metric canvas") > 0.005
     page.screenshot("html-metrics")
     assert_clean(page)
@@ -182,44 +201,73 @@ def test_metrics_page(open_page):
 def test_flows_page(open_page, site):
     page = open_page("/html/index.html#flows")
     # key completion offers keys seen in the traffic
-    page.eval("var i = $('#f-keys').val('ipdest')[0]; i.focus(); i.setSelectionRange(6, 6); $(i).trigger('input')")
+    page.eval(
+        "var i = $('#f-keys').val('ipdest')[0]; i.focus(); i.setSelectionRange(6, 6); $(i).trigger('input')"
+    )
     page.wait_for("$('#complete-menu').hasClass('show')")
-    assert "ipdestination" in page.eval("$('#complete-menu .dropdown-item').map(function(){return $(this).text()}).get()")
-    page.eval("$('#complete-menu .dropdown-item').filter(function(){return $(this).text()==='ipdestination'}).trigger('mousedown')")
+    assert "ipdestination" in page.eval(
+        "$('#complete-menu .dropdown-item').map(function(){return $(this).text()}).get()"
+    )
+    page.eval(
+        "$('#complete-menu .dropdown-item').filter(function(){return $(this).text()==='ipdestination'}).trigger('mousedown')"
+    )
     assert page.eval("$('#f-keys').val()") == "ipdestination"
-    page.eval("$('#f-keys').val('ipsource,ipdestination'); $('#f-value').val('bps'); $('#flow-form').submit()")
+    page.eval(
+        "$('#f-keys').val('ipsource,ipdestination'); $('#f-value').val('bps'); $('#flow-form').submit()"
+    )
     page.wait_for("$('#f-table tbody td.key').length >= 4", timeout=30)
-    page.wait_for("+$('#chart-flows').attr('data-points') >= 3 && +$('#chart-flows').attr('data-series') >= 2", timeout=30)
+    page.wait_for(
+        "+$('#chart-flows').attr('data-points') >= 3 && +$('#chart-flows').attr('data-series') >= 2",
+        timeout=30,
+    )
     name = page.eval("Object.keys(window.sessionStorage).length >= 0 && $('#f-status').text()")
     assert "flows" in name
     defined = [n for n in site.get_json("/flow/json") if n.startswith("flowrt_ui_")]
-    assert len(defined) == 1 and site.get_json(f"/flow/{defined[0]}/json")["keys"] == "ipsource,ipdestination"
+    assert (
+        len(defined) == 1
+        and site.get_json(f"/flow/{defined[0]}/json")["keys"] == "ipsource,ipdestination"
+    )
     assert harness.canvas_ink(page, "#chart-flows canvas") > 0.02
     # clicking a key narrows the flow with a filter
     src = page.eval("$('#f-table tbody td.key').first().text()")
     page.eval("$('#f-table tbody td.key').first().click()")
     page.wait_for("$('#f-filter').val() === \"ipsource='%s'\"" % src)
-    page.wait_for("$('#f-table tbody tr').length >= 1 && $('#f-table tbody td.key').first().text() === %r" % src, timeout=30)
+    page.wait_for(
+        "$('#f-table tbody tr').length >= 1 && $('#f-table tbody td.key').first().text() === %r"
+        % src,
+        timeout=30,
+    )
     # flows defined elsewhere are listed; the widget page's flow may exist, so define one here
     import json
     import urllib.request
-    req = urllib.request.Request(site.http_url + "/flow/webtest_listed/json", method="PUT",
-                                 data=json.dumps({"keys": "ipprotocol", "value": "frames"}).encode(),
-                                 headers={"Content-Type": "application/json"})
+
+    req = urllib.request.Request(
+        site.http_url + "/flow/webtest_listed/json",
+        method="PUT",
+        data=json.dumps({"keys": "ipprotocol", "value": "frames"}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
     urllib.request.urlopen(req, timeout=10).close()
     page.wait_for("$('#f-defined tr[data-name=webtest_listed]').length === 1", timeout=15)
-    assert page.eval("$('#f-defined tr[data-name^=flowrt_ui_]').length") == 0  # our own is not listed
+    assert (
+        page.eval("$('#f-defined tr[data-name^=flowrt_ui_]').length") == 0
+    )  # our own is not listed
     page.screenshot("html-flows")
     page.eval("$('#f-defined tr[data-name=webtest_listed]').click()")
     page.wait_for("$('#f-keys').val() === 'ipprotocol' && $('#f-filter').val() === ''")
-    page.wait_for("$('#f-table thead th').first().text() === 'ipprotocol' && $('#f-table tbody td.key').length > 0", timeout=30)
+    page.wait_for(
+        "$('#f-table thead th').first().text() === 'ipprotocol' && $('#f-table tbody td.key').length > 0",
+        timeout=30,
+    )
     assert page.eval("$('#f-table thead th').last().text()") == "frames per second"
     # a bad filter is reported, not swallowed
     page.eval("$('#f-filter').val('ipsource=(('); $('#flow-form').submit()")
     page.wait_for("$('#f-status').hasClass('text-danger')")
     page.eval("$('#f-clear').click()")
-    site.wait_for(lambda: not [n for n in site.get_json("/flow/json") if n.startswith("flowrt_ui_")])
-    page.errors[:] = [e for e in page.errors if "400" not in e]   # the rejected PUT above
+    site.wait_for(
+        lambda: not [n for n in site.get_json("/flow/json") if n.startswith("flowrt_ui_")]
+    )
+    page.errors[:] = [e for e in page.errors if "400" not in e]  # the rejected PUT above
     page.failed[:] = [f for f in page.failed if not f.startswith("400 ")]
     assert_clean(page)
 
@@ -227,22 +275,44 @@ def test_flows_page(open_page, site):
 def test_history_page(open_page, site):
     import json
     import urllib.request
-    req = urllib.request.Request(site.http_url + "/flow/webtest_history/json", method="PUT",
-                                 data=json.dumps({"keys": "ipsource", "value": "bytes",
-                                                  "history": True}).encode(),
-                                 headers={"Content-Type": "application/json"})
+
+    req = urllib.request.Request(
+        site.http_url + "/flow/webtest_history/json",
+        method="PUT",
+        data=json.dumps({"keys": "ipsource", "value": "bytes", "history": True}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
     urllib.request.urlopen(req, timeout=10).close()
     # a few one-second intervals stored
-    site.wait_for(lambda: len(site.get_json("/history/flowseries/ALL/webtest_history/json?from=-1m"
-                                            "&step=1")["keys"]) >= 2
-                  and sum(x > 0 for x in site.get_json(
-                      "/history/flowseries/ALL/webtest_history/json?from=-1m&step=1")["values"][0]) >= 3,
-                  timeout=30)
+    site.wait_for(
+        lambda: (
+            len(
+                site.get_json("/history/flowseries/ALL/webtest_history/json?from=-1m&step=1")[
+                    "keys"
+                ]
+            )
+            >= 2
+            and sum(
+                x > 0
+                for x in site.get_json(
+                    "/history/flowseries/ALL/webtest_history/json?from=-1m&step=1"
+                )["values"][0]
+            )
+            >= 3
+        ),
+        timeout=30,
+    )
     page = open_page("/html/index.html#history")
-    page.wait_for("$('#h-flow option').filter(function(){return this.value==='webtest_history'}).length === 1", timeout=30)
+    page.wait_for(
+        "$('#h-flow option').filter(function(){return this.value==='webtest_history'}).length === 1",
+        timeout=30,
+    )
     page.eval("$('#h-flow').val('webtest_history').trigger('change')")
-    page.wait_for("$('#h-table tbody td.key').length >= 2 && +$('#chart-history').attr('data-series') >= 2 "
-                  "&& $('#h-title').text().indexOf('webtest_history') === 0", timeout=30)
+    page.wait_for(
+        "$('#h-table tbody td.key').length >= 2 && +$('#chart-history').attr('data-series') >= 2 "
+        "&& $('#h-title').text().indexOf('webtest_history') === 0",
+        timeout=30,
+    )
     assert harness.canvas_ink(page, "#chart-history canvas") > 0.005
     series = page.eval("+$('#chart-history').attr('data-series')")
     assert page.eval("$('#chart-history .stripchart-legend tbody tr').length") == series
@@ -256,7 +326,9 @@ def test_history_page(open_page, site):
     # a custom range before the engine started: nothing stored there
     page.eval("$('#h-range').val('custom').trigger('change')")
     assert page.eval("$('#h-from').is(':visible') && $('#h-to').is(':visible')")
-    page.eval("$('#h-from').val('2001-01-01T00:00'); $('#h-to').val('2001-01-01T01:00'); $('#history-form').submit()")
+    page.eval(
+        "$('#h-from').val('2001-01-01T00:00'); $('#h-to').val('2001-01-01T01:00'); $('#history-form').submit()"
+    )
     page.wait_for("$('#h-table tbody').text().indexOf('no traffic stored') >= 0", timeout=20)
     page.eval("$('#h-range').val('-15m').trigger('change')")
     page.wait_for("$('#h-table tbody td.key').length >= 2", timeout=20)
@@ -264,8 +336,10 @@ def test_history_page(open_page, site):
 
 
 # geometry of two elements in page pixels, for overlap checks
-RECT = "(function(sel){var r=document.querySelector(sel).getBoundingClientRect();" \
-       "return [r.left, r.top, r.right, r.bottom];})(%r)"
+RECT = (
+    "(function(sel){var r=document.querySelector(sel).getBoundingClientRect();"
+    "return [r.left, r.top, r.right, r.bottom];})(%r)"
+)
 
 
 def _overlap(a, b) -> bool:
@@ -276,8 +350,10 @@ def test_flows_page_legend_of_20_keys_stays_clear(open_page):
     """With 20 keys the top-N legend is 20 rows: it must cover neither the plot nor the table
     header under the chart."""
     page = open_page("/html/index.html#flows")
-    page.eval("$('#f-keys').val('ipsource,ipdestination,tcpdestinationport'); $('#f-value').val('bps');"
-              "$('#f-filter').val(''); $('#flow-form').submit()")
+    page.eval(
+        "$('#f-keys').val('ipsource,ipdestination,tcpdestinationport'); $('#f-value').val('bps');"
+        "$('#f-filter').val(''); $('#flow-form').submit()"
+    )
     page.wait_for("$('#chart-flows .stripchart-legend tbody tr').length >= 20", timeout=40)
     page.wait_for("$('#f-table tbody tr').length >= 20", timeout=20)
     page.sleep(0.3)
@@ -286,10 +362,10 @@ def test_flows_page_legend_of_20_keys_stays_clear(open_page):
     header = page.eval(RECT % "#f-table thead")
     card = page.eval(RECT % "#flow-result .chart-card")
     page.screenshot("html-flows-20-keys")
-    assert legend[3] - legend[1] > 200                      # 20 rows are shown
+    assert legend[3] - legend[1] > 200  # 20 rows are shown
     assert not _overlap(legend, plot), (legend, plot)
     assert not _overlap(legend, header), (legend, header)
-    assert card[1] <= legend[1] and legend[3] <= card[3], (legend, card)   # inside its card
+    assert card[1] <= legend[1] and legend[3] <= card[3], (legend, card)  # inside its card
     page.eval("$('#f-clear').click()")
     assert_clean(page)
 
@@ -299,17 +375,23 @@ def test_api_page_heartbeat_and_route_links(open_page, site):
     once); each route links to its own operation in the explorer, which opens it."""
     page = open_page("/html/index.html#api")
     page.wait_for("$('#api-links a').length > 30")
-    page.wait_for("$('#heartbeat').hasClass('ok') && $('#heartbeat-text').text() === 'live'", timeout=5)
+    page.wait_for(
+        "$('#heartbeat').hasClass('ok') && $('#heartbeat-text').text() === 'live'", timeout=5
+    )
     page.sleep(6)
     assert page.eval("$('#heartbeat').hasClass('ok') && $('#heartbeat-text').text()") == "live"
     hrefs = page.eval("$('#api-links a').map(function(){return $(this).attr('href')}).get()")
     assert len(set(hrefs)) == len(hrefs), "every route links somewhere of its own"
-    href = page.eval("$('#api-links a').filter(function(){return $(this).text().indexOf('GET/metric/{agent}/{metric}/json') === 0})"
-                     ".attr('href')")
+    href = page.eval(
+        "$('#api-links a').filter(function(){return $(this).text().indexOf('GET/metric/{agent}/{metric}/json') === 0})"
+        ".attr('href')"
+    )
     assert href.startswith("../api/index.html#/metrics/")
     page.goto(site.http_url + "/html/" + href)
     page.wait_for("document.querySelectorAll('.opblock.is-open').length === 1", timeout=30)
-    opened = page.eval("document.querySelector('.opblock.is-open .opblock-summary-path').textContent")
+    opened = page.eval(
+        "document.querySelector('.opblock.is-open .opblock-summary-path').textContent"
+    )
     assert opened.replace("\u200b", "") == "/metric/{agent}/{metric}/json"
     assert_clean(page)
 
@@ -319,7 +401,9 @@ def test_apps_page(open_page):
     page.wait_for("$('#apps-table tbody tr').length === 1", timeout=20)
     assert page.eval("$('#apps-table tbody a').attr('href')") == "../app/webtest/html/"
     page.wait_for("$('#scripts-table tbody tr').length === 3")
-    states = page.eval("$('#scripts-table tbody tr').map(function(){return $(this).find('td').eq(1).text()}).get()")
+    states = page.eval(
+        "$('#scripts-table tbody tr').map(function(){return $(this).find('td').eq(1).text()}).get()"
+    )
     assert sorted(states) == ["failed", "running", "running"]
     assert "web test script failure" in page.eval("$('#scripts-table').text()")
     page.screenshot("html-apps")
@@ -332,7 +416,9 @@ def test_log_page(open_page):
     text = page.eval("$('#log-table').text()")
     assert "broken.js" in text  # the failed script was logged
     page.eval("$('#log-level').val('SEVERE').trigger('change')")
-    page.wait_for("$('#log-table .badge').length > 0 && $('#log-table .badge').map(function(){return $(this).text()}).get().every(function(l){return l==='SEVERE'})")
+    page.wait_for(
+        "$('#log-table .badge').length > 0 && $('#log-table .badge').map(function(){return $(this).text()}).get().every(function(l){return l==='SEVERE'})"
+    )
     page.screenshot("html-log")
     assert_clean(page)
 
@@ -353,20 +439,32 @@ def test_api_explorer(open_page):
     page.screenshot("api-explorer")
     # installed apps' api.yml are offered too, anchored at their scripts folder
     page.wait_for("document.querySelectorAll('#definition option').length === 2")
-    page.eval("var s = document.getElementById('definition'); s.value = s.options[1].value; s.dispatchEvent(new Event('change')); true")
-    page.wait_for("document.querySelector('.info .title') && document.querySelector('.info .title').textContent.indexOf('Web test app') === 0", timeout=20)
+    page.eval(
+        "var s = document.getElementById('definition'); s.value = s.options[1].value; s.dispatchEvent(new Event('change')); true"
+    )
+    page.wait_for(
+        "document.querySelector('.info .title') && document.querySelector('.info .title').textContent.indexOf('Web test app') === 0",
+        timeout=20,
+    )
     assert page.eval("document.querySelectorAll('.opblock').length") == 1
-    assert "/hello.js/greeting/json" in page.eval("document.querySelector('.opblock-summary-path').textContent")
+    assert "/hello.js/greeting/json" in page.eval(
+        "document.querySelector('.opblock-summary-path').textContent"
+    )
     assert "url=" in page.eval("location.search")
     assert_clean(page)
 
 
 # -- /inc widgets on app pages ------------------------------------------------------------------
 
+
 def test_widget_page(open_page):
     page = open_page("/app/webtest/html/index.html")
-    page.wait_for("window.widgetStatus && widgetStatus.flowPolls >= 3 && widgetStatus.flows > 5", timeout=30)
-    page.wait_for("+$('#topn').attr('data-points') >= 4 && +$('#trend').attr('data-points') >= 4", timeout=20)
+    page.wait_for(
+        "window.widgetStatus && widgetStatus.flowPolls >= 3 && widgetStatus.flows > 5", timeout=30
+    )
+    page.wait_for(
+        "+$('#topn').attr('data-points') >= 4 && +$('#trend').attr('data-points') >= 4", timeout=20
+    )
     assert page.eval("widgetStatus.errors") == []
     # number formatting apps borrow from the widget prototypes
     assert page.eval("$.inmon.stripchart.prototype.valueStr(1234567)") == "1.235M"
@@ -376,7 +474,9 @@ def test_widget_page(open_page):
     # gauges: counter mode turns datagram totals into a rate; the arc follows the value
     page.wait_for("+$('#gauge-datagrams').attr('data-value') > 0")
     assert page.eval("$('#gauge-agents .value tspan').first().text()") == "3"
-    assert page.eval("$('#gauge-agents .data-arc').attr('d')") != page.eval("$('#gauge-datagrams .track').attr('d')")
+    assert page.eval("$('#gauge-agents .data-arc').attr('d')") != page.eval(
+        "$('#gauge-datagrams .track').attr('d')"
+    )
     # stripchart and chart(): series drawn, legends with headings and links
     assert harness.canvas_ink(page, "#rate canvas") > 0.005
     assert harness.canvas_ink(page, "#trend canvas") > 0.02
@@ -384,8 +484,14 @@ def test_widget_page(open_page):
     assert page.eval("$('#topn .stripchart-legend thead th').length") == 4
     assert page.eval("$('#topn .stripchart-legend tbody tr').length") >= 5
     assert page.eval("$('#topn .stripchart-legend a').first().attr('href')").startswith("#proto-")
-    protocols = set(page.eval("$('#topn .stripchart-legend tbody tr').map(function(){return $(this).find('td').eq(3).text()}).get()"))
-    assert protocols and protocols <= {"tcp", "udp", "icmp"}, protocols  # keyName relabels a key part
+    protocols = set(
+        page.eval(
+            "$('#topn .stripchart-legend tbody tr').map(function(){return $(this).find('td').eq(3).text()}).get()"
+        )
+    )
+    assert protocols and protocols <= {"tcp", "udp", "icmp"}, (
+        protocols
+    )  # keyName relabels a key part
     # a click on a topn chart selects a time and marks it
     page.eval("""(function(){var c=$('#topn canvas'), o=c.offset();
         c.trigger($.Event('click',{pageX:o.left+c.width()/2, pageY:o.top+40}));})()""")
@@ -416,12 +522,17 @@ def test_widget_page(open_page):
 
 def test_jqueryui_page(open_page):
     page = open_page("/app/webtest/html/jqueryui.html")
-    page.wait_for("window.uiStatus && uiStatus.tableDraws >= 2 && $('#agentstable tbody tr').length === 3", timeout=20)
+    page.wait_for(
+        "window.uiStatus && uiStatus.tableDraws >= 2 && $('#agentstable tbody tr').length === 3",
+        timeout=20,
+    )
     page.wait_for("+$('#samples').attr('data-points') >= 3")
     assert harness.canvas_ink(page, "#samples canvas") > 0.01
     assert page.eval("$('#tabs').hasClass('ui-tabs')")
     assert page.eval("$('#agentstable_wrapper').length") == 1
-    page.eval("$('#tabs').tabs('option', 'active', 1); $('#keyinput').val('ip').autocomplete('search', 'ip'); true")
+    page.eval(
+        "$('#tabs').tabs('option', 'active', 1); $('#keyinput').val('ip').autocomplete('search', 'ip'); true"
+    )
     page.wait_for("$('.ui-autocomplete li').length > 2")
     assert page.eval("uiStatus.completions") > 2
     page.screenshot("inc-jqueryui")
@@ -431,9 +542,16 @@ def test_jqueryui_page(open_page):
 def test_app_script_trend_page(open_page):
     """The sFlow-RT app pattern end to end: script trend -> setHttpHandler -> chart() widgets."""
     page = open_page("/app/webtest/html/trend.html")
-    page.wait_for("window.trendStatus && trendStatus.polls >= 3 && trendStatus.points >= 3", timeout=30)
-    page.wait_for("+$('#protocols').attr('data-series') >= 3 && +$('#total').attr('data-points') >= 3", timeout=30)
-    stacks = page.eval("$('#protocols .stripchart-legend tbody tr td:nth-child(2)').map(function(){return $(this).text()}).get()")
+    page.wait_for(
+        "window.trendStatus && trendStatus.polls >= 3 && trendStatus.points >= 3", timeout=30
+    )
+    page.wait_for(
+        "+$('#protocols').attr('data-series') >= 3 && +$('#total').attr('data-points') >= 3",
+        timeout=30,
+    )
+    stacks = page.eval(
+        "$('#protocols .stripchart-legend tbody tr td:nth-child(2)').map(function(){return $(this).text()}).get()"
+    )
     assert stacks and all(s.startswith("eth.ip") for s in stacks), stacks
     assert harness.canvas_ink(page, "#total canvas") > 0.02
     assert harness.canvas_ink(page, "#protocols canvas") > 0.02

@@ -1,5 +1,6 @@
 """Web routes without a browser: redirects, static trees, the /inc asset set app pages expect,
 the OpenAPI document (and that it covers every route the engine serves), /log/json."""
+
 from __future__ import annotations
 
 import json
@@ -15,15 +16,41 @@ from engine.rest import web as webroutes
 
 # Every /inc asset sFlow-RT app pages reference (spec 2.9), plus the CSS our widgets bring.
 INC_ASSETS = [
-    "jquery.min.js", "jquery.widget.js", "jquery.stripchart.js", "stripchart.js", "stripchart.css",
-    "jquery.gauge.js", "gauge.css", "jquery.flow.js", "flow.css", "jquery.sunburst.js", "sunburst.css",
-    "jquery.heatmap.js", "heatmap.css", "popper.min.js", "bootstrap.min.js", "bootstrap.min.css",
-    "jquery-ui/jquery-ui.min.js", "jquery-ui/jquery-ui.structure.min.css", "jquery-ui/jquery-ui.theme.css",
-    "DataTables/js/jquery.dataTables.min.js", "DataTables/js/dataTables.jqueryui.min.js",
-    "DataTables/css/dataTables.jqueryui.css", "DataTables/images/details_open.png",
-    "DataTables/images/details_close.png", "img/favicon.png", "img/inmon.svg", "inmsf/main.css", "base.css",
+    "jquery.min.js",
+    "jquery.widget.js",
+    "jquery.stripchart.js",
+    "stripchart.js",
+    "stripchart.css",
+    "jquery.gauge.js",
+    "gauge.css",
+    "jquery.flow.js",
+    "flow.css",
+    "jquery.sunburst.js",
+    "sunburst.css",
+    "jquery.heatmap.js",
+    "heatmap.css",
+    "popper.min.js",
+    "bootstrap.min.js",
+    "bootstrap.min.css",
+    "jquery-ui/jquery-ui.min.js",
+    "jquery-ui/jquery-ui.structure.min.css",
+    "jquery-ui/jquery-ui.theme.css",
+    "DataTables/js/jquery.dataTables.min.js",
+    "DataTables/js/dataTables.jqueryui.min.js",
+    "DataTables/css/dataTables.jqueryui.css",
+    "DataTables/images/details_open.png",
+    "DataTables/images/details_close.png",
+    "img/favicon.png",
+    "img/inmon.svg",
+    "inmsf/main.css",
+    "base.css",
 ]
-CONTENT_TYPES = {".js": "javascript", ".css": "text/css", ".png": "image/png", ".svg": "image/svg+xml"}
+CONTENT_TYPES = {
+    ".js": "javascript",
+    ".css": "text/css",
+    ".png": "image/png",
+    ".svg": "image/svg+xml",
+}
 
 
 class NoRedirect(urllib.request.HTTPRedirectHandler):
@@ -43,6 +70,7 @@ def fetch(url: str, follow: bool = True):
 @pytest.fixture(scope="module")
 def server():
     from conftest import RunningEngine
+
     eng = RunningEngine({}).start()
     yield eng
     eng.stop()
@@ -80,7 +108,7 @@ def test_inc_asset_served(server, asset):
     status, headers, body = fetch(f"{server.http_url}/inc/{asset}")
     assert status == 200, asset
     assert len(body) > 20
-    ext = asset[asset.rfind("."):]
+    ext = asset[asset.rfind(".") :]
     assert CONTENT_TYPES[ext] in headers["Content-Type"], (asset, headers["Content-Type"])
 
 
@@ -92,8 +120,13 @@ def test_third_party_licenses_ship_with_assets():
 
 
 def test_missing_file_and_escape_are_404(server):
-    for path in ("/inc/nope.js", "/html/js/nope.js", "/inc/../engine/core.py", "/inc/%2e%2e/%2e%2e/pyproject.toml",
-                 "/inc/..%2f..%2fpyproject.toml"):
+    for path in (
+        "/inc/nope.js",
+        "/html/js/nope.js",
+        "/inc/../engine/core.py",
+        "/inc/%2e%2e/%2e%2e/pyproject.toml",
+        "/inc/..%2f..%2fpyproject.toml",
+    ):
         status, headers, body = fetch(server.http_url + path)
         assert status == 404, path
         assert b"flowrt" not in body.lower() or b"error" in body
@@ -132,24 +165,36 @@ def _served_and_documented():
     doc = yaml.safe_load(webroutes.API_YML.read_text())
     documented = {}
     for path, ops in doc["paths"].items():
-        documented.setdefault(_template(path), set()).update(m.upper() for m in ops if m != "parameters")
+        documented.setdefault(_template(path), set()).update(
+            m.upper() for m in ops if m != "parameters"
+        )
     return served, documented
 
 
 def test_openapi_documents_every_route():
     """Every (path, method) the engine routes is in api.yml: a new route needs its documentation."""
     served, documented = _served_and_documented()
-    missing = [f"{m} {p}" for p, methods in served.items() for m in methods
-               if m not in documented.get(p, set()) and not (m == "*" and documented.get(p))]
+    missing = [
+        f"{m} {p}"
+        for p, methods in served.items()
+        for m in methods
+        if m not in documented.get(p, set()) and not (m == "*" and documented.get(p))
+    ]
     assert not missing, "routes missing from resources/api/api.yml: " + ", ".join(sorted(missing))
 
 
 def test_openapi_documents_only_served_routes():
     """The document promises nothing the engine does not serve."""
     served, documented = _served_and_documented()
-    extra = [f"{m} {p}" for p, methods in documented.items() for m in methods
-             if m not in served.get(p, set()) and "*" not in served.get(p, set())]
-    assert not extra, "api.yml documents routes the engine does not serve: " + ", ".join(sorted(extra))
+    extra = [
+        f"{m} {p}"
+        for p, methods in documented.items()
+        for m in methods
+        if m not in served.get(p, set()) and "*" not in served.get(p, set())
+    ]
+    assert not extra, "api.yml documents routes the engine does not serve: " + ", ".join(
+        sorted(extra)
+    )
 
 
 def test_openapi_document_is_well_formed():
@@ -164,10 +209,19 @@ def test_openapi_document_is_well_formed():
             if method == "parameters":
                 continue
             assert op.get("summary") and op.get("responses"), f"{method} {path}"
-            declared = {p.get("name") for p in ops.get("parameters", []) + op.get("parameters", []) if "name" in p}
-            declared |= {doc["components"]["parameters"][p["$ref"].rsplit("/", 1)[1]]["name"]
-                         for p in ops.get("parameters", []) + op.get("parameters", []) if "$ref" in p}
-            assert params <= declared, f"{method} {path}: undeclared path parameters {params - declared}"
+            declared = {
+                p.get("name")
+                for p in ops.get("parameters", []) + op.get("parameters", [])
+                if "name" in p
+            }
+            declared |= {
+                doc["components"]["parameters"][p["$ref"].rsplit("/", 1)[1]]["name"]
+                for p in ops.get("parameters", []) + op.get("parameters", [])
+                if "$ref" in p
+            }
+            assert params <= declared, (
+                f"{method} {path}: undeclared path parameters {params - declared}"
+            )
 
 
 def test_log_json_returns_recent_lines(server):
@@ -216,8 +270,12 @@ paths:
 
 
 def test_app_api_documents(make_engine, tmp_path):
-    for name, text in (("exporter", APP_API), ("legacy", "swagger: '2.0'\ninfo: {title: L, version: '1'}\npaths: {}\n"),
-                       ("broken", "paths: [unclosed\n"), ("plain", None)):
+    for name, text in (
+        ("exporter", APP_API),
+        ("legacy", "swagger: '2.0'\ninfo: {title: L, version: '1'}\npaths: {}\n"),
+        ("broken", "paths: [unclosed\n"),
+        ("plain", None),
+    ):
         folder = tmp_path / "app" / name / "scripts"
         folder.mkdir(parents=True)
         (folder / "main.js").write_text("// description: test\n")
@@ -230,12 +288,22 @@ def test_app_api_documents(make_engine, tmp_path):
     assert status == 200 and "yaml" in headers["Content-Type"]
     doc = yaml.safe_load(body)
     assert doc["servers"] == [{"url": "scripts", "description": "exporter scripts"}]
-    assert set(doc["paths"]) == {"/../../../prometheus/analyzer/txt", "/export.js/flows/{agent}/txt"}
+    assert set(doc["paths"]) == {
+        "/../../../prometheus/analyzer/txt",
+        "/export.js/flows/{agent}/txt",
+    }
     # relative to the document URL, the server and paths land where flowrt answers them
     from urllib.parse import urljoin
+
     base = urljoin(eng.http_url + "/app/exporter/api.yml", doc["servers"][0]["url"])
-    assert urljoin(base + "/", "." + "/export.js/flows/ALL/txt") == eng.http_url + "/app/exporter/scripts/export.js/flows/ALL/txt"
-    assert yaml.safe_load(fetch(eng.http_url + "/app/legacy/api.yml")[2])["basePath"] == "/app/legacy/scripts"
+    assert (
+        urljoin(base + "/", "." + "/export.js/flows/ALL/txt")
+        == eng.http_url + "/app/exporter/scripts/export.js/flows/ALL/txt"
+    )
+    assert (
+        yaml.safe_load(fetch(eng.http_url + "/app/legacy/api.yml")[2])["basePath"]
+        == "/app/legacy/scripts"
+    )
     assert fetch(eng.http_url + "/app/broken/api.yml")[0] == 400
     assert fetch(eng.http_url + "/app/plain/api.yml")[0] == 404
     assert fetch(eng.http_url + "/app/nosuch/api.yml")[0] == 404

@@ -7,6 +7,7 @@ receive times, and are asked through the engine functions REST and scripts call,
 ``now``: every answer must agree, exactly, or for sums of floats up to rounding. Real UDP from
 several sockets checks the kernel's steering. Worker restart, hang and stop are tested on
 engines of their own."""
+
 from __future__ import annotations
 
 import math
@@ -31,12 +32,16 @@ from engine.sflow.gen import TrafficGenerator, container_mac
 from engine.workers.steering import worker_of
 
 SECONDS = 20
-AHEAD = 300     # seconds the pair's traffic is timed ahead of the wall clock (see pair)
+AHEAD = 300  # seconds the pair's traffic is timed ahead of the wall clock (see pair)
 AGENTS = [f"192.0.2.{i}" for i in range(1, 9)]
-SW0, SW1 = "192.0.2.1", "192.0.2.3"          # topology switches, on worker 0 and worker 1
-TOPOLOGY = {"nodes": {"sw0": {"agent": SW0, "ports": {"p1": {"ifindex": "1"}, "p2": {"ifindex": "2"}}},
-                      "sw1": {"agent": SW1, "ports": {"p1": {"ifindex": "1"}, "p2": {"ifindex": "2"}}}},
-            "links": {"sw0-sw1": {"node1": "sw0", "port1": "p1", "node2": "sw1", "port2": "p1"}}}
+SW0, SW1 = "192.0.2.1", "192.0.2.3"  # topology switches, on worker 0 and worker 1
+TOPOLOGY = {
+    "nodes": {
+        "sw0": {"agent": SW0, "ports": {"p1": {"ifindex": "1"}, "p2": {"ifindex": "2"}}},
+        "sw1": {"agent": SW1, "ports": {"p1": {"ifindex": "1"}, "p2": {"ifindex": "2"}}},
+    },
+    "links": {"sw0-sw1": {"node1": "sw0", "port1": "p1", "node2": "sw1", "port2": "p1"}},
+}
 FLOWS = {
     "pair": {"keys": "ipsource,ipdestination", "value": "bytes"},
     "proto": {"keys": "ipprotocol", "value": "frames", "aggMode": "sum"},
@@ -45,25 +50,34 @@ FLOWS = {
     "multi": {"keys": "ipdestination", "value": "bytes", "values": ["frames"]},
     "link": {"keys": "link:inputifindex,ipprotocol", "value": "frames"},
     "geo": {"keys": "country:ipdestination,asn:ipdestination", "value": "bytes"},
-    "bgp": {"keys": "bgpdestinationas,bgpdestinationaspath,ipdestinationmaskbits,bgpas",
-            "value": "bytes"},
+    "bgp": {
+        "keys": "bgpdestinationas,bgpdestinationaspath,ipdestinationmaskbits,bgpas",
+        "value": "bytes",
+    },
     "logged": {"keys": "ipsource", "value": "frames", "log": True, "flowStart": True},
 }
 # container and host names learned from other agents' host counters (engine/hosts), defined
 # half-way, once every host has reported (a worker learns another worker's host a round trip
 # after its counters arrive; in process at once)
-LATE_FLOWS = {"hosts": {"keys": "host:macsource:vir_host_name,host:macsource:host_name",
-                        "value": "frames"}}
+LATE_FLOWS = {
+    "hosts": {"keys": "host:macsource:vir_host_name,host:macsource:host_name", "value": "frames"}
+}
 # re-armed only after 10 minutes below: triggered states stay put while the tests look
-THRESHOLDS = {"busy": {"metric": "proto", "value": 1000, "timeout": 600},
-              "perflow": {"metric": "pair", "value": 2e6, "byFlow": True, "timeout": 600},
-              "octets": {"metric": "ifinoctets", "value": 1, "timeout": 600}}
+THRESHOLDS = {
+    "busy": {"metric": "proto", "value": 1000, "timeout": 600},
+    "perflow": {"metric": "pair", "value": 2e6, "byFlow": True, "timeout": 600},
+    "octets": {"metric": "ifinoctets", "value": 1, "timeout": 600},
+}
 
 
 def _define(eng: RunningEngine) -> None:
     """Everything through REST, as a user would (each change reaches every worker)."""
-    assert eng.request("PUT", "/group/nets/json",
-                       {"low": ["10.2.0.0/17"], "high": ["10.2.128.0/17"]})[0] == 204
+    assert (
+        eng.request("PUT", "/group/nets/json", {"low": ["10.2.0.0/17"], "high": ["10.2.128.0/17"]})[
+            0
+        ]
+        == 204
+    )
     assert eng.request("PUT", "/map/protos/json", {"tcp": ["6"], "udp": ["17"]})[0] == 204
     assert eng.request("PUT", "/topology/json", TOPOLOGY)[0] == 204
     for name, spec in FLOWS.items():
@@ -73,17 +87,32 @@ def _define(eng: RunningEngine) -> None:
 
 
 def _traffic(t0: float) -> list:
-    gen = TrafficGenerator(agents=8, flows=60, samples_per_second=40, hosts=True, containers=2,
-                           ipv6_fraction=0.2, discards_per_second=1, polling_interval=5, seed=7)
+    gen = TrafficGenerator(
+        agents=8,
+        flows=60,
+        samples_per_second=40,
+        hosts=True,
+        containers=2,
+        ipv6_fraction=0.2,
+        discards_per_second=1,
+        polling_interval=5,
+        seed=7,
+    )
     # agent 192.0.2.3 (worker 1) sees traffic of containers that agents 192.0.2.1 and
     # 192.0.2.5 (worker 0) report, and of one of its own
     for number, index in ((0, 1), (4, 2), (2, 1)):
-        gen.add_flow(2, src=f"10.9.{number}.{index}", dst="10.9.9.9",
-                     src_mac=container_mac(number, index), frames_per_second=5000.0)
+        gen.add_flow(
+            2,
+            src=f"10.9.{number}.{index}",
+            dst="10.9.9.9",
+            src_mac=container_mac(number, index),
+            frames_per_second=5000.0,
+        )
     # public destinations (country:, asn:) from agents on both workers
     for agent, dst in ((0, "8.8.8.8"), (2, "8.8.4.4"), (3, "1.1.1.1"), (4, "9.9.9.9")):
-        gen.add_flow(agent, src=f"10.1.{agent}.9", dst=dst, proto="udp", dport=53,
-                     frames_per_second=2000.0)
+        gen.add_flow(
+            agent, src=f"10.1.{agent}.9", dst=dst, proto="udp", dport=53, frames_per_second=2000.0
+        )
     return [(t0 + sim, dgs) for sim, dgs in gen.run(SECONDS, 1.0)]
 
 
@@ -102,12 +131,17 @@ def _feed(eng: RunningEngine, feeds: list) -> None:
             for dg in dgs:
                 eng.engine.ingest(dg, "127.0.0.1", now)
             eng.engine.sync()
+
     eng.call(feed)
     eng.wait_for(lambda: eng.engine.stats.datagrams >= base + total, 30)
 
 
-ROUTES = {"10.2.0.0/17": (65254, 174), "10.2.128.0/17": (65254, 3356, 64512),
-          "8.8.8.0/24": (65254, 15169), "1.1.1.0/24": (65254, 13335)}
+ROUTES = {
+    "10.2.0.0/17": (65254, 174),
+    "10.2.128.0/17": (65254, 3356, 64512),
+    "8.8.8.0/24": (65254, 15169),
+    "1.1.1.0/24": (65254, 13335),
+}
 
 
 def _routes(eng: RunningEngine) -> RawPeer:
@@ -138,8 +172,10 @@ def pair(tmp_path_factory):
     engines, peers = [], []
     try:
         for n in (1, 2):
-            eng = RunningEngine({"sflow.workers": n, "bgp.start": "yes", "bgp.port": 0},
-                                tmp_path_factory.mktemp(f"workers{n}"))
+            eng = RunningEngine(
+                {"sflow.workers": n, "bgp.start": "yes", "bgp.port": 0},
+                tmp_path_factory.mktemp(f"workers{n}"),
+            )
             engines.append(eng.start())
             peers.append(_routes(eng))
             _define(eng)
@@ -177,6 +213,7 @@ def ask(pair, subsystem: str | None, method: str, *args, **kw):
     def call(eng):
         obj = eng.engine if subsystem is None else eng.engine.subsystems[subsystem]
         return eng.call(lambda: getattr(obj, method)(*args, **kw))
+
     return call(one), call(two)
 
 
@@ -191,8 +228,16 @@ def test_agents_are_split_over_both_workers_by_address(pair):
 
 def test_agents_and_analyzer(pair):
     now = pair[2]
-    for selector in (None, "ALL", [SW0, SW1], f"{SW0};192.0.2.8", "vx2host", "EDGE", "CORE",
-                     "TOPOLOGY"):
+    for selector in (
+        None,
+        "ALL",
+        [SW0, SW1],
+        f"{SW0};192.0.2.8",
+        "vx2host",
+        "EDGE",
+        "CORE",
+        "TOPOLOGY",
+    ):
         a, b = (pair[i].call(agents_json, pair[i].engine, selector, now) for i in (0, 1))
         same(a, b, str(selector))
         assert a or selector == "CORE"
@@ -203,8 +248,19 @@ def test_agents_and_analyzer(pair):
     assert a["sFlowAgents"] == 8 and a["sFlowFlowSamples"] > 5000
 
 
-@pytest.mark.parametrize("name", ["ifinoctets", "ifoututilization", "load_one", "host_name",
-                                  "ifspeed", "cpu_utilization", "pair", "vir_host_name"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "ifinoctets",
+        "ifoututilization",
+        "load_one",
+        "host_name",
+        "ifspeed",
+        "cpu_utilization",
+        "pair",
+        "vir_host_name",
+    ],
+)
 def test_metric_every_aggregation(pair, name):
     now = pair[2]
     specs = [f"{agg}:{name}" for agg in AGGREGATIONS]
@@ -218,10 +274,18 @@ def test_metric_every_aggregation(pair, name):
     same(a, b, "filtered")
 
 
-@pytest.mark.parametrize("columns", [
-    "ifinoctets", "ifindex,ifinoctets,null:ifoutoctets", "sort:ifinoctets:-5,ifindex",
-    "host_name,sort:load_one:3", "sort:host_name:-4,load_one", "sort:ifinoctets,ifspeed",
-    "pair,null:ifinoctets"])
+@pytest.mark.parametrize(
+    "columns",
+    [
+        "ifinoctets",
+        "ifindex,ifinoctets,null:ifoutoctets",
+        "sort:ifinoctets:-5,ifindex",
+        "host_name,sort:load_one:3",
+        "sort:host_name:-4,load_one",
+        "sort:ifinoctets,ifspeed",
+        "pair,null:ifinoctets",
+    ],
+)
 def test_table(pair, columns):
     now = pair[2]
     for agents in ("ALL", [SW0, "192.0.2.4"], "EDGE"):
@@ -269,11 +333,22 @@ def test_active_flows_every_mode(pair, name):
     if a:
         floor = a[-1]["value"] * 0.5
         for mode in ("sum", "max"):
-            x, y = ask(pair, "flows", "active_flows", [SW0, SW1, "192.0.2.6"], name, 7, floor,
-                       mode, now)
+            x, y = ask(
+                pair, "flows", "active_flows", [SW0, SW1, "192.0.2.6"], name, 7, floor, mode, now
+            )
             _same_flows(x, y, f"{name} {mode} minValue")
-    x, y = ask(pair, "flows", "active_flows", "ALL", name, 20, None, "sum", now,
-               "agent=192.0.2.1,192.0.2.4")
+    x, y = ask(
+        pair,
+        "flows",
+        "active_flows",
+        "ALL",
+        name,
+        20,
+        None,
+        "sum",
+        now,
+        "agent=192.0.2.1,192.0.2.4",
+    )
     _same_flows(x, y, "filtered")
 
 
@@ -289,11 +364,12 @@ def test_flows_seen_by_agents_on_both_workers_are_summed(pair):
     _same_flows(a, b, "dst24")
     spread = 0
     for row in a:
-        parts = two.call(two.engine.gather, "flows", "locations_partial", "ALL", "dst24", None,
-                         row["key"], now)
+        parts = two.call(
+            two.engine.gather, "flows", "locations_partial", "ALL", "dst24", None, row["key"], now
+        )
         assert row["flowN"] == sum(len(p) for p in parts)
         spread += all(parts)
-    assert spread >= 2     # most of the top keys are seen by agents of both workers
+    assert spread >= 2  # most of the top keys are seen by agents of both workers
 
 
 def test_flow_value_locations_keys(pair):
@@ -302,8 +378,9 @@ def test_flow_value_locations_keys(pair):
     for row in top:
         a, b = ask(pair, "flows", "flow_locations", "ALL", "dst24", row["key"], now)
         same(a, b, row["key"])
-        a, b = ask(pair, "flows", "flow_value", row["agent"], f"{row['dataSource']}.dst24",
-                   row["key"], now)
+        a, b = ask(
+            pair, "flows", "flow_value", row["agent"], f"{row['dataSource']}.dst24", row["key"], now
+        )
         same(a, b, row["key"])
         assert a is not None
     a, b = ask(pair, "flows", "flow_keys", now)
@@ -313,25 +390,38 @@ def test_flow_value_locations_keys(pair):
 def test_events_flow_records_and_triggered(pair):
     """Records and events made in the workers land in the front's journals: the same set."""
     one, two, _ = pair
-    for eng in (one, two):     # counter thresholds are checked once a second
-        eng.wait_for(lambda e=eng: any(ev["thresholdID"] == "octets" for ev in
-                                       e.get_json("/events/json?maxEvents=1000")), 10)
+    for eng in (one, two):  # counter thresholds are checked once a second
+        eng.wait_for(
+            lambda e=eng: any(
+                ev["thresholdID"] == "octets" for ev in e.get_json("/events/json?maxEvents=1000")
+            ),
+            10,
+        )
     time.sleep(1.5)
 
     def events(eng):
-        return sorted((e["thresholdID"], e["agent"], e["dataSource"], e.get("flowKey", ""),
-                       e["metric"]) for e in eng.get_json("/events/json?maxEvents=1000"))
+        return sorted(
+            (e["thresholdID"], e["agent"], e["dataSource"], e.get("flowKey", ""), e["metric"])
+            for e in eng.get_json("/events/json?maxEvents=1000")
+        )
 
     def records(eng):
-        return sorted((r["name"], r["agent"], r["dataSource"], r["flowKeys"], r["value"], r["start"])
-                      for r in eng.get_json("/flows/json?maxFlows=1000"))
+        return sorted(
+            (r["name"], r["agent"], r["dataSource"], r["flowKeys"], r["value"], r["start"])
+            for r in eng.get_json("/flows/json?maxFlows=1000")
+        )
+
     assert events(one) == events(two) and len(events(one)) > 20
     assert records(one) == records(two) and records(one)
     ids = [e["eventID"] for e in two.get_json("/events/json?maxEvents=1000")]
     assert ids == sorted(ids, reverse=True) and len(set(ids)) == len(ids)
     for ev in one.get_json("/events/json?maxEvents=50"):
-        args = (ev["thresholdID"], ev["agent"], f"{ev['dataSource']}.{ev['metric']}",
-                ev.get("flowKey"))
+        args = (
+            ev["thresholdID"],
+            ev["agent"],
+            f"{ev['dataSource']}.{ev['metric']}",
+            ev.get("flowKey"),
+        )
         a, b = ask(pair, "flows", "threshold_triggered", *args)
         assert a == b
     assert not any(ask(pair, "flows", "threshold_triggered", "busy", "192.0.2.77", "1.proto"))
@@ -342,10 +432,20 @@ def test_bgp_prefix_traffic_and_keys(pair):
     accounted in both is summed (bgpTopPrefixes)."""
     one, two, now = pair
     for direction in (DST, SRC):
-        a, b = (eng.call(eng.engine.gather, "bgp", "prefix_values_partial", "127.0.0.1", False,
-                         direction, now) for eng in (one, two))
+        a, b = (
+            eng.call(
+                eng.engine.gather,
+                "bgp",
+                "prefix_values_partial",
+                "127.0.0.1",
+                False,
+                direction,
+                now,
+            )
+            for eng in (one, two)
+        )
         assert len(a) == 1 and len(b) == 2
-        if direction == DST:       # (the sources, 10.1/16 and 10.9/16, have no route)
+        if direction == DST:  # (the sources, 10.1/16 and 10.9/16, have no route)
             assert all(p[0] for p in b)
         merged: dict = {}
         for values, _ in b:
@@ -353,7 +453,9 @@ def test_bgp_prefix_traffic_and_keys(pair):
                 merged[k] = merged.get(k, 0.0) + v
         same(dict(sorted(a[0][0].items())), dict(sorted(merged.items())))
         assert math.isclose(a[0][1], sum(p[1] for p in b), rel_tol=1e-9)
-    tops = [eng.call(eng.engine.subsystems["bgp"].top_prefixes, "127.0.0.1", 10) for eng in pair[:2]]
+    tops = [
+        eng.call(eng.engine.subsystems["bgp"].top_prefixes, "127.0.0.1", 10) for eng in pair[:2]
+    ]
     # asked a moment apart (values decay with time): equal up to that, prefix by prefix
     values = [{e["prefix"]: e["value"] for e in top["topPrefixes"]} for top in tops]
     assert values[0] == pytest.approx(values[1], rel=1e-2) and set(values[0]) == set(ROUTES)
@@ -408,8 +510,9 @@ def test_udp_from_several_sockets_steered_by_agent(make_engine):
     try:
         for seq in range(1, 4):
             for i, agent in enumerate(agents):
-                socks[i % len(socks)].sendto(encode.datagram(agent, seq, seq * 1000, []),
-                                             ("127.0.0.1", eng.sflow_port))
+                socks[i % len(socks)].sendto(
+                    encode.datagram(agent, seq, seq * 1000, []), ("127.0.0.1", eng.sflow_port)
+                )
         eng.wait_datagrams(3 * len(agents))
     finally:
         for s in socks:
@@ -437,6 +540,7 @@ def test_definition_reaches_workers_before_the_next_datagram_and_query(make_engi
         for dg in dgs:
             eng.engine.ingest(dg, "127.0.0.1", now)
         return flows.active_flows("ALL", "quick", 10, None, None, now)
+
     rows = eng.call(define_feed_ask)
     assert sorted(r["key"] for r in rows) == [a.address for a in gen.agents]
 
@@ -467,7 +571,7 @@ def test_topn_matches_brute_force_on_random_partitions():
                 if request[0] == "top":
                     if request[2] is not None:
                         items = [r for r in items if r[1] >= request[2]]
-                    chosen = items if request[1] < 0 else items[:request[1]]
+                    chosen = items if request[1] < 0 else items[: request[1]]
                     state[pid] = {r[0] for r in chosen}
                 elif request[0] == "above":
                     chosen = [r for r in items if r[1] >= request[1] and r[0] not in state[pid]]
@@ -476,6 +580,7 @@ def test_topn_matches_brute_force_on_random_partitions():
                     chosen = [rows[key] for key in request[1].get(pid, ()) if key in rows]
                 out.append((pid, chosen, len(state[pid]) >= len(rows)))
             return out
+
         state: dict = {}
         got = topn.top_rows(ask_all, k, floor, summing)
         merged = {}
@@ -487,8 +592,9 @@ def test_topn_matches_brute_force_on_random_partitions():
         truth.sort(key=lambda r: r[1], reverse=True)
         if k >= 0:
             truth = truth[:k]
-        assert [(r[0], round(r[1], 9), r[2]) for r in got] == \
-            [(r[0], round(r[1], 9), r[2]) for r in truth], (trial, asked)
+        assert [(r[0], round(r[1], 9), r[2]) for r in got] == [
+            (r[0], round(r[1], 9), r[2]) for r in truth
+        ], (trial, asked)
         assert len(asked) <= 3
 
 
@@ -520,14 +626,21 @@ def test_dead_worker_is_restarted_and_the_other_keeps_running(make_engine, info_
     os.kill(victim, signal.SIGKILL)
     eng.wait_for(lambda: any(f"sFlow worker 1 (pid {victim})" in m for m in _messages()), 10)
     # worker 0's agents are answered meanwhile, worker 1's are gone with it
-    survivors = {a.address for a in gen.agents
-                 if worker_of(encode.datagram(a.address, 1, 1, []), 2) == 0}
+    survivors = {
+        a.address for a in gen.agents if worker_of(encode.datagram(a.address, 1, 1, []), 2) == 0
+    }
     keys = {r["key"] for r in eng.call(flows.active_flows, "ALL", "byagent", 100)}
     assert survivors <= keys
-    eng.wait_for(lambda: cluster.slots[1].alive and cluster.slots[1].proc.pid != victim
-                 and cluster.slots[1].ready.done(), 15)
+    eng.wait_for(
+        lambda: (
+            cluster.slots[1].alive
+            and cluster.slots[1].proc.pid != victim
+            and cluster.slots[1].ready.done()
+        ),
+        15,
+    )
     assert any("sFlow worker 1 restarted" in m for m in _messages())
-    assert eng.engine.stats.datagrams >= before        # counters never go back
+    assert eng.engine.stats.datagrams >= before  # counters never go back
     # the new worker got the definition, and rebuilds its agents' state from new traffic
     more = gen.step(1.0)
     eng.send(more)
@@ -543,7 +656,7 @@ def test_hung_worker_is_given_up_on_and_replaced(make_engine, info_log):
     os.kill(victim, signal.SIGSTOP)
     try:
         started = time.monotonic()
-        assert eng.get_json("/agents/json") == {}        # answered by the other worker
+        assert eng.get_json("/agents/json") == {}  # answered by the other worker
         assert time.monotonic() - started < 5
         assert any("did not answer" in m for m in _messages())
         eng.wait_for(lambda: cluster.slots[0].alive and cluster.slots[0].proc.pid != victim, 15)
@@ -556,16 +669,24 @@ def test_hung_worker_is_given_up_on_and_replaced(make_engine, info_log):
 
 def test_stop_ends_every_worker_within_seconds(tmp_path):
     from test_start import start_engine, stop_engine
+
     http, sflow = free_port("tcp"), free_port("udp")
-    proc, lines = start_engine(tmp_path, [f"-Dhttp.port={http}", f"-Dsflow.port={sflow}",
-                                          "-Dhttp.hostname=127.0.0.1",
-                                          "-Dsflow.hostname=127.0.0.1", "-Dsflow.workers=3"])
+    proc, lines = start_engine(
+        tmp_path,
+        [
+            f"-Dhttp.port={http}",
+            f"-Dsflow.port={sflow}",
+            "-Dhttp.hostname=127.0.0.1",
+            "-Dsflow.hostname=127.0.0.1",
+            "-Dsflow.workers=3",
+        ],
+    )
     try:
         line = next(l for l in lines if "sFlow workers: 3" in l)
         pids = [int(p) for p in line.split("(pids ")[1].rstrip(")").split(", ")]
         assert all(os.path.exists(f"/proc/{p}") for p in pids)
         with open(f"/proc/{proc.pid}/task/{proc.pid}/children") as f:
-            pids += [int(p) for p in f.read().split()]       # the zygote too
+            pids += [int(p) for p in f.read().split()]  # the zygote too
     finally:
         started = time.monotonic()
         assert stop_engine(proc) == 0
@@ -591,10 +712,11 @@ def test_shared_table_local_remote_withdraw():
     worker's keys go with withdraw_origin, listeners see remote changes, a worker's changes
     are batched for publishing."""
     from engine.shared import SharedTable
+
     notified = []
     worker = SharedTable("t", notify=notified.append)
     worker.set("a", 1)
-    worker.set("a", 1)                     # unchanged: nothing to publish
+    worker.set("a", 1)  # unchanged: nothing to publish
     worker.set("b", 2)
     assert notified == [worker] and worker.take_changes() == {"a": 1, "b": 2}
     worker.delete("b")
@@ -611,14 +733,17 @@ def test_shared_table_local_remote_withdraw():
     assert seen == [{"a": 1, "x": 9}, {"y": 8}, {"a": None, "x": None}]
     other = SharedTable("t")
     other.apply_remote(front.snapshot())
-    other.set("y", 7)                       # its own value wins over the copy
+    other.set("y", 7)  # its own value wins over the copy
     assert other.get("y") == 7 and dict(other.items()) == {"y": 7}
 
 
 # -- issue 13's single-process speed-ups in every worker ------------------------------------
 F1_F5 = {
-    "f1": {"keys": "ipsource,ipdestination,ipprotocol,or:tcpsourceport:udpsourceport,"
-                   "or:tcpdestinationport:udpdestinationport", "value": "frames"},
+    "f1": {
+        "keys": "ipsource,ipdestination,ipprotocol,or:tcpsourceport:udpsourceport,"
+        "or:tcpdestinationport:udpdestinationport",
+        "value": "frames",
+    },
     "f2": {"keys": "ipsource,ipdestination", "value": "bytes"},
     "f3": {"keys": "macsource,macdestination,vlan", "value": "frames"},
     "f4": {"keys": "or:tcpdestinationport:udpdestinationport,ipprotocol", "value": "bytes"},
@@ -635,22 +760,23 @@ def test_workers_run_the_c_batch_ingest(make_engine):
     pipeline, port counters into the metric store, no Python object per sample), both from
     its socket and from Engine.ingest_batch on the front, which ingests nothing itself."""
     from engine import accel_disabled
+
     eng = make_engine({"sflow.workers": 2})
     for name, spec in F1_F5.items():
         assert eng.request("PUT", f"/flow/{name}/json", spec)[0] == 204
     gen = TrafficGenerator(agents=8, flows=20, samples_per_second=100, seed=13)
     _on_both([a.address for a in gen.agents])
-    batches = [ds for _, ds in gen.run(50, 1.0)]     # counters every 20 s: 3 polls
+    batches = [ds for _, ds in gen.run(50, 1.0)]  # counters every 20 s: 3 polls
     half = len(batches) // 2
-    sent = eng.send_paced([d for ds in batches[:half] for d in ds])     # real UDP
+    sent = eng.send_paced([d for ds in batches[:half] for d in ds])  # real UDP
     rest = [(d, "127.0.0.1", time.time()) for ds in batches[half:] for d in ds]
-    eng.call(eng.engine.ingest_batch, rest)                           # the front's batch
+    eng.call(eng.engine.ingest_batch, rest)  # the front's batch
     eng.wait_datagrams(sent + len(rest))
     counts = eng.call(eng.engine.gather, "ingest_path", "counts")
     assert len(counts) == 2
-    assert eng.engine.ingest_path.counts() is None        # nothing ingested on the front
+    assert eng.engine.ingest_path.counts() is None  # nothing ingested on the front
     if accel_disabled():
-        assert counts == [None, None]                     # the Python reference path
+        assert counts == [None, None]  # the Python reference path
     else:
         for c in counts:
             assert c["c_flow_samples"] > 100 and c["c_counter_samples"] > 0, counts
@@ -665,25 +791,29 @@ def test_queue_expiry_counted_by_every_worker_and_summed(make_engine):
     """sflow.receiver.maxage in the workers: what waited too long in a worker's receive
     queue is dropped there and counted; /analyzer/json and Prometheus sum the workers'."""
     from engine import accel_disabled
+
     # a bound no datagram can meet: every one expires in whichever worker dequeues it
     eng = make_engine({"sflow.workers": 2, "sflow.receiver.maxage": "1e-9"})
     agents = [f"198.51.100.{i}" for i in range(1, 11)]
     _on_both(agents)
     n = eng.send([encode.datagram(a, seq, seq * 1000, []) for seq in (1, 2, 3) for a in agents])
-    if accel_disabled():       # the asyncio receiver has no queue: everything is ingested
+    if accel_disabled():  # the asyncio receiver has no queue: everything is ingested
         eng.wait_datagrams(n)
         assert eng.get_json("/analyzer/json")["sFlowQueueExpired"] == 0
         return
     eng.wait_for(lambda: eng.get_json("/analyzer/json")["sFlowQueueExpired"] == n)
     parts = eng.call(eng.engine.gather, None, "ingest_counters")
-    assert sorted(p["queue_expired"] for p in parts)[0] > 0         # both workers counted
+    assert sorted(p["queue_expired"] for p in parts)[0] > 0  # both workers counted
     assert sum(p["queue_expired"] for p in parts) == n
     analyzer = eng.get_json("/analyzer/json")
     assert analyzer["sFlowDatagramsReceived"] == 0 and analyzer["sFlowAgents"] == 0
     with urllib.request.urlopen(eng.http_url + "/prometheus/analyzer/txt", timeout=10) as r:
         text = r.read().decode()
-    assert any(line.split()[-1] == str(n) for line in text.splitlines()
-               if "queue_expired" in line.lower() and not line.startswith("#")), text
+    assert any(
+        line.split()[-1] == str(n)
+        for line in text.splitlines()
+        if "queue_expired" in line.lower() and not line.startswith("#")
+    ), text
 
 
 def test_agents_max_bounds_all_workers_together(make_engine):
@@ -693,7 +823,7 @@ def test_agents_max_bounds_all_workers_together(make_engine):
     agents = [f"203.0.113.{i}" for i in range(1, 11)]
     _on_both(agents[:4])
     _on_both(agents[4:])
-    for i, agent in enumerate(agents):     # one at a time: the order decides who is admitted
+    for i, agent in enumerate(agents):  # one at a time: the order decides who is admitted
         eng.send(encode.datagram(agent, 1, 1000, []))
         eng.wait_datagrams(i + 1)
     analyzer = eng.get_json("/analyzer/json")
@@ -702,7 +832,7 @@ def test_agents_max_bounds_all_workers_together(make_engine):
     # a known agent keeps being counted
     eng.send(encode.datagram(agents[0], 2, 2000, []))
     eng.wait_datagrams(len(agents) + 1)
-    assert eng.get_json(f"/agents/json")[agents[0]]["sFlowDatagramsReceived"] == 2
+    assert eng.get_json("/agents/json")[agents[0]]["sFlowDatagramsReceived"] == 2
     assert eng.get_json("/analyzer/json")["sFlowDatagramsRefused"] == 6
 
 

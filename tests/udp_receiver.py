@@ -1,5 +1,6 @@
 """Another collector for tests that send sFlow onward (forwarding, tenants): a UDP socket on a
 loopback ephemeral port, read by a thread into .got."""
+
 from __future__ import annotations
 
 import socket
@@ -14,7 +15,7 @@ class Receiver:
 
     def __init__(self, family=socket.AF_INET, host="127.0.0.1"):
         self.sock = socket.socket(family, socket.SOCK_DGRAM)
-        try:   # SO_RCVBUFFORCE (33, Linux, root) passes net.core.rmem_max
+        try:  # SO_RCVBUFFORCE (33, Linux, root) passes net.core.rmem_max
             self.sock.setsockopt(socket.SOL_SOCKET, getattr(socket, "SO_RCVBUFFORCE", 33), 8 << 20)
         except OSError:
             self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8 << 20)
@@ -48,7 +49,7 @@ class Receiver:
         """Everything received up to and including `datagram` (a marker sent last)."""
         wait_until(lambda: datagram in self.got, timeout, 0.01, "marker datagram forwarded")
         got = list(self.got)
-        return got[:got.index(datagram) + 1]
+        return got[: got.index(datagram) + 1]
 
     def close(self):
         self.running = False

@@ -10,21 +10,37 @@ the destination keys use the path whose next hop is the destination MAC's (the m
 packet is sent to), the source keys the path whose next hop is the source MAC's. Without a
 mapping, or no path with that next hop, the prefix's best path is used.
 """
+
 from __future__ import annotations
 
-BGP_KEYS = ("ipsourcemaskbits", "ipdestinationmaskbits", "bgpnexthop", "bgpnexthop6", "bgpas",
-            "bgpsourceas", "bgpsourcepeeras", "bgpdestinationas", "bgpdestinationpeeras",
-            "bgpdestinationaspath", "bgpcommunities", "bgplocalpref")
+BGP_KEYS = (
+    "ipsourcemaskbits",
+    "ipdestinationmaskbits",
+    "bgpnexthop",
+    "bgpnexthop6",
+    "bgpas",
+    "bgpsourceas",
+    "bgpsourcepeeras",
+    "bgpdestinationas",
+    "bgpdestinationpeeras",
+    "bgpdestinationaspath",
+    "bgpcommunities",
+    "bgplocalpref",
+)
 
 
 def _destination_keys(a) -> dict:
     # AS sets flattened into the path, as the sFlow decoder does for extended_gateway records,
     # so a flow keyed by path matches whichever source filled it
-    path = "-".join(str(x) for seg in a.aspath
-                    for x in ((seg,) if isinstance(seg, int) else sorted(seg)))
-    keys = {"bgpdestinationas": a.origin_as(), "bgpdestinationpeeras": a.first_as(),
-            "bgpdestinationaspath": path,
-            "bgplocalpref": 100 if a.localpref is None else a.localpref}
+    path = "-".join(
+        str(x) for seg in a.aspath for x in ((seg,) if isinstance(seg, int) else sorted(seg))
+    )
+    keys = {
+        "bgpdestinationas": a.origin_as(),
+        "bgpdestinationpeeras": a.first_as(),
+        "bgpdestinationaspath": path,
+        "bgplocalpref": 100 if a.localpref is None else a.localpref,
+    }
     if a.nexthop:
         keys["bgpnexthop6" if ":" in a.nexthop else "bgpnexthop"] = a.nexthop
     if a.communities or a.large_communities:
@@ -86,7 +102,7 @@ def fill(router4, router6, attrs: dict, out: dict, mac_nexthops: dict | None = N
             a = hit[2]
             if hit[3] is not None and mac_nexthops:  # the path via the member that sent it
                 a = _path_via(hit, mac_nexthops.get(attrs.get("macsource")))
-            keys = a.flow_keys or _destination_keys(a)   # the route's ASes, computed once
+            keys = a.flow_keys or _destination_keys(a)  # the route's ASes, computed once
             new["ipsourcemaskbits"] = hit[1]
             new["bgpsourceas"] = keys["bgpdestinationas"]
             new["bgpsourcepeeras"] = keys["bgpdestinationpeeras"]

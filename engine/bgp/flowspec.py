@@ -6,6 +6,7 @@ Match values are operator expressions: numeric components take ``=17``, ``>=1024
 ``|`` or ``,`` between alternatives; bitmask components (tcp-flags FSRPAUECN, fragment DIFL) take
 ``=S`` (all given bits set), ``S`` (any of them), ``!S`` / ``!=S`` (negated).
 """
+
 from __future__ import annotations
 
 import ipaddress
@@ -14,21 +15,49 @@ import struct
 
 from . import message as m
 
-NUMERIC = {"protocol": 3, "port": 4, "destination-port": 5, "source-port": 6, "icmp-type": 7,
-           "icmp-code": 8, "length": 10, "dscp": 11, "flow-label": 13}
+NUMERIC = {
+    "protocol": 3,
+    "port": 4,
+    "destination-port": 5,
+    "source-port": 6,
+    "icmp-type": 7,
+    "icmp-code": 8,
+    "length": 10,
+    "dscp": 11,
+    "flow-label": 13,
+}
 BITMASK = {"tcp-flags": 9, "fragment": 12}
 TCP_FLAGS = {c: 1 << i for i, c in enumerate("FSRPAUECN")}
 FRAGMENT = {"D": 1, "I": 2, "F": 4, "L": 8}
-DSCP = {"be": 0, "le": 1, "cs0": 0, "cs1": 8, "cs2": 16, "cs3": 24, "cs4": 32, "cs5": 40,
-        "cs6": 48, "cs7": 56, "ef": 46, "va": 44,
-        **{f"af{c}{d}": 8 * c + 2 * d for c in range(1, 5) for d in range(1, 4)}}
+DSCP = {
+    "be": 0,
+    "le": 1,
+    "cs0": 0,
+    "cs1": 8,
+    "cs2": 16,
+    "cs3": 24,
+    "cs4": 32,
+    "cs5": 40,
+    "cs6": 48,
+    "cs7": 56,
+    "ef": 46,
+    "va": 44,
+    **{f"af{c}{d}": 8 * c + 2 * d for c in range(1, 5) for d in range(1, 4)},
+}
 ACTIONS = {"none": 0, "continue": 1, "sample": 2, "sampleandcontinue": 3}
 _ATOM = re.compile(r"^(==|=|!=|<=|>=|<|>|!)?\s*(.+)$")
 
 
 class FlowRule:
-    __slots__ = ("afi", "nlri", "ext_communities", "communities", "large_communities", "spec",
-                 "key")
+    __slots__ = (
+        "afi",
+        "nlri",
+        "ext_communities",
+        "communities",
+        "large_communities",
+        "spec",
+        "key",
+    )
 
     def __init__(self, afi, nlri, ext, std, large, spec):
         self.afi, self.nlri, self.ext_communities = afi, nlri, ext
@@ -55,7 +84,7 @@ def compile_flow(spec: dict) -> FlowRule:
             if afi is not None and afi != fam:
                 raise ValueError(f"{name} {net} does not match version {version}")
             afi = fam
-            raw = net.network_address.packed[:(net.prefixlen + 7) // 8]
+            raw = net.network_address.packed[: (net.prefixlen + 7) // 8]
             if fam == m.AFI_IPV4:
                 components.append((ctype, bytes((ctype, net.prefixlen)) + raw))
             else:
@@ -102,7 +131,7 @@ def _numeric(text: str) -> bytes:
     for term in _terms(text):
         for i, atom in enumerate(term):
             found = _ATOM.match(atom)
-            if found is None:   # cannot happen: atoms are stripped and not empty
+            if found is None:  # cannot happen: atoms are stripped and not empty
                 raise ValueError(f"bad term {atom!r} in {text!r}")
             op, val = found.groups()
             op = op or "="
@@ -122,7 +151,7 @@ def _bitmask(text: str, names: dict) -> bytes:
     for term in _terms(text):
         for i, atom in enumerate(term):
             found = _ATOM.match(atom)
-            if found is None:   # cannot happen: atoms are stripped and not empty
+            if found is None:  # cannot happen: atoms are stripped and not empty
                 raise ValueError(f"bad term {atom!r} in {text!r}")
             op, val = found.groups()
             mbit = 1 if op in ("=", "==", "!=") else 0
@@ -141,8 +170,11 @@ def _bitmask(text: str, names: dict) -> bytes:
 
 
 def _dscp_names(value) -> str:
-    return re.sub(r"[a-zA-Z][a-zA-Z0-9]*", lambda mo: str(DSCP[mo.group(0).lower()])
-                  if mo.group(0).lower() in DSCP else mo.group(0), str(value))
+    return re.sub(
+        r"[a-zA-Z][a-zA-Z0-9]*",
+        lambda mo: str(DSCP[mo.group(0).lower()]) if mo.group(0).lower() in DSCP else mo.group(0),
+        str(value),
+    )
 
 
 def _actions(then: dict):
@@ -169,8 +201,9 @@ def _actions(then: dict):
             ext.append(struct.pack(">BBIH", 0x82, 0x08, int(asn), int(num)))
         elif name == "redirect-ip":
             ip, _, num = value.partition(":")
-            ext.append(struct.pack(">BB4sH", 0x81, 0x08, ipaddress.IPv4Address(ip).packed,
-                                   int(num or 0)))
+            ext.append(
+                struct.pack(">BB4sH", 0x81, 0x08, ipaddress.IPv4Address(ip).packed, int(num or 0))
+            )
         elif name == "communities":
             std, large = m.parse_communities(value)
         else:
@@ -184,9 +217,13 @@ def send_flow(session, rule: FlowRule, withdraw: bool = False) -> None:
     if withdraw:
         session.send(m.encode_mp_unreach(rule.afi, m.SAFI_FLOWSPEC, rule.nlri))
         return
-    attrs = m.PathAttrs(origin=0, aspath=(), communities=rule.communities,
-                        large_communities=rule.large_communities,
-                        ext_communities=rule.ext_communities)
+    attrs = m.PathAttrs(
+        origin=0,
+        aspath=(),
+        communities=rule.communities,
+        large_communities=rule.large_communities,
+        ext_communities=rule.ext_communities,
+    )
     mp = m.mp_reach_value(rule.afi, m.SAFI_FLOWSPEC, b"", rule.nlri)
     encoded = m.encode_attrs(attrs, session.as4, session.ibgp, session.neighbor.local_as, mp=mp)
     session.send(m.encode_update_v4(encoded, []))

@@ -1,5 +1,6 @@
 """The bgp* JavaScript globals: thin adapters over the BGP subsystem's methods (run on the engine
 loop, since they read and change state the sample path uses)."""
+
 from __future__ import annotations
 
 from functools import partial
@@ -14,8 +15,9 @@ def _bgp(script):
 
 
 @bgp_global("bgpAddNeighbor", callbacks=True)
-def _add_neighbor(script, peer, local_as, router_id=None, options=None, on_open=None,
-                  on_close=None):
+def _add_neighbor(
+    script, peer, local_as, router_id=None, options=None, on_open=None, on_close=None
+):
     return _bgp(script).add_neighbor(peer, local_as, router_id, options, on_open, on_close)
 
 
@@ -35,17 +37,35 @@ def _remove_source(script, agent):
 
 
 @bgp_global("bgpTopPrefixes")
-def _top_prefixes(script, router, max_prefixes=100, min_value=0, direction="destination",
-                  include_covered=False, min_prefix=0, prune_covered=False):
-    return _bgp(script).top_prefixes(router, max_prefixes, min_value, direction,
-                                     include_covered, min_prefix, prune_covered, 4)
+def _top_prefixes(
+    script,
+    router,
+    max_prefixes=100,
+    min_value=0,
+    direction="destination",
+    include_covered=False,
+    min_prefix=0,
+    prune_covered=False,
+):
+    return _bgp(script).top_prefixes(
+        router, max_prefixes, min_value, direction, include_covered, min_prefix, prune_covered, 4
+    )
 
 
 @bgp_global("bgpTopPrefixes6")
-def _top_prefixes6(script, router, max_prefixes=100, min_value=0, direction="destination",
-                   include_covered=False, min_prefix=0, prune_covered=False):
-    return _bgp(script).top_prefixes(router, max_prefixes, min_value, direction,
-                                     include_covered, min_prefix, prune_covered, 6)
+def _top_prefixes6(
+    script,
+    router,
+    max_prefixes=100,
+    min_value=0,
+    direction="destination",
+    include_covered=False,
+    min_prefix=0,
+    prune_covered=False,
+):
+    return _bgp(script).top_prefixes(
+        router, max_prefixes, min_value, direction, include_covered, min_prefix, prune_covered, 6
+    )
 
 
 @bgp_global("bgpAddRoute")

@@ -6,6 +6,7 @@ Decoding an UPDATE never raises anything but ``BgpError`` (which the session tur
 NOTIFICATION); attribute errors that RFC 7606 allows to be contained are reported as
 ``treat_as_withdraw`` on the parsed update instead.
 """
+
 from __future__ import annotations
 
 import socket
@@ -25,7 +26,14 @@ AS_TRANS = 23456
 
 # path attribute type codes
 ORIGIN, AS_PATH, NEXT_HOP, MED, LOCAL_PREF, ATOMIC_AGGREGATE, AGGREGATOR = 1, 2, 3, 4, 5, 6, 7
-COMMUNITIES, ORIGINATOR_ID, CLUSTER_LIST, MP_REACH, MP_UNREACH, EXT_COMMUNITIES = 8, 9, 10, 14, 15, 16
+COMMUNITIES, ORIGINATOR_ID, CLUSTER_LIST, MP_REACH, MP_UNREACH, EXT_COMMUNITIES = (
+    8,
+    9,
+    10,
+    14,
+    15,
+    16,
+)
 AS4_PATH, AS4_AGGREGATOR, LARGE_COMMUNITIES = 17, 18, 32
 
 F_OPTIONAL, F_TRANSITIVE, F_PARTIAL, F_EXTENDED = 0x80, 0x40, 0x20, 0x10
@@ -38,7 +46,14 @@ ERR_HEADER, ERR_OPEN, ERR_UPDATE, ERR_HOLD, ERR_FSM, ERR_CEASE = 1, 2, 3, 4, 5, 
 # message header subcodes
 HDR_SYNC, HDR_LENGTH, HDR_TYPE = 1, 2, 3
 # OPEN subcodes
-OPEN_VERSION, OPEN_PEER_AS, OPEN_BGP_ID, OPEN_OPTIONAL, OPEN_HOLD, OPEN_CAPABILITY = 1, 2, 3, 4, 6, 7
+OPEN_VERSION, OPEN_PEER_AS, OPEN_BGP_ID, OPEN_OPTIONAL, OPEN_HOLD, OPEN_CAPABILITY = (
+    1,
+    2,
+    3,
+    4,
+    6,
+    7,
+)
 # Cease subcodes (RFC 4486)
 CEASE_ADMIN_SHUTDOWN, CEASE_REJECTED, CEASE_COLLISION = 2, 5, 7
 # UPDATE subcodes
@@ -80,21 +95,25 @@ def check_header(buf, off: int) -> tuple[int, int]:
     if marker != MARKER:
         raise BgpError(ERR_HEADER, HDR_SYNC, "connection not synchronized")
     if length < 19 or length > MAX_MESSAGE:
-        raise BgpError(ERR_HEADER, HDR_LENGTH, f"bad message length {length}",
-                       struct.pack(">H", length))
+        raise BgpError(
+            ERR_HEADER, HDR_LENGTH, f"bad message length {length}", struct.pack(">H", length)
+        )
     minimum = {OPEN: 29, UPDATE: 23, NOTIFICATION: 21, KEEPALIVE: 19, ROUTE_REFRESH: 23}.get(kind)
     if minimum is None:
         raise BgpError(ERR_HEADER, HDR_TYPE, f"bad message type {kind}", bytes((kind,)))
     if length < minimum or (kind == KEEPALIVE and length != 19):
-        raise BgpError(ERR_HEADER, HDR_LENGTH, f"bad length {length} for message type {kind}",
-                       struct.pack(">H", length))
+        raise BgpError(
+            ERR_HEADER,
+            HDR_LENGTH,
+            f"bad length {length} for message type {kind}",
+            struct.pack(">H", length),
+        )
     return length, kind
 
 
 # -- OPEN -----------------------------------------------------------------------------------
 class Open:
-    __slots__ = ("version", "asn", "hold", "bgp_id", "families", "as4", "route_refresh",
-                 "add_path")
+    __slots__ = ("version", "asn", "hold", "bgp_id", "families", "as4", "route_refresh", "add_path")
 
     def __init__(self):
         self.version = 4
@@ -107,8 +126,14 @@ class Open:
         self.add_path: dict[tuple[int, int], int] = {}  # (afi, safi) -> Send/Receive field
 
 
-def encode_open(asn: int, hold: int, bgp_id: str, families, route_refresh: bool = True,
-                add_path: dict | None = None) -> bytes:
+def encode_open(
+    asn: int,
+    hold: int,
+    bgp_id: str,
+    families,
+    route_refresh: bool = True,
+    add_path: dict | None = None,
+) -> bytes:
     """add_path: {(afi, safi): ADD_PATH_RECEIVE/SEND/BOTH} offered in one ADD-PATH capability."""
     caps = b""
     for afi, safi in sorted(families):
@@ -117,8 +142,9 @@ def encode_open(asn: int, hold: int, bgp_id: str, families, route_refresh: bool 
         caps += bytes((CAP_ROUTE_REFRESH, 0))
     caps += struct.pack(">BBI", CAP_AS4, 4, asn)
     if add_path:
-        tuples = b"".join(struct.pack(">HBB", afi, safi, mode)
-                          for (afi, safi), mode in sorted(add_path.items()))
+        tuples = b"".join(
+            struct.pack(">HBB", afi, safi, mode) for (afi, safi), mode in sorted(add_path.items())
+        )
         caps += bytes((CAP_ADD_PATH, len(tuples))) + tuples
     params = bytes((2, len(caps))) + caps
     my_as = asn if asn <= 0xFFFF else AS_TRANS
@@ -133,8 +159,9 @@ def decode_open(body: bytes) -> Open:
     o = Open()
     o.version, o.asn, o.hold = version, my_as, hold
     if version != 4:
-        raise BgpError(ERR_OPEN, OPEN_VERSION, f"unsupported BGP version {version}",
-                       struct.pack(">H", 4))
+        raise BgpError(
+            ERR_OPEN, OPEN_VERSION, f"unsupported BGP version {version}", struct.pack(">H", 4)
+        )
     if hold in (1, 2):
         raise BgpError(ERR_OPEN, OPEN_HOLD, f"unacceptable hold time {hold}")
     if bgp_id == b"\0\0\0\0":
@@ -151,7 +178,7 @@ def decode_open(body: bytes) -> Open:
         if off + pl > end:
             raise BgpError(ERR_OPEN, 0, "optional parameter overruns OPEN")
         if ptype == 2:
-            _decode_capabilities(o, body[off:off + pl])
+            _decode_capabilities(o, body[off : off + pl])
         else:
             raise BgpError(ERR_OPEN, OPEN_OPTIONAL, f"unsupported optional parameter {ptype}")
         off += pl
@@ -166,7 +193,7 @@ def _decode_capabilities(o: Open, caps: bytes) -> None:
         if off + 2 > len(caps):
             raise BgpError(ERR_OPEN, 0, "truncated capability")
         code, cl = caps[off], caps[off + 1]
-        value = caps[off + 2:off + 2 + cl]
+        value = caps[off + 2 : off + 2 + cl]
         if len(value) != cl:
             raise BgpError(ERR_OPEN, 0, "capability overruns parameter")
         if code == CAP_MP and cl == 4:
@@ -197,11 +224,32 @@ class PathAttrs:
     """The attributes a set of prefixes shares. Interned, so a full table holds one object per
     distinct attribute set, and each prefix in the RIB just points at one."""
 
-    __slots__ = ("origin", "aspath", "nexthop", "nexthop_ll", "med", "localpref", "communities",
-                 "large_communities", "ext_communities", "_json", "flow_keys")
+    __slots__ = (
+        "origin",
+        "aspath",
+        "nexthop",
+        "nexthop_ll",
+        "med",
+        "localpref",
+        "communities",
+        "large_communities",
+        "ext_communities",
+        "_json",
+        "flow_keys",
+    )
 
-    def __init__(self, origin=0, aspath=(), nexthop=None, nexthop_ll=None, med=None,
-                 localpref=None, communities=(), large_communities=(), ext_communities=()):
+    def __init__(
+        self,
+        origin=0,
+        aspath=(),
+        nexthop=None,
+        nexthop_ll=None,
+        med=None,
+        localpref=None,
+        communities=(),
+        large_communities=(),
+        ext_communities=(),
+    ):
         self.origin = origin
         self.aspath = aspath  # tuple of segments: int AS (sequence element) or frozenset (AS_SET)
         self.nexthop = nexthop
@@ -215,8 +263,17 @@ class PathAttrs:
         self.flow_keys = None  # bgp* destination keys, built once (engine/bgp/flowkeys.py)
 
     def key(self):
-        return (self.origin, self.aspath, self.nexthop, self.nexthop_ll, self.med,
-                self.localpref, self.communities, self.large_communities, self.ext_communities)
+        return (
+            self.origin,
+            self.aspath,
+            self.nexthop,
+            self.nexthop_ll,
+            self.med,
+            self.localpref,
+            self.communities,
+            self.large_communities,
+            self.ext_communities,
+        )
 
     # equal attribute sets are one set: the interner keys its pool by the objects themselves
     def __hash__(self) -> int:
@@ -227,8 +284,10 @@ class PathAttrs:
 
     # -- presentation (sFlow-RT style, as the sFlow decoder writes them: "1-2-3", "65000:1-65000:2")
     def aspath_str(self) -> str:
-        return "-".join(str(a) if isinstance(a, int) else "{" + ",".join(map(str, sorted(a))) + "}"
-                        for a in self.aspath)
+        return "-".join(
+            str(a) if isinstance(a, int) else "{" + ",".join(map(str, sorted(a))) + "}"
+            for a in self.aspath
+        )
 
     def communities_str(self) -> str:
         parts = [f"{c >> 16}:{c & 0xFFFF}" for c in self.communities]
@@ -325,8 +384,20 @@ class Update:
     are ``nlri4_mp`` / ``attrs4_mp``. The attrs are None when there is nothing to announce
     (or the UPDATE is treat-as-withdraw)."""
 
-    __slots__ = ("withdrawn4", "nlri4", "withdrawn6", "nlri6", "nlri4_mp", "attrs4", "attrs6",
-                 "attrs4_mp", "treat_as_withdraw", "errors", "eor", "other_families")
+    __slots__ = (
+        "withdrawn4",
+        "nlri4",
+        "withdrawn6",
+        "nlri6",
+        "nlri4_mp",
+        "attrs4",
+        "attrs6",
+        "attrs4_mp",
+        "treat_as_withdraw",
+        "errors",
+        "eor",
+        "other_families",
+    )
 
     def __init__(self):
         self.withdrawn4: list = []
@@ -355,8 +426,7 @@ _PADS16 = [bytes(16 - n) for n in range(17)]
 _PATH_ID = struct.Struct(">I")
 
 
-def parse_prefixes(buf, off: int, end: int, width: int, out: list,
-                   path_ids: bool = False) -> None:
+def parse_prefixes(buf, off: int, end: int, width: int, out: list, path_ids: bool = False) -> None:
     """Append (packed address padded to width bytes, length) for each prefix in buf[off:end];
     host bits beyond the length are cleared. path_ids: ADD-PATH NLRI (RFC 7911 §3), each
     prefix preceded by a 4-octet path identifier; appends (packed address, length, path id).
@@ -393,17 +463,18 @@ def parse_prefixes(buf, off: int, end: int, width: int, out: list,
 def encode_prefix(packed: bytes, plen: int, path_id: int | None = None) -> bytes:
     """One NLRI entry; with a path_id, the ADD-PATH form (RFC 7911 §3)."""
     if path_id is None:
-        return bytes((plen,)) + packed[:(plen + 7) >> 3]
-    return _PATH_ID.pack(path_id) + bytes((plen,)) + packed[:(plen + 7) >> 3]
+        return bytes((plen,)) + packed[: (plen + 7) >> 3]
+    return _PATH_ID.pack(path_id) + bytes((plen,)) + packed[: (plen + 7) >> 3]
 
 
-def decode_update(body: bytes, as4: bool, intern: Interner | None = None,
-                  add_path: frozenset | None = None) -> Update:
+def decode_update(
+    body: bytes, as4: bool, intern: Interner | None = None, add_path: frozenset | None = None
+) -> Update:
     """Decode an UPDATE body (after the 19-byte header). Session-level errors raise BgpError;
     attribute errors that RFC 7606 lets us contain set treat_as_withdraw (or drop the attribute).
     add_path: the (afi, safi) families negotiated to carry path identifiers (RFC 7911)."""
     n = len(body)
-    if n < 4:   # the session's header check already refuses these
+    if n < 4:  # the session's header check already refuses these
         raise BgpError(ERR_UPDATE, UPD_ATTR_LIST, "UPDATE shorter than its length fields")
     u = Update()
     ids4 = _path_ids(AFI_IPV4, SAFI_UNICAST, add_path)
@@ -424,9 +495,9 @@ def decode_update(body: bytes, as4: bool, intern: Interner | None = None,
     attrs = PathAttrs()
     seen: set[int] = set()
     as_path = as4_path = None
-    next_hop = None      # NEXT_HOP: for the NLRI field's prefixes only
-    mp_hop = None        # (next hop, link-local) of MP_REACH_NLRI: for its prefixes only
-    mp4: list = []       # IPv4 prefixes of MP_REACH_NLRI
+    next_hop = None  # NEXT_HOP: for the NLRI field's prefixes only
+    mp_hop = None  # (next hop, link-local) of MP_REACH_NLRI: for its prefixes only
+    mp4: list = []  # IPv4 prefixes of MP_REACH_NLRI
     while off < aend:
         if off + 3 > aend:
             u.treat_as_withdraw = True
@@ -497,22 +568,30 @@ def decode_update(body: bytes, as4: bool, intern: Interner | None = None,
                 if length % 12 or not length:
                     raise _Malformed("bad LARGE_COMMUNITY length")
                 vals = struct.unpack(f">{length // 4}I", value)
-                attrs.large_communities = tuple(vals[i:i + 3] for i in range(0, len(vals), 3))
+                attrs.large_communities = tuple(vals[i : i + 3] for i in range(0, len(vals), 3))
             elif code == EXT_COMMUNITIES:
                 if length % 8 or not length:
                     raise _Malformed("bad EXTENDED_COMMUNITIES length")
-                attrs.ext_communities = tuple(value[i:i + 8] for i in range(0, length, 8))
+                attrs.ext_communities = tuple(value[i : i + 8] for i in range(0, length, 8))
             elif code == MP_REACH:
                 mp_hop = _decode_mp_reach(value, u, mp4, add_path)
             elif code == MP_UNREACH:
                 _decode_mp_unreach(value, u, add_path)
-            elif code in (ATOMIC_AGGREGATE, AGGREGATOR, AS4_AGGREGATOR, ORIGINATOR_ID,
-                          CLUSTER_LIST):
+            elif code in (
+                ATOMIC_AGGREGATE,
+                AGGREGATOR,
+                AS4_AGGREGATOR,
+                ORIGINATOR_ID,
+                CLUSTER_LIST,
+            ):
                 pass  # accepted, not needed for analytics (RFC 7606: errors here = discard)
             elif not flags & F_OPTIONAL:
-                raise BgpError(ERR_UPDATE, UPD_UNRECOGNIZED_WK,
-                               f"unrecognized well-known attribute {code}",
-                               body[vstart - (4 if flags & F_EXTENDED else 3):vend])
+                raise BgpError(
+                    ERR_UPDATE,
+                    UPD_UNRECOGNIZED_WK,
+                    f"unrecognized well-known attribute {code}",
+                    body[vstart - (4 if flags & F_EXTENDED else 3) : vend],
+                )
         except _Malformed as exc:
             u.treat_as_withdraw = True
             u.errors.append(str(exc))
@@ -535,10 +614,14 @@ def decode_update(body: bytes, as4: bool, intern: Interner | None = None,
             u.nlri4 = mp4
     has_reach = bool(u.nlri4 or u.nlri6)
     has_next_hop = next_hop is not None
-    if has_reach and not u.treat_as_withdraw and (
-            ORIGIN not in seen or AS_PATH not in seen or (classic and not has_next_hop)):
-        missing = [name for code, name in ((ORIGIN, "ORIGIN"), (AS_PATH, "AS_PATH"))
-                   if code not in seen]
+    if (
+        has_reach
+        and not u.treat_as_withdraw
+        and (ORIGIN not in seen or AS_PATH not in seen or (classic and not has_next_hop))
+    ):
+        missing = [
+            name for code, name in ((ORIGIN, "ORIGIN"), (AS_PATH, "AS_PATH")) if code not in seen
+        ]
         if classic and not has_next_hop:
             missing.append("NEXT_HOP")
         u.treat_as_withdraw = True  # RFC 7606 §3.d
@@ -547,7 +630,7 @@ def decode_update(body: bytes, as4: bool, intern: Interner | None = None,
         # one set per next hop; the usual single-family UPDATE builds just one
         mp_attrs = None
         if mp_hop is not None and (u.nlri6 or mp4):
-            if classic:    # the classic NLRI keep NEXT_HOP: the MP routes get their own set
+            if classic:  # the classic NLRI keep NEXT_HOP: the MP routes get their own set
                 mp_attrs = _with_next_hop(attrs, *mp_hop)
             else:
                 mp_attrs = attrs
@@ -569,8 +652,19 @@ def decode_update(body: bytes, as4: bool, intern: Interner | None = None,
     return u
 
 
-_KNOWN_OPTIONAL = {MED, COMMUNITIES, MP_REACH, MP_UNREACH, EXT_COMMUNITIES, AS4_PATH,
-                   LARGE_COMMUNITIES, AGGREGATOR, AS4_AGGREGATOR, ORIGINATOR_ID, CLUSTER_LIST}
+_KNOWN_OPTIONAL = {
+    MED,
+    COMMUNITIES,
+    MP_REACH,
+    MP_UNREACH,
+    EXT_COMMUNITIES,
+    AS4_PATH,
+    LARGE_COMMUNITIES,
+    AGGREGATOR,
+    AS4_AGGREGATOR,
+    ORIGINATOR_ID,
+    CLUSTER_LIST,
+}
 
 
 _DISCARDABLE = {ATOMIC_AGGREGATE, AGGREGATOR, AS4_AGGREGATOR, AS4_PATH}
@@ -610,7 +704,7 @@ def _merge_as4(as_path: tuple, as4_path: tuple) -> tuple:
     """RFC 6793 §4.2.3: keep the leading ASes of AS_PATH the AS4_PATH does not cover."""
     if len(as4_path) > len(as_path):
         return as_path
-    return as_path[:len(as_path) - len(as4_path)] + as4_path
+    return as_path[: len(as_path) - len(as4_path)] + as4_path
 
 
 def _path_ids(afi: int, safi: int, add_path) -> bool:
@@ -619,8 +713,17 @@ def _path_ids(afi: int, safi: int, add_path) -> bool:
 
 
 def _with_next_hop(a: PathAttrs, nexthop, nexthop_ll) -> PathAttrs:
-    return PathAttrs(a.origin, a.aspath, nexthop, nexthop_ll, a.med, a.localpref, a.communities,
-                     a.large_communities, a.ext_communities)
+    return PathAttrs(
+        a.origin,
+        a.aspath,
+        nexthop,
+        nexthop_ll,
+        a.med,
+        a.localpref,
+        a.communities,
+        a.large_communities,
+        a.ext_communities,
+    )
 
 
 def _decode_mp_reach(value: bytes, u: Update, nlri4: list, add_path=None):
@@ -637,14 +740,17 @@ def _decode_mp_reach(value: bytes, u: Update, nlri4: list, add_path=None):
         if nhlen not in (16, 32):
             raise _Malformed(f"bad IPv6 next hop length {nhlen}")
         parse_prefixes(value, off, len(value), 16, u.nlri6, ids)
-        return (socket.inet_ntop(socket.AF_INET6, nh[:16]),
-                socket.inet_ntop(socket.AF_INET6, nh[16:]) if nhlen == 32 else None)
+        return (
+            socket.inet_ntop(socket.AF_INET6, nh[:16]),
+            socket.inet_ntop(socket.AF_INET6, nh[16:]) if nhlen == 32 else None,
+        )
     if (afi, safi) == (AFI_IPV4, SAFI_UNICAST):
         if nhlen not in (4, 16, 32):
             raise _Malformed(f"bad next hop length {nhlen}")
         parse_prefixes(value, off, len(value), 4, nlri4, ids)
-        return (socket.inet_ntoa(nh) if nhlen == 4
-                else socket.inet_ntop(socket.AF_INET6, nh[:16])), None
+        return (
+            socket.inet_ntoa(nh) if nhlen == 4 else socket.inet_ntop(socket.AF_INET6, nh[:16])
+        ), None
     u.other_families.append((afi, safi))
     return None
 
@@ -669,8 +775,9 @@ def _attr(flags: int, code: int, value: bytes) -> bytes:
     return struct.pack(">BBB", flags, code, len(value)) + value
 
 
-def encode_attrs(attrs: PathAttrs, as4: bool, ibgp: bool, local_as: int,
-                 mp: bytes | None = None) -> bytes:
+def encode_attrs(
+    attrs: PathAttrs, as4: bool, ibgp: bool, local_as: int, mp: bytes | None = None
+) -> bytes:
     """Path attributes for routes we push; for eBGP our AS is prepended (RFC 4271 §5.1.2)."""
     path = list(attrs.aspath)
     if not ibgp:
@@ -684,17 +791,24 @@ def encode_attrs(attrs: PathAttrs, as4: bool, ibgp: bool, local_as: int,
     if attrs.med is not None:
         out += _attr(F_OPTIONAL, MED, struct.pack(">I", attrs.med))
     if ibgp:
-        out += _attr(F_TRANSITIVE, LOCAL_PREF,
-                     struct.pack(">I", 100 if attrs.localpref is None else attrs.localpref))
+        out += _attr(
+            F_TRANSITIVE,
+            LOCAL_PREF,
+            struct.pack(">I", 100 if attrs.localpref is None else attrs.localpref),
+        )
     if attrs.communities:
-        out += _attr(F_OPTIONAL | F_TRANSITIVE, COMMUNITIES,
-                     struct.pack(f">{len(attrs.communities)}I", *attrs.communities))
+        out += _attr(
+            F_OPTIONAL | F_TRANSITIVE,
+            COMMUNITIES,
+            struct.pack(f">{len(attrs.communities)}I", *attrs.communities),
+        )
     if attrs.ext_communities:
         out += _attr(F_OPTIONAL | F_TRANSITIVE, EXT_COMMUNITIES, b"".join(attrs.ext_communities))
     if attrs.large_communities:
         flat = [v for lc in attrs.large_communities for v in lc]
-        out += _attr(F_OPTIONAL | F_TRANSITIVE, LARGE_COMMUNITIES,
-                     struct.pack(f">{len(flat)}I", *flat))
+        out += _attr(
+            F_OPTIONAL | F_TRANSITIVE, LARGE_COMMUNITIES, struct.pack(f">{len(flat)}I", *flat)
+        )
     return out
 
 
@@ -707,7 +821,7 @@ def _encode_aspath(path: list, width: int) -> bytes:
     def flush():
         nonlocal out, seq
         for i in range(0, len(seq), 255):
-            chunk = seq[i:i + 255]
+            chunk = seq[i : i + 255]
             out += struct.pack(f">BB{len(chunk)}{fmt}", 2, len(chunk), *map(clip, chunk))
         seq = []
 
@@ -722,7 +836,9 @@ def _encode_aspath(path: list, width: int) -> bytes:
     return out
 
 
-def encode_update_v4(attrs_bytes: bytes, nlri: list[bytes], withdrawn: list[bytes] | tuple[bytes, ...] = ()) -> bytes:
+def encode_update_v4(
+    attrs_bytes: bytes, nlri: list[bytes], withdrawn: list[bytes] | tuple[bytes, ...] = ()
+) -> bytes:
     w = b"".join(withdrawn)
     n = b"".join(nlri)
     body = struct.pack(">H", len(w)) + w + struct.pack(">H", len(attrs_bytes)) + attrs_bytes + n

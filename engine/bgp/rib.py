@@ -9,6 +9,7 @@ A table received with ADD-PATH (bgpAddNeighbor's ``multipath``, RFC 7911) keeps 
 prefix: the trie value is then the prefix's best path (so every reader of the trie works
 unchanged) and ``paths`` records the path identifiers (see ``Rib.paths``).
 """
+
 from __future__ import annotations
 
 import ipaddress
@@ -20,7 +21,7 @@ import pytricia
 
 from .message import AFI_IPV4, AFI_IPV6, PathAttrs
 
-if TYPE_CHECKING:   # type-only: the session and flowspec modules import this one
+if TYPE_CHECKING:  # type-only: the session and flowspec modules import this one
     from .flowspec import FlowRule
     from .session import Session
 
@@ -128,8 +129,13 @@ class Rib:
         paths = None
         if self.paths is not None:
             paths = {k: (v if type(v) is int else dict(v)) for k, v in self.paths.items()}
-        return {"entries": [(prefix, trie[prefix]) for prefix in trie], "paths": paths,
-                "added": self.added, "removed": self.removed, "path_count": self.path_count}
+        return {
+            "entries": [(prefix, trie[prefix]) for prefix in trie],
+            "paths": paths,
+            "added": self.added,
+            "removed": self.removed,
+            "path_count": self.path_count,
+        }
 
     def restore(self, snap: dict) -> None:
         self.clear()
@@ -154,7 +160,7 @@ class Rib:
 
     def _announce_paths(self, nlri: list, attrs: PathAttrs) -> None:
         paths = self.paths
-        assert paths is not None   # called only for an ADD-PATH table
+        assert paths is not None  # called only for an ADD-PATH table
         trie = self.trie
         insert = trie.insert
         new = new_paths = 0
@@ -183,7 +189,7 @@ class Rib:
 
     def _withdraw_paths(self, nlri: list) -> None:
         paths = self.paths
-        assert paths is not None   # called only for an ADD-PATH table
+        assert paths is not None  # called only for an ADD-PATH table
         trie = self.trie
         removed = gone = 0
         for packed, plen, path_id, name in self._entries(nlri):
@@ -200,7 +206,7 @@ class Rib:
             elif cur.pop(path_id, None) is not None:
                 gone += 1
                 if len(cur) == 1:
-                    (only, a), = cur.items()
+                    ((only, a),) = cur.items()
                     paths[name] = only
                     trie.insert(packed, plen, a)
                 else:
@@ -248,7 +254,7 @@ class Rib:
                     hops = cache.get(key)
                     if hops is None:
                         hops = cache[key] = by_nexthop(multi)
-            hit = (key, int(key[key.rindex("/") + 1:]), trie[key], hops)
+            hit = (key, int(key[key.rindex("/") + 1 :]), trie[key], hops)
         if len(cache) >= CACHE_MAX:
             cache.clear()
         cache[address] = hit
@@ -273,8 +279,12 @@ def _inet6_ntoa(packed: bytes) -> str:
 def _rank(a: PathAttrs) -> tuple:
     """BGP decision process (RFC 4271 §9.1.2.2) as far as one neighbor's paths allow: highest
     LOCAL_PREF, shortest AS_PATH (an AS_SET counts one), lowest ORIGIN, lowest MED."""
-    return (-(100 if a.localpref is None else a.localpref), len(a.aspath), a.origin,
-            0 if a.med is None else a.med)
+    return (
+        -(100 if a.localpref is None else a.localpref),
+        len(a.aspath),
+        a.origin,
+        0 if a.med is None else a.med,
+    )
 
 
 def best_path(paths: dict) -> PathAttrs:
@@ -312,8 +322,15 @@ class PushedRoute:
 class NeighborState:
     """Everything kept for one configured neighbor, whether or not a session is up."""
 
-    def __init__(self, address: str, local_as: int, router_id: str | None, options: dict,
-                 on_open=None, on_close=None):
+    def __init__(
+        self,
+        address: str,
+        local_as: int,
+        router_id: str | None,
+        options: dict,
+        on_open=None,
+        on_close=None,
+    ):
         self.address = address
         self.local_as = local_as
         self.router_id = router_id

@@ -5,6 +5,7 @@ Finite state machine from RFC 4271 §8 reduced to the passive side: on accept we
 KEEPALIVE moves to Established. Any protocol error sends a NOTIFICATION and closes; the
 router's reconnect brings the session back.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -16,7 +17,7 @@ from .. import log
 from . import message as m
 
 DEFAULT_HOLD = 180
-CLOSE_GRACE = 5.0   # seconds a closed session's buffered messages get before an abort
+CLOSE_GRACE = 5.0  # seconds a closed session's buffered messages get before an abort
 
 
 def close_soon(transport, grace: float = CLOSE_GRACE) -> None:
@@ -26,7 +27,7 @@ def close_soon(transport, grace: float = CLOSE_GRACE) -> None:
     transport.close()
     try:
         asyncio.get_running_loop().call_later(grace, transport.abort)
-    except RuntimeError:       # no loop (tests driving a session by hand)
+    except RuntimeError:  # no loop (tests driving a session by hand)
         pass
 
 
@@ -65,9 +66,15 @@ class Session(asyncio.Protocol):
                 pass
         n = self.neighbor
         local_id = n.router_id or self._local_id(transport)
-        self.transport.write(m.encode_open(
-            n.local_as, self.speaker.hold_time, local_id, self.speaker.families_for(n),
-            add_path={f: m.ADD_PATH_RECEIVE for f in self.speaker.add_path_families(n)}))
+        self.transport.write(
+            m.encode_open(
+                n.local_as,
+                self.speaker.hold_time,
+                local_id,
+                self.speaker.families_for(n),
+                add_path={f: m.ADD_PATH_RECEIVE for f in self.speaker.add_path_families(n)},
+            )
+        )
         self.state = "opensent"
         self._arm_hold(240)  # RFC 4271: large hold time until the OPEN arrives
 
@@ -82,15 +89,20 @@ class Session(asyncio.Protocol):
                 mark, length, kind = unpack(buf, off)
                 if n - off < length and mark == marker and 19 <= length <= m.MAX_MESSAGE:
                     break  # a well-formed header whose message has not fully arrived yet
-                if (kind != m.UPDATE or mark != marker or length < 23 or length > m.MAX_MESSAGE
-                        or self.state != "established"):
+                if (
+                    kind != m.UPDATE
+                    or mark != marker
+                    or length < 23
+                    or length > m.MAX_MESSAGE
+                    or self.state != "established"
+                ):
                     length, kind = check(buf, off)  # raises on a bad header
-                    body = bytes(buf[off + 19:off + length])
+                    body = bytes(buf[off + 19 : off + length])
                     off += length
                     self._dispatch(kind, body)
                     continue
                 # UPDATEs of an established session: the bulk of a table load
-                body = bytes(buf[off + 19:off + length])
+                body = bytes(buf[off + 19 : off + length])
                 off += length
                 self.messages_in += 1
                 self.updates_in += 1
@@ -128,7 +140,8 @@ class Session(asyncio.Protocol):
         elif kind == m.NOTIFICATION:
             code, sub = body[0], body[1]
             (log.info if code == m.ERR_CEASE else log.warning)(
-                f"BGP notification from {self.neighbor.address}: code {code} subcode {sub}")
+                f"BGP notification from {self.neighbor.address}: code {code} subcode {sub}"
+            )
             self.close(f"notification {code}/{sub} received", send=None)
         elif kind == m.ROUTE_REFRESH:
             if self.state != "established":
@@ -150,11 +163,16 @@ class Session(asyncio.Protocol):
         # path per prefix for it: that family's table replaces instead of adding
         rx = m.add_path_receive(self.speaker.add_path_families(n) & self.families, o)
         self.add_path_rx = rx or None
-        self.speaker.opened(n, (m.AFI_IPV4, m.SAFI_UNICAST) in rx,
-                            (m.AFI_IPV6, m.SAFI_UNICAST) in rx, o.asn, o.bgp_id)
+        self.speaker.opened(
+            n,
+            (m.AFI_IPV4, m.SAFI_UNICAST) in rx,
+            (m.AFI_IPV6, m.SAFI_UNICAST) in rx,
+            o.asn,
+            o.bgp_id,
+        )
         self.hold = min(o.hold, self.speaker.hold_time)
         self.ibgp = o.asn == n.local_as
-        assert self.transport is not None   # an OPEN came in over it
+        assert self.transport is not None  # an OPEN came in over it
         self.transport.write(m.KEEPALIVE_MSG)
         self.state = "openconfirm"
         if self.hold:
@@ -187,6 +205,7 @@ class Session(asyncio.Protocol):
                 return
             self.send(m.KEEPALIVE_MSG)
             self.keepalive_timer = loop.call_later(interval, tick)
+
         self.keepalive_timer = loop.call_later(interval, tick)
 
     def _arm_hold(self, seconds: float) -> None:
@@ -223,9 +242,11 @@ class Session(asyncio.Protocol):
     # -- teardown -----------------------------------------------------------------------------
     def fail(self, exc: m.BgpError) -> None:
         # one line per peer a minute: a router retrying a bad OPEN must not flood the log
-        self.speaker.refusals(("error", self.neighbor.address), log.warning,
-                              f"BGP error {self.neighbor.address}: {exc} "
-                              f"(notification {exc.code}/{exc.subcode})")
+        self.speaker.refusals(
+            ("error", self.neighbor.address),
+            log.warning,
+            f"BGP error {self.neighbor.address}: {exc} (notification {exc.code}/{exc.subcode})",
+        )
         self.close(str(exc), send=m.notification(exc.code, exc.subcode, exc.data[:4000]))
 
     def close(self, reason: str, send: bytes | None = m.notification(m.ERR_CEASE, 0)) -> None:

@@ -1,5 +1,6 @@
 """The BGP subsystem: listener, neighbors, route pushing, traffic sources and the queries that the
 REST API (engine/rest/bgp.py) and the JavaScript globals (bgp*) share."""
+
 from __future__ import annotations
 
 import asyncio
@@ -21,17 +22,26 @@ from .traffic import DST, SRC, Source, prefix_values, top_prefixes
 WILDCARD_AGENTS = {"ALL", "EDGE", "CORE", "TOPOLOGY", "*"}
 # wildcard sources that follow the installed topology: the Topology method giving the
 # (agent, data source) Selection whose samples they account (docs/bgp.md "Sources")
-TOPOLOGY_SCOPES = {"EDGE": "edge_selection", "CORE": "core_selection",
-                   "TOPOLOGY": "topology_selection"}
+TOPOLOGY_SCOPES = {
+    "EDGE": "edge_selection",
+    "CORE": "core_selection",
+    "TOPOLOGY": "topology_selection",
+}
 ADDRESS_KEYS = frozenset({"ipsource", "ipdestination", "ip6source", "ip6destination"})
 MAC_KEYS = frozenset({"macsource", "macdestination"})
 _MAC = re.compile(r"[0-9A-F]{12}")
 _MAC_SEPARATORS = re.compile(r"[:.\-]")
-DIRECTIONS = {"destination": DST, "egress": DST, "dst": DST,
-              "source": SRC, "ingress": SRC, "src": SRC}
+DIRECTIONS = {
+    "destination": DST,
+    "egress": DST,
+    "dst": DST,
+    "source": SRC,
+    "ingress": SRC,
+    "src": SRC,
+}
 
 
-STOP_GRACE = 0.3    # seconds the Cease NOTIFICATIONs of an engine stop get to leave
+STOP_GRACE = 0.3  # seconds the Cease NOTIFICATIONs of an engine stop get to leave
 
 APPLICABLE_MAX = 10_000  # agents, and data sources per agent, in the scope cache
 
@@ -59,8 +69,8 @@ class BgpSpeaker:
         self.server = None
         self.listen_port = 0
         self.unknown_connections = 0
-        self.transports: set = set()     # every accepted connection, until it is lost
-        self.refusals = log.RateLimited(60.0)   # one log line per refused peer a minute
+        self.transports: set = set()  # every accepted connection, until it is lost
+        self.refusals = log.RateLimited(60.0)  # one log line per refused peer a minute
         self._warned_disabled = False
         self._remove_enricher = None
         # bgpSetNextHops: next hop -> MAC as given (canonical text), and the per-sample form
@@ -75,10 +85,10 @@ class BgpSpeaker:
         # Selection, taken again only when the topology is set or the store's learned
         # ifname/host_name mapping changes (the two version numbers the topology keys its
         # own cache by), so a sample costs two integer compares and one Selection.has
-        self._topo: Any = None            # the topology subsystem (attached after us)
-        self._store: Any = _NoStore       # the metric store, for names_version
-        self._scoped = False              # some wildcard source follows the topology
-        self._filtering = False           # ... and a topology is installed
+        self._topo: Any = None  # the topology subsystem (attached after us)
+        self._store: Any = _NoStore  # the metric store, for names_version
+        self._scoped = False  # some wildcard source follows the topology
+        self._filtering = False  # ... and a topology is installed
         self._topo_version = self._names_version = -1
         # agent -> data source -> the wildcard sources accounting its samples, filled as
         # samples arrive and emptied with every refresh: two dict lookups per sample
@@ -128,7 +138,7 @@ class BgpSpeaker:
             if n.session is not None:
                 n.session.close("stopping")
         if self.transports:
-            await asyncio.sleep(STOP_GRACE)   # time to flush the Cease NOTIFICATIONs
+            await asyncio.sleep(STOP_GRACE)  # time to flush the Cease NOTIFICATIONs
             for transport in list(self.transports):
                 transport.abort()
         if self.server is not None:
@@ -152,16 +162,21 @@ class BgpSpeaker:
             # RFC 4486 section 4: a connection the speaker disallows (the peer is not
             # configured) gets Cease / Connection Rejected before it is closed
             self.unknown_connections += 1
-            self.refusals(address, log.warning,
-                          f"BGP connection from {address} refused: not a configured neighbor "
-                          f"(notification {m.ERR_CEASE}/{m.CEASE_REJECTED})")
+            self.refusals(
+                address,
+                log.warning,
+                f"BGP connection from {address} refused: not a configured neighbor "
+                f"(notification {m.ERR_CEASE}/{m.CEASE_REJECTED})",
+            )
             transport.write(m.notification(m.ERR_CEASE, m.CEASE_REJECTED))
             close_soon(transport)
             return None
         old = n.session
         if old is not None and not old.closed:
             # the router only reconnects when it has given up on the old connection
-            old.close("replaced by a new connection", send=m.notification(m.ERR_CEASE, m.CEASE_COLLISION))
+            old.close(
+                "replaced by a new connection", send=m.notification(m.ERR_CEASE, m.CEASE_COLLISION)
+            )
         s = Session(self, n, port)
         n.session = s
         s.connection_made(transport)
@@ -189,8 +204,9 @@ class BgpSpeaker:
     def handle_update(self, session: Session, body: bytes) -> None:
         n = session.neighbor
         self._apply_update(n, body, session.as4, session.add_path_rx)
-        replicate(self.engine, "bgp", "replica_update", n.address, body, session.as4,
-                  session.add_path_rx)
+        replicate(
+            self.engine, "bgp", "replica_update", n.address, body, session.as4, session.add_path_rx
+        )
 
     def replica_update(self, address: str, body: bytes, as4: bool, add_path_rx) -> None:
         """A worker: the UPDATE the front's session just applied, applied to our copy."""
@@ -240,9 +256,18 @@ class BgpSpeaker:
         if self.next_hops:
             out.append(("set_next_hops", (dict(self.next_hops),), {}))
         for src in self.all_sources():
-            out.append(("add_source", (src.agent, {"router": _address_of(src.router4),
-                                                   "router6": _address_of(src.router6)},
-                                       src.t, src.value), {}))
+            out.append(
+                (
+                    "add_source",
+                    (
+                        src.agent,
+                        {"router": _address_of(src.router4), "router6": _address_of(src.router6)},
+                        src.t,
+                        src.value,
+                    ),
+                    {},
+                )
+            )
         return out
 
     def _apply_update(self, n: NeighborState, body: bytes, as4: bool, add_path_rx) -> None:
@@ -250,9 +275,11 @@ class BgpSpeaker:
         if u.errors and not self.replica:
             n.malformed_updates += 1
             if n.malformed_updates <= 10 or n.malformed_updates % 1000 == 0:  # a broken peer
-                log.warning(f"BGP malformed UPDATE #{n.malformed_updates} from {n.address}: "
-                            f"{'; '.join(u.errors)}"
-                            + (" (treat-as-withdraw)" if u.treat_as_withdraw else ""))
+                log.warning(
+                    f"BGP malformed UPDATE #{n.malformed_updates} from {n.address}: "
+                    f"{'; '.join(u.errors)}"
+                    + (" (treat-as-withdraw)" if u.treat_as_withdraw else "")
+                )
         if u.withdrawn4:
             n.rib4.withdraw(u.withdrawn4)
         if u.withdrawn6:
@@ -305,6 +332,7 @@ class BgpSpeaker:
                     self._send_route(session, r)
         elif safi == m.SAFI_FLOWSPEC:
             from .flowspec import send_flow
+
             for rule in n.flows.values():
                 if rule.afi == afi:
                     send_flow(session, rule)
@@ -333,8 +361,15 @@ class BgpSpeaker:
                 session.send(m.encode_update_v4(attrs, []))
 
     # -- neighbors (bgpAddNeighbor / bgpRemoveNeighbor) ---------------------------------------
-    def add_neighbor(self, peer, local_as, router_id=None, options=None,
-                     on_open: Callable | None = None, on_close: Callable | None = None) -> bool:
+    def add_neighbor(
+        self,
+        peer,
+        local_as,
+        router_id=None,
+        options=None,
+        on_open: Callable | None = None,
+        on_close: Callable | None = None,
+    ) -> bool:
         address = normalize_address(peer)
         asn = _as_number(local_as)
         if not 0 < asn <= 0xFFFFFFFF:
@@ -348,8 +383,14 @@ class BgpSpeaker:
             self._warned_disabled = True
             log.warning("bgpAddNeighbor: BGP is not running; set bgp.start=yes")
         old = self.neighbors.get(address)
-        n = NeighborState(address, asn, str(router_id) if router_id not in (None, "") else None,
-                          opts, on_open, on_close)
+        n = NeighborState(
+            address,
+            asn,
+            str(router_id) if router_id not in (None, "") else None,
+            opts,
+            on_open,
+            on_close,
+        )
         if old is not None:  # reconfiguring keeps routes pushed so far, restarts the session
             n.pushed, n.flows = old.pushed, old.flows
             if old.session is not None:
@@ -439,8 +480,9 @@ class BgpSpeaker:
         self._reads = ADDRESS_KEYS | {s.value for s in self.all_sources()} if native else None
         self._scoped = any(s.agent in TOPOLOGY_SCOPES for s in self.wildcard_sources)
         self._refresh_scopes()
-        self.engine.use_handler("flow", self.on_flow_sample,
-                                bool(self.sources or self.wildcard_sources))
+        self.engine.use_handler(
+            "flow", self.on_flow_sample, bool(self.sources or self.wildcard_sources)
+        )
 
     def _refresh_scopes(self) -> None:
         """Give each EDGE / CORE / TOPOLOGY source the topology's current port Selection, or
@@ -451,7 +493,7 @@ class BgpSpeaker:
             topo = self._topo = subsystems.get("topology")
             store = subsystems.get("metrics")
             self._store = store if hasattr(store, "names_version") else _NoStore
-        if topo is None:              # an engine without the topology subsystem
+        if topo is None:  # an engine without the topology subsystem
             self._scoped = self._filtering = False
             for s in self.wildcard_sources:
                 s.scope = None
@@ -473,17 +515,19 @@ class BgpSpeaker:
         if srcs is None:
             srcs = self.wildcard_sources
             if self._scoped:
-                if self._topo.version != self._topo_version or \
-                        self._store.names_version != self._names_version:
+                if (
+                    self._topo.version != self._topo_version
+                    or self._store.names_version != self._names_version
+                ):
                     self._refresh_scopes()
-                if self._filtering:   # EDGE: only samples taken at an edge port count
+                if self._filtering:  # EDGE: only samples taken at an edge port count
                     by_ds = self._applicable.get(sample.agent)
                     srcs = None if by_ds is None else by_ds.get(sample.data_source)
                     if srcs is None:
                         srcs = self._applicable_at(sample.agent, sample.data_source)
             if not srcs:
                 return
-        attrs = _attributes.flow_attributes_subset(sample, self._reads, True)   # read only
+        attrs = _attributes.flow_attributes_subset(sample, self._reads, True)  # read only
         rate = sample.sampling_rate or 1
         for src in srcs:
             v = attrs.get(src.value)
@@ -511,13 +555,14 @@ class BgpSpeaker:
         cache = self._applicable
         by_ds = cache.get(agent)
         if by_ds is None:
-            if len(cache) >= APPLICABLE_MAX:   # bounded, even against spoofed agents
+            if len(cache) >= APPLICABLE_MAX:  # bounded, even against spoofed agents
                 cache.clear()
             by_ds = cache[agent] = {}
         elif len(by_ds) >= APPLICABLE_MAX:
             by_ds.clear()
-        srcs = by_ds[ds] = [s for s in self.wildcard_sources
-                            if s.scope is None or s.scope.has(agent, ds)]
+        srcs = by_ds[ds] = [
+            s for s in self.wildcard_sources if s.scope is None or s.scope.has(agent, ds)
+        ]
         return srcs
 
     def flow_attributes(self, agent: str, attrs: dict) -> dict:
@@ -536,20 +581,26 @@ class BgpSpeaker:
         if mapping is None:
             mapping = {}
         if not isinstance(mapping, dict):
-            raise ValueError("bgpSetNextHops: the argument must be an object mapping next-hop "
-                             f"addresses to MAC addresses, not {_js_type(mapping)}")
+            raise ValueError(
+                "bgpSetNextHops: the argument must be an object mapping next-hop "
+                f"addresses to MAC addresses, not {_js_type(mapping)}"
+            )
         next_hops: dict[str, str] = {}
         by_mac: dict[str, list] = {}
         for nh, mac in mapping.items():
             addr = _nexthop_text(nh)
             if not isinstance(mac, str):
-                raise ValueError(f"bgpSetNextHops: the MAC address for next hop {nh} must be a "
-                                 f"string like '001122334455', not {_js_type(mac)}")
+                raise ValueError(
+                    f"bgpSetNextHops: the MAC address for next hop {nh} must be a "
+                    f"string like '001122334455', not {_js_type(mac)}"
+                )
             norm = _MAC_SEPARATORS.sub("", mac.strip()).upper()
             if not _MAC.fullmatch(norm):
-                raise ValueError(f"bgpSetNextHops: bad MAC address '{mac}' for next hop {nh} "
-                                 "(expected 12 hex digits, e.g. '001122334455')")
-            next_hops[addr] = norm   # two spellings of one address: the last one wins
+                raise ValueError(
+                    f"bgpSetNextHops: bad MAC address '{mac}' for next hop {nh} "
+                    "(expected 12 hex digits, e.g. '001122334455')"
+                )
+            next_hops[addr] = norm  # two spellings of one address: the last one wins
         for addr, mac in next_hops.items():
             by_mac.setdefault(mac, []).append(addr)
         self.next_hops = next_hops
@@ -558,9 +609,17 @@ class BgpSpeaker:
         return True
 
     # -- queries ------------------------------------------------------------------------------
-    def top_prefixes(self, router, max_prefixes=100, min_value=0, direction="destination",
-                     include_covered=False, min_prefix=0, prune_covered=False,
-                     family: int = 4) -> dict:
+    def top_prefixes(
+        self,
+        router,
+        max_prefixes=100,
+        min_value=0,
+        direction="destination",
+        include_covered=False,
+        min_prefix=0,
+        prune_covered=False,
+        family: int = 4,
+    ) -> dict:
         n = self.neighbor(router)
         if n is None:
             raise UnknownName(f"no BGP neighbor {router}")
@@ -572,23 +631,39 @@ class BgpSpeaker:
         # traffic is accounted where the samples are (with workers: in each of them)
         values: dict = {}
         total = 0.0
-        for part_values, part_total in gather(self.engine, "bgp", self, "prefix_values_partial",
-                                              n.address, v6, d, time.time()):
+        for part_values, part_total in gather(
+            self.engine, "bgp", self, "prefix_values_partial", n.address, v6, d, time.time()
+        ):
             total += part_total
             if not values:
                 values = part_values
                 continue
             for k, v in part_values.items():
                 values[k] = values.get(k, 0.0) + v
-        out = {"as": n.peer_as, "direction": "destination" if d == DST else "source",
-               "id": n.peer_id or n.address,
-               "learnedPrefixesAdded": rib.added, "learnedPrefixesRemoved": rib.removed,
-               "nPrefixes": len(rib),
-               "pushedPrefixesAdded": n.pushed_added, "pushedPrefixesRemoved": n.pushed_removed,
-               "startTime": n.start_time, "state": n.state}
-        out.update(top_prefixes(rib, values, total, int(max_prefixes), float(min_value or 0),
-                                int(min_prefix or 0), _bool(include_covered),
-                                _bool(prune_covered)))
+        out = {
+            "as": n.peer_as,
+            "direction": "destination" if d == DST else "source",
+            "id": n.peer_id or n.address,
+            "learnedPrefixesAdded": rib.added,
+            "learnedPrefixesRemoved": rib.removed,
+            "nPrefixes": len(rib),
+            "pushedPrefixesAdded": n.pushed_added,
+            "pushedPrefixesRemoved": n.pushed_removed,
+            "startTime": n.start_time,
+            "state": n.state,
+        }
+        out.update(
+            top_prefixes(
+                rib,
+                values,
+                total,
+                int(max_prefixes),
+                float(min_value or 0),
+                int(min_prefix or 0),
+                _bool(include_covered),
+                _bool(prune_covered),
+            )
+        )
         return out
 
     def prefix_values_partial(self, address: str, v6: bool, direction: int, now: float):
@@ -596,8 +671,11 @@ class BgpSpeaker:
         n = self.neighbors.get(address)
         if n is None:
             return {}, 0.0
-        accs = [(s.acc6 if v6 else s.acc4) for s in self.all_sources()
-                if (s.router6 if v6 else s.router4) is n]
+        accs = [
+            (s.acc6 if v6 else s.acc4)
+            for s in self.all_sources()
+            if (s.router6 if v6 else s.router4) is n
+        ]
         return prefix_values(accs, direction, now)
 
     def prefix_info(self, router, address) -> dict | None:
@@ -672,6 +750,7 @@ class BgpSpeaker:
     # -- FlowSpec (bgpAddFlow / bgpRemoveFlow / bgpFlowCount) ---------------------------------
     def add_flow(self, router, spec: dict) -> bool:
         from .flowspec import compile_flow, send_flow
+
         n = self.neighbor(router)
         if n is None:
             return False
@@ -684,6 +763,7 @@ class BgpSpeaker:
 
     def remove_flow(self, router, spec: dict) -> bool:
         from .flowspec import compile_flow, send_flow
+
         n = self.neighbor(router)
         if n is None:
             return False
@@ -758,8 +838,9 @@ def _nexthop_text(nh) -> str:
             return socket.inet_ntop(family, socket.inet_pton(family, text))
         except OSError:
             continue
-    raise ValueError(f"bgpSetNextHops: bad next-hop address '{nh}' (expected an IPv4 or IPv6 "
-                     "address)")
+    raise ValueError(
+        f"bgpSetNextHops: bad next-hop address '{nh}' (expected an IPv4 or IPv6 address)"
+    )
 
 
 def _js_type(v) -> str:
@@ -835,12 +916,16 @@ def _pushed_route(route: dict) -> PushedRoute:
     std, large = m.parse_communities(route.get("communities", ""))
     med = route.get("med")
     lp = route.get("localpref")
-    attrs = m.PathAttrs(origin=m.ORIGINS.index(origin),
-                        aspath=m.parse_aspath(route.get("aspath", "")),
-                        nexthop=nh, nexthop_ll=normalize_address(ll) if ll else None,
-                        med=None if med in (None, "") else m.u32(med, "med"),
-                        localpref=None if lp in (None, "") else m.u32(lp, "localpref"),
-                        communities=std, large_communities=large)
+    attrs = m.PathAttrs(
+        origin=m.ORIGINS.index(origin),
+        aspath=m.parse_aspath(route.get("aspath", "")),
+        nexthop=nh,
+        nexthop_ll=normalize_address(ll) if ll else None,
+        med=None if med in (None, "") else m.u32(med, "med"),
+        localpref=None if lp in (None, "") else m.u32(lp, "localpref"),
+        communities=std,
+        large_communities=large,
+    )
     return PushedRoute(afi, packed, plen, canon, attrs)
 
 

@@ -7,6 +7,7 @@ sample path to one multiply and one dict update, values are stored scaled by exp
 over the entries) before the scale factor can overflow. A steady stream of v per second converges
 on a rate of v per second.
 """
+
 from __future__ import annotations
 
 import heapq
@@ -113,13 +114,21 @@ def _present(candidates, limit: int, min_prefix: int, has) -> list:
     for prefix, v in candidates:
         if len(ranked) >= limit:
             break
-        if int(prefix[prefix.rindex("/") + 1:]) >= min_prefix and has(prefix):
+        if int(prefix[prefix.rindex("/") + 1 :]) >= min_prefix and has(prefix):
             ranked.append((v, prefix))
     return ranked
 
 
-def top_prefixes(rib, values: dict, total: float, max_prefixes: int, min_value: float,
-                 min_prefix: int, include_covered: bool, prune_covered: bool) -> dict:
+def top_prefixes(
+    rib,
+    values: dict,
+    total: float,
+    max_prefixes: int,
+    min_value: float,
+    min_prefix: int,
+    include_covered: bool,
+    prune_covered: bool,
+) -> dict:
     """The ranking part of /bgp/topprefixes: top prefixes still present in the RIB."""
     trie = rib.trie
     has = trie.has_key
@@ -163,6 +172,9 @@ def top_prefixes(rib, values: dict, total: float, max_prefixes: int, min_value: 
     entries = list(chosen.values())
     entries.sort(key=lambda e: (-e["value"], e["prefix"]))
     top_value = sum(e["value"] for e in entries)
-    return {"topPrefixes": entries,
-            "valuePercentCoverage": (100.0 * top_value / total) if total > 0 else 0.0,
-            "valueTopPrefixes": top_value, "valueTotal": total}
+    return {
+        "topPrefixes": entries,
+        "valuePercentCoverage": (100.0 * top_value / total) if total > 0 else 0.0,
+        "valueTopPrefixes": top_value,
+        "valueTotal": total,
+    }

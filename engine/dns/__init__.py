@@ -6,6 +6,7 @@
 ``async start()/stop()`` running the resolver task on the engine's event loop.
 Properties and defaults: docs/enrichment.md.
 """
+
 from __future__ import annotations
 
 from . import keyfunc  # noqa: F401  registers dns:

@@ -3,6 +3,7 @@
 The sample path only does ``names.get(ip)``; expiry and eviction happen in ``sweep()`` and
 ``put()``, which run on the resolver's side, so a cache hit costs one dict lookup.
 """
+
 from __future__ import annotations
 
 import heapq
@@ -17,8 +18,8 @@ class NameCache:
         self.size = max(1, size)
         # ip -> name (str) or None for a negative answer; OrderedDict evicts the oldest in O(1)
         self.names: OrderedDict = OrderedDict()
-        self.expires: dict = {}        # ip -> monotonic expiry of the current entry
-        self.heap: list = []           # (expiry, seq, ip); stale items are skipped when popped
+        self.expires: dict = {}  # ip -> monotonic expiry of the current entry
+        self.heap: list = []  # (expiry, seq, ip); stale items are skipped when popped
         self._seq = itertools.count()  # tie-breaker: addresses of mixed types never get compared
 
     def __len__(self) -> int:
@@ -28,7 +29,7 @@ class NameCache:
         names = self.names
         if ip in names:
             names[ip] = name
-            names.move_to_end(ip)      # eviction order follows the latest answer
+            names.move_to_end(ip)  # eviction order follows the latest answer
         else:
             while len(names) >= self.size:
                 old, _ = names.popitem(last=False)

@@ -4,6 +4,7 @@ Nothing (None) rather than the address lets ``or:[dns:ipsource]:ipsource`` choos
 fallback and ``null:[dns:ipsource]:`` a default. Names keep the trailing dot of the PTR
 record (``host.example.com.``), as sFlow-RT shows them.
 """
+
 from __future__ import annotations
 
 from ..flows.registry import KeyFunctionError, register
@@ -32,7 +33,7 @@ def dns_factory(args, engine):
         name_key = text
 
         def extract_plain(attrs):
-            ip = attrs.get(name_key)      # a plain attribute: read it here, one call less
+            ip = attrs.get(name_key)  # a plain attribute: read it here, one call less
             if ip is None:
                 return None
             name = names.get(ip, miss)
@@ -40,6 +41,7 @@ def dns_factory(args, engine):
                 request(ip)
                 return None
             return name
+
         return extract_plain
 
     def extract(attrs):

@@ -6,6 +6,7 @@ A task on the engine's event loop drains the queue with dnspython, at most ``dns
 queries a second and ``dns.concurrency`` at a time, and writes answers into the cache. A
 server that is down or slow only delays answers; the sample path never waits for it.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -27,14 +28,14 @@ from .cache import NameCache
 _MISS = object()
 
 DEFAULTS = {
-    "dns.cache.size": 10000,              # entries, positive and negative together
-    "dns.cache.timeout": 3600.0,          # seconds a name is kept
+    "dns.cache.size": 10000,  # entries, positive and negative together
+    "dns.cache.timeout": 3600.0,  # seconds a name is kept
     "dns.cache.negative.timeout": 600.0,  # seconds "no name" (NXDOMAIN, no PTR) is kept
-    "dns.cache.error.timeout": 60.0,      # seconds a failed lookup (timeout, SERVFAIL) is kept
-    "dns.rate": 100.0,                    # queries per second, at most
-    "dns.concurrency": 16,                # queries outstanding, at most
-    "dns.timeout": 2.0,                   # seconds one lookup may take, retries included
-    "dns.queue.size": 1000,               # addresses waiting for a lookup, at most
+    "dns.cache.error.timeout": 60.0,  # seconds a failed lookup (timeout, SERVFAIL) is kept
+    "dns.rate": 100.0,  # queries per second, at most
+    "dns.concurrency": 16,  # queries outstanding, at most
+    "dns.timeout": 2.0,  # seconds one lookup may take, retries included
+    "dns.queue.size": 1000,  # addresses waiting for a lookup, at most
 }
 
 
@@ -60,7 +61,7 @@ def parse_servers(text: str | None) -> list[tuple[str, int]]:
             end = item.find("]")
             if end < 0:
                 raise ValueError(f"dns.servers: bad address {item!r}")
-            host, rest = item[1:end], item[end + 1:]
+            host, rest = item[1:end], item[end + 1 :]
             if rest:
                 if not rest.startswith(":"):
                     raise ValueError(f"dns.servers: bad address {item!r}")
@@ -80,7 +81,7 @@ class DnsService:
     """engine.subsystems["dns"]."""
 
     def __init__(self, props: Any = None):
-        get = (lambda name, default: _prop(props, name, default))
+        get = lambda name, default: _prop(props, name, default)
         self.disabled = False
         try:
             self.servers = parse_servers(props.get("dns.servers") if props is not None else None)
@@ -89,8 +90,9 @@ class DnsService:
             log.severe(f"{exc}; dns: lookups are off")
             self.servers, self.disabled = [], True
         self.positive_ttl = float(get("dns.cache.timeout", DEFAULTS["dns.cache.timeout"]))
-        self.negative_ttl = float(get("dns.cache.negative.timeout",
-                                      DEFAULTS["dns.cache.negative.timeout"]))
+        self.negative_ttl = float(
+            get("dns.cache.negative.timeout", DEFAULTS["dns.cache.negative.timeout"])
+        )
         self.error_ttl = float(get("dns.cache.error.timeout", DEFAULTS["dns.cache.error.timeout"]))
         self.rate = max(0.1, float(get("dns.rate", DEFAULTS["dns.rate"])))
         self.concurrency = max(1, int(get("dns.concurrency", DEFAULTS["dns.concurrency"])))
@@ -98,7 +100,7 @@ class DnsService:
         self.queue_size = max(1, int(get("dns.queue.size", DEFAULTS["dns.queue.size"])))
         self.cache = NameCache(int(get("dns.cache.size", DEFAULTS["dns.cache.size"])))
         self.stats = DnsStats()
-        self.pending: set = set()                 # queued or being looked up
+        self.pending: set = set()  # queued or being looked up
         self.queue: collections.deque = collections.deque()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wake: asyncio.Event | None = None
@@ -122,7 +124,7 @@ class DnsService:
         if ip in pending:
             return
         if len(pending) >= self.queue_size:
-            self.stats.dropped += 1       # asked again by a later sample once there is room
+            self.stats.dropped += 1  # asked again by a later sample once there is room
             return
         pending.add(ip)
         self.queue.append(ip)
@@ -132,7 +134,7 @@ class DnsService:
             self._sleeping = False
             try:
                 loop.call_soon_threadsafe(wake.set)
-            except RuntimeError:          # loop closed while stopping
+            except RuntimeError:  # loop closed while stopping
                 pass
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -172,7 +174,7 @@ class DnsService:
     # -- worker ------------------------------------------------------------------------------
     async def _run(self) -> None:
         queue, cache, wake = self.queue, self.cache, self._wake
-        assert wake is not None           # start() makes it before the task
+        assert wake is not None  # start() makes it before the task
         slots = asyncio.Semaphore(self.concurrency)
         interval = 1.0 / self.rate
         burst = max(1.0, min(self.rate, float(self.concurrency)))
@@ -182,7 +184,7 @@ class DnsService:
             cache.sweep(now)
             if not queue:
                 self._sleeping = True
-                if not queue:             # re-check: a request may have come in meanwhile
+                if not queue:  # re-check: a request may have come in meanwhile
                     try:
                         await asyncio.wait_for(wake.wait(), 1.0)
                     except asyncio.TimeoutError:
@@ -218,7 +220,7 @@ class DnsService:
                 ttl = self.negative_ttl
                 stats.negative += 1
             except (ValueError, dns.exception.SyntaxError):
-                ttl = self.negative_ttl       # not an address: remember so it is not retried
+                ttl = self.negative_ttl  # not an address: remember so it is not retried
                 stats.negative += 1
             except (dns.exception.DNSException, OSError) as exc:
                 stats.errors += 1
@@ -267,8 +269,12 @@ class DnsService:
         return addrs
 
     def json(self) -> dict:
-        return {"servers": [f"{h}:{p}" for h, p in self.servers], "cacheSize": len(self.cache),
-                "queued": len(self.pending), **self.stats.as_dict()}
+        return {
+            "servers": [f"{h}:{p}" for h, p in self.servers],
+            "cacheSize": len(self.cache),
+            "queued": len(self.pending),
+            **self.stats.as_dict(),
+        }
 
 
 def _prop(props, name: str, default):

@@ -73,9 +73,11 @@ Key functions are registered in ``engine.flows.registry`` (see its docstring); t
 ones (group, map, mask, prefix, suffix, first, bits, range, null, or, eq, if, concat, uri) are
 in ``engine.flows.keyfuncs``. Formulas and defaults: docs/flows.md.
 """
+
 from __future__ import annotations
 
 
 def attach(engine):
     from .engine import FlowEngine
+
     return FlowEngine(engine)

@@ -14,6 +14,7 @@ Entries idle for longer than ``idle_timeout(t)`` end: they are removed and, with
 reported as flow records. The table is bounded (``max_entries``): when full, ended flows go
 first, then the smallest tenth.
 """
+
 from __future__ import annotations
 
 import heapq
@@ -25,7 +26,7 @@ from .. import native
 if TYPE_CHECKING:
     from .spec import FlowSpec
 
-if TYPE_CHECKING:   # type-only: ipfix imports this module
+if TYPE_CHECKING:  # type-only: ipfix imports this module
     from .ipfix import Exporter
 
 
@@ -37,8 +38,8 @@ def idle_timeout(t: float) -> float:
 
 
 class FlowTable:
-    exporter: Exporter | None = None   # IPFIX export of ended and flushed flows (ExportTable)
-    intervals = None    # intervals.IntervalTotals while an interval subscriber wants this one
+    exporter: Exporter | None = None  # IPFIX export of ended and flushed flows (ExportTable)
+    intervals = None  # intervals.IntervalTotals while an interval subscriber wants this one
 
     def __init__(self, spec: FlowSpec, max_entries: int, emit_record: Callable, now: float):
         self.spec = spec
@@ -51,7 +52,7 @@ class FlowTable:
         self.vfuncs = [spec.value, *spec.values]
         self.fast = spec.value.kind == "sum" and not spec.values
         self.emit_record = emit_record
-        self.thresholds: list = []        # Threshold objects watching this flow metric
+        self.thresholds: list = []  # Threshold objects watching this flow metric
         self.th_min = float("inf")
         self.evicted = 0
 
@@ -163,8 +164,12 @@ class FlowTable:
             if now - e[1] > idle:
                 continue
             if key_filter is not None and not key_filter(
-                    lambda k, fk=fk, agent=agent: fk[index[k]] if k in index else
-                    (agent if k == "agent" else fk[1] if k == "datasource" else None)):
+                lambda k, fk=fk, agent=agent: (
+                    fk[index[k]]
+                    if k in index
+                    else (agent if k == "agent" else fk[1] if k == "datasource" else None)
+                )
+            ):
                 continue
             v = self.value(e, now)
             k = fk[2:]
@@ -186,13 +191,25 @@ class FlowTable:
         """An aggregate() item as a row of engine/flows/topn.py: (key, value, n, vmax,
         agent, dataSource, values)."""
         fk = a[2]
-        return (key, a[0], a[4], a[1], fk[0], fk[1],
-                self.extra_values(a[3], now) if len(self.vfuncs) > 1 else None)
+        return (
+            key,
+            a[0],
+            a[4],
+            a[1],
+            fk[0],
+            fk[1],
+            self.extra_values(a[3], now) if len(self.vfuncs) > 1 else None,
+        )
 
     def row_json(self, row: tuple) -> dict:
         """A ranked row as activeFlows answers it."""
-        rec = {"key": self.spec.fs.join([_s(k) for k in row[0]]), "value": row[1],
-               "agent": row[4], "dataSource": row[5], "flowN": row[2]}
+        rec = {
+            "key": self.spec.fs.join([_s(k) for k in row[0]]),
+            "value": row[1],
+            "agent": row[4],
+            "dataSource": row[5],
+            "flowN": row[2],
+        }
         if row[6] is not None:
             rec["values"] = row[6]
         return rec
@@ -221,8 +238,10 @@ class FlowTable:
         for (agent, ds), items in self.by_location(agents, now).items():
             top = heapq.nlargest(n, items, key=lambda r: r[0])
             last = max(e[1] for _, _, e in items)
-            top_keys = [{"key": self.key_string(fk), "value": v,
-                         "lastUpdate": int((now - e[1]) * 1000)} for v, fk, e in top]
+            top_keys = [
+                {"key": self.key_string(fk), "value": v, "lastUpdate": int((now - e[1]) * 1000)}
+                for v, fk, e in top
+            ]
             out.append((agent, ds, top[0][0] if top else 0.0, last, top_keys))
         return out
 
@@ -239,8 +258,11 @@ class FlowTable:
     def reports(self) -> bool:
         """Whether ended flows are reported (logged without flowStart, IPFIX-exported, or
         counted in interval totals), so that housekeeping must find them every second."""
-        return ((self.spec.log and not self.spec.flow_start) or self.exporter is not None
-                or self.intervals is not None)
+        return (
+            (self.spec.log and not self.spec.flow_start)
+            or self.exporter is not None
+            or self.intervals is not None
+        )
 
     def sweep(self, now: float) -> None:
         """End idle flows; flush long-running logged or exported flows every activeTimeout
@@ -308,12 +330,12 @@ def _python_scan(entries: dict, now: float, idle: float, active_timeout) -> tupl
 
 def _c_scan(entries: dict, now: float, idle: float, active_timeout) -> tuple[list, list]:
     ended, due, odd = _fastpath.scan(entries, now, idle, active_timeout)
-    if odd:     # entries that are not plain numbers: all of it the Python way, in order
+    if odd:  # entries that are not plain numbers: all of it the Python way, in order
         return _python_scan(entries, now, idle, active_timeout)
     return ended, due
 
 
-_fastpath = native.path("scan")        # None: _python_scan (engine/native.py)
+_fastpath = native.path("scan")  # None: _python_scan (engine/native.py)
 _scan = _c_scan if _fastpath is not None else _python_scan
 
 

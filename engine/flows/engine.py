@@ -1,5 +1,6 @@
 """FlowEngine: the flows subsystem object (``engine.subsystems["flows"]``). API: see
 engine/flows/__init__.py."""
+
 from __future__ import annotations
 
 import asyncio
@@ -30,7 +31,7 @@ from .thresholds import Threshold
 # whichever other agents' samples this process sees (docs/ingest.md, "Workers")
 NOTE_FIRST = 16
 NOTE_MASK = 15
-TOPN_PENDING = 8   # activeFlows aggregations a worker keeps between the phases of a query
+TOPN_PENDING = 8  # activeFlows aggregations a worker keeps between the phases of a query
 
 # /flowkeys/json lists keys from a subset of samples: recording ~35 keys costs ~1 us, and the
 # full dict of a sample ~0.6 us more than the subset the definitions read. 1 sample in 16 is
@@ -67,6 +68,7 @@ class FlowEngine:
                 return props.get_int(name, default) if props is not None else default
             except (TypeError, ValueError):
                 return default
+
         self.max_entries = prop_int("flows.cache.max", 100000)
         self.groups = GroupStore()
         self.maps = MapStore()
@@ -74,16 +76,16 @@ class FlowEngine:
         self.thresholds: dict[str, Threshold] = {}
         self.flow_journal = Journal(prop_int("flows.max", 1000), "name")
         self.event_journal = Journal(prop_int("events.max", 1000), "thresholdID")
-        self.intervals = IntervalFeed()          # per-interval totals (history): intervals.py
+        self.intervals = IntervalFeed()  # per-interval totals (history): intervals.py
         self.keys_seen: dict[str, float] = {}
-        self.sources: dict[tuple, list] = {}     # (agent, ds) -> [rate, seq0, pool0, seq, pool, t]
+        self.sources: dict[tuple, list] = {}  # (agent, ds) -> [rate, seq0, pool0, seq, pool, t]
         self.enrichers: list[tuple[Callable, frozenset | None]] = []
         # the per-sample pipelines and what they read, rebuilt lazily (_changed)
         self._pipe_flow = self._pipe_drop = None
         self._enrichers_on: list[Callable] = []
         self._wanted_set: frozenset | None = None
         self._agent_on = False
-        self._c_fast = False        # no enricher but the agent's: the C batch ingest may run
+        self._c_fast = False  # no enricher but the agent's: the C batch ingest may run
         self._stale = False
         self._sweep_turn = 0
         self._next_sources_sweep = 0.0
@@ -92,7 +94,7 @@ class FlowEngine:
         self._task = None
         # activeFlows queries between phases (engine/flows/topn.py): qid -> (agg, sent, now)
         self._topn: OrderedDict = OrderedDict()
-        self._topn_ids = itertools.count(1)     # thread-safe: queries may come from any thread
+        self._topn_ids = itertools.count(1)  # thread-safe: queries may come from any thread
         # a worker's flow records and events go to the front's journals (docs/ingest.md)
         self._uplink = None
         if getattr(core, "role", None) == "worker":
@@ -188,17 +190,16 @@ class FlowEngine:
                     break
             self._sweep_turn = start + n
         for table in chosen:
-            try:      # one definition's failure must not stop the others' housekeeping
+            try:  # one definition's failure must not stop the others' housekeeping
                 table.sweep(now)
                 if table.exporter is not None:
-                    table.exporter.flush(now)    # IPFIX: what sweep reported (flows/ipfix.py)
+                    table.exporter.flush(now)  # IPFIX: what sweep reported (flows/ipfix.py)
             except Exception as exc:
                 self.errors += 1
                 if self.errors <= 10 or self.errors % 10000 == 0:
-                    log.log.error("flow %s: housekeeping failed: %r", table.name, exc,
-                                  exc_info=exc)
+                    log.log.error("flow %s: housekeeping failed: %r", table.name, exc, exc_info=exc)
         if fronted(self.core):
-            return    # thresholds are checked where the samples are: in the workers
+            return  # thresholds are checked where the samples are: in the workers
         metrics = self._metrics()
         for th in list(self.thresholds.values()):
             table = self.tables.get(th.metric)
@@ -301,11 +302,21 @@ class FlowEngine:
         key = (sample.agent, sample.data_source)
         info = self.sources.get(key)
         if info is None or sample.seq < info[3]:
-            self.sources[key] = [sample.sampling_rate, sample.seq, sample.sample_pool,
-                                 sample.seq, sample.sample_pool, now]
+            self.sources[key] = [
+                sample.sampling_rate,
+                sample.seq,
+                sample.sample_pool,
+                sample.seq,
+                sample.sample_pool,
+                now,
+            ]
         else:
-            info[0], info[3], info[4], info[5] = (sample.sampling_rate, sample.seq,
-                                                  sample.sample_pool, now)
+            info[0], info[3], info[4], info[5] = (
+                sample.sampling_rate,
+                sample.seq,
+                sample.sample_pool,
+                now,
+            )
 
     def datasource_info(self, agent: str, data_source: str) -> dict | None:
         """Metric-store hook behind datasourceInfo(): samplingRate, effectiveSamplingRate."""
@@ -340,8 +351,15 @@ class FlowEngine:
             fn(sample, attrs)
         process(attrs, sample.agent, sample.data_source, sample.sampling_rate or 1, now)
 
-    def process(self, attrs: dict, agent: str, data_source: str, sampling_rate: int, now: float,
-                dropped: bool = False) -> None:
+    def process(
+        self,
+        attrs: dict,
+        agent: str,
+        data_source: str,
+        sampling_rate: int,
+        now: float,
+        dropped: bool = False,
+    ) -> None:
         """Run the active definitions over one sample's attributes (unit/bench entry point)."""
         self._skip += 1
         if self._skip < 1000 or not self._skip % KEYS_SEEN_ACTIVE:
@@ -386,8 +404,7 @@ class FlowEngine:
             return self._rebuild()
         self._process_flow = process_flow
         self._process_drop = process_drop
-        self._active_enrichers = [fn for fn, keys in self.enrichers
-                                  if keys is None or keys & names]
+        self._active_enrichers = [fn for fn, keys in self.enrichers if keys is None or keys & names]
         self._wanted = self._wanted_names(self._active_enrichers)
         self._agent_on = _agent_enricher in self._enrichers_on
         self._c_fast = all(fn is _agent_enricher for fn in self._enrichers_on)
@@ -471,6 +488,7 @@ class FlowEngine:
             except ValueError:
                 pass
             self._changed()
+
         return remove
 
     # -- flows -------------------------------------------------------------------------------
@@ -488,7 +506,7 @@ class FlowEngine:
             if old is None or old.exporter is None:
                 raise
             self.intervals.retire(old)
-            old.clear(now)       # every template id in use: the old one's is needed
+            old.clear(now)  # every template id in use: the old one's is needed
             table = make(fs, self.max_entries, self._emit_record, now)
         else:
             if old is not None:
@@ -519,8 +537,10 @@ class FlowEngine:
         out += [("set_map", (n, spec), {}) for n, spec in self.maps.all().items()]
         out += [("set_flow", (n, t.spec.raw), {}) for n, t in self.tables.items()]
         out += [("set_threshold", (n, th.spec), {}) for n, th in self.thresholds.items()]
-        out += [("relay_intervals", (rid, interval, select), {})
-                for rid, (_, interval, select) in self._relays.items()]
+        out += [
+            ("relay_intervals", (rid, interval, select), {})
+            for rid, (_, interval, select) in self._relays.items()
+        ]
         return out
 
     def _gather(self, method: str, *args) -> list:
@@ -553,8 +573,16 @@ class FlowEngine:
         table = self.tables.get(name)
         return None if table is None or table.exporter is None else table.exporter.stats()
 
-    def active_flows(self, agents, name: str, max_flows: int = 100, min_value=None,
-                     agg_mode=None, now: float | None = None, key_filter: str | None = None) -> list:
+    def active_flows(
+        self,
+        agents,
+        name: str,
+        max_flows: int = 100,
+        min_value=None,
+        agg_mode=None,
+        now: float | None = None,
+        key_filter: str | None = None,
+    ) -> list:
         """``key_filter``: a filter expression over the definition's own key expressions
         (plus ``agent`` and ``datasource``), e.g. ``ipsource=10.0.0.1`` for keys
         ``ipsource,ipdestination``; raises ValueError when it does not parse. ``max_flows``
@@ -569,7 +597,7 @@ class FlowEngine:
         if mode == "agent":
             mode = "max"
         if key_filter:
-            _key_filter(key_filter)           # refused here, before any worker is asked
+            _key_filter(key_filter)  # refused here, before any worker is asked
         k = int(to_number(max_flows, "maxFlows", 100))
         floor = to_number(min_value, "minValue", None)
         now = time.time() if now is None else now
@@ -578,6 +606,7 @@ class FlowEngine:
 
         def ask(request):
             return self._gather("topn_partial", qid, query, request)
+
         rows = topn.top_rows(ask, k, floor, mode in ("sum", "edge"))
         return [table.row_json(r) for r in rows]
 
@@ -593,8 +622,9 @@ class FlowEngine:
             selected = self.select_agents(agents)
             if mode in ("edge", "core"):
                 selected = self._mode_ports(mode, selected)
-            agg = table.aggregate(selected, mode, now,
-                                  _key_filter(key_filter) if key_filter else None)
+            agg = table.aggregate(
+                selected, mode, now, _key_filter(key_filter) if key_filter else None
+            )
             cached = (agg, set(), now)
         agg, sent, now = cached
         kind = request[0]
@@ -607,7 +637,7 @@ class FlowEngine:
         elif kind == "above":
             threshold = request[1]
             chosen = [kv for kv in agg.items() if kv[1][0] >= threshold and kv[0] not in sent]
-        else:   # exact
+        else:  # exact
             keys = request[1].get(pid, ())
             chosen = [(key, agg[key]) for key in keys if key in agg]
         rows = [table.row(key, a, now) for key, a in chosen] if table is not None else []
@@ -636,10 +666,10 @@ class FlowEngine:
         return as_selection(selected).intersection(ports)
 
     def _split_metric(self, name: str):
-        """"<dataSource>.<flowName>" -> (ds, table), longest flow name first."""
+        """ "<dataSource>.<flowName>" -> (ds, table), longest flow name first."""
         for fname in sorted(self.tables, key=len, reverse=True):
             if name.endswith("." + fname) and len(name) > len(fname) + 1:
-                return name[:-len(fname) - 1], self.tables[fname]
+                return name[: -len(fname) - 1], self.tables[fname]
         return None, None
 
     def flow_value(self, agents, name: str, key: str, now: float | None = None):
@@ -691,9 +721,15 @@ class FlowEngine:
         return dict(self.keys_seen)
 
     def _emit_record(self, table, fk: tuple, value: float, start: float, end: float) -> None:
-        rec = {"name": table.name, "agent": fk[0], "dataSource": fk[1],
-               "flowKeys": table.key_string(fk), "value": whole(value),
-               "start": int(start * 1000), "end": int(end * 1000)}
+        rec = {
+            "name": table.name,
+            "agent": fk[0],
+            "dataSource": fk[1],
+            "flowKeys": table.key_string(fk),
+            "value": whole(value),
+            "start": int(start * 1000),
+            "end": int(end * 1000),
+        }
         if self._uplink is not None:
             self._uplink(("flows", rec))
         else:
@@ -708,20 +744,23 @@ class FlowEngine:
             self.event_journal.append(rec, "eventID")
 
     def flows_since(self, name=None, flow_id: int = -1, max_flows: int = 100) -> list:
-        sync(self.core)    # with workers: the records made so far are here
+        sync(self.core)  # with workers: the records made so far are here
         return self.flow_journal.since(int(flow_id), _names(name), int(max_flows), "flowID")
 
-    async def wait_flows(self, name=None, flow_id: int = -1, max_flows: int = 100,
-                         timeout: float = 0.0) -> list:
+    async def wait_flows(
+        self, name=None, flow_id: int = -1, max_flows: int = 100, timeout: float = 0.0
+    ) -> list:
         sync(self.core)
-        return await self.flow_journal.wait(int(flow_id), _names(name), int(max_flows),
-                                            float(timeout), "flowID")
+        return await self.flow_journal.wait(
+            int(flow_id), _names(name), int(max_flows), float(timeout), "flowID"
+        )
 
     def subscribe_flows(self, callback: Callable, names=None) -> Callable[[], None]:
         return self.flow_journal.subscribe(callback, names)
 
-    def subscribe_intervals(self, callback: Callable, interval: float,
-                            select: Callable) -> Callable[[], None]:
+    def subscribe_intervals(
+        self, callback: Callable, interval: float, select: Callable
+    ) -> Callable[[], None]:
         """Per-interval totals of the definitions ``select(spec)`` picks (falsy: no; else the
         most rows wanted, an int or True): at every multiple of ``interval`` seconds,
         ``callback(name, start, end, [(agent, dataSource, key, value)])``
@@ -741,12 +780,15 @@ class FlowEngine:
             self._follow_intervals()
             if self._relays.pop(rid, None) is not None:
                 replicate(self.core, "flows", "unrelay_intervals", rid)
+
         return unsubscribe
 
     def relay_intervals(self, rid: int, interval: float, select: Callable) -> None:
         """A worker: send the front's subscriber ``rid`` our per-interval totals."""
+
         def relay(name, start, end, rows):
             self.core.publish("intervals", (rid, name, start, end, rows))
+
         self.unrelay_intervals(rid)
         self._relaying[rid] = relay
         self.intervals.subscribe(relay, interval, select, time.time())
@@ -767,8 +809,7 @@ class FlowEngine:
             try:
                 found[0](name, start, end, rows)
             except Exception as exc:
-                log.log.error("flow interval subscriber %r failed: %r", found[0], exc,
-                              exc_info=exc)
+                log.log.error("flow interval subscriber %r failed: %r", found[0], exc, exc_info=exc)
 
     def _follow_intervals(self) -> None:
         """Give the tables subscribers want an IntervalTotals, take it from the others."""
@@ -853,29 +894,36 @@ class FlowEngine:
         if changed:
             self._changed()
 
-    def threshold_triggered(self, threshold_id: str, agent: str, metric: str,
-                            flow_key: str | None = None) -> bool:
+    def threshold_triggered(
+        self, threshold_id: str, agent: str, metric: str, flow_key: str | None = None
+    ) -> bool:
         """Whether the threshold is triggered at that agent and data source (and flow key):
         thresholds are kept where the agent's samples are."""
         if threshold_id not in self.thresholds:
             return False
         return any(self._gather("triggered_partial", threshold_id, agent, metric, flow_key))
 
-    def triggered_partial(self, threshold_id: str, agent: str, metric: str,
-                          flow_key: str | None = None) -> bool:
+    def triggered_partial(
+        self, threshold_id: str, agent: str, metric: str, flow_key: str | None = None
+    ) -> bool:
         th = self.thresholds.get(threshold_id)
         if th is None:
             return False
         if metric.endswith("." + th.metric):
-            ds = metric[:-len(th.metric) - 1]
+            ds = metric[: -len(th.metric) - 1]
         else:
             ds = metric.rsplit(".", 1)[0] if "." in metric else metric
         if th.by_flow and flow_key is not None:
             table = self.tables.get(th.metric)
             for key, st in th.states.items():
                 fk = st[0]
-                if key[0] == agent and key[1] == ds and fk is not None and table is not None \
-                        and table.key_string(fk) == flow_key:
+                if (
+                    key[0] == agent
+                    and key[1] == ds
+                    and fk is not None
+                    and table is not None
+                    and table.key_string(fk) == flow_key
+                ):
                     return True
             return False
         return any(k[0] == agent and k[1] == ds for k in th.states)
@@ -892,9 +940,15 @@ class FlowEngine:
             return False
 
     def _fire(self, th: Threshold, agent: str, ds: str, value: float, table, fk, now: float):
-        evt = {"thresholdID": th.name, "metric": th.metric, "agent": agent, "dataSource": ds,
-               "value": value, "threshold": plain(th.level),
-               "timestamp": int(now * 1000)}
+        evt = {
+            "thresholdID": th.name,
+            "metric": th.metric,
+            "agent": agent,
+            "dataSource": ds,
+            "value": value,
+            "threshold": plain(th.level),
+            "timestamp": int(now * 1000),
+        }
         if table is not None and fk is not None:
             evt["flowKey"] = table.key_string(fk)
             if len(table.vfuncs) > 1:
@@ -908,14 +962,17 @@ class FlowEngine:
 
     def events_since(self, threshold_id=None, event_id: int = -1, max_events: int = 100) -> list:
         sync(self.core)
-        return self.event_journal.since(int(event_id), _names(threshold_id), int(max_events),
-                                        "eventID")
+        return self.event_journal.since(
+            int(event_id), _names(threshold_id), int(max_events), "eventID"
+        )
 
-    async def wait_events(self, threshold_id=None, event_id: int = -1, max_events: int = 100,
-                          timeout: float = 0.0) -> list:
+    async def wait_events(
+        self, threshold_id=None, event_id: int = -1, max_events: int = 100, timeout: float = 0.0
+    ) -> list:
         sync(self.core)
-        return await self.event_journal.wait(int(event_id), _names(threshold_id),
-                                             int(max_events), float(timeout), "eventID")
+        return await self.event_journal.wait(
+            int(event_id), _names(threshold_id), int(max_events), float(timeout), "eventID"
+        )
 
     def subscribe_events(self, callback: Callable, names=None) -> Callable[[], None]:
         return self.event_journal.subscribe(callback, names)
@@ -977,4 +1034,4 @@ def _agent_enricher(sample, attrs) -> None:
         attrs["agent"] = sample.agent
 
 
-_agent_enricher.reads = frozenset()     # attributes it needs decoded (FlowEngine._wanted_for)
+_agent_enricher.reads = frozenset()  # attributes it needs decoded (FlowEngine._wanted_for)

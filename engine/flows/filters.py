@@ -16,6 +16,7 @@ A missing key matches only the literal ``null``; ``!=`` and ``!~`` are the exact
 parse() returns a small tree; the pipeline turns it into one Python expression per definition
 (compiled once, never re-parsed per sample).
 """
+
 from __future__ import annotations
 
 import re
@@ -33,13 +34,13 @@ class FilterError(ValueError):
 @dataclass
 class Term:
     key: str
-    op: str               # "=", "!=", "~", "!~"
-    values: list          # str, or None for the literal null
+    op: str  # "=", "!=", "~", "!~"
+    values: list  # str, or None for the literal null
 
 
 @dataclass
 class Node:
-    op: str               # "and", "or", "not"
+    op: str  # "and", "or", "not"
     children: list
 
 
@@ -50,7 +51,7 @@ class _Parser:
     def __init__(self, text: str):
         self.s = text
         self.i = 0
-        self.depth = 0   # ( and ! levels open: bounded, the parser and compiler recurse
+        self.depth = 0  # ( and ! levels open: bounded, the parser and compiler recurse
 
     def error(self, msg: str) -> NoReturn:
         raise FilterError(f"filter {self.s!r}: {msg} at offset {self.i}")
@@ -88,8 +89,10 @@ class _Parser:
     def nest(self):
         self.depth += 1
         if self.depth > FILTER_MAX_DEPTH:
-            raise FilterError(f"filter nested deeper than {FILTER_MAX_DEPTH} levels "
-                              f"of ( and ! (at offset {self.i})")
+            raise FilterError(
+                f"filter nested deeper than {FILTER_MAX_DEPTH} levels "
+                f"of ( and ! (at offset {self.i})"
+            )
 
     def unary(self):
         c = self.peek()
@@ -141,7 +144,7 @@ class _Parser:
                 depth += 1
             elif c == "]":
                 depth -= 1
-            elif depth == 0 and (c in "=~" or (c == "!" and s[i + 1:i + 2] in ("=", "~"))):
+            elif depth == 0 and (c in "=~" or (c == "!" and s[i + 1 : i + 2] in ("=", "~"))):
                 break
             elif depth == 0 and c in "&|()":
                 self.i = i
@@ -168,7 +171,7 @@ class _Parser:
                 while i < len(s):
                     c = s[i]
                     if c == "\\" and i + 1 < len(s):
-                        buf.append(s[i:i + 2])
+                        buf.append(s[i : i + 2])
                         i += 2
                         continue
                     if c == "(":
@@ -271,7 +274,7 @@ def regex(values) -> "re.Pattern":
         return re.compile("|".join(f"(?:{p})" for p in pats), re.DOTALL)
     except re.error as exc:
         raise FilterError(f"bad regular expression {pats!r}: {exc}") from None
-    except RecursionError:    # Python's regex parser recurses per group level
+    except RecursionError:  # Python's regex parser recurses per group level
         raise FilterError("regular expression nested too deeply") from None
 
 
@@ -301,7 +304,9 @@ def compile_expr(node, ref, const) -> str:
         parts = []
         if lits:
             fm = regex(lits).fullmatch
-            parts.append(f"(__v := {k}) is not None and {const(fm)}(__v if __v.__class__ is str else str(__v)) is not None")
+            parts.append(
+                f"(__v := {k}) is not None and {const(fm)}(__v if __v.__class__ is str else str(__v)) is not None"
+            )
         expr = _with_null(parts, k, has_null)
     return f"(not {expr})" if node.op.startswith("!") else expr
 
@@ -345,4 +350,5 @@ def compile_lookup(node):
         v = lookup(key)
         r = (has_null and v is None) or test(v)
         return not r if neg else r
+
     return term

@@ -5,6 +5,7 @@ set (IPv4 and IPv6, pytricia). A map is ``{label: [value, ...]}``; lookup is exa
 Key functions hold a *handle* per name, so redefining or deleting a group set takes effect in
 flows already defined (a deleted or never-defined set matches nothing).
 """
+
 from __future__ import annotations
 
 import ipaddress
@@ -64,7 +65,7 @@ def build_trees(groups) -> tuple:
                 raise ValueError(f"group {label!r}: invalid CIDR {c!r}") from None
             tree = t4 if net.version == 4 else t6
             key = str(net)
-            if not tree.has_key(key):   # exact; `in` would be a covering match
+            if not tree.has_key(key):  # exact; `in` would be a covering match
                 tree[key] = label
     return t4, t6
 
@@ -72,6 +73,7 @@ def build_trees(groups) -> tuple:
 class _HandleStore:
     """Named handles (created on first reference, kept when deleted so that compiled keys
     holding them see a later definition); ``spec`` None = not defined."""
+
     handle_type: type
 
     def __init__(self):
@@ -146,7 +148,7 @@ class MapStore(_HandleStore):
                 s = str(v) if not isinstance(v, float) or v != int(v) else str(int(v))
                 index.setdefault(s, label)
                 try:
-                    index.setdefault(int(s), label)   # numeric attributes are ints
+                    index.setdefault(int(s), label)  # numeric attributes are ints
                 except ValueError:
                     pass
         h = self.handle(name)

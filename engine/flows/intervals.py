@@ -21,6 +21,7 @@ quick; an exception in it is logged.
 Cost: about 1 us per cache entry per interval (reading the totals), plus the key strings of
 the rows handed over; nothing between boundaries.
 """
+
 from __future__ import annotations
 
 import heapq
@@ -30,13 +31,14 @@ from typing import Callable
 
 from .. import log
 
-OTHER = "-other-"        # the key of what a limit left out of an interval's rows
+OTHER = "-other-"  # the key of what a limit left out of an interval's rows
 _VALUE = itemgetter(1)
-_KEY_STRING = itemgetter(2)      # leftovers are keyed (agent, dataSource, key string)
+_KEY_STRING = itemgetter(2)  # leftovers are keyed (agent, dataSource, key string)
 
 
 class IntervalTotals:
     """What each flow of one FlowTable counted since the last boundary."""
+
     __slots__ = ("marks", "done")
 
     def __init__(self, entries: dict | None = None):
@@ -101,8 +103,7 @@ class IntervalFeed:
     def wants(self, spec) -> bool:
         return any(self._select(select, spec) for _, select in self.subscribers)
 
-    def subscribe(self, callback: Callable, interval: float, select: Callable,
-                  now: float) -> None:
+    def subscribe(self, callback: Callable, interval: float, select: Callable, now: float) -> None:
         if interval <= 0:
             raise ValueError("interval must be > 0")
         if self.subscribers and interval != self.interval:
@@ -173,6 +174,4 @@ class IntervalFeed:
             try:
                 callback(spec.name, start, end, bounded(values, limit, key_string))
             except Exception as exc:
-                log.log.error("flow interval subscriber %r failed: %r", callback, exc,
-                              exc_info=exc)
-
+                log.log.error("flow interval subscriber %r failed: %r", callback, exc, exc_info=exc)

@@ -21,6 +21,7 @@ number counts the data records sent to the (collector, domain) in the current tr
 session (the family's socket: reopened, it restarts at 0) before the message. When the
 engine stops, FlowEngine.stop exports what the caches still hold (ExportTable.close).
 """
+
 from __future__ import annotations
 
 import ipaddress
@@ -34,27 +35,43 @@ from math import exp
 from .. import log
 from ..udp_sockets import FamilySockets
 from .cache import FlowTable
-from .ipfix_spec import (_IP4, _IP6, _MAC, _U, DEFAULT_PORT, KEY_IES, VALUE_IES,  # noqa: F401
-                         check_definition, parse_collector)
+from .ipfix_spec import (  # noqa: F401  (re-exported)
+    _IP4,
+    _IP6,
+    _MAC,
+    _U,
+    DEFAULT_PORT,
+    KEY_IES,
+    VALUE_IES,
+    check_definition,
+    parse_collector,
+)
 
 FIRST_TEMPLATE_ID = 256
-TEMPLATE_REFRESH = 30.0        # seconds between template re-sends to a domain
-MAX_MESSAGE = 1400             # bytes: no IP fragmentation on Ethernet paths
-MAX_PENDING = 200_000          # records queued between flushes; more are counted as dropped
-MAX_DOMAINS = 65536            # agent -> domain id memo per definition (then cleared)
-MAX_U64 = 0xFFFFFFFFFFFFFFFF   # octetDeltaCount / packetDeltaCount saturate here
+TEMPLATE_REFRESH = 30.0  # seconds between template re-sends to a domain
+MAX_MESSAGE = 1400  # bytes: no IP fragmentation on Ethernet paths
+MAX_PENDING = 200_000  # records queued between flushes; more are counted as dropped
+MAX_DOMAINS = 65536  # agent -> domain id memo per definition (then cleared)
+MAX_U64 = 0xFFFFFFFFFFFFFFFF  # octetDeltaCount / packetDeltaCount saturate here
 VERSION = 10
 
 IE_PROTOCOL = 4
 IE_FLOW_START_MS, IE_FLOW_END_MS = 152, 153
-_FMT = {(_U, 1): "B", (_U, 2): "H", (_U, 4): "I", (_MAC, 6): "6s", (_IP4, 4): "4s",
-        (_IP6, 16): "16s"}
+_FMT = {
+    (_U, 1): "B",
+    (_U, 2): "H",
+    (_U, 4): "I",
+    (_MAC, 6): "6s",
+    (_IP4, 4): "4s",
+    (_IP6, 16): "16s",
+}
 _ZERO = {_MAC: bytes(6), _IP4: bytes(4), _IP6: bytes(16)}
 
 
 # -- the template and the records -------------------------------------------------------------
 class Template:
     """Fields of a definition's data records and the precompiled struct that packs them."""
+
     __slots__ = ("id", "fields", "getters", "struct", "set_bytes", "counters")
 
     def __init__(self, spec, template_id: int):
@@ -95,7 +112,8 @@ class Template:
         self.getters = getters
         self.struct = struct.Struct(fmt)
         body = struct.pack("!HH", template_id, len(fields)) + b"".join(
-            struct.pack("!HH", ie, length) for ie, length in fields)
+            struct.pack("!HH", ie, length) for ie, length in fields
+        )
         self.set_bytes = struct.pack("!HH", 2, 4 + len(body)) + body
 
     def pack(self, fk: tuple, e: list) -> bytes:
@@ -149,12 +167,12 @@ class Sender:
     (collector, domain) and when each template was last sent there."""
 
     def __init__(self):
-        self.lock = threading.Lock()     # engines of one process (tests) tick in their threads
+        self.lock = threading.Lock()  # engines of one process (tests) tick in their threads
         self.family_sockets = FamilySockets(on_open=self._new_session)
         # per transport session (the family's socket, a collector) and domain; a new socket
         # is a new session (another source port): its sequence restarts at 0 with templates
-        self.seq: dict[tuple, int] = {}               # (family, addr, port, domain) -> records
-        self.template_sent: dict[tuple, float] = {}   # (family, addr, port, domain, id) -> time
+        self.seq: dict[tuple, int] = {}  # (family, addr, port, domain) -> records
+        self.template_sent: dict[tuple, float] = {}  # (family, addr, port, domain, id) -> time
         self.ids: set[int] = set()
         self.next_id = FIRST_TEMPLATE_ID
 
@@ -201,8 +219,8 @@ class Sender:
         with self.lock:
             for addr, port, family in exporter.collectors:
                 try:
-                    self.family_sockets.get(family)   # before the session state is read
-                except OSError as exc:         # EMFILE, no IPv6, ...
+                    self.family_sockets.get(family)  # before the session state is read
+                except OSError as exc:  # EMFILE, no IPv6, ...
                     for recs in pending.values():
                         exporter.sent(exc, len(recs))
                     continue
@@ -216,15 +234,17 @@ class Sender:
                         if last is None or now - last >= TEMPLATE_REFRESH:
                             head = tmpl.set_bytes
                         room = max(1, (MAX_MESSAGE - 20 - len(head)) // size)
-                        chunk = recs[i:i + room]
+                        chunk = recs[i : i + room]
                         i += len(chunk)
                         data = b"".join(chunk)
                         sets = head + data_head + struct.pack("!H", 4 + len(data)) + data
                         seq = self.seq.get(skey, 0)
                         # records of a refused message count too: the collector sees the loss
                         self.seq[skey] = (seq + len(chunk)) & 0xFFFFFFFF
-                        msg = struct.pack("!HHIII", VERSION, 16 + len(sets), export_time, seq,
-                                          dom) + sets
+                        msg = (
+                            struct.pack("!HHIII", VERSION, 16 + len(sets), export_time, seq, dom)
+                            + sets
+                        )
                         exc = self._sendto(family, msg, addr, port)
                         if head and exc is None:
                             # only a template that left counts as sent (else the next
@@ -236,7 +256,7 @@ class Sender:
         try:
             self.family_sockets.get(family).sendto(msg, (addr, port))
             return None
-        except OSError as exc:     # full buffer (EAGAIN/ENOBUFS), unreachable, ...
+        except OSError as exc:  # full buffer (EAGAIN/ENOBUFS), unreachable, ...
             return exc
 
 
@@ -251,9 +271,9 @@ class Exporter:
         self.sender = sender
         self.template = Template(spec, sender.acquire())
         self.collectors = list(spec.ipfix_collectors)
-        self.pending: dict[int, list[bytes]] = {}     # domain -> packed records
+        self.pending: dict[int, list[bytes]] = {}  # domain -> packed records
         self.npending = 0
-        self.domains: dict[str, int] = {}             # agent -> domain id
+        self.domains: dict[str, int] = {}  # agent -> domain id
         self.records = self.messages = self.errors = self.dropped = 0
         self.closed = False
 
@@ -268,7 +288,7 @@ class Exporter:
         else:
             try:
                 rec = self.template.pack(fk, e)
-            except Exception as exc:      # never into the sample path or the tick
+            except Exception as exc:  # never into the sample path or the tick
                 self.dropped += 1
                 log.fine(f"flow {self.name}: IPFIX record not encoded: {exc!r}")
         # the period ends for the second total as for the table's, sent or not: the next
@@ -302,8 +322,9 @@ class Exporter:
             return
         self.errors += 1
         if self.errors <= 3 or self.errors % 10000 == 0:
-            log.log.warning("flow %s: IPFIX send failed (%d errors): %r", self.name,
-                            self.errors, exc)
+            log.log.warning(
+                "flow %s: IPFIX send failed (%d errors): %r", self.name, self.errors, exc
+            )
 
     def close(self) -> None:
         if not self.closed:
@@ -311,18 +332,24 @@ class Exporter:
             self.sender.release(self.template.id)
 
     def stats(self) -> dict:
-        return {"templateId": self.template.id, "records": self.records,
-                "messages": self.messages, "errors": self.errors, "dropped": self.dropped,
-                "pending": self.npending}
+        return {
+            "templateId": self.template.id,
+            "records": self.records,
+            "messages": self.messages,
+            "errors": self.errors,
+            "dropped": self.dropped,
+            "pending": self.npending,
+        }
 
 
 class ExportTable(FlowTable):
     """The flow cache of a definition with ipfixCollectors."""
+
     exporter: Exporter
 
     def __init__(self, spec, max_entries, emit_record, now):
         super().__init__(spec, max_entries, emit_record, now)
-        self.exporter = Exporter(spec, SENDER)     # looked up now: tests swap SENDER
+        self.exporter = Exporter(spec, SENDER)  # looked up now: tests swap SENDER
         if len(self.vfuncs) == 2:
             # bytes and frames: the pipeline calls this instead of FlowTable.update
             self.update = self._update_both  # type: ignore[method-assign]  # per instance

@@ -3,39 +3,42 @@
 The validation half of ipfix.py: FlowSpec (spec.py) checks a definition's ipfixCollectors
 here without importing the exporter, which builds on the flow cache (cache.py -> spec.py).
 """
+
 from __future__ import annotations
 
 import ipaddress
 import socket
 
-DEFAULT_PORT = 4739            # IANA port of IPFIX over UDP
-_U = "u"                       # unsigned integer key
+DEFAULT_PORT = 4739  # IANA port of IPFIX over UDP
+_U = "u"  # unsigned integer key
 _MAC, _IP4, _IP6 = "mac", "ip4", "ip6"
 
 # flow key -> (Information Element id, length, kind); IANA "IPFIX Information Elements"
 KEY_IES = {
-    "macsource": (56, 6, _MAC),              # sourceMacAddress
-    "macdestination": (80, 6, _MAC),         # destinationMacAddress
-    "ethernetprotocol": (256, 2, _U),        # ethernetType
-    "vlan": (58, 2, _U),                     # vlanId
-    "priority": (244, 1, _U),                # dot1qPriority
-    "ipprotocol": (4, 1, _U),                # protocolIdentifier
-    "ipsource": (8, 4, _IP4),                # sourceIPv4Address
-    "ipdestination": (12, 4, _IP4),          # destinationIPv4Address
-    "ip6source": (27, 16, _IP6),             # sourceIPv6Address
-    "ip6destination": (28, 16, _IP6),        # destinationIPv6Address
-    "ip6nexthdr": (193, 1, _U),              # nextHeaderIPv6
-    "tcpsourceport": (7, 2, _U),             # sourceTransportPort
-    "tcpdestinationport": (11, 2, _U),       # destinationTransportPort
+    "macsource": (56, 6, _MAC),  # sourceMacAddress
+    "macdestination": (80, 6, _MAC),  # destinationMacAddress
+    "ethernetprotocol": (256, 2, _U),  # ethernetType
+    "vlan": (58, 2, _U),  # vlanId
+    "priority": (244, 1, _U),  # dot1qPriority
+    "ipprotocol": (4, 1, _U),  # protocolIdentifier
+    "ipsource": (8, 4, _IP4),  # sourceIPv4Address
+    "ipdestination": (12, 4, _IP4),  # destinationIPv4Address
+    "ip6source": (27, 16, _IP6),  # sourceIPv6Address
+    "ip6destination": (28, 16, _IP6),  # destinationIPv6Address
+    "ip6nexthdr": (193, 1, _U),  # nextHeaderIPv6
+    "tcpsourceport": (7, 2, _U),  # sourceTransportPort
+    "tcpdestinationport": (11, 2, _U),  # destinationTransportPort
     "udpsourceport": (7, 2, _U),
     "udpdestinationport": (11, 2, _U),
-    "inputifindex": (10, 4, _U),             # ingressInterface
-    "outputifindex": (14, 4, _U),            # egressInterface
+    "inputifindex": (10, 4, _U),  # ingressInterface
+    "outputifindex": (14, 4, _U),  # egressInterface
 }
-VALUE_IES = {"bytes": 1, "frames": 2}        # octetDeltaCount, packetDeltaCount (8 bytes)
+VALUE_IES = {"bytes": 1, "frames": 2}  # octetDeltaCount, packetDeltaCount (8 bytes)
+
+
 # -- validation (FlowSpec) ----------------------------------------------------------------------
 def parse_collector(text) -> tuple[str, int, int]:
-    """"ip", "ip:port", "[ipv6]" or "[ipv6]:port" -> (address, port, family); ValueError."""
+    """ "ip", "ip:port", "[ipv6]" or "[ipv6]:port" -> (address, port, family); ValueError."""
     if not isinstance(text, str) or not text.strip():
         raise ValueError("ipfixCollectors: an address must be a non-empty string")
     s = text.strip()
@@ -44,7 +47,7 @@ def parse_collector(text) -> tuple[str, int, int]:
         end = s.find("]")
         if end < 0:
             raise ValueError(f"ipfixCollectors: bad address {text!r}")
-        host, rest = s[1:end], s[end + 1:]
+        host, rest = s[1:end], s[end + 1 :]
         if rest:
             if not rest.startswith(":"):
                 raise ValueError(f"ipfixCollectors: bad address {text!r}")
@@ -54,7 +57,9 @@ def parse_collector(text) -> tuple[str, int, int]:
     try:
         ip = ipaddress.ip_address(host)
     except ValueError:
-        raise ValueError(f"ipfixCollectors: {text!r} is not an IP address (ip or ip:port)") from None
+        raise ValueError(
+            f"ipfixCollectors: {text!r} is not an IP address (ip or ip:port)"
+        ) from None
     if port is None:
         p = DEFAULT_PORT
     else:
@@ -75,8 +80,9 @@ def check_definition(spec, collectors) -> list[tuple[str, int, int]]:
     for k in spec.key_texts:
         k = k.strip()
         if k not in KEY_IES:
-            raise ValueError(f"ipfixCollectors: key {k!r} cannot be exported "
-                             f"(allowed: {', '.join(KEY_IES)})")
+            raise ValueError(
+                f"ipfixCollectors: key {k!r} cannot be exported (allowed: {', '.join(KEY_IES)})"
+            )
         ie = KEY_IES[k][0]
         if ie in ies:
             raise ValueError(f"ipfixCollectors: key {k!r} repeats an exported field")

@@ -4,6 +4,7 @@ Records get increasing ids starting at 1. ``since(after, match, limit)`` returns
 first; ``after=-1`` means "whatever is buffered" (the newest ``limit``). Subscribers are called
 synchronously, in the thread that appends, with the record dict.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -61,6 +62,7 @@ class Journal:
                 self.subscribers.remove(item)
             except ValueError:
                 pass
+
         return unsubscribe
 
     def since(self, after: int, names, limit: int, id_field: str) -> list:

@@ -4,6 +4,7 @@ if, concat, uri. Each factory validates its arguments once and returns a small c
 Enrichment (dns:, country:, asn:, oui:) and BGP keys register themselves the same way from
 their own packages; nothing here knows about them.
 """
+
 from __future__ import annotations
 
 import socket
@@ -33,6 +34,7 @@ def _memoized(key, fn):
                 memo.clear()
             memo[v] = r
         return r
+
     # the C pipeline answers memo hits itself (pipeline.py, "lookup_table"); memo is never
     # rebound, only cleared
     extract.lookup_table = (key, memo, None, False)
@@ -72,18 +74,20 @@ def _num(text: str, what: str) -> float:
 
 # -- groups and maps ------------------------------------------------------------------------
 
+
 @key_function("group")
 def _group(args, engine):
     _need(args, 2, None, "group:<key>:<group>[:<group>...]")
     key = args[0].key
     store = flows_of(engine).groups
-    sets = [store.handle(a.text) for a in args[1:]]   # live handles: later set_groups apply
+    sets = [store.handle(a.text) for a in args[1:]]  # live handles: later set_groups apply
     if len(sets) == 1:
         lookup = sets[0].lookup
 
         def group1(attrs):
             v = key(attrs)
             return None if v is None else lookup(v)
+
         # the C pipeline answers memo hits itself (pipeline.py, "lookup_table")
         group1.lookup_table = (key, sets[0], "memo", False)
         return group1
@@ -97,6 +101,7 @@ def _group(args, engine):
             if label is not None:
                 return label
         return None
+
     return group
 
 
@@ -109,7 +114,8 @@ def _map(args, engine):
     def map_(attrs):
         v = key(attrs)
         return None if v is None else handle.lookup(v)
-    map_.lookup_table = (key, handle, "index", True)   # MapHandle.lookup is index.get
+
+    map_.lookup_table = (key, handle, "index", True)  # MapHandle.lookup is index.get
     return map_
 
 
@@ -122,7 +128,12 @@ def _masker(bits_fixed: int | None):
     """mask(addr, bits) with a memo; with bits_fixed (the only bits it is then called with)
     the memo is keyed by the address alone and published as ``mask.memo``."""
     memo: dict = {}
-    inet_pton, inet_ntop, AF4, AF6 = socket.inet_pton, socket.inet_ntop, socket.AF_INET, socket.AF_INET6
+    inet_pton, inet_ntop, AF4, AF6 = (
+        socket.inet_pton,
+        socket.inet_ntop,
+        socket.AF_INET,
+        socket.AF_INET6,
+    )
 
     def mask(addr, bits):
         k = addr if bits_fixed is not None else (addr, bits)
@@ -146,6 +157,7 @@ def _masker(bits_fixed: int | None):
             memo.clear()
         memo[k] = r
         return r
+
     mask.memo = memo
     return mask
 
@@ -166,6 +178,7 @@ def _mask(args, engine):
         def mask_fixed(attrs):
             v = key(attrs)
             return None if v is None else m(v, bits)
+
         # the C pipeline answers memo hits itself (pipeline.py, "lookup_table")
         mask_fixed.lookup_table = (key, m.memo, None, False)
         return mask_fixed
@@ -183,11 +196,13 @@ def _mask(args, engine):
             return None
         b = attrs.get(bits_key)
         return None if b is None else m(v, b)
+
     mask_route.uses = (bits_key,)
     return mask_route
 
 
 # -- strings --------------------------------------------------------------------------------
+
 
 @key_function("prefix")
 def _prefix(args, engine):
@@ -216,6 +231,7 @@ def _suffix(args, engine):
         # The empty token after a trailing delimiter counts, as in the blog's example:
         # suffix:[dns:ipsource]:.:3 turns "xenvm11.sf.inmon.com." into "inmon.com."
         return delim.join(str(v).split(delim)[-n:])
+
     return _memoized(key, suffix)
 
 
@@ -232,6 +248,7 @@ def _first(args, engine):
             if tok in wanted:
                 return tok
         return None
+
     return _memoized(key, first)
 
 
@@ -249,10 +266,12 @@ def _concat(args, engine):
                 return None
             out.append(str(v))
         return sep.join(out)
+
     return concat
 
 
 # -- numbers and logic ----------------------------------------------------------------------
+
 
 @key_function("bits")
 def _bits(args, engine):
@@ -268,6 +287,7 @@ def _bits(args, engine):
             return int(v) & mask
         except (TypeError, ValueError):
             return None
+
     return bits
 
 
@@ -287,6 +307,7 @@ def _range(args, engine):
         except (TypeError, ValueError):
             return None
         return "true" if lo <= x <= hi else "false"
+
     return range_
 
 
@@ -299,7 +320,8 @@ def _null(args, engine):
     def null(attrs):
         v = key(attrs)
         return default if v is None else v
-    null.compiled = ("null", key, default)      # the C pipeline computes it (pipeline.py)
+
+    null.compiled = ("null", key, default)  # the C pipeline computes it (pipeline.py)
     return null
 
 
@@ -314,7 +336,8 @@ def _or(args, engine):
             if v is not None:
                 return v
         return None
-    or_.compiled = ("or", tuple(keys))          # the C pipeline computes it (pipeline.py)
+
+    or_.compiled = ("or", tuple(keys))  # the C pipeline computes it (pipeline.py)
     return or_
 
 
@@ -328,6 +351,7 @@ def _eq(args, engine):
         if x is None or y is None:
             return "false"
         return "true" if x == y or str(x) == str(y) else "false"
+
     return eq
 
 
@@ -339,13 +363,27 @@ def _if(args, engine):
     def if_(attrs):
         v = test(attrs)
         return then(attrs) if v is not None and str(v) == value else other(attrs)
+
     return if_
 
 
 # -- URLs -----------------------------------------------------------------------------------
 
-URI_PARTS = ("normalized", "scheme", "user", "authority", "host", "port", "path", "file",
-             "extension", "query", "fragment", "isabsolute", "isopaque")
+URI_PARTS = (
+    "normalized",
+    "scheme",
+    "user",
+    "authority",
+    "host",
+    "port",
+    "path",
+    "file",
+    "extension",
+    "query",
+    "fragment",
+    "isabsolute",
+    "isopaque",
+)
 
 
 def uri_part(url: str, part: str):
@@ -355,7 +393,7 @@ def uri_part(url: str, part: str):
     except ValueError:
         return None
     scheme = u.scheme or None
-    opaque = bool(scheme) and not url[len(u.scheme) + 1:].startswith("/")
+    opaque = bool(scheme) and not url[len(u.scheme) + 1 :].startswith("/")
     if part == "scheme":
         return scheme
     if part == "isabsolute":
@@ -414,5 +452,7 @@ def _uri(args, engine):
     _need(args, 2, 2, "uri:<key>:<part>")
     key, part = args[0].key, args[1].text.lower()
     if part not in URI_PARTS:
-        raise KeyFunctionError(f"uri: unknown part {args[1].text!r} (one of {', '.join(URI_PARTS)})")
+        raise KeyFunctionError(
+            f"uri: unknown part {args[1].text!r} (one of {', '.join(URI_PARTS)})"
+        )
     return _memoized(key, lambda v: uri_part(str(v), part))

@@ -4,6 +4,7 @@ An expression is a plain attribute name or ``fn:arg:arg...``; an argument is lit
 nested expression in ``[...]``; ``\\`` escapes the next character (``\\:`` is a literal colon).
 Expressions are compiled once per definition into extractors ``attrs -> value | None``.
 """
+
 from __future__ import annotations
 
 from operator import methodcaller
@@ -17,12 +18,12 @@ from .registry import Arg, KeyFunctionError
 def split_top(text: str, sep: str) -> list[str]:
     """Split at ``sep`` outside brackets; escapes are kept (unescape() removes them)."""
     if "[" not in text and "]" not in text and "\\" not in text:
-        return text.split(sep)      # nothing nested, nothing escaped: a plain split
+        return text.split(sep)  # nothing nested, nothing escaped: a plain split
     parts, buf, depth, i, n = [], [], 0, 0, len(text)
     while i < n:
         c = text[i]
         if c == "\\" and i + 1 < n:
-            buf.append(text[i:i + 2])
+            buf.append(text[i : i + 2])
             i += 2
             continue
         if c == "[":
@@ -81,15 +82,16 @@ def split_key_list(keys) -> list[str]:
 
 class KeyExpr:
     """A parsed expression: plain ``name`` or function ``fn`` with ``args`` (texts)."""
+
     __slots__ = ("text", "name", "fn", "args", "extract", "names")
-    name: Any              # str; None for a function key (callers test fn first)
+    name: Any  # str; None for a function key (callers test fn first)
     fn: str | None
     args: tuple[str, ...]
     extract: Any
 
     def __init__(self, text: str, engine: Any = None):
         self.text = text
-        self.names: set[str] = set()      # attribute and function names referenced (enrichers)
+        self.names: set[str] = set()  # attribute and function names referenced (enrichers)
         parts = split_top(text, ":")
         if len(parts) == 1:
             name = unescape(text).strip()

@@ -14,6 +14,7 @@ set), build() returns a C object instead, made from a compact description of the
 definitions (see _build_c and docs/flows.md, "The C pipeline"); the generated Python function
 is the fallback and the reference the C path is tested against.
 """
+
 from __future__ import annotations
 
 import math
@@ -25,11 +26,23 @@ from .. import native
 from . import filters
 from .keys import KeyExpr, unescape
 
-_U = object()     # "not computed yet" for a key slot
+_U = object()  # "not computed yet" for a key slot
 
 # Values the decoder always gives as ints (engine/sflow contract), so no type check per sample.
-INT_ATTRIBUTES = frozenset({"bytes", "frames", "requests", "duration", "req_bytes", "resp_bytes",
-                            "ipbytes", "ip6bytes", "udpbytes", "tcpbytes"})
+INT_ATTRIBUTES = frozenset(
+    {
+        "bytes",
+        "frames",
+        "requests",
+        "duration",
+        "req_bytes",
+        "resp_bytes",
+        "ipbytes",
+        "ip6bytes",
+        "udpbytes",
+        "tcpbytes",
+    }
+)
 
 
 class _Gen:
@@ -97,8 +110,9 @@ def build_python(tables: list, on_error) -> object:
         block: list[str] = []
         if spec.filter is not None:
             fkeys = {k.text: k for k in spec.filter_keys}
-            expr = filters.compile_expr(spec.filter, lambda text, fkeys=fkeys: gen.ref(fkeys[text]),
-                                        gen.const)
+            expr = filters.compile_expr(
+                spec.filter, lambda text, fkeys=fkeys: gen.ref(fkeys[text]), gen.const
+            )
             block.append(f"{ind}if {expr}:")
             ind += "    "
         names = []
@@ -115,7 +129,9 @@ def build_python(tables: list, on_error) -> object:
             if spec.value.plain_name in INT_ATTRIBUTES:
                 block.append(f"{ind}if x is not None:")
             else:
-                block.append(f"{ind}if x is not None and (x.__class__ is int or x.__class__ is float):")
+                block.append(
+                    f"{ind}if x is not None and (x.__class__ is int or x.__class__ is float):"
+                )
             ind2 = ind + "    "
             I = gen.const(table.inv_t, "I")
             NI = gen.const(-table.inv_t, "NI")
@@ -145,7 +161,9 @@ def build_python(tables: list, on_error) -> object:
                 src = _value_src(gen, vf)
                 if vf.kind != "count":
                     block.append(f"{ind}x{j} = {src}")
-                    block.append(f"{ind}if x{j} is not None and not (x{j}.__class__ is int or x{j}.__class__ is float): x{j} = None")
+                    block.append(
+                        f"{ind}if x{j} is not None and not (x{j}.__class__ is int or x{j}.__class__ is float): x{j} = None"
+                    )
                 else:
                     block.append(f"{ind}x{j} = {src}")
                 xs.append(f"x{j}")
@@ -173,7 +191,7 @@ def build_python(tables: list, on_error) -> object:
 
 # ------------------------------------------------------------------ C pipeline
 
-fastpath = native.path("pipeline")     # None: the generated Python function (engine/native.py)
+fastpath = native.path("pipeline")  # None: the generated Python function (engine/native.py)
 _accel_on = fastpath is not None
 
 # The numbers of the compact description _build_c hands _fastpath.c: slot kinds, filter node
@@ -181,14 +199,26 @@ _accel_on = fastpath is not None
 # engine/flows/_fastpath_ops.h is generated from it (engine/native_headers.py; a test
 # regenerates it and compares).
 OPCODES = {
-    "SLOT_ATTR": 0, "SLOT_AGENT": 1, "SLOT_FN": 2, "SLOT_TABLE": 3, "SLOT_OR": 4, "SLOT_NULL": 5,
-    "F_AND": 0, "F_OR": 1, "F_NOT": 2, "F_TERM": 3,
-    "TEST_NONE": 0, "TEST_EQ": 1, "TEST_IN": 2, "TEST_RE": 3,
-    "FP_ID_OTHER": -1,      # an attribute the decoder has no number for
-    "FP_ID_AGENT": -2,      # "agent", set by the agent enricher
+    "SLOT_ATTR": 0,
+    "SLOT_AGENT": 1,
+    "SLOT_FN": 2,
+    "SLOT_TABLE": 3,
+    "SLOT_OR": 4,
+    "SLOT_NULL": 5,
+    "F_AND": 0,
+    "F_OR": 1,
+    "F_NOT": 2,
+    "F_TERM": 3,
+    "TEST_NONE": 0,
+    "TEST_EQ": 1,
+    "TEST_IN": 2,
+    "TEST_RE": 3,
+    "FP_ID_OTHER": -1,  # an attribute the decoder has no number for
+    "FP_ID_AGENT": -2,  # "agent", set by the agent enricher
 }
-_ATTR, _AGENT, _FN, _TABLE, _OR_SLOT, _NULL_SLOT = (OPCODES[k] for k in (
-    "SLOT_ATTR", "SLOT_AGENT", "SLOT_FN", "SLOT_TABLE", "SLOT_OR", "SLOT_NULL"))
+_ATTR, _AGENT, _FN, _TABLE, _OR_SLOT, _NULL_SLOT = (
+    OPCODES[k] for k in ("SLOT_ATTR", "SLOT_AGENT", "SLOT_FN", "SLOT_TABLE", "SLOT_OR", "SLOT_NULL")
+)
 _AND, _OR, _NOT, _TERM = (OPCODES[k] for k in ("F_AND", "F_OR", "F_NOT", "F_TERM"))
 _NONE, _EQ, _IN, _RE = (OPCODES[k] for k in ("TEST_NONE", "TEST_EQ", "TEST_IN", "TEST_RE"))
 
@@ -218,8 +248,10 @@ def _filter_tree(node, ref):
     if isinstance(node, filters.Node):
         if node.op == "not":
             return (_NOT, _filter_tree(node.children[0], ref))
-        return (_AND if node.op == "and" else _OR,
-                tuple(_filter_tree(c, ref) for c in node.children))
+        return (
+            _AND if node.op == "and" else _OR,
+            tuple(_filter_tree(c, ref) for c in node.children),
+        )
     slot = ref(node.key)
     has_null = any(v is None for v in node.values)
     lits = [v for v in node.values if v is not None]
@@ -256,8 +288,13 @@ def _build_c(tables: list, on_error):
     def arg_slot(key, text: str) -> int:
         """A key function's argument: attrs.get(name) for a literal, else an extractor."""
         red = key.__reduce__() if isinstance(key, methodcaller) else None
-        if red is not None and red[0] is methodcaller and len(red[1]) == 2 \
-                and red[1][0] == "get" and red[1][1].__class__ is str:
+        if (
+            red is not None
+            and red[0] is methodcaller
+            and len(red[1]) == 2
+            and red[1][0] == "get"
+            and red[1][1].__class__ is str
+        ):
             return attr_slot(red[1][1])
         i = slot_index.get(("fn", id(key)))
         return extractor_slot(key, text) if i is None else i
@@ -267,31 +304,43 @@ def _build_c(tables: list, on_error):
         publishes ``lookup_table``, else a call."""
         compiled = getattr(fn, "compiled", None)
         if compiled is not None and compiled[0] == "or":
-            inner = tuple(arg_slot(k, f"{text} (argument {j + 1})")
-                          for j, k in enumerate(compiled[1]))
-            return add(("fn", id(fn)), (_OR_SLOT, fn, inner),
-                       f"{text} (or of " + ", ".join(f"k{i}" for i in inner) + ")")
+            inner = tuple(
+                arg_slot(k, f"{text} (argument {j + 1})") for j, k in enumerate(compiled[1])
+            )
+            return add(
+                ("fn", id(fn)),
+                (_OR_SLOT, fn, inner),
+                f"{text} (or of " + ", ".join(f"k{i}" for i in inner) + ")",
+            )
         if compiled is not None and compiled[0] == "null":
             inner = arg_slot(compiled[1], f"{text} (argument)")
-            return add(("fn", id(fn)), (_NULL_SLOT, fn, inner, compiled[2]),
-                       f"{text} (k{inner} or {compiled[2]!r})")
+            return add(
+                ("fn", id(fn)),
+                (_NULL_SLOT, fn, inner, compiled[2]),
+                f"{text} (k{inner} or {compiled[2]!r})",
+            )
         table = getattr(fn, "lookup_table", None)
         if table is None:
             return add(("fn", id(fn)), (_FN, fn), text)
         key, holder, attr, complete = table
         inner = arg_slot(key, f"{text} (argument)")
-        return add(("fn", id(fn)),
-                   (_TABLE, fn, inner, holder, None if attr is None else sys.intern(attr),
-                    bool(complete)),
-                   f"{text} (" + ("memo" if attr is None else
-                                  f"table {attr} of {type(holder).__name__}") + ")")
+        return add(
+            ("fn", id(fn)),
+            (_TABLE, fn, inner, holder, None if attr is None else sys.intern(attr), bool(complete)),
+            f"{text} ("
+            + ("memo" if attr is None else f"table {attr} of {type(holder).__name__}")
+            + ")",
+        )
 
     def slot(expr: KeyExpr) -> int:
         i = slot_index.get(expr.text)
         if i is None:
             if expr.fn is None:
-                i = slot_index[expr.text] = (add(expr.text, (_AGENT, None), expr.text)
-                                             if expr.name == "agent" else attr_slot(expr.name))
+                i = slot_index[expr.text] = (
+                    add(expr.text, (_AGENT, None), expr.text)
+                    if expr.name == "agent"
+                    else attr_slot(expr.name)
+                )
             else:
                 i = slot_index[expr.text] = extractor_slot(expr.extract, expr.text)
         return i
@@ -311,20 +360,46 @@ def _build_c(tables: list, on_error):
             vslot = slot(spec.value.key)
             int_attr = spec.value.plain_name in INT_ATTRIBUTES
             th = table.th_min if table.thresholds else None
-            defs.append((table, tdict, tree, keys, True, vslot, int_attr, float(table.inv_t),
-                         -float(table.inv_t), table.new_entry, th, table.check_thresholds))
+            defs.append(
+                (
+                    table,
+                    tdict,
+                    tree,
+                    keys,
+                    True,
+                    vslot,
+                    int_attr,
+                    float(table.inv_t),
+                    -float(table.inv_t),
+                    table.new_entry,
+                    th,
+                    table.check_thresholds,
+                )
+            )
             what = f"sum k{vslot}{' (int)' if int_attr else ''}" + (
-                f", thresholds > {th}" if th is not None else "")
+                f", thresholds > {th}" if th is not None else ""
+            )
         else:
             vslots = tuple(slot(vf.key) for vf in table.vfuncs)
             checks = tuple(int(vf.kind != "count") for vf in table.vfuncs)
             defs.append((table, tdict, tree, keys, False, vslots, checks, table.update))
-            what = "update(" + ", ".join(f"{vf.kind} k{i}"
-                                         for vf, i in zip(table.vfuncs, vslots)) + ")"
-        listing.append(f"# {spec.name}: keys ({', '.join(f'k{i}' for i in keys)}) {what}"
-                       + (f" if {spec.filter_text!r}" if tree is not None else ""))
-    source = "\n".join(["# C pipeline (engine/flows/_fastpath.c); key slots:"]
-                       + [f"#   k{i} = {t}" for i, t in enumerate(names)] + listing) + "\n"
+            what = (
+                "update("
+                + ", ".join(f"{vf.kind} k{i}" for vf, i in zip(table.vfuncs, vslots))
+                + ")"
+            )
+        listing.append(
+            f"# {spec.name}: keys ({', '.join(f'k{i}' for i in keys)}) {what}"
+            + (f" if {spec.filter_text!r}" if tree is not None else "")
+        )
+    source = (
+        "\n".join(
+            ["# C pipeline (engine/flows/_fastpath.c); key slots:"]
+            + [f"#   k{i} = {t}" for i, t in enumerate(names)]
+            + listing
+        )
+        + "\n"
+    )
     return fastpath.Pipeline(tuple(slots), tuple(defs), on_error, math.exp, source, _view_ids())
 
 
@@ -335,9 +410,10 @@ def _view_ids() -> dict | None:
     global _VIEW_IDS
     if _VIEW_IDS is None:
         from ..sflow import attributes
+
         ids = getattr(attributes.accel, "KEY_IDS", None)
         if ids is not None:
-            _VIEW_IDS = dict(ids, agent=OPCODES["FP_ID_AGENT"])   # set by the agent enricher
+            _VIEW_IDS = dict(ids, agent=OPCODES["FP_ID_AGENT"])  # set by the agent enricher
     return _VIEW_IDS
 
 

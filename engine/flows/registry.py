@@ -22,6 +22,7 @@ An extractor the C pipeline can compute itself publishes ``compiled``: ``("or", 
 first of ``key(attrs)`` that is not None) or ``("null", key, default)``; the C pipeline then
 never calls it, so its Python body must compute exactly that.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -53,6 +54,8 @@ def register(name: str, factory: Factory) -> Factory:
 
 def key_function(name: str):
     """Decorator form of register()."""
+
     def wrap(factory: Factory) -> Factory:
         return register(name, factory)
+
     return wrap

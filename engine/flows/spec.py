@@ -1,4 +1,5 @@
 """Flow specs (sFlow-RT's setFlow / PUT /flow/{name}/json body): validation and defaults."""
+
 from __future__ import annotations
 
 import math
@@ -143,7 +144,7 @@ class FlowSpec:
             agg = agg.lower()
         self.agg_mode = agg
         ipfix = spec.get("ipfixCollectors")
-        self.ipfix_collectors: list = []    # [(address, port, family)]: docs/flows.md
+        self.ipfix_collectors: list = []  # [(address, port, family)]: docs/flows.md
         if ipfix is not None:
             self.ipfix_collectors = check_definition(self, ipfix)
 

@@ -11,6 +11,7 @@ metric store). State is kept per (agent, dataSource) and, with ``byFlow``, per f
 Without ``byFlow`` only the first flow crossing in a data source raises an event (its key is
 the event's flowKey) until the data source's largest flow has gone back below the threshold.
 """
+
 from __future__ import annotations
 
 import re
@@ -52,11 +53,12 @@ class Threshold:
             raise ValueError("threshold metric must be a non-empty string")
         self.metric = metric.strip()
         if not _METRIC.match(self.metric):
-            raise ValueError(f"threshold metric {self.metric!r} is not a metric name "
-                             "(letters, digits, _ - . :)")
+            raise ValueError(
+                f"threshold metric {self.metric!r} is not a metric name (letters, digits, _ - . :)"
+            )
         if spec.get("value") is None:
             raise ValueError("threshold value must be a number")
-        self.level = number(spec, "value", None)     # numbers as strings too, as in flow specs
+        self.level = number(spec, "value", None)  # numbers as strings too, as in flow specs
         by_flow = spec.get("byFlow", False)
         if not isinstance(by_flow, bool):
             raise ValueError("byFlow must be a boolean")
@@ -74,7 +76,7 @@ class Threshold:
         # key -> [flow_key or None, below_since or None]
         self.states: dict[tuple, list] = {}
         self.fire: Callable[..., None] = None  # type: ignore[assignment]  # set by the engine: fire(threshold, agent, ds, value, table, fk, now)
-        self.location_ok = None   # set by the engine when a filter is present
+        self.location_ok = None  # set by the engine when a filter is present
         self.compiled_filter = None
 
     def as_json(self) -> dict:

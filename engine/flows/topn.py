@@ -28,6 +28,7 @@ reply per process, each ``(process id, rows, complete)``):
 For max, phase 2 is not needed: a key's largest value sits in the top k of the process that
 has it, else k keys beat it there. minValue raises tau (it bounds the answer from below too).
 """
+
 from __future__ import annotations
 
 import heapq
@@ -46,7 +47,7 @@ def merge_rows(rows: list, summing: bool) -> tuple:
         n += r[2]
         if summing:
             value += r[1]
-        if r[3] > vmax:     # strict: the first process wins ties
+        if r[3] > vmax:  # strict: the first process wins ties
             vmax, agent, ds, values = r[3], r[4], r[5], r[6]
             if not summing:
                 value = vmax
@@ -89,7 +90,7 @@ def top_rows(ask, k: int, min_value, summing: bool) -> list:
     if len(replies) <= 1:
         # one process holds every location of its keys: its own top k is the answer
         return _top(replies[0][1] if replies else [], k, min_value)
-    sent: dict = {}          # process id -> {key: row}
+    sent: dict = {}  # process id -> {key: row}
     complete: set = set()
     for pid, rows, done in replies:
         sent[pid] = {r[0]: r for r in rows}
@@ -111,23 +112,33 @@ def top_rows(ask, k: int, min_value, summing: bool) -> list:
         tau = max(_kth(partial, k), floor)
         candidates = []
         for key, known in partial.items():
-            bound = known + threshold * sum(1 for pid, rows in sent.items()
-                                            if pid not in complete and key not in rows)
+            bound = known + threshold * sum(
+                1 for pid, rows in sent.items() if pid not in complete and key not in rows
+            )
             if bound >= tau:
                 candidates.append(key)
     else:
         partial = _partial_values(sent, summing)
-        candidates = [key for key, _ in with_ties(
-            [(key, v) for key, v in partial.items() if v >= floor], k, _value)]
-    wanted = {pid: [key for key in candidates if key not in rows]
-              for pid, rows in sent.items() if pid not in complete}
+        candidates = [
+            key
+            for key, _ in with_ties(
+                [(key, v) for key, v in partial.items() if v >= floor], k, _value
+            )
+        ]
+    wanted = {
+        pid: [key for key in candidates if key not in rows]
+        for pid, rows in sent.items()
+        if pid not in complete
+    }
     wanted = {pid: keys for pid, keys in wanted.items() if keys}
     if wanted:
         for pid, rows, _ in ask(("exact", wanted)):
             sent.setdefault(pid, {}).update((r[0], r) for r in rows)
     chosen = set(candidates)
-    final = _merged({pid: {key: r for key, r in rows.items() if key in chosen}
-                     for pid, rows in sent.items()}, summing)
+    final = _merged(
+        {pid: {key: r for key, r in rows.items() if key in chosen} for pid, rows in sent.items()},
+        summing,
+    )
     return _top(final, k, min_value)
 
 

@@ -8,6 +8,7 @@ and reading at time now decays without storing: r(now) = r(last) * exp(-(now - l
 A steady stream of X units/s therefore reads X in the steady state (the integral of
 exp(-u/t)/t is 1), and a stopped flow decays with time constant t.
 """
+
 from __future__ import annotations
 
 from .keys import KeyExpr, compile_key
@@ -22,6 +23,7 @@ class ValueFunc:
     ``init() -> state``, ``update(state, d, x, rate, now, inv_t) -> state`` (d: decay since the
     entry's last update, x: the raw value or None) and ``read(state, d, now) -> float`` are
     the general (slow) path of the cache; they are chosen once per kind, not per sample."""
+
     __slots__ = ("text", "kind", "key", "t", "init", "update", "read")
 
     def __init__(self, text: str, engine, t: float):
@@ -52,11 +54,13 @@ def _sum(t: float):
 
     def read(state, d, now):
         return state * d
+
     return float, update, read
 
 
 def _avg(t: float):
     """Sampling-rate weighted mean, both sums decaying with time constant t."""
+
     def init():
         return [0.0, 0.0]
 
@@ -70,6 +74,7 @@ def _avg(t: float):
 
     def read(state, d, now):
         return state[0] / state[1] if state[1] > 0 else 0.0
+
     return init, update, read
 
 
@@ -78,6 +83,7 @@ def _count(t: float):
     kept in last-seen order (a value seen again moves to the end), so expired values are a
     prefix: each update drops them and a read stops at the first fresh one (amortized O(1)
     per sample, however many distinct values, e.g. the sources of a DDoS attack)."""
+
     def update(state, d, x, rate, now, inv_t):
         if x is None:
             return state
@@ -104,11 +110,13 @@ def _count(t: float):
                 break
             n -= 1
         return float(n)
+
     return dict, update, read
 
 
 def _extreme(lower: bool):
     """min/max over the last t seconds (a kept value older than t is replaced)."""
+
     def make(t: float):
         def update(state, d, x, rate, now, inv_t):
             if x is None:
@@ -119,7 +127,9 @@ def _extreme(lower: bool):
 
         def read(state, d, now):
             return float(state[0]) if state is not None else 0.0
+
         return _none, update, read
+
     return make
 
 

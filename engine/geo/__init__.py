@@ -9,6 +9,7 @@ on first use (a flow that uses the key function), so an engine that never asks p
   - ``oui.names``: OUI registry file; default: the IEEE registry shipped in PyPI netaddr.
 Details: docs/enrichment.md.
 """
+
 from __future__ import annotations
 
 import threading
@@ -21,8 +22,10 @@ from .mmdb import CachedLookup, GeoDatabase, GeoError, asn_answer, country_answe
 from .oui import OuiError, OuiTable
 
 RESOURCES = _BUNDLED / "geo"
-BUNDLED = {"geo.country": RESOURCES / "flowrt-country.mmdb",
-           "geo.asn": RESOURCES / "flowrt-asn.mmdb"}
+BUNDLED = {
+    "geo.country": RESOURCES / "flowrt-country.mmdb",
+    "geo.asn": RESOURCES / "flowrt-asn.mmdb",
+}
 DEFAULT_CACHE_SIZE = 100000
 
 
@@ -36,12 +39,14 @@ class GeoService:
         except ValueError:
             self.cache_size = -1
         if self.cache_size < 1:
-            log.severe(f"property geo.cache.size={value!r} is not a positive number; "
-                       f"using {DEFAULT_CACHE_SIZE}")
+            log.severe(
+                f"property geo.cache.size={value!r} is not a positive number; "
+                f"using {DEFAULT_CACHE_SIZE}"
+            )
             self.cache_size = DEFAULT_CACHE_SIZE
         self._lock = threading.Lock()
-        self._opened: dict[str, GeoDatabase | GeoError | None] = {}   # by property
-        self._lookups: dict[str, CachedLookup | GeoError] = {}   # "country" / "asn"
+        self._opened: dict[str, GeoDatabase | GeoError | None] = {}  # by property
+        self._lookups: dict[str, CachedLookup | GeoError] = {}  # "country" / "asn"
         self._oui: OuiTable | OuiError | None = None
 
     # -- files -------------------------------------------------------------------------------

@@ -1,6 +1,7 @@
 """``country:<ipkey>[:code|name|both]``, ``asn:<ipkey>[:number|descr|both]`` and
 ``oui:<mackey>[:name|number]``. Each answer is cached, so a repeated address costs one dict
 lookup; an address without an answer gives nothing (None), for ``null:``/``or:`` to handle."""
+
 from __future__ import annotations
 
 from ..flows.registry import KeyFunctionError, register
@@ -48,6 +49,7 @@ def _address_extractor(fn: str, kind: str, args, engine, attrs_table, default: s
     cache, miss, absent = lookup.cache, lookup.miss, object()
 
     if name is not None:
+
         def extract_named(attrs):
             ip = attrs.get(name)
             if ip is None:
@@ -56,6 +58,7 @@ def _address_extractor(fn: str, kind: str, args, engine, attrs_table, default: s
             if answer is absent:
                 answer = miss(ip)
             return None if answer is None else answer[index]
+
         return extract_named
 
     def extract(attrs):
@@ -90,16 +93,18 @@ def oui_factory(args, engine):
         key = None
 
     if attr == "name" and key is None:
+
         def extract(attrs):
             mac = attrs.get(name)
             if mac is None:
                 return None
             vendor = names.get(mac[:6]) if mac.__class__ is str else None
             if vendor is None:
-                oui = oui_of(mac)             # lower case or separators: the slow way
+                oui = oui_of(mac)  # lower case or separators: the slow way
                 vendor = names.get(oui) if oui else None
             return vendor
     elif attr == "name" and key is not None:
+
         def extract(attrs):
             mac = key(attrs)
             if mac is None:
@@ -122,6 +127,7 @@ def oui_factory(args, engine):
                 if oui not in names:
                     return None
             return oui
+
     return extract
 
 

@@ -5,6 +5,7 @@ DB-IP lite, IPinfo lite, and the bundled IPFire-derived files (resources/geo/). 
 read with ``maxminddb`` (the reader under ``geoip2``) as plain dicts, so a City database
 answers country: as well as a Country database does.
 """
+
 from __future__ import annotations
 
 from collections import OrderedDict
@@ -20,10 +21,11 @@ class GeoError(ValueError):
 class CachedLookup:
     """``lookup(ip) -> answer | None`` with a bounded dict in front (answers never change while
     the file is open, so entries do not expire; the oldest goes when the cache is full)."""
+
     __slots__ = ("cache", "size", "_answer")
 
     def __init__(self, answer, size: int):
-        self.cache: OrderedDict = OrderedDict()   # popitem(last=False) is O(1), unlike a dict's
+        self.cache: OrderedDict = OrderedDict()  # popitem(last=False) is O(1), unlike a dict's
         self.size = max(1, size)
         self._answer = answer
 
@@ -31,7 +33,7 @@ class CachedLookup:
         try:
             value = self._answer(ip)
         except (ValueError, TypeError):
-            value = None                      # not an address: remember that too
+            value = None  # not an address: remember that too
         cache = self.cache
         if len(cache) >= self.size:
             cache.popitem(last=False)
@@ -63,15 +65,19 @@ class GeoDatabase:
         if not isinstance(ip, str):
             ip = str(ip)
         if self.ip_version == 4 and ":" in ip:
-            return None                       # an IPv4-only file has no IPv6 answers
+            return None  # an IPv4-only file has no IPv6 answers
         return self.reader.get(ip)
 
     def close(self) -> None:
         self.reader.close()
 
     def describe(self) -> dict:
-        return {"file": self.path, "type": self.database_type, "ipVersion": self.ip_version,
-                "buildEpoch": self.build_epoch}
+        return {
+            "file": self.path,
+            "type": self.database_type,
+            "ipVersion": self.ip_version,
+            "buildEpoch": self.build_epoch,
+        }
 
 
 def country_answer(record) -> tuple[str, str | None] | None:
@@ -106,4 +112,3 @@ def asn_answer(record) -> tuple[int, str | None] | None:
     if number is None:
         return None
     return int(number), (org or None)
-

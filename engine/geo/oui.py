@@ -8,6 +8,7 @@ file in one of these formats:
   - one entry a line: ``00000C Cisco``, ``00:00:0C<TAB>Cisco`` (Wireshark manuf style; longer
     MA-M/MA-S prefixes such as ``00:1B:C5:00:00:00/36`` are skipped).
 """
+
 from __future__ import annotations
 
 import csv

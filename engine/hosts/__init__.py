@@ -19,6 +19,7 @@ engine's shared table ``hosts`` (engine/shared.py) to every other process, which
 to its own table (a copy there has no expiry of its own: it goes when its owner removes it, or
 when its worker dies).
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -39,6 +40,7 @@ _DESCR_MAP = RECORD_MAPS[_DESCR]
 
 class HostLearner:
     """Turns host counter samples into HostTable updates; the table is ``.table``."""
+
     # it does nothing with interface counter samples (data source class 0), so the C ingest
     # path may take those into the metric store without calling it (engine/ingest.py)
     skips_interfaces = True
@@ -76,7 +78,7 @@ class HostLearner:
     def _publish(self, record: HostRecord) -> None:
         if self.shared is not None:
             value = record.to_dict()
-            del value["expires"]       # a copy goes when the owner says so, not by its clock
+            del value["expires"]  # a copy goes when the owner says so, not by its clock
             self.shared.set(record.key, value)
 
     def _remote(self, changes: dict) -> None:
@@ -89,7 +91,7 @@ class HostLearner:
 
     # -- sample path -------------------------------------------------------------------------
     def on_counter_sample(self, sample, now: float) -> None:
-        if sample.ds_class == 0:            # an interface: never a host record
+        if sample.ds_class == 0:  # an interface: never a host record
             return
         records = sample.records()
         descr = adapters = parent = None
@@ -108,8 +110,9 @@ class HostLearner:
             self._next_sweep = now + SWEEP_EVERY
             self.sweep(now)
 
-    def learn(self, agent: str, data_source: str, ds_class, descr, adapters, parent,
-              now: float) -> HostRecord:
+    def learn(
+        self, agent: str, data_source: str, ds_class, descr, adapters, parent, now: float
+    ) -> HostRecord:
         """One sample's host_descr / host_adapters / host_parent records (decoded dicts) ->
         the record of (agent, data source)."""
         parent_ds = None
@@ -119,16 +122,24 @@ class HostLearner:
                 parent_ds = str(idx) if cls == 0 else f"{cls}.{idx}"
         virtual = ds_class == 3 or parent is not None
         if virtual and parent_ds is None:
-            parent_ds = "2.1"       # a virtual machine without host_parent runs on the host
+            parent_ds = "2.1"  # a virtual machine without host_parent runs on the host
         attributes: dict = {}
         if descr is not None:
             _DESCR_MAP.apply(descr, None, 0.0, attributes, virtual)
         macs = ()
         if adapters is not None:
-            macs = tuple(m for a in adapters.get("adaptor_list") or () for m in a.get("mac_list") or ())
-        record = HostRecord(agent=agent, data_source=data_source, attributes=attributes, macs=macs,
-                            addresses=() if virtual else (agent,), parent=parent_ds,
-                            expires=self._expires(agent, data_source, now))
+            macs = tuple(
+                m for a in adapters.get("adaptor_list") or () for m in a.get("mac_list") or ()
+            )
+        record = HostRecord(
+            agent=agent,
+            data_source=data_source,
+            attributes=attributes,
+            macs=macs,
+            addresses=() if virtual else (agent,),
+            parent=parent_ds,
+            expires=self._expires(agent, data_source, now),
+        )
         self.table.update(record)
         self._publish(record)
         return record

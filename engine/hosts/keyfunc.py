@@ -4,6 +4,7 @@ or IP address is the key's value, learned from host sFlow (engine/hosts): ``host
 containers, ``vir_host_name``, ``vir_uuid``, ``vir_machine_type``, ``vir_os_name``,
 ``vir_os_release``. Nothing (None) while the address is not a known host's, so ``null:`` /
 ``or:`` can supply a default."""
+
 from __future__ import annotations
 
 import re
@@ -25,10 +26,14 @@ def table_of(engine):
 
 def host_factory(args, engine):
     if len(args) != 2:
-        raise KeyFunctionError("host: expects host:<key>:<attribute> (e.g. host:macsource:host_name)")
+        raise KeyFunctionError(
+            "host: expects host:<key>:<attribute> (e.g. host:macsource:host_name)"
+        )
     name = args[1].text.strip().lower()
     if not _ATTRIBUTE.match(name):
-        raise KeyFunctionError(f"host: {args[1].text!r} is not an attribute name (e.g. host_name, vir_host_name)")
+        raise KeyFunctionError(
+            f"host: {args[1].text!r} is not an attribute name (e.g. host_name, vir_host_name)"
+        )
     table = table_of(engine)
     index, attribute = table.index, table.attribute
     key, text = args[0].key, args[0].text
@@ -39,9 +44,10 @@ def host_factory(args, engine):
         if v is None:
             return None
         r = index.get(v)
-        if r is not None and r.parent is None:      # a host: its own attribute, one lookup
+        if r is not None and r.parent is None:  # a host: its own attribute, one lookup
             return r.attributes.get(name)
         return attribute(v, name)
+
     return extract
 
 

@@ -12,6 +12,7 @@ replayed in another (ingest workers receive each ``HostRecord.to_dict()`` and ca
 
 Nothing here knows about sFlow: engine/hosts/__init__.py builds the records from counter samples.
 """
+
 from __future__ import annotations
 
 import ipaddress
@@ -43,6 +44,7 @@ class HostRecord:
     names: ``host_name uuid machine_type os_name os_release`` for a host, the same with a
     ``vir_`` prefix for a virtual machine, whose ``parent`` is its host's data source (so the
     host's attributes answer for it too). ``expires`` is on the engine's clock (seconds)."""
+
     agent: str
     data_source: str
     attributes: Mapping[str, str]
@@ -65,15 +67,27 @@ class HostRecord:
         return self.parent is not None
 
     def to_dict(self) -> dict:
-        return {"agent": self.agent, "dataSource": self.data_source,
-                "attributes": dict(self.attributes), "macs": list(self.macs),
-                "addresses": list(self.addresses), "parent": self.parent, "expires": self.expires}
+        return {
+            "agent": self.agent,
+            "dataSource": self.data_source,
+            "attributes": dict(self.attributes),
+            "macs": list(self.macs),
+            "addresses": list(self.addresses),
+            "parent": self.parent,
+            "expires": self.expires,
+        }
 
     @classmethod
     def from_dict(cls, d: dict) -> "HostRecord":
-        return cls(agent=d["agent"], data_source=d["dataSource"], attributes=d.get("attributes") or {},
-                   macs=tuple(d.get("macs") or ()), addresses=tuple(d.get("addresses") or ()),
-                   parent=d.get("parent"), expires=float(d.get("expires", float("inf"))))
+        return cls(
+            agent=d["agent"],
+            data_source=d["dataSource"],
+            attributes=d.get("attributes") or {},
+            macs=tuple(d.get("macs") or ()),
+            addresses=tuple(d.get("addresses") or ()),
+            parent=d.get("parent"),
+            expires=float(d.get("expires", float("inf"))),
+        )
 
 
 class HostTable:
@@ -98,7 +112,7 @@ class HostTable:
         for a in addresses:
             claims = self._claims.setdefault(a, {})
             claims.pop(record.key, None)
-            claims[record.key] = None          # newest last
+            claims[record.key] = None  # newest last
             self._choose(a)
 
     def expire(self, agent: str, data_source: str) -> bool:
@@ -133,7 +147,7 @@ class HostTable:
             r = self.records[key]
             if best is None or r.virtual or not best.virtual:
                 best = r
-        assert best is not None   # an address without claims was removed, not chosen for
+        assert best is not None  # an address without claims was removed, not chosen for
         self.index[address] = best
 
     # -- lookups -----------------------------------------------------------------------------

@@ -51,6 +51,7 @@ The sample path: ``update(agent, data_source, ds_class, seq, records, now, uptim
 takes one counter sample's decoded records (dicts with sflowtool field names and
 ``counterBlock_tag``). Formulas, units, timeouts and filter semantics: docs/metrics.md.
 """
+
 from __future__ import annotations
 
 from .provider import MetricEntry

@@ -1,19 +1,21 @@
 """Metric-name parsing and the aggregations of metric(): max min sum avg var sdev med q1 q2 q3
 iqr any. Quantiles interpolate linearly between order statistics (the "type 7" rule of R and
 numpy); var is the sample variance (n-1 in the denominator, 0 for a single value)."""
+
 from __future__ import annotations
 
 import math
 import re
 
 AGGREGATIONS = ("max", "min", "sum", "avg", "var", "sdev", "med", "q1", "q2", "q3", "iqr", "any")
-SELECTIONS = {"max", "min", "any"}          # pick one data source's value
+SELECTIONS = {"max", "min", "any"}  # pick one data source's value
 _DS_QUALIFIER = re.compile(r"^\d+(?:\.\d+)*$")
 _NAME = re.compile(r"^[^\s,;:]+$")
 
 
 class MetricSpec:
     """One requested metric: [aggregation:][dataSource.]name as written."""
+
     __slots__ = ("text", "agg", "name", "ds")
 
     def __init__(self, text: str, agg: str, name: str, ds: str | None):
@@ -51,8 +53,9 @@ def parse_metric(text: str, default_agg: str = "max") -> MetricSpec:
     agg, colon, rest = text.partition(":")
     if colon:
         if agg not in AGGREGATIONS:
-            raise ValueError(f"unknown aggregation {agg!r} in {text!r} "
-                             f"(one of {', '.join(AGGREGATIONS)})")
+            raise ValueError(
+                f"unknown aggregation {agg!r} in {text!r} (one of {', '.join(AGGREGATIONS)})"
+            )
         name = rest
     else:
         agg, name = default_agg, text
@@ -98,8 +101,15 @@ def summarize(agg: str, values: list, total=None) -> tuple[object, dict | None]:
         med = quantile(ordered, 0.5)
         extra = None
         if agg == "med":
-            extra = {"quartiles": {"min": ordered[0], "q1": quantile(ordered, 0.25), "med": med,
-                                   "q3": quantile(ordered, 0.75), "max": ordered[-1]}}
+            extra = {
+                "quartiles": {
+                    "min": ordered[0],
+                    "q1": quantile(ordered, 0.25),
+                    "med": med,
+                    "q3": quantile(ordered, 0.75),
+                    "max": ordered[-1],
+                }
+            }
         return med, extra
     if agg == "q1":
         return quantile(ordered, 0.25), None

@@ -11,6 +11,7 @@ Semantics (docs/metrics.md):
 - a data source without the metric does not match (the metric is looked up in the data source
   itself, then in its parent / the agent's host data source, see MetricStore._lookup).
 """
+
 from __future__ import annotations
 
 import re

@@ -14,6 +14,7 @@ merges one per worker. A partial keeps just what its aggregation needs:
 Merged, every aggregation is exact, except that a sum of floats may differ in the last bits
 (the order of addition differs).
 """
+
 from __future__ import annotations
 
 import math
@@ -51,16 +52,16 @@ def partial(agg: str, vals: list, lasts: list, where) -> tuple | None:
     else:
         pv, pl = vals, lasts
     if agg in ("max", "min"):
-        if pool is None and type(vals[0]) is str:    # only strings (a mix raised above)
+        if pool is None and type(vals[0]) is str:  # only strings (a mix raised above)
             pool = []
             pv = pl = []
-        if not pv:                       # no numbers: max/min of the strings
+        if not pv:  # no numbers: max/min of the strings
             spool = [i for i, v in enumerate(vals) if type(v) is str]
-            strings = _selection(agg, [vals[i] for i in spool], [lasts[i] for i in spool],
-                                 lambda k: where(spool[k]))
+            strings = _selection(
+                agg, [vals[i] for i in spool], [lasts[i] for i in spool], lambda k: where(spool[k])
+            )
             return (None, strings)
-        return (_selection(agg, pv, pl, lambda k: where(pool[k] if pool is not None else k)),
-                None)
+        return (_selection(agg, pv, pl, lambda k: where(pool[k] if pool is not None else k)), None)
     if not pv:
         return None
     if agg == "any":
@@ -78,7 +79,7 @@ def _selection(agg: str, pv: list, pl: list, where) -> tuple | None:
     the answer does not depend on arrival order or on which worker holds what."""
     if not pv:
         return None
-    if agg == "any":       # the most recently updated
+    if agg == "any":  # the most recently updated
         best = max(pl)
         tied = [i for i, t in enumerate(pl) if t == best]
     else:
@@ -118,8 +119,13 @@ def merge(spec, partials: list, now: float) -> dict:
         value, extra = (total / n if agg == "avg" else total), None
     if isinstance(value, float) and not math.isfinite(value):
         value = None
-    result.update(metricN=n, metricValue=value, lastUpdate=_ms(now - newest),
-                  lastUpdateMin=_ms(now - newest), lastUpdateMax=_ms(now - oldest))
+    result.update(
+        metricN=n,
+        metricValue=value,
+        lastUpdate=_ms(now - newest),
+        lastUpdateMin=_ms(now - newest),
+        lastUpdateMax=_ms(now - oldest),
+    )
     if n == 1:
         single = next(p[4] for p in parts if p[0])
         result.update(agent=single[0], dataSource=single[1])
@@ -134,7 +140,7 @@ def _merge_selection(agg: str, sels: list, result: dict, now: float) -> dict:
         result["metricN"] = 0
         return result
     best = sels[0]
-    for s in sels[1:]:      # ties: the lowest (agent, data source), as within a process
+    for s in sels[1:]:  # ties: the lowest (agent, data source), as within a process
         field = 4 if agg == "any" else 3
         if s[field] == best[field]:
             if place(s[5], s[6]) < place(best[5], best[6]):
@@ -142,9 +148,15 @@ def _merge_selection(agg: str, sels: list, result: dict, now: float) -> dict:
         elif (s[field] < best[field]) if agg == "min" else (s[field] > best[field]):
             best = s
     newest, oldest = max(s[1] for s in sels), min(s[2] for s in sels)
-    result.update(metricN=sum(s[0] for s in sels), metricValue=best[3], agent=best[5],
-                  dataSource=best[6], lastUpdate=_ms(now - best[4]),
-                  lastUpdateMin=_ms(now - newest), lastUpdateMax=_ms(now - oldest))
+    result.update(
+        metricN=sum(s[0] for s in sels),
+        metricValue=best[3],
+        agent=best[5],
+        dataSource=best[6],
+        lastUpdate=_ms(now - best[4]),
+        lastUpdateMin=_ms(now - newest),
+        lastUpdateMax=_ms(now - oldest),
+    )
     if best[7] is not None:
         result["topKeys"] = best[7]
     return result

@@ -8,6 +8,7 @@ answers ``agent in selection`` and iterates over agent addresses, so code that o
 agents keeps working; code that reports data sources asks ``has(agent, ds)`` when
 ``restricted`` is true (some agent has a predicate).
 """
+
 from __future__ import annotations
 
 from typing import Callable, Iterable
@@ -27,6 +28,7 @@ def _both(p: Predicate, q: Predicate) -> Predicate:
 class Selection(dict):
     """agent -> None (all its data sources) or a predicate over data source ids. Built once per
     query (or cached by whoever registers a selector) and not mutated afterwards."""
+
     __slots__ = ("restricted",)
 
     def __init__(self, items=()):

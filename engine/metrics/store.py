@@ -10,6 +10,7 @@ the wall clock or on its agent's sysUpTime, or for ``metrics.timeout`` seconds (
 while its interval is unknown; stale data sources are skipped by queries at once and removed by
 a sweep every few seconds (at once when the agent's clock shows them stale).
 """
+
 from __future__ import annotations
 
 import ipaddress
@@ -21,8 +22,16 @@ from typing import Callable
 from .. import log
 from ..fanout import gather, replicate
 from ..shared import SharedTable
-from .aggregate import (SELECTIONS, MetricSpec, ds_order, parse_metric, sort_key, split_list,
-                        split_qualifier, summarize)
+from .aggregate import (  # noqa: F401  (re-exported)
+    SELECTIONS,
+    MetricSpec,
+    ds_order,
+    parse_metric,
+    sort_key,
+    split_list,
+    split_qualifier,
+    summarize,
+)
 from .counters import RECORD_MAPS, RTMETRIC_COUNTER_MOD, _derive_if, _round_float
 from .filters import compile_filter, matches
 from .partial import merge as merge_statistic, partial as partial_statistic
@@ -52,24 +61,38 @@ def flatten_agents(agents) -> list:
 
 
 class DataSource:
-    __slots__ = ("agent", "id", "ds_class", "values", "prev", "last", "uptime", "seq", "samples",
-                 "interval", "expires", "parent", "sub", "deadline")
+    __slots__ = (
+        "agent",
+        "id",
+        "ds_class",
+        "values",
+        "prev",
+        "last",
+        "uptime",
+        "seq",
+        "samples",
+        "interval",
+        "expires",
+        "parent",
+        "sub",
+        "deadline",
+    )
 
     def __init__(self, agent: "AgentState", ds_id: str, ds_class):
         self.agent = agent
         self.id = ds_id
         self.ds_class = ds_class
         self.values: dict = {}
-        self.prev: dict = {}          # record tag -> (record, time, uptime, seq) of the previous sample
-        self.last = 0.0               # time of the latest sample
-        self.uptime: int | None = None   # agent sysUpTime (ms) at the latest sample
+        self.prev: dict = {}  # record tag -> (record, time, uptime, seq) of the previous sample
+        self.last = 0.0  # time of the latest sample
+        self.uptime: int | None = None  # agent sysUpTime (ms) at the latest sample
         self.seq = None
         self.samples = 0
-        self.interval: float | None = None   # measured polling interval, seconds
+        self.interval: float | None = None  # measured polling interval, seconds
         self.expires = 0.0
-        self.parent: str | None = None   # data source id of the host_parent (virtual machines)
-        self.sub = None               # sub-agent whose datagrams carry it (whose clock it follows)
-        self.deadline: float | None = None   # agent clock (ms) after which it has missed 3 polls
+        self.parent: str | None = None  # data source id of the host_parent (virtual machines)
+        self.sub = None  # sub-agent whose datagrams carry it (whose clock it follows)
+        self.deadline: float | None = None  # agent clock (ms) after which it has missed 3 polls
 
 
 class AgentState:
@@ -78,13 +101,14 @@ class AgentState:
     def __init__(self, address: str):
         self.address = address
         self.sources: dict[str, DataSource] = {}
-        self.host: DataSource | None = None   # the data source carrying host_descr (2.1 ...)
-        self.clocks: dict = {}        # sub-agent -> its latest sysUpTime (ms)
-        self.clock_next: dict = {}    # sub-agent -> no data source of it is stale before this
+        self.host: DataSource | None = None  # the data source carrying host_descr (2.1 ...)
+        self.clocks: dict = {}  # sub-agent -> its latest sysUpTime (ms)
+        self.clock_next: dict = {}  # sub-agent -> no data source of it is stale before this
 
 
 class _RTMetricMap:
     """4300:1002 samples: named metrics; counters become rates, the rest are kept as sent."""
+
     needs_prev = True
 
     @staticmethod
@@ -107,7 +131,7 @@ class _RTMetricMap:
                 out[name] = d / dt
 
 
-_MAPS: dict = dict(RECORD_MAPS)   # and the class below
+_MAPS: dict = dict(RECORD_MAPS)  # and the class below
 _MAPS[_RTMETRIC_TAG] = _RTMetricMap
 
 
@@ -117,6 +141,7 @@ def counter_plans() -> dict:
     mapped by a RecordMap of gauges, floats, counters and enums, derived by nothing or by
     _derive_if. A sample with any other record stays with update()."""
     from ..sflow.counter_records import FIXED_LAYOUTS
+
     plans = {}
     for shown, m in RECORD_MAPS.items():
         enterprise, fmt = (int(x) for x in shown.split(":"))
@@ -125,7 +150,7 @@ def counter_plans() -> dict:
         if layout is None or m.strings or m.derive not in (None, _derive_if):
             continue
         names, codes = layout
-        if len(names) > 48:      # _counters.c MAX_FIELDS
+        if len(names) > 48:  # _counters.c MAX_FIELDS
             continue
         idx = {n: i for i, n in enumerate(names)}
         fields = [t[0] for t in m.gauges + m.floats + m.counters + m.enums]
@@ -135,21 +160,35 @@ def counter_plans() -> dict:
         if derive and not {"ifStatus", "ifSpeed"} <= idx.keys():
             continue
         plans[tag] = (
-            shown, names, codes, bool(m.needs_prev),
+            shown,
+            names,
+            codes,
+            bool(m.needs_prev),
             tuple((idx[src], dst, unknown) for src, dst, unknown in m.gauges),
             tuple((idx[src], dst) for src, dst in m.floats),
-            tuple((idx[src], src, dst, mod == 1 << 64, unknown, half)
-                  for src, dst, mod, unknown, half in m.counters),
+            tuple(
+                (idx[src], src, dst, mod == 1 << 64, unknown, half)
+                for src, dst, mod, unknown, half in m.counters
+            ),
             tuple((idx[src], dst, table) for src, dst, table in m.enums),
-            derive, idx.get("ifStatus", -1), idx.get("ifSpeed", -1))
+            derive,
+            idx.get("ifStatus", -1),
+            idx.get("ifSpeed", -1),
+        )
     # every plan's metric names are its own: the C path then never writes a name twice in one
     # sample (it takes only samples whose record tags differ), as a dict would merge them
     made = {}
     for tag, plan in plans.items():
         names = [f[1] for f in plan[4] + plan[5] + plan[7]] + [f[2] for f in plan[6]]
         if plan[8]:
-            names += ["ifadminstatus", "ifoperstatus", "ifinutilization", "ifoututilization",
-                      "ifinpkts", "ifoutpkts"]
+            names += [
+                "ifadminstatus",
+                "ifoperstatus",
+                "ifinutilization",
+                "ifoututilization",
+                "ifinpkts",
+                "ifoutpkts",
+            ]
         made[tag] = names
     seen: dict = {}
     for names in made.values():
@@ -176,8 +215,10 @@ class MetricStore:
                             raise ValueError
                     except ValueError:
                         timeout = DEFAULT_TIMEOUT
-                        log.warning(f"metrics.timeout={raw!r} is not a positive number of seconds, "
-                                    f"using {DEFAULT_TIMEOUT:g}")
+                        log.warning(
+                            f"metrics.timeout={raw!r} is not a positive number of seconds, "
+                            f"using {DEFAULT_TIMEOUT:g}"
+                        )
         self.timeout = timeout
         self.agents: dict[str, AgentState] = {}
         # metric name -> {data source: current value}; queries over every agent read the
@@ -202,11 +243,11 @@ class MetricStore:
         if on_publish is not None:
             on_publish("metric_updates", self._updates_in)
         self.counter_samples = 0
-        self.ignored_samples = 0      # duplicates and out-of-order samples
+        self.ignored_samples = 0  # duplicates and out-of-order samples
         # called with (agent, data source id) when a data source is removed (expired)
         self.drop_listeners: list = []
         self._next_sweep = 0.0
-        self._min_expires = _INF       # no data source expires before this (lower bound)
+        self._min_expires = _INF  # no data source expires before this (lower bound)
         self._next_query_sweep = 0.0
         self._c_config: tuple | None = None
 
@@ -240,12 +281,15 @@ class MetricStore:
             self.update_subscribers = [cb for cb in self.update_subscribers if cb is not callback]
             if self._relays.pop(rid, None) is not None:
                 replicate(self.engine, "metrics", "unrelay_updates", rid)
+
         return unsubscribe
 
     def relay_updates(self, rid: int) -> None:
         """A worker: send the front's update subscriber ``rid`` every sample's metrics."""
+
         def relay(agent, data_source, values, now):
             self.engine.publish("metric_updates", (rid, agent, data_source, dict(values), now))
+
         self.unrelay_updates(rid)
         self._relaying[rid] = relay
         self.update_subscribers = self.update_subscribers + [relay]
@@ -281,8 +325,15 @@ class MetricStore:
             if _COUNTER_PLANS is None:
                 _COUNTER_PLANS = counter_plans()
             # one tuple for the store's life: the C side keeps what it made of it
-            self._c_config = (self, _COUNTER_PLANS, DataSource, AgentState, _round_float,
-                              MISSED_POLLS, _INF)
+            self._c_config = (
+                self,
+                _COUNTER_PLANS,
+                DataSource,
+                AgentState,
+                _round_float,
+                MISSED_POLLS,
+                _INF,
+            )
         return self._c_config
 
     def handle_sample(self, sample, now: float) -> None:
@@ -290,10 +341,18 @@ class MetricStore:
         engine = self.engine
         if engine is not None:
             stats = engine.agents.by_address.get(sample.agent)
-            if stats is not None:         # the datagram carrying this sample
+            if stats is not None:  # the datagram carrying this sample
                 uptime, sub = stats.uptime, stats.sub_agent
-        self.update(sample.agent, sample.data_source, sample.ds_class, sample.seq,
-                    sample.records(), now, uptime, sub)
+        self.update(
+            sample.agent,
+            sample.data_source,
+            sample.ds_class,
+            sample.seq,
+            sample.records(),
+            now,
+            uptime,
+            sub,
+        )
 
     def handle_other(self, sample, now: float) -> None:
         if sample.kind != "rtmetric":
@@ -307,8 +366,17 @@ class MetricStore:
         self.update(sample.agent, sample.datasource, None, None, [rec], now, uptime, sub)
 
     # -- sample path -------------------------------------------------------------------------
-    def update(self, agent: str, data_source: str, ds_class, seq, records: list[dict],
-               now: float, uptime: int | None = None, sub_agent=None) -> None:
+    def update(
+        self,
+        agent: str,
+        data_source: str,
+        ds_class,
+        seq,
+        records: list[dict],
+        now: float,
+        uptime: int | None = None,
+        sub_agent=None,
+    ) -> None:
         """One counter sample: records are dicts with sflowtool names and counterBlock_tag;
         `uptime` is the sysUpTime (ms) of the datagram carrying it, `sub_agent` its sub-agent.
 
@@ -337,7 +405,7 @@ class MetricStore:
                     return
                 if seq < last:
                     if seq < 5 or last - seq > 1000:
-                        ds.prev.clear()       # the agent restarted: counters start again
+                        ds.prev.clear()  # the agent restarted: counters start again
                         gap = 0
                     else:
                         self.ignored_samples += 1
@@ -352,7 +420,7 @@ class MetricStore:
                 else:
                     elapsed = (uptime - ds.uptime) / 1000.0
             if elapsed <= 0 and (ds.interval is None or uptime is None):
-                elapsed = now - ds.last       # no agent clock to go by
+                elapsed = now - ds.last  # no agent clock to go by
             # the agent's clock (sysUpTime) measures the interval, missed polls divided out
             if 0 < gap <= 1000 and elapsed > 0:
                 ds.interval = elapsed / gap
@@ -381,7 +449,7 @@ class MetricStore:
                 if uptime is not None and puptime is not None and uptime > puptime:
                     dt = (uptime - puptime) / 1000.0
                 elif interval and seq is not None and pseq is not None and seq > pseq:
-                    dt = (seq - pseq) * interval     # clock stuck: the polls in between
+                    dt = (seq - pseq) * interval  # clock stuck: the polls in between
                 else:
                     dt = now - ptime
                 if dt <= 0:
@@ -410,13 +478,14 @@ class MetricStore:
         names_changed = False
         if "ifname" in out or "host_name" in out:
             vals = ds.values
-            names_changed = out.get("ifname", vals.get("ifname")) != vals.get("ifname") or \
-                out.get("host_name", vals.get("host_name")) != vals.get("host_name")
+            names_changed = out.get("ifname", vals.get("ifname")) != vals.get("ifname") or out.get(
+                "host_name", vals.get("host_name")
+            ) != vals.get("host_name")
         index = self.index
         try:
             for name, value in out.items():
                 index[name][ds] = value
-        except KeyError:              # a metric name seen for the first time
+        except KeyError:  # a metric name seen for the first time
             for name, value in out.items():
                 entry = index.get(name)
                 if entry is None:
@@ -465,7 +534,7 @@ class MetricStore:
         sources only about once every 3 polls."""
         clocks = a.clocks
         if clocks.get(sub, uptime) > uptime:
-            a.clock_next[sub] = _INF          # restarted: the old deadlines are another epoch
+            a.clock_next[sub] = _INF  # restarted: the old deadlines are another epoch
         clocks[sub] = uptime
         nxt = a.clock_next.get(sub, _INF)
         if deadline is not None and deadline < nxt:
@@ -570,7 +639,9 @@ class MetricStore:
     def _filter_ok(self, flt, agent: str, ds_id: str, now: float) -> bool:
         return matches(flt, lambda n: self._lookup_at(agent, ds_id, n, now))
 
-    def filter_matches(self, agent: str, data_source: str, filter, now: float | None = None) -> bool:
+    def filter_matches(
+        self, agent: str, data_source: str, filter, now: float | None = None
+    ) -> bool:
         """Does (agent, data source) pass a metric filter ({name: [values]}, or the list
         compile_filter() returns), with the same lookup and matching rules as queries?"""
         now = time.time() if now is None else now
@@ -606,7 +677,7 @@ class MetricStore:
                 ports.append(Selection.coerce(self.selectors[upper]()))
                 continue
             if upper in ("TOPOLOGY", "EDGE", "CORE"):
-                continue                      # no topology installed: selects nothing
+                continue  # no topology installed: selects nothing
             if item in self.agents:
                 out.add(item)
                 continue
@@ -615,7 +686,7 @@ class MetricStore:
                 continue
             except ValueError:
                 pass
-            for address, a in self.agents.items():   # a host name
+            for address, a in self.agents.items():  # a host name
                 h = a.host
                 if h is not None and h.values.get("host_name") == item:
                     out.add(address)
@@ -647,8 +718,12 @@ class MetricStore:
                     continue
                 if ds_id is not None:
                     ds = a.sources.get(ds_id)
-                    if ds is not None and ds.expires >= now and ds in entry and (
-                            wanted is None or wanted(ds_id)):
+                    if (
+                        ds is not None
+                        and ds.expires >= now
+                        and ds in entry
+                        and (wanted is None or wanted(ds_id))
+                    ):
                         dss.append(ds)
                     continue
                 for ds in tuple(a.sources.values()):
@@ -656,7 +731,7 @@ class MetricStore:
                         dss.append(ds)
         get = entry.get
         vals = [get(ds) for ds in dss]
-        if None in vals:              # dropped meanwhile
+        if None in vals:  # dropped meanwhile
             pairs = [(ds, v) for ds, v in zip(dss, vals) if v is not None]
             dss, vals = [p[0] for p in pairs], [p[1] for p in pairs]
         return dss, vals
@@ -692,13 +767,16 @@ class MetricStore:
         return None if compiled is None else _FilterRun(self, compiled)
 
     # -- public queries ----------------------------------------------------------------------
-    def entries(self, agents, name: str, filter=None, now: float | None = None) -> list[MetricEntry]:
+    def entries(
+        self, agents, name: str, filter=None, now: float | None = None
+    ) -> list[MetricEntry]:
         """Every current (agent, dataSource) value of one metric (counter or provider)."""
         now = time.time() if now is None else now
         selected = self.select_agents(agents)
         base, ds_id = split_qualifier(name)
-        return self._metric_entries(selected, MetricSpec(name, "max", base, ds_id),
-                                    self._filter_run(filter), now)
+        return self._metric_entries(
+            selected, MetricSpec(name, "max", base, ds_id), self._filter_run(filter), now
+        )
 
     # Each public query is a partial (what this process computes from its own data sources,
     # called through _gather) and a merge of the partials (one in process, one per worker on
@@ -707,7 +785,7 @@ class MetricStore:
         now = time.time() if now is None else now
         texts = split_list(metrics)
         specs = [parse_metric(m) for m in texts]
-        compile_filter(filter)            # a bad filter is refused here, not per worker
+        compile_filter(filter)  # a bad filter is refused here, not per worker
         parts = self._gather("metric_partials", agents, texts, filter, now)
         return [merge_statistic(spec, [p[i] for p in parts], now) for i, spec in enumerate(specs)]
 
@@ -724,7 +802,9 @@ class MetricStore:
         sources, vals = self._counter_sources(selected, spec, flt, now)
         lasts = [ds.last for ds in sources]
         n_counter = len(sources)
-        pentries = self._provider_entries(selected, name, spec.ds, flt, now) if self.providers else ()
+        pentries = (
+            self._provider_entries(selected, name, spec.ds, flt, now) if self.providers else ()
+        )
         if pentries:
             vals = list(vals) + [e.value for e in pentries]
             lasts += [now - e.last_update_ms / 1000.0 for e in pentries]
@@ -733,19 +813,22 @@ class MetricStore:
 
         def where(i: int):
             if i < n_counter:
-                if not listed:      # a live keys view: listed once if ties need many lookups
+                if not listed:  # a live keys view: listed once if ties need many lookups
                     listed.append(sources if isinstance(sources, list) else list(sources))
                 ds = listed[0][i]
                 return ds.agent.address, ds.id, None
             e = pentries[i - n_counter]
             return e.agent, e.data_source, e.top_keys
+
         return partial_statistic(spec.agg, vals, lasts, where)
 
     def _metric_entries(self, selected, spec: MetricSpec, flt, now: float) -> list[MetricEntry]:
         name = spec.name
         dss, vals = self._counter_sources(selected, spec, flt, now)
-        out = [MetricEntry(ds.agent.address, ds.id, name, v, _ms(now - ds.last), None)
-               for ds, v in zip(dss, vals)]
+        out = [
+            MetricEntry(ds.agent.address, ds.id, name, v, _ms(now - ds.last), None)
+            for ds, v in zip(dss, vals)
+        ]
         if self.providers:
             out.extend(self._provider_entries(selected, name, spec.ds, flt, now))
         return out
@@ -778,13 +861,15 @@ class MetricStore:
             limit = None
         else:
             if sort_col == base:
-                svals = base_vals + [r.value for r in refs[len(base_vals):]]
+                svals = base_vals + [r.value for r in refs[len(base_vals) :]]
             else:
                 sspec = cols[sort_col][0]
                 svals = []
                 for r in refs:
                     agent, ds_id = _ref_where(r)
-                    raw = self._cell_raw(agent, sspec.ds or ds_id, sspec, now, provider_maps, sort_col)
+                    raw = self._cell_raw(
+                        agent, sspec.ds or ds_id, sspec, now, provider_maps, sort_col
+                    )
                     svals.append(None if raw is None else raw[1])
             order = _sorted_positions(svals, sort_n, lambda i: _ref_sort(refs[i]))
             limit = abs(sort_n) if sort_n else None
@@ -800,7 +885,7 @@ class MetricStore:
                     raw = self._cell_raw(agent, spec.ds or ds_id, spec, now, provider_maps, c)
                     cell = None if raw is None else _raw_dict(agent, spec.name, raw)
                 if cell is None and not nullable:
-                    break           # no row for this data source
+                    break  # no row for this data source
                 row.append(cell)
             else:
                 rows.append(row)
@@ -808,8 +893,15 @@ class MetricStore:
                     break
         return rows
 
-    def _cell_raw(self, agent: str, ds_id: str, spec: MetricSpec, now: float,
-                  provider_maps: dict[int, dict], col):
+    def _cell_raw(
+        self,
+        agent: str,
+        ds_id: str,
+        spec: MetricSpec,
+        now: float,
+        provider_maps: dict[int, dict],
+        col,
+    ):
         """(dataSource, value, lastUpdate ms, topKeys) of a table cell, or None."""
         name = spec.name
         a = self.agents.get(agent)
@@ -849,7 +941,7 @@ class MetricStore:
         compile_filter(filter)
         parts = self._gather("dump_partial", agents, items, filter, now)
         many = len(parts) > 1
-        if isinstance(parts[0], dict):       # ALL: counters, then each provider metric
+        if isinstance(parts[0], dict):  # ALL: counters, then each provider metric
             out = [e for p in parts for e in p["counters"]]
             if many:
                 out.sort(key=lambda e: (e["agent"], _ds_sort(e["dataSource"]), e["metricName"]))
@@ -863,7 +955,9 @@ class MetricStore:
         flt = self._filter_run(filter)
         if any(i.upper() == "ALL" for i in items):
             counters = []
-            for address in sorted(self.agents if selected is None else self.agents.keys() & selected.keys()):
+            for address in sorted(
+                self.agents if selected is None else self.agents.keys() & selected.keys()
+            ):
                 a = self.agents[address]
                 wanted = None if selected is None else selected[address]
                 for ds in sorted(tuple(a.sources.values()), key=lambda d: _ds_sort(d.id)):
@@ -873,12 +967,25 @@ class MetricStore:
                         continue
                     age = int((now - ds.last) * 1000)
                     for name, value in sorted(ds.values.items()):
-                        counters.append({"agent": address, "dataSource": ds.id, "metricName": name,
-                                         "metricValue": value, "lastUpdate": age})
-            providers = {name: [_metric_dict(e) for e in sorted(
-                self._provider_entries(selected, name, None, flt, now),
-                key=lambda e: (e.agent, _ds_sort(e.data_source)))]
-                for name in sorted(self._provider_names(now))}
+                        counters.append(
+                            {
+                                "agent": address,
+                                "dataSource": ds.id,
+                                "metricName": name,
+                                "metricValue": value,
+                                "lastUpdate": age,
+                            }
+                        )
+            providers = {
+                name: [
+                    _metric_dict(e)
+                    for e in sorted(
+                        self._provider_entries(selected, name, None, flt, now),
+                        key=lambda e: (e.agent, _ds_sort(e.data_source)),
+                    )
+                ]
+                for name in sorted(self._provider_names(now))
+            }
             return {"counters": counters, "providers": providers}
         out = []
         for text in items:
@@ -910,8 +1017,11 @@ class MetricStore:
     def names_partial(self, now: float) -> dict[str, int]:
         if now >= self._next_sweep:
             self.sweep(now)
-        out = {name: int((now - seen) * 1000) for name, seen in tuple(self.name_seen.items())
-               if self.index.get(name)}
+        out = {
+            name: int((now - seen) * 1000)
+            for name, seen in tuple(self.name_seen.items())
+            if self.index.get(name)
+        }
         for name, age in self._provider_names(now).items():
             if name not in out or age < out[name]:
                 out[name] = age
@@ -964,11 +1074,16 @@ class MetricStore:
                             continue
                         known = True
                         provided.append((name, f"{e.data_source}.{e.name}", e.value))
-        seen = not known and self.engine is not None and any(
-            a in self.engine.agents.by_address for a in (selected or ()))
+        seen = (
+            not known
+            and self.engine is not None
+            and any(a in self.engine.agents.by_address for a in (selected or ()))
+        )
         return known, seen, groups, provided
 
-    def datasource_info(self, agent: str, data_source: str, now: float | None = None) -> dict | None:
+    def datasource_info(
+        self, agent: str, data_source: str, now: float | None = None
+    ) -> dict | None:
         now = time.time() if now is None else now
         info: dict = {}
         for part in self._gather("datasource_info_partial", agent, data_source, now):
@@ -999,23 +1114,27 @@ class MetricStore:
         return self.names.get((agent, ""))
 
     def memory_stats(self) -> dict:
-        return {"agents": len(self.agents),
-                "dataSources": sum(len(a.sources) for a in self.agents.values()),
-                "metricNames": len(self.index)}
+        return {
+            "agents": len(self.agents),
+            "dataSources": sum(len(a.sources) for a in self.agents.values()),
+            "metricNames": len(self.index),
+        }
 
 
 class _FilterRun:
     """A compiled filter applied during one query: remembers each data source's verdict (the
     metrics of one query usually share data sources), each value's match and each inherited
     (parent or host) value, so thousands of data sources cost a few dict lookups each."""
+
     __slots__ = ("store", "compiled", "checks", "verdicts")
 
     def __init__(self, store: MetricStore, compiled):
         self.store = store
         self.compiled = compiled
         # (name, matcher, index getter, value -> bool, agent or (agent, parent) -> inherited value)
-        self.checks: list[tuple] = [(name, matcher, (store.index.get(name) or {}).get, {}, {})
-                       for name, matcher in compiled]
+        self.checks: list[tuple] = [
+            (name, matcher, (store.index.get(name) or {}).get, {}, {}) for name, matcher in compiled
+        ]
         self.verdicts: dict = {}
 
     def ds_ok(self, ds: DataSource, now: float) -> bool:
@@ -1069,22 +1188,37 @@ def _ref_sort(r):
 
 def _ref_dict(r, name: str, now: float) -> dict:
     if type(r) is DataSource:
-        return {"agent": r.agent.address, "dataSource": r.id, "metricName": name,
-                "metricValue": r.values[name], "lastUpdate": _ms(now - r.last)}
+        return {
+            "agent": r.agent.address,
+            "dataSource": r.id,
+            "metricName": name,
+            "metricValue": r.values[name],
+            "lastUpdate": _ms(now - r.last),
+        }
     return _metric_dict(r)
 
 
 def _raw_dict(agent: str, name: str, raw) -> dict:
-    d = {"agent": agent, "dataSource": raw[0], "metricName": name, "metricValue": raw[1],
-         "lastUpdate": raw[2]}
+    d = {
+        "agent": agent,
+        "dataSource": raw[0],
+        "metricName": name,
+        "metricValue": raw[1],
+        "lastUpdate": raw[2],
+    }
     if raw[3] is not None:
         d["topKeys"] = raw[3]
     return d
 
 
 def _metric_dict(e: MetricEntry) -> dict:
-    d = {"agent": e.agent, "dataSource": e.data_source, "metricName": e.name,
-         "metricValue": e.value, "lastUpdate": e.last_update_ms}
+    d = {
+        "agent": e.agent,
+        "dataSource": e.data_source,
+        "metricName": e.name,
+        "metricValue": e.value,
+        "lastUpdate": e.last_update_ms,
+    }
     if e.top_keys is not None:
         d["topKeys"] = e.top_keys
     return d
@@ -1104,7 +1238,7 @@ def _is_int(text: str) -> bool:
 def _table_columns(columns):
     """Parsed table() columns: ([(spec, nullable)], base column, sort column, sort N);
     ValueError for a bad column list."""
-    cols: list[tuple] = []   # (spec, nullable)
+    cols: list[tuple] = []  # (spec, nullable)
     sort_col, sort_n = None, None
     for text in split_list(columns):
         nullable = False
@@ -1157,15 +1291,17 @@ def _sorted_positions(svals: list, sort_n, where) -> list:
 
 def _merge_rows(rows: list, base: int, sort_col, sort_n) -> list:
     """table() rows of several processes as one table, sorted and cut as the query says."""
+
     def where(i):
         cell = rows[i][base]
         return cell["agent"], _ds_sort(cell["dataSource"])
+
     if sort_col is None:
         rows.sort(key=lambda r: (r[base]["agent"], _ds_sort(r[base]["dataSource"])))
         return rows
     svals = [None if r[sort_col] is None else r[sort_col]["metricValue"] for r in rows]
     rows = [rows[i] for i in _sorted_positions(svals, sort_n, where)]
-    return rows[:abs(sort_n)] if sort_n else rows
+    return rows[: abs(sort_n)] if sort_n else rows
 
 
 def _by_location(sections: list, many: bool) -> list:

@@ -6,6 +6,7 @@ domain errors (engine.errors: UnknownName 404, InvalidDefinition or any ValueErr
 NotRunning 503), each as ``{"status": N, "error": reason}``. Anything else is a bug: logged
 with its traceback and answered 500 (docs/rest.md, "Errors").
 """
+
 from __future__ import annotations
 
 import importlib
@@ -26,12 +27,17 @@ DUMPS_KEY = aioweb.AppKey("json_dumps", object)
 
 def _dumps_factory(indent: int | None):
     def dumps(obj) -> str:
-        kw: dict = {"indent": indent, "separators": (",", ":") if indent is None else None,
-              "allow_nan": False, "default": str}
+        kw: dict = {
+            "indent": indent,
+            "separators": (",", ":") if indent is None else None,
+            "allow_nan": False,
+            "default": str,
+        }
         try:
             return json.dumps(obj, **kw)
-        except ValueError:   # NaN/Infinity from an agent: null, as scripts see it
+        except ValueError:  # NaN/Infinity from an agent: null, as scripts see it
             return json.dumps(finite(obj), **kw)
+
     return dumps
 
 
@@ -43,7 +49,7 @@ def status_of(exc: Exception) -> int | None:
         return 404
     if isinstance(exc, NotRunning):
         return 503
-    if isinstance(exc, ValueError):   # InvalidDefinition and the engine's other bad-input checks
+    if isinstance(exc, ValueError):  # InvalidDefinition and the engine's other bad-input checks
         return 400
     return None
 
@@ -52,20 +58,23 @@ def status_of(exc: Exception) -> int | None:
 async def error_middleware(request: aioweb.Request, handler):
     try:
         return await handler(request)
-    except (aioweb.HTTPException, ConnectionError):   # aiohttp's own (a client gone: ignored)
+    except (aioweb.HTTPException, ConnectionError):  # aiohttp's own (a client gone: ignored)
         raise
     except Exception as exc:
         status = status_of(exc)
-        if status is None:     # a bug: logged with its traceback, never read as "not found"
+        if status is None:  # a bug: logged with its traceback, never read as "not found"
             log.log.error("%s %s failed", request.method, request.path, exc_info=True)
             return aioweb.json_response(
-                {"status": 500, "error": f"internal error: {type(exc).__name__}"}, status=500)
-        return aioweb.json_response({"status": status, "error": limits.reason(str(exc))},
-                                    status=status)
+                {"status": 500, "error": f"internal error: {type(exc).__name__}"}, status=500
+            )
+        return aioweb.json_response(
+            {"status": status, "error": limits.reason(str(exc))}, status=status
+        )
 
 
 def build_app(engine) -> aioweb.Application:
     from .auth import middleware as auth_middleware
+
     middlewares = [error_middleware]
     auth = auth_middleware(engine)
     if auth is not None:
@@ -133,6 +142,7 @@ def add_named_resource(router, kind: str, subsystem: str, get_one, get_all, put,
     methods: get_one(sub, name) -> value or None (404), get_all(sub), put(sub, name, body)
     raising ValueError (400), delete(sub, name) -> False when absent (404). Flows,
     thresholds, groups and maps all answer the same way."""
+
     def sub_of(request):
         return subsystem_of(request, subsystem)
 

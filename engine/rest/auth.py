@@ -14,6 +14,7 @@ Nothing is required while neither a token nor a password is set. Scripts calling
 (``http('/flows/json')``) are let through with a per-process secret that the script runtime
 adds to their requests (``INTERNAL_HEADER``), so apps keep working when credentials are on.
 """
+
 from __future__ import annotations
 
 import base64
@@ -31,8 +32,11 @@ REALM = 'Basic realm="flowrt", charset="UTF-8"'
 
 
 def auth_required(props) -> bool:
-    return bool(props.get_str("http.auth.token", "") or props.get_str("http.auth.password", "")
-                or props.get_str("http.auth.user", ""))
+    return bool(
+        props.get_str("http.auth.token", "")
+        or props.get_str("http.auth.password", "")
+        or props.get_str("http.auth.user", "")
+    )
 
 
 def _equal(a: str, b: str) -> bool:
@@ -60,7 +64,7 @@ class Credentials:
         path = request.path
         if path.startswith("/script/"):
             return False
-        parts = path.split("/", 4)   # "", "app", name, "scripts", ...
+        parts = path.split("/", 4)  # "", "app", name, "scripts", ...
         return not (len(parts) > 3 and parts[1] == "app" and parts[3] == "scripts")
 
     def presented(self, request: web.Request) -> bool:
@@ -74,7 +78,9 @@ class Credentials:
             return bool(self.token) and _equal(value, self.token)
         if scheme == "basic":
             try:
-                user, sep, password = base64.b64decode(value, validate=True).decode("utf-8").partition(":")
+                user, sep, password = (
+                    base64.b64decode(value, validate=True).decode("utf-8").partition(":")
+                )
             except (binascii.Error, UnicodeDecodeError, ValueError):
                 return False
             if not sep:
@@ -104,6 +110,11 @@ def middleware(engine):
         if creds.allows(request):
             return await handler(request)
         body = json.dumps({"status": 401, "error": "authentication required"})
-        return web.Response(status=401, text=body, content_type="application/json",
-                            headers={"WWW-Authenticate": REALM})
+        return web.Response(
+            status=401,
+            text=body,
+            content_type="application/json",
+            headers={"WWW-Authenticate": REALM},
+        )
+
     return check

@@ -1,6 +1,7 @@
 """/bgp/... REST endpoints: thin adapters over engine.subsystems["bgp"] (engine/bgp/speaker.py).
 An unknown neighbor in a query is the speaker's UnknownName (404), a bad argument its
 ValueError (400); both are rendered by the middleware in engine.rest."""
+
 from __future__ import annotations
 
 from aiohttp import web
@@ -20,12 +21,16 @@ def _q(request, name, default=None):
 async def topprefixes(request: web.Request, family: int) -> web.Response:
     bgp = _bgp(request)
     router = request.match_info["router"]
-    out = bgp.top_prefixes(router, int(_q(request, "maxPrefixes", 100)),
-                           float(_q(request, "minValue", 0)),
-                           _q(request, "direction", "destination"),
-                           _q(request, "includeCovered", "false"),
-                           int(_q(request, "minPrefix", 0)),
-                           _q(request, "pruneCovered", "false"), family)
+    out = bgp.top_prefixes(
+        router,
+        int(_q(request, "maxPrefixes", 100)),
+        float(_q(request, "minValue", 0)),
+        _q(request, "direction", "destination"),
+        _q(request, "includeCovered", "false"),
+        int(_q(request, "minPrefix", 0)),
+        _q(request, "pruneCovered", "false"),
+        family,
+    )
     return json_response(request, out)
 
 

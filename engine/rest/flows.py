@@ -1,4 +1,5 @@
 """Flow routes: /flow, /flowkeys, /activeflows, /flowvalue, /flowlocations, /flows (long-poll)."""
+
 from __future__ import annotations
 
 from aiohttp import web
@@ -18,7 +19,7 @@ def q_int(request: web.Request, name: str, default: int) -> int:
         return default
     try:
         return int(float(v))
-    except (ValueError, OverflowError):   # "x", "inf", "nan"
+    except (ValueError, OverflowError):  # "x", "inf", "nan"
         raise BadRequest(f"{name} must be a number") from None
 
 
@@ -39,10 +40,14 @@ async def flow_keys(request):
 async def active_flows(request):
     q = request.query
     # an unknown flow is the engine's UnknownName (404), a bad argument its ValueError (400)
-    result = flows_of(request).active_flows(request.match_info["agent"], request.match_info["name"],
-                                            q.get("maxFlows") or None, q.get("minValue") or None,
-                                            q.get("aggMode") or None,
-                                            key_filter=q.get("filter") or None)
+    result = flows_of(request).active_flows(
+        request.match_info["agent"],
+        request.match_info["name"],
+        q.get("maxFlows") or None,
+        q.get("minValue") or None,
+        q.get("aggMode") or None,
+        key_filter=q.get("filter") or None,
+    )
     return json_response(request, result)
 
 
@@ -51,8 +56,9 @@ async def _flow_key_query(request, method: str, missing: str):
     key = request.query.get("key")
     if key is None:
         raise BadRequest("key parameter required")
-    result = getattr(flows_of(request), method)(request.match_info["agent"],
-                                                request.match_info["name"], key)
+    result = getattr(flows_of(request), method)(
+        request.match_info["agent"], request.match_info["name"], key
+    )
     if result is None:
         raise NotFound(missing.format(name=request.match_info["name"]))
     return json_response(request, result)
@@ -66,8 +72,9 @@ async def flow_locations(request):
     return await _flow_key_query(request, "flow_locations", "no flow {name}")
 
 
-async def journal_query(request: web.Request, since, wait, name_param: str, id_param: str,
-                        max_param: str) -> web.Response:
+async def journal_query(
+    request: web.Request, since, wait, name_param: str, id_param: str, max_param: str
+) -> web.Response:
     """/flows/json and /events/json: records after an id, newest first; with ``timeout``
     (seconds, at most http.longpoll.max, default 60) wait for the first new one."""
     name = request.query.get(name_param) or None
@@ -82,15 +89,23 @@ async def journal_query(request: web.Request, since, wait, name_param: str, id_p
 
 async def flow_records(request):
     flows = flows_of(request)
-    return await journal_query(request, flows.flows_since, flows.wait_flows,
-                               "name", "flowID", "maxFlows")
+    return await journal_query(
+        request, flows.flows_since, flows.wait_flows, "name", "flowID", "maxFlows"
+    )
 
 
 def setup(app: web.Application, engine) -> None:
     r = app.router
     r.add_get("/flowkeys/json", flow_keys)
-    add_named_resource(r, "flow", "flows", lambda f, n: f.get_flow(n), lambda f: f.flows_json(),
-                       lambda f, n, b: f.set_flow(n, b), lambda f, n: f.clear_flow(n))
+    add_named_resource(
+        r,
+        "flow",
+        "flows",
+        lambda f, n: f.get_flow(n),
+        lambda f: f.flows_json(),
+        lambda f, n, b: f.set_flow(n, b),
+        lambda f, n: f.clear_flow(n),
+    )
     r.add_get("/activeflows/{agent}/{name}/json", active_flows)
     r.add_get("/flowvalue/{agent}/{name}/json", flow_value)
     r.add_get("/flowlocations/{agent}/{name}/json", flow_locations)

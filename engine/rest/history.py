@@ -2,6 +2,7 @@
 
 The queries block on the store, so they run in a worker thread. Bad arguments are 400, history
 off or the store unreachable 503, with the reason."""
+
 from __future__ import annotations
 
 import asyncio
@@ -26,42 +27,78 @@ async def status(request):
 
 async def flow_names(request):
     q = request.query
-    return await _answer(request, history_of(request).flow_names, q.get("from"), q.get("to"),
-                         q.get("node"))
+    return await _answer(
+        request, history_of(request).flow_names, q.get("from"), q.get("to"), q.get("node")
+    )
 
 
 async def top_keys(request):
     q, m = request.query, request.match_info
-    return await _answer(request, history_of(request).top_keys, m["agent"], m["name"],
-                         q.get("from"), q.get("to"), q.get("maxKeys"), q.get("node"))
+    return await _answer(
+        request,
+        history_of(request).top_keys,
+        m["agent"],
+        m["name"],
+        q.get("from"),
+        q.get("to"),
+        q.get("maxKeys"),
+        q.get("node"),
+    )
 
 
 async def flow_series(request):
     q, m = request.query, request.match_info
     keys = q.getall("key", None)
-    return await _answer(request, history_of(request).flow_series, m["agent"], m["name"],
-                         q.get("from"), q.get("to"), q.get("step"), keys, q.get("maxKeys"),
-                         q.get("node"))
+    return await _answer(
+        request,
+        history_of(request).flow_series,
+        m["agent"],
+        m["name"],
+        q.get("from"),
+        q.get("to"),
+        q.get("step"),
+        keys,
+        q.get("maxKeys"),
+        q.get("node"),
+    )
 
 
 async def metric_names(request):
     q = request.query
-    return await _answer(request, history_of(request).metric_names, q.get("from"),
-                         q.get("to"), q.get("node"))
+    return await _answer(
+        request, history_of(request).metric_names, q.get("from"), q.get("to"), q.get("node")
+    )
 
 
 async def metric_series(request):
     q, m = request.query, request.match_info
-    return await _answer(request, history_of(request).metric_series, m["agent"], m["metric"],
-                         q.get("from"), q.get("to"), q.get("step"), q.get("agg"),
-                         q.get("dataSource"), q.get("maxSeries"), q.get("node"))
+    return await _answer(
+        request,
+        history_of(request).metric_series,
+        m["agent"],
+        m["metric"],
+        q.get("from"),
+        q.get("to"),
+        q.get("step"),
+        q.get("agg"),
+        q.get("dataSource"),
+        q.get("maxSeries"),
+        q.get("node"),
+    )
 
 
 async def events(request):
     q = request.query
-    return await _answer(request, history_of(request).events, q.get("from"), q.get("to"),
-                         q.get("thresholdID"), q.get("agent"), q.get("maxEvents"),
-                         q.get("node"))
+    return await _answer(
+        request,
+        history_of(request).events,
+        q.get("from"),
+        q.get("to"),
+        q.get("thresholdID"),
+        q.get("agent"),
+        q.get("maxEvents"),
+        q.get("node"),
+    )
 
 
 def setup(app: web.Application, engine) -> None:

@@ -1,5 +1,6 @@
 """Metric routes: /metrics/json, /metric/{agent}/json, /metric/{agent}/{metric}/json,
 /table/{agent}/{metric}/json, /dump/{agent}/{metric}/json (thin adapters over MetricStore)."""
+
 from __future__ import annotations
 
 from aiohttp import web
@@ -37,10 +38,11 @@ async def agent_metrics(request: web.Request) -> web.Response:
 
 def _query(method: str):
     async def handler(request: web.Request) -> web.Response:
-        result = getattr(store_of(request), method)(request.match_info["agent"],
-                                                    request.match_info["metric"],
-                                                    query_filter(request))
+        result = getattr(store_of(request), method)(
+            request.match_info["agent"], request.match_info["metric"], query_filter(request)
+        )
         return json_response(request, result)
+
     handler.__name__ = method
     return handler
 

@@ -1,6 +1,7 @@
 """Prometheus text exposition: /prometheus/metrics/{agent}/{metric}/txt and
 /prometheus/analyzer/txt (format 0.0.4; no # TYPE lines, every sample is untyped). Every
 family has a # HELP line and a name that `promtool check metrics` accepts (docs/metrics.md)."""
+
 from __future__ import annotations
 
 import math
@@ -44,7 +45,7 @@ ANALYZER_HELP = {
     "sFlowKernelDrops": "UDP datagrams the kernel dropped (receive buffer full)",
     "sFlowQueueDrops": "datagrams dropped because the receive queue was full",
     "sFlowQueueExpired": "datagrams dropped because they waited longer than "
-                         "sflow.receiver.maxage in the receive queue",
+    "sflow.receiver.maxage in the receive queue",
     "sFlowAgentsExpired": "sFlow agents forgotten after agents.timeout without a datagram",
     "sFlowDatagramsRefused": "datagrams refused because agents.max agents were known",
     "cpuLoadProcess": "CPU load of the flowrt process (0..1)",
@@ -131,8 +132,12 @@ def analyzer_text(analyzer: dict) -> str:
 
 
 async def prometheus_metrics(request: web.Request) -> web.Response:
-    text = metrics_text(store_of(request), request.match_info["agent"],
-                        request.match_info["metric"], query_filter(request))
+    text = metrics_text(
+        store_of(request),
+        request.match_info["agent"],
+        request.match_info["metric"],
+        query_filter(request),
+    )
     return web.Response(text=text, headers={"Content-Type": CONTENT_TYPE})
 
 

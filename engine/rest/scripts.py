@@ -1,5 +1,6 @@
 """Script and app routes: script HTTP handlers, app static content, /apps/json, /scripts/json,
 /app/{app}/status. Thin adapters over jsapi.runtime.Runtime."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -15,9 +16,15 @@ from .web import static_response
 # jsapi/globals_http.py on scripts' own requests to this engine
 CALLERS_HEADER = "X-Flowrt-Callers"
 
-CONTENT_TYPES = {"json": "application/json", "txt": "text/plain", "html": "text/html",
-                 "csv": "text/csv", "xml": "application/xml", "js": "application/javascript",
-                 "svg": "image/svg+xml"}
+CONTENT_TYPES = {
+    "json": "application/json",
+    "txt": "text/plain",
+    "html": "text/html",
+    "csv": "text/csv",
+    "xml": "application/xml",
+    "js": "application/javascript",
+    "svg": "image/svg+xml",
+}
 
 
 def _runtime(request: web.Request):
@@ -28,8 +35,12 @@ async def _request_object(request: web.Request, rest: str) -> dict | None:
     parts = [p for p in rest.split("/")]
     if not parts or not parts[-1]:
         return None
-    req = {"method": request.method, "path": parts[:-1], "format": parts[-1],
-           "query": {k: request.query.getall(k) for k in request.query.keys()}}
+    req = {
+        "method": request.method,
+        "path": parts[:-1],
+        "format": parts[-1],
+        "query": {k: request.query.getall(k) for k in request.query.keys()},
+    }
     if request.can_read_body:
         raw = await request.read()
         if raw:
@@ -59,9 +70,12 @@ async def _dispatch(request: web.Request, script_id: str, rest: str) -> web.Stre
     callers = tuple(c for c in request.headers.get(CALLERS_HEADER, "").split(",") if c)
     if script_id in callers:
         chain = " -> ".join([*callers, script_id])
-        return web.Response(status=508, content_type="text/plain",
-                            text=f"loop detected: {chain}; script {script_id} is waiting for "
-                                 "this request and cannot answer it")
+        return web.Response(
+            status=508,
+            content_type="text/plain",
+            text=f"loop detected: {chain}; script {script_id} is waiting for "
+            "this request and cannot answer it",
+        )
     res = await rt.http(script, req, callers)
     status = res.get("status", 500)
     if res.get("type") == "none":
@@ -100,8 +114,9 @@ async def app_status(request: web.Request) -> web.Response:
     if name not in rt.apps:
         raise NotFound("no such app")
     ok = rt.status_ok(name)
-    return web.Response(text="OK" if ok else "UNAVAILABLE", status=200 if ok else 503,
-                        content_type="text/plain")
+    return web.Response(
+        text="OK" if ok else "UNAVAILABLE", status=200 if ok else 503, content_type="text/plain"
+    )
 
 
 async def apps_json(request: web.Request) -> web.Response:

@@ -1,4 +1,5 @@
 """Server routes: /version, /analyzer/json, /license/json, /agents/json, /status."""
+
 from __future__ import annotations
 
 from aiohttp import web
@@ -32,8 +33,9 @@ async def status(request: web.Request) -> web.Response:
     engine = engine_of(request)
     check = getattr(engine, "status_ok", None)
     ok = check() if check else True
-    return web.Response(text="OK" if ok else "UNAVAILABLE", status=200 if ok else 503,
-                        content_type="text/plain")
+    return web.Response(
+        text="OK" if ok else "UNAVAILABLE", status=200 if ok else 503, content_type="text/plain"
+    )
 
 
 def setup(app: web.Application, engine) -> None:

@@ -1,4 +1,5 @@
 """Topology: GET/PUT/POST /topology/json (the same Topology.set/get as setTopology())."""
+
 from __future__ import annotations
 
 from aiohttp import web
@@ -13,7 +14,7 @@ async def get(request):
 async def put(request):
     check_writable(request)
     body = await read_json(request)
-    subsystem_of(request, "topology").set(body)     # ValueError: 400 (the middleware)
+    subsystem_of(request, "topology").set(body)  # ValueError: 400 (the middleware)
     return web.Response(status=204)
 
 

@@ -4,6 +4,7 @@
 Static files come from the resources that ship with flowrt (engine.bundled; not from the engine
 home, so a test or a package install with its own home still gets the UI).
 """
+
 from __future__ import annotations
 
 import json
@@ -50,6 +51,7 @@ def _static_handler(root: Path):
 def _slash_redirect(location: str):
     async def handler(request: web.Request) -> web.Response:
         raise web.HTTPFound(location)
+
     return handler
 
 
@@ -77,8 +79,9 @@ def recent_log(max_lines: int = 100, min_level: str = "FINE", after: int = 0) ->
     floor = LOG_LEVELS.get(min_level.upper())
     if floor is None:
         raise BadRequest(f"bad minLevel {min_level!r}, expected one of {', '.join(LOG_LEVELS)}")
-    lines = [r for r in list(log.recent)
-             if LOG_LEVELS.get(r["level"], 1) >= floor and r["time"] > after]
+    lines = [
+        r for r in list(log.recent) if LOG_LEVELS.get(r["level"], 1) >= floor and r["time"] > after
+    ]
     return lines[-max_lines:] if max_lines > 0 else []
 
 
@@ -93,9 +96,11 @@ def _int_param(request: web.Request, name: str, default: int) -> int:
 
 
 async def log_json(request: web.Request) -> web.Response:
-    lines = recent_log(_int_param(request, "maxLines", 100),
-                       request.query.get("minLevel", "FINE"),
-                       _int_param(request, "after", 0))
+    lines = recent_log(
+        _int_param(request, "maxLines", 100),
+        request.query.get("minLevel", "FINE"),
+        _int_param(request, "after", 0),
+    )
     return json_response(request, lines)
 
 
@@ -107,7 +112,9 @@ def _app_dirs(engine) -> dict[str, Path]:
 
 def apps_with_api(engine) -> list[str]:
     """Installed apps that describe their script REST paths in an api.yml."""
-    return sorted(name for name, folder in _app_dirs(engine).items() if (folder / "api.yml").is_file())
+    return sorted(
+        name for name, folder in _app_dirs(engine).items() if (folder / "api.yml").is_file()
+    )
 
 
 def app_api_document(engine, name: str) -> dict:
@@ -124,7 +131,7 @@ def app_api_document(engine, name: str) -> dict:
         raise BadRequest(f"app {name} api.yml is not valid YAML: {exc}") from exc
     if not isinstance(doc, dict):
         raise BadRequest(f"app {name} api.yml is not an OpenAPI document")
-    if "swagger" in doc:                      # OpenAPI 2.0
+    if "swagger" in doc:  # OpenAPI 2.0
         doc.setdefault("basePath", f"/app/{name}/scripts")
     elif not doc.get("servers"):
         doc["servers"] = [{"url": "scripts", "description": f"{name} scripts"}]
@@ -163,7 +170,9 @@ def setup(app: web.Application, engine) -> None:
 
     async def favicon_ico(request: web.Request) -> web.StreamResponse:
         # browsers ask for /favicon.ico on pages without an icon link (PNG is accepted)
-        return web.FileResponse(favicon, headers={"Content-Type": "image/png", "Cache-Control": "max-age=86400"})
+        return web.FileResponse(
+            favicon, headers={"Content-Type": "image/png", "Cache-Control": "max-age=86400"}
+        )
 
     app.router.add_get("/favicon.ico", favicon_ico)
     for tree in STATIC_TREES:

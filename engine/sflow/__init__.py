@@ -18,10 +18,17 @@ errors, registry, sample_layouts, wire, header, xdr -> flow_keys -> flow_records
 counter_records -> records -> attributes -> samples -> custom_samples, v2v4 -> datagram ->
 accel; encode (on wire, the registry and sample_layouts), gen, pcap, packets beside.
 """
+
 from . import accel  # noqa: F401  (chooses the C or Python decoder, once)
 from .datagram import decode_datagram
 from .errors import DecodeError
 from .samples import CounterSample, Datagram, DiscardSample, FlowSample
 
-__all__ = ["CounterSample", "Datagram", "DecodeError", "DiscardSample", "FlowSample",
-           "decode_datagram"]
+__all__ = [
+    "CounterSample",
+    "Datagram",
+    "DecodeError",
+    "DiscardSample",
+    "FlowSample",
+    "decode_datagram",
+]

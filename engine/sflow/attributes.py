@@ -5,6 +5,7 @@ other records that carry flow keys go to the key extraction their declaration na
 (flow_records.py -> flow_keys.py), everything else is skipped by length. No per-record dicts
 are built.
 """
+
 from __future__ import annotations
 
 import struct
@@ -51,7 +52,9 @@ def python_flow_attributes(s) -> dict:
             off += 8
             rend = off + length
             if rend > end:
-                raise DecodeError(f"flow record {tag >> 12}:{tag & 0xFFF} length {length} past end of sample")
+                raise DecodeError(
+                    f"flow record {tag >> 12}:{tag & 0xFFF} length {length} past end of sample"
+                )
             if tag == 1:
                 if length < 16:
                     raise DecodeError("sampled header record too short")
@@ -61,7 +64,7 @@ def python_flow_attributes(s) -> dict:
                     raise DecodeError(f"sampled header length {hlen} past end of record")
                 a["bytes"] = flen
                 a["stripped"] = stripped
-                hb = buf[hs:hs + hlen]
+                hb = buf[hs : hs + hlen]
                 if hb.__class__ is not bytes:
                     hb = bytes(hb)
                 decode_header_bytes(hb, proto, a)
@@ -87,8 +90,12 @@ def python_flow_attributes(s) -> dict:
     a["frames"] = 1
     inp = s.input
     out = s.output
-    a["inputifindex"] = inp if 0 < inp < INTERNAL and s.input_format == 0 else port_value(s.input_format, inp)
-    a["outputifindex"] = out if 0 < out < INTERNAL and s.output_format == 0 else port_value(s.output_format, out)
+    a["inputifindex"] = (
+        inp if 0 < inp < INTERNAL and s.input_format == 0 else port_value(s.input_format, inp)
+    )
+    a["outputifindex"] = (
+        out if 0 < out < INTERNAL and s.output_format == 0 else port_value(s.output_format, out)
+    )
     if s.ds_class == 0:
         if s.ds_index == inp and s.input_format == 0:
             a["direction"] = "ingress"
@@ -108,8 +115,9 @@ _HANDLERS = HANDLERS
 # subset (flow_attributes_subset) runs them on an empty dict and keeps the wanted keys. The
 # others decide by what the dict already holds ("ipsource" in a, setdefault("bytes")), so a
 # sample with one of them takes its subset from the full dict. Unlisted = safe.
-WRITE_ONLY_HANDLERS = frozenset(tag for tag, rt in FLOW.items()
-                                if rt.attributes is not None and rt.write_only)
+WRITE_ONLY_HANDLERS = frozenset(
+    tag for tag, rt in FLOW.items() if rt.attributes is not None and rt.write_only
+)
 
 
 def python_flow_attributes_subset(s, wanted: frozenset | None, shared: bool = False) -> dict:
@@ -131,7 +139,7 @@ def python_flow_attributes_subset(s, wanted: frozenset | None, shared: bool = Fa
 # python_flow_attributes for everything else; engine/sflow/accel.py installs it (or not:
 # FLOWRT_NO_ACCEL=1, not built, stale) when engine.sflow is imported and sets these.
 
-accel = None                                  # the loaded C module, or None
+accel = None  # the loaded C module, or None
 flow_attributes = python_flow_attributes
 flow_attributes_subset = python_flow_attributes_subset
 track_samples = None
@@ -139,5 +147,6 @@ track_samples = None
 
 def use_accelerator(enabled: bool = True) -> bool:
     """See engine.sflow.accel.use_accelerator (kept here for callers of the old name)."""
-    from .accel import use_accelerator as switch   # accel.py sits above this module
+    from .accel import use_accelerator as switch  # accel.py sits above this module
+
     return switch(enabled)

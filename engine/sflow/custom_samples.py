@@ -3,6 +3,7 @@
 Decoded eagerly by the walker (datagram.py) into their own sample objects; any other
 non-standard sample type is skipped and counted in records.UNKNOWN_RECORDS.
 """
+
 from __future__ import annotations
 
 import struct
@@ -15,6 +16,7 @@ from .xdr import Reader
 
 class RTMetricSample(OtherSample):
     """4300:1002: named metrics pushed by an agent (sFlow-RT custom metrics)."""
+
     __slots__ = ("datasource", "metrics", "metrics_typed")
 
     def values(self) -> dict:
@@ -31,6 +33,7 @@ class RTMetricSample(OtherSample):
 
 class RTFlowSample(OtherSample):
     """4300:1003: a flow described by named attributes (sFlow-RT custom flows)."""
+
     __slots__ = ("datasource", "sampling_rate", "sample_pool", "_attrs", "typed")
 
     def attributes(self) -> dict:
@@ -38,20 +41,36 @@ class RTFlowSample(OtherSample):
 
     def records(self) -> list[dict]:
         if self._records is None:
-            d = {"rtflow_datasource_name": self.datasource,
-                 "rtflow_sampling_rate": self.sampling_rate,
-                 "rtflow_sample_pool": self.sample_pool}
+            d = {
+                "rtflow_datasource_name": self.datasource,
+                "rtflow_sampling_rate": self.sampling_rate,
+                "rtflow_sample_pool": self.sample_pool,
+            }
             for name, ftype in self.typed.items():
                 d[_RTFLOW_PREFIX[ftype] + name] = self._attrs[name]
             self._records = [d]
         return self._records
 
 
-_RTMETRIC_PREFIX = ("rtmetric_string_", "rtmetric_counter32_", "rtmetric_counter64_",
-                    "rtmetric_gauge32_", "rtmetric_gauge64_", "rtmetric_gaugeFloat_",
-                    "rtmetric_gaugeDouble_")
-_RTFLOW_PREFIX = ("rtflow_string_", "rtflow_mac_", "rtflow_ip_", "rtflow_ip6_", "rtflow_int32_",
-                  "rtflow_int64_", "rtflow_float_", "rtflow_double_")
+_RTMETRIC_PREFIX = (
+    "rtmetric_string_",
+    "rtmetric_counter32_",
+    "rtmetric_counter64_",
+    "rtmetric_gauge32_",
+    "rtmetric_gauge64_",
+    "rtmetric_gaugeFloat_",
+    "rtmetric_gaugeDouble_",
+)
+_RTFLOW_PREFIX = (
+    "rtflow_string_",
+    "rtflow_mac_",
+    "rtflow_ip_",
+    "rtflow_ip6_",
+    "rtflow_int32_",
+    "rtflow_int64_",
+    "rtflow_float_",
+    "rtflow_double_",
+)
 MAX_RT_FIELDS = 1024
 
 

@@ -3,6 +3,7 @@
 Records are decoded lazily by the sample objects (samples.py). The C walker (_accel.c),
 installed by accel.py, hands whatever it does not decode itself to python_decode_datagram.
 """
+
 from __future__ import annotations
 
 import socket
@@ -10,15 +11,21 @@ import struct
 
 from . import samples as _samples
 from .custom_samples import other_sample
-from .errors import MAX_RECORDS, MAX_SAMPLES, DecodeError  # noqa: F401  (re-exported)
+from .errors import MAX_RECORDS, MAX_SAMPLES, DecodeError
 from .sample_layouts import COUNTER_COMPACT, COUNTER_EXPANDED, DISCARD, FLOW_COMPACT, FLOW_EXPANDED
-from .samples import (CounterSample, Datagram, DiscardSample, FlowSample,  # noqa: F401
-                      OtherSample, _data_source)
+from .samples import (  # noqa: F401  (re-exported)
+    CounterSample,
+    Datagram,
+    DiscardSample,
+    FlowSample,
+    OtherSample,
+    _data_source,
+)
 from .v2v4 import decode_v2v4
 
 _U32 = struct.Struct(">I")
-_HDR_V5_V4 = struct.Struct(">4I")        # sub_agent, seq, uptime, nsamples after an IPv4 agent
-_SAMPLE_HDR = struct.Struct(">2I")       # tag, length
+_HDR_V5_V4 = struct.Struct(">4I")  # sub_agent, seq, uptime, nsamples after an IPv4 agent
+_SAMPLE_HDR = struct.Struct(">2I")  # tag, length
 _FLOW_COMPACT = FLOW_COMPACT.struct
 _FLOW_EXPANDED = FLOW_EXPANDED.struct
 _DISCARD = DISCARD.struct
@@ -35,7 +42,7 @@ def __getattr__(name: str):
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-_AGENTS: dict = {}     # agent address bytes -> string (few agents, many datagrams)
+_AGENTS: dict = {}  # agent address bytes -> string (few agents, many datagrams)
 
 
 def _agent(family, raw: bytes) -> str:
@@ -57,7 +64,7 @@ def python_decode_datagram(buf) -> Datagram:
         raise DecodeError(f"truncated datagram: {exc}") from None
 
 
-_walk = python_decode_datagram      # attributes.use_accelerator() swaps in the C walker
+_walk = python_decode_datagram  # attributes.use_accelerator() swaps in the C walker
 
 
 def _decode(buf) -> Datagram:
@@ -143,8 +150,9 @@ def _sample(buf, tag: int, off: int, end: int):
         elif fmt == 3:
             if off + FLOW_EXPANDED.size > end:
                 raise DecodeError("expanded flow sample too short")
-            (seq, s_class, s_index, rate, pool, drops, in_fmt, inp, out_fmt, out,
-             nrec) = _FLOW_EXPANDED.unpack_from(buf, off)
+            (seq, s_class, s_index, rate, pool, drops, in_fmt, inp, out_fmt, out, nrec) = (
+                _FLOW_EXPANDED.unpack_from(buf, off)
+            )
             s = FlowSample()
             s.ds_class, s.ds_index = s_class, s_index
             s.input_format, s.input, s.output_format, s.output = in_fmt, inp, out_fmt, out

@@ -6,6 +6,7 @@ record's declaration (flow_records.py, ``attributes=``); attributes.py dispatche
 tag. The sampled header (0:1) and extended_switch (0:1001) are inlined in
 attributes.python_flow_attributes instead (the two records of nearly every sample).
 """
+
 from __future__ import annotations
 
 import socket
@@ -26,8 +27,19 @@ _AF6 = socket.AF_INET6
 
 TCP_FLAGS9 = tuple(format(i, "09b") for i in range(512))
 HTTP_METHODS = ("OTHER", "OPTIONS", "GET", "HEAD", "POST", "PUT", "DELETE", "TRACE", "CONNECT")
-APP_STATUS = ("SUCCESS", "OTHER", "TIMEOUT", "INTERNAL_ERROR", "BAD_REQUEST", "FORBIDDEN",
-              "TOO_LARGE", "NOT_IMPLEMENTED", "NOT_FOUND", "UNAVAILABLE", "UNAUTHORIZED")
+APP_STATUS = (
+    "SUCCESS",
+    "OTHER",
+    "TIMEOUT",
+    "INTERNAL_ERROR",
+    "BAD_REQUEST",
+    "FORBIDDEN",
+    "TOO_LARGE",
+    "NOT_IMPLEMENTED",
+    "NOT_FOUND",
+    "UNAVAILABLE",
+    "UNAUTHORIZED",
+)
 TCP_DIRECTION = ("unknown", "received", "sent")
 
 
@@ -38,6 +50,7 @@ def _need(off, n, rend):
 
 # ------------------------------------------------------------------ record handlers
 
+
 def header_v2v4(buf, off, rend, a):
     _need(off, 12, rend)
     proto, flen, hlen = _HDR3(buf, off)
@@ -45,7 +58,7 @@ def header_v2v4(buf, off, rend, a):
     if hs + hlen > rend:
         raise DecodeError(f"sampled header length {hlen} past end of record")
     a["bytes"] = flen
-    decode_header_bytes(bytes(buf[hs:hs + hlen]), proto, a)
+    decode_header_bytes(bytes(buf[hs : hs + hlen]), proto, a)
 
 
 def sampled_ethernet(buf, off, rend, a):
@@ -53,8 +66,8 @@ def sampled_ethernet(buf, off, rend, a):
     if "macsource" in a:
         return
     a.setdefault("bytes", _U32(buf, off)[0])
-    a["macsource"] = buf[off + 4:off + 10].hex().upper()
-    a["macdestination"] = buf[off + 12:off + 18].hex().upper()
+    a["macsource"] = buf[off + 4 : off + 10].hex().upper()
+    a["macdestination"] = buf[off + 12 : off + 18].hex().upper()
     a["ethernetprotocol"] = _U32(buf, off + 20)[0]
 
 
@@ -119,6 +132,7 @@ def memo(decode):
                 cache.clear()
             cache[key] = hit
         a.update(hit)
+
     fn.cache = cache
     return fn
 
@@ -137,7 +151,7 @@ def _gateway_common(r, a, communities):
     nseg = r.count("AS path segment")
     path = []
     for _ in range(nseg):
-        r.u32()          # AS_SET or AS_SEQUENCE: sFlow-RT lists the ASNs in order either way
+        r.u32()  # AS_SET or AS_SEQUENCE: sFlow-RT lists the ASNs in order either way
         n = r.count("AS path")
         if len(path) + n > 1000:
             raise DecodeError("AS path seems quite large")
@@ -149,7 +163,9 @@ def _gateway_common(r, a, communities):
     if communities:
         n = r.count("BGP community")
         if n:
-            a["bgpcommunities"] = "-".join(f"{c >> 16}:{c & 0xFFFF}" for c in (r.u32() for _ in range(n)))
+            a["bgpcommunities"] = "-".join(
+                f"{c >> 16}:{c & 0xFFFF}" for c in (r.u32() for _ in range(n))
+            )
         a["bgplocalpref"] = r.u32()
 
 
@@ -222,6 +238,7 @@ def one_u32(key):
     def fn(buf, off, rend, a):
         _need(off, 4, rend)
         a[key] = _U32(buf, off)[0]
+
     return fn
 
 
@@ -242,6 +259,7 @@ def strings(*keys):
             v = r.string()
             if v:
                 a[k] = v
+
     return fn
 
 
@@ -253,6 +271,7 @@ def socket4(prefix):
         a[prefix + "clientaddress"] = r.ip4()
         a[prefix + "serverport"] = r.u32()
         a[prefix + "clientport"] = r.u32()
+
     return fn
 
 
@@ -264,6 +283,7 @@ def socket6(prefix):
         a[prefix + "clientaddress6"] = r.ip6()
         a[prefix + "serverport"] = r.u32()
         a[prefix + "clientport"] = r.u32()
+
     return fn
 
 
@@ -294,6 +314,7 @@ def http(new):
         a["duration"] = r.u32()
         a["httpstatus"] = r.u32()
         a["requests"] = 1
+
     return fn
 
 
@@ -330,8 +351,19 @@ def app(buf, off, rend, a):
     a["requests"] = 1
 
 
-_TCPINFO = ("tcpmss", "tcprcvmss", "tcpunacked", "tcplost", "tcpretrans", "tcppmtu", "tcprtt",
-            "tcprttsdev", "tcpcwndsnd", "tcpreordering", "tcprttmin")
+_TCPINFO = (
+    "tcpmss",
+    "tcprcvmss",
+    "tcpunacked",
+    "tcplost",
+    "tcpretrans",
+    "tcppmtu",
+    "tcprtt",
+    "tcprttsdev",
+    "tcpcwndsnd",
+    "tcpreordering",
+    "tcprttmin",
+)
 _TCPINFO_ST = struct.Struct(">12I").unpack_from
 
 

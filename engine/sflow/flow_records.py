@@ -6,23 +6,39 @@ sflowtool 6.11 (readFlowSampleElements). Where sflowtool logs a string only when
 non-empty, so do we (`_opt`). The encoder beside it writes the same layout from such a dict;
 ``attributes=`` names the hot path's key extraction (flow_keys.py).
 """
+
 from __future__ import annotations
 
 from . import flow_keys as fk
 from .errors import MAX_HEADER, DecodeError
 from .header import decode_header, wifi_addresses
 from .registry import V2V4_ENTERPRISE, declare
-from .wire import (EncodeError, address, as_int, hexbytes, ip4, ip6, mac, pack_fields, pad, simple,
-                   string, u32, u64)
+from .wire import (
+    EncodeError,
+    address,
+    as_int,
+    hexbytes,
+    ip4,
+    ip6,
+    mac,
+    pack_fields,
+    pad,
+    simple,
+    string,
+    u32,
+    u64,
+)
 from .wire import fields as _fields
 from .xdr import Reader
 
 
 def flow_record(enterprise: int, fmt: int, **kw):
     """Declare the decorated decoder's record type (keywords: see registry.declare)."""
+
     def deco(fn):
         declare("flow", enterprise, fmt, fn, **kw)
         return fn
+
     return deco
 
 
@@ -33,6 +49,7 @@ def _opt(r: Reader, d: dict, name: str) -> None:
 
 
 # ------------------------------------------------------------------ sampled header (0:1)
+
 
 def _header_fields(d: dict, proto: int, size: int, stripped: int, hb: bytes) -> None:
     """sflowtool's derived header fields, mapped from our sFlow-RT header attributes."""
@@ -79,7 +96,7 @@ def sflowtool_header_view(a: dict, size: int, stripped: int, d: dict) -> None:
         d["IPTOS"] = int(a["iptos"], 2)
         d["IPTTL"] = a["ipttl"]
         ipid = a["ipid"]
-        d["IPID"] = ((ipid & 0xFF) << 8) | (ipid >> 8)   # sflowtool prints it unswapped
+        d["IPID"] = ((ipid & 0xFF) << 8) | (ipid >> 8)  # sflowtool prints it unswapped
         if a.get("ipfragoffset"):
             d["IPFragmentOffset"] = a["ipfragoffset"]
     elif l3 == "ip6":
@@ -129,8 +146,13 @@ def _header(d: dict, prefix: str = "") -> bytes:
     data = hexbytes(d.get(prefix + "headerBytes"))
     header_len = d.get(prefix + "headerLen")
     header_len = len(data) if header_len in (None, "") else as_int(header_len)
-    return (u32(d.get(prefix + "headerProtocol")) + u32(d.get(prefix + "sampledPacketSize"))
-            + u32(d.get(prefix + "strippedBytes")) + u32(header_len) + pad(data))
+    return (
+        u32(d.get(prefix + "headerProtocol"))
+        + u32(d.get(prefix + "sampledPacketSize"))
+        + u32(d.get(prefix + "strippedBytes"))
+        + u32(header_len)
+        + pad(data)
+    )
 
 
 # (its flow keys are inlined in attributes.python_flow_attributes and in the C decoder)
@@ -145,6 +167,7 @@ def sampled_header_v2v4(r, length, d):
 
 
 # ------------------------------------------------------------------ sampled ethernet/ipv4/ipv6
+
 
 def _ethernet(r, d, prefix=""):
     d["flowSampleType"] = prefix + "ETHERNET"
@@ -204,63 +227,114 @@ def _ipv6(r, d, prefix=""):
 def _enc_ports(d: dict, prefix: str) -> tuple[int, int, int]:
     proto = as_int(d.get(prefix + "IPProtocol"))
     if proto == 6:
-        return (as_int(d.get(prefix + "TCPSrcPort")), as_int(d.get(prefix + "TCPDstPort")),
-                as_int(d.get(prefix + "TCPFlags")))
+        return (
+            as_int(d.get(prefix + "TCPSrcPort")),
+            as_int(d.get(prefix + "TCPDstPort")),
+            as_int(d.get(prefix + "TCPFlags")),
+        )
     if proto == 17:
         return as_int(d.get(prefix + "UDPSrcPort")), as_int(d.get(prefix + "UDPDstPort")), 0
     if proto == 1:
         return as_int(d.get(prefix + "ICMPCode")), as_int(d.get(prefix + "ICMPType")), 0
-    return as_int(d.get(prefix + "src_port")), as_int(d.get(prefix + "dst_port")), \
-        as_int(d.get(prefix + "tcp_flags"))
+    return (
+        as_int(d.get(prefix + "src_port")),
+        as_int(d.get(prefix + "dst_port")),
+        as_int(d.get(prefix + "tcp_flags")),
+    )
 
 
 def _enc_ipv4(prefix: str = ""):
     def enc(d: dict) -> bytes:
         sport, dport, flags = _enc_ports(d, prefix)
-        return (u32(d.get(prefix + "sampledPacketSize")) + u32(d.get(prefix + "IPProtocol"))
-                + ip4(d.get(prefix + "srcIP")) + ip4(d.get(prefix + "dstIP"))
-                + u32(sport) + u32(dport) + u32(flags) + u32(d.get(prefix + "IPTOS")))
+        return (
+            u32(d.get(prefix + "sampledPacketSize"))
+            + u32(d.get(prefix + "IPProtocol"))
+            + ip4(d.get(prefix + "srcIP"))
+            + ip4(d.get(prefix + "dstIP"))
+            + u32(sport)
+            + u32(dport)
+            + u32(flags)
+            + u32(d.get(prefix + "IPTOS"))
+        )
+
     return enc
 
 
 def _enc_ipv6(prefix: str = ""):
     def enc(d: dict) -> bytes:
         sport, dport, flags = _enc_ports(d, prefix)
-        return (u32(d.get(prefix + "sampledPacketSize")) + u32(d.get(prefix + "IPProtocol"))
-                + ip6(d.get(prefix + "srcIP6")) + ip6(d.get(prefix + "dstIP6"))
-                + u32(sport) + u32(dport) + u32(flags) + u32(d.get(prefix + "priority")))
+        return (
+            u32(d.get(prefix + "sampledPacketSize"))
+            + u32(d.get(prefix + "IPProtocol"))
+            + ip6(d.get(prefix + "srcIP6"))
+            + ip6(d.get(prefix + "dstIP6"))
+            + u32(sport)
+            + u32(dport)
+            + u32(flags)
+            + u32(d.get(prefix + "priority"))
+        )
+
     return enc
 
 
 def _enc_ethernet(prefix: str = ""):
     def enc(d: dict) -> bytes:
-        return (u32(d.get(prefix + "ethernet_len")) + mac(d.get(prefix + "ethernet_src"))
-                + mac(d.get(prefix + "ethernet_dst")) + u32(d.get(prefix + "ethernet_type")))
-    return enc
+        return (
+            u32(d.get(prefix + "ethernet_len"))
+            + mac(d.get(prefix + "ethernet_src"))
+            + mac(d.get(prefix + "ethernet_dst"))
+            + u32(d.get(prefix + "ethernet_type"))
+        )
 
+    return enc
 
 
 def _decoder(read, prefix=""):
     return lambda r, length, d: read(r, d, prefix)
 
 
-declare("flow", 0, 2, _decoder(_ethernet), encode=_enc_ethernet(), attributes=fk.sampled_ethernet,
-        name="sampled_ethernet")
-declare("flow", 0, 3, _decoder(_ipv4), encode=_enc_ipv4(), attributes=fk.sampled_ipv4,
-        name="sampled_ipv4")
-declare("flow", 0, 4, _decoder(_ipv6), encode=_enc_ipv6(), attributes=fk.sampled_ipv6,
-        name="sampled_ipv6")
-for _fmt, _read, _enc, _prefix in ((1021, _ethernet, _enc_ethernet, "tunnel_l2_out_"),
-                                   (1022, _ethernet, _enc_ethernet, "tunnel_l2_in_"),
-                                   (1023, _ipv4, _enc_ipv4, "tunnel_ipv4_out_"),
-                                   (1024, _ipv4, _enc_ipv4, "tunnel_ipv4_in_"),
-                                   (1025, _ipv6, _enc_ipv6, "tunnel_ipv6_out_"),
-                                   (1026, _ipv6, _enc_ipv6, "tunnel_ipv6_in_")):
-    declare("flow", 0, _fmt, _decoder(_read, _prefix), encode=_enc(_prefix),
-            name=_prefix.rstrip("_"))
+declare(
+    "flow",
+    0,
+    2,
+    _decoder(_ethernet),
+    encode=_enc_ethernet(),
+    attributes=fk.sampled_ethernet,
+    name="sampled_ethernet",
+)
+declare(
+    "flow",
+    0,
+    3,
+    _decoder(_ipv4),
+    encode=_enc_ipv4(),
+    attributes=fk.sampled_ipv4,
+    name="sampled_ipv4",
+)
+declare(
+    "flow",
+    0,
+    4,
+    _decoder(_ipv6),
+    encode=_enc_ipv6(),
+    attributes=fk.sampled_ipv6,
+    name="sampled_ipv6",
+)
+for _fmt, _read, _enc, _prefix in (
+    (1021, _ethernet, _enc_ethernet, "tunnel_l2_out_"),
+    (1022, _ethernet, _enc_ethernet, "tunnel_l2_in_"),
+    (1023, _ipv4, _enc_ipv4, "tunnel_ipv4_out_"),
+    (1024, _ipv4, _enc_ipv4, "tunnel_ipv4_in_"),
+    (1025, _ipv6, _enc_ipv6, "tunnel_ipv6_out_"),
+    (1026, _ipv6, _enc_ipv6, "tunnel_ipv6_in_"),
+):
+    declare(
+        "flow", 0, _fmt, _decoder(_read, _prefix), encode=_enc(_prefix), name=_prefix.rstrip("_")
+    )
 
 
 # ------------------------------------------------------------------ extended switch/router/gateway
+
 
 @flow_record(0, 1001, encode=simple("in_vlan in_priority out_vlan out_priority"))  # keys inlined
 def extended_switch(r, length, d):
@@ -271,8 +345,13 @@ def extended_switch(r, length, d):
     d["out_priority"] = r.u32()
 
 
-@flow_record(0, 1002, encode=simple("nextHop:addr srcSubnetMask dstSubnetMask"),
-             attributes=fk.memo(fk.router), write_only=True)
+@flow_record(
+    0,
+    1002,
+    encode=simple("nextHop:addr srcSubnetMask dstSubnetMask"),
+    attributes=fk.memo(fk.router),
+    write_only=True,
+)
 def extended_router(r, length, d):
     d["extendedType"] = "ROUTER"
     d["nextHop"] = r.address()
@@ -341,7 +420,9 @@ def _as_path_segments(d: dict) -> list[tuple[int, list[int]]]:
         out = []
         for seg in segs:
             if isinstance(seg, dict):
-                out.append((as_int(seg.get("type", 2)), _int_list(seg.get("asns", seg.get("path")))))
+                out.append(
+                    (as_int(seg.get("type", 2)), _int_list(seg.get("asns", seg.get("path"))))
+                )
             else:
                 out.append((as_int(seg[0]), _int_list(seg[1])))
         return out
@@ -356,7 +437,7 @@ def _as_path_segments(d: dict) -> list[tuple[int, list[int]]]:
         if text[0] == "(":
             end = text.index(")")
             out.append((1, _int_list(text[1:end])))
-            text = text[end + 1:]
+            text = text[end + 1 :]
         else:
             end = text.find("(")
             part, text = (text, "") if end < 0 else (text[:end], text[end:])
@@ -384,15 +465,17 @@ def extended_gateway(r, length, d):
     _gateway_tail(r, d)
 
 
-@flow_record(V2V4_ENTERPRISE, 1003, shown="0:1003",
-             attributes=fk.memo(fk.gateway_v4), write_only=True)
+@flow_record(
+    V2V4_ENTERPRISE, 1003, shown="0:1003", attributes=fk.memo(fk.gateway_v4), write_only=True
+)
 def extended_gateway_v4(r, length, d):
     d["extendedType"] = "GATEWAY"
     _gateway_tail(r, d)
 
 
-@flow_record(V2V4_ENTERPRISE, 2003, shown="0:1003",
-             attributes=fk.memo(fk.gateway_v2), write_only=True)
+@flow_record(
+    V2V4_ENTERPRISE, 2003, shown="0:1003", attributes=fk.memo(fk.gateway_v2), write_only=True
+)
 def extended_gateway_v2(r, length, d):
     d["extendedType"] = "GATEWAY"
     d["my_as"] = r.u32()
@@ -407,8 +490,13 @@ def extended_gateway_v2(r, length, d):
         d["dst_as_path"] = "-".join(map(str, path))
 
 
-@flow_record(0, 1004, encode=simple("src_user_charset src_user:str dst_user_charset dst_user:str"),
-             attributes=fk.user, write_only=True)
+@flow_record(
+    0,
+    1004,
+    encode=simple("src_user_charset src_user:str dst_user_charset dst_user:str"),
+    attributes=fk.user,
+    write_only=True,
+)
 def extended_user(r, length, d):
     d["extendedType"] = "USER"
     d["src_user_charset"] = r.u32()
@@ -424,8 +512,9 @@ def extended_user_v4(r, length, d):
     d["dst_user"] = r.string()
 
 
-@flow_record(0, 1005, encode=simple("url_direction url:str host:str"),
-             attributes=fk.url, write_only=True)
+@flow_record(
+    0, 1005, encode=simple("url_direction url:str host:str"), attributes=fk.url, write_only=True
+)
 def extended_url(r, length, d):
     d["extendedType"] = "URL"
     d["url_direction"] = r.u32()
@@ -475,8 +564,11 @@ def _stack(values: list[int]) -> bytes:
 
 
 def _enc_mpls(d: dict) -> bytes:
-    return (address(d.get("mpls_nexthop")) + _stack(_mpls_labels(d.get("mpls_input_stack")))
-            + _stack(_mpls_labels(d.get("mpls_output_stack"))))
+    return (
+        address(d.get("mpls_nexthop"))
+        + _stack(_mpls_labels(d.get("mpls_input_stack")))
+        + _stack(_mpls_labels(d.get("mpls_output_stack")))
+    )
 
 
 def _label_stack(r, d, name):
@@ -497,8 +589,9 @@ def extended_mpls(r, length, d):
     _label_stack(r, d, "mpls_output_stack")
 
 
-@flow_record(0, 1007, encode=simple("nat_src:addr nat_dst:addr"),
-             attributes=fk.nat, write_only=True)
+@flow_record(
+    0, 1007, encode=simple("nat_src:addr nat_dst:addr"), attributes=fk.nat, write_only=True
+)
 def extended_nat(r, length, d):
     d["extendedType"] = "NAT"
     d["nat_src"] = r.address()
@@ -548,8 +641,13 @@ def extended_80211_payload(r, length, d):
     _read_header(r, d, True)
 
 
-@flow_record(0, 1014, encode=simple("rx_SSID:str rx_BSSID:mac rx_version rx_channel rx_speed:u64 "
-                                        "rx_rsni rx_rcpi rx_packet_uS"))
+@flow_record(
+    0,
+    1014,
+    encode=simple(
+        "rx_SSID:str rx_BSSID:mac rx_version rx_channel rx_speed:u64 rx_rsni rx_rcpi rx_packet_uS"
+    ),
+)
 def extended_80211_rx(r, length, d):
     _opt(r, d, "rx_SSID")
     d["rx_BSSID"] = r.mac()
@@ -561,9 +659,15 @@ def extended_80211_rx(r, length, d):
     d["rx_packet_uS"] = r.u32()
 
 
-@flow_record(0, 1015, encode=simple("tx_SSID:str tx_BSSID:mac tx_version tx_transmissions "
-                                        "tx_packet_uS tx_retrans_uS tx_channel tx_speed:u64 "
-                                        "tx_power_mW"))
+@flow_record(
+    0,
+    1015,
+    encode=simple(
+        "tx_SSID:str tx_BSSID:mac tx_version tx_transmissions "
+        "tx_packet_uS tx_retrans_uS tx_channel tx_speed:u64 "
+        "tx_power_mW"
+    ),
+)
 def extended_80211_tx(r, length, d):
     _opt(r, d, "tx_SSID")
     d["tx_BSSID"] = r.mac()
@@ -576,8 +680,9 @@ def extended_80211_tx(r, length, d):
     d["tx_power_mW"] = r.u32()
 
 
-@flow_record(0, 1020, encode=simple("nat_src_port nat_dst_port"),
-             attributes=fk.nat_port, write_only=True)
+@flow_record(
+    0, 1020, encode=simple("nat_src_port nat_dst_port"), attributes=fk.nat_port, write_only=True
+)
 def extended_nat_port(r, length, d):
     d["extendedType"] = "NAT PORT"
     d["nat_src_port"] = r.u32()
@@ -588,6 +693,7 @@ def _decap(prefix):
     def fn(r, length, d):
         d["extendedType"] = prefix + "decap"
         d[prefix + "decap_inner_header_offset"] = r.u32()
+
     return fn
 
 
@@ -595,60 +701,108 @@ def _vni(prefix):
     def fn(r, length, d):
         d["extendedType"] = prefix + "VNI"
         d[prefix + "VNI"] = r.u32()
+
     return fn
 
 
-declare("flow", 0, 1027, _decap("out_"), encode=simple("out_decap_inner_header_offset"),
-        name="extended_decapsulate_egress")
-declare("flow", 0, 1028, _decap("in_"), encode=simple("in_decap_inner_header_offset"),
-        name="extended_decapsulate_ingress")
+declare(
+    "flow",
+    0,
+    1027,
+    _decap("out_"),
+    encode=simple("out_decap_inner_header_offset"),
+    name="extended_decapsulate_egress",
+)
+declare(
+    "flow",
+    0,
+    1028,
+    _decap("in_"),
+    encode=simple("in_decap_inner_header_offset"),
+    name="extended_decapsulate_ingress",
+)
 # the egress VNI only where no ingress one was seen: not write-only
-declare("flow", 0, 1029, _vni("out_"), encode=simple("out_VNI"), attributes=fk.vni_out,
-        name="extended_vni_egress")
-declare("flow", 0, 1030, _vni("in_"), encode=simple("in_VNI"),
-        attributes=fk.vni_in, write_only=True,
-        name="extended_vni_ingress")
+declare(
+    "flow",
+    0,
+    1029,
+    _vni("out_"),
+    encode=simple("out_VNI"),
+    attributes=fk.vni_out,
+    name="extended_vni_egress",
+)
+declare(
+    "flow",
+    0,
+    1030,
+    _vni("in_"),
+    encode=simple("in_VNI"),
+    attributes=fk.vni_in,
+    write_only=True,
+    name="extended_vni_ingress",
+)
 
 
-@flow_record(0, 1036, encode=simple("egress_queue_id"),
-             attributes=fk.one_u32("queueindex"), write_only=True)
+@flow_record(
+    0, 1036, encode=simple("egress_queue_id"), attributes=fk.one_u32("queueindex"), write_only=True
+)
 def extended_egress_queue(r, length, d):
     d["extendedType"] = "egress_queue"
     d["egress_queue_id"] = r.u32()
 
 
-@flow_record(0, 1038, encode=simple("symbol:str"),
-             attributes=fk.strings("function"), write_only=True)
+@flow_record(
+    0, 1038, encode=simple("symbol:str"), attributes=fk.strings("function"), write_only=True
+)
 def extended_function(r, length, d):
     d["extendedType"] = "function"
     _opt(r, d, "symbol")
 
 
-@flow_record(0, 1039, encode=simple("transit_delay_nS"), attributes=fk.one_u32("transitdelay"),
-             write_only=True)
+@flow_record(
+    0,
+    1039,
+    encode=simple("transit_delay_nS"),
+    attributes=fk.one_u32("transitdelay"),
+    write_only=True,
+)
 def extended_transit(r, length, d):
     d["extendedType"] = "transit_delay"
     d["transit_delay_nS"] = r.u32()
 
 
-@flow_record(0, 1040, encode=simple("queue_depth_bytes"), attributes=fk.one_u32("queuedepth"),
-             write_only=True)
+@flow_record(
+    0,
+    1040,
+    encode=simple("queue_depth_bytes"),
+    attributes=fk.one_u32("queuedepth"),
+    write_only=True,
+)
 def extended_queue(r, length, d):
     d["extendedType"] = "queue_depth"
     d["queue_depth_bytes"] = r.u32()
 
 
-@flow_record(0, 1041, encode=simple("hw_trap_group:str hw_trap_name:str"),
-             attributes=fk.strings("hwtrapgroup", "hwtrapname"), write_only=True)
+@flow_record(
+    0,
+    1041,
+    encode=simple("hw_trap_group:str hw_trap_name:str"),
+    attributes=fk.strings("hwtrapgroup", "hwtrapname"),
+    write_only=True,
+)
 def extended_hw_trap(r, length, d):
     d["extendedType"] = "hw_trap"
     _opt(r, d, "hw_trap_group")
     _opt(r, d, "hw_trap_name")
 
 
-@flow_record(0, 1042, encode=simple("linux_drop_reason:str"),
-             attributes=fk.strings("linuxdropreason"),
-             write_only=True)
+@flow_record(
+    0,
+    1042,
+    encode=simple("linux_drop_reason:str"),
+    attributes=fk.strings("linuxdropreason"),
+    write_only=True,
+)
 def extended_linux_drop_reason(r, length, d):
     d["extendedType"] = "linux_reason"
     _opt(r, d, "linux_drop_reason")
@@ -662,6 +816,7 @@ def extended_timestamp(r, length, d):
 
 # ------------------------------------------------------------------ sockets and applications
 
+
 def _socket(prefix, six):
     def fn(r, length, d):
         d["extendedType"] = prefix
@@ -670,26 +825,45 @@ def _socket(prefix, six):
         d[prefix + "_remote_ip"] = r.ip6() if six else r.ip4()
         d[prefix + "_local_port"] = r.u32()
         d[prefix + "_remote_port"] = r.u32()
+
     return fn
 
 
 def _enc_socket(prefix, six):
     kind = "ip6" if six else "ip4"
-    return simple(f"ip_protocol local_ip:{kind} remote_ip:{kind} local_port remote_port", prefix + "_")
+    return simple(
+        f"ip_protocol local_ip:{kind} remote_ip:{kind} local_port remote_port", prefix + "_"
+    )
 
 
-for _fmt, _prefix, _six, _keys in ((2100, "socket4", False, fk.socket4("")),
-                                   (2101, "socket6", True, fk.socket6("")),
-                                   (2102, "proxy_socket4", False, fk.socket4("proxy")),
-                                   (2103, "proxy_socket6", True, fk.socket6("proxy"))):
-    declare("flow", 0, _fmt, _socket(_prefix, _six), encode=_enc_socket(_prefix, _six),
-            attributes=_keys, write_only=True, name="extended_" + _prefix)
+for _fmt, _prefix, _six, _keys in (
+    (2100, "socket4", False, fk.socket4("")),
+    (2101, "socket6", True, fk.socket6("")),
+    (2102, "proxy_socket4", False, fk.socket4("proxy")),
+    (2103, "proxy_socket6", True, fk.socket6("proxy")),
+):
+    declare(
+        "flow",
+        0,
+        _fmt,
+        _socket(_prefix, _six),
+        encode=_enc_socket(_prefix, _six),
+        attributes=_keys,
+        write_only=True,
+        name="extended_" + _prefix,
+    )
 
 
-@flow_record(0, 2200, encode=simple("memcache_op_protocol memcache_op_cmd memcache_op_key:str "
-                                        "memcache_op_nkeys memcache_op_value_bytes "
-                                        "memcache_op_duration_uS memcache_op_status"),
-             attributes=fk.memcache)
+@flow_record(
+    0,
+    2200,
+    encode=simple(
+        "memcache_op_protocol memcache_op_cmd memcache_op_key:str "
+        "memcache_op_nkeys memcache_op_value_bytes "
+        "memcache_op_duration_uS memcache_op_status"
+    ),
+    attributes=fk.memcache,
+)
 def memcache_operation(r, length, d):
     d["flowSampleType"] = "memcache"
     d["memcache_op_protocol"] = r.u32()
@@ -719,12 +893,14 @@ def _http(new):
         d["http_bytes"] = r.u64()
         d["http_duration_uS"] = r.u32()
         d["http_status"] = r.u32()
+
     return fn
 
 
 def _enc_http(xff: bool):
-    head = _fields("http_method http_protocol http_uri:str http_host:str http_referrer:str "
-                   "http_useragent:str")
+    head = _fields(
+        "http_method http_protocol http_uri:str http_host:str http_referrer:str http_useragent:str"
+    )
     mid = _fields("http_authuser:str http_mimetype:str")
 
     def enc(d: dict) -> bytes:
@@ -734,16 +910,34 @@ def _enc_http(xff: bool):
         out += pack_fields(mid, d)
         if xff:
             out += u64(d.get("http_request_bytes"))
-        return out + u64(d.get("http_bytes")) + u32(d.get("http_duration_uS")) + \
-            u32(d.get("http_status"))
+        return (
+            out
+            + u64(d.get("http_bytes"))
+            + u32(d.get("http_duration_uS"))
+            + u32(d.get("http_status"))
+        )
+
     return enc
 
 
-
-declare("flow", 0, 2201, _http(False), encode=_enc_http(False), attributes=fk.http(False),
-        name="http_request_deprecated")
-declare("flow", 0, 2206, _http(True), encode=_enc_http(True), attributes=fk.http(True),
-        name="http_request")
+declare(
+    "flow",
+    0,
+    2201,
+    _http(False),
+    encode=_enc_http(False),
+    attributes=fk.http(False),
+    name="http_request_deprecated",
+)
+declare(
+    "flow",
+    0,
+    2206,
+    _http(True),
+    encode=_enc_http(True),
+    attributes=fk.http(True),
+    name="http_request",
+)
 
 # the flow keys' status names (flow_keys.APP_STATUS), code 10 spelled as sflowtool prints it
 APP_STATUS = fk.APP_STATUS[:10] + ("UNATHORIZED",)
@@ -762,9 +956,13 @@ def _enum(v, names: list[str]) -> int:
 
 
 def _enc_app_operation(d: dict) -> bytes:
-    return (pack_fields(_fields("application:str operation:str attributes:str status_descr:str "
-                                 "request_bytes:u64 response_bytes:u64 duration_uS"), d)
-            + u32(_enum(d.get("status", 0), list(APP_STATUS))))
+    return pack_fields(
+        _fields(
+            "application:str operation:str attributes:str status_descr:str "
+            "request_bytes:u64 response_bytes:u64 duration_uS"
+        ),
+        d,
+    ) + u32(_enum(d.get("status", 0), list(APP_STATUS)))
 
 
 @flow_record(0, 2202, encode=_enc_app_operation, attributes=fk.app)
@@ -781,24 +979,39 @@ def app_operation(r, length, d):
     d["status"] = APP_STATUS[st] if st < len(APP_STATUS) else f"<out-of-range={st}>"
 
 
-@flow_record(0, 2203, encode=simple("server_context_application:str server_context_operation:str "
-                                        "server_context_attributes:str"),
-             attributes=fk.strings("appparentapplication", "appparentoperation", "appparentattributes"),
-             write_only=True)
+@flow_record(
+    0,
+    2203,
+    encode=simple(
+        "server_context_application:str server_context_operation:str server_context_attributes:str"
+    ),
+    attributes=fk.strings("appparentapplication", "appparentoperation", "appparentattributes"),
+    write_only=True,
+)
 def app_parent_context(r, length, d):
     _opt(r, d, "server_context_application")
     _opt(r, d, "server_context_operation")
     _opt(r, d, "server_context_attributes")
 
 
-@flow_record(0, 2204, encode=simple("actor_initiator:str"),
-             attributes=fk.strings("actorinitiator"), write_only=True)
+@flow_record(
+    0,
+    2204,
+    encode=simple("actor_initiator:str"),
+    attributes=fk.strings("actorinitiator"),
+    write_only=True,
+)
 def app_initiator(r, length, d):
     _opt(r, d, "actor_initiator")
 
 
-@flow_record(0, 2205, encode=simple("actor_target:str"),
-             attributes=fk.strings("actortarget"), write_only=True)
+@flow_record(
+    0,
+    2205,
+    encode=simple("actor_target:str"),
+    attributes=fk.strings("actortarget"),
+    write_only=True,
+)
 def app_target(r, length, d):
     _opt(r, d, "actor_target")
 
@@ -807,24 +1020,41 @@ TCP_DIRECTION = fk.TCP_DIRECTION
 
 
 def _enc_tcp_info(d: dict) -> bytes:
-    return u32(_enum(d.get("tcpinfo_direction", 0), list(TCP_DIRECTION))) + pack_fields(_fields(
-        "tcpinfo_send_mss tcpinfo_receive_mss tcpinfo_unacked_pkts tcpinfo_lost_pkts "
-        "tcpinfo_retrans_pkts tcpinfo_path_mtu tcpinfo_rtt_uS tcpinfo_rtt_uS_var "
-        "tcpinfo_send_congestion_win tcpinfo_reordering tcpinfo_rtt_uS_min"), d)
+    return u32(_enum(d.get("tcpinfo_direction", 0), list(TCP_DIRECTION))) + pack_fields(
+        _fields(
+            "tcpinfo_send_mss tcpinfo_receive_mss tcpinfo_unacked_pkts tcpinfo_lost_pkts "
+            "tcpinfo_retrans_pkts tcpinfo_path_mtu tcpinfo_rtt_uS tcpinfo_rtt_uS_var "
+            "tcpinfo_send_congestion_win tcpinfo_reordering tcpinfo_rtt_uS_min"
+        ),
+        d,
+    )
 
 
 @flow_record(0, 2209, encode=_enc_tcp_info, attributes=fk.tcp_info, write_only=True)
 def extended_tcp_info(r, length, d):
     dirn = r.u32()
     d["tcpinfo_direction"] = TCP_DIRECTION[dirn] if dirn < 3 else "<bad value>"
-    for name in ("send_mss", "receive_mss", "unacked_pkts", "lost_pkts", "retrans_pkts",
-                 "path_mtu", "rtt_uS", "rtt_uS_var", "send_congestion_win", "reordering",
-                 "rtt_uS_min"):
+    for name in (
+        "send_mss",
+        "receive_mss",
+        "unacked_pkts",
+        "lost_pkts",
+        "retrans_pkts",
+        "path_mtu",
+        "rtt_uS",
+        "rtt_uS_var",
+        "send_congestion_win",
+        "reordering",
+        "rtt_uS_min",
+    ):
         d["tcpinfo_" + name] = r.u32()
 
 
-@flow_record(0, 2210, encode=simple("entities_src_class entities_src_index entities_dst_class "
-                                        "entities_dst_index"))
+@flow_record(
+    0,
+    2210,
+    encode=simple("entities_src_class entities_src_index entities_dst_class entities_dst_index"),
+)
 def extended_entities(r, length, d):
     d["extendedType"] = "entities"
     d["entities_src_class"] = r.u32()

@@ -16,6 +16,7 @@ Library use::
 
 Command line: ``flowrt-gen --help`` or docs/generator.md.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -32,54 +33,64 @@ from .. import native
 from . import encode, packets
 from .encode import counter_sample, datagram, flow_sample, record
 
-MAX_DATAGRAM = 1400          # bytes; agents keep datagrams under a typical MTU
-HEADER_LEN = 128             # sampled header bytes, as most switches send
+MAX_DATAGRAM = 1400  # bytes; agents keep datagrams under a typical MTU
+HEADER_LEN = 128  # sampled header bytes, as most switches send
 
 DEFAULT_SIZES = ((64, 0.35), (576, 0.15), (1500, 0.5))
 DEFAULT_PROTOCOLS = (("tcp", 0.75), ("udp", 0.2), ("icmp", 0.05))
-SERVER_PORTS = ((443, 0.4), (80, 0.2), (53, 0.1), (22, 0.05), (3306, 0.05), (6379, 0.05),
-                (8080, 0.05), (123, 0.05), (5201, 0.05))
+SERVER_PORTS = (
+    (443, 0.4),
+    (80, 0.2),
+    (53, 0.1),
+    (22, 0.05),
+    (3306, 0.05),
+    (6379, 0.05),
+    (8080, 0.05),
+    (123, 0.05),
+    (5201, 0.05),
+)
 
 
 @dataclass
 class Scenario:
     """What to simulate. Rates are exact: the generator produces precisely this traffic."""
+
     agents: int = 1
-    agent_base: str = "192.0.2.1"           # agent addresses count up from here
-    ports: int = 4                          # switch ports (ifIndex 1..ports) per agent
-    port_speed: int = 10_000_000_000        # ifSpeed, bits/s
-    flows: int = 100                        # flows per agent
-    zipf: float = 1.0                       # heavy-hitter skew: flow i gets weight 1/(i+1)^zipf
-    samples_per_second: float = 1000.0      # flow samples/s per agent (sets the frame rate)
-    sampling_rate: int = 1000               # 1-in-N
-    sizes: tuple = DEFAULT_SIZES            # frame sizes (bytes incl. FCS) and their weights
-    protocols: tuple = DEFAULT_PROTOCOLS    # tcp/udp/icmp weights
-    ipv6_fraction: float = 0.0              # share of flows that are IPv6
-    vxlan_fraction: float = 0.0             # share of flows carried in VXLAN between VTEPs
+    agent_base: str = "192.0.2.1"  # agent addresses count up from here
+    ports: int = 4  # switch ports (ifIndex 1..ports) per agent
+    port_speed: int = 10_000_000_000  # ifSpeed, bits/s
+    flows: int = 100  # flows per agent
+    zipf: float = 1.0  # heavy-hitter skew: flow i gets weight 1/(i+1)^zipf
+    samples_per_second: float = 1000.0  # flow samples/s per agent (sets the frame rate)
+    sampling_rate: int = 1000  # 1-in-N
+    sizes: tuple = DEFAULT_SIZES  # frame sizes (bytes incl. FCS) and their weights
+    protocols: tuple = DEFAULT_PROTOCOLS  # tcp/udp/icmp weights
+    ipv6_fraction: float = 0.0  # share of flows that are IPv6
+    vxlan_fraction: float = 0.0  # share of flows carried in VXLAN between VTEPs
     src_net: str = "10.1.0.0/16"
     dst_net: str = "10.2.0.0/16"
     src_net6: str = "2001:db8:1::/64"
     dst_net6: str = "2001:db8:2::/64"
-    vlans: tuple = (1,)                     # VLANs the flows are spread over
-    tagged: bool = False                    # put an 802.1Q tag into the sampled header
+    vlans: tuple = (1,)  # VLANs the flows are spread over
+    tagged: bool = False  # put an 802.1Q tag into the sampled header
     header_len: int = HEADER_LEN
-    expanded: bool = False                  # expanded (0:3/0:4) instead of compact samples
-    polling_interval: float = 20.0          # counter polling interval, seconds
-    samples_per_datagram: int = 8           # flush a datagram at this many samples (or size)
-    hosts: bool = False                     # also send host counters 2000-2006 (ds 2.1)
-    host_name: str = "vx{agent}host"        # {agent} = agent number, from 0
-    host_cpu: float = 0.25                  # host CPU utilisation 0..1
+    expanded: bool = False  # expanded (0:3/0:4) instead of compact samples
+    polling_interval: float = 20.0  # counter polling interval, seconds
+    samples_per_datagram: int = 8  # flush a datagram at this many samples (or size)
+    hosts: bool = False  # also send host counters 2000-2006 (ds 2.1)
+    host_name: str = "vx{agent}host"  # {agent} = agent number, from 0
+    host_cpu: float = 0.25  # host CPU utilisation 0..1
     host_cpus: int = 4
-    containers: int = 0                     # containers per host (virtual nodes 2100-2104)
+    containers: int = 0  # containers per host (virtual nodes 2100-2104)
     services: tuple = ("apache", "nginx", "redis")
-    container_cpu: float = 0.1              # each container's CPU utilisation (of one CPU)
-    container_bytes_in: float = 100_000.0   # container network bytes/s in
+    container_cpu: float = 0.1  # each container's CPU utilisation (of one CPU)
+    container_bytes_in: float = 100_000.0  # container network bytes/s in
     container_bytes_out: float = 200_000.0  # container network bytes/s out
-    container_flows: bool = False           # flows run between the containers' MACs
-    discards_per_second: float = 0.0        # discard samples (0:5) per agent per second
-    discard_reasons: tuple = ((258, 0.5), (259, 0.3), (269, 0.2))   # acl, no_buffer, blackhole
+    container_flows: bool = False  # flows run between the containers' MACs
+    discards_per_second: float = 0.0  # discard samples (0:5) per agent per second
+    discard_reasons: tuple = ((258, 0.5), (259, 0.3), (269, 0.2))  # acl, no_buffer, blackhole
     seed: int = 1
-    start_time: float = 0.0                 # simulated clock at start (uptime 0)
+    start_time: float = 0.0  # simulated clock at start (uptime 0)
 
     @property
     def frames_per_second(self) -> float:
@@ -94,14 +105,33 @@ def _weighted(rng: random.Random, choices) -> object:
 
 class Flow:
     """One flow through one agent: constant frame rate and frame size."""
-    __slots__ = ("agent", "index", "src_mac", "dst_mac", "src", "dst", "proto", "sport", "dport",
-                 "frame_size", "frames_per_second", "in_port", "out_port", "vlan", "vxlan",
-                 "vtep", "records", "credit", "samples")
+
+    __slots__ = (
+        "agent",
+        "index",
+        "src_mac",
+        "dst_mac",
+        "src",
+        "dst",
+        "proto",
+        "sport",
+        "dport",
+        "frame_size",
+        "frames_per_second",
+        "in_port",
+        "out_port",
+        "vlan",
+        "vxlan",
+        "vtep",
+        "records",
+        "credit",
+        "samples",
+    )
 
     def __init__(self, **kw):
         for k, v in kw.items():
             setattr(self, k, v)
-        self.credit = 0.5   # so the sample count is the rounded, not floored, expectation
+        self.credit = 0.5  # so the sample count is the rounded, not floored, expectation
         self.samples = 0
 
     @property
@@ -115,8 +145,9 @@ class Flow:
     def keys(self) -> dict:
         """sFlow-RT flow keys this flow produces; a VXLAN flow's own addresses and ports are
         the inner (.1) keys and the VTEPs are the outer ones."""
-        inner = self._keys(self.src, self.dst, self.proto, self.sport, self.dport,
-                           self.src_mac, self.dst_mac)
+        inner = self._keys(
+            self.src, self.dst, self.proto, self.sport, self.dport, self.src_mac, self.dst_mac
+        )
         if not self.vxlan:
             return inner
         vtep_a, vtep_b, sport = self.vtep
@@ -126,10 +157,13 @@ class Flow:
 
     def _keys(self, src, dst, proto, sport, dport, src_mac, dst_mac) -> dict:
         v6 = ":" in src
-        k = {"ip6source" if v6 else "ipsource": src,
-             "ip6destination" if v6 else "ipdestination": dst,
-             ("ip6nexthdr" if v6 else "ipprotocol"): 58 if v6 and proto == 1 else proto,
-             "macsource": src_mac.upper(), "macdestination": dst_mac.upper()}
+        k = {
+            "ip6source" if v6 else "ipsource": src,
+            "ip6destination" if v6 else "ipdestination": dst,
+            ("ip6nexthdr" if v6 else "ipprotocol"): 58 if v6 and proto == 1 else proto,
+            "macsource": src_mac.upper(),
+            "macdestination": dst_mac.upper(),
+        }
         if proto == 6:
             k.update(tcpsourceport=sport, tcpdestinationport=dport)
         elif proto == 17:
@@ -138,8 +172,15 @@ class Flow:
 
 
 class _Port:
-    __slots__ = ("ifindex", "in_octets", "in_pkts", "out_octets", "out_pkts", "flow_seq",
-                 "counter_seq")
+    __slots__ = (
+        "ifindex",
+        "in_octets",
+        "in_pkts",
+        "out_octets",
+        "out_pkts",
+        "flow_seq",
+        "counter_seq",
+    )
 
     def __init__(self, ifindex: int):
         self.ifindex = ifindex
@@ -155,8 +196,18 @@ def container_mac(agent_number: int, index: int) -> str:
 
 
 class _Container:
-    __slots__ = ("index", "name", "cpu_ms", "bytes_in", "bytes_out", "pkts_in", "pkts_out",
-                 "seq", "uuid", "mac")
+    __slots__ = (
+        "index",
+        "name",
+        "cpu_ms",
+        "bytes_in",
+        "bytes_out",
+        "pkts_in",
+        "pkts_out",
+        "seq",
+        "uuid",
+        "mac",
+    )
 
     def __init__(self, index: int, name: str, uuid: bytes, mac: str):
         self.index = index
@@ -196,8 +247,14 @@ class Agent:
             service = sc.services[i % len(sc.services)]
             task = "".join(rng.choice("abcdefghijklmnopqrstuvwxyz0123456789") for _ in range(3))
             name = f"{service}.{i // len(sc.services) + 1}.{task}"
-            self.containers.append(_Container(i + 1, name, bytes(rng.getrandbits(8) for _ in range(16)),
-                                              container_mac(number, i + 1)))
+            self.containers.append(
+                _Container(
+                    i + 1,
+                    name,
+                    bytes(rng.getrandbits(8) for _ in range(16)),
+                    container_mac(number, i + 1),
+                )
+            )
 
     # -- set-up ------------------------------------------------------------------------------
     def _make_flows(self, rng: random.Random) -> list[Flow]:
@@ -220,8 +277,10 @@ class Agent:
             size = _weighted(rng, sc.sizes)
             # a frame must hold its headers: Ethernet+FCS, tag, IP, TCP/UDP/ICMP (+VXLAN 50)
             vxlan = rng.random() < sc.vxlan_fraction
-            size = max(size, 18 + 4 * sc.tagged + (40 if v6 else 20) + (20 if proto == 6 else 8)
-                       + 50 * vxlan)
+            size = max(
+                size,
+                18 + 4 * sc.tagged + (40 if v6 else 20) + (20 if proto == 6 else 8) + 50 * vxlan,
+            )
             in_port = rng.randrange(sc.ports) + 1
             out_port = rng.randrange(sc.ports - 1) + 1 if sc.ports > 1 else 1
             if sc.ports > 1 and out_port >= in_port:
@@ -233,33 +292,72 @@ class Agent:
                 # container i mod n sends to the next one (or to itself when it is alone)
                 src_mac = container_mac(self.number, i % n + 1)
                 dst_mac = container_mac(self.number, (i + 1) % n + 1)
-            f = Flow(agent=self.address, index=i, src_mac=src_mac,
-                     dst_mac=dst_mac, src=src, dst=dst, proto=proto,
-                     sport=sport, dport=dport, frame_size=size,
-                     frames_per_second=sc.frames_per_second * weights[i] / total,
-                     in_port=in_port, out_port=out_port, vlan=vlan, vxlan=vxlan, vtep=None)
+            f = Flow(
+                agent=self.address,
+                index=i,
+                src_mac=src_mac,
+                dst_mac=dst_mac,
+                src=src,
+                dst=dst,
+                proto=proto,
+                sport=sport,
+                dport=dport,
+                frame_size=size,
+                frames_per_second=sc.frames_per_second * weights[i] / total,
+                in_port=in_port,
+                out_port=out_port,
+                vlan=vlan,
+                vxlan=vxlan,
+                vtep=None,
+            )
             f.records = self._flow_records(f, rng)
             flows.append(f)
         return flows
 
-    def add_flow(self, src: str, dst: str, proto: int | str = 6, sport: int = 0, dport: int = 0,
-                 frame_size: int = 1500, frames_per_second: float = 1000.0, in_port: int = 1,
-                 out_port: int = 2, vlan: int | None = None, vxlan: bool = False,
-                 src_mac: str | None = None, dst_mac: str | None = None) -> Flow:
+    def add_flow(
+        self,
+        src: str,
+        dst: str,
+        proto: int | str = 6,
+        sport: int = 0,
+        dport: int = 0,
+        frame_size: int = 1500,
+        frames_per_second: float = 1000.0,
+        in_port: int = 1,
+        out_port: int = 2,
+        vlan: int | None = None,
+        vxlan: bool = False,
+        src_mac: str | None = None,
+        dst_mac: str | None = None,
+    ) -> Flow:
         """A flow with exactly these properties, from now on (e.g. an attack starting)."""
         sc = self.scenario
-        proto = {"tcp": 6, "udp": 17, "icmp": 1}.get(proto, proto) if isinstance(proto, str) else proto
+        proto = (
+            {"tcp": 6, "udp": 17, "icmp": 1}.get(proto, proto) if isinstance(proto, str) else proto
+        )
         nports = len(self.ports)
         for port in (in_port, out_port):
             if not 1 <= port <= nports:
                 raise ValueError(f"port {port} not in 1..{nports}")
         rng = random.Random(zlib.crc32(repr((src, dst, proto, sport, dport)).encode()))
-        f = Flow(agent=self.address, index=len(self.flows),
-                 src_mac=src_mac or f"02{rng.getrandbits(40):010x}",
-                 dst_mac=dst_mac or f"02{rng.getrandbits(40):010x}", src=src, dst=dst,
-                 proto=int(proto), sport=sport, dport=dport, frame_size=frame_size,
-                 frames_per_second=float(frames_per_second), in_port=in_port, out_port=out_port,
-                 vlan=sc.vlans[0] if vlan is None else vlan, vxlan=vxlan, vtep=None)
+        f = Flow(
+            agent=self.address,
+            index=len(self.flows),
+            src_mac=src_mac or f"02{rng.getrandbits(40):010x}",
+            dst_mac=dst_mac or f"02{rng.getrandbits(40):010x}",
+            src=src,
+            dst=dst,
+            proto=int(proto),
+            sport=sport,
+            dport=dport,
+            frame_size=frame_size,
+            frames_per_second=float(frames_per_second),
+            in_port=in_port,
+            out_port=out_port,
+            vlan=sc.vlans[0] if vlan is None else vlan,
+            vxlan=vxlan,
+            vtep=None,
+        )
         f.records = self._flow_records(f, rng)
         self.flows.append(f)
         return f
@@ -268,20 +366,46 @@ class Agent:
         sc = self.scenario
         vlans = [f.vlan] if sc.tagged else []
         if f.vxlan:
-            inner = packets.frame(f.src_mac, f.dst_mac, f.src, f.dst, f.proto,
-                                  f.frame_size - 50, f.sport, f.dport)
+            inner = packets.frame(
+                f.src_mac, f.dst_mac, f.src, f.dst, f.proto, f.frame_size - 50, f.sport, f.dport
+            )
             vtep_a = f"192.168.{self.number % 256}.{1 + f.in_port}"
             vtep_b = f"192.168.{self.number % 256}.{1 + f.out_port}"
-            frame = packets.frame("02aa00000001", "02aa00000002", vtep_a, vtep_b, 17,
-                                  f.frame_size, f.sport or 49152, packets.VXLAN_PORT, vlans,
-                                  vxlan_inner=inner, vni=1000 + f.vlan)
+            frame = packets.frame(
+                "02aa00000001",
+                "02aa00000002",
+                vtep_a,
+                vtep_b,
+                17,
+                f.frame_size,
+                f.sport or 49152,
+                packets.VXLAN_PORT,
+                vlans,
+                vxlan_inner=inner,
+                vni=1000 + f.vlan,
+            )
             f.vtep = (vtep_a, vtep_b, f.sport or 49152)
         else:
-            frame = packets.frame(f.src_mac, f.dst_mac, f.src, f.dst, f.proto, f.frame_size,
-                                  f.sport, f.dport, vlans, ident=rng.getrandbits(16))
-        header = frame[:sc.header_len]
-        hdr = (encode.u32(1) + encode.u32(f.frame_size) + encode.u32(packets.FCS_LEN)
-               + encode.u32(len(header)) + encode.pad(header))
+            frame = packets.frame(
+                f.src_mac,
+                f.dst_mac,
+                f.src,
+                f.dst,
+                f.proto,
+                f.frame_size,
+                f.sport,
+                f.dport,
+                vlans,
+                ident=rng.getrandbits(16),
+            )
+        header = frame[: sc.header_len]
+        hdr = (
+            encode.u32(1)
+            + encode.u32(f.frame_size)
+            + encode.u32(packets.FCS_LEN)
+            + encode.u32(len(header))
+            + encode.pad(header)
+        )
         switch = encode.u32(f.vlan) + encode.u32(0) + encode.u32(f.vlan) + encode.u32(0)
         return [record("0:1", hdr), record("0:1001", switch)]
 
@@ -307,9 +431,21 @@ class Agent:
                 for _ in range(n):
                     pin.flow_seq += 1
                     # the pool counts every frame the port's sampler has seen
-                    self._add(flow_sample(pin.flow_seq, 0, pin.ifindex, rate, int(pin.in_pkts), 0,
-                                          f.in_port, f.out_port, f.records,
-                                          expanded=sc.expanded), uptime)
+                    self._add(
+                        flow_sample(
+                            pin.flow_seq,
+                            0,
+                            pin.ifindex,
+                            rate,
+                            int(pin.in_pkts),
+                            0,
+                            f.in_port,
+                            f.out_port,
+                            f.records,
+                            expanded=sc.expanded,
+                        ),
+                        uptime,
+                    )
         if sc.discards_per_second:
             self._discards(dt, uptime)
         for c in self.containers:
@@ -341,14 +477,25 @@ class Agent:
             self.discard_seq += 1
             self.discards += 1
             reason = _weighted(rng, sc.discard_reasons)
-            self._add(encode.discard_sample(self.discard_seq, 0, f.in_port, 0, f.in_port,
-                                            f.out_port, reason,
-                                            [f.records[0], record("0:1036", encode.u32(0))]),
-                      uptime)
+            self._add(
+                encode.discard_sample(
+                    self.discard_seq,
+                    0,
+                    f.in_port,
+                    0,
+                    f.in_port,
+                    f.out_port,
+                    reason,
+                    [f.records[0], record("0:1036", encode.u32(0))],
+                ),
+                uptime,
+            )
 
     def _add(self, sample: bytes, uptime: int) -> None:
-        if self.pending and (len(self.pending) >= self.scenario.samples_per_datagram
-                             or self.pending_size + len(sample) > MAX_DATAGRAM - 28):
+        if self.pending and (
+            len(self.pending) >= self.scenario.samples_per_datagram
+            or self.pending_size + len(sample) > MAX_DATAGRAM - 28
+        ):
             self._flush(uptime)
         self.pending.append(sample)
         self.pending_size += len(sample)
@@ -365,15 +512,31 @@ class Agent:
         sc = self.scenario
         for p in self.ports:
             p.counter_seq += 1
-            generic = encode.COUNTER_RECORDS["0:1"]({
-                "ifIndex": p.ifindex, "networkType": 6, "ifSpeed": sc.port_speed,
-                "ifDirection": 1, "ifStatus": 3, "ifInOctets": int(p.in_octets),
-                "ifInUcastPkts": int(p.in_pkts), "ifOutOctets": int(p.out_octets),
-                "ifOutUcastPkts": int(p.out_pkts), "ifPromiscuousMode": 0})
+            generic = encode.COUNTER_RECORDS["0:1"](
+                {
+                    "ifIndex": p.ifindex,
+                    "networkType": 6,
+                    "ifSpeed": sc.port_speed,
+                    "ifDirection": 1,
+                    "ifStatus": 3,
+                    "ifInOctets": int(p.in_octets),
+                    "ifInUcastPkts": int(p.in_pkts),
+                    "ifOutOctets": int(p.out_octets),
+                    "ifOutUcastPkts": int(p.out_pkts),
+                    "ifPromiscuousMode": 0,
+                }
+            )
             ether = encode.COUNTER_RECORDS["0:2"]({})
-            self._add(counter_sample(p.counter_seq, 0, p.ifindex,
-                                     [record("0:1", generic), record("0:2", ether)],
-                                     expanded=sc.expanded), uptime)
+            self._add(
+                counter_sample(
+                    p.counter_seq,
+                    0,
+                    p.ifindex,
+                    [record("0:1", generic), record("0:2", ether)],
+                    expanded=sc.expanded,
+                ),
+                uptime,
+            )
         if sc.hosts:
             self._add(self._host_sample(uptime), uptime)
             for c in self.containers:
@@ -389,55 +552,160 @@ class Agent:
         in_pkts = sum(p.in_pkts for p in self.ports)
         out_pkts = sum(p.out_pkts for p in self.ports)
         recs = [
-            record("0:2000", encode.COUNTER_RECORDS["0:2000"]({
-                "hostname": self.host_name, "UUID": self.host_uuid, "machine_type": 3,
-                "os_name": 2, "os_release": "6.1.0-flowrt"})),
-            record("0:2001", encode.COUNTER_RECORDS["0:2001"]({"adaptor_list": [
-                {"ifIndex": p.ifindex, "mac_list": [f"02{self.number:04x}{p.ifindex:06x}"]}
-                for p in self.ports]})),
-            record("0:2003", encode.COUNTER_RECORDS["0:2003"]({
-                "cpu_load_one": sc.host_cpu * sc.host_cpus, "cpu_load_five": sc.host_cpu * sc.host_cpus,
-                "cpu_load_fifteen": sc.host_cpu * sc.host_cpus, "cpu_proc_run": 1,
-                "cpu_proc_total": 100 + len(self.containers), "cpu_num": sc.host_cpus,
-                "cpu_speed": 2400, "cpu_uptime": uptime // 1000, "cpu_user": busy,
-                "cpu_idle": max(0, total_ms - busy), "cpu_steal": 0, "cpu_guest": 0,
-                "cpu_guest_nice": 0})),
-            record("0:2004", encode.COUNTER_RECORDS["0:2004"]({
-                "mem_total": 16 << 30, "mem_free": 8 << 30, "mem_buffers": 256 << 20,
-                "mem_cached": 2 << 30, "swap_total": 0, "swap_free": 0})),
-            record("0:2005", encode.COUNTER_RECORDS["0:2005"]({
-                "disk_total": 500 << 30, "disk_free": 300 << 30,
-                "disk_partition_max_used": 40.0})),
-            record("0:2006", encode.COUNTER_RECORDS["0:2006"]({
-                "nio_bytes_in": int(in_octets), "nio_pkts_in": int(in_pkts),
-                "nio_bytes_out": int(out_octets), "nio_pkts_out": int(out_pkts)})),
+            record(
+                "0:2000",
+                encode.COUNTER_RECORDS["0:2000"](
+                    {
+                        "hostname": self.host_name,
+                        "UUID": self.host_uuid,
+                        "machine_type": 3,
+                        "os_name": 2,
+                        "os_release": "6.1.0-flowrt",
+                    }
+                ),
+            ),
+            record(
+                "0:2001",
+                encode.COUNTER_RECORDS["0:2001"](
+                    {
+                        "adaptor_list": [
+                            {
+                                "ifIndex": p.ifindex,
+                                "mac_list": [f"02{self.number:04x}{p.ifindex:06x}"],
+                            }
+                            for p in self.ports
+                        ]
+                    }
+                ),
+            ),
+            record(
+                "0:2003",
+                encode.COUNTER_RECORDS["0:2003"](
+                    {
+                        "cpu_load_one": sc.host_cpu * sc.host_cpus,
+                        "cpu_load_five": sc.host_cpu * sc.host_cpus,
+                        "cpu_load_fifteen": sc.host_cpu * sc.host_cpus,
+                        "cpu_proc_run": 1,
+                        "cpu_proc_total": 100 + len(self.containers),
+                        "cpu_num": sc.host_cpus,
+                        "cpu_speed": 2400,
+                        "cpu_uptime": uptime // 1000,
+                        "cpu_user": busy,
+                        "cpu_idle": max(0, total_ms - busy),
+                        "cpu_steal": 0,
+                        "cpu_guest": 0,
+                        "cpu_guest_nice": 0,
+                    }
+                ),
+            ),
+            record(
+                "0:2004",
+                encode.COUNTER_RECORDS["0:2004"](
+                    {
+                        "mem_total": 16 << 30,
+                        "mem_free": 8 << 30,
+                        "mem_buffers": 256 << 20,
+                        "mem_cached": 2 << 30,
+                        "swap_total": 0,
+                        "swap_free": 0,
+                    }
+                ),
+            ),
+            record(
+                "0:2005",
+                encode.COUNTER_RECORDS["0:2005"](
+                    {
+                        "disk_total": 500 << 30,
+                        "disk_free": 300 << 30,
+                        "disk_partition_max_used": 40.0,
+                    }
+                ),
+            ),
+            record(
+                "0:2006",
+                encode.COUNTER_RECORDS["0:2006"](
+                    {
+                        "nio_bytes_in": int(in_octets),
+                        "nio_pkts_in": int(in_pkts),
+                        "nio_bytes_out": int(out_octets),
+                        "nio_pkts_out": int(out_pkts),
+                    }
+                ),
+            ),
         ]
         if self.containers:
-            recs.append(record("0:2100", encode.COUNTER_RECORDS["0:2100"]({
-                "vnode_mhz": 2400, "vnode_cpus": sc.host_cpus, "vnode_memory": 16 << 30,
-                "vnode_memory_free": 8 << 30, "vnode_num_domains": len(self.containers)})))
+            recs.append(
+                record(
+                    "0:2100",
+                    encode.COUNTER_RECORDS["0:2100"](
+                        {
+                            "vnode_mhz": 2400,
+                            "vnode_cpus": sc.host_cpus,
+                            "vnode_memory": 16 << 30,
+                            "vnode_memory_free": 8 << 30,
+                            "vnode_num_domains": len(self.containers),
+                        }
+                    ),
+                )
+            )
         return counter_sample(self.host_seq, 2, 1, recs, expanded=sc.expanded)
 
     def _container_sample(self, c: _Container) -> bytes:
         sc = self.scenario
         c.seq += 1
         recs = [
-            record("0:2000", encode.COUNTER_RECORDS["0:2000"]({
-                "hostname": c.name, "UUID": c.uuid, "machine_type": 3, "os_name": 2,
-                "os_release": "6.1.0-flowrt"})),
-            record("0:2001", encode.COUNTER_RECORDS["0:2001"]({"adaptor_list": [
-                {"ifIndex": c.index, "mac_list": [c.mac]}]})),
+            record(
+                "0:2000",
+                encode.COUNTER_RECORDS["0:2000"](
+                    {
+                        "hostname": c.name,
+                        "UUID": c.uuid,
+                        "machine_type": 3,
+                        "os_name": 2,
+                        "os_release": "6.1.0-flowrt",
+                    }
+                ),
+            ),
+            record(
+                "0:2001",
+                encode.COUNTER_RECORDS["0:2001"](
+                    {"adaptor_list": [{"ifIndex": c.index, "mac_list": [c.mac]}]}
+                ),
+            ),
             record("0:2002", encode.u32(2) + encode.u32(1)),
-            record("0:2101", encode.COUNTER_RECORDS["0:2101"]({
-                "vcpu_state": 1, "vcpu_cpu_mS": int(c.cpu_ms), "vcpu_cpuCount": 1})),
-            record("0:2102", encode.COUNTER_RECORDS["0:2102"]({
-                "vmem_memory": 256 << 20, "vmem_maxMemory": 1 << 30})),
-            record("0:2103", encode.COUNTER_RECORDS["0:2103"]({
-                "vdsk_capacity": 10 << 30, "vdsk_allocation": 2 << 30,
-                "vdsk_available": 8 << 30})),
-            record("0:2104", encode.COUNTER_RECORDS["0:2104"]({
-                "vnio_bytes_in": int(c.bytes_in), "vnio_pkts_in": int(c.pkts_in),
-                "vnio_bytes_out": int(c.bytes_out), "vnio_pkts_out": int(c.pkts_out)})),
+            record(
+                "0:2101",
+                encode.COUNTER_RECORDS["0:2101"](
+                    {"vcpu_state": 1, "vcpu_cpu_mS": int(c.cpu_ms), "vcpu_cpuCount": 1}
+                ),
+            ),
+            record(
+                "0:2102",
+                encode.COUNTER_RECORDS["0:2102"](
+                    {"vmem_memory": 256 << 20, "vmem_maxMemory": 1 << 30}
+                ),
+            ),
+            record(
+                "0:2103",
+                encode.COUNTER_RECORDS["0:2103"](
+                    {
+                        "vdsk_capacity": 10 << 30,
+                        "vdsk_allocation": 2 << 30,
+                        "vdsk_available": 8 << 30,
+                    }
+                ),
+            ),
+            record(
+                "0:2104",
+                encode.COUNTER_RECORDS["0:2104"](
+                    {
+                        "vnio_bytes_in": int(c.bytes_in),
+                        "vnio_pkts_in": int(c.pkts_in),
+                        "vnio_bytes_out": int(c.bytes_out),
+                        "vnio_pkts_out": int(c.pkts_out),
+                    }
+                ),
+            ),
         ]
         return counter_sample(c.seq, 3, c.index, recs, expanded=sc.expanded)
 
@@ -491,8 +759,10 @@ class TrafficGenerator:
         """True traffic per agent: totals, per flow and per port (frames/s, bytes/s)."""
         out = {}
         for a in self.agents:
-            ports = {p.ifindex: {"in_frames": 0.0, "in_bytes": 0.0, "out_frames": 0.0,
-                                 "out_bytes": 0.0} for p in a.ports}
+            ports = {
+                p.ifindex: {"in_frames": 0.0, "in_bytes": 0.0, "out_frames": 0.0, "out_bytes": 0.0}
+                for p in a.ports
+            }
             for f in a.flows:
                 ports[f.in_port]["in_frames"] += f.frames_per_second
                 ports[f.in_port]["in_bytes"] += f.bytes_per_second
@@ -502,13 +772,19 @@ class TrafficGenerator:
                 "frames": sum(f.frames_per_second for f in a.flows),
                 "bytes": sum(f.bytes_per_second for f in a.flows),
                 "flow_samples": a.scenario.samples_per_second,
-                "flows": [{"keys": f.keys(), "frames": f.frames_per_second,
-                           "bytes": f.bytes_per_second} for f in a.flows],
+                "flows": [
+                    {"keys": f.keys(), "frames": f.frames_per_second, "bytes": f.bytes_per_second}
+                    for f in a.flows
+                ],
                 "ports": ports,
-                "containers": {c.name: {"cpu": a.scenario.container_cpu,
-                                        "bytes_in": a.scenario.container_bytes_in,
-                                        "bytes_out": a.scenario.container_bytes_out}
-                               for c in a.containers},
+                "containers": {
+                    c.name: {
+                        "cpu": a.scenario.container_cpu,
+                        "bytes_in": a.scenario.container_bytes_in,
+                        "bytes_out": a.scenario.container_bytes_out,
+                    }
+                    for c in a.containers
+                },
             }
         return out
 
@@ -570,7 +846,7 @@ def send_cycle(sock: socket.socket, dgs: list[bytes], start: int, count: int) ->
         try:
             return _net.send_batch(sock.fileno(), dgs, start, count)
         except ConnectionRefusedError:
-            return 1    # the refused datagram is lost, as with _send; the rest follows next call
+            return 1  # the refused datagram is lost, as with _send; the rest follows next call
     n = len(dgs)
     for k in range(count):
         try:
@@ -582,8 +858,14 @@ def send_cycle(sock: socket.socket, dgs: list[bytes], start: int, count: int) ->
     return count
 
 
-def send_paced(sock: socket.socket, dgs: list[bytes], rate: float, count: int = 0,
-               seconds: float = 0.0, tick: float = 0.001) -> int:
+def send_paced(
+    sock: socket.socket,
+    dgs: list[bytes],
+    rate: float,
+    count: int = 0,
+    seconds: float = 0.0,
+    tick: float = 0.001,
+) -> int:
     """Send dgs cyclically at `rate` datagrams/s (0 = as fast as possible) until `count`
     datagrams (0 = no limit) or `seconds` (0 = no limit) have passed: every `tick` the due
     datagrams go out in one batch. Returns the number sent."""
@@ -621,11 +903,19 @@ def send_datagrams(datagrams: Iterable[bytes], host: str, port: int, rate: float
     return n
 
 
-def replay_pcap(path: str, host: str = "127.0.0.1", port: int = 6343, speed: float = 1.0,
-                rate: float = 0.0, loops: int = 1, sflow_port: int | None = None) -> int:
+def replay_pcap(
+    path: str,
+    host: str = "127.0.0.1",
+    port: int = 6343,
+    speed: float = 1.0,
+    rate: float = 0.0,
+    loops: int = 1,
+    sflow_port: int | None = None,
+) -> int:
     """Send the sFlow datagrams of a pcap to host:port. speed X replays at X times the captured
     pace; speed 0 sends as fast as possible, or at `rate` datagrams/s if given."""
     from .pcap import read_pcap
+
     dgs = [(d.time, d.payload) for d in read_pcap(path, sflow_port)]
     if not dgs:
         return 0
@@ -650,8 +940,15 @@ def replay_pcap(path: str, host: str = "127.0.0.1", port: int = 6343, speed: flo
     return sent
 
 
-def run_live(gen: TrafficGenerator, host: str, port: int, duration: float = 0.0,
-             tick: float = 0.05, max_datagrams: int = 0, quiet: bool = True) -> int:
+def run_live(
+    gen: TrafficGenerator,
+    host: str,
+    port: int,
+    duration: float = 0.0,
+    tick: float = 0.05,
+    max_datagrams: int = 0,
+    quiet: bool = True,
+) -> int:
     """Send the generator's traffic in real time: every tick, step by the elapsed time and
     spread the resulting datagrams over the next tick."""
     sock = open_sender(host, port)
@@ -703,19 +1000,32 @@ def _mix(text: str, cast=str) -> tuple:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="flowrt-gen", description=(
-        "Send synthetic sFlow (flow samples with realistic headers, interface, host and "
-        "container counters) to a collector, or replay an sFlow pcap."))
+    p = argparse.ArgumentParser(
+        prog="flowrt-gen",
+        description=(
+            "Send synthetic sFlow (flow samples with realistic headers, interface, host and "
+            "container counters) to a collector, or replay an sFlow pcap."
+        ),
+    )
     p.add_argument("--host", default="127.0.0.1", help="collector address (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=6343, help="collector UDP port (default 6343)")
-    p.add_argument("--duration", type=float, default=0.0,
-                   help="seconds to run (default: until interrupted)")
+    p.add_argument(
+        "--duration", type=float, default=0.0, help="seconds to run (default: until interrupted)"
+    )
     p.add_argument("--count", type=int, default=0, help="stop after this many datagrams")
-    p.add_argument("--rate", type=float, default=None,
-                   help="synthetic: flow samples/s over all agents (default 100); "
-                        "with --pcap: datagrams/s when --speed is 0")
-    p.add_argument("--datagram-rate", type=float, default=None,
-                   help="synthetic: datagrams/s over all agents (instead of --rate)")
+    p.add_argument(
+        "--rate",
+        type=float,
+        default=None,
+        help="synthetic: flow samples/s over all agents (default 100); "
+        "with --pcap: datagrams/s when --speed is 0",
+    )
+    p.add_argument(
+        "--datagram-rate",
+        type=float,
+        default=None,
+        help="synthetic: datagrams/s over all agents (instead of --rate)",
+    )
     g = p.add_argument_group("synthetic traffic")
     g.add_argument("--agents", type=int, default=1)
     g.add_argument("--agent-base", default="192.0.2.1", help="first agent address")
@@ -723,10 +1033,12 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--flows", type=int, default=100, help="flows per agent")
     g.add_argument("--zipf", type=float, default=1.0, help="heavy-hitter skew (0 = uniform)")
     g.add_argument("--sampling-rate", type=int, default=1000, help="1-in-N sampling")
-    g.add_argument("--sizes", default="64:0.35,576:0.15,1500:0.5",
-                   help="frame size mix, size:weight,...")
-    g.add_argument("--protocols", default="tcp:0.75,udp:0.2,icmp:0.05",
-                   help="protocol mix, name:weight,...")
+    g.add_argument(
+        "--sizes", default="64:0.35,576:0.15,1500:0.5", help="frame size mix, size:weight,..."
+    )
+    g.add_argument(
+        "--protocols", default="tcp:0.75,udp:0.2,icmp:0.05", help="protocol mix, name:weight,..."
+    )
     g.add_argument("--ipv6", type=float, default=0.0, help="fraction of IPv6 flows")
     g.add_argument("--vxlan", type=float, default=0.0, help="fraction of VXLAN-encapsulated flows")
     g.add_argument("--src-net", default="10.1.0.0/16")
@@ -741,27 +1053,52 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--hosts", action="store_true", help="agents are hosts: send 2000-2006")
     g.add_argument("--host-name", default="vx{agent}host")
     g.add_argument("--host-cpu", type=float, default=0.25)
-    g.add_argument("--containers", type=int, default=0,
-                   help="containers per host (implies --hosts): 2100-2104")
-    g.add_argument("--services", default="apache,nginx,redis",
-                   help="container names are <service>.<slot>.<task>")
-    g.add_argument("--container-cpu", type=float, default=0.1,
-                   help="container CPU utilisation (fraction of one CPU)")
-    g.add_argument("--container-bytes", type=float, default=100000.0,
-                   help="container network bytes/s in (out is twice this)")
-    g.add_argument("--container-flows", action="store_true",
-                   help="flows run between the containers' MACs (for host:macsource:vir_host_name)")
-    g.add_argument("--flow", action="append", default=[], metavar="SPEC",
-                   help="add an exact flow to agent 0, e.g. 'src=203.0.113.9,dst=10.2.0.5,"
-                        "proto=udp,sport=53,dport=4444,size=1500,pps=50000,in=1,out=2' "
-                        "(repeatable; agent=N picks another agent)")
-    g.add_argument("--discards", type=float, default=0.0,
-                   help="discard samples (0:5) per second per agent")
+    g.add_argument(
+        "--containers", type=int, default=0, help="containers per host (implies --hosts): 2100-2104"
+    )
+    g.add_argument(
+        "--services",
+        default="apache,nginx,redis",
+        help="container names are <service>.<slot>.<task>",
+    )
+    g.add_argument(
+        "--container-cpu",
+        type=float,
+        default=0.1,
+        help="container CPU utilisation (fraction of one CPU)",
+    )
+    g.add_argument(
+        "--container-bytes",
+        type=float,
+        default=100000.0,
+        help="container network bytes/s in (out is twice this)",
+    )
+    g.add_argument(
+        "--container-flows",
+        action="store_true",
+        help="flows run between the containers' MACs (for host:macsource:vir_host_name)",
+    )
+    g.add_argument(
+        "--flow",
+        action="append",
+        default=[],
+        metavar="SPEC",
+        help="add an exact flow to agent 0, e.g. 'src=203.0.113.9,dst=10.2.0.5,"
+        "proto=udp,sport=53,dport=4444,size=1500,pps=50000,in=1,out=2' "
+        "(repeatable; agent=N picks another agent)",
+    )
+    g.add_argument(
+        "--discards", type=float, default=0.0, help="discard samples (0:5) per second per agent"
+    )
     g.add_argument("--seed", type=int, default=1)
     r = p.add_argument_group("pcap replay")
     r.add_argument("--pcap", help="replay this sFlow pcap instead of synthetic traffic")
-    r.add_argument("--speed", type=float, default=1.0,
-                   help="replay at X times the captured pace; 0 = as fast as possible")
+    r.add_argument(
+        "--speed",
+        type=float,
+        default=1.0,
+        help="replay at X times the captured pace; 0 = as fast as possible",
+    )
     r.add_argument("--loop", type=int, default=1, help="replay the capture this many times")
     return p
 
@@ -774,24 +1111,53 @@ def scenario_from_args(a: argparse.Namespace) -> Scenario:
         total = 100.0 if a.rate is None else a.rate
     agents = max(1, a.agents)
     return Scenario(
-        agents=agents, agent_base=a.agent_base, ports=max(1, a.ports), flows=max(1, a.flows),
-        zipf=a.zipf, samples_per_second=total / agents, sampling_rate=max(1, a.sampling_rate),
-        sizes=_mix(a.sizes, int), protocols=_mix(a.protocols), ipv6_fraction=a.ipv6,
-        vxlan_fraction=a.vxlan, src_net=a.src_net, dst_net=a.dst_net, src_net6=a.src_net6,
-        dst_net6=a.dst_net6, vlans=tuple(int(v) for v in a.vlans.split(",")), tagged=a.tagged,
-        expanded=a.expanded, polling_interval=a.polling,
-        samples_per_datagram=samples_per_datagram, hosts=a.hosts or a.containers > 0,
-        host_name=a.host_name, host_cpu=a.host_cpu, containers=a.containers,
-        services=tuple(a.services.split(",")), container_cpu=a.container_cpu,
-        container_bytes_in=a.container_bytes, container_bytes_out=2 * a.container_bytes,
+        agents=agents,
+        agent_base=a.agent_base,
+        ports=max(1, a.ports),
+        flows=max(1, a.flows),
+        zipf=a.zipf,
+        samples_per_second=total / agents,
+        sampling_rate=max(1, a.sampling_rate),
+        sizes=_mix(a.sizes, int),
+        protocols=_mix(a.protocols),
+        ipv6_fraction=a.ipv6,
+        vxlan_fraction=a.vxlan,
+        src_net=a.src_net,
+        dst_net=a.dst_net,
+        src_net6=a.src_net6,
+        dst_net6=a.dst_net6,
+        vlans=tuple(int(v) for v in a.vlans.split(",")),
+        tagged=a.tagged,
+        expanded=a.expanded,
+        polling_interval=a.polling,
+        samples_per_datagram=samples_per_datagram,
+        hosts=a.hosts or a.containers > 0,
+        host_name=a.host_name,
+        host_cpu=a.host_cpu,
+        containers=a.containers,
+        services=tuple(a.services.split(",")),
+        container_cpu=a.container_cpu,
+        container_bytes_in=a.container_bytes,
+        container_bytes_out=2 * a.container_bytes,
         container_flows=a.container_flows,
-        discards_per_second=a.discards, seed=a.seed, start_time=0.0)
+        discards_per_second=a.discards,
+        seed=a.seed,
+        start_time=0.0,
+    )
 
 
-_FLOW_SPEC = {"src": ("src", str), "dst": ("dst", str), "proto": ("proto", str),
-              "sport": ("sport", int), "dport": ("dport", int), "size": ("frame_size", int),
-              "pps": ("frames_per_second", float), "in": ("in_port", int),
-              "out": ("out_port", int), "vlan": ("vlan", int)}
+_FLOW_SPEC = {
+    "src": ("src", str),
+    "dst": ("dst", str),
+    "proto": ("proto", str),
+    "sport": ("sport", int),
+    "dport": ("dport", int),
+    "size": ("frame_size", int),
+    "pps": ("frames_per_second", float),
+    "in": ("in_port", int),
+    "out": ("out_port", int),
+    "vlan": ("vlan", int),
+}
 
 
 def add_flow_spec(gen: TrafficGenerator, spec: str) -> Flow:
@@ -818,15 +1184,20 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if a.pcap:
             n = replay_pcap(a.pcap, a.host, a.port, a.speed, a.rate or 0.0, a.loop)
-            print(f"flowrt-gen: sent {n} datagrams from {a.pcap} to {a.host}:{a.port}",
-                  file=sys.stderr)
+            print(
+                f"flowrt-gen: sent {n} datagrams from {a.pcap} to {a.host}:{a.port}",
+                file=sys.stderr,
+            )
             return 0
         gen = TrafficGenerator(scenario_from_args(a))
         for spec in a.flow:
             add_flow_spec(gen, spec)
         n = run_live(gen, a.host, a.port, a.duration, max_datagrams=a.count)
-        print(f"flowrt-gen: sent {n} datagrams ({gen.flow_samples()} flow samples) from "
-              f"{len(gen.agents)} agents to {a.host}:{a.port}", file=sys.stderr)
+        print(
+            f"flowrt-gen: sent {n} datagrams ({gen.flow_samples()} flow samples) from "
+            f"{len(gen.agents)} agents to {a.host}:{a.port}",
+            file=sys.stderr,
+        )
     except (OSError, ValueError) as exc:
         print(f"flowrt-gen: {exc}", file=sys.stderr)
         return 1

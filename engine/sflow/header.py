@@ -12,6 +12,7 @@ decodedVLAN.1). `stack` lists the layers, e.g. "eth.ip.udp.vxlan.eth.ip6.icmp6".
 
 Truncated headers decode as far as the bytes go; nothing here raises.
 """
+
 from __future__ import annotations
 
 import socket
@@ -23,33 +24,98 @@ _AF6 = socket.AF_INET6
 _H = struct.Struct(">H").unpack_from
 _HH = struct.Struct(">HH").unpack_from
 _I = struct.Struct(">I").unpack_from
-_IP4 = struct.Struct(">BHHHBB").unpack_from     # tos, total length, id, frag, ttl, protocol
-_IP6 = struct.Struct(">IHBB").unpack_from       # ver/tc/flow, payload length, next header, hops
+_IP4 = struct.Struct(">BHHHBB").unpack_from  # tos, total length, id, frag, ttl, protocol
+_IP6 = struct.Struct(">IHBB").unpack_from  # ver/tc/flow, payload length, next header, hops
 _UDP = struct.Struct(">HHH").unpack_from
-_DNS = struct.Struct(">HHH").unpack_from        # id, flags, qdcount
+_DNS = struct.Struct(">HHH").unpack_from  # id, flags, qdcount
 
-MAX_LAYERS = 4     # encapsulation depth (and 802.1Q tags) decoded per packet
+MAX_LAYERS = 4  # encapsulation depth (and 802.1Q tags) decoded per packet
 TPIDS = frozenset((0x8100, 0x88A8, 0x9100, 0x9200, 0x9300))
 BROADCAST = b"\xff\xff\xff\xff\xff\xff"
 
 TCP_FLAGS = tuple(format(i, "09b") for i in range(512))
 BIN2 = ("00", "01", "10", "11")
 BIN3 = tuple(format(i, "03b") for i in range(8))
-_DSCP_NAMES = {0: "be", 1: "le", 8: "cs1", 10: "af11", 12: "af12", 14: "af13", 16: "cs2",
-               18: "af21", 20: "af22", 22: "af23", 24: "cs3", 26: "af31", 28: "af32", 30: "af33",
-               32: "cs4", 34: "af41", 36: "af42", 38: "af43", 40: "cs5", 44: "va", 46: "ef",
-               48: "cs6", 56: "cs7"}
+_DSCP_NAMES = {
+    0: "be",
+    1: "le",
+    8: "cs1",
+    10: "af11",
+    12: "af12",
+    14: "af13",
+    16: "cs2",
+    18: "af21",
+    20: "af22",
+    22: "af23",
+    24: "cs3",
+    26: "af31",
+    28: "af32",
+    30: "af33",
+    32: "cs4",
+    34: "af41",
+    36: "af42",
+    38: "af43",
+    40: "cs5",
+    44: "va",
+    46: "ef",
+    48: "cs6",
+    56: "cs7",
+}
 # sFlow-RT writes the name with the value: "be(0)", "ef(46)"; unnamed code points as the number
 DSCP_NAMES = tuple(f"{_DSCP_NAMES[i]}({i})" if i in _DSCP_NAMES else str(i) for i in range(64))
 BIN8 = tuple(format(i, "08b") for i in range(256))
-DNS_TYPES = {1: "A", 2: "NS", 5: "CNAME", 6: "SOA", 12: "PTR", 13: "HINFO", 15: "MX", 16: "TXT",
-             17: "RP", 18: "AFSDB", 24: "SIG", 25: "KEY", 28: "AAAA", 29: "LOC", 33: "SRV",
-             35: "NAPTR", 36: "KX", 37: "CERT", 39: "DNAME", 41: "OPT", 42: "APL", 43: "DS",
-             44: "SSHFP", 45: "IPSECKEY", 46: "RRSIG", 47: "NSEC", 48: "DNSKEY", 49: "DHCID",
-             50: "NSEC3", 51: "NSEC3PARAM", 52: "TLSA", 53: "SMIMEA", 55: "HIP", 59: "CDS",
-             60: "CDNSKEY", 61: "OPENPGPKEY", 62: "CSYNC", 63: "ZONEMD", 64: "SVCB",
-             65: "HTTPS", 99: "SPF", 108: "EUI48", 109: "EUI64", 249: "TKEY", 250: "TSIG",
-             251: "IXFR", 252: "AXFR", 255: "ANY", 256: "URI", 257: "CAA"}
+DNS_TYPES = {
+    1: "A",
+    2: "NS",
+    5: "CNAME",
+    6: "SOA",
+    12: "PTR",
+    13: "HINFO",
+    15: "MX",
+    16: "TXT",
+    17: "RP",
+    18: "AFSDB",
+    24: "SIG",
+    25: "KEY",
+    28: "AAAA",
+    29: "LOC",
+    33: "SRV",
+    35: "NAPTR",
+    36: "KX",
+    37: "CERT",
+    39: "DNAME",
+    41: "OPT",
+    42: "APL",
+    43: "DS",
+    44: "SSHFP",
+    45: "IPSECKEY",
+    46: "RRSIG",
+    47: "NSEC",
+    48: "DNSKEY",
+    49: "DHCID",
+    50: "NSEC3",
+    51: "NSEC3PARAM",
+    52: "TLSA",
+    53: "SMIMEA",
+    55: "HIP",
+    59: "CDS",
+    60: "CDNSKEY",
+    61: "OPENPGPKEY",
+    62: "CSYNC",
+    63: "ZONEMD",
+    64: "SVCB",
+    65: "HTTPS",
+    99: "SPF",
+    108: "EUI48",
+    109: "EUI64",
+    249: "TKEY",
+    250: "TSIG",
+    251: "IXFR",
+    252: "AXFR",
+    255: "ANY",
+    256: "URI",
+    257: "CAA",
+}
 
 VXLAN_PORT = 4789
 GENEVE_PORT = 6081
@@ -59,8 +125,8 @@ DNS_PORT = 53
 
 # Address -> string caches: the same hosts and MACs recur in nearly every sample, and a dict
 # hit costs a third of inet_ntoa/inet_ntop/hex(). Cleared when full to bound memory.
-CACHE_MAX = 1 << 16          # address/MAC strings (~100 bytes an entry)
-PAIR_CACHE_MAX = 1 << 14     # MAC/address pairs -> small dicts (~300 bytes an entry)
+CACHE_MAX = 1 << 16  # address/MAC strings (~100 bytes an entry)
+PAIR_CACHE_MAX = 1 << 14  # MAC/address pairs -> small dicts (~300 bytes an entry)
 _A4: dict = {}
 _A6: dict = {}
 _MAC: dict = {}
@@ -128,19 +194,53 @@ def _keys(*names):
     return tuple(tuple(nm if i == 0 else f"{nm}.{i}" for nm in names) for i in range(MAX_LAYERS))
 
 
-_ETH = _keys("macdestination", "macsource", "isbroadcast", "ismulticast", "isunicast",
-             "ethernetprotocol")
+_ETH = _keys(
+    "macdestination", "macsource", "isbroadcast", "ismulticast", "isunicast", "ethernetprotocol"
+)
 _VLAN = _keys("vlan", "priority")
 _ARP = _keys("arpoperation", "arpmacsender", "arpipsender", "arpmactarget", "arpiptarget")
-_IP = _keys("ipsource", "ipdestination", "ipprotocol", "iptos", "ipdscp", "ipdscpname", "ipecn",
-            "ipttl", "ipflags", "ipfragoffset", "ipbytes", "ipid", "ip_offset")
-_IP6K = _keys("ip6source", "ip6destination", "ip6nexthdr", "ip6tos", "ip6dscp", "ip6dscpname",
-              "ip6ecn", "ip6flowlabel", "ip6ttl", "ip6bytes", "ip6_offset", "ip6extensions",
-              "ip6fragoffset", "ip6fragm")
+_IP = _keys(
+    "ipsource",
+    "ipdestination",
+    "ipprotocol",
+    "iptos",
+    "ipdscp",
+    "ipdscpname",
+    "ipecn",
+    "ipttl",
+    "ipflags",
+    "ipfragoffset",
+    "ipbytes",
+    "ipid",
+    "ip_offset",
+)
+_IP6K = _keys(
+    "ip6source",
+    "ip6destination",
+    "ip6nexthdr",
+    "ip6tos",
+    "ip6dscp",
+    "ip6dscpname",
+    "ip6ecn",
+    "ip6flowlabel",
+    "ip6ttl",
+    "ip6bytes",
+    "ip6_offset",
+    "ip6extensions",
+    "ip6fragoffset",
+    "ip6fragm",
+)
 _TCP = _keys("tcpsourceport", "tcpdestinationport", "tcpflags")
 _UDP_K = _keys("udpsourceport", "udpdestinationport", "udpbytes")
-_ICMP = _keys("icmptype", "icmpcode", "icmpseqno", "icmpunreachablenet", "icmpunreachablehost",
-              "icmpunreachableprotocol", "icmpunreachableport")
+_ICMP = _keys(
+    "icmptype",
+    "icmpcode",
+    "icmpseqno",
+    "icmpunreachablenet",
+    "icmpunreachablehost",
+    "icmpunreachableprotocol",
+    "icmpunreachableport",
+)
 _ICMP6 = _keys("icmp6type", "icmp6code")
 _VXLAN = _keys("vxlanvni")
 _GENEVE = _keys("genevevni")
@@ -157,26 +257,32 @@ _IPC_GET = tuple(c.get for c in _IPC)
 
 def _tos_table(keys):
     """Per layer, per TOS/traffic-class byte: the 4 keys derived from it, as one dict."""
-    return tuple(tuple({k[0]: BIN8[tos], k[1]: tos >> 2, k[2]: DSCP_NAMES[tos >> 2], k[3]: BIN2[tos & 3]}
-                       for tos in range(256)) for k in keys)
+    return tuple(
+        tuple(
+            {k[0]: BIN8[tos], k[1]: tos >> 2, k[2]: DSCP_NAMES[tos >> 2], k[3]: BIN2[tos & 3]}
+            for tos in range(256)
+        )
+        for k in keys
+    )
 
 
 _IP_TOS = _tos_table(_keys("iptos", "ipdscp", "ipdscpname", "ipecn"))
 _IP6_TOS = _tos_table(_keys("ip6tos", "ip6dscp", "ip6dscpname", "ip6ecn"))
 # flags (3 bits) of an unfragmented or first-fragment packet: ipflags and ipfragoffset = 0
-_IP_FLAGS0 = tuple(tuple({k[0]: BIN3[f], k[1]: 0} for f in range(8))
-                   for k in _keys("ipflags", "ipfragoffset"))
+_IP_FLAGS0 = tuple(
+    tuple({k[0]: BIN3[f], k[1]: 0} for f in range(8)) for k in _keys("ipflags", "ipfragoffset")
+)
 
 
 # Fast path: untagged or single-tagged Ethernet + IPv4 (no options) or IPv6 (no extension
 # headers) + TCP/UDP, first fragment or unfragmented, decoded with one unpack and no calls.
 # It writes exactly the keys the general path writes (tests/test_decode_records.py checks).
-_F4 = struct.Struct(">HBBHHHBB2x8sHHH6xBB").unpack_from   # from the ethertype: 36 bytes
-_F6 = struct.Struct(">HIHBB32sHHH6xBB").unpack_from        # from the ethertype: 56 bytes
+_F4 = struct.Struct(">HBBHHHBB2x8sHHH6xBB").unpack_from  # from the ethertype: 36 bytes
+_F6 = struct.Struct(">HIHBB32sHHH6xBB").unpack_from  # from the ethertype: 56 bytes
 _UDP_SPECIAL = frozenset((VXLAN_PORT, GENEVE_PORT, MPLS_UDP_PORT, DNS_PORT))
 _IP6C: dict = {}
 _IP6C_GET = _IP6C.get
-_ETHC0_GET = None   # bound below, after the caches exist
+_ETHC0_GET = None  # bound below, after the caches exist
 _IPC0_GET = None
 
 
@@ -202,10 +308,25 @@ def decode_header_bytes(h: bytes, protocol: int, a: dict) -> None:
             et = (h[16] << 8) | h[17]
         if et == 0x0800:
             if len(h) >= o + 36 and h[o + 2] == 0x45:
-                (_, _, tos, totlen, ipid, frag, ttl, proto, addrs, sport, dport, ulen, offres,
-                 flags) = _F4(h, o)
-                if not frag & 0x1FFF and (proto == 6 or (
-                        proto == 17 and dport not in _UDP_SPECIAL and sport != DNS_PORT)):
+                (
+                    _,
+                    _,
+                    tos,
+                    totlen,
+                    ipid,
+                    frag,
+                    ttl,
+                    proto,
+                    addrs,
+                    sport,
+                    dport,
+                    ulen,
+                    offres,
+                    flags,
+                ) = _F4(h, o)
+                if not frag & 0x1FFF and (
+                    proto == 6 or (proto == 17 and dport not in _UDP_SPECIAL and sport != DNS_PORT)
+                ):
                     pair = h[:12]
                     a.update(_ETHC0_GET(pair) or _eth_pair(0, pair))
                     if tci >= 0:
@@ -282,7 +403,7 @@ def wifi_addresses(h: bytes):
     if len(h) < 24:
         return None
     fc = h[0] | (h[1] << 8)
-    if (fc >> 2) & 3 != 2:          # only data frames carry a payload's addresses
+    if (fc >> 2) & 3 != 2:  # only data frames carry a payload's addresses
         return None
     to_ds = (fc >> 8) & 1
     from_ds = (fc >> 9) & 1
@@ -292,7 +413,7 @@ def wifi_addresses(h: bytes):
         if from_ds:
             if len(h) < 30:
                 return None
-            src = h[24:30]          # 4-address (wireless bridge) frame
+            src = h[24:30]  # 4-address (wireless bridge) frame
         else:
             src = a2
     else:
@@ -310,7 +431,7 @@ def _wifi(h, a):
 
 def decode_header(h: bytes, protocol: int, a: dict) -> None:
     if h.__class__ is not bytes:
-        h = bytes(h)            # memoryview/bytearray input: slices must be bytes
+        h = bytes(h)  # memoryview/bytearray input: slices must be bytes
     decode_header_bytes(h, protocol, a)
 
 
@@ -318,13 +439,13 @@ def _eth(h, off, end, a, st, n):
     if end - off < 14 or n >= MAX_LAYERS:
         return
     st.append("eth")
-    pair = h[off:off + 12]
+    pair = h[off : off + 12]
     a.update(_ETHC_GET[n](pair) or _eth_pair(n, pair))
     ke = _ETH[n][5]
     et = (h[off + 12] << 8) | h[off + 13]
     off += 14
     if et in TPIDS:
-        nvl = 0                     # QinQ and inner-frame tags number on: vlan, vlan.1, ...
+        nvl = 0  # QinQ and inner-frame tags number on: vlan, vlan.1, ...
         while nvl < MAX_LAYERS and _VLAN[nvl][0] in a:
             nvl += 1
         for _ in range(16):
@@ -340,8 +461,15 @@ def _eth(h, off, end, a, st, n):
             off += 4
     if et <= 1500:
         # 802.3 length: only LLC/SNAP with OUI 000000 carries an ethertype
-        if end - off >= 8 and h[off] == 0xAA and h[off + 1] == 0xAA and h[off + 2] == 0x03 \
-                and h[off + 3] == 0 and h[off + 4] == 0 and h[off + 5] == 0:
+        if (
+            end - off >= 8
+            and h[off] == 0xAA
+            and h[off + 1] == 0xAA
+            and h[off + 2] == 0x03
+            and h[off + 3] == 0
+            and h[off + 4] == 0
+            and h[off + 5] == 0
+        ):
             et = (h[off + 6] << 8) | h[off + 7]
             off += 8
         else:
@@ -366,10 +494,10 @@ def _arp(h, off, end, a, st, n):
         return
     ko, kms, kis, kmt, kit = _ARP[n]
     a[ko] = _H(h, off + 6)[0]
-    a[kms] = h[off + 8:off + 14].hex().upper()
-    a[kis] = _inet_ntoa(h[off + 14:off + 18])
-    a[kmt] = h[off + 18:off + 24].hex().upper()
-    a[kit] = _inet_ntoa(h[off + 24:off + 28])
+    a[kms] = h[off + 8 : off + 14].hex().upper()
+    a[kis] = _inet_ntoa(h[off + 14 : off + 18])
+    a[kmt] = h[off + 18 : off + 24].hex().upper()
+    a[kit] = _inet_ntoa(h[off + 24 : off + 28])
 
 
 def _ip4(h, off, end, a, st, n):
@@ -382,7 +510,7 @@ def _ip4(h, off, end, a, st, n):
     st.append("ip")
     tos, totlen, ipid, frag, ttl, proto = _IP4(h, off + 1)
     ks, kd, kp, kt, kds, kdn, ke, kttl, kf, kfo, kb, kid, ko = _IP[n]
-    pair = h[off + 12:off + 20]
+    pair = h[off + 12 : off + 20]
     a.update(_IPC_GET[n](pair) or _ip_pair(n, pair))
     a[kp] = proto
     a.update(_IP_TOS[n][tos])
@@ -394,7 +522,7 @@ def _ip4(h, off, end, a, st, n):
     if fo:
         a[kf] = BIN3[frag >> 13]
         a[kfo] = fo
-        return      # not the first fragment: no L4 header here
+        return  # not the first fragment: no L4 header here
     a.update(_IP_FLAGS0[n][frag >> 13])
     off += ihl
     if proto == 6 and end - off >= 14:
@@ -413,9 +541,9 @@ def _ip6(h, off, end, a, st, n):
     st.append("ip6")
     w, plen, nh, hops = _IP6(h, off)
     ks, kd, knh, kt, kds, kdn, ke, kfl, kttl, kb, ko, kx, kfo, kfm = _IP6K[n]
-    x = h[off + 8:off + 24]
+    x = h[off + 8 : off + 24]
     a[ks] = _a6(x) or _ip6s(x)
-    x = h[off + 24:off + 40]
+    x = h[off + 24 : off + 40]
     a[kd] = _a6(x) or _ip6s(x)
     a.update(_IP6_TOS[n][(w >> 20) & 0xFF])
     a[kfl] = w & 0xFFFFF
@@ -499,9 +627,9 @@ def _l4(h, off, end, a, st, proto, n):
             # the quoted datagram says what could not be reached
             q = off + 8
             if code == 0:
-                a[k[3]] = _inet_ntoa(h[q + 16:q + 20])
+                a[k[3]] = _inet_ntoa(h[q + 16 : q + 20])
             elif code == 1:
-                a[k[4]] = _inet_ntoa(h[q + 16:q + 20])
+                a[k[4]] = _inet_ntoa(h[q + 16 : q + 20])
             elif code == 2:
                 a[k[5]] = h[q + 9]
             elif code == 3:
@@ -549,7 +677,7 @@ def _gre(h, off, end, a, st, n):
     if end - off < 4:
         return
     flags, ptype = _HH(h, off)
-    if flags & 7:       # version 1 (PPTP) and others carry no plain payload
+    if flags & 7:  # version 1 (PPTP) and others carry no plain payload
         return
     if n + 1 >= MAX_LAYERS:
         return
@@ -563,7 +691,7 @@ def _gre(h, off, end, a, st, n):
         if end - off < 4:
             return
         if ptype == 0x6558:
-            a[kv] = _I(h, off)[0] >> 8     # NVGRE virtual subnet id
+            a[kv] = _I(h, off)[0] >> 8  # NVGRE virtual subnet id
         off += 4
     if flags & 0x1000:
         off += 4
@@ -609,7 +737,7 @@ def _dns(h, off, end, a, st, n):
     if end - off < 12:
         return
     _id, flags, qd = _DNS(h, off)
-    if flags & 0x7800:      # opcode other than QUERY
+    if flags & 0x7800:  # opcode other than QUERY
         return
     kqr, krc, kqn, kqt, kqtn = _DNSK[n]
     a[kqr] = "true" if flags & 0x8000 else "false"
@@ -625,11 +753,11 @@ def _dns(h, off, end, a, st, n):
             p += 1
             break
         if ln & 0xC0 or total + ln > 253:
-            return          # compression pointers do not belong in a question; give up
+            return  # compression pointers do not belong in a question; give up
         p += 1
         if p + ln > end:
             return
-        labels.append(h[p:p + ln].decode("ascii", "replace"))
+        labels.append(h[p : p + ln].decode("ascii", "replace"))
         total += ln + 1
         p += ln
     else:

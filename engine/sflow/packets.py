@@ -6,6 +6,7 @@ plus enough payload bytes to reach ``header_len``; the sampled header is the fir
 ``header_len`` bytes of it. Lengths and checksums inside the headers are consistent with the
 frame size the caller asks for, so decoders see plausible packets.
 """
+
 from __future__ import annotations
 
 import ipaddress
@@ -47,8 +48,7 @@ def checksum(data: bytes) -> int:
     return ~total & 0xFFFF
 
 
-def ethernet(dst: str | bytes, src: str | bytes, ethertype: int,
-             vlans: tuple | list = ()) -> bytes:
+def ethernet(dst: str | bytes, src: str | bytes, ethertype: int, vlans: tuple | list = ()) -> bytes:
     """Ethernet II header; vlans is a list of VLAN ids or (vid, priority) pairs, outermost
     first (two or more tags make QinQ: outer TPID 0x88A8)."""
     out = mac_bytes(dst) + mac_bytes(src)
@@ -59,25 +59,54 @@ def ethernet(dst: str | bytes, src: str | bytes, ethertype: int,
     return out + struct.pack(">H", ethertype)
 
 
-def ipv4(src: str, dst: str, proto: int, total_len: int, tos: int = 0, ttl: int = 64,
-         ident: int = 0, dont_fragment: bool = True, frag_offset: int = 0) -> bytes:
+def ipv4(
+    src: str,
+    dst: str,
+    proto: int,
+    total_len: int,
+    tos: int = 0,
+    ttl: int = 64,
+    ident: int = 0,
+    dont_fragment: bool = True,
+    frag_offset: int = 0,
+) -> bytes:
     flags = (0x4000 if dont_fragment else 0) | (frag_offset & 0x1FFF)
-    hdr = _IPV4.pack(0x45, tos, total_len & 0xFFFF, ident & 0xFFFF, flags, ttl, proto, 0,
-                     ip_bytes(src), ip_bytes(dst))
+    hdr = _IPV4.pack(
+        0x45,
+        tos,
+        total_len & 0xFFFF,
+        ident & 0xFFFF,
+        flags,
+        ttl,
+        proto,
+        0,
+        ip_bytes(src),
+        ip_bytes(dst),
+    )
     return hdr[:10] + struct.pack(">H", checksum(hdr)) + hdr[12:]
 
 
-def ipv6(src: str, dst: str, next_header: int, payload_len: int, traffic_class: int = 0,
-         flow_label: int = 0, hop_limit: int = 64) -> bytes:
+def ipv6(
+    src: str,
+    dst: str,
+    next_header: int,
+    payload_len: int,
+    traffic_class: int = 0,
+    flow_label: int = 0,
+    hop_limit: int = 64,
+) -> bytes:
     first = 6 << 28 | (traffic_class & 0xFF) << 20 | (flow_label & 0xFFFFF)
-    return _IPV6.pack(first, payload_len & 0xFFFF, next_header, hop_limit,
-                      ip_bytes(src), ip_bytes(dst))
+    return _IPV6.pack(
+        first, payload_len & 0xFFFF, next_header, hop_limit, ip_bytes(src), ip_bytes(dst)
+    )
 
 
-def tcp(sport: int, dport: int, flags: int = TCP_ACK, seq: int = 1, ack: int = 1,
-        window: int = 65535) -> bytes:
-    return _TCP.pack(sport, dport, seq & 0xFFFFFFFF, ack & 0xFFFFFFFF, 5 << 4, flags & 0xFF,
-                     window, 0, 0)
+def tcp(
+    sport: int, dport: int, flags: int = TCP_ACK, seq: int = 1, ack: int = 1, window: int = 65535
+) -> bytes:
+    return _TCP.pack(
+        sport, dport, seq & 0xFFFFFFFF, ack & 0xFFFFFFFF, 5 << 4, flags & 0xFF, window, 0, 0
+    )
 
 
 def udp(sport: int, dport: int, length: int) -> bytes:
@@ -97,10 +126,22 @@ def _payload(n: int) -> bytes:
     return bytes((i * 7 + 13) & 0xFF for i in range(max(0, n)))
 
 
-def ip_packet(src: str, dst: str, proto: int, ip_len: int, sport: int = 0, dport: int = 0,
-              tcp_flags: int = TCP_ACK, tos: int = 0, ttl: int = 64, ident: int = 0,
-              icmp_type: int = 8, icmp_code: int = 0, flow_label: int = 0,
-              payload: bytes | None = None) -> bytes:
+def ip_packet(
+    src: str,
+    dst: str,
+    proto: int,
+    ip_len: int,
+    sport: int = 0,
+    dport: int = 0,
+    tcp_flags: int = TCP_ACK,
+    tos: int = 0,
+    ttl: int = 64,
+    ident: int = 0,
+    icmp_type: int = 8,
+    icmp_code: int = 0,
+    flow_label: int = 0,
+    payload: bytes | None = None,
+) -> bytes:
     """An IPv4 or IPv6 packet (chosen by the address family) of ip_len bytes in total.
     Payload bytes are filled in only as far as ``payload`` gives or 256 filler bytes."""
     v6 = ":" in src
@@ -123,22 +164,47 @@ def ip_packet(src: str, dst: str, proto: int, ip_len: int, sport: int = 0, dport
     return head + l4 + body
 
 
-def frame(src_mac: str | bytes, dst_mac: str | bytes, src: str, dst: str, proto: int,
-          frame_len: int, sport: int = 0, dport: int = 0, vlans: tuple | list = (),
-          tcp_flags: int = TCP_ACK, tos: int = 0, ttl: int = 64, ident: int = 0,
-          icmp_type: int = 8, icmp_code: int = 0, vxlan_inner: bytes | None = None,
-          vni: int = 0) -> bytes:
+def frame(
+    src_mac: str | bytes,
+    dst_mac: str | bytes,
+    src: str,
+    dst: str,
+    proto: int,
+    frame_len: int,
+    sport: int = 0,
+    dport: int = 0,
+    vlans: tuple | list = (),
+    tcp_flags: int = TCP_ACK,
+    tos: int = 0,
+    ttl: int = 64,
+    ident: int = 0,
+    icmp_type: int = 8,
+    icmp_code: int = 0,
+    vxlan_inner: bytes | None = None,
+    vni: int = 0,
+) -> bytes:
     """An Ethernet frame (without FCS) whose on-the-wire size, FCS included, is frame_len.
     With vxlan_inner (an inner Ethernet frame), the packet is outer UDP to port 4789."""
     l2 = ethernet(dst_mac, src_mac, ETH_IPV6 if ":" in src else ETH_IPV4, vlans)
     ip_len = frame_len - FCS_LEN - len(l2)
     if vxlan_inner is not None:
         payload = vxlan(vni) + vxlan_inner
-        packet = ip_packet(src, dst, 17, ip_len, sport or 49152, VXLAN_PORT, tos=tos, ttl=ttl,
-                           ident=ident, payload=payload)
+        packet = ip_packet(
+            src,
+            dst,
+            17,
+            ip_len,
+            sport or 49152,
+            VXLAN_PORT,
+            tos=tos,
+            ttl=ttl,
+            ident=ident,
+            payload=payload,
+        )
     else:
-        packet = ip_packet(src, dst, proto, ip_len, sport, dport, tcp_flags, tos, ttl, ident,
-                           icmp_type, icmp_code)
+        packet = ip_packet(
+            src, dst, proto, ip_len, sport, dport, tcp_flags, tos, ttl, ident, icmp_type, icmp_code
+        )
     return l2 + packet
 
 

@@ -1,4 +1,5 @@
 """Read sFlow datagrams out of classic libpcap files (Ethernet/IPv4|IPv6/UDP or raw IP)."""
+
 from __future__ import annotations
 
 import socket
@@ -16,11 +17,11 @@ LINKTYPE_LINUX_SLL = 113
 
 
 class PcapDatagram(NamedTuple):
-    time: float          # capture time, seconds since the epoch
-    src: str             # UDP source address (the agent's sending address)
+    time: float  # capture time, seconds since the epoch
+    src: str  # UDP source address (the agent's sending address)
     sport: int
     dport: int
-    payload: bytes       # the sFlow datagram
+    payload: bytes  # the sFlow datagram
 
 
 class PcapError(ValueError):
@@ -46,7 +47,7 @@ def read_pcap(path: str | Path, port: int | None = None) -> Iterator[PcapDatagra
     while off + 16 <= len(data):
         sec, frac, caplen, _ = rec.unpack_from(data, off)
         off += 16
-        frame = data[off:off + caplen]
+        frame = data[off : off + caplen]
         off += caplen
         udp = _udp(frame, linktype & 0xFFFF)
         if udp is None:
@@ -81,14 +82,14 @@ def _udp(frame: bytes, linktype: int):
         ihl = (frame[off] & 0x0F) * 4
         if frame[off + 9] != 17:
             return None
-        src = socket.inet_ntop(socket.AF_INET, frame[off + 12:off + 16])
+        src = socket.inet_ntop(socket.AF_INET, frame[off + 12 : off + 16])
         total = struct.unpack_from(">H", frame, off + 2)[0]
         end = off + total if total else len(frame)
         off += ihl
     elif ethertype == 0x86DD and len(frame) >= off + 40:
         if frame[off + 6] != 17:
             return None
-        src = socket.inet_ntop(socket.AF_INET6, frame[off + 8:off + 24])
+        src = socket.inet_ntop(socket.AF_INET6, frame[off + 8 : off + 24])
         end = off + 40 + struct.unpack_from(">H", frame, off + 4)[0]
         off += 40
     else:
@@ -96,4 +97,4 @@ def _udp(frame: bytes, linktype: int):
     if len(frame) < off + 8:
         return None
     sport, dport = struct.unpack_from(">HH", frame, off)
-    return src, sport, dport, frame[off + 8:min(end, len(frame))]
+    return src, sport, dport, frame[off + 8 : min(end, len(frame))]

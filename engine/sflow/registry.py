@@ -15,6 +15,7 @@ counter_records.py, and that declaration holds everything that knows the record'
 Tags are ``enterprise << 12 | format``; enterprise V2V4_ENTERPRISE marks v2/v4 element layouts
 that differ from v5 (decoded by the same machinery after v2v4.py re-frames them).
 """
+
 from __future__ import annotations
 
 from typing import Callable, NamedTuple
@@ -24,13 +25,13 @@ V2V4_ENTERPRISE = 0xFFFFF
 
 
 class RecordType(NamedTuple):
-    kind: str                         # "flow" or "counter"
+    kind: str  # "flow" or "counter"
     enterprise: int
     format: int
     name: str
     decode: Callable
     encode: Callable | None = None
-    shown: str = ""                   # the tag as records() prints it ("0:1" for a v2/v4 header)
+    shown: str = ""  # the tag as records() prints it ("0:1" for a v2/v4 header)
     attributes: Callable | None = None
     write_only: bool = False
     fixed: tuple | None = None
@@ -40,17 +41,37 @@ class RecordType(NamedTuple):
         return (self.enterprise << 12) | self.format
 
 
-FLOW: dict[int, RecordType] = {}       # tag -> declaration
+FLOW: dict[int, RecordType] = {}  # tag -> declaration
 COUNTER: dict[int, RecordType] = {}
 
 
-def declare(kind: str, enterprise: int, fmt: int, decode: Callable, *, encode=None,
-            shown: str | None = None, attributes=None, write_only: bool = False,
-            fixed: tuple | None = None, name: str | None = None) -> RecordType:
+def declare(
+    kind: str,
+    enterprise: int,
+    fmt: int,
+    decode: Callable,
+    *,
+    encode=None,
+    shown: str | None = None,
+    attributes=None,
+    write_only: bool = False,
+    fixed: tuple | None = None,
+    name: str | None = None,
+) -> RecordType:
     """Register one record type (each tag once: a second declaration is a bug)."""
     table = FLOW if kind == "flow" else COUNTER
-    rt = RecordType(kind, enterprise, fmt, name or decode.__name__, decode, encode,
-                    shown or f"{enterprise}:{fmt}", attributes, write_only, fixed)
+    rt = RecordType(
+        kind,
+        enterprise,
+        fmt,
+        name or decode.__name__,
+        decode,
+        encode,
+        shown or f"{enterprise}:{fmt}",
+        attributes,
+        write_only,
+        fixed,
+    )
     if rt.tag in table:
         raise ValueError(f"{kind} record {enterprise}:{fmt} declared twice")
     table[rt.tag] = rt
@@ -59,16 +80,19 @@ def declare(kind: str, enterprise: int, fmt: int, decode: Callable, *, encode=No
 
 def flow_record(enterprise: int, fmt: int, **kw):
     """Decorator form of declare() for a flow record's decoder."""
+
     def deco(fn):
         declare("flow", enterprise, fmt, fn, **kw)
         return fn
+
     return deco
 
 
 def counter_record(enterprise: int, fmt: int, **kw):
     """Decorator form of declare() for a counter record's decoder."""
+
     def deco(fn):
         declare("counter", enterprise, fmt, fn, **kw)
         return fn
-    return deco
 
+    return deco

@@ -5,6 +5,7 @@ A sample is a tag and a length, then these fixed fields, then its records. The w
 its forwarding spans, and the C walker (_accel.c) the sizes through the generated header
 _layouts.h (engine/sflow/cheaders.py).
 """
+
 from __future__ import annotations
 
 import struct
@@ -12,10 +13,10 @@ from typing import NamedTuple
 
 
 class SampleLayout(NamedTuple):
-    tag: str             # "0:1"
-    format: int          # enterprise 0, this format
+    tag: str  # "0:1"
+    format: int  # enterprise 0, this format
     name: str
-    fields: tuple        # the fixed fields in wire order (all 32-bit)
+    fields: tuple  # the fixed fields in wire order (all 32-bit)
     struct: struct.Struct
 
     @property
@@ -31,10 +32,14 @@ def _layout(fmt: int, name: str, fields: str) -> SampleLayout:
 
 FLOW_COMPACT = _layout(1, "flow_sample", "seq source_id rate pool drops input output nrec")
 COUNTER_COMPACT = _layout(2, "counters_sample", "seq source_id nrec")
-FLOW_EXPANDED = _layout(3, "flow_sample_expanded", "seq ds_class ds_index rate pool drops "
-                        "input_format input output_format output nrec")
+FLOW_EXPANDED = _layout(
+    3,
+    "flow_sample_expanded",
+    "seq ds_class ds_index rate pool drops input_format input output_format output nrec",
+)
 COUNTER_EXPANDED = _layout(4, "counters_sample_expanded", "seq ds_class ds_index nrec")
 DISCARD = _layout(5, "discarded_packet", "seq ds_class ds_index drops input output reason nrec")
 
 SAMPLE_LAYOUTS: dict[str, SampleLayout] = {
-    x.tag: x for x in (FLOW_COMPACT, COUNTER_COMPACT, FLOW_EXPANDED, COUNTER_EXPANDED, DISCARD)}
+    x.tag: x for x in (FLOW_COMPACT, COUNTER_COMPACT, FLOW_EXPANDED, COUNTER_EXPANDED, DISCARD)
+}

@@ -4,6 +4,7 @@ Records stay undecoded until asked: ``records()`` runs the registry's decoders (
 ``attributes()`` the hot path (attributes.py, or the C accelerator once
 engine/sflow/accel.py has switched ``flow_attributes`` here).
 """
+
 from __future__ import annotations
 
 from .attributes import python_flow_attributes
@@ -25,14 +26,24 @@ class Datagram:
         self.samples = samples
 
 
-
 def _data_source(ds_class: int, ds_index: int) -> str:
     return str(ds_index) if ds_class == 0 else f"{ds_class}.{ds_index}"
 
 
 class _Sample:
-    __slots__ = ("agent", "tag", "seq", "ds_class", "ds_index", "data_source", "buf",
-                 "rec_off", "rec_end", "nrec", "_records")
+    __slots__ = (
+        "agent",
+        "tag",
+        "seq",
+        "ds_class",
+        "ds_index",
+        "data_source",
+        "buf",
+        "rec_off",
+        "rec_end",
+        "nrec",
+        "_records",
+    )
     kind = "other"
 
     def records(self) -> list[dict]:
@@ -42,8 +53,16 @@ class _Sample:
 
 
 class FlowSample(_Sample):
-    __slots__ = ("sampling_rate", "sample_pool", "drops", "input", "output", "input_format",
-                 "output_format", "_attrs")
+    __slots__ = (
+        "sampling_rate",
+        "sample_pool",
+        "drops",
+        "input",
+        "output",
+        "input_format",
+        "output_format",
+        "_attrs",
+    )
     kind = "flow"
 
     def attributes(self) -> dict:

@@ -6,6 +6,7 @@ which lets the ordinary lazy machinery (records(), attributes()) handle them. El
 layout differs from v5 (header without stripped count, v2/v4 gateway, user, url) get tags in the
 unassigned enterprise V2V4_ENTERPRISE; their decoders print the v5 tag sflowtool shows.
 """
+
 from __future__ import annotations
 
 import struct
@@ -20,8 +21,8 @@ _PRIV = V2V4_ENTERPRISE << 12
 MAX_EXTENDED = 64
 
 # v2/v4 element types -> (v5-or-private tag)
-_PACKET_TAGS = {1: _PRIV | 1, 2: 3, 3: 4}            # header, ipv4, ipv6
-_COUNTER_SPECIFIC = {2: 2, 3: 3, 5: 4, 7: 5}          # ethernet, tokenring, vg, vlan
+_PACKET_TAGS = {1: _PRIV | 1, 2: 3, 3: 4}  # header, ipv4, ipv6
+_COUNTER_SPECIFIC = {2: 2, 3: 3, 5: 4, 7: 5}  # ethernet, tokenring, vg, vlan
 _COUNTER_SIZES = {1: 88, 2: 52, 3: 72, 4: 80, 5: 28}  # by v5 tag
 
 
@@ -91,19 +92,19 @@ def _flow(r: Reader, version: int) -> FlowSample:
         r._need(56)
     else:
         raise DecodeError(f"unexpected packet_data_tag {ptag}")
-    parts.append(_tlv(_PACKET_TAGS[ptag], r.buf[start:r.pos]))
+    parts.append(_tlv(_PACKET_TAGS[ptag], r.buf[start : r.pos]))
     n = r.count("extended element", MAX_EXTENDED)
     for _ in range(n):
         etag = r.u32()
         start = r.pos
-        if etag == 1:                           # switch
+        if etag == 1:  # switch
             r._need(16)
             tag = 1001
-        elif etag == 2:                         # router
+        elif etag == 2:  # router
             r.address()
             r._need(8)
             tag = 1002
-        elif etag == 3:                         # gateway
+        elif etag == 3:  # gateway
             r._need(12)
             if version == 2:
                 r._need(4 * r.count("AS path"))
@@ -115,17 +116,17 @@ def _flow(r: Reader, version: int) -> FlowSample:
                 r._need(4 * r.count("BGP community"))
                 r.u32()
                 tag = _PRIV | 1003
-        elif etag == 4:                         # user
+        elif etag == 4:  # user
             r.string()
             r.string()
             tag = _PRIV | 1004
-        elif etag == 5:                         # url
+        elif etag == 5:  # url
             r.u32()
             r.string()
             tag = _PRIV | 1005
         else:
             raise DecodeError(f"unrecognized extended data tag {etag}")
-        parts.append(_tlv(tag, r.buf[start:r.pos]))
+        parts.append(_tlv(tag, r.buf[start : r.pos]))
     _finish(s, "0:1", seq, parts)
     s._attrs = None
     return s
@@ -138,14 +139,14 @@ def _counters(r: Reader) -> CounterSample:
     parts = []
     if 1 <= version <= 6:
         p = r._need(88)
-        parts.append(_tlv(1, r.buf[p:p + 88]))
+        parts.append(_tlv(1, r.buf[p : p + 88]))
     elif version != 7:
         raise DecodeError(f"unknown counters version {version}")
     tag = _COUNTER_SPECIFIC.get(version)
     if tag is not None:
         size = _COUNTER_SIZES[tag]
         p = r._need(size)
-        parts.append(_tlv(tag, r.buf[p:p + size]))
+        parts.append(_tlv(tag, r.buf[p : p + size]))
     _finish(s, "0:2", seq, parts)
     return s
 
@@ -157,5 +158,3 @@ def _finish(s, tag: str, seq: int, parts: list) -> None:
     buf = b"".join(parts)
     s.buf, s.rec_off, s.rec_end, s.nrec = buf, 0, len(buf), len(parts)
     s._records = None
-
-

@@ -4,6 +4,7 @@ The inverse of xdr.Reader. Values may be given the way sflowtool prints them (nu
 decimal strings, MACs as hex, headerBytes as "0A-1B-..") or as Python values; a missing number
 encodes as 0 and a missing string as "".
 """
+
 from __future__ import annotations
 
 import ipaddress
@@ -160,5 +161,3 @@ def simple(spec: str, prefix: str = ""):
     """An encoder for a record that is a plain list of fields ('a b:u64 c:str')."""
     parsed = fields(spec)
     return lambda d: pack_fields(parsed, d, prefix)
-
-

@@ -2,6 +2,7 @@
 
 The hot path (attributes()) does not use it: it unpacks the few records it needs directly.
 """
+
 from __future__ import annotations
 
 import socket
@@ -24,6 +25,7 @@ def ip6_str(b) -> str:
 
 class Reader:
     """A cursor over buf[pos:end]; every read checks the end so nothing escapes but DecodeError."""
+
     __slots__ = ("buf", "pos", "end")
 
     def __init__(self, buf, pos: int, end: int):
@@ -35,7 +37,9 @@ class Reader:
         p = self.pos
         q = p + n
         if q > self.end:
-            raise DecodeError(f"record truncated: need {n} bytes at offset {p}, record ends at {self.end}")
+            raise DecodeError(
+                f"record truncated: need {n} bytes at offset {p}, record ends at {self.end}"
+            )
         self.pos = q
         return p
 
@@ -56,7 +60,7 @@ class Reader:
         if n < 0 or n > MAX_STRING:
             raise DecodeError(f"implausible opaque length {n}")
         p = self._need((n + 3) & ~3)
-        return bytes(self.buf[p:p + n])
+        return bytes(self.buf[p : p + n])
 
     def string(self) -> str:
         n = self.u32()
@@ -76,11 +80,11 @@ class Reader:
 
     def ip4(self) -> str:
         p = self._need(4)
-        return _inet_ntoa(bytes(self.buf[p:p + 4]))
+        return _inet_ntoa(bytes(self.buf[p : p + 4]))
 
     def ip6(self) -> str:
         p = self._need(16)
-        return _inet_ntop(_AF_INET6, bytes(self.buf[p:p + 16]))
+        return _inet_ntop(_AF_INET6, bytes(self.buf[p : p + 16]))
 
     def address(self) -> str:
         t = self.u32()

@@ -8,6 +8,7 @@ is then the agent whose ``host_name`` is the node name, and a port's ifIndex the
 whose ``ifname`` is the port name (both from the counters the agent sends). Decisions and
 deviations from sFlow-RT: docs/topology.md.
 """
+
 from __future__ import annotations
 
 import copy
@@ -89,8 +90,17 @@ class _Maps:
     counter has not arrived): any of their unnamed ports may be that link end, so their EDGE
     ports are only the mapped ports known not to be link ends (an unmapped link port counted
     as EDGE would count ingress traffic twice in aggMode ``edge``)."""
-    __slots__ = ("version", "names", "node_agent", "port_of", "port_link", "topology", "edge",
-                 "core")
+
+    __slots__ = (
+        "version",
+        "names",
+        "node_agent",
+        "port_of",
+        "port_link",
+        "topology",
+        "edge",
+        "core",
+    )
 
     def __init__(self, version, names, node_agent, port_of, port_link, pending=frozenset()):
         self.version, self.names = version, names
@@ -106,8 +116,14 @@ class _Maps:
                 known.setdefault(agent, set()).add(ifindex)
         self.topology = Selection.of_agents(agents)
         self.core = Selection({a: p.__contains__ for a, p in links.items() if a in agents})
-        self.edge = Selection({a: frozenset(known.get(a, ())).__contains__ if a in pending
-                               else _edge_ports(links.get(a, frozenset())) for a in agents})
+        self.edge = Selection(
+            {
+                a: frozenset(known.get(a, ())).__contains__
+                if a in pending
+                else _edge_ports(links.get(a, frozenset()))
+                for a in agents
+            }
+        )
 
 
 class Topology:
@@ -115,10 +131,10 @@ class Topology:
         self.engine = engine
         self.topology: dict = {}
         self.version = 0
-        self._maps: _Maps | None = None   # learned mapping cache (see _Maps)
+        self._maps: _Maps | None = None  # learned mapping cache (see _Maps)
         self._graph: Graph | None = None  # link graph + path answers of this version
-        self._store = None                # the metric store, once found
-        self.locator = None               # HostLocator, set by attach()
+        self._store = None  # the metric store, once found
+        self.locator = None  # HostLocator, set by attach()
 
     # -- install -----------------------------------------------------------------------------
     def set(self, obj) -> bool:
@@ -167,7 +183,7 @@ class Topology:
         maps = self._maps
         store = self._metrics()
         if fronted(self.engine):
-            sync(self.engine)      # the workers' latest ifname/host_name changes
+            sync(self.engine)  # the workers' latest ifname/host_name changes
         names = store.names_version if store is not None else 0
         if maps is None or maps.version != self.version or maps.names != names:
             maps = self._maps = self._build_maps(store, names)
@@ -222,8 +238,11 @@ class Topology:
         ends = self._link_ends()
         port_link = {where: ends[np][0] for where, np in port_of.items() if np in ends}
         mapped = set(port_of.values())
-        pending = frozenset(node_agent[node] for node, port in ends
-                            if port and node in node_agent and (node, port) not in mapped)
+        pending = frozenset(
+            node_agent[node]
+            for node, port in ends
+            if port and node in node_agent and (node, port) not in mapped
+        )
         return _Maps(self.version, names_version, node_agent, port_of, port_link, pending)
 
     def link_name_of(self, agent, ifindex):
@@ -231,8 +250,11 @@ class Topology:
         ``link:<ifindexkey>`` key function, once per sample, so a cached dict lookup."""
         maps = self._maps
         store = self._store
-        if maps is None or maps.version != self.version or (
-                store is not None and maps.names != store.names_version):
+        if (
+            maps is None
+            or maps.version != self.version
+            or (store is not None and maps.names != store.names_version)
+        ):
             if not self.topology:
                 return None
             maps = self._current()
@@ -275,8 +297,13 @@ class Topology:
         if end is None:
             return None
         name, rnode, rport = end
-        return {"linkname": name, "localnode": port["node"], "localport": port["port"],
-                "remotenode": rnode, "remoteport": rport}
+        return {
+            "linkname": name,
+            "localnode": port["node"],
+            "localport": port["port"],
+            "remotenode": rnode,
+            "remoteport": rport,
+        }
 
     def link_metric(self, name, metrics, node=None) -> list[dict] | None:
         """The metrics of a link's two ports, end by end as sFlow-RT answers: every metric of
@@ -289,9 +316,11 @@ class Topology:
         if link is None:
             return None
         node_agent, port_of = self._mapping()
-        where = {v: k for k, v in port_of.items()}     # (node, port) -> (agent, ifindex)
-        ends = [where.get((link["node1"], _text(link.get("port1")))),
-                where.get((link["node2"], _text(link.get("port2"))))]
+        where = {v: k for k, v in port_of.items()}  # (node, port) -> (agent, ifindex)
+        ends = [
+            where.get((link["node1"], _text(link.get("port1")))),
+            where.get((link["node2"], _text(link.get("port2")))),
+        ]
         if node is not None and _text(node) == link["node2"] and link["node1"] != link["node2"]:
             ends.reverse()
         store = self._metrics()

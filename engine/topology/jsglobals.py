@@ -1,5 +1,6 @@
 """The topology JavaScript globals: thin adapters over engine.subsystems["topology"] (run on the
 engine loop: the learned node/port mapping reads the metric store)."""
+
 from __future__ import annotations
 
 from functools import partial

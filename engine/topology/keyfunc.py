@@ -1,6 +1,7 @@
 """``link:<ifindexkey>``: the name of the topology link on the sample's agent and that ifIndex
 (``link:inputifindex``), absent for edge ports, so ``link:inputifindex=null`` selects samples
 entering the fabric (ixp-metrics' edge filter)."""
+
 from __future__ import annotations
 
 from ..flows.registry import KeyFunctionError, register
@@ -23,7 +24,8 @@ def link_factory(args, engine):
         if ifindex is None:
             return None
         return lookup(attrs.get("agent"), ifindex)
-    extract.uses = ("agent",)     # the agent enricher puts the sample's agent in attrs
+
+    extract.uses = ("agent",)  # the agent enricher puts the sample's agent in attrs
     return extract
 
 

@@ -4,6 +4,7 @@ addresses it used. One flow sample in 16 is looked at: enough to find every acti
 within seconds while keeping the per-sample cost to a counter test. Learning starts when a
 topology is installed or a location is first asked for, so engines that never use it pay
 nothing on the sample path."""
+
 from __future__ import annotations
 
 import time
@@ -11,9 +12,9 @@ import time
 from ..fanout import gather, replicate
 from ..sflow import attributes as _attributes
 
-SAMPLE_EVERY = 16          # look at 1 flow sample in this many
-TIMEOUT = 1800.0           # seconds a location is kept after its last sample
-MAX_MACS = 100_000         # bound on learned MACs; beyond it new MACs wait for a sweep
+SAMPLE_EVERY = 16  # look at 1 flow sample in this many
+TIMEOUT = 1800.0  # seconds a location is kept after its last sample
+MAX_MACS = 100_000  # bound on learned MACs; beyond it new MACs wait for a sweep
 SWEEP_EVERY = 60.0
 # what on_flow_sample reads: decoding only these keeps the 1-in-16 look cheap
 LOCATE_KEYS = frozenset({"macsource", "vlansource", "vlan", "ipsource", "ip6source"})
@@ -27,7 +28,7 @@ class HostLocator:
         self.engine = engine
         self.started = False
         self.macs: dict[str, dict[tuple[str, str], dict]] = {}
-        self.ips: dict[str, str] = {}      # IPv4 source -> MAC last seen with it
+        self.ips: dict[str, str] = {}  # IPv4 source -> MAC last seen with it
         self.ip6s: dict[str, str] = {}
         self._n = 0
         self._next_sweep = 0.0
@@ -53,7 +54,7 @@ class HostLocator:
             return
         agent, ifindex = sample.agent, str(sample.input)
         if self.topology.link_name_of(agent, ifindex) is not None:
-            return                          # inter-switch link: not where the host is
+            return  # inter-switch link: not where the host is
         if now >= self._next_sweep:
             self.sweep(now)
         where = self.macs.get(mac)
@@ -100,8 +101,10 @@ class HostLocator:
         self.start()
         now = time.time() if now is None else now
         mac = str(mac).replace(":", "").replace("-", "").upper()
-        found = sorted((item for part in self._gather("mac_partial", mac, now) for item in part),
-                       key=lambda item: (item[0], item[1]))
+        found = sorted(
+            (item for part in self._gather("mac_partial", mac, now) for item in part),
+            key=lambda item: (item[0], item[1]),
+        )
         out = []
         for agent, ifindex, rec in found:
             loc = {"mac": mac, "agent": agent, "ifindex": ifindex}
@@ -117,15 +120,18 @@ class HostLocator:
 
     def mac_partial(self, mac: str, now: float) -> list:
         """[(agent, ifIndex, record)] where ``mac`` was seen within TIMEOUT."""
-        return [(agent, ifindex, rec) for (agent, ifindex), rec in self.macs.get(mac, {}).items()
-                if rec["last"] >= now - TIMEOUT]
+        return [
+            (agent, ifindex, rec)
+            for (agent, ifindex), rec in self.macs.get(mac, {}).items()
+            if rec["last"] >= now - TIMEOUT
+        ]
 
     def locate_ip(self, ip, v6: bool = False) -> list[dict]:
         self.start()
         seen = [p for p in self._gather("ip_partial", ip, v6) if p is not None]
         if not seen:
             return []
-        mac = max(seen, key=lambda p: p[1])[0]    # the MAC the address was seen with last
+        mac = max(seen, key=lambda p: p[1])[0]  # the MAC the address was seen with last
         return self.locate_mac(mac)
 
     def ip_partial(self, ip, v6: bool):
@@ -139,10 +145,16 @@ class HostLocator:
         self.start()
         agent = None if agent in (None, "") else str(agent)
         ifindex = None if ifindex in (None, "") else str(ifindex)
-        return sorted({mac for part in self._gather("macs_partial", agent, ifindex)
-                       for mac in part})
+        return sorted(
+            {mac for part in self._gather("macs_partial", agent, ifindex) for mac in part}
+        )
 
     def macs_partial(self, agent, ifindex) -> list[str]:
-        return [mac for mac, where in self.macs.items()
-                if any((agent is None or a == agent) and (ifindex is None or i == ifindex)
-                       for a, i in where)]
+        return [
+            mac
+            for mac, where in self.macs.items()
+            if any(
+                (agent is None or a == agent) and (ifindex is None or i == ifindex)
+                for a, i in where
+            )
+        ]

@@ -6,30 +6,32 @@ equal length the one whose sequence of link names sorts first wins, and the span
 links in name order. Parallel links (two links between the same two nodes) are different paths;
 a link from a node to itself is on no path and in no tree. Choices: docs/topology.md.
 """
+
 from __future__ import annotations
 
 import heapq
 from collections import deque
 
-_CACHE_MAX = 4096      # cached path answers per topology version (cleared when full)
-K_MAX = 1000           # paths per topologyShortestPaths call: it runs on the engine loop
+_CACHE_MAX = 4096  # cached path answers per topology version (cleared when full)
+K_MAX = 1000  # paths per topologyShortestPaths call: it runs on the engine loop
 
 
 class Graph:
     """The link graph of one topology version, with that version's answers cached."""
+
     __slots__ = ("version", "nodes", "adj", "links", "_paths", "_mst")
 
     def __init__(self, version, nodes, links: dict):
         self.version = version
         self.nodes = frozenset(nodes)
-        self.links = []                                 # (name, node1, node2), name order
+        self.links = []  # (name, node1, node2), name order
         adj: dict[str, list] = {n: [] for n in self.nodes}
         for name in sorted(links):
             a, b = links[name]["node1"], links[name]["node2"]
             if a == b:
                 continue
             self.links.append((name, a, b))
-            adj.setdefault(a, []).append((name, b))     # in link-name order (ties)
+            adj.setdefault(a, []).append((name, b))  # in link-name order (ties)
             adj.setdefault(b, []).append((name, a))
         self.adj = adj
         self._paths: dict = {}
@@ -94,7 +96,7 @@ class Graph:
             return []
         found = [first]
         seen = {tuple(first[0])}
-        candidates: list = []         # heap of (hops, link names, nodes)
+        candidates: list = []  # heap of (hops, link names, nodes)
         while len(found) < k:
             links, nodes = found[-1]
             for i in range(len(links)):
@@ -127,7 +129,7 @@ class Graph:
 
             def root(n):
                 while parent[n] != n:
-                    parent[n] = parent[parent[n]]       # path halving
+                    parent[n] = parent[parent[n]]  # path halving
                     n = parent[n]
                 return n
 

@@ -12,12 +12,13 @@ Design, properties and merge rules: docs/ingest.md, "Workers". Modules:
 The exact distributed top N behind activeFlows is engine/flows/topn.py, the metric() partial
 aggregates engine/metrics/partial.py, the shared tables engine/shared.py.
 """
+
 from __future__ import annotations
 
 import os
 
 WORKERS_PROPERTY = "sflow.workers"
-WORKERS_ENV = "FLOWRT_WORKERS"     # replaces the default (not a value set as a property)
+WORKERS_ENV = "FLOWRT_WORKERS"  # replaces the default (not a value set as a property)
 TIMEOUT_PROPERTY = "sflow.workers.timeout"
 DEFAULT_TIMEOUT = 10.0
 
@@ -41,6 +42,7 @@ def worker_count(props) -> int:
         n = int(float(raw))
     except ValueError:
         from .. import log
+
         log.warning(f"{WORKERS_PROPERTY} / {WORKERS_ENV}={raw!r} is not a number; using 1")
         return 1
     return max(1, min(n, 256))

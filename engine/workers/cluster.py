@@ -7,6 +7,7 @@ tests and tools call engine functions from their own). One lock serializes every
 reads or writes the control sockets; records the workers push (journals, shared tables, log
 lines) are queued while it is held and handled on the event-loop thread afterwards.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -27,12 +28,12 @@ from .stats import ClusterStats, SharedCounters
 from .zygote import Zygote
 
 REPO = Path(__file__).resolve().parent.parent.parent
-START_TIMEOUT = 60.0          # seconds for every worker to report ready at engine start
-STOP_TIMEOUT = 2.0            # seconds workers get to stop before they are killed
+START_TIMEOUT = 60.0  # seconds for every worker to report ready at engine start
+STOP_TIMEOUT = 2.0  # seconds workers get to stop before they are killed
 RESTART_DELAY = 1.0
 RESTART_DELAY_MAX = 30.0
-STABLE_AFTER = 10.0           # a worker that ran this long restarts after RESTART_DELAY again
-INGEST_FRAME = 1024           # datagrams per ingest_batch message at most
+STABLE_AFTER = 10.0  # a worker that ran this long restarts after RESTART_DELAY again
+INGEST_FRAME = 1024  # datagrams per ingest_batch message at most
 
 
 class WorkerLost(Exception):
@@ -112,8 +113,9 @@ class Cluster:
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH")) if p)
         cmd = [sys.executable, "-m", "engine.workers.worker", *map(str, fds), str(index)]
-        return subprocess.Popen(cmd, pass_fds=fds, env=env, cwd=str(self.engine.home),
-                                stdin=subprocess.DEVNULL)
+        return subprocess.Popen(
+            cmd, pass_fds=fds, env=env, cwd=str(self.engine.home), stdin=subprocess.DEVNULL
+        )
 
     def _init_config(self, slot: Slot) -> dict:
         engine = self.engine
@@ -126,12 +128,19 @@ class Cluster:
                     if _picklable(entry):
                         state.append(entry)
                     else:
-                        log.severe(f"sFlow worker {slot.index}: {name}.{method} cannot be "
-                                   f"sent to it (its arguments do not pickle)")
-        return {"props": dict(engine.props), "home": str(engine.home), "slot": slot.index,
-                "workers": self.n, "state": state,
-                "shared": {topic: table.snapshot() for topic, table in engine._shared.items()},
-                "log_level": log.log.level}
+                        log.severe(
+                            f"sFlow worker {slot.index}: {name}.{method} cannot be "
+                            f"sent to it (its arguments do not pickle)"
+                        )
+        return {
+            "props": dict(engine.props),
+            "home": str(engine.home),
+            "slot": slot.index,
+            "workers": self.n,
+            "state": state,
+            "shared": {topic: table.snapshot() for topic, table in engine._shared.items()},
+            "log_level": log.log.level,
+        }
 
     async def wait_ready(self, timeout: float) -> None:
         futures = [s.ready for s in self.slots if s.ready is not None]
@@ -160,14 +169,16 @@ class Cluster:
                 if gone:
                     self._send_all(("shared", table.topic, gone), skip=slot)
         if slot.ready is not None:
-            self._call_in_loop(_resolve, slot.ready, False)      # never became ready
+            self._call_in_loop(_resolve, slot.ready, False)  # never became ready
         self._call_in_loop(self._close_link, sock)
         if self.closing:
             return
         delay = slot.delay if time.monotonic() - slot.started < STABLE_AFTER else RESTART_DELAY
         slot.delay = min(delay * 2, RESTART_DELAY_MAX)
-        log.severe(f"sFlow worker {slot.index} (pid {proc.pid if proc else '?'}) {reason}; "
-                   f"restarting it in {delay:g} s")
+        log.severe(
+            f"sFlow worker {slot.index} (pid {proc.pid if proc else '?'}) {reason}; "
+            f"restarting it in {delay:g} s"
+        )
         self._call_in_loop(self.loop.call_later, delay, self._restart, slot)
 
     def _close_link(self, sock) -> None:
@@ -191,8 +202,10 @@ class Cluster:
                 pass
         slot.restarts += 1
         self.spawn(slot)
-        log.info(f"sFlow worker {slot.index} restarted (pid {slot.proc and slot.proc.pid}); the previous one "
-                 f"exited with status {status}")
+        log.info(
+            f"sFlow worker {slot.index} restarted (pid {slot.proc and slot.proc.pid}); the previous one "
+            f"exited with status {status}"
+        )
 
     def _call_in_loop(self, fn, *args) -> None:
         if threading.get_ident() == self._loop_thread:
@@ -200,7 +213,7 @@ class Cluster:
         else:
             try:
                 self.loop.call_soon_threadsafe(fn, *args)
-            except RuntimeError:     # loop closed
+            except RuntimeError:  # loop closed
                 pass
 
     def pids(self) -> list:
@@ -294,7 +307,7 @@ class Cluster:
         try:
             if slot.alive:
                 self._read(slot)
-                slot.replies.clear()       # answers to queries given up on
+                slot.replies.clear()  # answers to queries given up on
         except WorkerLost as exc:
             self._lost(slot, str(exc))
         finally:
@@ -344,8 +357,10 @@ class Cluster:
     def broadcast(self, target, method: str, args: tuple, kw: dict) -> None:
         msg = ("apply", target, method, args, kw)
         if not _picklable(msg):
-            log.severe(f"sFlow workers: {target}.{method} cannot be sent to them (its "
-                       f"arguments do not pickle); they go on without it")
+            log.severe(
+                f"sFlow workers: {target}.{method} cannot be sent to them (its "
+                f"arguments do not pickle); they go on without it"
+            )
             return
         with self.lock:
             self._send_all(msg)
@@ -377,8 +392,9 @@ class Cluster:
                     if not slot.alive:
                         break
                     try:
-                        self._write(slot, protocol.frame(("ingest_batch",
-                                                          items[i:i + INGEST_FRAME])))
+                        self._write(
+                            slot, protocol.frame(("ingest_batch", items[i : i + INGEST_FRAME]))
+                        )
                     except WorkerLost as exc:
                         self._lost(slot, str(exc))
 
@@ -416,8 +432,9 @@ class Cluster:
                         if handler is not None:
                             handler(payload)
                 except Exception as exc:
-                    log.log.error("handling %s from worker %s failed: %r", kind, origin, exc,
-                                  exc_info=exc)
+                    log.log.error(
+                        "handling %s from worker %s failed: %r", kind, origin, exc, exc_info=exc
+                    )
         finally:
             self._dispatching = False
 
@@ -438,8 +455,9 @@ class Cluster:
             for slot in self.slots:
                 if slot.alive:
                     try:
-                        self._write(slot, protocol.frame(("stop",)),
-                                    time.monotonic() + STOP_TIMEOUT)
+                        self._write(
+                            slot, protocol.frame(("stop",)), time.monotonic() + STOP_TIMEOUT
+                        )
                     except WorkerLost:
                         pass
         deadline = time.monotonic() + STOP_TIMEOUT
@@ -450,8 +468,10 @@ class Cluster:
             try:
                 proc.wait(timeout=max(0.0, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
-                log.warning(f"sFlow worker {slot.index} (pid {proc.pid}) did not stop in "
-                            f"{STOP_TIMEOUT:g} s; killed")
+                log.warning(
+                    f"sFlow worker {slot.index} (pid {proc.pid}) did not stop in "
+                    f"{STOP_TIMEOUT:g} s; killed"
+                )
                 proc.kill()
                 proc.wait()
         with self.lock:
@@ -510,16 +530,20 @@ async def start(engine, n: int, loop: asyncio.AbstractEventLoop):
     """Open the sFlow socket group, start n workers and make ``engine`` their front. Returns
     (transport, port) like collector.start: the transport's close() stops the workers."""
     props = engine.props
-    socks = steering.open_group(props.get_str("sflow.hostname", "") or "",
-                                props.get_int("sflow.port", 6343),
-                                props.get_int("sflow.rcvpktsbuffer", 2048000), n)
+    socks = steering.open_group(
+        props.get_str("sflow.hostname", "") or "",
+        props.get_int("sflow.port", 6343),
+        props.get_int("sflow.rcvpktsbuffer", 2048000),
+        n,
+    )
     cluster = Cluster(engine, socks, loop)
     engine.cluster = cluster
     engine.role = "front"
     engine.stats = cluster.stats
-    engine.ingest = cluster.ingest           # nothing ingests on the front: all goes to
-    engine.ingest_batch = cluster.ingest_batch   # the worker that owns the agent
+    engine.ingest = cluster.ingest  # nothing ingests on the front: all goes to
+    engine.ingest_batch = cluster.ingest_batch  # the worker that owns the agent
     from ..collector import receiver_kind
+
     engine.receive_queue = ReceiveQueues(engine) if receiver_kind(props) == "thread" else None
     for slot in cluster.slots:
         cluster.spawn(slot)

@@ -9,6 +9,7 @@ src, now), ...])``, ``("shared", topic, changes)``,
 Worker -> front: ``("ready", pid)``, replies, and ``("pushes", [(kind, payload), ...])``
 (flow records, events, shared-table changes, log lines) sent before any later reply.
 """
+
 from __future__ import annotations
 
 import pickle
@@ -16,7 +17,7 @@ import socket
 import struct
 
 HEADER = struct.Struct("!I")
-BUFFER = 4 * 1024 * 1024      # socket buffers: a large answer rarely blocks the writer
+BUFFER = 4 * 1024 * 1024  # socket buffers: a large answer rarely blocks the writer
 
 
 def frame(msg) -> bytes:
@@ -53,7 +54,7 @@ class Decoder:
             n = HEADER.unpack_from(buf, pos)[0]
             if size - pos - 4 < n:
                 break
-            out.append(pickle.loads(memoryview(buf)[pos + 4:pos + 4 + n]))
+            out.append(pickle.loads(memoryview(buf)[pos + 4 : pos + 4 + n]))
             pos += 4 + n
         if pos:
             del buf[:pos]

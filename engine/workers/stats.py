@@ -7,6 +7,7 @@ worker holds: a gauge, written at once whenever it changes, which the other work
 apply ``agents.max`` to all of them together (AgentTable.share). When a worker is replaced,
 what it had counted is added to ``base`` so the totals never go back (the gauge is not).
 """
+
 from __future__ import annotations
 
 import mmap
@@ -15,8 +16,8 @@ import os
 from ..core import INGEST_COUNTERS, AnalyzerStats
 
 FIELDS = AnalyzerStats.COUNTERS + INGEST_COUNTERS
-_SLOT = 16                     # int64 per slot (room for more counters)
-_AGENTS = _SLOT - 1            # the agents gauge's place in a slot
+_SLOT = 16  # int64 per slot (room for more counters)
+_AGENTS = _SLOT - 1  # the agents gauge's place in a slot
 assert len(FIELDS) <= _AGENTS
 
 
@@ -48,6 +49,7 @@ class SharedCounters:
             for name in INGEST_COUNTERS:
                 view[i] = counters[name]
                 i += 1
+
         return write
 
     def agents_gauge(self, slot: int):
@@ -62,11 +64,12 @@ class SharedCounters:
 
         def publish(n: int) -> None:
             view[mine] = n
+
         return others, publish
 
     def read(self, slot: int) -> list[int]:
         start = slot * _SLOT
-        return list(self.view[start:start + len(FIELDS)])
+        return list(self.view[start : start + len(FIELDS)])
 
     def clear(self, slot: int) -> None:
         start = slot * _SLOT

@@ -9,6 +9,7 @@ multiplied by 0x9E3779B1 modulo 2**32, the high 16 bits, modulo N. A datagram sh
 the words it reads makes the program return 0 (worker 0). Python computes the same function
 for datagrams handed to ``Engine.ingest`` on the front.
 """
+
 from __future__ import annotations
 
 import ctypes
@@ -34,15 +35,21 @@ _INSN = struct.Struct("HBBI")
 def program(n: int) -> list[tuple[int, int, int, int]]:
     """The steering program for n sockets, as (code, jt, jf, k) instructions."""
     return [
-        (_LD_W_ABS, 0, 0, 4),          # A = address type
-        (_JEQ_K, 2, 0, 2),             # IPv6: skip to the XOR of its four words
-        (_LD_W_ABS, 0, 0, 8),          # IPv4: A = the address
-        (_JA, 0, 0, 10),               # to the mix
-        (_LD_W_ABS, 0, 0, 8), (_TAX, 0, 0, 0),
-        (_LD_W_ABS, 0, 0, 12), (_ALU_XOR_X, 0, 0, 0), (_TAX, 0, 0, 0),
-        (_LD_W_ABS, 0, 0, 16), (_ALU_XOR_X, 0, 0, 0), (_TAX, 0, 0, 0),
-        (_LD_W_ABS, 0, 0, 20), (_ALU_XOR_X, 0, 0, 0),
-        (_ALU_MUL_K, 0, 0, MIX),       # mix: high bits depend on every bit of the address
+        (_LD_W_ABS, 0, 0, 4),  # A = address type
+        (_JEQ_K, 2, 0, 2),  # IPv6: skip to the XOR of its four words
+        (_LD_W_ABS, 0, 0, 8),  # IPv4: A = the address
+        (_JA, 0, 0, 10),  # to the mix
+        (_LD_W_ABS, 0, 0, 8),
+        (_TAX, 0, 0, 0),
+        (_LD_W_ABS, 0, 0, 12),
+        (_ALU_XOR_X, 0, 0, 0),
+        (_TAX, 0, 0, 0),
+        (_LD_W_ABS, 0, 0, 16),
+        (_ALU_XOR_X, 0, 0, 0),
+        (_TAX, 0, 0, 0),
+        (_LD_W_ABS, 0, 0, 20),
+        (_ALU_XOR_X, 0, 0, 0),
+        (_ALU_MUL_K, 0, 0, MIX),  # mix: high bits depend on every bit of the address
         (_ALU_RSH_K, 0, 0, 16),
         (_ALU_MOD_K, 0, 0, n),
         (_RET_A, 0, 0, 0),
@@ -75,6 +82,7 @@ def open_group(host: str, port: int, rcvbuf: int, n: int) -> list[socket.socket]
     """N sockets bound to one port (port 0: the first picks a free one) with the steering
     program attached; worker i reads socket i. OSError when the port is taken."""
     from ..collector import open_socket
+
     socks: list[socket.socket] = []
     try:
         for _ in range(n):

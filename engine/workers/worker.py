@@ -8,6 +8,7 @@ queries answered, datagrams handed over by the front ingested. What it must tell
 event-loop turn is over, and always before the next reply. It stops on ``("stop",)``,
 SIGTERM, or when the front goes away (its control socket closes).
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -100,17 +101,18 @@ class Worker:
     def _send(self, msg) -> None:
         try:
             data = protocol.frame(msg)
-        except Exception as exc:      # not picklable (pickle raises more than PicklingError)
+        except Exception as exc:  # not picklable (pickle raises more than PicklingError)
             if msg[0] == "reply":
-                data = protocol.frame(("reply", msg[1], False,
-                                       RuntimeError(f"answer cannot be sent: {exc!r}")))
+                data = protocol.frame(
+                    ("reply", msg[1], False, RuntimeError(f"answer cannot be sent: {exc!r}"))
+                )
             else:
                 log.log.error("cannot send %s to the front: %r", msg[0], exc)
                 return
         try:
             self.ctl.sendall(data)
         except OSError:
-            self.stopping.set()          # the front is gone
+            self.stopping.set()  # the front is gone
 
     def write_stats(self) -> None:
         engine = self.engine
@@ -142,8 +144,8 @@ class Worker:
                 reply = ("reply", qid, True, getattr(engine.target(target), method)(*args))
             except Exception as exc:
                 reply = ("reply", qid, False, exc)
-            self.write_stats()        # counters a query moved (agents expired) read current
-            self.flush()              # what it pushed comes first
+            self.write_stats()  # counters a query moved (agents expired) read current
+            self.flush()  # what it pushed comes first
             self._send(reply)
         elif kind == "ingest":
             engine.ingest(msg[1], msg[2], msg[3])
@@ -171,8 +173,14 @@ class Worker:
         self.write_stats()
 
 
-async def run(ctl: socket.socket, init: dict, counters: SharedCounters, sflow_fd: int,
-              decoder: protocol.Decoder, pending: list) -> None:
+async def run(
+    ctl: socket.socket,
+    init: dict,
+    counters: SharedCounters,
+    sflow_fd: int,
+    decoder: protocol.Decoder,
+    pending: list,
+) -> None:
     from .. import collector
     from ..core import Engine
 
@@ -181,7 +189,7 @@ async def run(ctl: socket.socket, init: dict, counters: SharedCounters, sflow_fd
     engine.worker_id = slot
     worker = Worker(engine, ctl, counters.writer(slot))
     engine.agents.share(*counters.agents_gauge(slot))
-    worker.decoder = decoder          # it may hold the start of the next frame
+    worker.decoder = decoder  # it may hold the start of the next frame
     handler = PushLogHandler(worker)
     log.log.addHandler(handler)
     loop = asyncio.get_running_loop()
@@ -191,20 +199,25 @@ async def run(ctl: socket.socket, init: dict, counters: SharedCounters, sflow_fd
         engine.shared(topic).apply_remote(snapshot)
     for target, method, args, kw in init["state"]:
         worker.apply(target, method, args, kw)
-    for msg in pending:               # sent right behind init: handled first, in order
+    for msg in pending:  # sent right behind init: handled first, in order
         worker.handle(msg)
     ctl.setblocking(False)
     loop.add_reader(ctl.fileno(), worker.readable)
     await engine.start()
     sock = socket.socket(fileno=sflow_fd)
-    worker.transport = await collector.receive(engine, sock, loop, ingest=worker.ingest,
-                                               after_batch=worker.write_stats,
-                                               should_yield=worker.control_waiting)
+    worker.transport = await collector.receive(
+        engine,
+        sock,
+        loop,
+        ingest=worker.ingest,
+        after_batch=worker.write_stats,
+        should_yield=worker.control_waiting,
+    )
     # what start-up made lives as long as the worker: out of the collector's sight, as in
     # the in-process engine (engine/main.py)
     gc.collect()
     gc.freeze()
-    worker.flush()                    # its log lines first
+    worker.flush()  # its log lines first
     worker._send(("ready", os.getpid()))
     try:
         await worker.stopping.wait()
@@ -221,11 +234,11 @@ async def run(ctl: socket.socket, init: dict, counters: SharedCounters, sflow_fd
 
 def main(argv: list[str]) -> int:
     ctl_fd, sflow_fd, stats_fd, slot = (int(a) for a in argv[:4])
-    try:      # exit with the front, even when it is killed
+    try:  # exit with the front, even when it is killed
         ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
     except (OSError, AttributeError):
         pass
-    signal.signal(signal.SIGINT, signal.SIG_IGN)   # the front stops us (Ctrl-C reaches both)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the front stops us (Ctrl-C reaches both)
     ctl = socket.socket(fileno=ctl_fd)
     ctl.setblocking(True)
     decoder = protocol.Decoder()
@@ -238,7 +251,7 @@ def main(argv: list[str]) -> int:
         if messages:
             init = messages[0][1]
             pending = messages[1:]
-    os.chdir(init["home"])            # relative paths resolve against home, as in the front
+    os.chdir(init["home"])  # relative paths resolve against home, as in the front
     log.log.setLevel(init["log_level"])
     log.log.propagate = False
     counters = SharedCounters(init["workers"], stats_fd)

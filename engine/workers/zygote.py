@@ -14,6 +14,7 @@ A zygote serves one environment: the front starts another when ``FLOWRT_*`` vari
 It exits when the front's process does (its socket closes), and its workers with it (they
 die with their parent, and their control sockets close).
 """
+
 from __future__ import annotations
 
 import array
@@ -29,8 +30,8 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent.parent
-_REQ = struct.Struct("!iI")          # kind (1 spawn, 2 status), slot or pid
-_REP = struct.Struct("!iq")          # ok, pid or status (-1000 unknown)
+_REQ = struct.Struct("!iI")  # kind (1 spawn, 2 status), slot or pid
+_REP = struct.Struct("!iq")  # ok, pid or status (-1000 unknown)
 UNKNOWN = -1000
 
 
@@ -61,9 +62,12 @@ class Zygote:
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH")) if p)
         try:
-            self.proc = subprocess.Popen([sys.executable, "-m", "engine.workers.zygote",
-                                          str(theirs.fileno())], pass_fds=(theirs.fileno(),),
-                                         env=env, stdin=subprocess.DEVNULL)
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "engine.workers.zygote", str(theirs.fileno())],
+                pass_fds=(theirs.fileno(),),
+                env=env,
+                stdin=subprocess.DEVNULL,
+            )
         finally:
             theirs.close()
         self.sock = mine
@@ -76,8 +80,9 @@ class Zygote:
             self.sock.settimeout(timeout)
             msg = _REQ.pack(kind, value)
             if fds:
-                self.sock.sendmsg([msg], [(socket.SOL_SOCKET, socket.SCM_RIGHTS,
-                                           array.array("i", fds))])
+                self.sock.sendmsg(
+                    [msg], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", fds))]
+                )
             else:
                 self.sock.sendall(msg)
             data = b""
@@ -155,10 +160,12 @@ def serve(fd: int) -> int:
     import importlib
 
     from engine.core import FRONT_ONLY, SUBSYSTEMS
+
     for name in SUBSYSTEMS:
         if name not in FRONT_ONLY:
             importlib.import_module(name)
     from engine.workers import worker
+
     sock = socket.socket(fileno=fd)
     statuses: dict[int, int] = {}
 
@@ -184,7 +191,7 @@ def serve(fd: int) -> int:
         except OSError:
             return 0
         if len(data) < _REQ.size:
-            return 0                          # the front closed the socket
+            return 0  # the front closed the socket
         kind, value = _REQ.unpack(data)
         if kind == 2:
             reap()
@@ -193,7 +200,7 @@ def serve(fd: int) -> int:
         fds = array.array("i")
         for level, typ, payload in ancdata:
             if level == socket.SOL_SOCKET and typ == socket.SCM_RIGHTS:
-                fds.frombytes(payload[:len(payload) - len(payload) % fds.itemsize])
+                fds.frombytes(payload[: len(payload) - len(payload) % fds.itemsize])
         if len(fds) != 3:
             for f in fds:
                 os.close(f)

@@ -13,6 +13,7 @@ CC BY-SA 4.0), read with Debian's python3-location; written with PyPI mmdb-write
 Takes a few minutes. Adjacent networks with the same answer are merged first, which keeps
 the files small.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -49,14 +50,24 @@ def main(argv=None) -> int:
             by_country[net.country_code].append(cidr)
         if net.asn:
             by_asn[net.asn].append(cidr)
-    print(f"read {db.vendor} database of {created}: {len(by_country)} countries, "
-          f"{len(by_asn)} ASes in {time.time() - t0:.0f}s", file=sys.stderr)
+    print(
+        f"read {db.vendor} database of {created}: {len(by_country)} countries, "
+        f"{len(by_asn)} ASes in {time.time() - t0:.0f}s",
+        file=sys.stderr,
+    )
 
-    credit = (f"IPFire location database of {created} ({db.license}), "
-              "https://location.ipfire.org/, converted by flowrt")
+    credit = (
+        f"IPFire location database of {created} ({db.license}), "
+        "https://location.ipfire.org/, converted by flowrt"
+    )
 
-    w = MMDBWriter(ip_version=6, ipv4_compatible=True, languages=["en"],
-                   database_type="flowrt-Country (compat=Country)", description=credit)
+    w = MMDBWriter(
+        ip_version=6,
+        ipv4_compatible=True,
+        languages=["en"],
+        database_type="flowrt-Country (compat=Country)",
+        description=credit,
+    )
     for code, nets in sorted(by_country.items()):
         name, continent = countries[code]
         record = {"country": {"iso_code": code, "names": {"en": name}}}
@@ -66,8 +77,13 @@ def main(argv=None) -> int:
     _write(w, Path(args.out) / "flowrt-country.mmdb")
     print(f"country done {time.time() - t0:.0f}s", file=sys.stderr)
 
-    w = MMDBWriter(ip_version=6, ipv4_compatible=True, languages=["en"],
-                   database_type="flowrt-ASN (compat=GeoLite2-ASN)", description=credit)
+    w = MMDBWriter(
+        ip_version=6,
+        ipv4_compatible=True,
+        languages=["en"],
+        database_type="flowrt-ASN (compat=GeoLite2-ASN)",
+        description=credit,
+    )
     for asn, nets in sorted(by_asn.items()):
         record = {"autonomous_system_number": MmdbU32(asn)}
         a = db.get_as(asn)

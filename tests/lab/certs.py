@@ -6,6 +6,7 @@
 - Block lists (emerging.js): a server certificate for rules.emergingthreats.net; flowrt
   trusts the test CA through SSL_CERT_FILE (a PEM bundle holding the CA).
 """
+
 from __future__ import annotations
 
 import ssl

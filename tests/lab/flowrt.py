@@ -13,6 +13,7 @@ flowrt namespace, on the default ports 8008 and 6343 (the namespace has its own 
 SSL_CERT_FILE names the lab CA bundle, so https servers signed by the test CA are trusted by
 http()/http2()/httpAsync() without certs (the standard OpenSSL variable Python's ssl honours).
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -34,7 +35,7 @@ from .netns import in_netns
 
 REPO = Path(__file__).resolve().parents[2]
 TLS_MOUNT = Path("/tls")
-TLS_STATE = Path("/run/flowrt-lab-tls")      # who uses /tls now (see _tls_registry)
+TLS_STATE = Path("/run/flowrt-lab-tls")  # who uses /tls now (see _tls_registry)
 
 _SETUP = """set -e
 if [ -n "$LAB_TLS" ]; then mount --bind "$LAB_TLS" /tls; fi
@@ -74,10 +75,10 @@ def remove_tls_mountpoint(token: str) -> None:
                 os.kill(pid, 0)
                 users.append(marker)
             except ProcessLookupError:
-                marker.unlink(missing_ok=True)      # a run that was killed
+                marker.unlink(missing_ok=True)  # a run that was killed
         if not users and (TLS_STATE / "created").exists():
             try:
-                TLS_MOUNT.rmdir()       # only when empty: never anything a user put there
+                TLS_MOUNT.rmdir()  # only when empty: never anything a user put there
             except OSError:
                 pass
             (TLS_STATE / "created").unlink(missing_ok=True)
@@ -90,25 +91,68 @@ def write_hosts(path: Path, names: dict[str, str]) -> Path:
     return path
 
 
-def private_command(ns: str, argv: list[str], *, tls: Path | None = None,
-                    hosts_file: Path | None = None, ca_bundle: Path | None = None):
+def private_command(
+    ns: str,
+    argv: list[str],
+    *,
+    tls: Path | None = None,
+    hosts_file: Path | None = None,
+    ca_bundle: Path | None = None,
+):
     """(argv, env) running argv in network namespace ns and a private mount namespace where
     /tls is the `tls` folder and /etc/hosts is `hosts_file`."""
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("RTPROP", "SSL_CERT_FILE", "SSL_CERT_DIR", "http_proxy", "https_proxy",
-                        "HTTP_PROXY", "HTTPS_PROXY", "all_proxy", "ALL_PROXY")}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k
+        not in (
+            "RTPROP",
+            "SSL_CERT_FILE",
+            "SSL_CERT_DIR",
+            "http_proxy",
+            "https_proxy",
+            "HTTP_PROXY",
+            "HTTPS_PROXY",
+            "all_proxy",
+            "ALL_PROXY",
+        )
+    }
     env["LAB_TLS"] = str(tls) if tls is not None else ""
     env["LAB_HOSTS"] = str(hosts_file) if hosts_file is not None else ""
     if ca_bundle is not None:
         env["SSL_CERT_FILE"] = str(ca_bundle)
-    return (["ip", "netns", "exec", ns, "unshare", "--mount", "--propagation", "private",
-             "sh", "-c", _SETUP, "flowrt-lab", *argv], env)
+    return (
+        [
+            "ip",
+            "netns",
+            "exec",
+            ns,
+            "unshare",
+            "--mount",
+            "--propagation",
+            "private",
+            "sh",
+            "-c",
+            _SETUP,
+            "flowrt-lab",
+            *argv,
+        ],
+        env,
+    )
 
 
 class Flowrt:
-    def __init__(self, ns: str, home: Path, props: list[str], *, tls: Path | None = None,
-                 hosts: dict[str, str] | None = None, ca_bundle: Path | None = None,
-                 http_port: int = 8008):
+    def __init__(
+        self,
+        ns: str,
+        home: Path,
+        props: list[str],
+        *,
+        tls: Path | None = None,
+        hosts: dict[str, str] | None = None,
+        ca_bundle: Path | None = None,
+        http_port: int = 8008,
+    ):
         self.ns = ns
         self.home = Path(home)
         self.props = list(props)
@@ -126,12 +170,18 @@ class Flowrt:
             hosts_file = write_hosts(self.home / "hosts", self.hosts)
         if self.tls is not None:
             self._tls_token = ensure_tls_mountpoint()
-        argv, env = private_command(self.ns, [str(REPO / "start.sh"), *self.props], tls=self.tls,
-                                    hosts_file=hosts_file, ca_bundle=self.ca_bundle)
+        argv, env = private_command(
+            self.ns,
+            [str(REPO / "start.sh"), *self.props],
+            tls=self.tls,
+            hosts_file=hosts_file,
+            ca_bundle=self.ca_bundle,
+        )
         env["FLOWRT_HOME"] = str(self.home)
         out = open(self.log, "ab")
-        self.proc = subprocess.Popen(argv, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT,
-                                     stdin=subprocess.DEVNULL)
+        self.proc = subprocess.Popen(
+            argv, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+        )
         out.close()
         try:
             self.wait_log(f"Listening, HTTP port {self.http_port}", timeout)
@@ -170,7 +220,9 @@ class Flowrt:
             if self.proc is not None and self.proc.poll() is not None:
                 raise AssertionError(f"flowrt exited ({self.proc.returncode}):\n" + self.tail())
             if time.monotonic() > deadline:
-                raise AssertionError(f"no log line /{pattern}/ x{count} within {timeout}s:\n" + self.tail())
+                raise AssertionError(
+                    f"no log line /{pattern}/ x{count} within {timeout}s:\n" + self.tail()
+                )
             time.sleep(0.1)
 
     def tail(self, n: int = 60) -> str:
@@ -179,16 +231,24 @@ class Flowrt:
     # -- REST, from inside flowrt's namespace (curl http://localhost:8008/...) ------------------
     def request(self, path: str, method: str = "GET", body=None) -> tuple[int, str]:
         def call():
-            data = None if body is None else (body if isinstance(body, bytes) else json.dumps(body).encode())
-            req = urllib.request.Request(f"http://localhost:{self.http_port}{path}", data=data,
-                                         method=method,
-                                         headers={"Content-Type": "application/json"} if data else {})
+            data = (
+                None
+                if body is None
+                else (body if isinstance(body, bytes) else json.dumps(body).encode())
+            )
+            req = urllib.request.Request(
+                f"http://localhost:{self.http_port}{path}",
+                data=data,
+                method=method,
+                headers={"Content-Type": "application/json"} if data else {},
+            )
             opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
             try:
                 with opener.open(req, timeout=30) as r:
                     return r.status, r.read().decode()
             except urllib.error.HTTPError as exc:
                 return exc.code, exc.read().decode()
+
         return in_netns(self.ns, call)
 
     def get_json(self, path: str):
@@ -202,9 +262,20 @@ class Flowrt:
         is not installed)."""
         if shutil.which("curl") is None:
             return self.request(path)[1]
-        out = subprocess.run(["ip", "netns", "exec", self.ns, "curl", "-s",
-                              f"http://localhost:{self.http_port}{path}"],
-                             capture_output=True, text=True, timeout=30)
+        out = subprocess.run(
+            [
+                "ip",
+                "netns",
+                "exec",
+                self.ns,
+                "curl",
+                "-s",
+                f"http://localhost:{self.http_port}{path}",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
         return out.stdout
 
     def describe(self) -> str:

@@ -1,6 +1,7 @@
 """A real InfluxDB 1.x (Debian package ``influxdb``) inside the lab namespace, with a temp
 config: HTTP on ADDRESS:8086, meta/data/wal in a temp folder, no usage reporting, no internal
 monitor database. Never the system service."""
+
 from __future__ import annotations
 
 import json
@@ -13,7 +14,9 @@ from pathlib import Path
 
 from .netns import in_netns
 
-INFLUXD = shutil.which("influxd") or ("/usr/bin/influxd" if Path("/usr/bin/influxd").exists() else None)
+INFLUXD = shutil.which("influxd") or (
+    "/usr/bin/influxd" if Path("/usr/bin/influxd").exists() else None
+)
 
 CONFIG = """\
 reporting-disabled = true
@@ -75,8 +78,14 @@ class InfluxDB:
         if INFLUXD is None:
             raise RuntimeError("influxd not installed (apt-get install influxdb)")
         out = open(self.log, "ab")
-        self.proc = in_netns(self.ns, subprocess.Popen, [INFLUXD, "-config", str(self.conf)],
-                             stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        self.proc = in_netns(
+            self.ns,
+            subprocess.Popen,
+            [INFLUXD, "-config", str(self.conf)],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
         out.close()
         deadline = time.monotonic() + timeout
         while True:
@@ -106,6 +115,7 @@ class InfluxDB:
             opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
             with opener.open(req, timeout=10) as r:
                 return r.status, r.read()
+
         return in_netns(self.ns, call)
 
     def query(self, q: str, db: str | None = None) -> dict:

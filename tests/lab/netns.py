@@ -12,6 +12,7 @@ thread (``in_netns``): sockets keep the namespace they were created in, and chil
 started from such a thread run in it, so test servers live in-process and daemons (influxd,
 bird) start with plain ``subprocess``.
 """
+
 from __future__ import annotations
 
 import ctypes
@@ -27,7 +28,7 @@ import uuid
 CLONE_NEWNET = 0x40000000
 NETNS_DIR = "/var/run/netns"
 PREFIXES = ("flowrt-lab-", "lab-hosts-")
-FLOWRT_IP = "10.0.0.162"          # bgp.js's myID: flowrt itself
+FLOWRT_IP = "10.0.0.162"  # bgp.js's myID: flowrt itself
 
 _libc = ctypes.CDLL(None, use_errno=True)
 
@@ -63,7 +64,7 @@ def in_netns(name: str, fn, *args, **kw):
         try:
             _enter(name)
             box["value"] = fn(*args, **kw)
-        except BaseException as exc:      # handed to the caller
+        except BaseException as exc:  # handed to the caller
             box["error"] = exc
 
     t = threading.Thread(target=run, name=f"netns-{name}", daemon=True)
@@ -135,9 +136,29 @@ class Lab:
                 ip("netns", "add", ns)
                 self._made.append(ns)
                 ip("-n", ns, "link", "set", "lo", "up")
-            ip("-n", self.flowrt_ns, "link", "add", "eth0", "type", "veth",
-               "peer", "name", "eth0", "netns", self.hosts_ns)
-            ip("-n", self.flowrt_ns, "addr", "add", f"{self.flowrt_ip}/{self.prefix}", "dev", "eth0")
+            ip(
+                "-n",
+                self.flowrt_ns,
+                "link",
+                "add",
+                "eth0",
+                "type",
+                "veth",
+                "peer",
+                "name",
+                "eth0",
+                "netns",
+                self.hosts_ns,
+            )
+            ip(
+                "-n",
+                self.flowrt_ns,
+                "addr",
+                "add",
+                f"{self.flowrt_ip}/{self.prefix}",
+                "dev",
+                "eth0",
+            )
             for a in self.hosts:
                 ip("-n", self.hosts_ns, "addr", "add", f"{a}/{self.prefix}", "dev", "eth0")
             for ns in (self.flowrt_ns, self.hosts_ns):

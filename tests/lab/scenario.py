@@ -1,5 +1,6 @@
 """One scenario's lab: namespaces, certificates, a flowrt home holding the seed script(s), and
 everything started in it, stopped in reverse order however the test ends."""
+
 from __future__ import annotations
 
 import contextlib
@@ -10,14 +11,14 @@ from .certs import LabPKI
 from .flowrt import Flowrt
 from .netns import Lab
 
-SEED = Path(__file__).resolve().parents[1] / "seed"     # tests/seed: the user's scripts, verbatim
+SEED = Path(__file__).resolve().parents[1] / "seed"  # tests/seed: the user's scripts, verbatim
 
 
 class LabScenario:
     def __init__(self, tmp_path: Path, hosts: list[str]):
         self.tmp = Path(tmp_path)
         self.lab = Lab(hosts)
-        self.home = self.tmp / "home"           # the flowrt folder a user would run from
+        self.home = self.tmp / "home"  # the flowrt folder a user would run from
         self.home.mkdir(parents=True, exist_ok=True)
         self._stack = contextlib.ExitStack()
         self.pki: LabPKI | None = None

@@ -8,6 +8,7 @@ the lab namespace (the listening socket is created there; the server runs in-pro
 - ``SwitchACL``: a switch's ACL REST API at AGENT:8080, ``PUT /acl/{id}`` with a JSON list of
   iptables lines (Cumulus Linux's acl REST service in the blog), ``GET /acl`` lists them.
 """
+
 from __future__ import annotations
 
 import json
@@ -42,6 +43,7 @@ class _Server(ThreadingHTTPServer):
 
     def handle_error(self, request, client_address):
         import sys
+
         self.owner.errors.append(repr(sys.exc_info()[1]))
 
 
@@ -49,7 +51,7 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server: _Server
 
-    def log_message(self, fmt, *args):   # quiet; requests are recorded by the owner
+    def log_message(self, fmt, *args):  # quiet; requests are recorded by the owner
         pass
 
     def _body(self) -> bytes:
@@ -57,8 +59,11 @@ class _Handler(BaseHTTPRequestHandler):
         return self.rfile.read(n) if n else b""
 
     def _send(self, status: int, body, ctype: str = "application/json") -> None:
-        data = body if isinstance(body, bytes) else (
-            body.encode() if isinstance(body, str) else json.dumps(body).encode())
+        data = (
+            body
+            if isinstance(body, bytes)
+            else (body.encode() if isinstance(body, str) else json.dumps(body).encode())
+        )
         self.send_response(status)
         self.send_header("Content-Type", ctype)
         self.send_header("Content-Length", str(len(data)))
@@ -111,9 +116,14 @@ class LabServer:
             srv = _Server((self.address, self.port), _Handler, self)
             srv.ssl_context = self.ssl_context
             return srv
+
         self._srv = in_netns(self.ns, make)
-        self._thread = threading.Thread(target=self._srv.serve_forever, kwargs={"poll_interval": 0.1},
-                                        name=f"lab-{self.address}:{self.port}", daemon=True)
+        self._thread = threading.Thread(
+            target=self._srv.serve_forever,
+            kwargs={"poll_interval": 0.1},
+            name=f"lab-{self.address}:{self.port}",
+            daemon=True,
+        )
         self._thread.start()
         return self
 
@@ -148,12 +158,19 @@ class DockerAPI(LabServer):
 
     def add_service(self, name: str, replicas: int, sid: str | None = None) -> dict:
         sid = sid or f"{abs(hash(name)) % (1 << 60):015x}{len(self.services):010x}"
-        svc = {"ID": sid, "Version": {"Index": 11 + len(self.services)},
-               "CreatedAt": "2016-05-15T23:19:56.654716Z", "UpdatedAt": "2016-05-15T23:19:56.654716Z",
-               "Spec": {"Name": name, "TaskTemplate": {"ContainerSpec": {"Image": name}},
-                        "Mode": {"Replicated": {"Replicas": replicas}},
-                        "EndpointSpec": {"Mode": "vip"}},
-               "Endpoint": {"Spec": {}}}
+        svc = {
+            "ID": sid,
+            "Version": {"Index": 11 + len(self.services)},
+            "CreatedAt": "2016-05-15T23:19:56.654716Z",
+            "UpdatedAt": "2016-05-15T23:19:56.654716Z",
+            "Spec": {
+                "Name": name,
+                "TaskTemplate": {"ContainerSpec": {"Image": name}},
+                "Mode": {"Replicated": {"Replicas": replicas}},
+                "EndpointSpec": {"Mode": "vip"},
+            },
+            "Endpoint": {"Spec": {}},
+        }
         with self.lock:
             self.services[sid] = svc
         return svc
@@ -181,7 +198,11 @@ class DockerAPI(LabServer):
         if method == "GET" and m:
             with self.lock:
                 svc = self._find(m.group(1))
-                return (200, svc, j) if svc else (404, {"message": f"service {m.group(1)} not found"}, j)
+                return (
+                    (200, svc, j)
+                    if svc
+                    else (404, {"message": f"service {m.group(1)} not found"}, j)
+                )
         m = re.fullmatch(r"/services/([^/]+)/update", path)
         if method == "POST" and m:
             try:
@@ -217,9 +238,11 @@ class BlockLists(LabServer):
         super().__init__(ns, address, 443, ssl_context)
         self.files = {
             urllib.parse.urlsplit(COMPROMISED).path: "\n".join(compromised) + "\n",
-            urllib.parse.urlsplit(BLOCK).path:
-                "#\n# Emerging Threats - Block Rules (flowrt lab copy)\n#\n# Spamhaus DROP Nets\n"
-                + "\n".join(block) + "\n",
+            urllib.parse.urlsplit(
+                BLOCK
+            ).path: "#\n# Emerging Threats - Block Rules (flowrt lab copy)\n#\n# Spamhaus DROP Nets\n"
+            + "\n".join(block)
+            + "\n",
         }
 
     def handle(self, method, path, query, body):
@@ -256,5 +279,7 @@ class SwitchACL(LabServer):
         if method == "DELETE" and m:
             with self.lock:
                 found = self.acls.pop(m.group(1), None)
-            return (200, "", "text/plain") if found is not None else (404, {"error": "no such acl"}, j)
+            return (
+                (200, "", "text/plain") if found is not None else (404, {"error": "no such acl"}, j)
+            )
         return 404, {"error": "not found"}, j

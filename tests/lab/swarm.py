@@ -1,6 +1,7 @@
 """A Docker swarm for elb.js and swarmmetrics.js: Docker hosts (sFlow agents in the lab) whose
 containers follow the Docker API test server's replica counts, with a service's load shared
 evenly by its replicas (so scaling out lowers each container's utilisation, as in the blog)."""
+
 from __future__ import annotations
 
 import itertools
@@ -13,13 +14,20 @@ FLOWRT_SFLOW = ("10.0.0.162", 6343)
 
 
 class Swarm:
-    def __init__(self, ns: str, hosts: dict[str, str], interval: float = 1.0,
-                 collector: tuple[str, int] = FLOWRT_SFLOW, seed: int = 1):
+    def __init__(
+        self,
+        ns: str,
+        hosts: dict[str, str],
+        interval: float = 1.0,
+        collector: tuple[str, int] = FLOWRT_SFLOW,
+        seed: int = 1,
+    ):
         """hosts: agent address -> host name (e.g. {'10.0.0.11': 'vx1host1'})."""
-        self.hosts = [DockerHost(Sender(ns, addr, collector), addr, name)
-                      for addr, name in hosts.items()]
+        self.hosts = [
+            DockerHost(Sender(ns, addr, collector), addr, name) for addr, name in hosts.items()
+        ]
         self.poller = Poller(self.hosts, interval)
-        self.load: dict[str, tuple[float, float]] = {}      # service -> (cpu %, bytes/s) in total
+        self.load: dict[str, tuple[float, float]] = {}  # service -> (cpu %, bytes/s) in total
         self.slots: dict[str, list[tuple[int, DockerHost, str]]] = {}
         self.rng = random.Random(seed)
         self._rr = itertools.cycle(range(len(self.hosts)))

@@ -4,6 +4,7 @@ Enough for page tests: open a page, collect console errors, uncaught exceptions 
 HTTP responses, evaluate JavaScript, wait for conditions, take screenshots. No downloads:
 it runs the system's chromium (Debian package) with a throw-away profile.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -19,11 +20,24 @@ from pathlib import Path
 import aiohttp
 
 CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
-FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         "--disable-default-apps", "--disable-extensions", "--mute-audio", "--hide-scrollbars",
-         "--disable-dev-shm-usage", "--window-size=1280,900", "--remote-debugging-port=0",
-         "--remote-allow-origins=*")
+FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-default-apps",
+    "--disable-extensions",
+    "--mute-audio",
+    "--hide-scrollbars",
+    "--disable-dev-shm-usage",
+    "--window-size=1280,900",
+    "--remote-debugging-port=0",
+    "--remote-allow-origins=*",
+)
 
 
 def find_chromium() -> str | None:
@@ -51,9 +65,11 @@ class Browser:
         self._reader = None
 
     async def start(self, timeout: float = 30.0) -> "Browser":
-        self.proc = subprocess.Popen([self.executable, *FLAGS, f"--user-data-dir={self.profile.name}",
-                                      "about:blank"],
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.proc = subprocess.Popen(
+            [self.executable, *FLAGS, f"--user-data-dir={self.profile.name}", "about:blank"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         port_file = Path(self.profile.name) / "DevToolsActivePort"
         deadline = time.monotonic() + timeout
         while True:
@@ -88,8 +104,13 @@ class Browser:
                 for listener in self._listeners.get(data.get("sessionId"), []):
                     listener(data["method"], data.get("params", {}))
 
-    async def send(self, method: str, params: dict | None = None, session: str | None = None,
-                   timeout: float = 30.0) -> dict:
+    async def send(
+        self,
+        method: str,
+        params: dict | None = None,
+        session: str | None = None,
+        timeout: float = 30.0,
+    ) -> dict:
         msg_id = next(self._ids)
         msg = {"id": msg_id, "method": method, "params": params or {}}
         if session:
@@ -101,13 +122,17 @@ class Browser:
 
     async def new_page(self, width: int = 1280, height: int = 900) -> "Page":
         target = await self.send("Target.createTarget", {"url": "about:blank"})
-        attached = await self.send("Target.attachToTarget", {"targetId": target["targetId"], "flatten": True})
+        attached = await self.send(
+            "Target.attachToTarget", {"targetId": target["targetId"], "flatten": True}
+        )
         page = Page(self, attached["sessionId"])
         self._listeners.setdefault(page.session, []).append(page._event)
         for domain in ("Page", "Runtime", "Log", "Network"):
             await page.send(f"{domain}.enable")
-        await page.send("Emulation.setDeviceMetricsOverride",
-                        {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False})
+        await page.send(
+            "Emulation.setDeviceMetricsOverride",
+            {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False},
+        )
         return page
 
     async def close(self):
@@ -136,8 +161,8 @@ class Page:
     def __init__(self, browser: Browser, session: str):
         self.browser = browser
         self.session = session
-        self.errors: list[str] = []          # console errors and uncaught exceptions
-        self.failed: list[str] = []          # HTTP responses >= 400 and failed loads
+        self.errors: list[str] = []  # console errors and uncaught exceptions
+        self.failed: list[str] = []  # HTTP responses >= 400 and failed loads
         self._urls: dict[str, str] = {}
         self._load = asyncio.Event()
 
@@ -148,11 +173,15 @@ class Page:
         if method == "Page.loadEventFired":
             self._load.set()
         elif method == "Runtime.consoleAPICalled" and p.get("type") in ("error", "assert"):
-            self.errors.append("console: " + " ".join(str(a.get("value", a.get("description", "")))
-                                                      for a in p.get("args", [])))
+            self.errors.append(
+                "console: "
+                + " ".join(str(a.get("value", a.get("description", ""))) for a in p.get("args", []))
+            )
         elif method == "Runtime.exceptionThrown":
             d = p.get("exceptionDetails", {})
-            self.errors.append("exception: " + str(d.get("exception", {}).get("description") or d.get("text")))
+            self.errors.append(
+                "exception: " + str(d.get("exception", {}).get("description") or d.get("text"))
+            )
         elif method == "Log.entryAdded" and p.get("entry", {}).get("level") == "error":
             e = p["entry"]
             self.errors.append(f"log: {e.get('text')} {e.get('url', '')}")
@@ -171,8 +200,10 @@ class Page:
         await asyncio.wait_for(self._load.wait(), timeout)
 
     async def eval(self, expression: str):
-        result = await self.send("Runtime.evaluate", {"expression": expression, "returnByValue": True,
-                                                      "awaitPromise": True})
+        result = await self.send(
+            "Runtime.evaluate",
+            {"expression": expression, "returnByValue": True, "awaitPromise": True},
+        )
         if "exceptionDetails" in result:
             raise CdpError(f"{expression!r} threw: {result['exceptionDetails']}")
         return result["result"].get("value")
@@ -193,8 +224,13 @@ class Page:
             metrics = await self.send("Page.getLayoutMetrics")
             size = metrics.get("cssContentSize") or metrics["contentSize"]
             params["captureBeyondViewport"] = True
-            params["clip"] = {"x": 0, "y": 0, "width": size["width"], "height": min(size["height"], 4000),
-                              "scale": 1}
+            params["clip"] = {
+                "x": 0,
+                "y": 0,
+                "width": size["width"],
+                "height": min(size["height"], 4000),
+                "scale": 1,
+            }
         data = await self.send("Page.captureScreenshot", params)
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(base64.b64decode(data["data"]))

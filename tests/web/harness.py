@@ -1,5 +1,6 @@
 """Shared pieces for the web tests: a running engine with synthetic traffic and the test app
 pages served at /app/webtest/html/, and a synchronous wrapper around the CDP browser."""
+
 from __future__ import annotations
 
 import asyncio
@@ -42,8 +43,10 @@ class Traffic:
 
     def __init__(self, send, agents: int = 3, samples_per_second: float = 60.0, step: float = 0.25):
         from engine.sflow.gen import Scenario, TrafficGenerator
-        self.gen = TrafficGenerator(Scenario(agents=agents, samples_per_second=samples_per_second,
-                                             flows=30, seed=11))
+
+        self.gen = TrafficGenerator(
+            Scenario(agents=agents, samples_per_second=samples_per_second, flows=30, seed=11)
+        )
         self.send = send
         self.step = step
         self.stop_event = threading.Event()
@@ -135,12 +138,16 @@ CANVAS_INK = """
 
 def canvas_ink(page: SyncPage, selector: str) -> float:
     import json
+
     return page.eval(CANVAS_INK % json.dumps(selector))
 
 
-def canvas_has_color(page: SyncPage, selector: str, rgb: tuple[int, int, int], tolerance: int = 8) -> int:
+def canvas_has_color(
+    page: SyncPage, selector: str, rgb: tuple[int, int, int], tolerance: int = 8
+) -> int:
     """Pixels of the canvas within tolerance of one colour (a series colour, say)."""
     import json
+
     expr = """
     (function (sel, rgb, tol) {
       var c = document.querySelector(sel);
