@@ -23,6 +23,7 @@ import ipaddress
 import re
 import socket
 import struct
+from typing import Any
 
 from . import log
 from .fanout import fronted, gather, replicate
@@ -288,7 +289,7 @@ class Tenants:
         self._prefixes: dict[int, Prefixes] = {}  # 4/6 -> every tenant's cidrs
         self._wanted: frozenset | None = None  # attribute subset to decode, None: none
         self._sockets = FamilySockets()
-        self._buf = None  # the datagram whose samples are being seen
+        self._buf: Any = None  # the datagram (bytes-like) whose samples are being seen
         self._off = -1  # record offset of the last of its samples seen
         self._v5 = False  # _buf is an sFlow v5 datagram
         self._pending: list[Tenant] = []  # tenants with selected samples of _buf
@@ -507,7 +508,7 @@ class Tenants:
                 if a is not None:
                     m = masks.get(a)
                     mask |= self._addr_mask(a) if m is None else m
-            macs = self._mac_masks
+            macs: dict = self._mac_masks  # looked up with attribute values, maybe None
             if macs:
                 mask |= macs.get(attrs.get("macsource"), 0) | macs.get(
                     attrs.get("macdestination"), 0

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from .spec import FlowSpec
 
 if TYPE_CHECKING:  # type-only: ipfix imports this module
+    from .intervals import IntervalTotals
     from .ipfix import Exporter
 
 
@@ -39,7 +40,7 @@ def idle_timeout(t: float) -> float:
 
 class FlowTable:
     exporter: Exporter | None = None  # IPFIX export of ended and flushed flows (ExportTable)
-    intervals = None  # intervals.IntervalTotals while an interval subscriber wants this one
+    intervals: IntervalTotals | None = None  # while an interval subscriber wants this one
 
     def __init__(self, spec: FlowSpec, max_entries: int, emit_record: Callable, now: float):
         self.spec = spec

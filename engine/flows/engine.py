@@ -145,7 +145,7 @@ class FlowEngine:
         for table in list(self.tables.values()):
             if table.exporter is not None:
                 try:
-                    table.close(now)
+                    table.close(now)  # type: ignore[attr-defined]  # only an ExportTable has an exporter
                 except Exception as exc:
                     log.log.error("flow %s: IPFIX export at stop failed: %r", table.name, exc)
 
@@ -388,7 +388,8 @@ class FlowEngine:
             self._rebuild()
 
     def _rebuild(self) -> None:
-        flows, drops = [], []
+        flows: list[FlowTable] = []
+        drops: list[FlowTable] = []
         names: set[str] = set()
         for t in self.tables.values():
             (drops if t.spec.dropped else flows).append(t)
@@ -533,7 +534,9 @@ class FlowEngine:
 
     def replica_state(self) -> list:
         """The calls that give a (re)started worker these definitions (docs/ingest.md)."""
-        out = [("set_groups", (n, spec), {}) for n, spec in self.groups.all().items()]
+        out: list[tuple[str, tuple, dict]] = [
+            ("set_groups", (n, spec), {}) for n, spec in self.groups.all().items()
+        ]
         out += [("set_map", (n, spec), {}) for n, spec in self.maps.all().items()]
         out += [("set_flow", (n, t.spec.raw), {}) for n, t in self.tables.items()]
         out += [("set_threshold", (n, th.spec), {}) for n, th in self.thresholds.items()]
@@ -663,7 +666,9 @@ class FlowEngine:
             return selected
         if selected is None:
             return ports
-        return as_selection(selected).intersection(ports)
+        narrowed = as_selection(selected)
+        assert narrowed is not None  # as_selection() keeps only None as None
+        return narrowed.intersection(ports)
 
     def _split_metric(self, name: str):
         """ "<dataSource>.<flowName>" -> (ds, table), longest flow name first."""
@@ -997,8 +1002,8 @@ class FlowEngine:
         try:
             from ..metrics.provider import MetricEntry
         except ImportError:  # metrics subsystem absent: plain tuples
-            MetricEntry = None
-        out = []
+            MetricEntry = None  # type: ignore[misc, assignment]
+        out: list = []
         for agent, ds, value, last, top in table.metric_entries(self.select_agents(agents), now):
             age = max(0, int((now - last) * 1000))
             if MetricEntry is not None:
@@ -1034,4 +1039,4 @@ def _agent_enricher(sample, attrs) -> None:
         attrs["agent"] = sample.agent
 
 
-_agent_enricher.reads = frozenset()  # attributes it needs decoded (FlowEngine._wanted_for)
+_agent_enricher.reads = frozenset()  # type: ignore[attr-defined]  # attributes it needs decoded (FlowEngine._wanted_for)

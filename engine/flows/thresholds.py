@@ -76,8 +76,9 @@ class Threshold:
         # key -> [flow_key or None, below_since or None]
         self.states: dict[tuple, list] = {}
         self.fire: Callable[..., None] = None  # type: ignore[assignment]  # set by the engine: fire(threshold, agent, ds, value, table, fk, now)
-        self.location_ok = None  # set by the engine when a filter is present
-        self.compiled_filter = None
+        # set by the engine when a filter is present
+        self.location_ok: Callable[[Threshold, str, str], bool] | None = None
+        self.compiled_filter: list | None = None
 
     def as_json(self) -> dict:
         out = dict(self.spec)

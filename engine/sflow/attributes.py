@@ -9,6 +9,7 @@ are built.
 from __future__ import annotations
 
 import struct
+from typing import Any
 
 from .errors import DecodeError
 from .flow_keys import APP_STATUS, HTTP_METHODS, TCP_DIRECTION, TCP_FLAGS9  # noqa: F401
@@ -139,7 +140,7 @@ def python_flow_attributes_subset(s, wanted: frozenset | None, shared: bool = Fa
 # python_flow_attributes for everything else; engine/sflow/accel.py installs it (or not:
 # FLOWRT_NO_ACCEL=1, not built, stale) when engine.sflow is imported and sets these.
 
-accel = None  # the loaded C module, or None
+accel: Any = None  # the loaded C module, or None
 flow_attributes = python_flow_attributes
 flow_attributes_subset = python_flow_attributes_subset
 track_samples = None

@@ -18,6 +18,9 @@ class RTMetricSample(OtherSample):
     """4300:1002: named metrics pushed by an agent (sFlow-RT custom metrics)."""
 
     __slots__ = ("datasource", "metrics", "metrics_typed")
+    datasource: str
+    metrics: dict
+    metrics_typed: dict
 
     def values(self) -> dict:
         return self.metrics
@@ -35,6 +38,11 @@ class RTFlowSample(OtherSample):
     """4300:1003: a flow described by named attributes (sFlow-RT custom flows)."""
 
     __slots__ = ("datasource", "sampling_rate", "sample_pool", "_attrs", "typed")
+    datasource: str
+    sampling_rate: int
+    sample_pool: int
+    _attrs: dict
+    typed: dict
 
     def attributes(self) -> dict:
         return self._attrs

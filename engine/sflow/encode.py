@@ -495,6 +495,7 @@ def _v2v4_counters(s: dict) -> bytes:
     if block != 7:
         out.append(COUNTER_RECORDS["0:1"](generic or {}))
     if specific:
+        assert spec_tag is not None  # _record_tag() returns a tag or raises
         out.append(COUNTER_RECORDS[spec_tag](specific[0]))
     return b"".join(out)
 

@@ -133,7 +133,7 @@ def memo(decode):
             cache[key] = hit
         a.update(hit)
 
-    fn.cache = cache
+    fn.cache = cache  # type: ignore[attr-defined]  # the memo, reachable from the function
     return fn
 
 
@@ -149,7 +149,7 @@ def _gateway_common(r, a, communities):
     a["bgpsourceas"] = r.u32()
     a["bgpsourcepeeras"] = r.u32()
     nseg = r.count("AS path segment")
-    path = []
+    path: list[int] = []
     for _ in range(nseg):
         r.u32()  # AS_SET or AS_SEQUENCE: sFlow-RT lists the ASNs in order either way
         n = r.count("AS path")

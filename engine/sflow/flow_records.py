@@ -417,7 +417,7 @@ def _as_path_segments(d: dict) -> list[tuple[int, list[int]]]:
     list, a list of ints, or sflowtool's string where '(a-b)' marks an AS_SET."""
     segs = d.get("dst_as_path_segments")
     if segs is not None:
-        out = []
+        out: list[tuple[int, list[int]]] = []
         for seg in segs:
             if isinstance(seg, dict):
                 out.append(
@@ -432,7 +432,7 @@ def _as_path_segments(d: dict) -> list[tuple[int, list[int]]]:
     if isinstance(path, (list, tuple)):
         return [(2, _int_list(path))]
     text = str(path)
-    out: list[tuple[int, list[int]]] = []
+    out = []
     while text:
         if text[0] == "(":
             end = text.index(")")

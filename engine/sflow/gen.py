@@ -27,7 +27,7 @@ import sys
 import time
 import zlib
 from dataclasses import dataclass
-from typing import Iterable
+from typing import Any, Iterable
 
 from .. import native
 from . import encode, packets
@@ -98,7 +98,7 @@ class Scenario:
         return self.samples_per_second * self.sampling_rate
 
 
-def _weighted(rng: random.Random, choices) -> object:
+def _weighted(rng: random.Random, choices) -> Any:
     values, weights = zip(*choices)
     return rng.choices(values, weights)[0]
 
@@ -127,6 +127,25 @@ class Flow:
         "credit",
         "samples",
     )
+    agent: str
+    index: int
+    src_mac: str
+    dst_mac: str
+    src: str
+    dst: str
+    proto: int
+    sport: int
+    dport: int
+    frame_size: int
+    frames_per_second: float
+    in_port: int
+    out_port: int
+    vlan: int
+    vxlan: bool
+    vtep: tuple[str, str, int] | None
+    records: list
+    credit: float
+    samples: int
 
     def __init__(self, **kw):
         for k, v in kw.items():
@@ -150,6 +169,7 @@ class Flow:
         )
         if not self.vxlan:
             return inner
+        assert self.vtep is not None  # _flow_records() sets it on every VXLAN flow
         vtep_a, vtep_b, sport = self.vtep
         k = self._keys(vtep_a, vtep_b, 17, sport, 4789, "02aa00000001", "02aa00000002")
         k.update({name + ".1": value for name, value in inner.items()})
@@ -181,6 +201,13 @@ class _Port:
         "flow_seq",
         "counter_seq",
     )
+    ifindex: int
+    in_octets: float
+    in_pkts: float
+    out_octets: float
+    out_pkts: float
+    flow_seq: int
+    counter_seq: int
 
     def __init__(self, ifindex: int):
         self.ifindex = ifindex
@@ -208,6 +235,16 @@ class _Container:
         "uuid",
         "mac",
     )
+    index: int
+    name: str
+    cpu_ms: float
+    bytes_in: float
+    bytes_out: float
+    pkts_in: float
+    pkts_out: float
+    seq: int
+    uuid: bytes
+    mac: str
 
     def __init__(self, index: int, name: str, uuid: bytes, mac: str):
         self.index = index
@@ -232,7 +269,7 @@ class Agent:
         self.pending: list[bytes] = []
         self.pending_size = 0
         self.out: list[bytes] = []
-        self.last_poll = None
+        self.last_poll: float | None = None
         self.host_seq = 0
         self.discard_seq = 0
         self.removed_samples = 0

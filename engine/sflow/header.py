@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import socket
 import struct
+from typing import Any
 
 _inet_ntoa = socket.inet_ntoa
 _inet_ntop = socket.inet_ntop
@@ -249,9 +250,9 @@ _MPLS = _keys("mplslabels")
 _DNSK = _keys("dnsqr", "dnsrcode", "dnsqname", "dnsqtype", "dnsqtypename")
 
 _EXT_HEADERS = frozenset((0, 43, 44, 51, 60))
-_ETHC = tuple({} for _ in range(MAX_LAYERS))
+_ETHC: tuple[dict, ...] = tuple({} for _ in range(MAX_LAYERS))
 _ETHC_GET = tuple(c.get for c in _ETHC)
-_IPC = tuple({} for _ in range(MAX_LAYERS))
+_IPC: tuple[dict, ...] = tuple({} for _ in range(MAX_LAYERS))
 _IPC_GET = tuple(c.get for c in _IPC)
 
 
@@ -282,8 +283,8 @@ _F6 = struct.Struct(">HIHBB32sHHH6xBB").unpack_from  # from the ethertype: 56 by
 _UDP_SPECIAL = frozenset((VXLAN_PORT, GENEVE_PORT, MPLS_UDP_PORT, DNS_PORT))
 _IP6C: dict = {}
 _IP6C_GET = _IP6C.get
-_ETHC0_GET = None  # bound below, after the caches exist
-_IPC0_GET = None
+_ETHC0_GET: Any = None  # bound below, after the caches exist
+_IPC0_GET: Any = None
 
 
 def _ip6_pair(pair: bytes) -> dict:
@@ -552,7 +553,7 @@ def _ip6(h, off, end, a, st, n):
     a[ko] = off
     off += 40
     if nh in _EXT_HEADERS:
-        exts = []
+        exts: list[str] = []
         while nh in _EXT_HEADERS and end - off >= 8 and len(exts) < 16:
             exts.append(str(nh))
             if nh == 44:
@@ -717,7 +718,7 @@ def _mpls(h, off, end, a, st, n):
     if n + 1 >= MAX_LAYERS:
         return
     st.append("mpls")
-    labels = []
+    labels: list[str] = []
     while end - off >= 4 and len(labels) < 16:
         w = _I(h, off)[0]
         off += 4
@@ -745,7 +746,7 @@ def _dns(h, off, end, a, st, n):
     if qd < 1:
         return
     p = off + 12
-    labels = []
+    labels: list[str] = []
     total = 0
     while p < end:
         ln = h[p]

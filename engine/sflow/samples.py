@@ -7,6 +7,8 @@ engine/sflow/accel.py has switched ``flow_attributes`` here).
 
 from __future__ import annotations
 
+from typing import Any
+
 from .attributes import python_flow_attributes
 from .records import decode_records
 
@@ -44,6 +46,17 @@ class _Sample:
         "nrec",
         "_records",
     )
+    agent: str
+    tag: str
+    seq: int
+    ds_class: int
+    ds_index: int
+    data_source: str
+    buf: Any  # bytes-like: bytes, bytearray or memoryview
+    rec_off: int
+    rec_end: int
+    nrec: int
+    _records: list[dict] | None
     kind = "other"
 
     def records(self) -> list[dict]:
@@ -63,6 +76,14 @@ class FlowSample(_Sample):
         "output_format",
         "_attrs",
     )
+    sampling_rate: int
+    sample_pool: int
+    drops: int
+    input: int
+    output: int
+    input_format: int
+    output_format: int
+    _attrs: dict | None
     kind = "flow"
 
     def attributes(self) -> dict:
@@ -74,6 +95,7 @@ class FlowSample(_Sample):
 
 class DiscardSample(FlowSample):
     __slots__ = ("reason",)
+    reason: int
     kind = "discard"
 
 
