@@ -36,36 +36,33 @@ def _remove_source(script, agent):
     return _bgp(script).remove_source(agent)
 
 
-@bgp_global("bgpTopPrefixes")
-def _top_prefixes(
-    script,
-    router,
-    max_prefixes=100,
-    min_value=0,
-    direction="destination",
-    include_covered=False,
-    min_prefix=0,
-    prune_covered=False,
-):
-    return _bgp(script).top_prefixes(
-        router, max_prefixes, min_value, direction, include_covered, min_prefix, prune_covered, 4
-    )
+def _top_prefixes_of(family: int):
+    def top_prefixes(
+        script,
+        router,
+        max_prefixes=100,
+        min_value=0,
+        direction="destination",
+        include_covered=False,
+        min_prefix=0,
+        prune_covered=False,
+    ):
+        return _bgp(script).top_prefixes(
+            router,
+            max_prefixes,
+            min_value,
+            direction,
+            include_covered,
+            min_prefix,
+            prune_covered,
+            family,
+        )
+
+    return top_prefixes
 
 
-@bgp_global("bgpTopPrefixes6")
-def _top_prefixes6(
-    script,
-    router,
-    max_prefixes=100,
-    min_value=0,
-    direction="destination",
-    include_covered=False,
-    min_prefix=0,
-    prune_covered=False,
-):
-    return _bgp(script).top_prefixes(
-        router, max_prefixes, min_value, direction, include_covered, min_prefix, prune_covered, 6
-    )
+bgp_global("bgpTopPrefixes")(_top_prefixes_of(4))
+bgp_global("bgpTopPrefixes6")(_top_prefixes_of(6))
 
 
 @bgp_global("bgpAddRoute")

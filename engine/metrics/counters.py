@@ -12,6 +12,8 @@ below half the counter's range; otherwise it was reset and that interval gives n
 
 from __future__ import annotations
 
+from ..sflow.flow_keys import APP_STATUS
+
 U32 = 0xFFFFFFFF
 U64 = 0xFFFFFFFFFFFFFFFF
 _M32 = 1 << 32
@@ -797,18 +799,7 @@ _HTTP += [
 
 _APP_OPS = [("application", "app_name", "s"), ("status_OK", "app_success", "c32")] + [
     (f"errors_{e}", f"app_errors_{e.lower()}", "c32")
-    for e in (
-        "OTHER",
-        "TIMEOUT",
-        "INTERNAL_ERROR",
-        "BAD_REQUEST",
-        "FORBIDDEN",
-        "TOO_LARGE",
-        "NOT_IMPLEMENTED",
-        "NOT_FOUND",
-        "UNAVAILABLE",
-        "UNAUTHORIZED",
-    )
+    for e in APP_STATUS[1:]  # every status but SUCCESS counts as an error
 ]
 _APP_RES = [
     ("user_time", "app_user_time", "c32"),
